@@ -1,0 +1,138 @@
+# berth — build, set-up, tests.
+#
+#   make run     install missing Debian packages, build, start berthd + router
+#                with a demo endpoint, print how to call it
+#   make check   install what tests need, build with -Werror and ASan/UBSan,
+#                run unit and integration tests
+#   make bench   router / pipeline / start-up figures (see tests/bench)
+#
+# Variables: SAN=1 builds with sanitizers into build-san/ (make check does).
+
+CC       ?= gcc
+SAN      ?= 0
+ifeq ($(SAN),1)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      := -O2
+endif
+
+PKGS      := yajl libnghttp2 libarchive
+CPPFLAGS  += -D_GNU_SOURCE -Icommon -Iorchestrator
+CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wno-unused-parameter $(SANFLAGS) -pthread
+LDFLAGS   += $(SANFLAGS) -pthread
+
+# Debian packages: what it takes to build, to run, and to test.
+DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
+              libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev
+DEPS_RUN   := runc iproute2 util-linux curl ca-certificates
+DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client
+DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
+
+COMMON_SRC := $(wildcard common/*.c)
+ORCH_LIB   := $(filter-out orchestrator/main.c,$(wildcard orchestrator/*.c))
+CLI_SRC    := $(wildcard orchestrator/cli/*.c)
+SHIM_SRC   := $(wildcard shim/*.c)
+ROUTER_SRC := $(wildcard router/*.c)
+ROUTER_LIB := $(filter-out router/main.c,$(ROUTER_SRC))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+BINS := $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-shim $(BUILD)/berth-router
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+.PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image
+
+all: $(BINS) $(BUILD)/echo-serve
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
+	ar rcs $@ $^
+$(BUILD)/liborch.a: $(call obj,$(ORCH_LIB))
+	ar rcs $@ $^
+$(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
+	ar rcs $@ $^
+
+$(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive
+$(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl
+$(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl
+$(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser
+
+# The example serving container: a static binary, never sanitized (it runs
+# alone inside a bare rootfs).
+$(BUILD)/echo-serve: examples/echo/serve.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a \
+		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lnghttp2 -lhttp_parser
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- set-up ------------------------------------------------------------------
+# Installs only what is missing, so a ready machine pays one dpkg-query.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "berth: installing packages needs root (apt-get)" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(DEPS_BUILD) $(DEPS_RUN))
+deps-test: deps
+	$(call apt_install,$(DEPS_TEST))
+deps-bench: deps-test
+	$(call apt_install,$(DEPS_BENCH))
+
+echo-image: $(BUILD)/echo-serve
+	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
+
+# ---- run, test ---------------------------------------------------------------
+run: deps
+	$(MAKE) all
+	$(MAKE) echo-image
+	examples/demo.sh $(BUILD)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all echo-image
+	BERTH_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/integration
+
+check: deps-test
+	$(MAKE) SAN=1 all unit
+	$(MAKE) SAN=1 integration
+
+bench: deps-bench
+	$(MAKE) all echo-image
+	tests/bench/run.sh $(BUILD)
+
+install: all
+	install -D -m 0755 $(BUILD)/berthd $(DESTDIR)/usr/local/sbin/berthd
+	install -D -m 0755 $(BUILD)/berth-router $(DESTDIR)/usr/local/sbin/berth-router
+	install -D -m 0755 $(BUILD)/berth-shim $(DESTDIR)/usr/local/libexec/berth/berth-shim
+	install -D -m 0755 $(BUILD)/berth $(DESTDIR)/usr/local/bin/berth
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,101 @@
+/* resources.h — berthd's resources as C values, and their JSON form on
+ * disk. The on-disk document of a model / endpoint config is its
+ * Describe* output (SageMaker member names), plus for endpoints a
+ * "Berth" member with the runtime facts berthd needs to re-adopt it. */
+#ifndef BERTH_RESOURCES_H
+#define BERTH_RESOURCES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct kv {
+	char *key;
+	char *value;
+};
+
+struct container_def {
+	char *hostname;        /* always set: given, "primary", or assigned by position */
+	bool hostname_given;   /* false when berth assigned it */
+	char *image;
+	char *model_data_url;  /* NULL when absent */
+	char *mode;            /* "SingleModel" | "MultiModel"; NULL = SingleModel */
+	struct kv *env;        /* Environment, in the order given */
+	size_t n_env;
+};
+
+struct model {
+	char *name;
+	char *arn;
+	double creation_time;  /* epoch seconds */
+	char *execution_role_arn;     /* NULL when absent */
+	bool has_primary;             /* PrimaryContainer given (else Containers) */
+	struct container_def *containers;
+	size_t n_containers;
+	char *execution_mode;  /* InferenceExecutionConfig.Mode: "Serial" | "Direct" | NULL */
+	struct kv *tags;
+	size_t n_tags;
+};
+
+struct variant {
+	char *variant_name;
+	char *model_name;
+	long long initial_instance_count;
+	char *instance_type;
+	double initial_weight; /* 1.0 when absent */
+};
+
+struct endpoint_config {
+	char *name;
+	char *arn;
+	double creation_time;
+	struct variant *variants;
+	size_t n_variants;
+	struct kv *tags;
+	size_t n_tags;
+};
+
+/* One running (or stopped) container of an endpoint instance. */
+struct endpoint_container {
+	char *id;        /* berth's container id, also the runc id */
+	char *hostname;
+	char *socket;    /* the shim's socket path */
+	char *log;       /* the log file path */
+};
+
+struct endpoint {
+	char *name;
+	char *arn;
+	char *config_name;
+	double creation_time;
+	double last_modified_time;
+	char *status;          /* Creating | InService | Failed | Deleting | Updating | … */
+	char *failure_reason;  /* NULL unless Failed */
+	/* runtime facts, persisted under "Berth" so a restarted berthd re-adopts */
+	char *mode;            /* Single | Direct | Serial, decided at create time */
+	char *variant_name;    /* the variant whose instance runs (first variant for now) */
+	struct endpoint_container *containers;
+	size_t n_containers;
+	struct kv *tags;
+	size_t n_tags;
+};
+
+void model_free(struct model *m);                 /* frees members and m */
+void endpoint_config_free(struct endpoint_config *c);
+void endpoint_free(struct endpoint *e);
+struct endpoint *endpoint_dup(const struct endpoint *e);
+struct model *model_dup(const struct model *m);
+struct endpoint_config *endpoint_config_dup(const struct endpoint_config *c);
+
+/* JSON on disk: *_to_json appends the document to out; *_from_json parses
+ * it back (NULL with err on a corrupt document). */
+int model_to_json(const struct model *m, struct berth_buf *out);
+struct model *model_from_json(const char *text, size_t len, struct berth_err *err);
+int endpoint_config_to_json(const struct endpoint_config *c, struct berth_buf *out);
+struct endpoint_config *endpoint_config_from_json(const char *text, size_t len, struct berth_err *err);
+int endpoint_to_json(const struct endpoint *e, struct berth_buf *out);
+struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_err *err);
+
+#endif
