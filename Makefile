@@ -21,7 +21,7 @@ OPT      := -O2
 endif
 
 PKGS      := yajl libnghttp2 libarchive
-CPPFLAGS  += -D_GNU_SOURCE -Icommon -Iorchestrator
+CPPFLAGS  += -D_GNU_SOURCE -Icommon -Iorchestrator -Iorchestrator/cli
 CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wno-unused-parameter $(SANFLAGS) -pthread
 LDFLAGS   += $(SANFLAGS) -pthread
@@ -67,7 +67,7 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 $(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl
 $(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon.a

@@ -1,0 +1,221 @@
+/* bundle.c — see bundle.h. */
+#include "bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "json.h"
+#include "proto_shim.h"
+
+#define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Docker's default set (not runc spec's three): serving stacks chown their
+ * directories and bind low ports at start. */
+static const char *const default_caps[] = {
+	"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",	   "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID",	   "CAP_SETUID",	   "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+};
+static const char *const masked_paths[] = {
+	"/proc/acpi",	     "/proc/asound",	 "/proc/kcore",	    "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi",	     "/sys/firmware",	 "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static void gen_str_array(yajl_gen g, const char *key, const char *const *items, size_t n)
+{
+	json_gen_str(g, key);
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < n; i++)
+		json_gen_str(g, items[i]);
+	yajl_gen_array_close(g);
+}
+
+static void gen_mount(yajl_gen g, const char *dest, const char *type, const char *source,
+		      const char *const *options, size_t n_options)
+{
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "destination", dest);
+	json_gen_kv_str(g, "type", type);
+	json_gen_kv_str(g, "source", source);
+	gen_str_array(g, "options", options, n_options);
+	yajl_gen_map_close(g);
+}
+
+static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
+{
+	static const char *const proc_o[] = { "nosuid", "noexec", "nodev" };
+	static const char *const dev_o[] = { "nosuid", "strictatime", "mode=755", "size=65536k" };
+	static const char *const pts_o[] = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5" };
+	static const char *const shm_o[] = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" };
+	static const char *const mq_o[] = { "nosuid", "noexec", "nodev" };
+	static const char *const sys_o[] = { "nosuid", "noexec", "nodev", "ro" };
+	static const char *const cg_o[] = { "nosuid", "noexec", "nodev", "relatime", "ro" };
+	static const char *const tmp_o[] = { "nosuid", "nodev", "mode=1777", "size=1g" };
+	static const char *const model_o[] = { "rbind", "ro", "nosuid", "nodev" };
+	json_gen_str(g, "mounts");
+	yajl_gen_array_open(g);
+	gen_mount(g, "/proc", "proc", "proc", proc_o, BERTH_ARRAY_SIZE(proc_o));
+	gen_mount(g, "/dev", "tmpfs", "tmpfs", dev_o, BERTH_ARRAY_SIZE(dev_o));
+	gen_mount(g, "/dev/pts", "devpts", "devpts", pts_o, BERTH_ARRAY_SIZE(pts_o));
+	gen_mount(g, "/dev/shm", "tmpfs", "shm", shm_o, BERTH_ARRAY_SIZE(shm_o));
+	gen_mount(g, "/dev/mqueue", "mqueue", "mqueue", mq_o, BERTH_ARRAY_SIZE(mq_o));
+	gen_mount(g, "/sys", "sysfs", "sysfs", sys_o, BERTH_ARRAY_SIZE(sys_o));
+	gen_mount(g, "/sys/fs/cgroup", "cgroup", "cgroup", cg_o, BERTH_ARRAY_SIZE(cg_o));
+	gen_mount(g, "/tmp", "tmpfs", "tmpfs", tmp_o, BERTH_ARRAY_SIZE(tmp_o));
+	if (spec->model_dir != NULL)
+		gen_mount(g, "/opt/ml/model", "bind", spec->model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
+	yajl_gen_array_close(g);
+}
+
+static void gen_process(yajl_gen g, const struct bundle_spec *spec)
+{
+	json_gen_str(g, "process");
+	yajl_gen_map_open(g);
+	json_gen_kv_bool(g, "terminal", false);
+	json_gen_str(g, "user");
+	yajl_gen_map_open(g);
+	json_gen_kv_int(g, "uid", 0);
+	json_gen_kv_int(g, "gid", 0);
+	yajl_gen_map_close(g);
+	gen_str_array(g, "args", spec->args, spec->n_args);
+	json_gen_str(g, "env");
+	yajl_gen_array_open(g);
+	json_gen_str(g, "PATH=" IMAGE_PATH);
+	json_gen_str(g, "SAGEMAKER_BIND_TO_PORT=8080");
+	for (size_t i = 0; i < spec->n_env; i++) {
+		struct berth_buf kv = BERTH_BUF_INIT;
+		buf_printf(&kv, "%s=%s", spec->env[i].key, spec->env[i].value);
+		json_gen_strn(g, kv.data, kv.len);
+		buf_free(&kv);
+	}
+	yajl_gen_array_close(g);
+	json_gen_kv_str(g, "cwd", "/");
+	json_gen_str(g, "capabilities");
+	yajl_gen_map_open(g);
+	gen_str_array(g, "bounding", default_caps, BERTH_ARRAY_SIZE(default_caps));
+	gen_str_array(g, "effective", default_caps, BERTH_ARRAY_SIZE(default_caps));
+	gen_str_array(g, "permitted", default_caps, BERTH_ARRAY_SIZE(default_caps));
+	yajl_gen_map_close(g);
+	if (spec->nofile_limit > 0) {
+		json_gen_str(g, "rlimits");
+		yajl_gen_array_open(g);
+		yajl_gen_map_open(g);
+		json_gen_kv_str(g, "type", "RLIMIT_NOFILE");
+		json_gen_kv_int(g, "hard", spec->nofile_limit);
+		json_gen_kv_int(g, "soft", spec->nofile_limit);
+		yajl_gen_map_close(g);
+		yajl_gen_array_close(g);
+	}
+	json_gen_kv_bool(g, "noNewPrivileges", true);
+	yajl_gen_map_close(g);
+}
+
+static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
+{
+	static const char *const namespaces[] = { "pid", "network", "ipc", "uts", "mount", "cgroup" };
+	json_gen_str(g, "linux");
+	yajl_gen_map_open(g);
+	json_gen_str(g, "namespaces");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(namespaces); i++) {
+		yajl_gen_map_open(g);
+		json_gen_kv_str(g, "type", namespaces[i]);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	json_gen_kv_str(g, "cgroupsPath", spec->cgroups_path);
+	json_gen_str(g, "resources");
+	yajl_gen_map_open(g);
+	json_gen_str(g, "devices");
+	yajl_gen_array_open(g);
+	yajl_gen_map_open(g); /* deny all; runc allows its default devices */
+	json_gen_kv_bool(g, "allow", false);
+	json_gen_kv_str(g, "access", "rwm");
+	yajl_gen_map_close(g);
+	yajl_gen_array_close(g);
+	if (spec->memory_limit_bytes > 0) {
+		json_gen_str(g, "memory");
+		yajl_gen_map_open(g);
+		json_gen_kv_int(g, "limit", spec->memory_limit_bytes);
+		yajl_gen_map_close(g);
+	}
+	if (spec->pids_limit > 0) {
+		json_gen_str(g, "pids");
+		yajl_gen_map_open(g);
+		json_gen_kv_int(g, "limit", spec->pids_limit);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+	gen_str_array(g, "maskedPaths", masked_paths, BERTH_ARRAY_SIZE(masked_paths));
+	gen_str_array(g, "readonlyPaths", readonly_paths, BERTH_ARRAY_SIZE(readonly_paths));
+	yajl_gen_map_close(g);
+}
+
+int bundle_render(const struct bundle_spec *spec, struct berth_buf *out)
+{
+	yajl_gen g = json_gen_new();
+	if (g == NULL)
+		return -1;
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "ociVersion", "1.0.2");
+	gen_process(g, spec);
+	json_gen_str(g, "root");
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "path", spec->rootfs);
+	json_gen_kv_bool(g, "readonly", true);
+	yajl_gen_map_close(g);
+	json_gen_kv_str(g, "hostname", spec->hostname);
+	gen_mounts(g, spec);
+	gen_linux(g, spec);
+	yajl_gen_map_close(g);
+	return json_gen_finish(g, out);
+}
+
+int bundle_write(const char *bundle_dir, const struct bundle_spec *spec, struct berth_err *err)
+{
+	if (fs_mkdir_p(bundle_dir, 0700, err) < 0)
+		return -1;
+	struct berth_buf doc = BERTH_BUF_INIT;
+	if (bundle_render(spec, &doc) < 0) {
+		buf_free(&doc);
+		return berth_err_set(err, ENOMEM, "rendering the OCI config of %s", spec->id);
+	}
+	_cleanup_free_ char *path = fs_path("%s/config.json", bundle_dir);
+	int r = path ? fs_write_atomic(path, doc.data, doc.len, 0600, err)
+		     : berth_err_set(err, ENOMEM, "bundle");
+	buf_free(&doc);
+	return r;
+}
+
+char *bundle_find_serve(const char *rootfs)
+{
+	_cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root >= 0) {
+		_cleanup_free_ char *dirs = strdup(IMAGE_PATH);
+		char *save = NULL;
+		for (char *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+			_cleanup_free_ char *rel = fs_path("%s/serve", d + 1);
+			struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+			int fd = rel ? (int)syscall(SYS_openat2, root, rel, &how, sizeof(how)) : -1;
+			if (fd >= 0) {
+				struct stat st;
+				int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+				close(fd);
+				if (ok)
+					return fs_path("/%s", rel);
+			}
+		}
+	}
+	return strdup("/serve");
+}

@@ -1,0 +1,279 @@
+/* berth — the command-line client: lists and describes berthd's resources,
+ * shows containers, and invokes endpoints through the router. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <yajl/yajl_gen.h>
+
+#include "buf.h"
+#include "control_client.h"
+#include "json.h"
+#include "proto_control.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: berth [--socket PATH] COMMAND\n"
+		   "  ls                          models, endpoint configs and endpoints\n"
+		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
+		   "  ps                          containers with their state and pid\n"
+		   "  invoke ENDPOINT [--target-container H] [--content-type T] [--accept T]\n"
+		   "         [--url http://127.0.0.1:8080] < BODY   the answer goes to stdout\n");
+}
+
+static void print_error(const char *what, yajl_val reply)
+{
+	const char *type = json_get_string(reply, "__type");
+	const char *msg = json_get_string(reply, "message");
+	fprintf(stderr, "berth: %s: %s: %s\n", what, type ? type : "error", msg ? msg : "(no message)");
+}
+
+/* Prints one list call as a table: NAME  extra-columns. */
+static int list(const char *socket, const char *operation, const char *member, const char *name_key,
+		const char *title)
+{
+	yajl_val reply;
+	struct berth_err err;
+	int status = control_call(socket, operation, "{\"MaxResults\":100}", &reply, &err);
+	if (status < 0) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		return -1;
+	}
+	if (status != 200) {
+		print_error(operation, reply);
+		yajl_tree_free(reply);
+		return -1;
+	}
+	printf("%s\n", title);
+	yajl_val items = json_get(reply, member);
+	for (size_t i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
+		yajl_val it = items->u.array.values[i];
+		const char *st = json_get_string(it, "EndpointStatus");
+		printf("  %-40s %s\n", json_get_string(it, name_key) ?: "?", st ? st : "");
+	}
+	yajl_tree_free(reply);
+	return 0;
+}
+
+static int cmd_ls(const char *socket)
+{
+	if (list(socket, "ListEndpoints", "Endpoints", "EndpointName", "ENDPOINTS") < 0)
+		return 1;
+	if (list(socket, "ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName", "ENDPOINT CONFIGS") < 0)
+		return 1;
+	if (list(socket, "ListModels", "Models", "ModelName", "MODELS") < 0)
+		return 1;
+	return 0;
+}
+
+static void emit(yajl_gen g, yajl_val x)
+{
+	if (x == NULL || YAJL_IS_NULL(x)) {
+		yajl_gen_null(g);
+	} else if (YAJL_IS_STRING(x)) {
+		json_gen_str(g, x->u.string);
+	} else if (YAJL_IS_NUMBER(x)) {
+		yajl_gen_number(g, x->u.number.r, strlen(x->u.number.r));
+	} else if (YAJL_IS_TRUE(x) || YAJL_IS_FALSE(x)) {
+		yajl_gen_bool(g, YAJL_IS_TRUE(x));
+	} else if (YAJL_IS_ARRAY(x)) {
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < x->u.array.len; i++)
+			emit(g, x->u.array.values[i]);
+		yajl_gen_array_close(g);
+	} else {
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < x->u.object.len; i++) {
+			json_gen_str(g, x->u.object.keys[i]);
+			emit(g, x->u.object.values[i]);
+		}
+		yajl_gen_map_close(g);
+	}
+}
+
+static void print_pretty(yajl_val v)
+{
+	yajl_gen g = json_gen_new();
+	yajl_gen_config(g, yajl_gen_beautify, 1);
+	struct berth_buf out = BERTH_BUF_INIT;
+	emit(g, v);
+	json_gen_finish(g, &out);
+	printf("%s\n", out.data ? out.data : "");
+	buf_free(&out);
+}
+
+static int cmd_describe(const char *socket, const char *name)
+{
+	static const struct {
+		const char *op, *member;
+	} kinds[] = {
+		{ "DescribeEndpoint", "EndpointName" },
+		{ "DescribeEndpointConfig", "EndpointConfigName" },
+		{ "DescribeModel", "ModelName" },
+	};
+	struct berth_buf body = BERTH_BUF_INIT;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(kinds); i++) {
+		yajl_gen g = json_gen_new();
+		buf_reset(&body);
+		yajl_gen_map_open(g);
+		json_gen_kv_str(g, kinds[i].member, name);
+		yajl_gen_map_close(g);
+		json_gen_finish(g, &body);
+		yajl_val reply;
+		struct berth_err err;
+		int status = control_call(socket, kinds[i].op, body.data, &reply, &err);
+		if (status < 0) {
+			fprintf(stderr, "berth: %s\n", err.msg);
+			buf_free(&body);
+			return 1;
+		}
+		if (status == 200) {
+			print_pretty(reply);
+			yajl_tree_free(reply);
+			buf_free(&body);
+			return 0;
+		}
+		yajl_tree_free(reply);
+	}
+	buf_free(&body);
+	fprintf(stderr, "berth: no endpoint, endpoint config or model is named \"%s\"\n", name);
+	return 1;
+}
+
+static int cmd_ps(const char *socket)
+{
+	struct berth_err err;
+	yajl_val v = control_simple(socket, "ps", &err);
+	if (v == NULL) {
+		fprintf(stderr, "berth: %s\n", err.msg);
+		return 1;
+	}
+	printf("%-20s %-24s %-18s %-8s %s\n", "ENDPOINT", "CONTAINER", "ID", "STATE", "PID");
+	yajl_val list = json_get(v, "containers");
+	for (size_t i = 0; list && YAJL_IS_ARRAY(list) && i < list->u.array.len; i++) {
+		yajl_val c = list->u.array.values[i];
+		long long pid = 0;
+		json_get_int64(c, "pid", &pid);
+		printf("%-20s %-24s %-18s %-8s %lld\n", json_get_string(c, "endpoint") ?: "",
+		       json_get_string(c, "hostname") ?: "", json_get_string(c, "id") ?: "",
+		       json_get_string(c, "state") ?: "", pid);
+	}
+	yajl_tree_free(v);
+	return 0;
+}
+
+static size_t write_out(char *p, size_t size, size_t n, void *data)
+{
+	return fwrite(p, size, n, (FILE *)data);
+}
+
+static int cmd_invoke(int argc, char **argv)
+{
+	const char *url = "http://127.0.0.1:8080", *target = NULL, *ctype = "application/octet-stream";
+	const char *accept = NULL;
+	static const struct option opts[] = {
+		{ "target-container", required_argument, NULL, 't' },
+		{ "content-type", required_argument, NULL, 'c' },
+		{ "accept", required_argument, NULL, 'a' },
+		{ "url", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	optind = 1;
+	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		switch (c) {
+		case 't': target = optarg; break;
+		case 'c': ctype = optarg; break;
+		case 'a': accept = optarg; break;
+		case 'u': url = optarg; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	const char *endpoint = argv[optind];
+	struct berth_buf body = BERTH_BUF_INIT;
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		buf_append(&body, chunk, n);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURL *curl = curl_easy_init();
+	struct berth_buf full = BERTH_BUF_INIT, hdr = BERTH_BUF_INIT;
+	char *escaped = curl_easy_escape(curl, endpoint, 0);
+	buf_printf(&full, "%s/endpoints/%s/invocations", url, escaped);
+	curl_free(escaped);
+	struct curl_slist *headers = NULL;
+	buf_printf(&hdr, "Content-Type: %s", ctype);
+	headers = curl_slist_append(headers, hdr.data);
+	if (target != NULL) {
+		buf_reset(&hdr);
+		buf_printf(&hdr, "X-Amzn-SageMaker-Target-Container-Hostname: %s", target);
+		headers = curl_slist_append(headers, hdr.data);
+	}
+	if (accept != NULL) {
+		buf_reset(&hdr);
+		buf_printf(&hdr, "Accept: %s", accept);
+		headers = curl_slist_append(headers, hdr.data);
+	}
+	headers = curl_slist_append(headers, "Expect:");
+	curl_easy_setopt(curl, CURLOPT_URL, full.data);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data ? body.data : "");
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_out);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, stdout);
+	CURLcode rc = curl_easy_perform(curl);
+	long code = 0;
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	int ret = 0;
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "berth: cannot reach the router at %s: %s\n", url, curl_easy_strerror(rc));
+		ret = 1;
+	} else if (code != 200) {
+		fprintf(stderr, "\nberth: invoke answered HTTP %ld\n", code);
+		ret = 1;
+	}
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	curl_global_cleanup();
+	buf_free(&full);
+	buf_free(&hdr);
+	buf_free(&body);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *socket = BERTHD_DEFAULT_SOCKET;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			socket = argv[++i];
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[i];
+	if (strcmp(cmd, "ls") == 0)
+		return cmd_ls(socket);
+	if (strcmp(cmd, "ps") == 0)
+		return cmd_ps(socket);
+	if (strcmp(cmd, "describe") == 0 && i + 1 < argc)
+		return cmd_describe(socket, argv[i + 1]);
+	if (strcmp(cmd, "invoke") == 0)
+		return cmd_invoke(argc - i, argv + i);
+	usage(stderr);
+	return 2;
+}

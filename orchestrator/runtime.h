@@ -1,0 +1,56 @@
+/* runtime.h — endpoint lifecycles: turns an endpoint record into running
+ * containers (image, artifact, OCI bundle, one shim each, started in
+ * parallel), health-checks them to InService or Failed, stops them on
+ * delete, re-adopts running shims after a berthd restart, and publishes
+ * the route table to subscribed routers.
+ *
+ * Locking: every function that touches the store runs with *lock held;
+ * slow work (unpacking, spawning, pinging, stopping) runs in worker
+ * threads without it. Status changes are persisted, then *changed is
+ * broadcast and the route table pushed. */
+#ifndef BERTH_RUNTIME_H
+#define BERTH_RUNTIME_H
+
+#include <pthread.h>
+
+#include "api.h"
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+
+struct runtime_config {
+	const char *state_dir;
+	const char *run_dir;
+	const char *shim_path;
+	const char *runc_path;
+	const char *object_store_root; /* NULL: s3:// URLs are refused */
+	const char *region;
+	const char *account;
+	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */
+	int health_timeout_ms;         /* healthy within, 240000 */
+	int ping_timeout_ms;           /* one /ping, 2000 */
+	long long container_memory_bytes;
+	long long container_pids_limit;
+};
+
+struct runtime;
+
+struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
+			    pthread_cond_t *changed, struct berth_err *err);
+/* Waits for running workers to finish their current step; containers keep running. */
+void runtime_free(struct runtime *rt);
+struct api_runtime_hooks runtime_hooks(struct runtime *rt);
+
+/* At start-up, with *lock held: re-adopt InService endpoints whose shims
+ * still run, resume Creating and Deleting ones. */
+void runtime_resume(struct runtime *rt);
+
+/* Subscribes a router (proto_control.h kind 2): sends the current table
+ * and every later one. Takes ownership of sock. Call with *lock held. */
+void runtime_add_route_watcher(struct runtime *rt, int sock);
+/* The route table document, with *lock held (exposed for tests). */
+int runtime_render_routes(struct runtime *rt, struct berth_buf *out);
+/* proto_control.h kind 3; takes *lock itself. */
+int runtime_ps(struct runtime *rt, struct berth_buf *out);
+
+#endif

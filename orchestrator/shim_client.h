@@ -1,0 +1,43 @@
+/* shim_client.h — berthd's side of the shim channel (proto_shim.h):
+ * start a shim for a bundle, ask its state, stop it, and health-check the
+ * container through it. Every call is bounded in time. */
+#ifndef BERTH_SHIM_CLIENT_H
+#define BERTH_SHIM_CLIENT_H
+
+#include <stdbool.h>
+
+#include "err.h"
+
+struct shim_launch {
+	const char *shim_path;
+	const char *runc_path;
+	const char *runc_root;
+	const char *id;
+	const char *bundle;
+	const char *socket;
+	const char *log;
+	const char *exit_file;
+};
+
+struct shim_state {
+	bool running;
+	int pid;
+	bool exited;      /* exit_code / signal valid */
+	int exit_code;    /* -1 when killed by a signal */
+	int signal;       /* 0 when exited normally */
+	bool oom_killed;
+};
+
+/* Starts the shim and returns once it reports the container running, or
+ * fails with the shim's (runc's) message. */
+int shim_spawn(const struct shim_launch *launch, int timeout_ms, struct berth_err *err);
+/* -1 when the shim cannot be reached (it has exited). */
+int shim_get_state(const char *socket, struct shim_state *state, struct berth_err *err);
+/* SIGTERM, SIGKILL after timeout_ms; returns when the container is gone. */
+int shim_stop(const char *socket, int timeout_ms, struct berth_err *err);
+/* GET /ping through a socket the shim connects; *status = HTTP status or 0. */
+int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err *err);
+/* Reads the exit file the shim wrote (proto_shim.h); -1 when absent. */
+int shim_read_exit_file(const char *path, struct shim_state *state, struct berth_err *err);
+
+#endif
