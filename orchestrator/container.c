@@ -152,6 +152,19 @@ void container_log_tail(const struct endpoint_container *c, int max_lines, struc
 	if (n <= 0)
 		return;
 	tail[n] = '\0';
+	/* the shim's own records share the file; FailureReason quotes the container */
+	char *w = tail;
+	for (char *line = tail; line < tail + n;) {
+		char *nl = memchr(line, '\n', (size_t)(tail + n - line));
+		size_t len = nl ? (size_t)(nl - line) + 1 : (size_t)(tail + n - line);
+		if (memmem(line, len, " berth-shim[", 12) == NULL) {
+			memmove(w, line, len);
+			w += len;
+		}
+		line += len;
+	}
+	n = w - tail;
+	tail[n] = '\0';
 	/* walk back max_lines lines from the end, ignoring trailing newlines */
 	char *end = tail + n;
 	while (end > tail && (end[-1] == '\n' || end[-1] == '\r'))

@@ -1,0 +1,924 @@
+/* serve.c — the echo serving container: a small, static, single-threaded
+ * HTTP/1.1 server that follows SageMaker's container contract
+ * (CONTRACT.md §4) and whose behaviour is chosen by environment variables
+ * (see README.md beside this file). It is the baseline of router benchmarks,
+ * so it is built for speed: one epoll loop, non-blocking sockets, keep-alive
+ * and pipelining, a response in one writev, echo bodies never copied.
+ *
+ * Deliberately self-contained (no libraries beyond libc) so that it links
+ * statically and runs alone in a bare rootfs.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define MAX_HEADER_BYTES (64u << 10)       /* request line + headers */
+#define MAX_BODY_DEFAULT (16u << 20)       /* ECHO_MAX_BODY overrides */
+#define MAX_MODEL_FILE (64u << 20)
+#define IN_BUF_INITIAL (16u << 10)
+#define IN_BUF_KEEP (256u << 10)           /* idle buffers above this are freed */
+#define READ_SPIN 16                       /* reads per readiness event */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+enum echo_mode { MODE_ECHO, MODE_UPPER, MODE_HOSTNAME, MODE_FAIL, MODE_RESET, MODE_HANG, MODE_MODEL };
+
+static const char *const mode_names[] = { "echo", "upper", "hostname", "fail", "reset", "hang", "model" };
+
+struct server_config {
+	enum echo_mode mode;
+	int ping_status;
+	int fail_status;
+	const char *fail_body;
+	size_t fail_body_len;
+	char model_path[256];      /* /opt/ml/model/ECHO_MODEL_FILE */
+	size_t max_body;
+	char hostname[256];
+	size_t hostname_len;
+};
+
+struct conn {
+	int fd;
+	char *in;           /* received bytes; [in_off, in_len) not yet parsed */
+	size_t in_len, in_cap, in_off;
+	char *out;          /* bytes a writev could not send; [out_off, out_len) */
+	size_t out_len, out_cap, out_off;
+	bool continue_sent; /* "100 Continue" sent for the request being received */
+	bool close_after;   /* close once out is drained */
+	bool hung;          /* hang mode: never answer again, discard input */
+	uint32_t events;    /* currently registered epoll events */
+};
+
+struct server {
+	const struct server_config *cfg;
+	int epfd;
+	int listen_fd;
+	int signal_fd;
+	struct conn **conns; /* indexed by fd */
+	size_t n_conns;
+};
+
+/* One parsed request; pointers point into the connection's input buffer. */
+struct request {
+	const char *method; size_t method_len;
+	const char *path; size_t path_len;
+	const char *content_type; size_t content_type_len;
+	char *body; size_t body_len;
+	size_t total_len; /* bytes of input this request occupies */
+	bool keep_alive;
+	bool head;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 424: return "Failed Dependency";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
+	default: return "Status";
+	}
+}
+
+static int env_status(const char *name, int fallback)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return fallback;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || n < 100 || n > 599) {
+		fprintf(stderr, "echo: ignoring %s=%s (want 100..599)\n", name, v);
+		return fallback;
+	}
+	return (int)n;
+}
+
+static bool token_eq(const char *s, size_t len, const char *lit)
+{
+	size_t n = strlen(lit);
+	return len == n && strncasecmp(s, lit, n) == 0;
+}
+
+/* Does a comma-separated header value contain token (case-insensitive)? */
+static bool header_has_token(const char *v, size_t len, const char *token)
+{
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < len && v[i] != ',')
+			i++;
+		size_t end = i;
+		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+			end--;
+		if (token_eq(v + start, end - start, token))
+			return true;
+	}
+	return false;
+}
+
+static void *memmem_crlfcrlf(const char *p, size_t len)
+{
+	return memmem(p, len, "\r\n\r\n", 4);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static int conn_set_events(struct server *s, struct conn *c, uint32_t events)
+{
+	if (c->events == events)
+		return 0;
+	struct epoll_event ev = { .events = events, .data.fd = c->fd };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		return -1;
+	c->events = events;
+	return 0;
+}
+
+static void conn_close(struct server *s, struct conn *c, bool reset)
+{
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	s->conns[c->fd] = NULL;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static int buf_ensure(char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : IN_BUF_INITIAL;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return -1;
+		n *= 2;
+	}
+	char *p = realloc(*buf, n);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* Queues bytes the socket did not take. */
+static int conn_queue(struct conn *c, const struct iovec *iov, int n, size_t skip)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len = iov[i].iov_len;
+		const char *p = iov[i].iov_base;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		p += skip;
+		len -= skip;
+		skip = 0;
+		if (buf_ensure(&c->out, &c->out_cap, c->out_len + len) < 0)
+			return -1;
+		memcpy(c->out + c->out_len, p, len);
+		c->out_len += len;
+	}
+	return 0;
+}
+
+/* Sends a response: one writev when nothing is queued; the rest is queued. */
+static int conn_send(struct conn *c, const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (c->out_len > c->out_off)
+		return conn_queue(c, iov, n, 0);
+	c->out_len = c->out_off = 0;
+	ssize_t w;
+	do
+		w = writev(c->fd, iov, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		w = 0;
+	}
+	if ((size_t)w == total)
+		return 0;
+	return conn_queue(c, iov, n, (size_t)w);
+}
+
+static int send_response(struct conn *c, const struct request *req, int status,
+			 const char *ctype, size_t ctype_len,
+			 const struct iovec *body, int n_body)
+{
+	char head[512];
+	size_t body_len = 0;
+	for (int i = 0; i < n_body; i++)
+		body_len += body[i].iov_len;
+	if (ctype_len > 200)
+		ctype_len = 200; /* bounded echo of the client's header */
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s\r\n",
+			  status, status_text(status), (int)ctype_len, ctype, body_len,
+			  c->close_after ? "Connection: close\r\n" : "");
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		return -1;
+	struct iovec iov[8];
+	int n = 0;
+	iov[n++] = (struct iovec){ head, (size_t)hl };
+	if (!(req && req->head))
+		for (int i = 0; i < n_body && n < (int)ARRAY_LEN(iov); i++)
+			if (body[i].iov_len)
+				iov[n++] = body[i];
+	return conn_send(c, iov, n);
+}
+static int send_simple(struct conn *c, const struct request *req, int status, const char *json)
+{
+	struct iovec b = { (void *)json, strlen(json) };
+	return send_response(c, req, status, "application/json", 16, &b, 1);
+}
+
+/* ---- request parsing ----------------------------------------------------- */
+
+/* Scans a chunked body starting at p. Returns 1 when complete (sets the
+ * decoded length and the encoded length including trailers), 0 when more
+ * bytes are needed, -1 on malformed input or a body over max. With decode,
+ * the chunk data is moved together at p (in place; the destination never
+ * passes the source). */
+static int chunked_scan(char *p, size_t len, size_t max, bool decode,
+			size_t *decoded_len, size_t *encoded_len)
+{
+	size_t i = 0, out = 0;
+	for (;;) {
+		/* chunk-size [; ext] CRLF */
+		size_t line_start = i;
+		char *eol = memchr(p + i, '\n', len - i);
+		if (!eol)
+			return (len - i > 1024) ? -1 : 0;
+		size_t line_end = (size_t)(eol - p);
+		if (line_end - line_start > 1024)
+			return -1;
+		size_t size = 0;
+		size_t j = line_start;
+		int digits = 0;
+		while (j < line_end && isxdigit((unsigned char)p[j])) {
+			int d = isdigit((unsigned char)p[j]) ? p[j] - '0' : (tolower((unsigned char)p[j]) - 'a' + 10);
+			if (size > (SIZE_MAX >> 4))
+				return -1;
+			size = (size << 4) | (size_t)d;
+			j++;
+			digits++;
+		}
+		if (!digits)
+			return -1;
+		if (j < line_end && p[j] != ';' && p[j] != ' ' && p[j] != '\t' && p[j] != '\r')
+			return -1;
+		i = line_end + 1;
+		if (size == 0) {
+			/* trailers until an empty line */
+			for (;;) {
+				char *e = memchr(p + i, '\n', len - i);
+				if (!e)
+					return (len - i > MAX_HEADER_BYTES) ? -1 : 0;
+				size_t le = (size_t)(e - p);
+				bool empty = (le == i) || (le == i + 1 && p[i] == '\r');
+				i = le + 1;
+				if (empty)
+					break;
+			}
+			*decoded_len = out;
+			*encoded_len = i;
+			return 1;
+		}
+		if (size > max || out + size > max)
+			return -1;
+		if (len - i < size)
+			return 0;
+		if (decode && out != i)
+			memmove(p + out, p + i, size);
+		out += size;
+		i += size;
+		/* CRLF after data */
+		if (len - i < 1)
+			return 0;
+		if (p[i] == '\r') {
+			if (len - i < 2)
+				return 0;
+			if (p[i + 1] != '\n')
+				return -1;
+			i += 2;
+		} else if (p[i] == '\n') {
+			i += 1;
+		} else {
+			return -1;
+		}
+	}
+}
+
+/* Parses the request at the start of buf. Returns 1 with *req filled, 0 when
+ * more bytes are needed, -status for an error answered with that status. */
+static int parse_request(const struct server_config *cfg, struct conn *c,
+			 char *buf, size_t len, struct request *req)
+{
+	/* Tolerate stray CRLFs between pipelined requests (RFC 7230 §3.5). */
+	size_t lead = 0;
+	while (lead < len && (buf[lead] == '\r' || buf[lead] == '\n'))
+		lead++;
+	if (lead == len)
+		return 0;
+	buf += lead;
+	len -= lead;
+
+	char *hend = memmem_crlfcrlf(buf, len);
+	if (!hend)
+		return len > MAX_HEADER_BYTES ? -431 : 0;
+	size_t head_len = (size_t)(hend - buf) + 4;
+	if (head_len > MAX_HEADER_BYTES)
+		return -431;
+
+	memset(req, 0, sizeof(*req));
+	/* request line */
+	char *line_end = memmem(buf, head_len, "\r\n", 2);
+	char *sp1 = memchr(buf, ' ', (size_t)(line_end - buf));
+	if (!sp1 || sp1 == buf)
+		return -400;
+	char *sp2 = memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1));
+	if (!sp2 || sp2 == sp1 + 1)
+		return -400;
+	req->method = buf;
+	req->method_len = (size_t)(sp1 - buf);
+	req->path = sp1 + 1;
+	req->path_len = (size_t)(sp2 - sp1 - 1);
+	const char *ver = sp2 + 1;
+	size_t ver_len = (size_t)(line_end - ver);
+	bool http10;
+	if (token_eq(ver, ver_len, "HTTP/1.1"))
+		http10 = false;
+	else if (token_eq(ver, ver_len, "HTTP/1.0"))
+		http10 = true;
+	else
+		return -400;
+	for (size_t i = 0; i < req->method_len; i++)
+		if (!isupper((unsigned char)req->method[i]))
+			return -400;
+	req->keep_alive = !http10;
+	req->head = token_eq(req->method, req->method_len, "HEAD");
+
+	/* headers */
+	bool have_cl = false, chunked = false, expect_continue = false;
+	size_t content_length = 0;
+	char *p = line_end + 2;
+	char *end = buf + head_len - 2; /* points at the final CRLF */
+	while (p < end) {
+		char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
+		if (!eol)
+			return -400;
+		char *colon = memchr(p, ':', (size_t)(eol - p));
+		if (!colon || colon == p)
+			return -400;
+		const char *name = p;
+		size_t name_len = (size_t)(colon - p);
+		const char *v = colon + 1;
+		while (v < eol && (*v == ' ' || *v == '\t'))
+			v++;
+		const char *ve = eol;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		size_t vlen = (size_t)(ve - v);
+		if (token_eq(name, name_len, "Content-Length")) {
+			size_t n = 0;
+			if (vlen == 0)
+				return -400;
+			for (size_t i = 0; i < vlen; i++) {
+				if (!isdigit((unsigned char)v[i]))
+					return -400;
+				if (n > (SIZE_MAX - 9) / 10)
+					return -413;
+				n = n * 10 + (size_t)(v[i] - '0');
+			}
+			if (have_cl && n != content_length)
+				return -400;
+			have_cl = true;
+			content_length = n;
+		} else if (token_eq(name, name_len, "Transfer-Encoding")) {
+			if (header_has_token(v, vlen, "chunked"))
+				chunked = true;
+			else if (!header_has_token(v, vlen, "identity"))
+				return -501;
+		} else if (token_eq(name, name_len, "Connection")) {
+			if (header_has_token(v, vlen, "close"))
+				req->keep_alive = false;
+			else if (header_has_token(v, vlen, "keep-alive"))
+				req->keep_alive = true;
+		} else if (token_eq(name, name_len, "Content-Type")) {
+			req->content_type = v;
+			req->content_type_len = vlen;
+		} else if (token_eq(name, name_len, "Expect")) {
+			if (header_has_token(v, vlen, "100-continue"))
+				expect_continue = true;
+		}
+		p = eol + 2;
+	}
+
+	char *body = buf + head_len;
+	size_t avail = len - head_len;
+	if (chunked) { /* Transfer-Encoding wins over Content-Length (RFC 7230 §3.3.3) */
+		size_t dlen, elen;
+		int r = chunked_scan(body, avail, cfg->max_body, false, &dlen, &elen);
+		if (r < 0)
+			return -400;
+		if (r == 0)
+			goto need_more;
+		chunked_scan(body, avail, cfg->max_body, true, &dlen, &elen);
+		req->body = body;
+		req->body_len = dlen;
+		req->total_len = lead + head_len + elen;
+	} else {
+		if (content_length > cfg->max_body)
+			return -413;
+		if (avail < content_length) {
+			/* make room once for the whole body */
+			size_t need = c->in_off + lead + head_len + content_length;
+			if (buf_ensure(&c->in, &c->in_cap, need) < 0)
+				return -500;
+			goto need_more;
+		}
+		req->body = body;
+		req->body_len = content_length;
+		req->total_len = lead + head_len + content_length;
+	}
+	return 1;
+
+need_more:
+	if (expect_continue && !c->continue_sent && c->out_len == c->out_off) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		struct iovec iov = { (void *)cont, sizeof(cont) - 1 };
+		if (conn_send(c, &iov, 1) < 0)
+			return -500;
+		c->continue_sent = true;
+	}
+	return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static bool path_is(const struct request *req, const char *want)
+{
+	size_t n = req->path_len;
+	const char *q = memchr(req->path, '?', n);
+	if (q)
+		n = (size_t)(q - req->path);
+	return token_eq(req->path, n, want) && memcmp(req->path, want, n) == 0;
+}
+
+/* Returns 0, or -1 to close the connection (-2: with a reset). */
+static int handle_invocation(struct server *s, struct conn *c, struct request *req)
+{
+	const struct server_config *cfg = s->cfg;
+	const char *ctype = req->content_type ? req->content_type : "application/octet-stream";
+	size_t ctype_len = req->content_type ? req->content_type_len : strlen(ctype);
+	struct iovec body[2];
+
+	switch (cfg->mode) {
+	case MODE_ECHO:
+		body[0] = (struct iovec){ req->body, req->body_len };
+		return send_response(c, req, 200, ctype, ctype_len, body, 1);
+	case MODE_UPPER:
+		for (size_t i = 0; i < req->body_len; i++)
+			req->body[i] = (char)toupper((unsigned char)req->body[i]);
+		body[0] = (struct iovec){ req->body, req->body_len };
+		return send_response(c, req, 200, ctype, ctype_len, body, 1);
+	case MODE_HOSTNAME:
+		body[0] = (struct iovec){ (void *)cfg->hostname, cfg->hostname_len };
+		body[1] = (struct iovec){ req->body, req->body_len };
+		return send_response(c, req, 200, ctype, ctype_len, body, 2);
+	case MODE_FAIL:
+		body[0] = (struct iovec){ (void *)cfg->fail_body, cfg->fail_body_len };
+		return send_response(c, req, cfg->fail_status, "application/json", 16, body, 1);
+	case MODE_RESET:
+		return -2;
+	case MODE_HANG:
+		c->hung = true;
+		return 0;
+	case MODE_MODEL: {
+		int fd = open(cfg->model_path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_MODEL_FILE) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "{\"error\":\"cannot read model file %.200s\"}", cfg->model_path);
+			if (fd >= 0)
+				close(fd);
+			return send_simple(c, req, 500, msg);
+		}
+		size_t size = (size_t)st.st_size, got = 0;
+		char *data = malloc(size ? size : 1);
+		while (data && got < size) {
+			ssize_t r = read(fd, data + got, size - got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		close(fd);
+		if (!data)
+			return send_simple(c, req, 500, "{\"error\":\"out of memory\"}");
+		body[0] = (struct iovec){ data, got };
+		int r = send_response(c, req, 200, ctype, ctype_len, body, 1);
+		free(data);
+		return r;
+	}
+	}
+	return -1;
+}
+
+static int handle_request(struct server *s, struct conn *c, struct request *req)
+{
+	if (!req->keep_alive)
+		c->close_after = true;
+	if (path_is(req, "/ping")) {
+		if (!token_eq(req->method, req->method_len, "GET") && !req->head)
+			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
+		return send_response(c, req, s->cfg->ping_status, "text/plain", 10, NULL, 0);
+	}
+	if (path_is(req, "/invocations")) {
+		if (!token_eq(req->method, req->method_len, "POST"))
+			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
+		return handle_invocation(s, c, req);
+	}
+	return send_simple(c, req, 404, "{\"error\":\"not found\"}");
+}
+
+/* Parses and answers every complete request in the input buffer, as long as
+ * nothing is queued for output (back-pressure for pipelining clients).
+ * Returns 0, or -1 / -2 (reset) to close the connection. */
+static int conn_process(struct server *s, struct conn *c)
+{
+	while (!c->hung && !c->close_after && c->out_len == c->out_off && c->in_off < c->in_len) {
+		struct request req;
+		int r = parse_request(s->cfg, c, c->in + c->in_off, c->in_len - c->in_off, &req);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			c->close_after = true;
+			char msg[64];
+			snprintf(msg, sizeof(msg), "{\"error\":\"bad request (%d)\"}", -r);
+			if (send_simple(c, NULL, -r, msg) < 0)
+				return -1;
+			c->in_off = c->in_len;
+			break;
+		}
+		r = handle_request(s, c, &req);
+		c->in_off += req.total_len;
+		c->continue_sent = false;
+		if (r < 0)
+			return r;
+	}
+	if (c->hung)
+		c->in_off = c->in_len; /* discard: hang mode never answers */
+	/* compact */
+	if (c->in_off == c->in_len) {
+		c->in_off = c->in_len = 0;
+		if (c->in_cap > IN_BUF_KEEP) {
+			free(c->in);
+			c->in = NULL;
+			c->in_cap = 0;
+		}
+	} else if (c->in_off > 0) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->out_len == c->out_off && c->out_cap > IN_BUF_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = c->out_len = c->out_off = 0;
+	}
+	return 0;
+}
+
+static int conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		c->out_off += (size_t)w;
+	}
+	c->out_off = c->out_len = 0;
+	return 0;
+}
+
+/* Chooses epoll interest: stop reading while output is queued. Returns -1
+ * when the connection should close now. */
+static int conn_rearm(struct server *s, struct conn *c)
+{
+	bool pending = c->out_off < c->out_len;
+	if (!pending && c->close_after) {
+		shutdown(c->fd, SHUT_WR);
+		return -1;
+	}
+	return conn_set_events(s, c, pending ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
+}
+
+static void conn_on_event(struct server *s, struct conn *c, uint32_t events)
+{
+	int r;
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) < 0)
+			goto close;
+		if (c->out_off == c->out_len && (r = conn_process(s, c)) < 0) {
+			conn_close(s, c, r == -2);
+			return;
+		}
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		bool eof = false;
+		for (int spin = 0; spin < READ_SPIN; spin++) {
+			if (c->in_cap - c->in_len < 4096 &&
+			    buf_ensure(&c->in, &c->in_cap, c->in_len + (c->in_cap ? c->in_cap : IN_BUF_INITIAL)) < 0)
+				goto close;
+			ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				goto close;
+			}
+			if (n == 0) {
+				eof = true;
+				break;
+			}
+			c->in_len += (size_t)n;
+			if (c->hung)
+				c->in_len = 0;
+			/* bound what an idle or hostile peer can make us hold */
+			if (c->in_len > MAX_HEADER_BYTES + s->cfg->max_body + s->cfg->max_body / 4 + (64u << 10))
+				goto close;
+			if ((size_t)n < 4096)
+				break;
+		}
+		if ((r = conn_process(s, c)) < 0) {
+			conn_close(s, c, r == -2);
+			return;
+		}
+		if (eof) {
+			/* Peer finished sending: answer what was complete, then close. */
+			if (c->out_off == c->out_len)
+				goto close;
+			c->close_after = true;
+		}
+	}
+	if (conn_rearm(s, c) < 0)
+		goto close;
+	return;
+close:
+	conn_close(s, c, false);
+}
+
+static void server_accept(struct server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return; /* EAGAIN, or EMFILE & co: try again on the next event */
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((size_t)fd >= s->n_conns) {
+			size_t n = s->n_conns ? s->n_conns : 64;
+			while (n <= (size_t)fd)
+				n *= 2;
+			struct conn **p = realloc(s->conns, n * sizeof(*p));
+			if (!p) {
+				close(fd);
+				continue;
+			}
+			memset(p + s->n_conns, 0, (n - s->n_conns) * sizeof(*p));
+			s->conns = p;
+			s->n_conns = n;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->events = EPOLLIN | EPOLLRDHUP;
+		struct epoll_event ev = { .events = c->events, .data.fd = fd };
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		s->conns[fd] = c;
+	}
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static int config_load(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	const char *mode = getenv("ECHO_MODE");
+	cfg->mode = MODE_ECHO;
+	if (mode && *mode) {
+		size_t i;
+		for (i = 0; i < ARRAY_LEN(mode_names); i++)
+			if (strcmp(mode, mode_names[i]) == 0)
+				break;
+		if (i == ARRAY_LEN(mode_names)) {
+			fprintf(stderr, "echo: unknown ECHO_MODE=%s (echo|upper|hostname|fail|reset|hang|model)\n", mode);
+			return -1;
+		}
+		cfg->mode = (enum echo_mode)i;
+	}
+	cfg->ping_status = env_status("ECHO_PING_STATUS", 200);
+	cfg->fail_status = env_status("ECHO_FAIL_STATUS", 500);
+	cfg->fail_body = getenv("ECHO_FAIL_BODY");
+	if (!cfg->fail_body)
+		cfg->fail_body = "{\"error\":\"echo: failing as configured (ECHO_MODE=fail)\"}";
+	cfg->fail_body_len = strlen(cfg->fail_body);
+	cfg->max_body = MAX_BODY_DEFAULT;
+	const char *mb = getenv("ECHO_MAX_BODY");
+	if (mb && *mb) {
+		char *end;
+		unsigned long long n = strtoull(mb, &end, 10);
+		if (*end || n == 0 || n > (1ull << 30)) {
+			fprintf(stderr, "echo: bad ECHO_MAX_BODY=%s\n", mb);
+			return -1;
+		}
+		cfg->max_body = (size_t)n;
+	}
+	const char *model = getenv("ECHO_MODEL_FILE");
+	if (!model || !*model)
+		model = "model.txt";
+	if (strstr(model, "..") || (size_t)snprintf(cfg->model_path, sizeof(cfg->model_path),
+						     "/opt/ml/model/%s", model) >= sizeof(cfg->model_path)) {
+		fprintf(stderr, "echo: bad ECHO_MODEL_FILE=%s\n", model);
+		return -1;
+	}
+	if (gethostname(cfg->hostname, sizeof(cfg->hostname) - 2) < 0)
+		strcpy(cfg->hostname, "unknown");
+	cfg->hostname[sizeof(cfg->hostname) - 2] = '\0';
+	cfg->hostname_len = strlen(cfg->hostname);
+	cfg->hostname[cfg->hostname_len++] = ':';
+	cfg->hostname[cfg->hostname_len] = '\0';
+	return 0;
+}
+
+static int listen_on(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_ANY) };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv; /* started as `/serve serve`; the argument is SageMaker's convention */
+
+	if (getenv("ECHO_EXIT_AT_START") && strcmp(getenv("ECHO_EXIT_AT_START"), "1") == 0) {
+		fprintf(stderr, "echo: ECHO_EXIT_AT_START=1, exiting with status 3\n");
+		return 3;
+	}
+
+	struct server_config cfg;
+	if (config_load(&cfg) < 0)
+		return 2;
+
+	int port = 8080;
+	const char *ps = getenv("SAGEMAKER_BIND_TO_PORT");
+	if (ps && *ps) {
+		char *end;
+		long n = strtol(ps, &end, 10);
+		if (*end || n < 1 || n > 65535) {
+			fprintf(stderr, "echo: bad SAGEMAKER_BIND_TO_PORT=%s\n", ps);
+			return 2;
+		}
+		port = (int)n;
+	}
+
+	const char *it = getenv("ECHO_IGNORE_TERM");
+	bool ignore_term = it && strcmp(it, "1") == 0; /* for testing stop timeouts */
+
+	signal(SIGPIPE, SIG_IGN);
+	/* As pid 1 of its namespace the default SIGTERM action does nothing, so
+	 * SIGTERM and SIGINT are taken through a signalfd and end the loop. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	struct server s = { .cfg = &cfg };
+	s.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	s.listen_fd = listen_on(port);
+	if (s.listen_fd < 0) {
+		fprintf(stderr, "echo: listen on 0.0.0.0:%d: %s\n", port, strerror(errno));
+		return 1;
+	}
+	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s.epfd < 0 || s.signal_fd < 0) {
+		fprintf(stderr, "echo: epoll/signalfd: %s\n", strerror(errno));
+		return 1;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = s.listen_fd };
+	epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.listen_fd, &ev);
+	ev.data.fd = s.signal_fd;
+	epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.signal_fd, &ev);
+
+	printf("echo: listening on 0.0.0.0:%d mode=%s\n", port, mode_names[cfg.mode]);
+	fflush(stdout);
+
+	struct epoll_event events[256];
+	for (;;) {
+		int n = epoll_wait(s.epfd, events, 256, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "echo: epoll_wait: %s\n", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = events[i].data.fd;
+			if (fd == s.listen_fd) {
+				server_accept(&s);
+			} else if (fd == s.signal_fd) {
+				struct signalfd_siginfo si;
+				if (read(s.signal_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (ignore_term) {
+						printf("echo: ignoring signal %u (ECHO_IGNORE_TERM=1)\n", si.ssi_signo);
+						fflush(stdout);
+						continue;
+					}
+					printf("echo: signal %u, exiting\n", si.ssi_signo);
+					fflush(stdout);
+					return 0;
+				}
+			} else if ((size_t)fd < s.n_conns && s.conns[fd]) {
+				conn_on_event(&s, s.conns[fd], events[i].events);
+			}
+		}
+	}
+}
