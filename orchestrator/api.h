@@ -36,6 +36,9 @@ struct api_runtime_hooks {
 	/* Something the router's route table shows changed (an endpoint was
 	 * added, removed or changed status): push a new table. */
 	void (*routes_changed)(void *data);
+	/* CreateModel: can this host run the image? -1 with a message for the
+	 * user when not (NULL: every image is accepted). */
+	int (*image_check)(void *data, const char *image, struct berth_err *err);
 };
 
 struct api_ctx {

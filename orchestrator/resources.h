@@ -80,6 +80,11 @@ struct endpoint {
 	size_t n_containers;
 	struct kv *tags;
 	size_t n_tags;
+	/* (added) the config's ProductionVariants copied at create time, so
+	 * DescribeEndpoint still answers after DeleteEndpointConfig, as on
+	 * SageMaker. Persisted under "Berth". May be empty (n_variants == 0). */
+	struct variant *variants;
+	size_t n_variants;
 };
 
 void model_free(struct model *m);                 /* frees members and m */
@@ -97,5 +102,15 @@ int endpoint_config_to_json(const struct endpoint_config *c, struct berth_buf *o
 struct endpoint_config *endpoint_config_from_json(const char *text, size_t len, struct berth_err *err);
 int endpoint_to_json(const struct endpoint *e, struct berth_buf *out);
 struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_err *err);
+
+/* (added) The Describe* output of a model / endpoint config (the on-disk
+ * document without the members only berth keeps: Tags, "Berth"). */
+int model_describe_to_json(const struct model *m, struct berth_buf *out);
+int endpoint_config_describe_to_json(const struct endpoint_config *c, struct berth_buf *out);
+
+/* (added) Deep copy of n variants: NULL with errno = 0 when n == 0, NULL
+ * with errno = ENOMEM on failure. variants_free frees members and array. */
+struct variant *variants_dup(const struct variant *v, size_t n);
+void variants_free(struct variant *v, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "container.h"
+#include "image.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
@@ -397,12 +398,15 @@ static void *start_worker(void *arg)
 	/* containers left by a berthd that died while creating: replace them */
 	stale = copy_containers(e);
 	n_stale = e->n_containers;
+	/* the endpoint keeps the variants it was created with, so a config
+	 * deleted since (as SageMaker allows) does not matter */
 	const struct endpoint_config *cfg = store_get_endpoint_config(rt->store, e->config_name);
-	const struct model *m = NULL;
-	if (cfg != NULL && cfg->n_variants > 0)
-		m = store_get_model(rt->store, cfg->variants[0].model_name);
+	const char *model_name = e->n_variants > 0 ? e->variants[0].model_name
+			       : cfg != NULL && cfg->n_variants > 0 ? cfg->variants[0].model_name : NULL;
+	const struct model *m = model_name ? store_get_model(rt->store, model_name) : NULL;
 	if (m == NULL) {
-		buf_printf(&reason, "The model of endpoint configuration \"%s\" no longer exists.", e->config_name);
+		buf_printf(&reason, "Could not find model \"%s\" of endpoint configuration \"%s\".",
+			   model_name ? model_name : "?", e->config_name);
 	} else {
 		model = model_dup(m);
 		n = model ? model->n_containers : 0;
@@ -546,6 +550,12 @@ static void hook_routes(void *data)
 	push_routes(data);
 }
 
+static int hook_image_check(void *data, const char *image, struct berth_err *err)
+{
+	(void)data;
+	return image_check(image, err);
+}
+
 struct api_runtime_hooks runtime_hooks(struct runtime *rt)
 {
 	return (struct api_runtime_hooks){
@@ -553,6 +563,7 @@ struct api_runtime_hooks runtime_hooks(struct runtime *rt)
 		.endpoint_start = hook_start,
 		.endpoint_stop = hook_stop,
 		.routes_changed = hook_routes,
+		.image_check = hook_image_check,
 	};
 }
 
