@@ -87,11 +87,8 @@ int ipc_send(int sock, const char *msg, size_t len, int fd_to_pass, struct berth
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				/* a non-blocking peer socket that is full: wait briefly */
-				usleep(1000);
-				continue;
-			}
+			if (errno == EAGAIN) /* SO_SNDTIMEO ran out: the peer stopped reading */
+				return berth_err_set(err, ETIMEDOUT, "sending a message: the peer is not reading");
 			return berth_err_set(err, errno, "sending a message");
 		}
 		sent += (size_t)n;

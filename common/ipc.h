@@ -22,7 +22,8 @@ int ipc_listen(const char *path, mode_t mode, struct berth_err *err);
 /* Connects (blocking). Returns a CLOEXEC fd. */
 int ipc_connect(const char *path, struct berth_err *err);
 /* Sends one message (a '\n' is appended when missing), with fd_to_pass
- * attached when >= 0. Blocking; handles partial writes and EINTR. */
+ * attached when >= 0. For blocking sockets; handles partial writes and
+ * EINTR; a send timeout (SO_SNDTIMEO) fails with ETIMEDOUT. */
 int ipc_send(int sock, const char *msg, size_t len, int fd_to_pass, struct berth_err *err);
 
 /* Reader keeps bytes past the current line for the next call. */

@@ -1,0 +1,202 @@
+/* errors.c — wording and rendering of error answers and Server-Timing. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+#include "json.h"
+
+int utf8_sanitize(struct berth_buf *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, start = 0;
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t n = 0;
+		unsigned min = 0, cp = 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		}
+		bool ok = n > 0;
+		for (size_t k = 1; ok && k <= n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				ok = false;
+			else
+				cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
+			ok = false;
+		if (ok) {
+			i += n + 1;
+			continue;
+		}
+		if (buf_append(out, s + start, i - start) < 0 || buf_append(out, "\xef\xbf\xbd", 3) < 0)
+			return -1;
+		i++;
+		start = i;
+	}
+	return buf_append(out, s + start, len - start);
+}
+
+/* json_gen_strn over sanitized bytes (yajl refuses invalid UTF-8). */
+static int gen_text(yajl_gen g, const char *s, size_t len)
+{
+	struct berth_buf tmp = BERTH_BUF_INIT;
+	int r = utf8_sanitize(&tmp, s, len);
+	if (r == 0)
+		r = json_gen_strn(g, tmp.data ? tmp.data : "", tmp.len);
+	buf_free(&tmp);
+	return r;
+}
+
+static int gen_kv_text(yajl_gen g, const char *key, const char *s, size_t len)
+{
+	if (json_gen_str(g, key) < 0)
+		return -1;
+	return gen_text(g, s, len);
+}
+
+int render_message(struct berth_buf *out, const char *message)
+{
+	yajl_gen g = json_gen_new();
+	if (!g)
+		return -1;
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
+	    gen_kv_text(g, "message", message, strlen(message)) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
+		yajl_gen_free(g);
+		return -1;
+	}
+	return json_gen_finish(g, out);
+}
+
+int render_control_error(struct berth_buf *out, const char *type, const char *message)
+{
+	yajl_gen g = json_gen_new();
+	if (!g)
+		return -1;
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "__type", type) < 0 ||
+	    gen_kv_text(g, "message", message, strlen(message)) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
+		yajl_gen_free(g);
+		return -1;
+	}
+	return json_gen_finish(g, out);
+}
+
+int render_model_error(struct berth_buf *out, const struct model_error *me)
+{
+	struct berth_buf msg = BERTH_BUF_INIT, arn = BERTH_BUF_INIT;
+	int r = 0;
+	const char *kind = me->original_status >= 400 && me->original_status < 500 ? "client" : "server";
+	r |= buf_printf(&msg, "Received %s error (%d) from %s with message \"", kind, me->original_status, me->hostname);
+	r |= buf_append(&msg, me->original, me->original_len);
+	r |= buf_printf(&msg, "\". See berth logs %s %s for more information.", me->endpoint, me->hostname);
+	r |= buf_printf(&arn, "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s:log-stream:%s/%s", me->region,
+			me->account, me->endpoint, me->variant, me->hostname);
+	yajl_gen g = r == 0 ? json_gen_new() : NULL;
+	if (!g) {
+		r = -1;
+		goto out;
+	}
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv_text(g, "message", msg.data, msg.len) < 0 ||
+	    json_gen_kv_int(g, "OriginalStatusCode", me->original_status) < 0 ||
+	    gen_kv_text(g, "OriginalMessage", me->original, me->original_len) < 0 ||
+	    gen_kv_text(g, "LogStreamArn", arn.data, arn.len) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
+		yajl_gen_free(g);
+		r = -1;
+		goto out;
+	}
+	r = json_gen_finish(g, out);
+out:
+	buf_free(&msg);
+	buf_free(&arn);
+	return r;
+}
+
+static int append_ms(struct berth_buf *out, const char *name, uint64_t ns)
+{
+	return buf_printf(out, "%s;dur=%llu.%03llu", name, (unsigned long long)(ns / 1000000),
+			  (unsigned long long)((ns / 1000) % 1000));
+}
+
+int render_server_timing(struct berth_buf *out, uint64_t route_ns, const struct timing_step *steps,
+			 size_t n_steps, uint64_t total_ns)
+{
+	int r = append_ms(out, "route", route_ns);
+	for (size_t i = 0; i < n_steps; i++) {
+		r |= buf_append(out, ", ", 2);
+		r |= append_ms(out, steps[i].name, steps[i].dur_ns);
+	}
+	r |= buf_append(out, ", ", 2);
+	r |= append_ms(out, "total", total_ns);
+	return r ? -1 : 0;
+}
+
+/* ---- putting them on a request ----------------------------------------- */
+
+static void respond_rendered(struct request *req, int status, const char *content_type, const char *error_type,
+			     int rendered)
+{
+	request_respond_start(req, status);
+	request_respond_header(req, "Content-Type", content_type);
+	if (error_type) {
+		char v[128];
+		snprintf(v, sizeof(v), "%s:", error_type);
+		request_respond_header(req, "x-amzn-ErrorType", v);
+	}
+	if (rendered < 0) {
+		buf_reset(&req->resp_body);
+		buf_append_str(&req->resp_body, "{\"message\":\"internal error rendering an error\"}");
+	}
+	request_respond_finish(req);
+}
+
+void respond_runtime_error(struct request *req, int status, const char *code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&req->resp_body);
+	int r = render_message(&req->resp_body, msg);
+	respond_rendered(req, status, CONTENT_TYPE_JSON, code, r);
+}
+
+void respond_control_error(struct request *req, int status, const char *type, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&req->resp_body);
+	int r = render_control_error(&req->resp_body, type, msg);
+	respond_rendered(req, status, CONTENT_TYPE_AMZ_JSON, type, r);
+}
+
+void respond_message(struct request *req, int status, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&req->resp_body);
+	int r = render_message(&req->resp_body, msg);
+	respond_rendered(req, status, CONTENT_TYPE_JSON, NULL, r);
+}
+
+void respond_model_error(struct request *req, const struct model_error *me)
+{
+	buf_reset(&req->resp_body);
+	int r = render_model_error(&req->resp_body, me);
+	respond_rendered(req, 424, CONTENT_TYPE_JSON, "ModelError", r);
+}

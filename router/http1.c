@@ -1,0 +1,705 @@
+/* http1.c — HTTP/1.1 server connections. */
+#include <errno.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "http1.h"
+#include "http2.h"
+#include "log.h"
+#include "server.h"
+
+#define H1_READ_CHUNK (16u << 10)
+#define H1_MAX_BUFFERED (256u << 10) /* pipelined bytes kept while a request is served */
+#define H1_WRITE_IDLE_MS 60000u
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+enum h1_state {
+	H1_IDLE,    /* between requests */
+	H1_HEAD,    /* reading a request head */
+	H1_BODY,    /* reading a body */
+	H1_WAIT,    /* request dispatched, waiting for its response */
+	H1_WRITING, /* writing a response */
+	H1_LINGER,  /* answered early, draining input before closing */
+};
+
+struct h1_conn {
+	struct client_conn link;
+	struct server *srv;
+	int fd;
+	struct loop_watch watch;
+	struct loop_timer timer;
+	uint64_t deadline_ns;
+	struct loop_defer free_defer;
+	struct loop_defer resume_defer;
+	enum h1_state state;
+	bool sniffed;      /* decided it is not the HTTP/2 preface */
+	bool closed;
+	bool close_after;  /* close once the response is written */
+	bool rejected;     /* body over the limit: answered, then linger */
+	size_t rejected_size;
+	bool header_overflow;
+	bool want_h2c;
+	bool read_blocked; /* EPOLLIN off: too much pipelined input buffered */
+	http_parser parser;
+	struct berth_buf in;
+	size_t in_off;
+	struct request *req;
+	/* header assembly: pieces arrive in several callbacks */
+	struct berth_buf field, value;
+	bool last_was_value;
+	bool have_path;
+	/* output: head in out, body from out_req->resp_body */
+	struct berth_buf out;
+	size_t out_off;
+	struct request *out_req;
+};
+
+static const struct request_frontend_ops h1_ops;
+
+static void h1_on_event(struct loop_watch *w, uint32_t events);
+static void h1_on_timer(struct loop_timer *t);
+static void h1_free_deferred(struct loop_defer *d);
+static void h1_resume_deferred(struct loop_defer *d);
+static void h1_process(struct h1_conn *c);
+static void h1_flush(struct h1_conn *c);
+
+/* ---- rendering --------------------------------------------------------- */
+
+const char *http1_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 424: return "Failed Dependency";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	}
+	return "Unknown";
+}
+
+int http1_render_head(struct berth_buf *out, const struct request *req, int http_minor, bool close, bool keep_alive_10)
+{
+	int r = buf_printf(out, "HTTP/1.%d %d %s\r\n", http_minor ? 1 : 0, req->status, http1_reason(req->status));
+	for (size_t i = 0; i < req->n_resp_headers; i++) {
+		const struct request_header *h = &req->resp_headers[i];
+		r |= buf_append(out, request_resp_str(req, h->name), h->name.len);
+		r |= buf_append(out, ": ", 2);
+		r |= buf_append(out, request_resp_str(req, h->value), h->value.len);
+		r |= buf_append(out, "\r\n", 2);
+	}
+	if (!(req->status < 200 || req->status == 204 || req->status == 304))
+		r |= buf_printf(out, "Content-Length: %zu\r\n", req->resp_body.len);
+	if (close)
+		r |= buf_append_str(out, "Connection: close\r\n");
+	else if (keep_alive_10)
+		r |= buf_append_str(out, "Connection: keep-alive\r\n");
+	r |= buf_append(out, "\r\n", 2);
+	return r ? -1 : 0;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void h1_set_deadline(struct h1_conn *c, uint64_t ms)
+{
+	struct loop *loop = c->srv->loop;
+	c->deadline_ns = loop_now_ns(loop) + ms * 1000000ull;
+	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ns > c->deadline_ns)
+		loop_timer_arm_at(loop, &c->timer, c->deadline_ns);
+}
+
+static void h1_clear_deadline(struct h1_conn *c)
+{
+	c->deadline_ns = UINT64_MAX;
+	loop_timer_cancel(c->srv->loop, &c->timer);
+}
+
+/* Detaches from the loop and the server; frees after the event batch.
+ * close_fd false when the fd was handed to HTTP/2. */
+static void h1_destroy(struct h1_conn *c, bool close_fd)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	struct server *srv = c->srv;
+	loop_watch_del(srv->loop, &c->watch);
+	loop_timer_cancel(srv->loop, &c->timer);
+	if (close_fd && c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->req) {
+		if (!c->req->responded)
+			request_abort(c->req);
+		if (c->req != c->out_req)
+			request_release(&srv->requests, c->req);
+	}
+	if (c->out_req)
+		request_release(&srv->requests, c->out_req);
+	c->req = c->out_req = NULL;
+	server_conn_unlink(srv, &c->link);
+	srv->metrics.client_connections--;
+	loop_defer(srv->loop, &c->free_defer);
+}
+
+static void h1_close(struct h1_conn *c) { h1_destroy(c, true); }
+
+static void h1_close_link(struct client_conn *link) { h1_close(container_of(link, struct h1_conn, link)); }
+
+static void h1_drain_link(struct client_conn *link)
+{
+	struct h1_conn *c = container_of(link, struct h1_conn, link);
+	if (c->state == H1_IDLE && c->in_off == c->in.len)
+		h1_close(c);
+	else
+		c->close_after = true; /* answer what was asked, with Connection: close */
+}
+
+static void h1_free_deferred(struct loop_defer *d)
+{
+	struct h1_conn *c = container_of(d, struct h1_conn, free_defer);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->field);
+	buf_free(&c->value);
+	free(c);
+}
+
+/* ---- parser callbacks -------------------------------------------------- */
+
+static int flush_header(struct h1_conn *c)
+{
+	if (!c->last_was_value)
+		return 0;
+	c->last_was_value = false;
+	if (request_add_header(c->req, c->field.data ? c->field.data : "", c->field.len,
+			       c->value.data ? c->value.data : "", c->value.len) < 0) {
+		c->header_overflow = true;
+		return -1;
+	}
+	buf_reset(&c->field);
+	buf_reset(&c->value);
+	return 0;
+}
+
+static int flush_path(struct h1_conn *c)
+{
+	if (c->have_path)
+		return 0;
+	c->have_path = true;
+	if (request_set_path(c->req, c->field.data ? c->field.data : "/", c->field.len) < 0) {
+		c->header_overflow = true;
+		return -1;
+	}
+	buf_reset(&c->field);
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct h1_conn *c = p->data;
+	struct server *srv = c->srv;
+	c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
+	if (!c->req)
+		return -1;
+	c->req->ops = &h1_ops;
+	c->req->frontend = c;
+	c->state = H1_HEAD;
+	c->have_path = false;
+	c->last_was_value = false;
+	c->want_h2c = false;
+	buf_reset(&c->field);
+	buf_reset(&c->value);
+	h1_set_deadline(c, ROUTER_HEADER_TIMEOUT_MS);
+	return 0;
+}
+
+static int bounded_append(struct h1_conn *c, struct berth_buf *b, const char *at, size_t len)
+{
+	if (b->len + len > REQUEST_MAX_HEADER_BYTES || buf_append(b, at, len) < 0) {
+		c->header_overflow = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn *c = p->data;
+	return bounded_append(c, &c->field, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn *c = p->data;
+	if (flush_path(c) < 0 || flush_header(c) < 0)
+		return -1;
+	return bounded_append(c, &c->field, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn *c = p->data;
+	c->last_was_value = true;
+	return bounded_append(c, &c->value, at, len);
+}
+
+static bool header_has_token(const char *value, const char *token)
+{
+	size_t tl = strlen(token);
+	for (const char *s = value; *s;) {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		const char *e = s;
+		while (*e && *e != ',')
+			e++;
+		const char *t = e;
+		while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if ((size_t)(t - s) == tl && strncasecmp(s, token, tl) == 0)
+			return true;
+		s = e;
+	}
+	return false;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct h1_conn *c = p->data;
+	struct request *req = c->req;
+	if (flush_path(c) < 0 || flush_header(c) < 0)
+		return -1;
+	const char *m = http_method_str((enum http_method)p->method);
+	req->method = request_method_from(m, strlen(m));
+	dispatch_head(c->srv, req);
+	const char *upgrade = request_header(req, "upgrade", NULL);
+	c->want_h2c = upgrade && header_has_token(upgrade, "h2c") && request_header(req, "http2-settings", NULL);
+	if (p->content_length != ULLONG_MAX && p->content_length > req->body_limit) {
+		c->rejected = true;
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	if (p->content_length != ULLONG_MAX && p->content_length > 0)
+		buf_reserve(&req->body, (size_t)p->content_length);
+	const char *expect = request_header(req, "expect", NULL);
+	if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1 && c->out_req == NULL) {
+		buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		h1_flush(c);
+	}
+	c->state = H1_BODY;
+	h1_set_deadline(c, ROUTER_BODY_IDLE_MS);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn *c = p->data;
+	struct request *req = c->req;
+	if (req->body.len + len > req->body_limit) {
+		c->rejected = true;
+		c->rejected_size = req->body.len + len;
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	if (buf_append(&req->body, at, len) < 0)
+		return -1;
+	c->deadline_ns = loop_now_ns(c->srv->loop) + ROUTER_BODY_IDLE_MS * 1000000ull;
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct h1_conn *c = p->data;
+	c->state = H1_WAIT;
+	if (!http_should_keep_alive(p))
+		c->close_after = true;
+	h1_clear_deadline(c);
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings h1_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* ---- output ------------------------------------------------------------ */
+
+static void h1_after_write(struct h1_conn *c)
+{
+	struct server *srv = c->srv;
+	if (c->out_req) {
+		if (c->req == c->out_req)
+			c->req = NULL;
+		request_release(&srv->requests, c->out_req);
+		c->out_req = NULL;
+	}
+	buf_reset(&c->out);
+	c->out_off = 0;
+	if (c->rejected) {
+		/* the client may still be sending the body: let it finish and read
+		 * the answer rather than see a reset */
+		shutdown(c->fd, SHUT_WR);
+		c->state = H1_LINGER;
+		loop_watch_mod(srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+		h1_clear_deadline(c);
+		h1_set_deadline(c, ROUTER_LINGER_MS);
+		return;
+	}
+	if (c->close_after) {
+		h1_close(c);
+		return;
+	}
+	if (c->state == H1_WRITING) {
+		c->state = H1_IDLE;
+		if (srv->draining) {
+			h1_close(c);
+			return;
+		}
+		h1_set_deadline(c, ROUTER_KEEPALIVE_IDLE_MS);
+		if (c->in_off < c->in.len || c->read_blocked)
+			loop_defer(srv->loop, &c->resume_defer); /* pipelined input waits */
+	}
+}
+
+static void h1_flush(struct h1_conn *c)
+{
+	struct request *req = c->out_req;
+	size_t body_len = req && req->method != REQUEST_HEAD ? req->resp_body.len : 0;
+	for (;;) {
+		struct iovec iov[2];
+		int n_iov = 0;
+		if (c->out_off < c->out.len)
+			iov[n_iov++] = (struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
+		if (req && req->resp_body_sent < body_len)
+			iov[n_iov++] = (struct iovec){ req->resp_body.data + req->resp_body_sent, body_len - req->resp_body_sent };
+		if (n_iov == 0)
+			break;
+		ssize_t n = writev(c->fd, iov, n_iov);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				loop_watch_mod(c->srv->loop, &c->watch,
+					       (c->read_blocked ? 0 : EPOLLIN) | EPOLLOUT | EPOLLRDHUP);
+				if (req)
+					h1_set_deadline(c, H1_WRITE_IDLE_MS);
+				return;
+			}
+			h1_close(c);
+			return;
+		}
+		size_t w = (size_t)n, head_left = c->out.len - c->out_off;
+		if (w <= head_left)
+			c->out_off += w;
+		else {
+			c->out_off = c->out.len;
+			req->resp_body_sent += w - head_left;
+		}
+	}
+	loop_watch_mod(c->srv->loop, &c->watch, c->read_blocked ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP);
+	if (req)
+		h1_after_write(c);
+	else {
+		buf_reset(&c->out); /* only 100 Continue was pending */
+		c->out_off = 0;
+	}
+}
+
+static void h1_send(struct request *req)
+{
+	struct h1_conn *c = req->frontend;
+	struct server *srv = c->srv;
+	metrics_count_response(&srv->metrics, req->status);
+	if (c->closed)
+		return;
+	bool close = c->close_after || c->rejected;
+	/* a request that did not parse has no version: answer as HTTP/1.1 */
+	int minor = c->parser.http_major == 1 ? c->parser.http_minor : 1;
+	bool keep_alive_10 = minor == 0 && !close;
+	if (c->out_off == c->out.len) {
+		buf_reset(&c->out);
+		c->out_off = 0;
+	}
+	if (http1_render_head(&c->out, req, minor, close, keep_alive_10) < 0) {
+		h1_close(c);
+		return;
+	}
+	c->out_req = req;
+	req->resp_body_sent = 0;
+	if (c->state == H1_WAIT)
+		c->state = H1_WRITING;
+	h1_flush(c);
+}
+
+static const struct request_frontend_ops h1_ops = { .send = h1_send };
+
+/* ---- input ------------------------------------------------------------- */
+
+static void h1_bad_request(struct h1_conn *c, int status, const char *what)
+{
+	struct server *srv = c->srv;
+	if (!c->req) {
+		c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
+		if (!c->req) {
+			h1_close(c);
+			return;
+		}
+		c->req->ops = &h1_ops;
+		c->req->frontend = c;
+	}
+	c->close_after = true;
+	c->state = H1_WAIT;
+	srv->metrics.requests[METRICS_KIND_OTHER]++;
+	respond_message(c->req, status, "%s", what);
+}
+
+static void h1_switch_to_h2c(struct h1_conn *c)
+{
+	struct server *srv = c->srv;
+	struct request *req = c->req;
+	size_t settings_len = 0;
+	const char *settings = request_header(req, "http2-settings", &settings_len);
+	int fd = c->fd;
+	const char *rest = c->in.data ? c->in.data + c->in_off : "";
+	size_t rest_len = c->in.len - c->in_off;
+	c->req = NULL; /* handed over with the fd */
+	h1_destroy(c, false); /* c->in stays valid until the deferred free */
+	http2_conn_upgrade(srv, fd, req, settings, settings_len, rest, rest_len);
+}
+
+static void h1_process(struct h1_conn *c)
+{
+	struct server *srv = c->srv;
+	while (!c->closed && (c->state == H1_IDLE || c->state == H1_HEAD || c->state == H1_BODY) &&
+	       c->in_off < c->in.len) {
+		size_t avail = c->in.len - c->in_off;
+		size_t n = http_parser_execute(&c->parser, &h1_settings, c->in.data + c->in_off, avail);
+		c->in_off += n;
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+		if (e == HPE_PAUSED) {
+			http_parser_pause(&c->parser, 0);
+			if (c->rejected) {
+				size_t size = c->parser.content_length != ULLONG_MAX && c->state == H1_HEAD
+						      ? (size_t)c->parser.content_length
+						      : c->rejected_size;
+				c->state = H1_WAIT;
+				dispatch_body_too_large(srv, c->req, size);
+				return;
+			}
+			if (c->state == H1_WAIT) {
+				if (c->want_h2c && c->parser.upgrade) {
+					h1_switch_to_h2c(c);
+					return;
+				}
+				dispatch_request(srv, c->req);
+			}
+			continue;
+		}
+		if (e != HPE_OK) {
+			if (c->header_overflow)
+				h1_bad_request(c, 431, "Request head too large: at most 100 headers and 64 KiB.");
+			else {
+				char msg[256];
+				snprintf(msg, sizeof(msg), "Malformed HTTP/1.1 request: %s.", http_errno_description(e));
+				h1_bad_request(c, 400, msg);
+			}
+			return;
+		}
+	}
+	if (c->closed)
+		return;
+	if (c->in_off == c->in.len) {
+		buf_reset(&c->in);
+		c->in_off = 0;
+	} else if (c->in_off > 0 && c->state == H1_WAIT && c->in_off > c->in.len / 2) {
+		buf_consume(&c->in, c->in_off);
+		c->in_off = 0;
+	}
+}
+
+static void h1_resume_deferred(struct loop_defer *d)
+{
+	struct h1_conn *c = container_of(d, struct h1_conn, resume_defer);
+	if (c->closed)
+		return;
+	if (c->read_blocked) {
+		c->read_blocked = false;
+		loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	}
+	h1_process(c);
+}
+
+/* Reads what is there. Returns 1 if data arrived, 0 on EAGAIN, -1 on EOF/error. */
+static int h1_read(struct h1_conn *c)
+{
+	int got = 0;
+	for (;;) {
+		if (c->in_off > 0 && c->in_off == c->in.len) {
+			buf_reset(&c->in);
+			c->in_off = 0;
+		}
+		if (c->in.len - c->in_off >= H1_MAX_BUFFERED && c->state != H1_HEAD && c->state != H1_BODY &&
+		    c->state != H1_IDLE) {
+			c->read_blocked = true;
+			loop_watch_mod(c->srv->loop, &c->watch,
+				       (c->watch.events & EPOLLOUT) | EPOLLRDHUP);
+			return got;
+		}
+		if (buf_reserve(&c->in, H1_READ_CHUNK) < 0)
+			return -1;
+		size_t want = c->in.cap - c->in.len - 1;
+		ssize_t n = read(c->fd, c->in.data + c->in.len, want);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			c->in.data[c->in.len] = '\0';
+			got = 1;
+			if ((size_t)n < want)
+				return got; /* short read: nothing more for now */
+			continue;
+		}
+		if (n == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return got;
+		return -1;
+	}
+}
+
+static void h1_on_event(struct loop_watch *w, uint32_t events)
+{
+	struct h1_conn *c = container_of(w, struct h1_conn, watch);
+	if ((events & EPOLLOUT) && (c->out_off < c->out.len || c->out_req)) {
+		h1_flush(c);
+		if (c->closed)
+			return;
+	}
+	if (c->state == H1_LINGER) {
+		char sink[16384];
+		for (;;) {
+			ssize_t n = read(c->fd, sink, sizeof(sink));
+			if (n > 0)
+				continue;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				return;
+			h1_close(c);
+			return;
+		}
+	}
+	if (c->read_blocked) {
+		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			h1_close(c);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		return;
+	int r = h1_read(c);
+	if (r < 0) {
+		/* the client is gone (or half-closed): drop what it asked for */
+		h1_close(c);
+		return;
+	}
+	if (!c->sniffed && c->in.len > 0) {
+		size_t n = c->in.len < sizeof(h2_preface) - 1 ? c->in.len : sizeof(h2_preface) - 1;
+		if (memcmp(c->in.data, h2_preface, n) == 0) {
+			if (n < sizeof(h2_preface) - 1)
+				return; /* wait for the whole preface */
+			int fd = c->fd;
+			struct server *srv = c->srv;
+			struct berth_buf in = c->in;
+			c->in = (struct berth_buf)BERTH_BUF_INIT;
+			h1_destroy(c, false);
+			http2_conn_new(srv, fd, in.data, in.len);
+			buf_free(&in);
+			return;
+		}
+		c->sniffed = true;
+	}
+	if (r > 0)
+		h1_process(c);
+}
+
+static void h1_on_timer(struct loop_timer *t)
+{
+	struct h1_conn *c = container_of(t, struct h1_conn, timer);
+	uint64_t now = loop_now_ns(c->srv->loop);
+	if (c->deadline_ns == UINT64_MAX)
+		return;
+	if (c->deadline_ns > now) {
+		loop_timer_arm_at(c->srv->loop, &c->timer, c->deadline_ns);
+		return;
+	}
+	switch (c->state) {
+	case H1_HEAD:
+	case H1_BODY:
+		if (c->srv->debug)
+			log_debug("closing a slow HTTP/1.1 client (%s)", c->state == H1_HEAD ? "head" : "body");
+		h1_bad_request(c, 408, "Request timed out: the request was not received in time.");
+		return;
+	default:
+		h1_close(c);
+		return;
+	}
+}
+
+int http1_conn_new(struct server *srv, int fd)
+{
+	struct h1_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -1;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	c->link.close = h1_close_link;
+	c->link.drain = h1_drain_link;
+	loop_watch_init(&c->watch, h1_on_event);
+	loop_timer_init(&c->timer, h1_on_timer);
+	loop_defer_init(&c->free_defer, h1_free_deferred);
+	loop_defer_init(&c->resume_defer, h1_resume_deferred);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	struct berth_err err;
+	if (loop_watch_add(srv->loop, &c->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
+		log_error("%s", err.msg);
+		close(fd);
+		free(c);
+		return -1;
+	}
+	server_conn_link(srv, &c->link);
+	srv->metrics.client_connections++;
+	srv->metrics.client_connections_total++;
+	h1_set_deadline(c, ROUTER_KEEPALIVE_IDLE_MS);
+	return 0;
+}

@@ -1,0 +1,520 @@
+/* http2.c — HTTP/2 server connections over nghttp2. */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "errors.h"
+#include "http2.h"
+#include "log.h"
+#include "server.h"
+
+#define H2_READ_CHUNK (32u << 10)
+#define H2_OUT_HIGH_WATER (64u << 10)
+#define H2_MAX_CONCURRENT_STREAMS 128
+#define H2_STREAM_WINDOW (1u << 20)
+#define H2_CONNECTION_WINDOW (16u << 20)
+
+struct h2_conn {
+	struct client_conn link;
+	struct server *srv;
+	int fd;
+	struct loop_watch watch;
+	struct loop_timer timer;
+	uint64_t last_activity_ns;
+	struct loop_defer free_defer;
+	nghttp2_session *session;
+	struct berth_buf out;
+	size_t out_off;
+	struct request *streams; /* requests of open streams */
+	size_t n_streams;
+	bool closed;
+	bool in_recv; /* inside nghttp2_session_mem_recv: flush afterwards */
+};
+
+static const struct request_frontend_ops h2_ops;
+static void h2_flush(struct h2_conn *c);
+
+long base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+		int v;
+		if (ch >= 'A' && ch <= 'Z')
+			v = ch - 'A';
+		else if (ch >= 'a' && ch <= 'z')
+			v = ch - 'a' + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = ch - '0' + 52;
+		else if (ch == '-' || ch == '+')
+			v = 62;
+		else if (ch == '_' || ch == '/')
+			v = 63;
+		else if (ch == '=')
+			break;
+		else
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= out_cap)
+				return -1;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return (long)n;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void stream_link(struct h2_conn *c, struct request *req)
+{
+	req->conn_prev = NULL;
+	req->conn_next = c->streams;
+	if (c->streams)
+		c->streams->conn_prev = req;
+	c->streams = req;
+	c->n_streams++;
+}
+
+static void stream_unlink(struct h2_conn *c, struct request *req)
+{
+	if (req->conn_prev)
+		req->conn_prev->conn_next = req->conn_next;
+	else
+		c->streams = req->conn_next;
+	if (req->conn_next)
+		req->conn_next->conn_prev = req->conn_prev;
+	req->conn_prev = req->conn_next = NULL;
+	c->n_streams--;
+}
+
+static void h2_close(struct h2_conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	struct server *srv = c->srv;
+	loop_watch_del(srv->loop, &c->watch);
+	loop_timer_cancel(srv->loop, &c->timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	while (c->streams) {
+		struct request *req = c->streams;
+		stream_unlink(c, req);
+		if (!req->responded)
+			request_abort(req);
+		request_release(&srv->requests, req);
+	}
+	server_conn_unlink(srv, &c->link);
+	srv->metrics.client_connections--;
+	loop_defer(srv->loop, &c->free_defer);
+}
+
+static void h2_close_link(struct client_conn *link) { h2_close(container_of(link, struct h2_conn, link)); }
+
+
+/* GOAWAY: streams already started finish, then the session ends itself
+ * (want_read and want_write both false closes it in h2_flush). */
+static void h2_drain_link(struct client_conn *link)
+{
+	struct h2_conn *c = container_of(link, struct h2_conn, link);
+	nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
+			      NGHTTP2_NO_ERROR, NULL, 0);
+	if (c->n_streams == 0)
+		nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+	h2_flush(c);
+}
+
+static void h2_free_deferred(struct loop_defer *d)
+{
+	struct h2_conn *c = container_of(d, struct h2_conn, free_defer);
+	nghttp2_session_del(c->session);
+	buf_free(&c->out);
+	free(c);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+	struct h2_conn *c = user_data;
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	struct request *req = request_acquire(&c->srv->requests, loop_now_ns(c->srv->loop));
+	if (!req)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	req->ops = &h2_ops;
+	req->frontend = c;
+	req->stream_id = frame->hd.stream_id;
+	stream_link(c, req);
+	nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
+	return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+		     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+{
+	(void)flags;
+	(void)user_data;
+	struct request *req = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (!req || req->responded)
+		return 0;
+	if (namelen > 0 && name[0] == ':') {
+		if (namelen == 7 && memcmp(name, ":method", 7) == 0)
+			req->method = request_method_from((const char *)value, valuelen);
+		else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+			if (request_set_path(req, (const char *)value, valuelen) < 0)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		}
+		return 0;
+	}
+	if (request_add_header(req, (const char *)name, namelen, (const char *)value, valuelen) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* too many or too large: reset the stream */
+	return 0;
+}
+
+static void end_of_headers(struct h2_conn *c, struct request *req)
+{
+	dispatch_head(c->srv, req);
+	const char *cl = request_header(req, "content-length", NULL);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno == 0 && *end == '\0' && n > req->body_limit)
+			dispatch_body_too_large(c->srv, req, (size_t)n);
+		else if (errno == 0 && *end == '\0' && n > 0)
+			buf_reserve(&req->body, (size_t)n);
+	}
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+	struct h2_conn *c = user_data;
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	struct request *req = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (!req)
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+		end_of_headers(c, req);
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !req->responded && !req->body_too_large)
+		dispatch_request(c->srv, req);
+	return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+			      size_t len, void *user_data)
+{
+	(void)flags;
+	struct h2_conn *c = user_data;
+	struct request *req = nghttp2_session_get_stream_user_data(session, stream_id);
+	if (!req || req->responded || req->body_too_large)
+		return 0;
+	if (req->body.len + len > req->body_limit) {
+		dispatch_body_too_large(c->srv, req, req->body.len + len);
+		return 0;
+	}
+	if (buf_append(&req->body, data, len) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data)
+{
+	(void)error_code;
+	struct h2_conn *c = user_data;
+	struct request *req = nghttp2_session_get_stream_user_data(session, stream_id);
+	if (!req)
+		return 0;
+	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+	stream_unlink(c, req);
+	if (!req->responded)
+		request_abort(req); /* the client reset the stream */
+	request_release(&c->srv->requests, req);
+	return 0;
+}
+
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+			 uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+	(void)session;
+	(void)stream_id;
+	(void)user_data;
+	struct request *req = source->ptr;
+	size_t left = req->resp_body.len - req->resp_body_sent;
+	size_t n = left < length ? left : length;
+	if (n)
+		memcpy(buf, req->resp_body.data + req->resp_body_sent, n);
+	req->resp_body_sent += n;
+	if (req->resp_body_sent == req->resp_body.len)
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void h2_send(struct request *req)
+{
+	struct h2_conn *c = req->frontend;
+	struct server *srv = c->srv;
+	metrics_count_response(&srv->metrics, req->status);
+	if (c->closed)
+		return;
+	nghttp2_nv nva[REQUEST_MAX_RESPONSE_HEADERS + 2];
+	char names[REQUEST_MAX_RESPONSE_HEADERS][64];
+	char status[12], length[24];
+	size_t n = 0;
+	snprintf(status, sizeof(status), "%03d", req->status % 1000);
+	nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
+	for (size_t i = 0; i < req->n_resp_headers; i++) {
+		const struct request_header *h = &req->resp_headers[i];
+		size_t nl = h->name.len < sizeof(names[i]) ? h->name.len : sizeof(names[i]) - 1;
+		const char *src = request_resp_str(req, h->name);
+		for (size_t k = 0; k < nl; k++) /* HTTP/2 header names are lower-case */
+			names[i][k] = (char)(src[k] >= 'A' && src[k] <= 'Z' ? src[k] + 32 : src[k]);
+		nva[n++] = (nghttp2_nv){ (uint8_t *)names[i], (uint8_t *)request_resp_str(req, h->value), nl,
+					 h->value.len, NGHTTP2_NV_FLAG_NONE };
+	}
+	int ln = snprintf(length, sizeof(length), "%zu", req->resp_body.len);
+	nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length, 14, (size_t)ln, NGHTTP2_NV_FLAG_NONE };
+	req->resp_body_sent = 0;
+	nghttp2_data_provider prd = { .source.ptr = req, .read_callback = read_body };
+	bool has_body = req->resp_body.len > 0 && req->method != REQUEST_HEAD;
+	int rv = nghttp2_submit_response(c->session, req->stream_id, nva, n, has_body ? &prd : NULL);
+	if (rv != 0) {
+		log_warn("HTTP/2 stream %d: cannot submit the response: %s", req->stream_id, nghttp2_strerror(rv));
+		nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, req->stream_id, NGHTTP2_INTERNAL_ERROR);
+	}
+	if (!c->in_recv)
+		h2_flush(c);
+}
+
+static const struct request_frontend_ops h2_ops = { .send = h2_send };
+
+static void h2_flush(struct h2_conn *c)
+{
+	if (c->closed)
+		return;
+	for (;;) {
+		while (c->out.len - c->out_off < H2_OUT_HIGH_WATER) {
+			const uint8_t *data;
+			ssize_t n = nghttp2_session_mem_send(c->session, &data);
+			if (n < 0) {
+				h2_close(c);
+				return;
+			}
+			if (n == 0)
+				break;
+			if (buf_append(&c->out, data, (size_t)n) < 0) {
+				h2_close(c);
+				return;
+			}
+		}
+		if (c->out_off == c->out.len)
+			break;
+		ssize_t w = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+				return;
+			}
+			h2_close(c);
+			return;
+		}
+		c->out_off += (size_t)w;
+		if (c->out_off == c->out.len) {
+			buf_reset(&c->out);
+			c->out_off = 0;
+		}
+	}
+	loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+		h2_close(c);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static int h2_feed(struct h2_conn *c, const uint8_t *data, size_t len)
+{
+	c->in_recv = true;
+	ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+	c->in_recv = false;
+	if (n < 0) {
+		if (c->srv->debug)
+			log_debug("HTTP/2 connection error: %s", nghttp2_strerror((int)n));
+		return -1;
+	}
+	return 0;
+}
+
+static void h2_on_event(struct loop_watch *w, uint32_t events)
+{
+	struct h2_conn *c = container_of(w, struct h2_conn, watch);
+	if (events & EPOLLOUT) {
+		h2_flush(c);
+		if (c->closed)
+			return;
+	}
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		return;
+	uint8_t buf[H2_READ_CHUNK];
+	for (int rounds = 0; rounds < 8; rounds++) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		if (n > 0) {
+			c->last_activity_ns = loop_now_ns(c->srv->loop);
+			if (h2_feed(c, buf, (size_t)n) < 0) {
+				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
+				h2_close(c);
+				return;
+			}
+			if (c->closed)
+				return;
+			if ((size_t)n < sizeof(buf))
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		h2_close(c);
+		return;
+	}
+	h2_flush(c);
+}
+
+static void h2_on_timer(struct loop_timer *t)
+{
+	struct h2_conn *c = container_of(t, struct h2_conn, timer);
+	uint64_t idle_ns = ROUTER_KEEPALIVE_IDLE_MS * 1000000ull;
+	uint64_t now = loop_now_ns(c->srv->loop);
+	if (c->n_streams > 0 || now - c->last_activity_ns < idle_ns) {
+		uint64_t next = c->n_streams > 0 ? now + idle_ns : c->last_activity_ns + idle_ns;
+		loop_timer_arm_at(c->srv->loop, &c->timer, next);
+		return;
+	}
+	nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+	h2_flush(c);
+	h2_close(c);
+}
+
+static struct h2_conn *h2_conn_create(struct server *srv, int fd)
+{
+	struct h2_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->fd = fd;
+	c->link.close = h2_close_link;
+	c->link.drain = h2_drain_link;
+	loop_watch_init(&c->watch, h2_on_event);
+	loop_timer_init(&c->timer, h2_on_timer);
+	loop_defer_init(&c->free_defer, h2_free_deferred);
+	nghttp2_session_callbacks *cbs;
+	if (nghttp2_session_callbacks_new(&cbs) != 0) {
+		free(c);
+		return NULL;
+	}
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_option *opt;
+	nghttp2_option_new(&opt);
+	nghttp2_option_set_max_send_header_block_length(opt, 64u << 10);
+	int rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (rv != 0) {
+		free(c);
+		return NULL;
+	}
+	nghttp2_settings_entry settings[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_CONCURRENT_STREAMS },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, REQUEST_MAX_HEADER_BYTES },
+	};
+	if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, BERTH_ARRAY_SIZE(settings)) != 0 ||
+	    nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, H2_CONNECTION_WINDOW) != 0) {
+		nghttp2_session_del(c->session);
+		free(c);
+		return NULL;
+	}
+	struct berth_err err;
+	if (loop_watch_add(srv->loop, &c->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
+		log_error("%s", err.msg);
+		nghttp2_session_del(c->session);
+		free(c);
+		return NULL;
+	}
+	server_conn_link(srv, &c->link);
+	srv->metrics.client_connections++;
+	c->last_activity_ns = loop_now_ns(srv->loop);
+	loop_timer_arm_ms(srv->loop, &c->timer, ROUTER_KEEPALIVE_IDLE_MS);
+	return c;
+}
+
+int http2_conn_new(struct server *srv, int fd, const char *data, size_t len)
+{
+	struct h2_conn *c = h2_conn_create(srv, fd);
+	if (!c) {
+		close(fd);
+		return -1;
+	}
+	if (len && h2_feed(c, (const uint8_t *)data, len) < 0) {
+		h2_flush(c);
+		h2_close(c);
+		return -1;
+	}
+	h2_flush(c);
+	return 0;
+}
+
+int http2_conn_upgrade(struct server *srv, int fd, struct request *req, const char *settings,
+		       size_t settings_len, const char *rest, size_t rest_len)
+{
+	uint8_t payload[256];
+	long plen = base64url_decode(settings, settings_len, payload, sizeof(payload));
+	struct h2_conn *c = plen < 0 ? NULL : h2_conn_create(srv, fd);
+	if (!c) {
+		request_release(&srv->requests, req);
+		close(fd);
+		return -1;
+	}
+	/* the 101 goes out before anything nghttp2 produces */
+	buf_append_str(&c->out, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+	int rv = nghttp2_session_upgrade2(c->session, payload, (size_t)plen, req->method == REQUEST_HEAD, req);
+	if (rv != 0) {
+		log_debug("h2c upgrade refused: %s", nghttp2_strerror(rv));
+		request_release(&srv->requests, req);
+		h2_close(c);
+		return -1;
+	}
+	req->ops = &h2_ops;
+	req->frontend = c;
+	req->stream_id = 1;
+	stream_link(c, req);
+	c->in_recv = true; /* flush once, below */
+	dispatch_request(srv, req);
+	c->in_recv = false;
+	if (rest_len && h2_feed(c, (const uint8_t *)rest, rest_len) < 0) {
+		h2_flush(c);
+		h2_close(c);
+		return 0;
+	}
+	h2_flush(c);
+	return 0;
+}

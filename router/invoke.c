@@ -1,0 +1,393 @@
+/* invoke.c — InvokeEndpoint routing decision and the chain of steps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "invoke.h"
+#include "log.h"
+#include "routes.h"
+#include "server.h"
+#include "upstream.h"
+
+#define INVOKER_KEEP 128
+#define INVOKER_KEEP_BUFFER (1u << 20)
+
+/* ---- the routing decision (pure) --------------------------------------- */
+
+static void list_hostnames(char *out, size_t len, const struct route_instance *in)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (size_t i = 0; in && i < in->n_containers && off < len; i++) {
+		int n = snprintf(out + off, len - off, "%s%s", i ? ", " : "", in->containers[i].hostname);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static const struct route_variant *pick_variant(const struct route_endpoint *e, uint64_t pick)
+{
+	double total = 0;
+	for (size_t i = 0; i < e->n_variants; i++)
+		total += e->variants[i].weight;
+	if (e->n_variants == 1 || !(total > 0))
+		return &e->variants[0];
+	/* spread a counter over [0,1) (golden ratio sequence), then by weight */
+	double f = (double)((pick * 0x9e3779b97f4a7c15ull) >> 11) / 9007199254740992.0 * total;
+	for (size_t i = 0; i < e->n_variants; i++) {
+		if (f < e->variants[i].weight)
+			return &e->variants[i];
+		f -= e->variants[i].weight;
+	}
+	return &e->variants[e->n_variants - 1];
+}
+
+static int refuse(struct invoke_refusal *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(struct invoke_refusal *r, int status, const char *code, const char *fmt, ...)
+{
+	r->status = status;
+	r->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int invoke_route(const struct route_table *table, const char *endpoint_name, const char *target_hostname,
+		 const char *target_variant, uint64_t pick, struct invoke_plan *plan,
+		 struct invoke_refusal *refusal)
+{
+	memset(plan, 0, sizeof(*plan));
+	const struct route_endpoint *e = route_table_find(table, endpoint_name);
+	if (!e)
+		return refuse(refusal, 400, "ValidationError", "Endpoint %s of account %s not found.", endpoint_name,
+			      table->account);
+	plan->endpoint = e;
+	if (!e->in_service)
+		return refuse(refusal, 400, "ValidationError",
+			      "Endpoint %s of account %s is not InService: its status is %s. Wait until the endpoint is InService, then try again.",
+			      e->name, table->account, e->status);
+	if (target_hostname && e->mode != ROUTE_MODE_DIRECT)
+		return refuse(refusal, 400, "ValidationError",
+			      "The %s header can only be used with an endpoint in Direct invocation mode; endpoint %s is in %s mode.",
+			      TARGET_CONTAINER_HEADER, e->name, route_mode_name(e->mode));
+	if (e->n_variants == 0)
+		return refuse(refusal, 503, "ServiceUnavailable",
+			      "Endpoint %s has no production variant ready to serve; try again later.", e->name);
+	const struct route_variant *v = NULL;
+	if (target_variant) {
+		for (size_t i = 0; i < e->n_variants && !v; i++)
+			if (strcmp(e->variants[i].name, target_variant) == 0)
+				v = &e->variants[i];
+		if (!v)
+			return refuse(refusal, 400, "ValidationError",
+				      "Variant %s not found for endpoint %s of account %s.", target_variant, e->name,
+				      table->account);
+	} else
+		v = pick_variant(e, pick);
+	plan->variant = v;
+	if (v->n_instances == 0)
+		return refuse(refusal, 503, "ServiceUnavailable",
+			      "Endpoint %s variant %s has no instance ready to serve; try again later.", e->name,
+			      v->name);
+	const struct route_instance *in = &v->instances[pick % v->n_instances];
+	plan->instance = in;
+	if (e->mode == ROUTE_MODE_DIRECT) {
+		char names[512];
+		list_hostnames(names, sizeof(names), in);
+		if (!target_hostname)
+			return refuse(refusal, 400, "ValidationError",
+				      "Endpoint %s is in Direct invocation mode: the request must name its container in the %s header (one of: %s).",
+				      e->name, TARGET_CONTAINER_HEADER, names);
+		for (size_t i = 0; i < in->n_containers; i++)
+			if (strcmp(in->containers[i].hostname, target_hostname) == 0) {
+				plan->steps[0] = &in->containers[i];
+				plan->n_steps = 1;
+				return 0;
+			}
+		return refuse(refusal, 400, "ValidationError",
+			      "Container hostname %s given in the %s header is not a container of endpoint %s (its containers: %s).",
+			      target_hostname, TARGET_CONTAINER_HEADER, e->name, names);
+	}
+	if (e->mode == ROUTE_MODE_SINGLE) {
+		plan->steps[0] = &in->containers[0];
+		plan->n_steps = 1;
+		return 0;
+	}
+	for (size_t i = 0; i < in->n_containers && i < ROUTE_MAX_CONTAINERS; i++)
+		plan->steps[i] = &in->containers[i];
+	plan->n_steps = in->n_containers;
+	return 0;
+}
+
+void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from, const char *to, size_t n)
+{
+	snprintf(out, out_len,
+		 "Received response from %s with status code 200. However, the request payload from %s to %s is %zu bytes, which has exceeded the maximum limit of 5 MB.",
+		 from, from, to, n);
+}
+
+/* ---- running a chain --------------------------------------------------- */
+
+struct invocation {
+	struct invoker *inv;
+	struct request *req;
+	struct route_table *table;
+	struct invoke_plan plan;
+	size_t step;
+	struct upstream_exchange x;
+	struct berth_buf carry; /* previous step's body, the next step's request */
+	char carry_content_type[256];
+	const char *content_type, *accept, *custom_attributes, *inference_id, *target_model;
+	uint64_t t0_ns, route_ns;
+	uint64_t step_ns[ROUTE_MAX_CONTAINERS];
+	struct invocation *next_free;
+};
+
+struct invoker {
+	struct server *srv;
+	uint64_t counter;
+	struct invocation *free;
+	size_t n_free;
+};
+
+struct invoker *invoker_new(struct server *srv)
+{
+	struct invoker *inv = calloc(1, sizeof(*inv));
+	if (inv)
+		inv->srv = srv;
+	return inv;
+}
+
+static void invocation_destroy(struct invocation *iv)
+{
+	buf_free(&iv->carry);
+	buf_free(&iv->x.resp_body);
+	free(iv);
+}
+
+void invoker_free(struct invoker *inv)
+{
+	if (!inv)
+		return;
+	while (inv->free) {
+		struct invocation *iv = inv->free;
+		inv->free = iv->next_free;
+		invocation_destroy(iv);
+	}
+	free(inv);
+}
+
+static struct invocation *invocation_get(struct invoker *inv)
+{
+	struct invocation *iv = inv->free;
+	if (iv) {
+		inv->free = iv->next_free;
+		inv->n_free--;
+		struct berth_buf carry = iv->carry, body = iv->x.resp_body;
+		memset(iv, 0, sizeof(*iv));
+		iv->carry = carry;
+		iv->x.resp_body = body;
+		buf_reset(&iv->carry);
+	} else if (!(iv = calloc(1, sizeof(*iv))))
+		return NULL;
+	iv->inv = inv;
+	return iv;
+}
+
+static void invocation_put(struct invocation *iv)
+{
+	struct invoker *inv = iv->inv;
+	route_table_unref(iv->table);
+	iv->table = NULL;
+	iv->req = NULL;
+	if (inv->n_free >= INVOKER_KEEP) {
+		invocation_destroy(iv);
+		return;
+	}
+	if (iv->carry.cap > INVOKER_KEEP_BUFFER)
+		buf_free(&iv->carry);
+	if (iv->x.resp_body.cap > INVOKER_KEEP_BUFFER)
+		buf_free(&iv->x.resp_body);
+	iv->next_free = inv->free;
+	inv->free = iv;
+	inv->n_free++;
+}
+
+static void invocation_cancel(void *arg)
+{
+	struct invocation *iv = arg;
+	upstream_cancel(iv->inv->srv->upstream, &iv->x);
+	invocation_put(iv);
+}
+
+static void step_start(struct invocation *iv);
+
+static void respond_success(struct invocation *iv)
+{
+	struct request *req = iv->req;
+	struct upstream_exchange *x = &iv->x;
+	uint64_t total = loop_clock_ns() - iv->t0_ns;
+	request_respond_start(req, 200);
+	request_respond_header(req, "Content-Type",
+			       x->resp_content_type[0] ? x->resp_content_type : "application/octet-stream");
+	request_respond_header(req, "X-Amzn-Invoked-Production-Variant", iv->plan.variant->name);
+	if (x->has_resp_custom_attributes)
+		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
+	struct timing_step steps[ROUTE_MAX_CONTAINERS];
+	for (size_t i = 0; i < iv->plan.n_steps; i++)
+		steps[i] = (struct timing_step){ iv->plan.steps[i]->hostname, iv->step_ns[i] };
+	char timing[1024];
+	struct berth_buf tb = BERTH_BUF_INIT;
+	if (render_server_timing(&tb, iv->route_ns, steps, iv->plan.n_steps, total) == 0 && tb.len < sizeof(timing)) {
+		memcpy(timing, tb.data, tb.len + 1);
+		request_respond_header(req, "Server-Timing", timing);
+	}
+	buf_free(&tb);
+	struct berth_buf tmp = req->resp_body; /* hand the body over without copying */
+	req->resp_body = x->resp_body;
+	x->resp_body = tmp;
+	buf_reset(&x->resp_body);
+	request_respond_finish(req);
+	invocation_put(iv);
+}
+
+static void respond_model_failure(struct invocation *iv, int status, const char *text, size_t len)
+{
+	const struct route_container *c = iv->plan.steps[iv->step];
+	struct model_error me = {
+		.original_status = status,
+		.hostname = c->hostname,
+		.original = text,
+		.original_len = len,
+		.endpoint = iv->plan.endpoint->name,
+		.variant = iv->plan.variant->name,
+		.region = iv->table->region,
+		.account = iv->table->account,
+	};
+	respond_model_error(iv->req, &me);
+	invocation_put(iv);
+}
+
+static void step_done(struct upstream_exchange *x)
+{
+	struct invocation *iv = container_of(x, struct invocation, x);
+	struct server *srv = iv->inv->srv;
+	const struct route_container *c = iv->plan.steps[iv->step];
+	iv->step_ns[iv->step] = x->end_ns - x->start_ns;
+	if (srv->debug)
+		log_debug("invoke %s step %zu (%s): result %d status %d in %.3f ms", iv->plan.endpoint->name, iv->step,
+			  c->hostname, (int)x->result, x->status, (double)iv->step_ns[iv->step] / 1e6);
+	switch (x->result) {
+	case UPSTREAM_OK:
+		break;
+	case UPSTREAM_TIMEOUT: {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "Your invocation timed out while waiting for a response from container %s. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.",
+			 c->hostname);
+		respond_model_failure(iv, 0, text, strlen(text));
+		return;
+	}
+	case UPSTREAM_UNAVAILABLE:
+		respond_runtime_error(iv->req, 503, "ServiceUnavailable",
+				      "Could not connect to container %s of endpoint %s: %s. The container may be restarting; try again later.",
+				      c->hostname, iv->plan.endpoint->name, x->error);
+		invocation_put(iv);
+		return;
+	case UPSTREAM_TOO_LARGE:
+	case UPSTREAM_RESET:
+	case UPSTREAM_BAD_RESPONSE:
+		respond_model_failure(iv, 0, x->error, strlen(x->error));
+		return;
+	}
+	if (x->status < 200 || x->status > 299) {
+		respond_model_failure(iv, x->status, x->resp_body.data ? x->resp_body.data : "", x->resp_body.len);
+		return;
+	}
+	if (iv->step + 1 == iv->plan.n_steps) {
+		respond_success(iv);
+		return;
+	}
+	if (x->resp_body.len > ROUTER_INTER_STEP_MAX_BODY) {
+		char msg[512];
+		invoke_format_inter_step_limit(msg, sizeof(msg), c->hostname, iv->plan.steps[iv->step + 1]->hostname,
+					       x->resp_body.len);
+		respond_runtime_error(iv->req, 400, "ValidationError", "%s", msg);
+		invocation_put(iv);
+		return;
+	}
+	struct berth_buf tmp = iv->carry;
+	iv->carry = x->resp_body;
+	x->resp_body = tmp;
+	snprintf(iv->carry_content_type, sizeof(iv->carry_content_type), "%s", x->resp_content_type);
+	iv->step++;
+	step_start(iv);
+}
+
+static void step_start(struct invocation *iv)
+{
+	struct upstream_exchange *x = &iv->x;
+	const struct route_container *c = iv->plan.steps[iv->step];
+	bool first = iv->step == 0, last = iv->step + 1 == iv->plan.n_steps;
+	x->shim_socket = c->socket;
+	x->hostname = c->hostname;
+	if (first) {
+		x->body = iv->req->body.data ? iv->req->body.data : "";
+		x->body_len = iv->req->body.len;
+		x->content_type = iv->content_type;
+	} else {
+		x->body = iv->carry.data ? iv->carry.data : "";
+		x->body_len = iv->carry.len;
+		x->content_type = iv->carry_content_type[0] ? iv->carry_content_type : NULL;
+	}
+	x->accept = last ? iv->accept : NULL;
+	x->custom_attributes = iv->custom_attributes;
+	x->inference_id = iv->inference_id;
+	x->target_model = iv->target_model;
+	x->done = step_done;
+	if (first)
+		iv->route_ns = loop_clock_ns() - iv->t0_ns;
+	if (upstream_start(iv->inv->srv->upstream, x) < 0)
+		step_done(x);
+}
+
+void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name)
+{
+	struct server *srv = inv->srv;
+	uint64_t t0 = loop_clock_ns();
+	struct route_table *table = routes_current(srv->routes);
+	struct invoke_plan plan;
+	struct invoke_refusal refusal;
+	const char *target = request_header(req, "x-amzn-sagemaker-target-container-hostname", NULL);
+	const char *variant = request_header(req, "x-amzn-sagemaker-target-variant", NULL);
+	if (invoke_route(table, endpoint_name, target, variant, inv->counter++, &plan, &refusal) < 0) {
+		respond_runtime_error(req, refusal.status, refusal.code, "%s", refusal.message);
+		return;
+	}
+	if (req->body.len > srv->cfg.max_body_bytes) { /* dispatch stops earlier; belt and braces */
+		respond_runtime_error(req, 400, "ValidationError", "Request body of %zu bytes exceeds the maximum of %zu bytes.",
+				      req->body.len, srv->cfg.max_body_bytes);
+		return;
+	}
+	struct invocation *iv = invocation_get(inv);
+	if (!iv) {
+		respond_runtime_error(req, 500, "InternalFailure", "out of memory");
+		return;
+	}
+	iv->req = req;
+	iv->table = route_table_ref(table);
+	iv->plan = plan;
+	iv->t0_ns = t0;
+	iv->content_type = request_header(req, "content-type", NULL);
+	iv->accept = request_header(req, "accept", NULL);
+	iv->custom_attributes = request_header(req, "x-amzn-sagemaker-custom-attributes", NULL);
+	iv->inference_id = request_header(req, "x-amzn-sagemaker-inference-id", NULL);
+	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
+	request_set_cancel(req, invocation_cancel, iv);
+	step_start(iv);
+}

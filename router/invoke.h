@@ -1,0 +1,54 @@
+/* invoke.h — InvokeEndpoint: choose where a request goes (a pure decision
+ * over a route table snapshot) and run it as a chain of container steps.
+ * Single and Direct endpoints are a chain of one; Serial endpoints run each
+ * container in order, the response body and Content-Type of one becoming
+ * the request of the next (CONTRACT.md §3). */
+#ifndef BERTH_ROUTER_INVOKE_H
+#define BERTH_ROUTER_INVOKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+#include "route_table.h"
+
+#define TARGET_CONTAINER_HEADER "X-Amzn-SageMaker-Target-Container-Hostname"
+
+/* Where one invocation goes. Pointers are into the table. */
+struct invoke_plan {
+	const struct route_endpoint *endpoint;
+	const struct route_variant *variant;
+	const struct route_instance *instance;
+	const struct route_container *steps[ROUTE_MAX_CONTAINERS];
+	size_t n_steps;
+};
+
+/* An answer the router gives itself (status, x-amzn-ErrorType code, message). */
+struct invoke_refusal {
+	int status;
+	const char *code;
+	char message[1024];
+};
+
+/* The routing decision. target_hostname / target_variant: header values or
+ * NULL. pick: any number (a counter) spreading load over variants by
+ * weight and over instances. Returns 0 with plan filled, or -1 with
+ * refusal filled: unknown endpoint, not InService, Direct target missing or
+ * unknown, target on a non-Direct endpoint, unknown variant, no instance. */
+int invoke_route(const struct route_table *table, const char *endpoint_name, const char *target_hostname,
+		 const char *target_variant, uint64_t pick, struct invoke_plan *plan,
+		 struct invoke_refusal *refusal);
+
+/* The Serial-mode message when step `from` produced n bytes for step `to`. */
+void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from, const char *to, size_t n);
+
+struct server;
+struct invoker;
+
+struct invoker *invoker_new(struct server *srv);
+void invoker_free(struct invoker *inv);
+/* Runs the invocation and answers req (now or later). endpoint_name points
+ * into req. */
+void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name);
+
+#endif

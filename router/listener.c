@@ -1,0 +1,207 @@
+/* listener.c — listening sockets and accept. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http1.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE: stop accepting briefly */
+
+struct listener {
+	struct listener *next;
+	struct server *srv;
+	int fd;
+	struct loop_watch watch;
+	struct loop_timer resume;
+	char name[80];
+};
+
+int listener_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, struct berth_err *err)
+{
+	char host[64];
+	const char *port_text;
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+		if (!end || end[1] != ':' || (size_t)(end - text - 1) >= sizeof(host))
+			return berth_err_set(err, 0, "bad listen address \"%s\": expected [IPV6]:PORT", text);
+		memcpy(host, text + 1, (size_t)(end - text - 1));
+		host[end - text - 1] = '\0';
+		port_text = end + 2;
+	} else {
+		const char *colon = strrchr(text, ':');
+		if (!colon || (size_t)(colon - text) >= sizeof(host))
+			return berth_err_set(err, 0, "bad listen address \"%s\": expected HOST:PORT", text);
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = '\0';
+		port_text = colon + 1;
+	}
+	char *end;
+	errno = 0;
+	long port = strtol(port_text, &end, 10);
+	if (errno || end == port_text || *end || port < 0 || port > 65535)
+		return berth_err_set(err, 0, "bad port in listen address \"%s\"", text);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		strcpy(host, "0.0.0.0");
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return berth_err_set(err, 0, "bad host in listen address \"%s\": expected an IPv4 or [IPv6] address", text);
+}
+
+static void format_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
+			port = ntohs(in4->sin_port);
+			snprintf(out, len, "%s:%d", host, port);
+			return;
+		}
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			port = ntohs(in6->sin6_port);
+			snprintf(out, len, "[%s]:%d", host, port);
+			return;
+		}
+	}
+	snprintf(out, len, "fd %d", fd);
+}
+
+static void listener_on_accept(struct loop_watch *w, uint32_t events)
+{
+	(void)events;
+	struct listener *l = container_of(w, struct listener, watch);
+	struct server *srv = l->srv;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept on %s: %s; pausing accepts for %d ms", l->name, strerror(errno),
+					 ACCEPT_PAUSE_MS);
+				loop_watch_mod(srv->loop, &l->watch, 0);
+				loop_timer_arm_ms(srv->loop, &l->resume, ACCEPT_PAUSE_MS);
+			}
+			return;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		http1_conn_new(srv, fd);
+	}
+}
+
+static void listener_on_resume(struct loop_timer *t)
+{
+	struct listener *l = container_of(t, struct listener, resume);
+	loop_watch_mod(l->srv->loop, &l->watch, EPOLLIN);
+}
+
+static int listener_register(struct server *srv, int fd, struct berth_err *err)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return berth_err_set(err, ENOMEM, "listener");
+	}
+	l->srv = srv;
+	l->fd = fd;
+	loop_watch_init(&l->watch, listener_on_accept);
+	loop_timer_init(&l->resume, listener_on_resume);
+	format_name(fd, l->name, sizeof(l->name));
+	if (loop_watch_add(srv->loop, &l->watch, fd, EPOLLIN, err) < 0) {
+		close(fd);
+		free(l);
+		return -1;
+	}
+	l->next = srv->listeners;
+	srv->listeners = l;
+	printf("berth-router: listening on %s\n", l->name);
+	fflush(stdout);
+	log_info("listening on %s", l->name);
+	return 0;
+}
+
+int listener_open(struct server *srv, const char *address, struct berth_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (listener_parse_address(address, &ss, &len, err) < 0)
+		return -1;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_err_set(err, errno, "socket for %s", address);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		int e = errno;
+		close(fd);
+		return berth_err_set(err, e, "cannot listen on %s%s", address,
+				     e == EADDRINUSE ? " (is another router or server using this port?)" : "");
+	}
+	if (listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		return berth_err_set(err, e, "listen on %s", address);
+	}
+	return listener_register(srv, fd, err);
+}
+
+int listener_adopt(struct server *srv, int fd, struct berth_err *err)
+{
+	int type = 0, accepting = 0;
+	socklen_t sl = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0)
+		return berth_err_set(err, errno, "--listen-fd %d is not a socket", fd);
+	sl = sizeof(accepting);
+	if (type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &sl) < 0 || !accepting)
+		return berth_err_set(err, 0, "--listen-fd %d is not a listening stream socket", fd);
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return berth_err_set(err, errno, "fcntl on --listen-fd %d", fd);
+	return listener_register(srv, fd, err);
+}
+
+void listener_close_all(struct server *srv)
+{
+	while (srv->listeners) {
+		struct listener *l = srv->listeners;
+		srv->listeners = l->next;
+		loop_watch_del(srv->loop, &l->watch);
+		loop_timer_cancel(srv->loop, &l->resume);
+		close(l->fd);
+		free(l);
+	}
+}

@@ -1,0 +1,270 @@
+/* loop.c — epoll event loop, binary-heap timers, deferred calls. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define LOOP_MAX_EVENTS 128
+
+struct loop {
+	int epfd;
+	bool stop;
+	uint64_t now_ns;
+	struct loop_timer **heap;
+	size_t heap_len, heap_cap;
+	struct loop_defer *defer_head, **defer_tail;
+	/* events of the batch being delivered, so loop_watch_del can drop them */
+	struct epoll_event events[LOOP_MAX_EVENTS];
+	int n_events;
+};
+
+uint64_t loop_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t loop_now_ns(const struct loop *loop) { return loop->now_ns; }
+
+int loop_new(struct loop **out, struct berth_err *err)
+{
+	struct loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return berth_err_set(err, ENOMEM, "event loop");
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		int e = errno;
+		free(loop);
+		return berth_err_set(err, e, "epoll_create1");
+	}
+	loop->defer_tail = &loop->defer_head;
+	loop->now_ns = loop_clock_ns();
+	*out = loop;
+	return 0;
+}
+
+void loop_free(struct loop *loop)
+{
+	if (!loop)
+		return;
+	close(loop->epfd);
+	free(loop->heap);
+	free(loop);
+}
+
+/* ---- fd watches ---------------------------------------------------------- */
+
+void loop_watch_init(struct loop_watch *w, void (*cb)(struct loop_watch *, uint32_t))
+{
+	w->fd = -1;
+	w->events = 0;
+	w->cb = cb;
+}
+
+int loop_watch_add(struct loop *loop, struct loop_watch *w, int fd, uint32_t events, struct berth_err *err)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return berth_err_set(err, errno, "epoll_ctl add fd %d", fd);
+	w->fd = fd;
+	w->events = events;
+	return 0;
+}
+
+int loop_watch_mod(struct loop *loop, struct loop_watch *w, uint32_t events)
+{
+	if (w->fd < 0 || w->events == events)
+		return 0;
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
+		return -1;
+	w->events = events;
+	return 0;
+}
+
+void loop_watch_del(struct loop *loop, struct loop_watch *w)
+{
+	if (w->fd < 0)
+		return;
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->fd = -1;
+	w->events = 0;
+	for (int i = 0; i < loop->n_events; i++)
+		if (loop->events[i].data.ptr == w)
+			loop->events[i].data.ptr = NULL;
+}
+
+/* ---- timers: a binary min-heap keyed by deadline ------------------------- */
+
+static void heap_set(struct loop *loop, size_t i, struct loop_timer *t)
+{
+	loop->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void heap_up(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (loop->heap[parent]->deadline_ns <= t->deadline_ns)
+			break;
+		heap_set(loop, i, loop->heap[parent]);
+		i = parent;
+	}
+	heap_set(loop, i, t);
+}
+
+static void heap_down(struct loop *loop, size_t i)
+{
+	struct loop_timer *t = loop->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		uint64_t best = t->deadline_ns;
+		if (l < loop->heap_len && loop->heap[l]->deadline_ns < best) {
+			m = l;
+			best = loop->heap[l]->deadline_ns;
+		}
+		if (r < loop->heap_len && loop->heap[r]->deadline_ns < best)
+			m = r;
+		if (m == i)
+			break;
+		heap_set(loop, i, loop->heap[m]);
+		i = m;
+	}
+	heap_set(loop, i, t);
+}
+
+void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop_timer *))
+{
+	t->deadline_ns = 0;
+	t->heap_index = SIZE_MAX;
+	t->cb = cb;
+}
+
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t)
+{
+	size_t i = t->heap_index;
+	if (i == SIZE_MAX)
+		return;
+	t->heap_index = SIZE_MAX;
+	loop->heap_len--;
+	if (i == loop->heap_len)
+		return;
+	struct loop_timer *last = loop->heap[loop->heap_len];
+	heap_set(loop, i, last);
+	if (i > 0 && loop->heap[(i - 1) / 2]->deadline_ns > last->deadline_ns)
+		heap_up(loop, i);
+	else
+		heap_down(loop, i);
+}
+
+void loop_timer_arm_at(struct loop *loop, struct loop_timer *t, uint64_t deadline_ns)
+{
+	if (t->heap_index != SIZE_MAX) {
+		uint64_t old = t->deadline_ns;
+		t->deadline_ns = deadline_ns;
+		if (deadline_ns < old)
+			heap_up(loop, t->heap_index);
+		else if (deadline_ns > old)
+			heap_down(loop, t->heap_index);
+		return;
+	}
+	if (loop->heap_len == loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct loop_timer **h = realloc(loop->heap, cap * sizeof(*h));
+		if (!h)
+			abort(); /* out of memory for a timer: nothing sane left to do */
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t->deadline_ns = deadline_ns;
+	heap_set(loop, loop->heap_len++, t);
+	heap_up(loop, t->heap_index);
+}
+
+void loop_timer_arm_ms(struct loop *loop, struct loop_timer *t, uint64_t delay_ms)
+{
+	loop_timer_arm_at(loop, t, loop->now_ns + delay_ms * 1000000ull);
+}
+
+/* ---- deferred calls ------------------------------------------------------ */
+
+void loop_defer_init(struct loop_defer *d, void (*cb)(struct loop_defer *))
+{
+	d->next = NULL;
+	d->queued = false;
+	d->cb = cb;
+}
+
+void loop_defer(struct loop *loop, struct loop_defer *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->next = NULL;
+	*loop->defer_tail = d;
+	loop->defer_tail = &d->next;
+}
+
+static void run_deferred(struct loop *loop)
+{
+	while (loop->defer_head) {
+		struct loop_defer *d = loop->defer_head;
+		loop->defer_head = d->next;
+		if (!loop->defer_head)
+			loop->defer_tail = &loop->defer_head;
+		d->queued = false;
+		d->cb(d);
+	}
+}
+
+void loop_run_deferred(struct loop *loop) { run_deferred(loop); }
+
+/* ---- running ------------------------------------------------------------- */
+
+static void run_timers(struct loop *loop)
+{
+	while (loop->heap_len > 0 && loop->heap[0]->deadline_ns <= loop->now_ns) {
+		struct loop_timer *t = loop->heap[0];
+		loop_timer_cancel(loop, t);
+		t->cb(t);
+	}
+}
+
+int loop_run(struct loop *loop, struct berth_err *err)
+{
+	loop->stop = false;
+	while (!loop->stop) {
+		int timeout = -1;
+		loop->now_ns = loop_clock_ns();
+		if (loop->defer_head)
+			timeout = 0;
+		else if (loop->heap_len > 0) {
+			uint64_t d = loop->heap[0]->deadline_ns;
+			timeout = d <= loop->now_ns ? 0 : (int)((d - loop->now_ns + 999999) / 1000000);
+		}
+		int n = epoll_wait(loop->epfd, loop->events, LOOP_MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return berth_err_set(err, errno, "epoll_wait");
+		}
+		loop->now_ns = loop_clock_ns();
+		loop->n_events = n;
+		for (int i = 0; i < n; i++) {
+			struct loop_watch *w = loop->events[i].data.ptr;
+			if (w)
+				w->cb(w, loop->events[i].events);
+		}
+		loop->n_events = 0;
+		run_timers(loop);
+		run_deferred(loop);
+	}
+	return 0;
+}
+
+void loop_stop(struct loop *loop) { loop->stop = true; }

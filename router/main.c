@@ -1,0 +1,113 @@
+/* main.c — berth-router: parses flags and wires the server together. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proto_control.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: berth-router [--listen HOST:PORT]... [--listen-fd N]... [--berthd-socket PATH]\n"
+		"                    [--invocation-timeout-ms N] [--max-body-bytes N]\n"
+		"  --listen HOST:PORT        listen address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8080)\n"
+		"  --listen-fd N             adopt an already listening socket, repeatable\n"
+		"  --berthd-socket PATH      berthd's control socket (default %s)\n"
+		"  --invocation-timeout-ms N container answer timeout (default 60000)\n"
+		"  --max-body-bytes N        request and response body limit (default 6291456)\n",
+		BERTHD_DEFAULT_SOCKET);
+}
+
+static int parse_number(const char *flag, const char *text, unsigned long long min, unsigned long long max,
+			unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "berth-router: %s expects a number from %llu to %llu, got \"%s\"\n", flag, min, max, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "listen-fd", required_argument, NULL, 'f' },
+		{ "berthd-socket", required_argument, NULL, 's' },
+		{ "invocation-timeout-ms", required_argument, NULL, 't' },
+		{ "max-body-bytes", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct router_config cfg = {
+		.berthd_socket = BERTHD_DEFAULT_SOCKET,
+		.invocation_timeout_ms = 60000,
+		.max_body_bytes = 6291456,
+	};
+	unsigned long long v;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (cfg.n_listen >= ROUTER_MAX_LISTEN) {
+				fprintf(stderr, "berth-router: at most %d --listen\n", ROUTER_MAX_LISTEN);
+				return 2;
+			}
+			cfg.listen[cfg.n_listen++] = optarg;
+			break;
+		case 'f':
+			if (cfg.n_listen_fds >= ROUTER_MAX_LISTEN) {
+				fprintf(stderr, "berth-router: at most %d --listen-fd\n", ROUTER_MAX_LISTEN);
+				return 2;
+			}
+			if (parse_number("--listen-fd", optarg, 0, 65535, &v) < 0)
+				return 2;
+			cfg.listen_fds[cfg.n_listen_fds++] = (int)v;
+			break;
+		case 's':
+			cfg.berthd_socket = optarg;
+			break;
+		case 't':
+			if (parse_number("--invocation-timeout-ms", optarg, 1, 3600000, &v) < 0)
+				return 2;
+			cfg.invocation_timeout_ms = v;
+			break;
+		case 'm':
+			if (parse_number("--max-body-bytes", optarg, 1, 1ull << 30, &v) < 0)
+				return 2;
+			cfg.max_body_bytes = (size_t)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "berth-router: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (cfg.n_listen == 0 && cfg.n_listen_fds == 0)
+		cfg.listen[cfg.n_listen++] = "127.0.0.1:8080";
+
+	struct server srv;
+	struct berth_err err;
+	int rc = 0;
+	if (server_init(&srv, &cfg, &err) < 0 || server_run(&srv, &err) < 0) {
+		log_error("%s", err.msg);
+		rc = 1;
+	}
+	server_fini(&srv);
+	return rc;
+}

@@ -1,0 +1,126 @@
+/* request.h — one HTTP request and its response, independent of the wire
+ * protocol. The HTTP/1.1 and HTTP/2 front ends fill the request part
+ * (method, path, headers, body), hand it to dispatch, and get it back
+ * through ops->send once a response has been set with request_respond*().
+ *
+ * Asynchronous work (a control call, an invocation) registers a cancel hook;
+ * when the client goes away first, the front end calls request_abort(),
+ * which runs the hook so the work releases its resources, and the request
+ * is then released. A request is freed only by request_release(), by the
+ * front end, after the response was written or the client is gone.
+ *
+ * Requests are recycled through a free list (struct request_pool), keeping
+ * their buffers, so steady traffic does not allocate. */
+#ifndef BERTH_ROUTER_REQUEST_H
+#define BERTH_ROUTER_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define REQUEST_MAX_HEADERS 100
+#define REQUEST_MAX_HEADER_BYTES (64u << 10) /* names + values + path */
+#define REQUEST_MAX_RESPONSE_HEADERS 16
+#define REQUEST_ID_LEN 36
+
+enum request_method { REQUEST_GET, REQUEST_HEAD, REQUEST_POST, REQUEST_OTHER };
+
+struct request;
+
+struct request_frontend_ops {
+	/* The response is complete in req: write it (now or when possible). */
+	void (*send)(struct request *req);
+};
+
+struct request_span { uint32_t off, len; };
+struct request_header { struct request_span name, value; }; /* names lower-case */
+
+struct request {
+	/* front end */
+	const struct request_frontend_ops *ops;
+	void *frontend;        /* the connection */
+	int32_t stream_id;     /* HTTP/2 stream, 0 for HTTP/1.1 */
+	struct request *conn_prev, *conn_next; /* HTTP/2: streams of one connection */
+	size_t resp_body_sent; /* front end's progress through resp.body */
+
+	/* request, as received */
+	enum request_method method;
+	struct berth_buf text; /* path and header bytes, each NUL-terminated */
+	struct request_span path;
+	struct request_header headers[REQUEST_MAX_HEADERS];
+	size_t n_headers;
+	struct berth_buf body;
+	size_t body_limit;     /* set by dispatch once the head is known */
+	bool body_too_large;
+	uint64_t start_ns;     /* first byte of the request (monotonic) */
+	char id[REQUEST_ID_LEN + 1];
+
+	/* response */
+	bool responded;
+	int status;
+	struct berth_buf resp_text; /* header names and values, NUL-terminated */
+	struct request_header resp_headers[REQUEST_MAX_RESPONSE_HEADERS];
+	size_t n_resp_headers;
+	struct berth_buf resp_body;
+
+	/* asynchronous work attached by dispatch */
+	void (*cancel)(void *arg);
+	void *cancel_arg;
+
+	struct request *pool_next;
+};
+
+struct request_pool {
+	struct request *free;
+	size_t n_free;
+	uint64_t rng; /* xorshift state for request ids */
+};
+
+void request_pool_init(struct request_pool *pool, uint64_t seed);
+void request_pool_free(struct request_pool *pool);
+/* A zeroed request with a fresh id; NULL on ENOMEM. */
+struct request *request_acquire(struct request_pool *pool, uint64_t now_ns);
+void request_release(struct request_pool *pool, struct request *req);
+
+/* Request filling (front ends). Each returns 0, or -1 when a bound is
+ * exceeded (REQUEST_MAX_HEADERS / REQUEST_MAX_HEADER_BYTES) or on ENOMEM. */
+int request_set_path(struct request *req, const char *path, size_t len);
+int request_add_header(struct request *req, const char *name, size_t name_len,
+		       const char *value, size_t value_len);
+enum request_method request_method_from(const char *name, size_t len);
+
+static inline const char *request_str(const struct request *req, struct request_span s)
+{
+	return req->text.data + s.off;
+}
+static inline const char *request_path(const struct request *req)
+{
+	return req->path.len ? req->text.data + req->path.off : "/";
+}
+/* Value of header `name` (lower-case), or NULL; *len (may be NULL) set. */
+const char *request_header(const struct request *req, const char *name, size_t *len);
+
+/* Response. request_respond_start sets the status and the headers every
+ * answer carries (x-amzn-RequestId); add headers, fill resp_body, then
+ * request_respond_finish hands it to the front end. */
+void request_respond_start(struct request *req, int status);
+int request_respond_header(struct request *req, const char *name, const char *value);
+void request_respond_finish(struct request *req);
+/* Convenience: status, content type and body in one call. */
+void request_respond(struct request *req, int status, const char *content_type,
+		     const void *body, size_t len);
+static inline const char *request_resp_str(const struct request *req, struct request_span s)
+{
+	return req->resp_text.data + s.off;
+}
+
+/* Called by a front end whose client went away: cancels attached work. */
+void request_abort(struct request *req);
+void request_set_cancel(struct request *req, void (*cancel)(void *), void *arg);
+
+/* Formats a uuid-like id (8-4-4-4-12 hex) from two 64-bit values. */
+void request_format_id(char out[REQUEST_ID_LEN + 1], uint64_t hi, uint64_t lo);
+
+#endif

@@ -1,0 +1,156 @@
+/* server.c — builds the router's objects, runs the loop, tears down. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "invoke.h"
+#include "listener.h"
+#include "log.h"
+#include "routes.h"
+#include "server.h"
+#include "upstream.h"
+
+void server_conn_link(struct server *srv, struct client_conn *c)
+{
+	c->prev = &srv->conns;
+	c->next = srv->conns.next;
+	srv->conns.next->prev = c;
+	srv->conns.next = c;
+}
+
+void server_conn_unlink(struct server *srv, struct client_conn *c)
+{
+	(void)srv;
+	if (!c->next)
+		return;
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void on_route_table(void *data, const struct route_table *t)
+{
+	struct server *srv = data;
+	upstream_prune(srv->upstream, t);
+}
+
+static void on_drain_tick(struct loop_timer *t)
+{
+	struct server *srv = container_of(t, struct server, drain_timer);
+	if (srv->conns.next == &srv->conns || loop_now_ns(srv->loop) >= srv->drain_deadline_ns) {
+		loop_stop(srv->loop);
+		return;
+	}
+	loop_timer_arm_ms(srv->loop, &srv->drain_timer, 20);
+}
+
+/* First signal: stop accepting, let every connection finish what it is
+ * doing (at most ROUTER_DRAIN_MS), then stop. A second signal stops now. */
+static void start_drain(struct server *srv)
+{
+	srv->draining = true;
+	listener_close_all(srv);
+	struct client_conn *c = srv->conns.next;
+	while (c != &srv->conns) {
+		struct client_conn *next = c->next; /* drain may unlink c */
+		c->drain(c);
+		c = next;
+	}
+	srv->drain_deadline_ns = loop_now_ns(srv->loop) + ROUTER_DRAIN_MS * 1000000ull;
+	loop_timer_arm_ms(srv->loop, &srv->drain_timer, 0);
+}
+
+static void on_signal(struct loop_watch *w, uint32_t events)
+{
+	(void)events;
+	struct server *srv = container_of(w, struct server, signal_watch);
+	struct signalfd_siginfo si;
+	while (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo != SIGTERM && si.ssi_signo != SIGINT)
+			continue;
+		if (srv->draining) {
+			log_info("received %s again, stopping now", strsignal((int)si.ssi_signo));
+			loop_stop(srv->loop);
+			return;
+		}
+		log_info("received %s, finishing requests in flight (at most %u ms)", strsignal((int)si.ssi_signo),
+			 ROUTER_DRAIN_MS);
+		start_drain(srv);
+	}
+}
+
+int server_init(struct server *srv, const struct router_config *cfg, struct berth_err *err)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = *cfg;
+	srv->signal_fd = -1;
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	srv->debug = getenv("BERTH_DEBUG") != NULL;
+	uint64_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)getpid() ^ loop_clock_ns();
+	request_pool_init(&srv->requests, seed);
+	if (loop_new(&srv->loop, err) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	srv->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv->signal_fd < 0)
+		return berth_err_set(err, errno, "signalfd");
+	loop_watch_init(&srv->signal_watch, on_signal);
+	loop_timer_init(&srv->drain_timer, on_drain_tick);
+	if (loop_watch_add(srv->loop, &srv->signal_watch, srv->signal_fd, EPOLLIN, err) < 0)
+		return -1;
+	srv->upstream = upstream_new(srv->loop, &srv->metrics, cfg->invocation_timeout_ms, cfg->max_body_bytes, srv->debug);
+	srv->routes = routes_new(srv->loop, cfg->berthd_socket, &srv->metrics, on_route_table, srv);
+	srv->invoker = invoker_new(srv);
+	if (!srv->upstream || !srv->routes || !srv->invoker)
+		return berth_err_set(err, ENOMEM, "router");
+	for (size_t i = 0; i < cfg->n_listen_fds; i++)
+		if (listener_adopt(srv, cfg->listen_fds[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		if (listener_open(srv, cfg->listen[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+int server_run(struct server *srv, struct berth_err *err)
+{
+	log_info("started: berthd socket %s, invocation timeout %llu ms, max body %zu bytes", srv->cfg.berthd_socket,
+		 (unsigned long long)srv->cfg.invocation_timeout_ms, srv->cfg.max_body_bytes);
+	routes_start(srv->routes);
+	int r = loop_run(srv->loop, err);
+	log_info("stopped");
+	return r;
+}
+
+void server_fini(struct server *srv)
+{
+	if (!srv->loop)
+		return;
+	listener_close_all(srv);
+	loop_timer_cancel(srv->loop, &srv->drain_timer);
+	while (srv->conns.next != &srv->conns)
+		srv->conns.next->close(srv->conns.next);
+	loop_run_deferred(srv->loop);
+	invoker_free(srv->invoker);
+	upstream_free(srv->upstream);
+	loop_run_deferred(srv->loop);
+	routes_free(srv->routes);
+	if (srv->signal_fd >= 0) {
+		loop_watch_del(srv->loop, &srv->signal_watch);
+		close(srv->signal_fd);
+	}
+	request_pool_free(&srv->requests);
+	loop_free(srv->loop);
+	srv->loop = NULL;
+}

@@ -1,0 +1,78 @@
+/* server.h — the router's context: configuration and the objects main.c
+ * wires together (event loop, listeners, route watch, upstream pools,
+ * request pool, metrics, open client connections). Every module receives
+ * this struct (or one of its members); there is no global state. */
+#ifndef BERTH_ROUTER_SERVER_H
+#define BERTH_ROUTER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+#include "metrics.h"
+#include "request.h"
+
+#define ROUTER_MAX_LISTEN 16
+#define ROUTER_CONTROL_MAX_BODY (1u << 20) /* as berthd's API_MAX_BODY_BYTES */
+#define ROUTER_OTHER_MAX_BODY (1u << 20)   /* bodies of /ping, /metrics, 404s */
+#define ROUTER_INTER_STEP_MAX_BODY (5u << 20) /* Serial: between two containers */
+
+/* Client connection timeouts (slowloris guards). */
+#define ROUTER_KEEPALIVE_IDLE_MS 75000u /* between requests */
+#define ROUTER_HEADER_TIMEOUT_MS 20000u /* whole request head, from its first byte */
+#define ROUTER_BODY_IDLE_MS 30000u      /* no body byte for this long */
+#define ROUTER_LINGER_MS 2000u          /* draining after an early rejection */
+
+struct router_config {
+	const char *listen[ROUTER_MAX_LISTEN]; /* "HOST:PORT", "[::1]:PORT" */
+	size_t n_listen;
+	int listen_fds[ROUTER_MAX_LISTEN];     /* inherited listening sockets */
+	size_t n_listen_fds;
+	const char *berthd_socket;
+	uint64_t invocation_timeout_ms;
+	size_t max_body_bytes;
+};
+
+/* A client connection of either protocol, so the server can close them all. */
+struct client_conn {
+	struct client_conn *prev, *next;
+	void (*close)(struct client_conn *c); /* immediate, frees (deferred) */
+	void (*drain)(struct client_conn *c); /* finish what is in flight, then close */
+};
+
+struct routes;
+struct upstream;
+struct invoker;
+struct listener;
+
+struct server {
+	struct loop *loop;
+	struct router_config cfg;
+	bool debug; /* BERTH_DEBUG set: log_debug is worth calling */
+	struct request_pool requests;
+	struct metrics metrics;
+	struct routes *routes;
+	struct upstream *upstream;
+	struct invoker *invoker;
+	struct listener *listeners;
+	struct client_conn conns; /* list head */
+	int signal_fd;
+	struct loop_watch signal_watch;
+	bool draining;               /* first SIGTERM/SIGINT: no new work */
+	struct loop_timer drain_timer;
+	uint64_t drain_deadline_ns;
+};
+
+#define ROUTER_DRAIN_MS 5000u /* in-flight requests get this long after SIGTERM */
+
+int server_init(struct server *srv, const struct router_config *cfg, struct berth_err *err);
+/* Runs until SIGTERM/SIGINT. */
+int server_run(struct server *srv, struct berth_err *err);
+void server_fini(struct server *srv);
+
+void server_conn_link(struct server *srv, struct client_conn *c);
+void server_conn_unlink(struct server *srv, struct client_conn *c);
+
+#endif

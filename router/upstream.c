@@ -1,0 +1,719 @@
+/* upstream.c — pooled HTTP/1.1 connections to containers, obtained from
+ * their shims. See upstream.h for the contract. */
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "upstream.h"
+
+#define UPSTREAM_READ_CHUNK (64u << 10)
+
+struct upstream_pool {
+	struct upstream_pool *next;
+	struct upstream *u;
+	char *socket;
+	int shim_fd;
+	struct ipc_reader shim_reader;
+	struct upstream_conn *idle; /* LIFO: the most recently used is the likeliest alive */
+	size_t n_idle;
+	size_t n_busy;
+};
+
+enum header_target { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_CUSTOM_ATTRIBUTES };
+
+struct upstream_conn {
+	struct upstream_pool *pool;
+	struct upstream_conn *next_idle;
+	int fd;
+	struct loop_watch watch;
+	struct loop_timer timer;
+	struct loop_defer free_defer;
+	struct upstream_exchange *x;
+	bool reused;       /* came from the pool for this exchange */
+	bool got_bytes;    /* some response byte arrived */
+	bool message_done;
+	enum upstream_result fail; /* set by parser callbacks to stop */
+	http_parser parser;
+	/* header being parsed */
+	bool last_was_value;
+	char field[48];
+	size_t field_len;
+	enum header_target target;
+	size_t value_len;
+	/* request being written */
+	struct berth_buf head;
+	size_t written; /* bytes of head + body written */
+};
+
+struct upstream {
+	struct loop *loop;
+	struct metrics *metrics;
+	uint64_t timeout_ms;
+	size_t max_body;
+	bool debug;
+	struct upstream_pool *pools;
+	http_parser_settings settings;
+	char *read_buf; /* one shared buffer: the loop is single-threaded */
+};
+
+static void conn_on_event(struct loop_watch *w, uint32_t events);
+static void conn_on_timer(struct loop_timer *t);
+static void conn_free_deferred(struct loop_defer *d);
+static int send_on(struct upstream_conn *c, struct upstream_exchange *x);
+
+/* ---- response parsing -------------------------------------------------- */
+
+static int on_message_begin(http_parser *p)
+{
+	struct upstream_conn *c = p->data;
+	c->last_was_value = false;
+	c->field_len = 0;
+	c->target = HEADER_OTHER;
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct upstream_conn *c = p->data;
+	if (c->last_was_value) {
+		c->field_len = 0;
+		c->last_was_value = false;
+	}
+	for (size_t i = 0; i < len && c->field_len < sizeof(c->field) - 1; i++) {
+		char ch = at[i];
+		c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	if (c->field_len + len > sizeof(c->field) - 1)
+		c->field_len = sizeof(c->field) - 1; /* too long to be one we want */
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct upstream_conn *c = p->data;
+	struct upstream_exchange *x = c->x;
+	if (!c->last_was_value) {
+		c->last_was_value = true;
+		c->field[c->field_len] = '\0';
+		c->value_len = 0;
+		if (strcmp(c->field, "content-type") == 0)
+			c->target = HEADER_CONTENT_TYPE;
+		else if (strcmp(c->field, "x-amzn-sagemaker-custom-attributes") == 0) {
+			c->target = HEADER_CUSTOM_ATTRIBUTES;
+			x->has_resp_custom_attributes = true;
+		} else
+			c->target = HEADER_OTHER;
+	}
+	char *dst = NULL;
+	size_t cap = 0;
+	if (c->target == HEADER_CONTENT_TYPE)
+		dst = x->resp_content_type, cap = sizeof(x->resp_content_type);
+	else if (c->target == HEADER_CUSTOM_ATTRIBUTES)
+		dst = x->resp_custom_attributes, cap = sizeof(x->resp_custom_attributes);
+	if (dst) {
+		size_t n = len;
+		if (c->value_len + n > cap - 1)
+			n = cap - 1 - c->value_len;
+		memcpy(dst + c->value_len, at, n);
+		c->value_len += n;
+		dst[c->value_len] = '\0';
+	}
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct upstream_conn *c = p->data;
+	c->x->status = (int)p->status_code;
+	if (p->status_code >= 100 && p->status_code < 200)
+		return 0;
+	if (p->content_length != ULLONG_MAX && p->content_length > c->pool->u->max_body) {
+		c->fail = UPSTREAM_TOO_LARGE;
+		return -1;
+	}
+	if (p->content_length != ULLONG_MAX && p->content_length > 0)
+		buf_reserve(&c->x->resp_body, (size_t)p->content_length);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct upstream_conn *c = p->data;
+	struct upstream_exchange *x = c->x;
+	if (x->resp_body.len + len > c->pool->u->max_body) {
+		c->fail = UPSTREAM_TOO_LARGE;
+		return -1;
+	}
+	if (buf_append(&x->resp_body, at, len) < 0) {
+		c->fail = UPSTREAM_BAD_RESPONSE;
+		snprintf(x->error, sizeof(x->error), "out of memory reading the response");
+		return -1;
+	}
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct upstream_conn *c = p->data;
+	if (p->status_code >= 100 && p->status_code < 200) {
+		/* an interim answer (100 Continue): the real one follows */
+		c->x->resp_content_type[0] = '\0';
+		c->x->has_resp_custom_attributes = false;
+		return 0;
+	}
+	c->message_done = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ---- pools ------------------------------------------------------------- */
+
+struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64_t timeout_ms,
+			      size_t max_body_bytes, bool debug)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->read_buf = malloc(UPSTREAM_READ_CHUNK);
+	if (!u->read_buf) {
+		free(u);
+		return NULL;
+	}
+	u->loop = loop;
+	u->metrics = metrics;
+	u->timeout_ms = timeout_ms;
+	u->max_body = max_body_bytes;
+	u->debug = debug;
+	http_parser_settings_init(&u->settings);
+	u->settings.on_message_begin = on_message_begin;
+	u->settings.on_header_field = on_header_field;
+	u->settings.on_header_value = on_header_value;
+	u->settings.on_headers_complete = on_headers_complete;
+	u->settings.on_body = on_body;
+	u->settings.on_message_complete = on_message_complete;
+	return u;
+}
+
+static void pool_close_shim(struct upstream_pool *pool)
+{
+	if (pool->shim_fd >= 0) {
+		ipc_reader_free(&pool->shim_reader);
+		close(pool->shim_fd);
+		pool->shim_fd = -1;
+	}
+}
+
+static void conn_close(struct upstream_conn *c)
+{
+	struct upstream *u = c->pool->u;
+	loop_watch_del(u->loop, &c->watch);
+	loop_timer_cancel(u->loop, &c->timer);
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	loop_defer(u->loop, &c->free_defer);
+}
+
+static void conn_free_deferred(struct loop_defer *d)
+{
+	struct upstream_conn *c = container_of(d, struct upstream_conn, free_defer);
+	buf_free(&c->head);
+	free(c);
+}
+
+static void pool_remove_idle(struct upstream_pool *pool, struct upstream_conn *c)
+{
+	for (struct upstream_conn **pp = &pool->idle; *pp; pp = &(*pp)->next_idle)
+		if (*pp == c) {
+			*pp = c->next_idle;
+			pool->n_idle--;
+			return;
+		}
+}
+
+static void pool_free(struct upstream_pool *pool)
+{
+	while (pool->idle) {
+		struct upstream_conn *c = pool->idle;
+		pool->idle = c->next_idle;
+		conn_close(c);
+	}
+	pool_close_shim(pool);
+	free(pool->socket);
+	free(pool);
+}
+
+void upstream_free(struct upstream *u)
+{
+	if (!u)
+		return;
+	while (u->pools) {
+		struct upstream_pool *p = u->pools;
+		u->pools = p->next;
+		pool_free(p);
+	}
+	free(u->read_buf);
+	free(u);
+}
+
+static struct upstream_pool *pool_get(struct upstream *u, const char *socket_path)
+{
+	struct upstream_pool **pp = &u->pools;
+	for (struct upstream_pool *p = u->pools; p; pp = &p->next, p = p->next)
+		if (strcmp(p->socket, socket_path) == 0) {
+			if (p != u->pools) { /* move to front: hot pools are found first */
+				*pp = p->next;
+				p->next = u->pools;
+				u->pools = p;
+			}
+			return p;
+		}
+	struct upstream_pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->socket = strdup(socket_path);
+	if (!p->socket) {
+		free(p);
+		return NULL;
+	}
+	p->u = u;
+	p->shim_fd = -1;
+	p->next = u->pools;
+	u->pools = p;
+	return p;
+}
+
+static bool table_has_socket(const struct route_table *t, const char *socket_path)
+{
+	for (size_t e = 0; e < t->n_endpoints; e++) {
+		const struct route_endpoint *ep = &t->endpoints[e];
+		for (size_t v = 0; v < ep->n_variants; v++)
+			for (size_t i = 0; i < ep->variants[v].n_instances; i++) {
+				const struct route_instance *in = &ep->variants[v].instances[i];
+				for (size_t c = 0; c < in->n_containers; c++)
+					if (strcmp(in->containers[c].socket, socket_path) == 0)
+						return true;
+			}
+	}
+	return false;
+}
+
+void upstream_prune(struct upstream *u, const struct route_table *table)
+{
+	struct upstream_pool **pp = &u->pools;
+	while (*pp) {
+		struct upstream_pool *p = *pp;
+		if (p->n_busy == 0 && !table_has_socket(table, p->socket)) {
+			*pp = p->next;
+			pool_free(p);
+		} else
+			pp = &p->next;
+	}
+}
+
+/* Asks the shim for a connected socket. Synchronous, bounded. Returns the
+ * fd (non-blocking, TCP_NODELAY) or -1 with msg filled. */
+static int shim_connect(struct upstream_pool *pool, char *msg, size_t msg_len)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fresh = false;
+		if (pool->shim_fd < 0) {
+			struct sockaddr_un addr = { .sun_family = AF_UNIX };
+			if (strlen(pool->socket) >= sizeof(addr.sun_path)) {
+				snprintf(msg, msg_len, "shim socket path %s is too long", pool->socket);
+				return -1;
+			}
+			strcpy(addr.sun_path, pool->socket);
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd < 0) {
+				snprintf(msg, msg_len, "socket: %s", strerror(errno));
+				return -1;
+			}
+			struct timeval tv = { .tv_sec = UPSTREAM_SHIM_TIMEOUT_MS / 1000,
+					      .tv_usec = (UPSTREAM_SHIM_TIMEOUT_MS % 1000) * 1000 };
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+				snprintf(msg, msg_len, "cannot reach the container's shim at %s: %s", pool->socket,
+					 strerror(errno));
+				close(fd);
+				return -1;
+			}
+			pool->shim_fd = fd;
+			ipc_reader_init(&pool->shim_reader, fd);
+			fresh = true;
+		}
+		static const char request[] = "{\"op\":\"connect\"}\n";
+		ssize_t n = send(pool->shim_fd, request, sizeof(request) - 1, MSG_NOSIGNAL);
+		if (n != (ssize_t)sizeof(request) - 1) {
+			snprintf(msg, msg_len, "writing to the shim at %s: %s", pool->socket,
+				 n < 0 ? strerror(errno) : "short write");
+			pool_close_shim(pool);
+			if (fresh)
+				return -1;
+			continue; /* the shim restarted since: try a new connection once */
+		}
+		const char *line;
+		size_t len;
+		int fd = -1;
+		struct berth_err err;
+		int r = ipc_read(&pool->shim_reader, &line, &len, &fd, &err);
+		if (r <= 0) {
+			snprintf(msg, msg_len, "the shim at %s did not answer: %.200s", pool->socket,
+				 r == 0 ? "connection closed" : err.msg);
+			pool_close_shim(pool);
+			if (fd >= 0)
+				close(fd);
+			if (fresh || r < 0)
+				return -1;
+			continue;
+		}
+		yajl_val reply = json_parse(line, len, &err);
+		bool ok = false;
+		if (reply && json_get_bool(reply, "ok", &ok) && ok && fd >= 0) {
+			yajl_tree_free(reply);
+			int flags = fcntl(fd, F_GETFL);
+			if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+				snprintf(msg, msg_len, "fcntl: %s", strerror(errno));
+				close(fd);
+				return -1;
+			}
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			return fd;
+		}
+		const char *e = reply ? json_get_string(reply, "error") : NULL;
+		snprintf(msg, msg_len, "%s", e ? e : ok ? "the shim passed no socket" : "malformed answer from the shim");
+		if (reply)
+			yajl_tree_free(reply);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return -1;
+}
+
+static struct upstream_conn *conn_open(struct upstream_pool *pool, char *msg, size_t msg_len)
+{
+	int fd = shim_connect(pool, msg, msg_len);
+	if (fd < 0)
+		return NULL;
+	struct upstream_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		snprintf(msg, msg_len, "out of memory");
+		return NULL;
+	}
+	c->pool = pool;
+	c->fd = fd;
+	loop_watch_init(&c->watch, conn_on_event);
+	loop_timer_init(&c->timer, conn_on_timer);
+	loop_defer_init(&c->free_defer, conn_free_deferred);
+	struct berth_err err;
+	if (loop_watch_add(pool->u->loop, &c->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
+		snprintf(msg, msg_len, "%.300s", err.msg);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	pool->u->metrics->upstream_opened++;
+	return c;
+}
+
+/* ---- exchanges --------------------------------------------------------- */
+
+static void build_head(struct upstream_conn *c, const struct upstream_exchange *x)
+{
+	struct berth_buf *h = &c->head;
+	buf_reset(h);
+	buf_append_str(h, "POST /invocations HTTP/1.1\r\nHost: ");
+	buf_append_str(h, x->hostname);
+	buf_printf(h, "\r\nContent-Length: %zu\r\n", x->body_len);
+#define HEADER(name, value)                        \
+	if (value) {                                   \
+		buf_append_str(h, name ": ");              \
+		buf_append_str(h, value);                  \
+		buf_append(h, "\r\n", 2);                  \
+	}
+	HEADER("Content-Type", x->content_type);
+	HEADER("Accept", x->accept);
+	HEADER("X-Amzn-SageMaker-Custom-Attributes", x->custom_attributes);
+	HEADER("X-Amzn-SageMaker-Inference-Id", x->inference_id);
+	HEADER("X-Amzn-SageMaker-Target-Model", x->target_model);
+#undef HEADER
+	buf_append(h, "\r\n", 2);
+}
+
+/* Writes what it can. 0: all written or waiting for EPOLLOUT; -1: error (errno). */
+static int conn_write(struct upstream_conn *c)
+{
+	struct upstream_exchange *x = c->x;
+	size_t head_len = c->head.len, total = head_len + x->body_len;
+	while (c->written < total) {
+		struct iovec iov[2];
+		int n_iov = 0;
+		if (c->written < head_len)
+			iov[n_iov++] = (struct iovec){ c->head.data + c->written, head_len - c->written };
+		size_t body_off = c->written > head_len ? c->written - head_len : 0;
+		if (x->body_len > body_off)
+			iov[n_iov++] = (struct iovec){ (void *)(x->body + body_off), x->body_len - body_off };
+		ssize_t n = writev(c->fd, iov, n_iov);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+			return -1;
+		}
+		c->written += (size_t)n;
+	}
+	return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+}
+
+static void exchange_reset_result(struct upstream_exchange *x)
+{
+	x->result = UPSTREAM_OK;
+	x->status = 0;
+	buf_reset(&x->resp_body);
+	x->resp_content_type[0] = '\0';
+	x->resp_custom_attributes[0] = '\0';
+	x->has_resp_custom_attributes = false;
+	x->error[0] = '\0';
+}
+
+/* Binds x to c and sends. 0 or -1 (errno from the write). */
+static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
+{
+	struct upstream *u = c->pool->u;
+	c->x = x;
+	x->conn = c;
+	c->got_bytes = false;
+	c->message_done = false;
+	c->fail = UPSTREAM_OK;
+	c->written = 0;
+	c->pool->n_busy++;
+	http_parser_init(&c->parser, HTTP_RESPONSE);
+	c->parser.data = c;
+	build_head(c, x);
+	loop_timer_arm_at(u->loop, &c->timer, x->start_ns + u->timeout_ms * 1000000ull);
+	return conn_write(c);
+}
+
+/* Detaches the exchange; closes the connection or keeps it for reuse. */
+static void conn_finish(struct upstream_conn *c, bool reusable)
+{
+	struct upstream_pool *pool = c->pool;
+	struct upstream *u = pool->u;
+	if (c->x) {
+		c->x->conn = NULL;
+		c->x = NULL;
+		pool->n_busy--;
+	}
+	if (!reusable || pool->n_idle >= UPSTREAM_MAX_IDLE_PER_POOL) {
+		conn_close(c);
+		return;
+	}
+	c->reused = false;
+	loop_watch_mod(u->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	loop_timer_arm_ms(u->loop, &c->timer, UPSTREAM_IDLE_TIMEOUT_MS);
+	c->next_idle = pool->idle;
+	pool->idle = c;
+	pool->n_idle++;
+}
+
+/* Gets a connection (pooled unless fresh_only) and sends x on it.
+ * 0: in flight; -1: x->result/x->error set. */
+static int attach_and_send(struct upstream_pool *pool, struct upstream_exchange *x, bool fresh_only)
+{
+	struct upstream *u = pool->u;
+	for (;;) {
+		struct upstream_conn *c = NULL;
+		bool reused = false;
+		if (!fresh_only && pool->idle) {
+			c = pool->idle;
+			pool->idle = c->next_idle;
+			pool->n_idle--;
+			reused = true;
+		} else {
+			c = conn_open(pool, x->error, sizeof(x->error));
+			if (!c) {
+				x->result = UPSTREAM_UNAVAILABLE;
+				return -1;
+			}
+		}
+		c->reused = reused;
+		if (send_on(c, x) == 0) {
+			if (reused)
+				u->metrics->upstream_reused++;
+			return 0;
+		}
+		int e = errno;
+		conn_finish(c, false);
+		if (reused && !x->retried) {
+			/* a stale pooled connection: once more on a fresh one */
+			x->retried = true;
+			u->metrics->upstream_retries++;
+			fresh_only = true;
+			continue;
+		}
+		x->result = UPSTREAM_RESET;
+		snprintf(x->error, sizeof(x->error), "%s while sending the request", strerror(e));
+		return -1;
+	}
+}
+
+int upstream_start(struct upstream *u, struct upstream_exchange *x)
+{
+	exchange_reset_result(x);
+	x->conn = NULL;
+	x->retried = false;
+	x->start_ns = loop_clock_ns();
+	x->end_ns = 0;
+	struct upstream_pool *pool = pool_get(u, x->shim_socket);
+	if (!pool) {
+		x->result = UPSTREAM_UNAVAILABLE;
+		snprintf(x->error, sizeof(x->error), "out of memory");
+		return -1;
+	}
+	int r = attach_and_send(pool, x, false);
+	if (r < 0)
+		x->end_ns = loop_clock_ns();
+	return r;
+}
+
+void upstream_cancel(struct upstream *u, struct upstream_exchange *x)
+{
+	(void)u;
+	if (x->conn)
+		conn_finish(x->conn, false); /* mid-exchange: never reused */
+}
+
+static void exchange_complete(struct upstream_conn *c, enum upstream_result result, bool reusable)
+{
+	struct upstream_exchange *x = c->x;
+	x->result = result;
+	x->end_ns = loop_clock_ns();
+	conn_finish(c, reusable);
+	x->done(x);
+}
+
+/* The connection failed mid-exchange: retry once when it was a stale
+ * pooled connection that never answered, else report. */
+static void exchange_fail(struct upstream_conn *c, enum upstream_result result, const char *what)
+{
+	struct upstream_exchange *x = c->x;
+	struct upstream_pool *pool = c->pool;
+	if (result == UPSTREAM_RESET && c->reused && !c->got_bytes && !x->retried) {
+		x->retried = true;
+		pool->u->metrics->upstream_retries++;
+		conn_finish(c, false);
+		if (attach_and_send(pool, x, true) == 0)
+			return;
+		x->end_ns = loop_clock_ns();
+		x->done(x);
+		return;
+	}
+	if (what)
+		snprintf(x->error, sizeof(x->error), "%s", what);
+	exchange_complete(c, result, false);
+}
+
+static void conn_on_timer(struct loop_timer *t)
+{
+	struct upstream_conn *c = container_of(t, struct upstream_conn, timer);
+	if (!c->x) { /* idle too long */
+		pool_remove_idle(c->pool, c);
+		conn_close(c);
+		return;
+	}
+	c->pool->u->metrics->upstream_timeouts++;
+	exchange_complete(c, UPSTREAM_TIMEOUT, false);
+}
+
+/* Feeds bytes to the parser; completes the exchange when it can. */
+static void conn_parse(struct upstream_conn *c, const char *data, size_t len)
+{
+	struct upstream *u = c->pool->u;
+	size_t n = http_parser_execute(&c->parser, &u->settings, data, len);
+	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+	if (c->message_done) {
+		bool reusable = http_should_keep_alive(&c->parser) && n == len && len != 0;
+		exchange_complete(c, UPSTREAM_OK, reusable);
+		return;
+	}
+	if (c->fail != UPSTREAM_OK) {
+		if (c->fail == UPSTREAM_TOO_LARGE)
+			snprintf(c->x->error, sizeof(c->x->error),
+				 "the response body exceeds the maximum of %zu bytes", u->max_body);
+		exchange_complete(c, c->fail, false);
+		return;
+	}
+	if (e != HPE_OK) {
+		char what[256];
+		snprintf(what, sizeof(what), "malformed HTTP response: %s", http_errno_description(e));
+		exchange_fail(c, UPSTREAM_BAD_RESPONSE, what);
+	}
+}
+
+static void conn_on_event(struct loop_watch *w, uint32_t events)
+{
+	struct upstream_conn *c = container_of(w, struct upstream_conn, watch);
+	struct upstream *u = c->pool->u;
+	if (!c->x) { /* idle: any event means the container closed it (or misbehaves) */
+		pool_remove_idle(c->pool, c);
+		conn_close(c);
+		return;
+	}
+	if ((events & EPOLLOUT) && c->written < c->head.len + c->x->body_len) {
+		if (conn_write(c) < 0) {
+			char what[256];
+			snprintf(what, sizeof(what), "%s while sending the request", strerror(errno));
+			exchange_fail(c, UPSTREAM_RESET, what);
+			return;
+		}
+	}
+	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+		return;
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(c->fd, u->read_buf, UPSTREAM_READ_CHUNK);
+		if (n > 0) {
+			c->got_bytes = true;
+			conn_parse(c, u->read_buf, (size_t)n);
+			if (c->x == NULL || c->x->conn != c)
+				return; /* completed (and maybe freed) */
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n == 0) {
+			/* EOF: completes a body delimited by the close, else a reset */
+			conn_parse(c, NULL, 0);
+			if (c->x == NULL || c->x->conn != c)
+				return;
+			exchange_fail(c, UPSTREAM_RESET,
+				      "Connection reset by peer: the container closed the connection before sending a complete response");
+			return;
+		}
+		char what[256];
+		snprintf(what, sizeof(what), "%s%s", strerror(errno),
+			 errno == ECONNRESET ? ": the container reset the connection before sending a complete response" : "");
+		exchange_fail(c, UPSTREAM_RESET, what);
+		return;
+	}
+}

@@ -1,0 +1,84 @@
+/* upstream.h — HTTP/1.1 client to containers, with one keep-alive pool per
+ * container.
+ *
+ * A new connection is obtained from the container's shim (proto_shim.h
+ * "connect"; the connected TCP socket arrives by SCM_RIGHTS) over one
+ * persistent unix connection per shim. That request is synchronous, bounded
+ * by UPSTREAM_SHIM_TIMEOUT_MS: the shim answers in microseconds. Everything
+ * after it is non-blocking on the event loop.
+ *
+ * An exchange is one POST /invocations. upstream_start() either returns -1
+ * at once (result set, done not called) or 0, and then done() is called
+ * exactly once later from the loop, unless upstream_cancel() comes first.
+ * A pooled connection that fails on write or before its first response
+ * byte is retried once on a fresh connection (it was stale). A connection
+ * that timed out or was cancelled mid-exchange is closed, never reused. */
+#ifndef BERTH_ROUTER_UPSTREAM_H
+#define BERTH_ROUTER_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "loop.h"
+#include "metrics.h"
+#include "route_table.h"
+
+#define UPSTREAM_SHIM_TIMEOUT_MS 1000
+#define UPSTREAM_MAX_IDLE_PER_POOL 64
+#define UPSTREAM_IDLE_TIMEOUT_MS 60000
+
+enum upstream_result {
+	UPSTREAM_OK,          /* status, headers and body are set */
+	UPSTREAM_RESET,       /* the connection closed or reset before a full answer */
+	UPSTREAM_TIMEOUT,     /* no full answer within the timeout */
+	UPSTREAM_UNAVAILABLE, /* no connection to the container could be made */
+	UPSTREAM_TOO_LARGE,   /* the answer's body exceeds the limit (status is set) */
+	UPSTREAM_BAD_RESPONSE /* not HTTP/1.x */
+};
+
+struct upstream_conn;
+
+struct upstream_exchange {
+	/* request: strings must stay valid until done/cancel; NULL = omitted */
+	const char *shim_socket;
+	const char *hostname;
+	const char *content_type;
+	const char *accept;
+	const char *custom_attributes;
+	const char *inference_id;
+	const char *target_model;
+	const char *body;
+	size_t body_len;
+	void (*done)(struct upstream_exchange *x);
+
+	/* result */
+	enum upstream_result result;
+	int status;
+	struct berth_buf resp_body;         /* owned by the caller; reset by start */
+	char resp_content_type[256];
+	char resp_custom_attributes[1024];
+	bool has_resp_custom_attributes;
+	char error[512];                    /* text for RESET / UNAVAILABLE / BAD_RESPONSE */
+	uint64_t start_ns, end_ns;
+
+	/* private */
+	struct upstream_conn *conn;
+	bool retried;
+};
+
+struct upstream;
+
+struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64_t timeout_ms,
+			      size_t max_body_bytes, bool debug);
+void upstream_free(struct upstream *u);
+
+int upstream_start(struct upstream *u, struct upstream_exchange *x);
+void upstream_cancel(struct upstream *u, struct upstream_exchange *x);
+
+/* Closes pools (shim connections and idle connections) of containers not in
+ * table and not in use. */
+void upstream_prune(struct upstream *u, const struct route_table *table);
+
+#endif
