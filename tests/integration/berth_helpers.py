@@ -1,0 +1,605 @@
+"""berth_helpers — real berthd + berth-router processes for the integration
+tests, boto3 clients pointed at them, raw HTTP helpers, and the leak check.
+
+Everything here is bounded in time: every wait has a deadline and every
+subprocess a timeout, so a hung product fails a test instead of hanging the
+suite.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ROLE = "arn:aws:iam::000000000000:role/berth-test"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+# Every live instance, so a failing test can show their logs (conftest.py).
+LIVE = []
+
+
+def build_dir():
+    d = os.environ.get("BERTH_BUILD")
+    if not d:
+        d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build-san")
+    return os.path.abspath(d)
+
+
+def echo_rootfs():
+    return os.path.join(build_dir(), "images", "echo", "rootfs")
+
+
+def echo_tarball():
+    return os.path.join(build_dir(), "images", "echo", "rootfs.tar.gz")
+
+
+def arn(kind, name):
+    return "arn:aws:sagemaker:%s:%s:%s/%s" % (REGION, ACCOUNT, kind, name.lower())
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    """Polls pred() until it returns a truthy value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except AssertionError:
+            raise                 # a predicate's assert is fatal: fail at once
+        except Exception as e:  # keep the last error for the message
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)"
+                                 % (timeout, what, last_exc))
+        time.sleep(interval)
+
+
+def error_code(exc):
+    return exc.response["Error"]["Code"]
+
+
+def error_message(exc):
+    return exc.response["Error"].get("Message", "")
+
+
+# ---- /proc, runc, mounts, cgroups ------------------------------------------
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def pids_all():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def shim_pids(run_dir):
+    """berth-shim processes whose command line mentions run_dir."""
+    out = []
+    key = run_dir.encode()
+    for pid in pids_all():
+        argv = _cmdline(pid)
+        if not argv or _is_zombie(pid):
+            continue
+        if os.path.basename(argv[0]) == b"berth-shim" and any(key in a for a in argv):
+            out.append(pid)
+    return sorted(out)
+
+
+def shim_ids(run_dir):
+    """{shim pid: container id} from the shims' --id argument."""
+    ids = {}
+    for pid in shim_pids(run_dir):
+        argv = _cmdline(pid) or []
+        for i, a in enumerate(argv):
+            if a == b"--id" and i + 1 < len(argv):
+                ids[pid] = argv[i + 1].decode()
+    return ids
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    out += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid):
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in children(p):
+            if c not in seen:
+                seen.append(c)
+                todo.append(c)
+    return sorted(seen)
+
+
+def runc_list(run_dir):
+    """[{id, pid, status, bundle}] of runc root RUN_DIR/runc."""
+    root = os.path.join(run_dir, "runc")
+    if not os.path.isdir(root):
+        return []
+    r = subprocess.run(["runc", "--root", root, "list", "--format", "json"],
+                       capture_output=True, timeout=20)
+    if r.returncode != 0:
+        raise AssertionError("runc list failed: %r" % r.stderr)
+    text = r.stdout.decode().strip()
+    if not text or text == "null":
+        return []
+    return json.loads(text)
+
+
+def _unescape_mount(p):
+    return p.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def mounts_under(dirs, pid="self"):
+    out = []
+    try:
+        with open("/proc/%s/mountinfo" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        mp = _unescape_mount(line.split()[4])
+        for d in dirs:
+            if mp == d or mp.startswith(d.rstrip("/") + "/"):
+                out.append(mp)
+    return out
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_dirs():
+    out = set()
+    for root, dirs, _files in os.walk(CGROUP_ROOT):
+        for d in dirs:
+            out.add(os.path.join(root, d))
+    return out
+
+
+# ---- the instance ------------------------------------------------------------
+
+class Berth:
+    """One berthd + one berth-router on private temp dirs and a free port."""
+
+    def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=()):
+        self.build = build_dir()
+        self.grace_ms = grace_ms
+        self.invocation_timeout_ms = invocation_timeout_ms
+        self.extra_berthd = list(extra_berthd)
+        self.extra_router = list(extra_router)
+        self.state_dir = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
+        self.run_dir = tempfile.mkdtemp(prefix="bt-", dir="/run")
+        self.object_root = tempfile.mkdtemp(prefix="berth-obj-", dir="/var/tmp")
+        self.socket = os.path.join(self.run_dir, "berthd.sock")
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.berthd_log = os.path.join(self.state_dir, "berthd.stderr")
+        self.router_log = os.path.join(self.state_dir, "router.stderr")
+        self.berthd = None
+        self.router = None
+        self.cgroups_before = cgroup_dirs()
+        self.names = set()       # endpoint / model names seen (for the cgroup check)
+        self.container_ids = set()
+        self.sm = None
+        self.rt = None
+
+    # -- processes --
+
+    def _env(self):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        return env
+
+    def start_berthd(self):
+        args = [os.path.join(self.build, "berthd"), "--state-dir", self.state_dir,
+                "--run-dir", self.run_dir, "--object-store-root", self.object_root,
+                "--create-grace-ms", str(self.grace_ms)] + self.extra_berthd
+        log = open(self.berthd_log, "ab")
+        log.write(("\n==== test harness: starting %s at %.3f\n" % (" ".join(args), time.time())).encode())
+        log.flush()
+        self.berthd = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       env=self._env(), start_new_session=True)
+        log.close()
+
+        def sock_ready():
+            if self.berthd.poll() is not None:
+                raise AssertionError("berthd exited with %s during start-up\n%s"
+                                     % (self.berthd.returncode, self.log_tail()))
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.socket)
+                return True
+            except OSError:
+                return False
+            finally:
+                s.close()
+        wait_until(sock_ready, 15, "berthd socket %s" % self.socket)
+
+    def start_router(self):
+        args = [os.path.join(self.build, "berth-router"), "--listen", "127.0.0.1:%d" % self.port,
+                "--berthd-socket", self.socket,
+                "--invocation-timeout-ms", str(self.invocation_timeout_ms)] + self.extra_router
+        log = open(self.router_log, "ab")
+        log.write(("\n==== test harness: starting %s at %.3f\n" % (" ".join(args), time.time())).encode())
+        log.flush()
+        self.router = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       env=self._env(), start_new_session=True)
+        log.close()
+
+        def ping():
+            if self.router.poll() is not None:
+                raise AssertionError("berth-router exited with %s during start-up\n%s"
+                                     % (self.router.returncode, self.log_tail()))
+            return http_request(self.port, "GET", "/ping", timeout=2)[0] == 200
+        wait_until(ping, 15, "router GET /ping 200")
+
+    def start(self):
+        LIVE.append(self)
+        for b in ("berthd", "berth-router", "berth-shim", "berth"):
+            p = os.path.join(self.build, b)
+            assert os.access(p, os.X_OK), "missing binary %s (build with make SAN=1 all)" % p
+        assert os.path.isdir(echo_rootfs()), "missing echo image %s (make echo-image)" % echo_rootfs()
+        self.start_berthd()
+        self.start_router()
+        cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                     read_timeout=30, connect_timeout=5)
+        kw = dict(endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
+                  aws_secret_access_key="test", config=cfg)
+        self.sm = boto3.client("sagemaker", **kw)
+        self.rt = boto3.client("sagemaker-runtime", **kw)
+        self.sm.meta.events.register("before-parameter-build.sagemaker.*", self._note_params)
+        self.rt.meta.events.register("before-parameter-build.sagemaker-runtime.*", self._note_params)
+        # The control plane works end to end (router → berthd).
+        wait_until(lambda: "Models" in self.sm.list_models(), 10, "ListModels through the router")
+        return self
+
+    def _note_params(self, params, **kwargs):
+        for k in ("ModelName", "EndpointName", "EndpointConfigName"):
+            v = params.get(k)
+            if isinstance(v, str) and v:
+                self.names.add(v)
+
+    def restart_berthd(self):
+        """kill -9 berthd and start it again on the same directories."""
+        self.berthd.send_signal(signal.SIGKILL)
+        self.berthd.wait(timeout=10)
+        self.start_berthd()
+        wait_until(lambda: "Models" in self.sm.list_models(), 15,
+                   "ListModels through the router after berthd restart")
+
+    def alive(self):
+        return (self.berthd is not None and self.berthd.poll() is None
+                and self.router is not None and self.router.poll() is None)
+
+    def assert_serving(self):
+        assert self.berthd.poll() is None, "berthd died (%s)\n%s" % (self.berthd.returncode, self.log_tail())
+        assert self.router.poll() is None, "router died (%s)\n%s" % (self.router.returncode, self.log_tail())
+        assert http_request(self.port, "GET", "/ping", timeout=5)[0] == 200
+        assert "Models" in self.sm.list_models()
+
+    def cli(self, *args, input=b"", timeout=30):
+        return subprocess.run([os.path.join(self.build, "berth"), "--socket", self.socket] + list(args),
+                              input=input, capture_output=True, timeout=timeout, env=self._env())
+
+    # -- logs --
+
+    def log_text(self):
+        out = []
+        for name, path in (("berthd", self.berthd_log), ("berth-router", self.router_log)):
+            try:
+                with open(path, "rb") as f:
+                    out.append((name, f.read().decode(errors="replace")))
+            except OSError:
+                out.append((name, "(no log)"))
+        return out
+
+    def log_tail(self, lines=150):
+        parts = []
+        for name, text in self.log_text():
+            tail = "\n".join(text.splitlines()[-lines:])
+            parts.append("---- %s stderr (%s) ----\n%s" % (name, self.state_dir, tail))
+        return "\n".join(parts)
+
+    def sanitizer_reports(self):
+        found = []
+        for name, text in self.log_text():
+            for m in SANITIZER_MARKERS:
+                if m in text:
+                    found.append("%s: %s" % (name, m))
+        return found
+
+    # -- state helpers --
+
+    def note_containers(self):
+        for c in runc_list(self.run_dir):
+            self.container_ids.add(c["id"])
+        for cid in shim_ids(self.run_dir).values():
+            self.container_ids.add(cid)
+
+    def wait_in_service(self, name, attempts=30):
+        self.sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": attempts})
+        self.note_containers()
+
+    def wait_endpoint_gone(self, name, timeout=40):
+        def gone():
+            try:
+                self.sm.describe_endpoint(EndpointName=name)
+                return False
+            except ClientError as e:
+                if error_code(e) == "ValidationException":
+                    return True
+                raise
+        wait_until(gone, timeout, "endpoint %s to be deleted" % name, interval=0.1)
+
+    def delete_endpoint_and_wait(self, name):
+        self.note_containers()
+        try:
+            self.sm.delete_endpoint(EndpointName=name)
+        except ClientError as e:
+            if error_code(e) != "ValidationException":
+                raise
+        self.wait_endpoint_gone(name)
+
+    def delete_all_endpoints(self):
+        names = [e["EndpointName"] for e in self.sm.list_endpoints(MaxResults=100)["Endpoints"]]
+        for n in names:
+            self.delete_endpoint_and_wait(n)
+        return names
+
+    # -- leaks --
+
+    def leaks(self, berthd_pid=None):
+        """Everything this instance left behind: shims, runc containers,
+        mounts, cgroups. Returns a list of human-readable problems."""
+        problems = []
+        pids = shim_pids(self.run_dir)
+        if pids:
+            problems.append("berth-shim processes still running: %s" % [
+                b" ".join(_cmdline(p) or []).decode(errors="replace") for p in pids])
+        try:
+            rl = runc_list(self.run_dir)
+        except Exception as e:  # runc itself failing is a finding too
+            problems.append("runc list: %s" % e)
+            rl = []
+        if rl:
+            problems.append("runc containers still present: %s" % [(c["id"], c["status"]) for c in rl])
+        dirs = [self.state_dir, self.run_dir]
+        mnts = mounts_under(dirs)
+        if berthd_pid:
+            mnts += [m for m in mounts_under(dirs, berthd_pid) if m not in mnts]
+        if mnts:
+            problems.append("mounts still present: %s" % mnts)
+        cg = self._leaked_cgroups()
+        if cg:
+            problems.append("cgroups still present: %s" % cg)
+        return problems
+
+    def _leaked_cgroups(self):
+        """New cgroup directories (vs. the snapshot taken at start) that are
+        ours: their path names one of our endpoints/models/container ids, or
+        an empty new 'berth*' parent (berth removes /berth when empty; one
+        still holding another instance's endpoints is not ours)."""
+        keys = [k.lower() for k in (self.names | self.container_ids) if len(k) >= 3]
+        out = []
+        for d in sorted(cgroup_dirs() - self.cgroups_before):
+            rel = os.path.relpath(d, CGROUP_ROOT).lower()
+            parts = rel.split("/")[1:]   # drop the hierarchy name
+            base = parts[-1] if parts else ""
+            if any(k in p for k in keys for p in parts):
+                out.append(d)
+            elif base.startswith("berth"):
+                try:
+                    has_sub = any(os.path.isdir(os.path.join(d, e)) for e in os.listdir(d))
+                except OSError:
+                    continue
+                if not has_sub:
+                    out.append(d)
+        return out
+
+    def force_cleanup(self):
+        """Best effort: remove whatever leaks() found, so one failing run does
+        not poison the host for the next."""
+        for p in shim_pids(self.run_dir):
+            for c in descendants(p):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            for c in runc_list(self.run_dir):
+                subprocess.run(["runc", "--root", os.path.join(self.run_dir, "runc"), "delete", "-f", c["id"]],
+                               capture_output=True, timeout=20)
+        except Exception:
+            pass
+        for m in sorted(mounts_under([self.state_dir, self.run_dir]), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True, timeout=20)
+        for d in sorted(self._leaked_cgroups(), key=len, reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+    def stop_processes(self):
+        """SIGTERM router and berthd, SIGKILL after 10 s. Returns their exit codes."""
+        codes = {}
+        for name, p in (("berth-router", self.router), ("berthd", self.berthd)):
+            if p is None:
+                continue
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=10)
+                    codes[name] = "SIGKILLed after SIGTERM timed out"
+                    continue
+            codes[name] = p.returncode
+        return codes
+
+    def teardown(self):
+        """Deletes every endpoint, stops the processes, checks for leaks and
+        sanitizer reports, cleans up. Raises AssertionError on any finding."""
+        problems = []
+        try:
+            if self.alive():
+                self.delete_all_endpoints()
+            else:
+                problems.append("a process was not running at teardown: berthd=%s router=%s" % (
+                    self.berthd and self.berthd.poll(), self.router and self.router.poll()))
+        except Exception as e:
+            problems.append("deleting endpoints failed: %r" % e)
+        self.note_containers()
+        codes = self.stop_processes()
+        for name, c in codes.items():
+            if c not in (0, -signal.SIGTERM):
+                problems.append("%s did not exit cleanly on SIGTERM: %s" % (name, c))
+        problems += self.leaks()
+        problems += ["sanitizer report in %s" % s for s in self.sanitizer_reports()]
+        logs = self.log_tail(300) if problems else ""
+        self.force_cleanup()
+        if self in LIVE:
+            LIVE.remove(self)
+        still_mounted = mounts_under([self.state_dir, self.run_dir])
+        if not still_mounted:
+            for d in (self.state_dir, self.run_dir, self.object_root):
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            problems.append("left %s in place: mounts remain %s" % (self.state_dir, still_mounted))
+        if problems:
+            raise AssertionError("teardown findings:\n  " + "\n  ".join(problems) + "\n" + logs)
+
+
+def assert_no_leaks(inst, berthd_pid=None):
+    problems = inst.leaks(berthd_pid=berthd_pid)
+    assert not problems, "leaks:\n  " + "\n  ".join(problems)
+
+
+# ---- raw HTTP ----------------------------------------------------------------
+
+def http_request(port, method, path, body=None, headers=None, timeout=30):
+    """(status, headers dict lower-cased, body bytes)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        c.close()
+
+
+def control_raw(port, target, body, timeout=30, extra_headers=None):
+    """POST / with X-Amz-Target: SageMaker.TARGET, bypassing botocore's
+    client-side validation. body: bytes, str or a JSON-able object."""
+    if not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    h = {"Content-Type": "application/x-amz-json-1.1"}
+    if target is not None:
+        h["X-Amz-Target"] = target if "." in target else "SageMaker." + target
+    if extra_headers:
+        h.update(extra_headers)
+    status, headers, data = http_request(port, "POST", "/", body=body, headers=h, timeout=timeout)
+    try:
+        doc = json.loads(data.decode()) if data else None
+    except ValueError:
+        doc = None
+    return status, headers, data, doc
+
+
+# ---- request shapes ----------------------------------------------------------
+
+def container(hostname=None, image=None, env=None, model_data_url=None):
+    c = {"Image": image or echo_rootfs()}
+    if hostname:
+        c["ContainerHostname"] = hostname
+    if env:
+        c["Environment"] = env
+    if model_data_url:
+        c["ModelDataUrl"] = model_data_url
+    return c
+
+
+def create_endpoint_stack(sm, name, containers=None, primary=None, mode=None, variant="AllTraffic",
+                          wait=True, inst=None):
+    """model NAME, config NAME-cfg, endpoint NAME-ep. Returns (model, config, endpoint) names."""
+    kw = {"ModelName": name, "ExecutionRoleArn": ROLE}
+    if primary is not None:
+        kw["PrimaryContainer"] = primary
+    if containers is not None:
+        kw["Containers"] = containers
+    if mode:
+        kw["InferenceExecutionConfig"] = {"Mode": mode}
+    sm.create_model(**kw)
+    cfg = name + "-cfg"
+    sm.create_endpoint_config(EndpointConfigName=cfg, ProductionVariants=[{
+        "VariantName": variant, "ModelName": name, "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    ep = name + "-ep"
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=cfg)
+    if wait:
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=ep, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        if inst is not None:
+            inst.note_containers()
+    return name, cfg, ep
+
+
+def delete_stack(inst, model, cfg, ep):
+    if ep:
+        inst.delete_endpoint_and_wait(ep)
+    for fn, kw in ((inst.sm.delete_endpoint_config, {"EndpointConfigName": cfg}),
+                   (inst.sm.delete_model, {"ModelName": model})):
+        try:
+            fn(**kw)
+        except ClientError as e:
+            if error_code(e) != "ValidationException":
+                raise

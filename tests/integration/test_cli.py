@@ -1,0 +1,158 @@
+"""The aws CLI (Debian's awscli) and the berth CLI against the same
+resources."""
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+import berth_helpers as bh
+
+
+@pytest.fixture(scope="module")
+def stack(berth):
+    s = uuid.uuid4().hex[:6]
+    st = bh.create_endpoint_stack(
+        berth.sm, "CliModel-" + s,
+        containers=[bh.container("a", env={"ECHO_MODE": "hostname"}),
+                    bh.container("b", image=bh.echo_tarball(), env={"ECHO_MODE": "upper"})],
+        mode="Direct", inst=berth)
+    yield st
+    bh.delete_stack(berth, *st)
+
+
+def aws(berth, *args):
+    home = tempfile.mkdtemp(prefix="berth-aws-", dir="/var/tmp")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", HOME=home,
+               AWS_CONFIG_FILE=os.path.join(home, "config"),
+               AWS_SHARED_CREDENTIALS_FILE=os.path.join(home, "credentials"),
+               AWS_MAX_ATTEMPTS="1")
+    try:
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", berth.url, "--region", "us-east-1",
+                            "--output", "json", "sagemaker"] + list(args),
+                           capture_output=True, timeout=60, env=env)
+    finally:
+        subprocess.run(["rm", "-rf", home])
+    return r
+
+
+def aws_json(berth, *args):
+    r = aws(berth, *args)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def test_aws_list_and_describe_models(berth, stack):
+    model = stack[0]
+    doc = aws_json(berth, "list-models")
+    mine = [m for m in doc["Models"] if m["ModelName"] == model]
+    assert len(mine) == 1
+    assert mine[0]["ModelArn"] == bh.arn("model", model)
+    assert "CreationTime" in mine[0]
+
+    d = aws_json(berth, "describe-model", "--model-name", model)
+    assert d["ModelName"] == model
+    assert d["ModelArn"] == bh.arn("model", model)
+    assert [c["ContainerHostname"] for c in d["Containers"]] == ["a", "b"]
+    assert d["Containers"][1]["Image"] == bh.echo_tarball()
+    assert d["Containers"][1]["Environment"] == {"ECHO_MODE": "upper"}
+    assert d["InferenceExecutionConfig"] == {"Mode": "Direct"}
+
+
+def test_aws_list_and_describe_endpoints(berth, stack):
+    model, cfg, ep = stack
+    doc = aws_json(berth, "list-endpoints")
+    mine = [e for e in doc["Endpoints"] if e["EndpointName"] == ep]
+    assert len(mine) == 1
+    assert mine[0]["EndpointStatus"] == "InService"
+    assert mine[0]["EndpointArn"] == bh.arn("endpoint", ep)
+
+    d = aws_json(berth, "describe-endpoint", "--endpoint-name", ep)
+    assert d["EndpointName"] == ep
+    assert d["EndpointArn"] == bh.arn("endpoint", ep)
+    assert d["EndpointConfigName"] == cfg
+    assert d["EndpointStatus"] == "InService"
+
+    d = aws_json(berth, "describe-endpoint-config", "--endpoint-config-name", cfg)
+    assert d["ProductionVariants"][0]["ModelName"] == model
+
+
+def test_aws_error_is_reported(berth, stack):
+    r = aws(berth, "describe-model", "--model-name", "NoSuchModel-cli")
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert "ValidationException" in err, err
+    assert 'Could not find model "%s"' % bh.arn("model", "NoSuchModel-cli") in err, err
+
+
+def test_berth_ls(berth, stack):
+    model, cfg, ep = stack
+    r = berth.cli("ls")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    for name in (model, cfg, ep):
+        assert name in out, out
+    assert "InService" in out, out
+
+
+def test_berth_describe(berth, stack):
+    model, cfg, ep = stack
+    r = berth.cli("describe", ep)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["EndpointName"] == ep and doc["EndpointStatus"] == "InService", doc
+    assert doc["EndpointArn"] == bh.arn("endpoint", ep)
+    r = berth.cli("describe", model)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ModelArn"] == bh.arn("model", model), doc
+    r = berth.cli("describe", cfg)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["EndpointConfigArn"] == bh.arn("endpoint-config", cfg)
+    r = berth.cli("describe", "NoSuchThing-cli")
+    assert r.returncode != 0
+    assert r.stderr, "an error must say something"
+
+
+def test_berth_invoke(berth, stack):
+    """--url: the router of this test listens on a free port, not :8080."""
+    ep = stack[2]
+    payload = b"hello from the berth cli \x00\xff"
+    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "a", input=payload)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"a:" + payload
+    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "b", "--content-type", "text/plain",
+                  input=b"shout")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"SHOUT"
+    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "nope", input=b"x")
+    assert r.returncode != 0
+    assert r.stderr
+
+
+def test_berth_ps(berth, stack):
+    r = berth.cli("ps")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    shims = bh.shim_ids(berth.run_dir)
+    assert len(shims) == 2
+    pids = {c["id"]: c["pid"] for c in bh.runc_list(berth.run_dir)}
+    for cid in shims.values():
+        line = [l for l in out.splitlines() if cid in l]
+        assert len(line) == 1, out
+        assert stack[2] in line[0] and "running" in line[0], line
+        assert str(pids[cid]) in line[0].split(), (line, pids[cid])
+
+
+def test_berth_cli_errors(berth, stack):
+    r = subprocess.run([os.path.join(berth.build, "berth"), "--socket", "/run/no-such-berthd.sock", "ls"],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+    assert b"no-such-berthd.sock" in r.stderr, r.stderr
+    r = berth.cli("frobnicate")
+    assert r.returncode != 0 and r.stderr
+    r = berth.cli("invoke", stack[2], "--url", "http://127.0.0.1:1", "--target-container", "a", input=b"x")
+    assert r.returncode != 0 and r.stderr
