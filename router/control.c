@@ -11,6 +11,7 @@
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "routes.h"
 #include "server.h"
 
 struct control_call {
@@ -194,6 +195,9 @@ void control_start(struct server *srv, struct request *req, const char *operatio
 		return;
 	}
 	cc->fd = fd;
+	/* berthd is back: its route table may be newer than ours (an endpoint
+	 * created through this very call must be invocable at once) */
+	routes_berthd_reachable(srv->routes);
 	ipc_reader_init(&cc->reader, fd);
 	loop_timer_arm_ms(srv->loop, &cc->timer, CONTROL_TIMEOUT_MS);
 	request_set_cancel(req, call_cancel, cc);

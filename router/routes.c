@@ -169,6 +169,15 @@ static void routes_connect(struct routes *r)
 
 void routes_start(struct routes *r) { routes_connect(r); }
 
+void routes_berthd_reachable(struct routes *r)
+{
+	if (r->state != ROUTES_IDLE)
+		return;
+	loop_timer_cancel(r->loop, &r->retry);
+	r->backoff_ms = ROUTES_BACKOFF_MIN_MS;
+	routes_connect(r);
+}
+
 static void routes_on_retry(struct loop_timer *t)
 {
 	struct routes *r = container_of(t, struct routes, retry);

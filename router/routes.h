@@ -28,5 +28,8 @@ void routes_start(struct routes *r);
 /* The current snapshot (borrowed: route_table_ref it to keep it). Never NULL. */
 struct route_table *routes_current(struct routes *r);
 bool routes_connected(const struct routes *r);
+/* Something else just reached berthd: when the watch is down, reconnect
+ * now instead of waiting out the back-off. */
+void routes_berthd_reachable(struct routes *r);
 
 #endif
