@@ -29,7 +29,7 @@ LDFLAGS   += $(SANFLAGS) -pthread
 # Debian packages: what it takes to build, to run, and to test.
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev
-DEPS_RUN   := runc iproute2 util-linux curl ca-certificates
+DEPS_RUN   := runc iproute2 util-linux curl ca-certificates python3-boto3 nghttp2-client
 DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 

@@ -50,9 +50,12 @@ cat <<MSG
 berth is running: router $URL, berthd socket $RUN/berthd.sock, logs in $LOGS.
 
   curl -s $URL/endpoints/demo/invocations -H 'X-Amzn-SageMaker-Target-Container-Hostname: upper' -d 'hello berth'
-  nghttp -v -H ':method: POST' -H 'x-amzn-sagemaker-target-container-hostname: echo' -d <(echo hi) $URL/endpoints/demo/invocations
+  echo hi > /tmp/berth-body && nghttp -H ':method: POST' -H 'x-amzn-sagemaker-target-container-hostname: echo' \
+      -d /tmp/berth-body $URL/endpoints/demo/invocations          # HTTP/2, prior knowledge
 
-  python3 -c 'import boto3
+  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --region us-east-1 --endpoint-url $URL sagemaker describe-endpoint --endpoint-name demo
+
+  /usr/bin/python3 -c 'import boto3
 rt = boto3.client("sagemaker-runtime", endpoint_url="$URL", region_name="us-east-1",
                   aws_access_key_id="x", aws_secret_access_key="x")
 r = rt.invoke_endpoint(EndpointName="demo", TargetContainerHostname="upper", Body=b"hello", ContentType="text/plain")
