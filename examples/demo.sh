@@ -50,8 +50,8 @@ cat <<MSG
 berth is running: router $URL, berthd socket $RUN/berthd.sock, logs in $LOGS.
 
   curl -s $URL/endpoints/demo/invocations -H 'X-Amzn-SageMaker-Target-Container-Hostname: upper' -d 'hello berth'
-  echo hi > /tmp/berth-body && nghttp -H ':method: POST' -H 'x-amzn-sagemaker-target-container-hostname: echo' \
-      -d /tmp/berth-body $URL/endpoints/demo/invocations          # HTTP/2, prior knowledge
+  # HTTP/2 with prior knowledge:
+  echo hi > /tmp/berth-body; nghttp -H :method:\ POST -H "x-amzn-sagemaker-target-container-hostname: echo" -d /tmp/berth-body $URL/endpoints/demo/invocations
 
   AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --region us-east-1 --endpoint-url $URL sagemaker describe-endpoint --endpoint-name demo
 

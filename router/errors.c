@@ -95,9 +95,14 @@ int render_model_error(struct berth_buf *out, const struct model_error *me)
 	struct berth_buf msg = BERTH_BUF_INIT, arn = BERTH_BUF_INIT;
 	int r = 0;
 	const char *kind = me->original_status >= 400 && me->original_status < 500 ? "client" : "server";
-	r |= buf_printf(&msg, "Received %s error (%d) from %s with message \"", kind, me->original_status, me->hostname);
-	r |= buf_append(&msg, me->original, me->original_len);
-	r |= buf_printf(&msg, "\". See berth logs %s %s for more information.", me->endpoint, me->hostname);
+	if (me->message)
+		r |= buf_append_str(&msg, me->message);
+	else {
+		r |= buf_printf(&msg, "Received %s error (%d) from %s with message \"", kind, me->original_status,
+				me->hostname);
+		r |= buf_append(&msg, me->original, me->original_len);
+		r |= buf_printf(&msg, "\". See berth logs %s %s for more information.", me->endpoint, me->hostname);
+	}
 	r |= buf_printf(&arn, "arn:aws:logs:%s:%s:log-group:/aws/sagemaker/Endpoints/%s:log-stream:%s/%s", me->region,
 			me->account, me->endpoint, me->variant, me->hostname);
 	yajl_gen g = r == 0 ? json_gen_new() : NULL;

@@ -29,6 +29,7 @@ struct model_error {
 	const char *variant;
 	const char *region;
 	const char *account;
+	const char *message;        /* NULL: the "Received server error (N) from H …" wording */
 };
 /* {"message":"Received server error (500) from H with message \"BODY\". See berth
  *  logs E H for more information.","OriginalStatusCode":500,"OriginalMessage":"BODY",

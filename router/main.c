@@ -13,12 +13,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: berth-router [--listen HOST:PORT]... [--listen-fd N]... [--berthd-socket PATH]\n"
-		"                    [--invocation-timeout-ms N] [--max-body-bytes N]\n"
+		"                    [--invocation-timeout-ms N] [--max-body-bytes N] [--max-step-bytes N]\n"
 		"  --listen HOST:PORT        listen address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8080)\n"
 		"  --listen-fd N             adopt an already listening socket, repeatable\n"
 		"  --berthd-socket PATH      berthd's control socket (default %s)\n"
 		"  --invocation-timeout-ms N container answer timeout (default 60000)\n"
-		"  --max-body-bytes N        request and response body limit (default 6291456)\n",
+		"  --max-body-bytes N        request and response body limit (default 6291456)\n"
+		"  --max-step-bytes N        Serial: limit of a step's answer passed to the next (default 5242880)\n",
 		BERTHD_DEFAULT_SOCKET);
 }
 
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
 		{ "berthd-socket", required_argument, NULL, 's' },
 		{ "invocation-timeout-ms", required_argument, NULL, 't' },
 		{ "max-body-bytes", required_argument, NULL, 'm' },
+		{ "max-step-bytes", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -51,6 +53,7 @@ int main(int argc, char **argv)
 		.berthd_socket = BERTHD_DEFAULT_SOCKET,
 		.invocation_timeout_ms = 60000,
 		.max_body_bytes = 6291456,
+		.max_step_bytes = ROUTER_INTER_STEP_MAX_BODY,
 	};
 	unsigned long long v;
 	int opt;
@@ -84,6 +87,11 @@ int main(int argc, char **argv)
 			if (parse_number("--max-body-bytes", optarg, 1, 1ull << 30, &v) < 0)
 				return 2;
 			cfg.max_body_bytes = (size_t)v;
+			break;
+		case 'S':
+			if (parse_number("--max-step-bytes", optarg, 1, 1ull << 30, &v) < 0)
+				return 2;
+			cfg.max_step_bytes = (size_t)v;
 			break;
 		case 'h':
 			usage(stdout);

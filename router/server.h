@@ -17,7 +17,7 @@
 #define ROUTER_MAX_LISTEN 16
 #define ROUTER_CONTROL_MAX_BODY (1u << 20) /* as berthd's API_MAX_BODY_BYTES */
 #define ROUTER_OTHER_MAX_BODY (1u << 20)   /* bodies of /ping, /metrics, 404s */
-#define ROUTER_INTER_STEP_MAX_BODY (5u << 20) /* Serial: between two containers */
+#define ROUTER_INTER_STEP_MAX_BODY (5u << 20) /* Serial: between two containers (default of --max-step-bytes) */
 
 /* Client connection timeouts (slowloris guards). */
 #define ROUTER_KEEPALIVE_IDLE_MS 75000u /* between requests */
@@ -33,6 +33,7 @@ struct router_config {
 	const char *berthd_socket;
 	uint64_t invocation_timeout_ms;
 	size_t max_body_bytes;
+	size_t max_step_bytes;                 /* Serial: a step's answer that feeds the next */
 };
 
 /* A client connection of either protocol, so the server can close them all. */

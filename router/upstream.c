@@ -134,13 +134,19 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+static size_t exchange_limit(const struct upstream_conn *c)
+{
+	return c->x->max_body ? c->x->max_body : c->pool->u->max_body;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct upstream_conn *c = p->data;
 	c->x->status = (int)p->status_code;
 	if (p->status_code >= 100 && p->status_code < 200)
 		return 0;
-	if (p->content_length != ULLONG_MAX && p->content_length > c->pool->u->max_body) {
+	c->x->resp_content_length = p->content_length;
+	if (p->content_length != ULLONG_MAX && p->content_length > exchange_limit(c)) {
 		c->fail = UPSTREAM_TOO_LARGE;
 		return -1;
 	}
@@ -153,7 +159,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct upstream_conn *c = p->data;
 	struct upstream_exchange *x = c->x;
-	if (x->resp_body.len + len > c->pool->u->max_body) {
+	if (x->resp_body.len + len > exchange_limit(c)) {
 		c->fail = UPSTREAM_TOO_LARGE;
 		return -1;
 	}
@@ -492,6 +498,7 @@ static void exchange_reset_result(struct upstream_exchange *x)
 	x->resp_content_type[0] = '\0';
 	x->resp_custom_attributes[0] = '\0';
 	x->has_resp_custom_attributes = false;
+	x->resp_content_length = UINT64_MAX;
 	x->error[0] = '\0';
 }
 
@@ -658,7 +665,7 @@ static void conn_parse(struct upstream_conn *c, const char *data, size_t len)
 	if (c->fail != UPSTREAM_OK) {
 		if (c->fail == UPSTREAM_TOO_LARGE)
 			snprintf(c->x->error, sizeof(c->x->error),
-				 "the response body exceeds the maximum of %zu bytes", u->max_body);
+				 "the response body exceeds the maximum of %zu bytes", exchange_limit(c));
 		exchange_complete(c, c->fail, false);
 		return;
 	}

@@ -34,7 +34,7 @@ enum upstream_result {
 	UPSTREAM_RESET,       /* the connection closed or reset before a full answer */
 	UPSTREAM_TIMEOUT,     /* no full answer within the timeout */
 	UPSTREAM_UNAVAILABLE, /* no connection to the container could be made */
-	UPSTREAM_TOO_LARGE,   /* the answer's body exceeds the limit (status is set) */
+	UPSTREAM_TOO_LARGE,   /* the answer's body exceeds the limit (status is set; reading stops there) */
 	UPSTREAM_BAD_RESPONSE /* not HTTP/1.x */
 };
 
@@ -51,6 +51,7 @@ struct upstream_exchange {
 	const char *target_model;
 	const char *body;
 	size_t body_len;
+	size_t max_body;  /* limit of the answer's body; 0: the upstream's default */
 	void (*done)(struct upstream_exchange *x);
 
 	/* result */
@@ -60,6 +61,7 @@ struct upstream_exchange {
 	char resp_content_type[256];
 	char resp_custom_attributes[1024];
 	bool has_resp_custom_attributes;
+	uint64_t resp_content_length;       /* as declared by the container; UINT64_MAX: not declared */
 	char error[512];                    /* text for RESET / UNAVAILABLE / BAD_RESPONSE */
 	uint64_t start_ns, end_ns;
 
