@@ -84,8 +84,12 @@ void api_reply_nomem(struct api_reply *reply)
 
 void api_reply_internal(struct api_reply *reply, const struct berth_err *err)
 {
+	/* every caller reports a failed store write: say so, and what to do */
 	log_error("control plane: %s", err->msg);
-	api_reply_error(reply, 500, "InternalFailure", "%s", err->msg);
+	api_reply_error(reply, 500, "InternalFailure",
+			"berthd could not save the change to its state directory, so nothing was changed: %s. "
+			"Make sure the state directory is writable and has free space, then retry.",
+			err->msg);
 }
 
 void api_reply_empty(struct api_reply *reply)
