@@ -11,10 +11,13 @@
 
 int image_check(const char *image, struct berth_err *err)
 {
+	if (oci_is_ref(image))
+		return oci_check(image, err);
 	if (image[0] != '/')
 		return berth_err_set(err, 0,
-				     "Image \"%s\" is not an absolute path. berth runs images from this host: give the path "
-				     "of a root filesystem directory or a rootfs tarball (.tar, .tar.gz).",
+				     "Image \"%s\" is not an absolute path. berth runs images from this host: give "
+				     "oci:/path/to/layout[:tag] (an OCI image layout), or the path of a root "
+				     "filesystem directory or a rootfs tarball (.tar, .tar.gz).",
 				     image);
 	struct stat st;
 	if (stat(image, &st) < 0)
@@ -25,10 +28,8 @@ int image_check(const char *image, struct berth_err *err)
 	return 0;
 }
 
-int image_resolve(const char *state_dir, const char *image, char **rootfs, struct berth_err *err)
+static int resolve_path(const char *state_dir, const char *image, char **rootfs, struct berth_err *err)
 {
-	if (image_check(image, err) < 0)
-		return -1;
 	struct stat st;
 	if (stat(image, &st) < 0)
 		return berth_err_set(err, errno, "Image %s", image);
@@ -49,4 +50,23 @@ int image_resolve(const char *state_dir, const char *image, char **rootfs, struc
 		return berth_err_prefix(err, "cannot unpack image %s", image);
 	*rootfs = berth_steal_ptr(&root);
 	return 0;
+}
+
+int image_resolve(const char *state_dir, const char *image, struct image_info *out, struct berth_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (image_check(image, err) < 0)
+		return -1;
+	if (oci_is_ref(image)) {
+		out->oci = true;
+		return oci_resolve(state_dir, image, &out->rootfs, &out->config, err);
+	}
+	return resolve_path(state_dir, image, &out->rootfs, err);
+}
+
+void image_info_free(struct image_info *info)
+{
+	free(info->rootfs);
+	oci_image_config_free(&info->config);
+	info->rootfs = NULL;
 }
