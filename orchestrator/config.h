@@ -1,0 +1,45 @@
+/* config.h — berthd's configuration file (configs/berthd.json, --config
+ * PATH). Every member is optional; a member present replaces the compiled
+ * default, and a command-line flag given after it replaces both (main.c).
+ * Unknown members and values of the wrong type or out of range are
+ * refused with the member's name, so a typo never goes unnoticed.
+ *
+ *   state_dir, run_dir, socket, object_store_root, region, account, shim,
+ *   runc, router, router_user, instance_types, seccomp_profile   strings
+ *   listen                       array of "HOST:PORT" (router sockets)
+ *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
+ *   instance_pids_limit          integer ≥ 16
+ *   cpu_overcommit, memory_overcommit                            numbers > 0
+ */
+#ifndef BERTH_CONFIG_H
+#define BERTH_CONFIG_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+#define BERTHD_CONFIG_MAX_LISTEN 16
+
+struct berthd_config {
+	char *state_dir, *run_dir, *socket, *object_store_root;
+	char *region, *account;
+	char *shim, *runc, *router, *router_user;
+	char *instance_types;   /* NULL: the compiled-in table */
+	char *seccomp_profile;  /* NULL: the compiled-in profile; "" or "none": no filter */
+	char *listen[BERTHD_CONFIG_MAX_LISTEN];
+	size_t n_listen;
+	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
+	long long instance_pids_limit;
+	double cpu_overcommit, memory_overcommit;
+};
+
+/* The compiled defaults (the same values configs/berthd.json ships). */
+int berthd_config_defaults(struct berthd_config *c, struct berth_err *err);
+/* Overlays the members present in the document on c. */
+int berthd_config_parse(const char *text, size_t len, struct berthd_config *c, struct berth_err *err);
+int berthd_config_load(const char *path, struct berthd_config *c, struct berth_err *err);
+/* Replaces a string member (copying value; NULL clears it). -1 on ENOMEM. */
+int berthd_config_set(char **member, const char *value);
+void berthd_config_free(struct berthd_config *c);
+
+#endif
