@@ -1,16 +1,42 @@
-"""berth benchmarks: each figure next to a baseline measured in the same run.
+"""berth benchmarks (make bench): every figure next to a baseline measured in
+the same run on the same machine, as absolute values and as ratios, with the
+targets of issue 3 marked met / MISSED.
 
-- CreateEndpoint -> InService for the 2-container echo demo (median of N),
-  next to the berthd-reported container start + health time;
-- invoke latency, 1 client, through berth-router (HTTP/1.1 and HTTP/2)
-  vs. straight into the container's network namespace (nsenter --net),
-  p50/p99 from h2load's per-request log, and the difference in microseconds.
+What is measured
+- router overhead: h2load (HTTP/1.1 and h2c) and wrk (HTTP/1.1) POSTing a
+  64-byte body to the echo container, at 1 and 64 concurrent clients:
+    direct   straight to the container's 127.0.0.1:8080, the load generator
+             inside the container's network namespace (nsenter --net);
+    router   berth-router (host loopback) -> pooled connection -> container;
+    nginx    Debian nginx-light, 1 worker, upstream keepalive;
+    nghttpx  Debian nghttp2-proxy, 1 worker, HTTP/1.1 backend.
+  nginx and nghttpx run INSIDE the container's network namespace (nsenter
+  --net, configuration generated into a temp dir, another port there) and
+  proxy to the container's 127.0.0.1:8080, and their load generator runs in
+  that namespace too: a container's loopback is reachable only from its own
+  namespace, and berth-router reaches it the same way (a socket the shim
+  connected inside the namespace). Every hop measured is a loopback TCP hop;
+  the router's load generator runs on the host loopback.
+- Serial pipelines of N = 1, 2, 5, 15 echo steps through the router, 1
+  client: p50, and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
+  against one direct call (direct p50 from above).
+- CreateEndpoint -> InService for 2 echo containers (boto3, median of
+  rounds) vs. a bare `runc run -d` of the same rootfs, two containers started
+  at once, until both answer GET /ping 200 (socket created inside the
+  container's netns with setns, as berth does).
+- VmRSS of berthd, berth-router and each berth-shim (from /proc/PID/status)
+  after the load.
 
-Traffic goes only to 127.0.0.1 and to the container's own loopback.
+Traffic goes only to loopback. Everything started is stopped and removed at
+the end (nginx, nghttpx, runc containers, endpoints, temp dirs).
 """
 import argparse
+import ctypes
 import datetime
+import json
 import os
+import platform
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +48,9 @@ import time
 
 import boto3
 from botocore.config import Config
+
+BODY = b"x" * 64
+CLONE_NEWNET = 0x40000000
 
 
 def free_port():
@@ -41,6 +70,56 @@ def wait_for(pred, timeout, what):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def proc_tree(pid):
+    """pid and its children (nginx master + worker, nghttpx + worker)."""
+    out = [pid]
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/children") as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+def cpu_seconds(pids):
+    """user + system CPU of every thread of pids."""
+    total = 0
+    for pid in pids:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def reap_orphans():
+    """Kills and reaps what was re-parented to us (see PR_SET_CHILD_SUBREAPER)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            for c in proc_tree(os.getpid())[1:]:
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 class Berth:
     def __init__(self, build):
         self.build = build
@@ -50,8 +129,13 @@ class Berth:
         self.url = f"http://127.0.0.1:{self.port}"
         self.sock = os.path.join(self.run, "berthd.sock")
         log = open(os.path.join(self.state, "berthd.log"), "w")
-        self.berthd = subprocess.Popen([f"{build}/berthd", "--state-dir", self.state, "--run-dir", self.run],
-                                       stdout=log, stderr=log)
+        # The bench runs the serial pipelines (23 containers) at once on this
+        # host: allow over-commit of the instance types' CPU and memory.
+        conf = os.path.join(self.state, "berthd.json")
+        with open(conf, "w") as f:
+            json.dump({"cpu_overcommit": 32, "memory_overcommit": 32}, f)
+        self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
+                                        "--run-dir", self.run], stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
         self.router = subprocess.Popen([f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}",
@@ -71,49 +155,274 @@ class Berth:
             return False
 
     def ps(self):
-        out = subprocess.run([f"{self.build}/berth", "--socket", self.sock, "ps"], capture_output=True,
-                             text=True, check=True).stdout.splitlines()[1:]
-        return [line.split() for line in out if line.strip()]
+        """[{column: value}] of `berth ps` (by header: its columns change)."""
+        lines = subprocess.run([f"{self.build}/berth", "--socket", self.sock, "ps"], capture_output=True,
+                               text=True, check=True).stdout.splitlines()
+        head = lines[0].split()
+        return [dict(zip(head, line.split())) for line in lines[1:] if line.strip()]
+
+    def container_pid(self, endpoint, hostname):
+        return next(int(r["PID"]) for r in self.ps() if r["ENDPOINT"] == endpoint and r["CONTAINER"] == hostname)
+
+    def shim_pids(self):
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if os.path.basename(argv[0]) == b"berth-shim" and any(self.run.encode() in a for a in argv):
+                out.append(int(p))
+        return out
+
+    def stack(self, name, containers, mode):
+        kw = dict(ModelName=name, ExecutionRoleArn="arn:aws:iam::000000000000:role/berth", Containers=containers)
+        if mode:
+            kw["InferenceExecutionConfig"] = {"Mode": mode}
+        self.sm.create_model(**kw)
+        self.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
 
     def close(self):
-        for ep in self.sm.list_endpoints(MaxResults=100)["Endpoints"]:
-            self.sm.delete_endpoint(EndpointName=ep["EndpointName"])
-        wait_for(lambda: not self.sm.list_endpoints()["Endpoints"], 60, "endpoints to go")
-        for p in (self.router, self.berthd):
-            p.send_signal(signal.SIGTERM)
-            p.wait(10)
-        shutil.rmtree(self.state, ignore_errors=True)
-        shutil.rmtree(self.run, ignore_errors=True)
+        try:
+            for ep in self.sm.list_endpoints(MaxResults=100)["Endpoints"]:
+                self.sm.delete_endpoint(EndpointName=ep["EndpointName"])
+            wait_for(lambda: not self.sm.list_endpoints()["Endpoints"], 60, "endpoints to go")
+        finally:
+            for p in (self.router, self.berthd):
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
+            shutil.rmtree(self.state, ignore_errors=True)
+            shutil.rmtree(self.run, ignore_errors=True)
 
 
-def percentiles(log_path):
+# ---- load generators ---------------------------------------------------------
+
+def netns_prefix(pid):
+    return ["nsenter", f"--net=/proc/{pid}/ns/net"] if pid else []
+
+
+def pct(values, q):
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def h2load(url, n, clients, h1, body, headers, log, ns_pid=None):
+    """(req/s, p50 us, p99 us) from h2load's per-request log (h2load
+    appends to it: start from an empty file)."""
+    if os.path.exists(log):
+        os.unlink(log)
+    cmd = netns_prefix(ns_pid) + ["h2load", "-n", str(n), "-c", str(clients), "-m", "1", "-d", body,
+                                  f"--log-file={log}"]
+    if h1:
+        cmd.append("--h1")
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=300).stdout
+    if f"{n} succeeded" not in out:
+        raise RuntimeError(f"h2load {url}: not every request succeeded:\n{out}")
+    rps = float(re.search(r"finished in [0-9.]+m?s, ([0-9.]+) req/s", out).group(1))
     us = []
-    with open(log_path) as f:
+    with open(log) as f:
         for line in f:
             cols = line.split()
             if len(cols) >= 3 and cols[1] == "200":
                 us.append(int(cols[2]))
     us.sort()
-    if not us:
-        raise RuntimeError(f"no successful requests in {log_path}")
-    return us[len(us) // 2], us[min(len(us) - 1, int(len(us) * 0.99))], len(us)
+    os.unlink(log)
+    if len(us) != n:
+        raise RuntimeError(f"h2load {url}: {len(us)} logged requests of {n}")
+    return rps, pct(us, 0.5), pct(us, 0.99), n
 
 
-def h2load(args, n, log):
-    cmd = ["h2load", "-n", str(n), "-c", "1", "-m", "1", f"--log-file={log}"] + args
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    if f"{n} succeeded" not in out:
-        raise RuntimeError("h2load: not every request succeeded:\n" + out)
-    return percentiles(log)
+def wrk_time_us(text):
+    v, unit = float(re.match(r"([0-9.]+)(\w+)", text).group(1)), re.match(r"[0-9.]+(\w+)", text).group(1)
+    return v * {"us": 1, "ms": 1000, "s": 1000000}[unit]
+
+
+def wrk(url, seconds, clients, script, ns_pid=None):
+    cmd = netns_prefix(ns_pid) + ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk {url}: errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    p50 = wrk_time_us(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = wrk_time_us(re.search(r"\s99%\s+(\S+)", out).group(1))
+    count = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, p50, p99, count
+
+
+def wrk_script(path, headers):
+    lines = ['wrk.method = "POST"', f'wrk.body = string.rep("x", {len(BODY)})',
+             'wrk.headers["Content-Type"] = "application/octet-stream"']
+    for k, v in headers:
+        lines.append(f'wrk.headers["{k}"] = "{v}"')
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+# ---- reverse proxies in the container's netns ---------------------------------
+
+class NetnsProxy:
+    def __init__(self, kind, pid, tmp):
+        self.kind, self.pid = kind, pid
+        self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp)
+        self.port = 18000 + (os.getpid() % 1000)   # inside the container's netns: nothing else listens there
+        if kind == "nginx":
+            self.port += 1
+            conf = os.path.join(self.dir, "nginx.conf")
+            d = self.dir
+            with open(conf, "w") as f:
+                f.write(f"""user root;
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    client_body_buffer_size 64k;
+    keepalive_requests 10000000;
+    upstream echo {{ server 127.0.0.1:8080; keepalive 128; keepalive_requests 10000000; }}
+    server {{
+        listen 127.0.0.1:{self.port} http2;
+        listen 127.0.0.1:{self.port + 1};
+        location / {{
+            proxy_pass http://echo;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+            cmd = ["nginx", "-c", conf, "-p", d + "/"]
+            self.h2_port, self.h1_port = self.port, self.port + 1
+        else:
+            cmd = ["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{self.port};no-tls",
+                   "--backend=127.0.0.1,8080", "--workers=1", "--backend-connections-per-host=256",
+                   "--no-via", "--no-server-push", f"--errorlog-file={self.dir}/error.log", "--no-ocsp"]
+            self.h2_port = self.h1_port = self.port
+        self.log = open(os.path.join(self.dir, "stderr"), "w")
+        self.proc = subprocess.Popen(netns_prefix(pid) + cmd, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        wait_for(self._up, 10, kind)
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.dir, "stderr")) as f:
+                raise RuntimeError(f"{self.kind} exited: {f.read()}")
+        r = subprocess.run(netns_prefix(self.pid) + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                                      "--data-binary", "x",
+                                                      f"http://127.0.0.1:{self.h1_port}/invocations"],
+                           capture_output=True, text=True)
+        return r.stdout == "200"
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)   # graceful: both masters wait for their workers
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.log.close()
+
+
+# ---- bare runc baseline ---------------------------------------------------------
+
+class Netns:
+    def __init__(self):
+        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.own = os.open("/proc/self/ns/net", os.O_RDONLY)
+
+    def socket_in(self, pid):
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        try:
+            if self.libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            try:
+                return socket.socket()
+            finally:
+                if self.libc.setns(self.own, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back")
+        finally:
+            os.close(fd)
+
+    def ping(self, pid):
+        try:
+            s = self.socket_in(pid)
+        except OSError:
+            return False
+        try:
+            s.settimeout(1)
+            s.connect(("127.0.0.1", 8080))
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+
+def bare_runc(rootfs, tmp, rounds, netns):
+    """Median ms from two concurrent `runc run -d` to both containers answering /ping 200."""
+    root = f"/run/berth-dev-bench-{os.getpid()}"
+    bundles = []
+    for h in ("a", "b"):
+        b = os.path.join(tmp, f"bundle-{h}")
+        os.makedirs(b)
+        subprocess.run(["runc", "spec", "--bundle", b], check=True)
+        with open(os.path.join(b, "config.json")) as f:
+            spec = json.load(f)
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["/serve", "serve"]
+        spec["process"]["env"] = ["PATH=/usr/bin:/bin", "SAGEMAKER_BIND_TO_PORT=8080"]
+        spec["root"] = {"path": rootfs, "readonly": True}
+        spec["hostname"] = h
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(spec, f)
+        bundles.append((h, b))
+    times = []
+    try:
+        for i in range(rounds):
+            t0 = time.monotonic()
+            procs = []
+            for h, b in bundles:
+                procs.append(subprocess.Popen(["runc", "--root", root, "run", "-d", "--bundle", b, "--pid-file",
+                                               f"{b}/pid", f"bb{os.getpid()}-{h}-{i}"],
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+            for p in procs:
+                if p.wait(30) != 0:
+                    raise RuntimeError("runc run -d failed")
+            pids = [int(open(f"{b}/pid").read()) for _, b in bundles]
+            for pid in pids:
+                wait_for(lambda: netns.ping(pid), 10, "bare container /ping")
+            times.append((time.monotonic() - t0) * 1000)
+            for h, _ in bundles:
+                subprocess.run(["runc", "--root", root, "delete", "-f", f"bb{os.getpid()}-{h}-{i}"],
+                               capture_output=True, timeout=30)
+    finally:
+        r = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True, text=True)
+        for cid in r.stdout.split():
+            subprocess.run(["runc", "--root", root, "delete", "-f", cid], capture_output=True, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+    return statistics.median(times), min(times), max(times)
 
 
 def bench_create(b, image, rounds):
-    b.sm.create_model(ModelName="bench", ExecutionRoleArn="arn:aws:iam::000000000000:role/berth",
-                    InferenceExecutionConfig={"Mode": "Direct"}, Containers=[
-        {"ContainerHostname": "a", "Image": image}, {"ContainerHostname": "b", "Image": image}])
-    b.sm.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "bench", "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large"}])
+    b.stack("bench", [{"ContainerHostname": "a", "Image": image}, {"ContainerHostname": "b", "Image": image}],
+            "Direct")
     times = []
     for i in range(rounds):
         t0 = time.monotonic()
@@ -127,58 +436,212 @@ def bench_create(b, image, rounds):
     return statistics.median(times), min(times), max(times), f"bench-{rounds - 1}"
 
 
+# ---- report ----------------------------------------------------------------------
+
+class Report:
+    def __init__(self):
+        self.rows, self.targets = [], []
+
+    def row(self, *cols):
+        self.rows.append(cols)
+        print(" | ".join(str(c) for c in cols), flush=True)
+
+    def target(self, name, value, limit, ok):
+        self.targets.append((name, value, limit, "met" if ok else "MISSED"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--requests", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--requests", type=int, default=20000, help="h2load requests at 1 client")
+    ap.add_argument("--requests64", type=int, default=60000, help="h2load requests at 64 clients")
+    ap.add_argument("--wrk-seconds", type=int, default=2)
+    ap.add_argument("--serial-requests", type=int, default=4000)
+    ap.add_argument("--rounds", type=int, default=7, help="CreateEndpoint / bare runc rounds")
+    ap.add_argument("--bench-rounds", type=int, default=3, help="interleaved rounds of the load runs")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
-    b = Berth(a.build)
-    rows = []
+    rep = Report()
     tmp = tempfile.mkdtemp(prefix="berth-bench-logs-")
+    body = os.path.join(tmp, "body")
+    with open(body, "wb") as f:
+        f.write(BODY)
+    netns = Netns()
+    # Orphans (a proxy's worker outliving its master) come back to us to be
+    # reaped, instead of lingering as zombies under pid 1.
+    PR_SET_CHILD_SUBREAPER = 36
+    netns.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    proxies = []
+    b = Berth(a.build)
     try:
+        # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
-        rows.append(("CreateEndpoint -> InService, 2 echo containers (median of %d)" % a.rounds,
-                     f"{med:.1f} ms", f"min {lo:.1f}, max {hi:.1f} ms", "goal <= 100 ms"))
-        body = os.path.join(tmp, "body")
-        with open(body, "wb") as f:
-            f.write(b"x" * 64)
-        pid = next(int(r[4]) for r in b.ps() if r[0] == ep and r[1] == "a")
-        url = f"{b.url}/endpoints/{ep}/invocations"
-        hdr = ["-H", "x-amzn-sagemaker-target-container-hostname: a", "-d", body]
-        # warm the pools, then measure
-        h2load(["--h1"] + hdr + [url], 2000, os.path.join(tmp, "warm"))
-        direct = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "h2load", "-n", str(a.requests),
-                                 "-c", "1", "-m", "1", "--h1", f"--log-file={tmp}/direct", "-d", body,
-                                 "http://127.0.0.1:8080/invocations"], capture_output=True, text=True,
-                                check=True).stdout
-        if f"{a.requests} succeeded" not in direct:
-            raise RuntimeError("direct h2load failed:\n" + direct)
-        d_p50, d_p99, _ = percentiles(f"{tmp}/direct")
-        h1_p50, h1_p99, _ = h2load(["--h1"] + hdr + [url], a.requests, f"{tmp}/h1")
-        h2_p50, h2_p99, _ = h2load(hdr + [url], a.requests, f"{tmp}/h2")
-        rows.append(("invoke p50 / p99, 1 client, direct into the container (HTTP/1.1)",
-                     f"{d_p50} / {d_p99} us", "baseline", ""))
-        rows.append(("invoke p50 / p99, 1 client, through berth-router HTTP/1.1",
-                     f"{h1_p50} / {h1_p99} us", f"+{h1_p50 - d_p50} us p50 ({h1_p50 / d_p50:.2f}x)",
-                     "goal: +25 us p50"))
-        rows.append(("invoke p50 / p99, 1 client, through berth-router HTTP/2 (h2c)",
-                     f"{h2_p50} / {h2_p99} us", f"+{h2_p50 - d_p50} us p50 ({h2_p50 / d_p50:.2f}x)",
-                     "goal: +25 us p50"))
+        bare, blo, bhi = bare_runc(image, tmp, a.rounds, netns)
+        rep.row("CreateEndpoint -> InService, 2 echo containers", f"{med:.1f} ms (min {lo:.1f}, max {hi:.1f})",
+                f"{med / bare:.2f}x bare runc", "<= 100 ms, <= 1.5x bare")
+        rep.row("bare `runc run -d` x2 concurrently -> both /ping 200", f"{bare:.1f} ms (min {blo:.1f}, max {bhi:.1f})",
+                "baseline", "")
+        rep.target("InService (2 echo containers)", f"{med:.1f} ms", "<= 100 ms", med <= 100)
+        rep.target("InService vs. bare runc run", f"{med / bare:.2f}x", "<= 1.5x", med <= 1.5 * bare)
+
+        # -- router overhead --
+        pid = b.container_pid(ep, "a")
+        router_url = f"{b.url}/endpoints/{ep}/invocations"
+        rhdr = ["x-amzn-sagemaker-target-container-hostname: a"]
+        proxies.append(NetnsProxy("nginx", pid, tmp))
+        proxies.append(NetnsProxy("nghttpx", pid, tmp))
+        nginx, nghttpx = proxies
+        targets = {
+            "direct": (None, "http://127.0.0.1:8080/invocations", None, [], pid),
+            "berth-router": (router_url, router_url, router_url, rhdr, None),
+            "nginx": (f"http://127.0.0.1:{nginx.h1_port}/invocations", f"http://127.0.0.1:{nginx.h1_port}/invocations",
+                      f"http://127.0.0.1:{nginx.h2_port}/invocations", [], pid),
+            "nghttpx": (None, f"http://127.0.0.1:{nghttpx.h1_port}/invocations",
+                        f"http://127.0.0.1:{nghttpx.h2_port}/invocations", [], pid),
+        }
+        res = {}
+        wscript_plain = wrk_script(os.path.join(tmp, "plain.lua"), [])
+        wscript_router = wrk_script(os.path.join(tmp, "router.lua"),
+                                    [("x-amzn-sagemaker-target-container-hostname", "a")])
+        cpu_pids = {"direct": [pid], "berth-router": [b.router.pid], "nginx": proc_tree(nginx.proc.pid),
+                    "nghttpx": proc_tree(nghttpx.proc.pid)}
+        # warm every path (pools, page cache)
+        for name, (_, h1, h2, hdr, ns) in targets.items():
+            h2load(h1, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
+        # Rounds interleave the variants, so that drift in the machine's
+        # background load hits them alike; each figure is the median over rounds.
+        runs = {}
+        for _ in range(a.bench_rounds):
+            for clients in (1, 64):
+                n = a.requests if clients == 1 else a.requests64
+                for name, (_, h1, h2, hdr, ns) in targets.items():
+                    jobs = [("h2load h1", lambda: h2load(h1, n, clients, True, body, hdr, os.path.join(tmp, "log"), ns))]
+                    if h2:
+                        jobs.append(("h2load h2c", lambda: h2load(h2, n, clients, False, body, hdr,
+                                                                  os.path.join(tmp, "log"), ns)))
+                    jobs.append(("wrk h1", lambda: wrk(h1, a.wrk_seconds, clients,
+                                                       wscript_router if name == "berth-router" else wscript_plain, ns)))
+                    for tool, job in jobs:
+                        c0 = cpu_seconds(cpu_pids[name])
+                        rps, p50, p99, count = job()
+                        cpu_us = (cpu_seconds(cpu_pids[name]) - c0) * 1e6 / count
+                        runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us))
+        for key, vals in runs.items():
+            res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(4))
+        for tool in ("h2load h1", "h2load h2c", "wrk h1"):
+            for clients in (1, 64):
+                d = res.get(("direct", tool if tool != "h2load h2c" else "h2load h1", clients))
+                ng = res.get(("nginx", tool, clients))
+                nx = res.get(("nghttpx", tool, clients))
+                for name in ("direct", "berth-router", "nginx", "nghttpx"):
+                    r = res.get((name, tool, clients))
+                    if not r:
+                        continue
+                    rps, p50, p99, cpu_us = r
+                    ratios = []
+                    if name != "direct":
+                        ratios.append(f"{rps / d[0]:.2f}x direct rps, p50 {p50 - d[1]:+.0f} us")
+                    if name == "berth-router":
+                        if ng:
+                            ratios.append(f"{rps / ng[0]:.2f}x nginx rps, {cpu_us / ng[3]:.2f}x its CPU")
+                        if nx:
+                            ratios.append(f"{rps / nx[0]:.2f}x nghttpx rps, {cpu_us / nx[3]:.2f}x its CPU")
+                    who = "echo" if name == "direct" else "proxy"
+                    rep.row(f"{tool}, {clients} client{'s' if clients > 1 else ''}, {name}",
+                            f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, {who} CPU {cpu_us:.1f} us/req",
+                            "; ".join(ratios) or ("baseline (HTTP/1.1)" if tool == "h2load h2c" else "baseline"), "")
+        d1 = res[("direct", "h2load h1", 1)]
+        for tool in ("h2load h1", "h2load h2c", "wrk h1"):
+            r = res[("berth-router", tool, 1)]
+            dd = res[("direct", "wrk h1", 1)] if tool == "wrk h1" else d1
+            rep.target(f"router p50 overhead over direct, 1 client, {tool}", f"{r[1] - dd[1]:+.0f} us",
+                       "<= +25 us", r[1] - dd[1] <= 25)
+        for tool in ("h2load h1", "wrk h1"):
+            r, ng = res[("berth-router", tool, 64)], res[("nginx", tool, 64)]
+            rep.target(f"router throughput vs. nginx, HTTP/1.1, 64 clients, {tool}",
+                       f"{r[0] / ng[0]:.2f}x (CPU/req {r[3] / ng[3]:.2f}x)", ">= 1.2x", r[0] >= 1.2 * ng[0])
+        r, nx = res[("berth-router", "h2load h2c", 64)], res[("nghttpx", "h2load h2c", 64)]
+        rep.target("router throughput vs. nghttpx, HTTP/2, 64 clients",
+                   f"{r[0] / nx[0]:.2f}x (CPU/req {r[3] / nx[3]:.2f}x)", ">= 1.0x", r[0] >= nx[0])
+        for p in proxies:
+            p.close()
+        proxies = []
+
+        # -- Serial pipelines: all up at once, rounds interleaved with a direct call --
+        for n in (1, 2, 5, 15):
+            name = f"serial{n}"
+            b.stack(name, [{"ContainerHostname": f"s{i}", "Image": image} for i in range(n)], "Serial")
+            b.sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+            if b.sm.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
+                raise RuntimeError(f"{name} not InService")
+            h2load(f"{b.url}/endpoints/{name}/invocations", 500, 1, True, body, [], os.path.join(tmp, "warm"))
+        sruns = {}
+        for _ in range(a.bench_rounds):
+            sruns.setdefault("direct", []).append(
+                h2load("http://127.0.0.1:8080/invocations", a.serial_requests, 1, True, body, [],
+                       os.path.join(tmp, "log"), pid))
+            for n in (1, 2, 5, 15):
+                sruns.setdefault(n, []).append(h2load(f"{b.url}/endpoints/serial{n}/invocations",
+                                                      a.serial_requests, 1, True, body, [],
+                                                      os.path.join(tmp, "log")))
+        serial = {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in sruns.items()}
+        direct_p50 = serial["direct"][1]
+        rep.row("direct call into the container, 1 client, h2load h1 (serial baseline)",
+                f"{serial['direct'][0]:,.0f} req/s, p50 {direct_p50:.0f} us, p99 {serial['direct'][2]:.0f} us",
+                "baseline", "")
+        for n in (1, 2, 5, 15):
+            rps, p50, p99 = serial[n]
+            extra = ""
+            if n > 1:
+                hop = (p50 - serial[1][1]) / (n - 1)
+                extra = f"per added hop {hop:.1f} us = {hop / direct_p50:.2f}x a direct call"
+                rep.target(f"Serial hop cost, N={n}", f"{hop:.1f} us = {hop / direct_p50:.2f}x direct", "<= 1.2x",
+                           hop <= 1.2 * direct_p50)
+            rep.row(f"Serial pipeline, {n} echo step{'s' if n > 1 else ''}, 1 client, h2load h1",
+                    f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us",
+                    extra or f"{p50 / direct_p50:.2f}x a direct call", "")
+        for n in (1, 2, 5, 15):
+            b.sm.delete_endpoint(EndpointName=f"serial{n}")
+
+        # -- memory --
+        shims = b.shim_pids()
+        rss = {"berthd": vm_rss_kib(b.berthd.pid), "berth-router": vm_rss_kib(b.router.pid)}
+        shim_rss = [vm_rss_kib(p) for p in shims]
+        rep.row("VmRSS berthd", f"{rss['berthd'] / 1024:.2f} MiB", "", "")
+        rep.row("VmRSS berth-router (after the load)", f"{rss['berth-router'] / 1024:.2f} MiB", "", "")
+        if shim_rss:
+            rep.row(f"VmRSS berth-shim (max of {len(shim_rss)})", f"{max(shim_rss) / 1024:.2f} MiB",
+                    f"min {min(shim_rss) / 1024:.2f} MiB", "<= 1 MiB")
+            rep.target("shim RSS", f"{max(shim_rss) / 1024:.2f} MiB", "<= 1 MiB", max(shim_rss) <= 1024)
     finally:
-        b.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        for p in proxies:
+            p.close()
+        try:
+            b.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            reap_orphans()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     os.makedirs(a.out, exist_ok=True)
-    lines = [f"# berth bench {stamp} ({os.uname().nodename}, {os.cpu_count()} cores, {os.uname().release})", "",
-             "| figure | value | vs. baseline | target |", "|---|---|---|---|"]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = [f"# berth bench {stamp}", "",
+             f"Machine: {os.uname().nodename}, {cpu}, {os.cpu_count()} cores, Linux {os.uname().release}, "
+             f"{platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Command: `make bench`.", "",
+             "| figure | value | vs. baseline (same run) | target |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rep.rows]
+    lines += ["", "| target | measured | goal | |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(t) + " |" for t in rep.targets]
     text = "\n".join(lines) + "\n"
     path = os.path.join(a.out, f"{stamp}.md")
     with open(path, "w") as f:
         f.write(text)
+    print()
     print(text)
     print(f"written to {path}")
 
