@@ -28,10 +28,11 @@ LDFLAGS   += $(SANFLAGS) -pthread
 
 # Debian packages: what it takes to build, to run, and to test.
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
-              libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev
+              libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev
 DEPS_RUN   := runc iproute2 util-linux curl ca-certificates python3-boto3 nghttp2-client
-DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client
+DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci zstd
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
+DEPS_IMAGES := mmdebstrap umoci
 
 COMMON_SRC := $(wildcard common/*.c)
 ORCH_LIB   := $(filter-out orchestrator/main.c,$(wildcard orchestrator/*.c))
@@ -50,6 +51,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image
+.PHONY: framework-images
 
 all: $(BINS) $(BUILD)/echo-serve
 
@@ -65,13 +67,21 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 	ar rcs $@ $^
 
 $(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
+# Not sanitized, the shim (one per container) is linked statically against
+# glibc and yajl's libyajl_s.a: it maps no shared libraries, so its resident
+# set stays under 1 MiB (make bench reports it).
+ifeq ($(SAN),1)
+SHIM_LIBS := -lyajl
+else
+SHIM_LIBS := -static -l:libyajl_s.a
+endif
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl
+	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
 $(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # The example serving container: a static binary, never sanitized (it runs
 # alone inside a bare rootfs).
@@ -82,7 +92,10 @@ $(BUILD)/echo-serve: examples/echo/serve.c
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a \
-		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lnghttp2 -lhttp_parser
+		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lnghttp2 -lhttp_parser -lseccomp -lcap
+
+# the shipped instance types and seccomp profile are compiled into berthd
+$(BUILD)/obj/orchestrator/embedded_configs.o: configs/instance-types.json configs/seccomp.json
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -108,6 +121,15 @@ deps-bench: deps-test
 echo-image: $(BUILD)/echo-serve
 	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
 
+# The scikit-learn, PyTorch and XGBoost example images (OCI layouts built
+# from Debian packages, cached in /var/cache/berth/images; minutes when the
+# cache is empty, a hash check when it is warm), linked as $(BUILD)/images/NAME.
+FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor
+framework-images:
+	$(call apt_install,$(DEPS_IMAGES))
+	@set -e; for i in $(FRAMEWORK_IMAGES); do \
+		examples/lib/build-oci-image.sh examples/$$i $(BUILD)/images/$$i; done
+
 # ---- run, test ---------------------------------------------------------------
 run: deps
 	$(MAKE) all
@@ -117,7 +139,7 @@ run: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all echo-image
+integration: all echo-image framework-images
 	BERTH_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/integration
 
 check: deps-test
@@ -128,11 +150,28 @@ bench: deps-bench
 	$(MAKE) all echo-image
 	tests/bench/run.sh $(BUILD)
 
+# Binaries, /etc/berth/{berthd.json,instance-types.json,seccomp.json} (an
+# existing file is kept; the new one lands beside it as FILE.dist), the
+# systemd unit, and the system user berth the router runs as.
 install: all
 	install -D -m 0755 $(BUILD)/berthd $(DESTDIR)/usr/local/sbin/berthd
 	install -D -m 0755 $(BUILD)/berth-router $(DESTDIR)/usr/local/sbin/berth-router
 	install -D -m 0755 $(BUILD)/berth-shim $(DESTDIR)/usr/local/libexec/berth/berth-shim
 	install -D -m 0755 $(BUILD)/berth $(DESTDIR)/usr/local/bin/berth
+	@set -e; for f in berthd.json instance-types.json seccomp.json; do \
+		dst=$(DESTDIR)/etc/berth/$$f; \
+		if [ -e $$dst ] && ! cmp -s configs/$$f $$dst; then \
+			install -D -m 0644 configs/$$f $$dst.dist; echo "kept $$dst; the shipped one is $$dst.dist"; \
+		else install -D -m 0644 configs/$$f $$dst; fi; \
+	done
+	install -D -m 0644 configs/berthd.service $(DESTDIR)/etc/systemd/system/berthd.service
+	install -D -m 0644 README.md $(DESTDIR)/usr/local/share/doc/berth/README.md
+	@if [ -z "$(DESTDIR)" ]; then \
+		getent passwd berth >/dev/null || useradd --system --user-group --no-create-home \
+			--home-dir /nonexistent --shell /usr/sbin/nologin --comment "berth router" berth; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+		echo "installed; start with: systemctl enable --now berthd"; \
+	fi
 
 clean:
 	rm -rf build build-san

@@ -26,9 +26,15 @@
  *      endpoint that is not InService may have no instances. The router
  *      replaces its whole table with each message.
  *
- * 3. Containers listing (the CLI's `berth ps`):
+ * 3. Containers listing (the CLI's `berth ps` and `berth logs`):
  *      → {"op":"ps"}
- *      ← {"containers":[{"endpoint":"E","hostname":"h","id":"ID","state":"running","pid":N,"log":"…"}]}
+ *      ← {"containers":[{"endpoint":"E","hostname":"h","id":"ID","state":"running","pid":N,"log":"…",
+ *                        "variant":"AllTraffic","instance":0,"restarts":0,
+ *                        "health":"healthy"|"down"|"starting"|"draining","ping_failures":0,
+ *                        "started_at":EPOCH_SECONDS,      (when running)
+ *                        "memory_bytes":N,"cpu_seconds":X  (when the cgroup can be read)}]}
+ *    `berth logs [-f] ENDPOINT [CONTAINER]` reads the "log" files named here
+ *    directly (the CLI runs on the same host, as root); no other op.
  */
 #ifndef BERTH_PROTO_CONTROL_H
 #define BERTH_PROTO_CONTROL_H

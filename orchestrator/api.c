@@ -34,6 +34,8 @@ static const struct {
 	{ "DescribeEndpoint", api_describe_endpoint },
 	{ "ListEndpoints", api_list_endpoints },
 	{ "DeleteEndpoint", api_delete_endpoint },
+	{ "UpdateEndpoint", api_update_endpoint },
+	{ "UpdateEndpointWeightsAndCapacities", api_update_endpoint_weights_and_capacities },
 };
 
 /* The fixed answer when even rendering an error runs out of memory. */

@@ -39,6 +39,17 @@ struct api_runtime_hooks {
 	/* CreateModel: can this host run the image? -1 with a message for the
 	 * user when not (NULL: every image is accepted). */
 	int (*image_check)(void *data, const char *image, struct berth_err *err);
+	/* (host_limits.h) Data for the two hooks below, which belong to the host's
+	 * limits rather than to the runtime. */
+	void *limits;
+	/* CreateEndpoint: would the config's instances, with every endpoint
+	 * already holding resources, fit this host? -1 with SageMaker's
+	 * ResourceLimitExceeded message when not (NULL: everything fits). */
+	int (*endpoint_fits)(void *limits, const struct endpoint_config *c, struct berth_err *err);
+	/* CreateEndpointConfig: does this host offer the instance type? -1 with
+	 * the constraint text ("Member must satisfy enum value set: [...]")
+	 * when not (NULL: every well-formed type is accepted). */
+	int (*instance_type_check)(void *limits, const char *instance_type, struct berth_err *err);
 };
 
 struct api_ctx {

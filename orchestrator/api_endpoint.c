@@ -21,6 +21,11 @@
  * ctx->grace_ms have passed. */
 static void wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status)
 {
+	api_wait_for_endpoint(ctx, name, while_status);
+}
+
+void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status)
+{
 	if (!ctx->changed || ctx->grace_ms <= 0)
 		return;
 	struct timespec deadline;
@@ -90,6 +95,11 @@ void api_create_endpoint(struct api_request *r)
 			api_reply_not_found(r, "model", "model", c->variants[i].model_name);
 			goto out;
 		}
+	struct berth_err fit_err = { 0 };
+	if (ctx->runtime.endpoint_fits && ctx->runtime.endpoint_fits(ctx->runtime.limits, c, &fit_err) < 0) {
+		api_reply_error(r->reply, 400, "ResourceLimitExceeded", "%s", fit_err.msg);
+		goto out;
+	}
 	const struct model *m = store_get_model(ctx->store, c->variants[0].model_name);
 	e->name = strdup(name);
 	e->arn = api_arn(ctx, "endpoint", name);
@@ -140,13 +150,11 @@ static long long current_instance_count(const struct endpoint *e, const struct v
 {
 	if (strcmp(e->status, "InService") != 0 && strcmp(e->status, "Updating") != 0)
 		return 0;
-	if (e->variant_name && strcmp(e->variant_name, v->variant_name) != 0)
-		return 0;
-	if (e->n_containers > 0 && m && m->n_containers > 0) {
-		long long n = (long long)(e->n_containers / m->n_containers);
-		return n > 0 ? n : 1;
-	}
-	return v->initial_instance_count;
+	(void)m;
+	if (e->n_containers == 0) /* a record without runtime facts */
+		return v->initial_instance_count;
+	/* (health/instances) the variant's instances whose containers all serve */
+	return endpoint_variant_serving_instances(e, v->variant_name);
 }
 
 static int gen_describe_endpoint(yajl_gen g, const struct store *s, const struct endpoint *e)
@@ -184,7 +192,9 @@ static int gen_describe_endpoint(yajl_gen g, const struct store *s, const struct
 		     gen_ok(yajl_gen_map_close(g));
 	}
 	ok = ok && gen_ok(yajl_gen_array_close(g)) && json_gen_kv_str(g, "EndpointStatus", e->status) == 0;
-	if (ok && e->failure_reason && strcmp(e->status, "Failed") == 0)
+	/* (added) also on InService: a rolled-back update or a restarted
+	 * container, as SageMaker reports a failed update on a serving endpoint */
+	if (ok && e->failure_reason && strcmp(e->status, "Creating") != 0)
 		ok = json_gen_kv_str(g, "FailureReason", e->failure_reason) == 0;
 	ok = ok && json_gen_kv_double(g, "CreationTime", e->creation_time) == 0 &&
 	     json_gen_kv_double(g, "LastModifiedTime", e->last_modified_time) == 0 && gen_ok(yajl_gen_map_close(g));

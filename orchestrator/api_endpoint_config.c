@@ -60,6 +60,10 @@ static void decode_variant(struct api_request *r, yajl_val o, size_t index, stru
 	if (type && !instance_type_ok(type))
 		req_invalid(r, json_get(o, "InstanceType"), p_type,
 			    "Member must satisfy regular expression pattern: %s", INSTANCE_TYPE_PATTERN);
+	struct berth_err type_err;
+	if (type && instance_type_ok(type) && r->ctx->runtime.instance_type_check &&
+	    r->ctx->runtime.instance_type_check(r->ctx->runtime.limits, type, &type_err) < 0)
+		req_invalid(r, json_get(o, "InstanceType"), p_type, "%s", type_err.msg);
 	double weight = 1.0;
 	if (req_number(r, o, "InitialVariantWeight", p_weight, false, &weight) && weight < 0)
 		req_invalid(r, json_get(o, "InitialVariantWeight"), p_weight,
@@ -121,6 +125,14 @@ void api_create_endpoint_config(struct api_request *r)
 						c->variants[j].variant_name);
 				goto out;
 			}
+	double total_weight = 0; /* (added) as UpdateEndpointWeightsAndCapacities */
+	for (size_t i = 0; i < c->n_variants; i++)
+		total_weight += c->variants[i].initial_weight;
+	if (c->n_variants > 0 && !(total_weight > 0)) {
+		api_reply_error(r->reply, 400, "ValidationException",
+				"At least one production variant must have an InitialVariantWeight greater than 0.");
+		goto out;
+	}
 	if (api_endpoint_config_name_taken(r->ctx->store, name)) {
 		api_reply_exists(r, "endpoint configuration", "endpoint-config", name);
 		goto out;

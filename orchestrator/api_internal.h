@@ -161,5 +161,11 @@ void api_create_endpoint(struct api_request *r);
 void api_describe_endpoint(struct api_request *r);
 void api_list_endpoints(struct api_request *r);
 void api_delete_endpoint(struct api_request *r);
+/* (added) api_endpoint_update.c */
+void api_update_endpoint(struct api_request *r);
+void api_update_endpoint_weights_and_capacities(struct api_request *r);
+/* (added) api_endpoint.c: waits, with *ctx->lock held, until the endpoint is
+ * gone or its status is no longer while_status, at most ctx->grace_ms. */
+void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status);
 
 #endif

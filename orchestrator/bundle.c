@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "proto_shim.h"
+#include "seccomp_profile.h"
 
 #define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -72,9 +73,47 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 	gen_mount(g, "/dev/mqueue", "mqueue", "mqueue", mq_o, BERTH_ARRAY_SIZE(mq_o));
 	gen_mount(g, "/sys", "sysfs", "sysfs", sys_o, BERTH_ARRAY_SIZE(sys_o));
 	gen_mount(g, "/sys/fs/cgroup", "cgroup", "cgroup", cg_o, BERTH_ARRAY_SIZE(cg_o));
-	gen_mount(g, "/tmp", "tmpfs", "tmpfs", tmp_o, BERTH_ARRAY_SIZE(tmp_o));
+	if (!spec->rootfs_writable) /* an overlay root has a writable /tmp already */
+		gen_mount(g, "/tmp", "tmpfs", "tmpfs", tmp_o, BERTH_ARRAY_SIZE(tmp_o));
 	if (spec->model_dir != NULL)
 		gen_mount(g, "/opt/ml/model", "bind", spec->model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
+	yajl_gen_array_close(g);
+}
+
+static bool env_has(const struct kv *env, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(env[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+static void gen_kv(yajl_gen g, const struct kv *kv)
+{
+	struct berth_buf s = BERTH_BUF_INIT;
+	buf_printf(&s, "%s=%s", kv->key, kv->value);
+	json_gen_strn(g, s.data, s.len);
+	buf_free(&s);
+}
+
+/* image Env < berth's PATH default and port < CreateModel Environment */
+static void gen_env(yajl_gen g, const struct bundle_spec *spec)
+{
+	static const char port[] = "SAGEMAKER_BIND_TO_PORT";
+	json_gen_str(g, "env");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < spec->n_image_env; i++) {
+		const struct kv *kv = &spec->image_env[i];
+		if (strcmp(kv->key, port) != 0 && !env_has(spec->env, spec->n_env, kv->key) &&
+		    !env_has(spec->image_env, i, kv->key))
+			gen_kv(g, kv);
+	}
+	if (!env_has(spec->image_env, spec->n_image_env, "PATH") && !env_has(spec->env, spec->n_env, "PATH"))
+		json_gen_str(g, "PATH=" IMAGE_PATH);
+	json_gen_str(g, "SAGEMAKER_BIND_TO_PORT=8080");
+	for (size_t i = 0; i < spec->n_env; i++)
+		if (strcmp(spec->env[i].key, port) != 0 && !env_has(spec->env, i, spec->env[i].key))
+			gen_kv(g, &spec->env[i]);
 	yajl_gen_array_close(g);
 }
 
@@ -85,22 +124,19 @@ static void gen_process(yajl_gen g, const struct bundle_spec *spec)
 	json_gen_kv_bool(g, "terminal", false);
 	json_gen_str(g, "user");
 	yajl_gen_map_open(g);
-	json_gen_kv_int(g, "uid", 0);
-	json_gen_kv_int(g, "gid", 0);
+	json_gen_kv_int(g, "uid", spec->uid);
+	json_gen_kv_int(g, "gid", spec->gid);
+	if (spec->n_additional_gids > 0) {
+		json_gen_str(g, "additionalGids");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < spec->n_additional_gids; i++)
+			yajl_gen_integer(g, spec->additional_gids[i]);
+		yajl_gen_array_close(g);
+	}
 	yajl_gen_map_close(g);
 	gen_str_array(g, "args", spec->args, spec->n_args);
-	json_gen_str(g, "env");
-	yajl_gen_array_open(g);
-	json_gen_str(g, "PATH=" IMAGE_PATH);
-	json_gen_str(g, "SAGEMAKER_BIND_TO_PORT=8080");
-	for (size_t i = 0; i < spec->n_env; i++) {
-		struct berth_buf kv = BERTH_BUF_INIT;
-		buf_printf(&kv, "%s=%s", spec->env[i].key, spec->env[i].value);
-		json_gen_strn(g, kv.data, kv.len);
-		buf_free(&kv);
-	}
-	yajl_gen_array_close(g);
-	json_gen_kv_str(g, "cwd", "/");
+	gen_env(g, spec);
+	json_gen_kv_str(g, "cwd", spec->cwd ? spec->cwd : "/");
 	json_gen_str(g, "capabilities");
 	yajl_gen_map_open(g);
 	gen_str_array(g, "bounding", default_caps, BERTH_ARRAY_SIZE(default_caps));
@@ -159,6 +195,8 @@ static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
 	yajl_gen_map_close(g);
 	gen_str_array(g, "maskedPaths", masked_paths, BERTH_ARRAY_SIZE(masked_paths));
 	gen_str_array(g, "readonlyPaths", readonly_paths, BERTH_ARRAY_SIZE(readonly_paths));
+	if (spec->seccomp != NULL) /* rules the container's capabilities unlock are kept, as Docker does */
+		seccomp_profile_gen(spec->seccomp, default_caps, BERTH_ARRAY_SIZE(default_caps), g);
 	yajl_gen_map_close(g);
 }
 
@@ -173,7 +211,7 @@ int bundle_render(const struct bundle_spec *spec, struct berth_buf *out)
 	json_gen_str(g, "root");
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "path", spec->rootfs);
-	json_gen_kv_bool(g, "readonly", true);
+	json_gen_kv_bool(g, "readonly", !spec->rootfs_writable);
 	yajl_gen_map_close(g);
 	json_gen_kv_str(g, "hostname", spec->hostname);
 	gen_mounts(g, spec);

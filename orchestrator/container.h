@@ -15,12 +15,22 @@ struct runtime_config;
 /* Fills c (id, socket, log) for a new container; the caller owns it. */
 int container_alloc(const struct runtime_config *cfg, const char *hostname, struct endpoint_container *c,
 		    struct berth_err *err);
-/* Unpacks what it needs, writes the bundle and starts the shim. */
+/* Unpacks what it needs, mounts the private overlay root (rootfs.h),
+ * writes the bundle and starts the shim; on failure nothing stays mounted.
+ * n_model_containers: how many containers the model has (a multi-container
+ * model's OCI image without the accept-bind-to-port label is warned about). */
 int container_start(const struct runtime_config *cfg, const char *endpoint, const struct endpoint_container *c,
-		    const struct container_def *def, struct berth_err *err);
+		    const struct container_def *def, size_t n_model_containers, struct berth_err *err);
 /* Stops the container (through its shim, or runc directly when the shim is
  * gone) and removes its directory. Errors are logged; it always finishes. */
 void container_stop_and_remove(const struct runtime_config *cfg, const struct endpoint_container *c);
+/* (added) Stops the container like container_stop_and_remove but keeps its
+ * directory (log, bundle), so it can be started again under the same id
+ * (a restart); the old exit file is removed. */
+void container_stop(const struct runtime_config *cfg, const struct endpoint_container *c, int timeout_ms);
+/* At start-up: stops and removes (overlay included) every container
+ * directory in STATE/containers whose id is not in known_ids. */
+void container_remove_orphans(const struct runtime_config *cfg, const char *const *known_ids, size_t n_known);
 /* Appends up to max_lines last lines of the container's log, on one line
  * each separated by " | " (for FailureReason). */
 void container_log_tail(const struct endpoint_container *c, int max_lines, struct berth_buf *out);

@@ -78,6 +78,7 @@ static void endpoint_containers_free(struct endpoint_container *ec, size_t n)
 		free(ec[i].hostname);
 		free(ec[i].socket);
 		free(ec[i].log);
+		free(ec[i].variant);
 	}
 	free(ec);
 }
@@ -93,6 +94,7 @@ void endpoint_free(struct endpoint *e)
 	free(e->failure_reason);
 	free(e->mode);
 	free(e->variant_name);
+	free(e->pending_config_name);
 	endpoint_containers_free(e->containers, e->n_containers);
 	kvs_free(e->tags, e->n_tags);
 	variants_free(e->variants, e->n_variants);
@@ -234,6 +236,7 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 	r->failure_reason = dup_or_null(e->failure_reason, &ok);
 	r->mode = dup_or_null(e->mode, &ok);
 	r->variant_name = dup_or_null(e->variant_name, &ok);
+	r->pending_config_name = dup_or_null(e->pending_config_name, &ok);
 	if (e->n_containers > 0) {
 		r->containers = calloc(e->n_containers, sizeof(*r->containers));
 		if (!r->containers)
@@ -246,6 +249,12 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 		r->containers[i].hostname = dup_or_null(e->containers[i].hostname, &ok);
 		r->containers[i].socket = dup_or_null(e->containers[i].socket, &ok);
 		r->containers[i].log = dup_or_null(e->containers[i].log, &ok);
+		r->containers[i].variant = dup_or_null(e->containers[i].variant, &ok);
+		r->containers[i].instance = e->containers[i].instance;
+		r->containers[i].restarts = e->containers[i].restarts;
+		r->containers[i].down = e->containers[i].down;
+		r->containers[i].pending = e->containers[i].pending;
+		r->containers[i].retiring = e->containers[i].retiring;
 	}
 	r->tags = kvs_dup(e->tags, e->n_tags, &ok);
 	r->n_tags = r->tags ? e->n_tags : 0;
@@ -407,10 +416,22 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 			GEN(json_gen_kv_str(g, "socket", c->socket));
 		if (c->log)
 			GEN(json_gen_kv_str(g, "log", c->log));
+		if (c->variant)
+			GEN(json_gen_kv_str(g, "variant", c->variant));
+		GEN(json_gen_kv_int(g, "instance", c->instance));
+		GEN(json_gen_kv_int(g, "restarts", c->restarts));
+		if (c->down)
+			GEN(json_gen_kv_bool(g, "down", true));
+		if (c->pending)
+			GEN(json_gen_kv_bool(g, "pending", true));
+		if (c->retiring)
+			GEN(json_gen_kv_bool(g, "retiring", true));
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
 	GEN(gen_variants(g, "production_variants", e->variants, e->n_variants));
+	if (e->pending_config_name)
+		GEN(json_gen_kv_str(g, "pending_config_name", e->pending_config_name));
 	GENY(yajl_gen_map_close(g));
 	GENY(yajl_gen_map_close(g));
 	return 0;
@@ -787,9 +808,20 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 			e->containers[i].hostname = dec_str(&d, o, "hostname", true);
 			e->containers[i].socket = dec_str(&d, o, "socket", false);
 			e->containers[i].log = dec_str(&d, o, "log", false);
+			e->containers[i].variant = dec_str(&d, o, "variant", false);
+			yajl_val inst = member(o, "instance");
+			if (inst && YAJL_IS_INTEGER(inst) && YAJL_GET_INTEGER(inst) >= 0)
+				e->containers[i].instance = YAJL_GET_INTEGER(inst);
+			yajl_val rs = member(o, "restarts");
+			if (rs && YAJL_IS_INTEGER(rs) && YAJL_GET_INTEGER(rs) >= 0)
+				e->containers[i].restarts = YAJL_GET_INTEGER(rs);
+			e->containers[i].down = YAJL_IS_TRUE(member(o, "down"));
+			e->containers[i].pending = YAJL_IS_TRUE(member(o, "pending"));
+			e->containers[i].retiring = YAJL_IS_TRUE(member(o, "retiring"));
 		}
 		dec_variants(&d, dec_array(&d, berth, "production_variants", false), &e->variants,
 			     &e->n_variants);
+		e->pending_config_name = dec_str(&d, berth, "pending_config_name", false);
 	}
 	yajl_tree_free(root);
 	if (d.failed) {
@@ -797,4 +829,45 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 		return NULL;
 	}
 	return e;
+}
+
+/* ---- instances ------------------------------------------------------------ */
+
+const char *endpoint_container_variant(const struct endpoint *e, const struct endpoint_container *c)
+{
+	if (c->variant)
+		return c->variant;
+	if (e->variant_name)
+		return e->variant_name;
+	return e->n_variants > 0 ? e->variants[0].variant_name : "AllTraffic";
+}
+
+bool endpoint_instance_serving(const struct endpoint *e, const char *variant, long long k)
+{
+	/* pending (an update's new) and retiring (old) containers may share
+	 * (variant, k) with live ones: they are not part of the live instance */
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_containers; i++) {
+		const struct endpoint_container *c = &e->containers[i];
+		if (c->instance != k || c->pending || c->retiring ||
+		    strcmp(endpoint_container_variant(e, c), variant) != 0)
+			continue;
+		if (c->down)
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
+long long endpoint_variant_serving_instances(const struct endpoint *e, const char *variant)
+{
+	long long n = 0, max = -1;
+	for (size_t i = 0; i < e->n_containers; i++)
+		if (strcmp(endpoint_container_variant(e, &e->containers[i]), variant) == 0 &&
+		    e->containers[i].instance > max)
+			max = e->containers[i].instance;
+	for (long long k = 0; k <= max; k++)
+		if (endpoint_instance_serving(e, variant, k))
+			n++;
+	return n;
 }

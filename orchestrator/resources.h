@@ -63,6 +63,17 @@ struct endpoint_container {
 	char *hostname;
 	char *socket;    /* the shim's socket path */
 	char *log;       /* the log file path */
+	/* (added, health/instances) Which instance the container belongs to:
+	 * the variant's name (NULL in records written before instances: the
+	 * endpoint's variant_name) and the instance's index in that variant
+	 * (0 when absent). The flat containers[] array stays the on-disk form;
+	 * an instance is the containers sharing (variant, instance). */
+	char *variant;
+	long long instance;
+	long long restarts;  /* times berthd restarted it (berth ps) */
+	bool down;           /* not serving: exited, failing /ping, or restarting */
+	bool pending;        /* started by an update, not yet given traffic */
+	bool retiring;       /* replaced by an update or scaled in: draining, then stopped */
 };
 
 struct endpoint {
@@ -85,7 +96,23 @@ struct endpoint {
 	 * SageMaker. Persisted under "Berth". May be empty (n_variants == 0). */
 	struct variant *variants;
 	size_t n_variants;
+	/* (added) UpdateEndpoint in progress: the config being rolled out
+	 * (NULL otherwise). The endpoint's own variants[] carry the current
+	 * weights (initial_weight) and desired instance counts
+	 * (initial_instance_count), as UpdateEndpointWeightsAndCapacities sets
+	 * them. Persisted under "Berth". */
+	char *pending_config_name;
 };
+
+/* (added) Instances in the flat containers[] array. The variant a
+ * container belongs to (its own, else the endpoint's variant_name, else the
+ * first variant's name, else "AllTraffic"). */
+const char *endpoint_container_variant(const struct endpoint *e, const struct endpoint_container *c);
+/* true when instance k of variant has live containers (not pending or
+ * retiring) and none of them is down. */
+bool endpoint_instance_serving(const struct endpoint *e, const char *variant, long long k);
+/* How many instances of the variant serve now (DescribeEndpoint's CurrentInstanceCount). */
+long long endpoint_variant_serving_instances(const struct endpoint *e, const char *variant);
 
 void model_free(struct model *m);                 /* frees members and m */
 void endpoint_config_free(struct endpoint_config *c);

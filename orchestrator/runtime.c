@@ -1,5 +1,6 @@
 /* runtime.c — see runtime.h. */
 #include "runtime.h"
+#include "runtime_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,33 +10,13 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup_usage.h"
 #include "container.h"
 #include "image.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
 #include "shim_client.h"
-
-enum worker_kind { WORKER_START, WORKER_STOP };
-
-struct worker {
-	struct runtime *rt;
-	enum worker_kind kind;
-	char *endpoint;
-	bool cancel;            /* set by a stop that overtakes a start */
-	struct worker *next;
-};
-
-struct runtime {
-	struct runtime_config cfg;
-	struct store *store;
-	pthread_mutex_t *lock;
-	pthread_cond_t *changed;
-	struct worker *workers;  /* guarded by *lock */
-	int *watchers;           /* router sockets, guarded by *lock */
-	size_t n_watchers;
-	unsigned long long generation;
-};
 
 static double now_epoch(void)
 {
@@ -49,6 +30,24 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+const char *runtime_mode_for(const struct model *m)
+{
+	/* as CreateEndpoint decides it (api_endpoint.c) */
+	if (m->n_containers == 1 && !m->execution_mode)
+		return "Single";
+	return m->execution_mode ? m->execution_mode : "Serial";
+}
+
+long long runtime_now_ms(void)
+{
+	return now_ms();
+}
+
+double runtime_now_epoch(void)
+{
+	return now_epoch();
 }
 
 /* ---- route table ------------------------------------------------------ */
@@ -73,27 +72,45 @@ int runtime_render_routes(struct runtime *rt, struct berth_buf *out)
 		json_gen_kv_str(g, "mode", e->mode ? e->mode : "Single");
 		json_gen_str(g, "variants");
 		yajl_gen_array_open(g);
-		yajl_gen_map_open(g);
-		json_gen_kv_str(g, "name", e->variant_name ? e->variant_name : "AllTraffic");
-		json_gen_kv_double(g, "weight", 1.0);
-		json_gen_str(g, "instances");
-		yajl_gen_array_open(g);
-		if (e->n_containers > 0) {
+		size_t n_variants = e->n_variants > 0 ? e->n_variants : 1;
+		for (size_t v = 0; v < n_variants; v++) {
+			const char *vname = e->n_variants > 0 ? e->variants[v].variant_name
+				: e->variant_name ? e->variant_name : "AllTraffic";
 			yajl_gen_map_open(g);
-			json_gen_str(g, "containers");
+			json_gen_kv_str(g, "name", vname);
+			json_gen_kv_double(g, "weight", e->n_variants > 0 ? e->variants[v].initial_weight : 1.0);
+			json_gen_str(g, "instances");
 			yajl_gen_array_open(g);
-			for (size_t j = 0; j < e->n_containers; j++) {
+			/* only instances whose every container serves; their
+			 * containers in record (model) order */
+			long long max_instance = -1;
+			for (size_t j = 0; j < e->n_containers; j++)
+				if (strcmp(endpoint_container_variant(e, &e->containers[j]), vname) == 0 &&
+				    e->containers[j].instance > max_instance)
+					max_instance = e->containers[j].instance;
+			for (long long k = 0; k <= max_instance; k++) {
+				if (!endpoint_instance_serving(e, vname, k))
+					continue;
 				yajl_gen_map_open(g);
-				json_gen_kv_str(g, "hostname", e->containers[j].hostname);
-				json_gen_kv_str(g, "socket", e->containers[j].socket);
-				json_gen_kv_str(g, "log", e->containers[j].log);
+				json_gen_str(g, "containers");
+				yajl_gen_array_open(g);
+				for (size_t j = 0; j < e->n_containers; j++) {
+					const struct endpoint_container *c = &e->containers[j];
+					if (c->instance != k || c->pending || c->retiring ||
+					    strcmp(endpoint_container_variant(e, c), vname) != 0)
+						continue;
+					yajl_gen_map_open(g);
+					json_gen_kv_str(g, "hostname", c->hostname);
+					json_gen_kv_str(g, "socket", c->socket);
+					json_gen_kv_str(g, "log", c->log);
+					yajl_gen_map_close(g);
+				}
+				yajl_gen_array_close(g);
 				yajl_gen_map_close(g);
 			}
 			yajl_gen_array_close(g);
 			yajl_gen_map_close(g);
 		}
-		yajl_gen_array_close(g);
-		yajl_gen_map_close(g);
 		yajl_gen_array_close(g);
 		yajl_gen_map_close(g);
 	}
@@ -110,6 +127,11 @@ static void drop_watcher(struct runtime *rt, size_t i)
 
 /* With *lock held. */
 static void push_routes(struct runtime *rt)
+{
+	runtime_push_routes(rt);
+}
+
+void runtime_push_routes(struct runtime *rt)
 {
 	rt->generation++;
 	if (rt->n_watchers == 0)
@@ -172,24 +194,13 @@ static void set_status(struct runtime *rt, const char *name, const char *status,
 	e->failure_reason = reason ? strdup(reason) : NULL;
 	e->last_modified_time = now_epoch();
 	if (replace_containers) {
-		struct endpoint tmp = { .containers = e->containers, .n_containers = e->n_containers };
+		runtime_containers_free(e->containers, e->n_containers);
 		e->containers = NULL;
 		e->n_containers = 0;
-		for (size_t i = 0; i < tmp.n_containers; i++) {
-			free(tmp.containers[i].id);
-			free(tmp.containers[i].hostname);
-			free(tmp.containers[i].socket);
-			free(tmp.containers[i].log);
-		}
-		free(tmp.containers);
 		if (n_containers > 0) {
 			e->containers = calloc(n_containers, sizeof(*e->containers));
-			for (size_t i = 0; e->containers && i < n_containers; i++) {
-				e->containers[i].id = strdup(containers[i].id);
-				e->containers[i].hostname = strdup(containers[i].hostname);
-				e->containers[i].socket = strdup(containers[i].socket);
-				e->containers[i].log = strdup(containers[i].log);
-			}
+			for (size_t i = 0; e->containers && i < n_containers; i++)
+				runtime_container_copy(&e->containers[i], &containers[i]);
 			e->n_containers = e->containers ? n_containers : 0;
 		}
 	}
@@ -202,41 +213,80 @@ static void set_status(struct runtime *rt, const char *name, const char *status,
 	push_routes(rt);
 }
 
-static void free_containers(struct endpoint_container *c, size_t n)
+void runtime_commit(struct runtime *rt, struct endpoint *e)
 {
-	for (size_t i = 0; i < n; i++) {
+	char *name = strdup(e->name);
+	struct berth_err err;
+	if (store_put_endpoint(rt->store, e, &err) < 0)
+		log_error("endpoint %s: cannot record a change: %s", name ? name : "?", err.msg);
+	free(name);
+	pthread_cond_broadcast(rt->changed);
+	push_routes(rt);
+}
+
+int runtime_container_copy(struct endpoint_container *dst, const struct endpoint_container *src)
+{
+	*dst = *src;
+	dst->id = strdup(src->id);
+	dst->hostname = strdup(src->hostname);
+	dst->socket = src->socket ? strdup(src->socket) : NULL;
+	dst->log = src->log ? strdup(src->log) : NULL;
+	dst->variant = src->variant ? strdup(src->variant) : NULL;
+	if (!dst->id || !dst->hostname || (src->socket && !dst->socket) || (src->log && !dst->log) ||
+	    (src->variant && !dst->variant))
+		return -1;
+	return 0;
+}
+
+void runtime_containers_free(struct endpoint_container *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++) {
 		free(c[i].id);
 		free(c[i].hostname);
 		free(c[i].socket);
 		free(c[i].log);
+		free(c[i].variant);
 	}
 	free(c);
+}
+
+static void free_containers(struct endpoint_container *c, size_t n)
+{
+	runtime_containers_free(c, n);
 }
 
 static struct endpoint_container *copy_containers(const struct endpoint *e)
 {
 	struct endpoint_container *c = calloc(e->n_containers + 1, sizeof(*c));
-	for (size_t i = 0; c && i < e->n_containers; i++) {
-		c[i].id = strdup(e->containers[i].id);
-		c[i].hostname = strdup(e->containers[i].hostname);
-		c[i].socket = strdup(e->containers[i].socket);
-		c[i].log = strdup(e->containers[i].log);
-	}
+	for (size_t i = 0; c && i < e->n_containers; i++)
+		runtime_container_copy(&c[i], &e->containers[i]);
 	return c;
 }
 
 /* ---- workers ------------------------------------------------------------ */
 
-static struct worker *worker_find(struct runtime *rt, const char *endpoint, enum worker_kind kind)
-{
-	for (struct worker *w = rt->workers; w; w = w->next)
-		if (w->kind == kind && strcmp(w->endpoint, endpoint) == 0)
-			return w;
-	return NULL;
-}
-
 /* With *lock held. */
 static void worker_done(struct worker *w)
+{
+	runtime_worker_done(w);
+}
+
+void runtime_workers_cancel_wait(struct runtime *rt, const char *endpoint, unsigned kinds, const struct worker *self)
+{
+	for (;;) {
+		bool any = false;
+		for (struct worker *w = rt->workers; w; w = w->next)
+			if (w != self && (kinds & (1u << w->kind)) && strcmp(w->endpoint, endpoint) == 0) {
+				w->cancel = true;
+				any = true;
+			}
+		if (!any)
+			return;
+		pthread_cond_wait(rt->changed, rt->lock);
+	}
+}
+
+void runtime_worker_done(struct worker *w)
 {
 	struct runtime *rt = w->rt;
 	for (struct worker **p = &rt->workers; *p; p = &(*p)->next) {
@@ -246,6 +296,7 @@ static void worker_done(struct worker *w)
 		}
 	}
 	free(w->endpoint);
+	free(w->container_id);
 	free(w);
 	pthread_cond_broadcast(rt->changed);
 }
@@ -255,6 +306,7 @@ struct start_job {
 	const char *endpoint;
 	const struct endpoint_container *c;
 	const struct container_def *def;
+	size_t n_model_containers;
 	pthread_t thread;
 	int result;
 	struct berth_err err;
@@ -263,7 +315,8 @@ struct start_job {
 static void *start_one(void *arg)
 {
 	struct start_job *job = arg;
-	job->result = container_start(job->cfg, job->endpoint, job->c, job->def, &job->err);
+	job->result = container_start(job->cfg, job->endpoint, job->c, job->def, job->n_model_containers,
+				      &job->err);
 	return NULL;
 }
 
@@ -285,6 +338,41 @@ static void run_parallel(struct start_job *jobs, size_t n, void *(*fn)(void *))
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].thread)
 			pthread_join(jobs[i].thread, NULL);
+}
+
+int runtime_start_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     const struct container_def *const *defs, size_t n, struct berth_buf *reason)
+{
+	if (n == 0)
+		return 0;
+	struct start_job *jobs = calloc(n, sizeof(*jobs));
+	if (jobs == NULL)
+		return buf_append_str(reason, "out of memory"), -1;
+	for (size_t i = 0; i < n; i++)
+		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i], .def = defs[i],
+					      .n_model_containers = n };
+	run_parallel(jobs, n, start_one);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (jobs[i].result < 0) {
+			buf_printf(reason, "Container %s could not be started: %s", c[i].hostname, jobs[i].err.msg);
+			r = -1;
+		}
+	free(jobs);
+	return r;
+}
+
+void runtime_stop_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     size_t n)
+{
+	if (n == 0)
+		return;
+	struct start_job *jobs = calloc(n, sizeof(*jobs));
+	for (size_t i = 0; jobs && i < n; i++)
+		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i] };
+	if (jobs != NULL)
+		run_parallel(jobs, n, stop_one);
+	free(jobs);
 }
 
 static void stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n)
@@ -311,6 +399,12 @@ static void stop_all(struct runtime *rt, const char *endpoint, const struct endp
  * otherwise fills reason. */
 static int wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
 			struct berth_buf *reason)
+{
+	return runtime_wait_healthy(rt, w, c, n, reason);
+}
+
+int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
+			 struct berth_buf *reason)
 {
 	bool *healthy = calloc(n, sizeof(bool));
 	if (healthy == NULL)
@@ -368,6 +462,11 @@ out:
 
 static void append_logs(const struct endpoint_container *c, size_t n, struct berth_buf *reason)
 {
+	runtime_append_logs(c, n, reason);
+}
+
+void runtime_append_logs(const struct endpoint_container *c, size_t n, struct berth_buf *reason)
+{
 	for (size_t i = 0; i < n; i++) {
 		struct berth_buf tail = BERTH_BUF_INIT;
 		container_log_tail(&c[i], 5, &tail);
@@ -383,8 +482,10 @@ static void *start_worker(void *arg)
 	struct runtime *rt = w->rt;
 	struct berth_buf reason = BERTH_BUF_INIT;
 	struct endpoint_container *containers = NULL;
+	const struct container_def **defs = NULL;
 	size_t n = 0;
-	struct model *model = NULL;
+	struct model **models = NULL;
+	size_t n_models = 0;
 	struct endpoint_container *stale = NULL;
 	size_t n_stale = 0;
 
@@ -401,24 +502,27 @@ static void *start_worker(void *arg)
 	/* the endpoint keeps the variants it was created with, so a config
 	 * deleted since (as SageMaker allows) does not matter */
 	const struct endpoint_config *cfg = store_get_endpoint_config(rt->store, e->config_name);
-	const char *model_name = e->n_variants > 0 ? e->variants[0].model_name
-			       : cfg != NULL && cfg->n_variants > 0 ? cfg->variants[0].model_name : NULL;
-	const struct model *m = model_name ? store_get_model(rt->store, model_name) : NULL;
-	if (m == NULL) {
-		buf_printf(&reason, "Could not find model \"%s\" of endpoint configuration \"%s\".",
-			   model_name ? model_name : "?", e->config_name);
-	} else {
-		model = model_dup(m);
-		n = model ? model->n_containers : 0;
-		containers = calloc(n + 1, sizeof(*containers));
+	const struct variant *variants = e->n_variants > 0 ? e->variants : cfg != NULL ? cfg->variants : NULL;
+	n_models = e->n_variants > 0 ? e->n_variants : cfg != NULL ? cfg->n_variants : 0;
+	models = calloc(n_models + 1, sizeof(*models));
+	if (models == NULL)
+		n_models = 0;
+	if (n_models == 0)
+		buf_printf(&reason, "Could not find the production variants of endpoint configuration \"%s\".",
+			   e->config_name);
+	/* every instance of every variant; an instance's containers in model order */
+	for (size_t v = 0; v < n_models && reason.len == 0; v++) {
+		const struct model *m = store_get_model(rt->store, variants[v].model_name);
+		if (m == NULL) {
+			buf_printf(&reason, "Could not find model \"%s\" of endpoint configuration \"%s\".",
+				   variants[v].model_name, e->config_name);
+			break;
+		}
 		struct berth_err err;
-		for (size_t i = 0; containers && i < n; i++)
-			if (container_alloc(&rt->cfg, model->containers[i].hostname, &containers[i], &err) < 0) {
-				buf_printf(&reason, "%s", err.msg);
-				break;
-			}
-		if (model == NULL || containers == NULL)
-			buf_append_str(&reason, "out of memory");
+		if ((models[v] = model_dup(m)) == NULL ||
+		    runtime_alloc_instances(rt, &variants[v], models[v], 0, variants[v].initial_instance_count, false,
+					    &containers, &defs, &n, &err) < 0)
+			buf_printf(&reason, "%s", models[v] ? err.msg : "out of memory");
 	}
 	if (reason.len == 0) /* record the ids before anything runs, so a crash can clean up */
 		set_status(rt, w->endpoint, "Creating", NULL, containers, n, true);
@@ -426,24 +530,8 @@ static void *start_worker(void *arg)
 
 	stop_all(rt, w->endpoint, stale, n_stale);
 	long long t0 = now_ms();
-	if (reason.len == 0) {
-		struct start_job *jobs = calloc(n, sizeof(*jobs));
-		for (size_t i = 0; jobs && i < n; i++)
-			jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = w->endpoint, .c = &containers[i],
-						      .def = &model->containers[i] };
-		if (jobs == NULL) {
-			buf_append_str(&reason, "out of memory");
-		} else {
-			run_parallel(jobs, n, start_one);
-			for (size_t i = 0; i < n; i++)
-				if (jobs[i].result < 0) {
-					buf_printf(&reason, "Container %s could not be started: %s", containers[i].hostname,
-						   jobs[i].err.msg);
-					break;
-				}
-		}
-		free(jobs);
-	}
+	if (reason.len == 0)
+		runtime_start_containers(rt, w->endpoint, containers, defs, n, &reason);
 	if (reason.len == 0 && wait_healthy(rt, w, containers, n, &reason) < 0)
 		append_logs(containers, n, &reason);
 
@@ -469,11 +557,48 @@ static void *start_worker(void *arg)
 	worker_done(w);
 	pthread_mutex_unlock(rt->lock);
 	free_containers(containers, n);
+	free(defs);
 	free_containers(stale, n_stale);
-	if (model != NULL)
-		model_free(model);
+	for (size_t v = 0; v < n_models; v++)
+		if (models[v] != NULL)
+			model_free(models[v]);
+	free(models);
 	buf_free(&reason);
 	return NULL;
+}
+
+int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
+			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
+			    const struct container_def ***defs, size_t *n, struct berth_err *err)
+{
+	size_t add = (size_t)(count > 0 ? count : 0) * m->n_containers;
+	struct endpoint_container *c = realloc(*out, (*n + add + 1) * sizeof(*c));
+	if (c == NULL)
+		return berth_err_set(err, ENOMEM, "containers");
+	*out = c;
+	const struct container_def **d = realloc(*defs, (*n + add + 1) * sizeof(*d));
+	if (d == NULL)
+		return berth_err_set(err, ENOMEM, "containers");
+	*defs = d;
+	for (long long k = first_instance; k < first_instance + count; k++)
+		for (size_t i = 0; i < m->n_containers; i++) {
+			struct endpoint_container *x = &c[*n];
+			if (container_alloc(&rt->cfg, m->containers[i].hostname, x, err) < 0) {
+				free(x->id);
+				free(x->hostname);
+				free(x->socket);
+				free(x->log);
+				return -1;
+			}
+			x->variant = strdup(v->variant_name);
+			x->instance = k;
+			x->pending = pending;
+			d[*n] = &m->containers[i];
+			(*n)++;
+			if (x->variant == NULL)
+				return berth_err_set(err, ENOMEM, "containers");
+		}
+	return 0;
 }
 
 static void *stop_worker(void *arg)
@@ -481,11 +606,10 @@ static void *stop_worker(void *arg)
 	struct worker *w = arg;
 	struct runtime *rt = w->rt;
 	pthread_mutex_lock(rt->lock);
-	/* a start still running for this endpoint is cancelled and waited for */
-	for (struct worker *s; (s = worker_find(rt, w->endpoint, WORKER_START)) != NULL;) {
-		s->cancel = true;
-		pthread_cond_wait(rt->changed, rt->lock);
-	}
+	/* a start, update or restart still running for this endpoint is
+	 * cancelled and waited for */
+	runtime_workers_cancel_wait(rt, w->endpoint,
+				    1u << WORKER_START | 1u << WORKER_UPDATE | 1u << WORKER_RESTART, w);
 	const struct endpoint *e = store_get_endpoint(rt->store, w->endpoint);
 	size_t n = e ? e->n_containers : 0;
 	struct endpoint_container *containers = e ? copy_containers(e) : NULL;
@@ -512,11 +636,23 @@ static void *stop_worker(void *arg)
 /* With *lock held. */
 static void worker_spawn(struct runtime *rt, const char *endpoint, enum worker_kind kind)
 {
+	runtime_worker_spawn(rt, endpoint, kind, NULL,
+			     kind == WORKER_START    ? start_worker
+			     : kind == WORKER_UPDATE ? runtime_update_worker
+						     : stop_worker);
+}
+
+struct worker *runtime_worker_spawn(struct runtime *rt, const char *endpoint, enum worker_kind kind,
+				    const char *container_id, void *(*fn)(void *))
+{
 	struct worker *w = calloc(1, sizeof(*w));
-	if (w == NULL || (w->endpoint = strdup(endpoint)) == NULL) {
+	if (w == NULL || (w->endpoint = strdup(endpoint)) == NULL ||
+	    (container_id && (w->container_id = strdup(container_id)) == NULL)) {
+		if (w)
+			free(w->endpoint);
 		free(w);
 		log_error("endpoint %s: out of memory starting a worker", endpoint);
-		return;
+		return NULL;
 	}
 	w->rt = rt;
 	w->kind = kind;
@@ -526,18 +662,24 @@ static void worker_spawn(struct runtime *rt, const char *endpoint, enum worker_k
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t t;
-	if (pthread_create(&t, &attr, kind == WORKER_START ? start_worker : stop_worker, w) != 0) {
+	if (pthread_create(&t, &attr, fn, w) != 0) {
 		log_error("endpoint %s: cannot start a worker thread", endpoint);
 		worker_done(w);
+		w = NULL;
 	}
 	pthread_attr_destroy(&attr);
+	return w;
 }
 
 /* ---- hooks -------------------------------------------------------------- */
 
+/* Creating: start the endpoint; Updating (UpdateEndpoint,
+ * UpdateEndpointWeightsAndCapacities): roll the change out. */
 static void hook_start(void *data, const char *name)
 {
-	worker_spawn(data, name, WORKER_START);
+	struct runtime *rt = data;
+	const struct endpoint *e = store_get_endpoint(rt->store, name);
+	worker_spawn(rt, name, e != NULL && strcmp(e->status, "Updating") == 0 ? WORKER_UPDATE : WORKER_START);
 }
 
 static void hook_stop(void *data, const char *name)
@@ -567,8 +709,29 @@ struct api_runtime_hooks runtime_hooks(struct runtime *rt)
 	};
 }
 
+/* Container directories (and their overlay mounts) no endpoint refers to
+ * are what a berthd that died mid-way left behind: remove them first. */
+static void remove_orphan_containers(struct runtime *rt)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < store_count_endpoints(rt->store); i++)
+		total += store_endpoint_at(rt->store, i)->n_containers;
+	const char **ids = calloc(total + 1, sizeof(char *));
+	if (ids == NULL)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < store_count_endpoints(rt->store); i++) {
+		const struct endpoint *e = store_endpoint_at(rt->store, i);
+		for (size_t j = 0; j < e->n_containers; j++)
+			ids[k++] = e->containers[j].id;
+	}
+	container_remove_orphans(&rt->cfg, ids, k);
+	free(ids);
+}
+
 void runtime_resume(struct runtime *rt)
 {
+	remove_orphan_containers(rt);
 	/* names first: set_status replaces records while we walk */
 	size_t n = store_count_endpoints(rt->store);
 	char **names = calloc(n + 1, sizeof(char *));
@@ -584,27 +747,28 @@ void runtime_resume(struct runtime *rt)
 		} else if (strcmp(e->status, "Deleting") == 0) {
 			log_info("endpoint %s: resuming deletion", e->name);
 			worker_spawn(rt, e->name, WORKER_STOP);
+		} else if (strcmp(e->status, "Updating") == 0) {
+			/* drops what the interrupted update had started or was retiring,
+			 * then rolls it out again (or finishes a scale) */
+			runtime_update_resume(rt, e->name);
 		} else if (strcmp(e->status, "InService") == 0) {
-			struct berth_buf reason = BERTH_BUF_INIT;
-			for (size_t j = 0; j < e->n_containers && reason.len == 0; j++) {
+			/* running containers are adopted as they are; the health monitor
+			 * restarts those that died while berthd was down */
+			size_t running = 0;
+			for (size_t j = 0; j < e->n_containers; j++) {
 				struct shim_state st;
 				struct berth_err err;
-				if (shim_get_state(e->containers[j].socket, &st, &err) < 0 || !st.running) {
-					container_describe_exit(&rt->cfg, &e->containers[j], &reason);
-					buf_append_str(&reason, " while berthd was not running.");
-				}
+				if (shim_get_state(e->containers[j].socket, &st, &err) == 0 && st.running)
+					running++;
 			}
-			if (reason.len == 0)
-				log_info("endpoint %s: re-adopted %zu running container%s", e->name, e->n_containers,
-					 e->n_containers == 1 ? "" : "s");
-			else
-				set_status(rt, e->name, "Failed", reason.data, NULL, 0, false);
-			buf_free(&reason);
+			log_info("endpoint %s: re-adopted %zu running container%s of %zu", e->name, running,
+				 running == 1 ? "" : "s", e->n_containers);
 		}
 	}
 	for (size_t i = 0; names && i < n; i++)
 		free(names[i]);
 	free(names);
+	health_start(rt);
 }
 
 int runtime_ps(struct runtime *rt, struct berth_buf *out)
@@ -612,6 +776,8 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out)
 	struct row {
 		char *endpoint;
 		struct endpoint_container c;
+		long long healthy_for_ms;
+		int failures;
 	};
 	pthread_mutex_lock(rt->lock);
 	size_t total = 0;
@@ -623,10 +789,10 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out)
 		const struct endpoint *e = store_endpoint_at(rt->store, i);
 		for (size_t j = 0; j < e->n_containers; j++, k++) {
 			rows[k].endpoint = strdup(e->name);
-			rows[k].c.id = strdup(e->containers[j].id);
-			rows[k].c.hostname = strdup(e->containers[j].hostname);
-			rows[k].c.socket = strdup(e->containers[j].socket);
-			rows[k].c.log = strdup(e->containers[j].log);
+			runtime_container_copy(&rows[k].c, &e->containers[j]);
+			if (rows[k].c.variant == NULL)
+				rows[k].c.variant = strdup(endpoint_container_variant(e, &e->containers[j]));
+			health_describe(rt, e->containers[j].id, &rows[k].healthy_for_ms, &rows[k].failures);
 		}
 	}
 	pthread_mutex_unlock(rt->lock);
@@ -647,12 +813,24 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out)
 		json_gen_kv_str(g, "state", reachable && st.running ? "running" : "stopped");
 		json_gen_kv_int(g, "pid", reachable ? st.pid : 0);
 		json_gen_kv_str(g, "log", rows[i].c.log);
+		json_gen_kv_str(g, "variant", rows[i].c.variant ? rows[i].c.variant : "");
+		json_gen_kv_int(g, "instance", rows[i].c.instance);
+		json_gen_kv_int(g, "restarts", rows[i].c.restarts);
+		json_gen_kv_str(g, "health", rows[i].c.pending ? "starting"
+					   : rows[i].c.retiring ? "draining"
+					   : rows[i].c.down ? "down" : "healthy");
+		json_gen_kv_int(g, "ping_failures", rows[i].failures);
+		if (reachable && st.running && st.started_at > 0)
+			json_gen_kv_double(g, "started_at", st.started_at);
+		if (reachable && st.running && st.pid > 0)
+			cgroup_usage_gen(st.pid, g);
 		yajl_gen_map_close(g);
 		free(rows[i].endpoint);
 		free(rows[i].c.id);
 		free(rows[i].c.hostname);
 		free(rows[i].c.socket);
 		free(rows[i].c.log);
+		free(rows[i].c.variant);
 	}
 	free(rows);
 	yajl_gen_array_close(g);
@@ -679,6 +857,7 @@ void runtime_free(struct runtime *rt)
 {
 	if (rt == NULL)
 		return;
+	health_stop(rt);
 	pthread_mutex_lock(rt->lock);
 	for (struct worker *w = rt->workers; w; w = w->next)
 		w->cancel = true;

@@ -31,9 +31,20 @@ struct runtime_config {
 	int ping_timeout_ms;           /* one /ping, 2000 */
 	long long container_memory_bytes;
 	long long container_pids_limit;
+	/* (limits) Instance types and the host's limits: each container goes
+	 * into its instance's cgroup (limits_place), with the instance's limits.
+	 * NULL: "/berth/ENDPOINT/ID" with the two limits above. */
+	const struct limits *limits;
+	/* (confinement) The containers' seccomp profile; NULL: none. */
+	const struct seccomp_profile *seccomp;
+	/* (confinement) > 0: shim sockets (and their directory) are shared with
+	 * this group, the unprivileged router's. */
+	unsigned int router_gid;
 };
 
 struct runtime;
+struct limits;
+struct seccomp_profile;
 
 struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
 			    pthread_cond_t *changed, struct berth_err *err);
@@ -41,8 +52,11 @@ struct runtime *runtime_new(const struct runtime_config *cfg, struct store *stor
 void runtime_free(struct runtime *rt);
 struct api_runtime_hooks runtime_hooks(struct runtime *rt);
 
-/* At start-up, with *lock held: re-adopt InService endpoints whose shims
- * still run, resume Creating and Deleting ones. */
+/* At start-up, with *lock held: re-adopt InService endpoints as they are
+ * (running containers untouched; those that died meanwhile are restarted
+ * by the health monitor, health.c, which this starts), resume Creating and
+ * Deleting ones, and clean up then roll out again interrupted updates
+ * (runtime_update.c). */
 void runtime_resume(struct runtime *rt);
 
 /* Subscribes a router (proto_control.h kind 2): sends the current table

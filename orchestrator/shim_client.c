@@ -175,6 +175,7 @@ int shim_get_state(const char *socket, struct shim_state *st, struct berth_err *
 	long long pid = 0;
 	json_get_int64(v, "pid", &pid);
 	st->pid = (int)pid;
+	json_get_double(v, "started_at", &st->started_at);
 	st->running = state != NULL && strcmp(state, "running") == 0;
 	st->exited = !st->running;
 	if (st->exited)

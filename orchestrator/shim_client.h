@@ -26,6 +26,7 @@ struct shim_state {
 	int exit_code;    /* -1 when killed by a signal */
 	int signal;       /* 0 when exited normally */
 	bool oom_killed;
+	double started_at; /* epoch seconds the container started (0: unknown) */
 };
 
 /* Starts the shim and returns once it reports the container running, or

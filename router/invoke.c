@@ -44,6 +44,41 @@ static const struct route_variant *pick_variant(const struct route_endpoint *e, 
 	return &e->variants[e->n_variants - 1];
 }
 
+const struct route_instance *invoke_pick_instance(const struct route_variant *v, uint64_t pick,
+						 const struct route_instance *exclude)
+{
+	/* least outstanding requests; ties go round-robin from pick */
+	const struct route_instance *best = NULL;
+	unsigned best_load = 0;
+	for (size_t k = 0; k < v->n_instances; k++) {
+		const struct route_instance *in = &v->instances[(pick + k) % v->n_instances];
+		if (in == exclude)
+			continue;
+		unsigned load = in->outstanding ? *in->outstanding : 0;
+		if (!best || load < best_load) {
+			best = in;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
+int invoke_reroute(struct invoke_plan *plan, uint64_t pick)
+{
+	const struct route_instance *in = invoke_pick_instance(plan->variant, pick, plan->instance);
+	if (!in || in->n_containers != plan->instance->n_containers)
+		return -1;
+	/* same model: the same container positions in the other instance */
+	for (size_t s = 0; s < plan->n_steps; s++) {
+		size_t pos = (size_t)(plan->steps[s] - plan->instance->containers);
+		if (pos >= in->n_containers)
+			return -1;
+		plan->steps[s] = &in->containers[pos];
+	}
+	plan->instance = in;
+	return 0;
+}
+
 static int refuse(struct invoke_refusal *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int refuse(struct invoke_refusal *r, int status, const char *code, const char *fmt, ...)
@@ -94,7 +129,7 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 		return refuse(refusal, 503, "ServiceUnavailable",
 			      "Endpoint %s variant %s has no instance ready to serve; try again later.", e->name,
 			      v->name);
-	const struct route_instance *in = &v->instances[pick % v->n_instances];
+	const struct route_instance *in = invoke_pick_instance(v, pick, NULL);
 	plan->instance = in;
 	if (e->mode == ROUTE_MODE_DIRECT) {
 		char names[512];
@@ -131,6 +166,29 @@ void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from,
 		 from, from, to, n);
 }
 
+/* The inter-step message for a configured limit and a size that may be
+ * unknown (a chunked answer cut off at the limit: "more than LIMIT bytes"). */
+static void format_step_limit(char *out, size_t out_len, const char *from, const char *to, uint64_t n,
+			      size_t limit)
+{
+	if (n != UINT64_MAX && limit == ROUTER_INTER_STEP_MAX_BODY) {
+		invoke_format_inter_step_limit(out, out_len, from, to, (size_t)n);
+		return;
+	}
+	char size[64], max[64];
+	if (n != UINT64_MAX)
+		snprintf(size, sizeof(size), "%llu bytes", (unsigned long long)n);
+	else
+		snprintf(size, sizeof(size), "more than %zu bytes", limit);
+	if (limit == ROUTER_INTER_STEP_MAX_BODY)
+		snprintf(max, sizeof(max), "5 MB");
+	else
+		snprintf(max, sizeof(max), "%zu bytes", limit);
+	snprintf(out, out_len,
+		 "Received response from %s with status code 200. However, the request payload from %s to %s is %s, which has exceeded the maximum limit of %s.",
+		 from, from, to, size, max);
+}
+
 /* ---- running a chain --------------------------------------------------- */
 
 struct invocation {
@@ -145,6 +203,7 @@ struct invocation {
 	const char *content_type, *accept, *custom_attributes, *inference_id, *target_model;
 	uint64_t t0_ns, route_ns;
 	uint64_t step_ns[ROUTE_MAX_CONTAINERS];
+	bool rerouted; /* (added) moved once to another instance */
 	struct invocation *next_free;
 };
 
@@ -202,6 +261,8 @@ static struct invocation *invocation_get(struct invoker *inv)
 static void invocation_put(struct invocation *iv)
 {
 	struct invoker *inv = iv->inv;
+	if (iv->plan.instance && iv->plan.instance->outstanding && *iv->plan.instance->outstanding > 0)
+		(*iv->plan.instance->outstanding)--;
 	route_table_unref(iv->table);
 	iv->table = NULL;
 	iv->req = NULL;
@@ -241,12 +302,10 @@ static void respond_success(struct invocation *iv)
 	struct timing_step steps[ROUTE_MAX_CONTAINERS];
 	for (size_t i = 0; i < iv->plan.n_steps; i++)
 		steps[i] = (struct timing_step){ iv->plan.steps[i]->hostname, iv->step_ns[i] };
-	char timing[1024];
+	/* 15 steps with 63-character hostnames make about 1.3 KB: no fixed bound */
 	struct berth_buf tb = BERTH_BUF_INIT;
-	if (render_server_timing(&tb, iv->route_ns, steps, iv->plan.n_steps, total) == 0 && tb.len < sizeof(timing)) {
-		memcpy(timing, tb.data, tb.len + 1);
-		request_respond_header(req, "Server-Timing", timing);
-	}
+	if (render_server_timing(&tb, iv->route_ns, steps, iv->plan.n_steps, total) == 0)
+		request_respond_header(req, "Server-Timing", tb.data);
 	buf_free(&tb);
 	struct berth_buf tmp = req->resp_body; /* hand the body over without copying */
 	req->resp_body = x->resp_body;
@@ -256,10 +315,12 @@ static void respond_success(struct invocation *iv)
 	invocation_put(iv);
 }
 
-static void respond_model_failure(struct invocation *iv, int status, const char *text, size_t len)
+static void respond_model_failure(struct invocation *iv, int status, const char *text, size_t len,
+				  const char *message)
 {
 	const struct route_container *c = iv->plan.steps[iv->step];
 	struct model_error me = {
+		.message = message,
 		.original_status = status,
 		.hostname = c->hostname,
 		.original = text,
@@ -290,37 +351,57 @@ static void step_done(struct upstream_exchange *x)
 		snprintf(text, sizeof(text),
 			 "Your invocation timed out while waiting for a response from container %s. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.",
 			 c->hostname);
-		respond_model_failure(iv, 0, text, strlen(text));
+		respond_model_failure(iv, 0, text, strlen(text), NULL);
 		return;
 	}
 	case UPSTREAM_UNAVAILABLE:
+		/* nothing reached the container (it is restarting, say): once, try
+		 * another instance of the same variant */
+		if (iv->step == 0 && !iv->rerouted && iv->plan.variant->n_instances > 1) {
+			const struct route_instance *from = iv->plan.instance;
+			if (invoke_reroute(&iv->plan, iv->inv->counter++) == 0) {
+				if (from->outstanding && *from->outstanding > 0)
+					(*from->outstanding)--;
+				if (iv->plan.instance->outstanding)
+					(*iv->plan.instance->outstanding)++;
+				iv->rerouted = true;
+				step_start(iv);
+				return;
+			}
+		}
 		respond_runtime_error(iv->req, 503, "ServiceUnavailable",
 				      "Could not connect to container %s of endpoint %s: %s. The container may be restarting; try again later.",
 				      c->hostname, iv->plan.endpoint->name, x->error);
 		invocation_put(iv);
 		return;
 	case UPSTREAM_TOO_LARGE:
+		if (x->status >= 200 && x->status <= 299 && iv->step + 1 < iv->plan.n_steps) {
+			/* a step's answer too large to feed the next (bounded: reading
+			 * stopped at the limit): ModelError naming the step */
+			char msg[512];
+			format_step_limit(msg, sizeof(msg), c->hostname, iv->plan.steps[iv->step + 1]->hostname,
+					  x->resp_content_length, srv->cfg.max_step_bytes);
+			respond_model_failure(iv, x->status, msg, strlen(msg), msg);
+			return;
+		}
+		respond_model_failure(iv, 0, x->error, strlen(x->error), NULL);
+		return;
 	case UPSTREAM_RESET:
 	case UPSTREAM_BAD_RESPONSE:
-		respond_model_failure(iv, 0, x->error, strlen(x->error));
+		respond_model_failure(iv, 0, x->error, strlen(x->error), NULL);
 		return;
 	}
 	if (x->status < 200 || x->status > 299) {
-		respond_model_failure(iv, x->status, x->resp_body.data ? x->resp_body.data : "", x->resp_body.len);
+		respond_model_failure(iv, x->status, x->resp_body.data ? x->resp_body.data : "", x->resp_body.len, NULL);
 		return;
 	}
 	if (iv->step + 1 == iv->plan.n_steps) {
 		respond_success(iv);
 		return;
 	}
-	if (x->resp_body.len > ROUTER_INTER_STEP_MAX_BODY) {
-		char msg[512];
-		invoke_format_inter_step_limit(msg, sizeof(msg), c->hostname, iv->plan.steps[iv->step + 1]->hostname,
-					       x->resp_body.len);
-		respond_runtime_error(iv->req, 400, "ValidationError", "%s", msg);
-		invocation_put(iv);
-		return;
-	}
+	/* Serial: this answer becomes the next step's request. A 0-byte body
+	 * is passed on as such (Content-Length: 0), as SageMaker does; the
+	 * buffers are swapped, never copied. */
 	struct berth_buf tmp = iv->carry;
 	iv->carry = x->resp_body;
 	x->resp_body = tmp;
@@ -346,6 +427,8 @@ static void step_start(struct invocation *iv)
 		x->content_type = iv->carry_content_type[0] ? iv->carry_content_type : NULL;
 	}
 	x->accept = last ? iv->accept : NULL;
+	/* intermediate answers feed the next step: bounded by --max-step-bytes */
+	x->max_body = last ? 0 : iv->inv->srv->cfg.max_step_bytes;
 	x->custom_attributes = iv->custom_attributes;
 	x->inference_id = iv->inference_id;
 	x->target_model = iv->target_model;
@@ -382,6 +465,8 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 	iv->req = req;
 	iv->table = route_table_ref(table);
 	iv->plan = plan;
+	if (plan.instance && plan.instance->outstanding)
+		(*plan.instance->outstanding)++;
 	iv->t0_ns = t0;
 	iv->content_type = request_header(req, "content-type", NULL);
 	iv->accept = request_header(req, "accept", NULL);

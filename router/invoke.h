@@ -39,6 +39,15 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 		 const char *target_variant, uint64_t pick, struct invoke_plan *plan,
 		 struct invoke_refusal *refusal);
 
+/* (added) The instance of v with the fewest invocations in flight (ties:
+ * round-robin from pick), never `exclude`; NULL when none. */
+const struct route_instance *invoke_pick_instance(const struct route_variant *v, uint64_t pick,
+						 const struct route_instance *exclude);
+/* (added) Moves plan to another instance of its variant (a container could
+ * not be reached: nothing was sent, so retrying elsewhere is safe). -1 when
+ * there is no other instance. */
+int invoke_reroute(struct invoke_plan *plan, uint64_t pick);
+
 /* The Serial-mode message when step `from` produced n bytes for step `to`. */
 void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from, const char *to, size_t n);
 

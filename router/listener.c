@@ -205,3 +205,11 @@ void listener_close_all(struct server *srv)
 		free(l);
 	}
 }
+
+void listener_pause_all(struct server *srv, bool paused)
+{
+	for (struct listener *l = srv->listeners; l; l = l->next) {
+		loop_timer_cancel(srv->loop, &l->resume);
+		loop_watch_mod(srv->loop, &l->watch, paused ? 0 : EPOLLIN);
+	}
+}

@@ -4,6 +4,7 @@
 #ifndef BERTH_ROUTER_LISTENER_H
 #define BERTH_ROUTER_LISTENER_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "err.h"
@@ -20,5 +21,8 @@ int listener_open(struct server *srv, const char *address, struct berth_err *err
 /* Adopts fd, a socket already listening (made non-blocking here). */
 int listener_adopt(struct server *srv, int fd, struct berth_err *err);
 void listener_close_all(struct server *srv);
+/* Stops (paused) or resumes accepting on every listener; pending clients
+ * wait in the kernel's backlog meanwhile. */
+void listener_pause_all(struct server *srv, bool paused);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confine.h"
 #include "log.h"
 #include "proto_control.h"
 #include "server.h"
@@ -19,7 +20,9 @@ static void usage(FILE *f)
 		"  --berthd-socket PATH      berthd's control socket (default %s)\n"
 		"  --invocation-timeout-ms N container answer timeout (default 60000)\n"
 		"  --max-body-bytes N        request and response body limit (default 6291456)\n"
-		"  --max-step-bytes N        Serial: limit of a step's answer passed to the next (default 5242880)\n",
+		"  --max-step-bytes N        Serial: limit of a step's answer passed to the next (default 5242880)\n"
+		"  --user USER               once the sockets are open: become USER, drop every capability,\n"
+		"                            no_new_privs, seccomp allow-list (berthd passes it)\n",
 		BERTHD_DEFAULT_SOCKET);
 }
 
@@ -46,6 +49,7 @@ int main(int argc, char **argv)
 		{ "invocation-timeout-ms", required_argument, NULL, 't' },
 		{ "max-body-bytes", required_argument, NULL, 'm' },
 		{ "max-step-bytes", required_argument, NULL, 'S' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -55,6 +59,7 @@ int main(int argc, char **argv)
 		.max_body_bytes = 6291456,
 		.max_step_bytes = ROUTER_INTER_STEP_MAX_BODY,
 	};
+	const char *user = NULL; /* --user: confine (confine.h) once the sockets are open */
 	unsigned long long v;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -93,6 +98,9 @@ int main(int argc, char **argv)
 				return 2;
 			cfg.max_step_bytes = (size_t)v;
 			break;
+		case 'u':
+			user = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -112,7 +120,8 @@ int main(int argc, char **argv)
 	struct server srv;
 	struct berth_err err;
 	int rc = 0;
-	if (server_init(&srv, &cfg, &err) < 0 || server_run(&srv, &err) < 0) {
+	if (server_init(&srv, &cfg, &err) < 0 || (user != NULL && router_confine(user, &err) < 0) ||
+	    server_run(&srv, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 1;
 	}

@@ -27,6 +27,7 @@ static void endpoint_clear(struct route_endpoint *e)
 			for (size_t c = 0; c < in->n_containers; c++)
 				container_clear(&in->containers[c]);
 			free(in->containers);
+			free(in->outstanding);
 		}
 		free(var->instances);
 		free(var->name);
@@ -137,7 +138,8 @@ static int parse_instance(yajl_val v, struct route_instance *in, struct berth_er
 	if (cs->u.array.len == 0)
 		return berth_err_set(err, 0, "route table: an instance has no containers");
 	in->containers = calloc(cs->u.array.len, sizeof(*in->containers));
-	if (!in->containers)
+	in->outstanding = calloc(1, sizeof(*in->outstanding));
+	if (!in->containers || !in->outstanding)
 		return berth_err_set(err, ENOMEM, "route table");
 	for (size_t i = 0; i < cs->u.array.len; i++) {
 		in->n_containers = i + 1;
@@ -186,7 +188,10 @@ static int parse_endpoint(yajl_val v, struct route_endpoint *e, struct berth_err
 	if (take_string(v, "name", ROUTE_MAX_NAME, "endpoint", &e->name, err) < 0 ||
 	    take_string(v, "status", 64, "endpoint", &e->status, err) < 0)
 		return -1;
-	e->in_service = strcmp(e->status, "InService") == 0;
+	/* an endpoint being updated keeps serving (on its old instances until
+	 * the swap), as on SageMaker */
+	e->in_service = strcmp(e->status, "InService") == 0 || strcmp(e->status, "Updating") == 0 ||
+			strcmp(e->status, "SystemUpdating") == 0 || strcmp(e->status, "RollingBack") == 0;
 	const char *mode = json_get_string(v, "mode");
 	if (!mode || strcmp(mode, "Single") == 0)
 		e->mode = ROUTE_MODE_SINGLE;

@@ -27,6 +27,11 @@ struct route_container {
 struct route_instance {
 	struct route_container *containers; /* in model (Serial) order */
 	size_t n_containers;
+	/* The one mutable part of a snapshot: invocations in flight to this
+	 * instance (least-outstanding-requests balancing, invoke.c). Counts
+	 * start at 0 in each new table; an invocation decrements the counter of
+	 * the table it started with. */
+	unsigned *outstanding;
 };
 
 struct route_variant {

@@ -32,10 +32,27 @@ void server_conn_unlink(struct server *srv, struct client_conn *c)
 	c->prev = c->next = NULL;
 }
 
+static void accept_clients(struct server *srv, const char *why)
+{
+	if (!srv->awaiting_routes)
+		return;
+	srv->awaiting_routes = false;
+	loop_timer_cancel(srv->loop, &srv->routes_wait);
+	if (!srv->draining)
+		listener_pause_all(srv, false);
+	log_info("accepting clients (%s)", why);
+}
+
+static void on_routes_wait(struct loop_timer *t)
+{
+	accept_clients(container_of(t, struct server, routes_wait), "no route table yet; serving without one");
+}
+
 static void on_route_table(void *data, const struct route_table *t)
 {
 	struct server *srv = data;
 	upstream_prune(srv->upstream, t);
+	accept_clients(srv, "route table received");
 }
 
 static void on_drain_tick(struct loop_timer *t)
@@ -120,6 +137,12 @@ int server_init(struct server *srv, const struct router_config *cfg, struct bert
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		if (listener_open(srv, cfg->listen[i], err) < 0)
 			return -1;
+	loop_timer_init(&srv->routes_wait, on_routes_wait);
+	if (cfg->n_listen_fds > 0) { /* a restart: take clients once routes are known */
+		srv->awaiting_routes = true;
+		listener_pause_all(srv, true);
+		loop_timer_arm_ms(srv->loop, &srv->routes_wait, ROUTER_FIRST_ROUTES_WAIT_MS);
+	}
 	return 0;
 }
 

@@ -62,11 +62,17 @@ struct server {
 	int signal_fd;
 	struct loop_watch signal_watch;
 	bool draining;               /* first SIGTERM/SIGINT: no new work */
+	/* Started on inherited sockets (berthd restarting it): clients wait in
+	 * the backlog until the first route table is in, at most
+	 * ROUTER_FIRST_ROUTES_WAIT_MS, instead of meeting an empty table. */
+	bool awaiting_routes;
+	struct loop_timer routes_wait;
 	struct loop_timer drain_timer;
 	uint64_t drain_deadline_ns;
 };
 
 #define ROUTER_DRAIN_MS 5000u /* in-flight requests get this long after SIGTERM */
+#define ROUTER_FIRST_ROUTES_WAIT_MS 1000u
 
 int server_init(struct server *srv, const struct router_config *cfg, struct berth_err *err);
 /* Runs until SIGTERM/SIGINT. */

@@ -45,6 +45,7 @@ struct upstream_conn {
 	bool reused;       /* came from the pool for this exchange */
 	bool got_bytes;    /* some response byte arrived */
 	bool message_done;
+	bool body_direct; /* Content-Length body: read straight into x->resp_body (no copy) */
 	enum upstream_result fail; /* set by parser callbacks to stop */
 	http_parser parser;
 	/* header being parsed */
@@ -80,6 +81,7 @@ static int on_message_begin(http_parser *p)
 {
 	struct upstream_conn *c = p->data;
 	c->last_was_value = false;
+	c->body_direct = false;
 	c->field_len = 0;
 	c->target = HEADER_OTHER;
 	return 0;
@@ -150,8 +152,9 @@ static int on_headers_complete(http_parser *p)
 		c->fail = UPSTREAM_TOO_LARGE;
 		return -1;
 	}
-	if (p->content_length != ULLONG_MAX && p->content_length > 0)
-		buf_reserve(&c->x->resp_body, (size_t)p->content_length);
+	if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
+	    buf_reserve(&c->x->resp_body, (size_t)p->content_length) == 0)
+		c->body_direct = !(p->flags & F_CHUNKED);
 	return 0;
 }
 
@@ -162,6 +165,15 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	if (x->resp_body.len + len > exchange_limit(c)) {
 		c->fail = UPSTREAM_TOO_LARGE;
 		return -1;
+	}
+	struct berth_buf *b = &x->resp_body;
+	if (b->data && at >= b->data && at < b->data + b->cap) {
+		/* read straight into the body buffer (conn_on_event): no copy; the
+		 * NUL after the body is set when the exchange completes */
+		if (at != b->data + b->len)
+			memmove(b->data + b->len, at, len);
+		b->len += len;
+		return 0;
 	}
 	if (buf_append(&x->resp_body, at, len) < 0) {
 		c->fail = UPSTREAM_BAD_RESPONSE;
@@ -181,6 +193,7 @@ static int on_message_complete(http_parser *p)
 		return 0;
 	}
 	c->message_done = true;
+	c->body_direct = false;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -510,6 +523,7 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
 	x->conn = c;
 	c->got_bytes = false;
 	c->message_done = false;
+	c->body_direct = false; /* set once this exchange's answer head is parsed */
 	c->fail = UPSTREAM_OK;
 	c->written = 0;
 	c->pool->n_busy++;
@@ -614,6 +628,8 @@ static void exchange_complete(struct upstream_conn *c, enum upstream_result resu
 	struct upstream_exchange *x = c->x;
 	x->result = result;
 	x->end_ns = loop_clock_ns();
+	if (x->resp_body.data)
+		x->resp_body.data[x->resp_body.len] = '\0'; /* after direct reads (on_body) */
 	conn_finish(c, reusable);
 	x->done(x);
 }
@@ -696,10 +712,19 @@ static void conn_on_event(struct loop_watch *w, uint32_t events)
 	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
 		return;
 	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t n = read(c->fd, u->read_buf, UPSTREAM_READ_CHUNK);
+		/* In a Content-Length body, read into the body buffer itself
+		 * (reserved at the head): the bytes are never copied in the router. */
+		struct berth_buf *rb = &c->x->resp_body;
+		char *dst = u->read_buf;
+		size_t room = UPSTREAM_READ_CHUNK;
+		if (c->body_direct && rb->data && rb->cap - rb->len - 1 >= 4096) {
+			dst = rb->data + rb->len;
+			room = rb->cap - rb->len - 1;
+		}
+		ssize_t n = read(c->fd, dst, room);
 		if (n > 0) {
 			c->got_bytes = true;
-			conn_parse(c, u->read_buf, (size_t)n);
+			conn_parse(c, dst, (size_t)n);
 			if (c->x == NULL || c->x->conn != c)
 				return; /* completed (and maybe freed) */
 			continue;

@@ -2,6 +2,9 @@
 #include "exit.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -69,6 +72,64 @@ int shim_exit_gen_status(const struct shim *shim, yajl_gen g)
 	    (sig ? yajl_gen_integer(g, WTERMSIG(shim->exit_status)) : yajl_gen_null(g)) != yajl_gen_status_ok)
 		return -1;
 	return 0;
+}
+
+static long long oom_kills_in(const char *dir, const char *file)
+{
+	_cleanup_free_ char *path = fs_path("%s/%s", dir, file);
+	struct berth_buf text = BERTH_BUF_INIT;
+	long long kills = 0;
+	if (path != NULL && fs_read_file(path, &text, 65536, NULL) == 0 && text.data != NULL) {
+		for (char *line = text.data; line && *line;) {
+			long long v;
+			if (sscanf(line, "oom_kill %lld", &v) == 1)
+				kills = v;
+			line = strchr(line, '\n');
+			if (line)
+				line++;
+		}
+	}
+	buf_free(&text);
+	return kills;
+}
+
+void shim_exit_check_oom(struct shim *shim)
+{
+	_cleanup_free_ char *config = fs_path("%s/config.json", shim->cfg.bundle);
+	struct berth_buf doc = BERTH_BUF_INIT;
+	yajl_val root = NULL;
+	if (config != NULL && fs_read_file(config, &doc, 16u << 20, NULL) == 0 && doc.data != NULL)
+		root = json_parse(doc.data, doc.len, NULL);
+	buf_free(&doc);
+	const char *cgroup = json_get_string(json_get(root, "linux"), "cgroupsPath");
+	FILE *mounts = cgroup && cgroup[0] == '/' && !strstr(cgroup, "..") ? fopen("/proc/self/mountinfo", "re") : NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	long long kills = 0;
+	while (mounts != NULL && getline(&line, &cap, mounts) > 0) {
+		char *sep = strstr(line, " - ");
+		char fstype[32] = "", source[256] = "", super[1024] = "", mnt[4096];
+		if (sep == NULL || sscanf(sep + 3, "%31s %255s %1023s", fstype, source, super) < 1 ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		bool v2 = strcmp(fstype, "cgroup2") == 0;
+		bool v1_memory = strcmp(fstype, "cgroup") == 0 && (strstr(super, ",memory") || strncmp(super, "memory", 6) == 0);
+		if (!v2 && !v1_memory)
+			continue;
+		_cleanup_free_ char *dir = fs_path("%s%s", mnt, cgroup);
+		if (dir != NULL)
+			kills += oom_kills_in(dir, v2 ? "memory.events" : "memory.oom_control");
+	}
+	free(line);
+	if (mounts != NULL)
+		fclose(mounts);
+	yajl_tree_free(root);
+	if (kills > 0 && !shim->oom_killed) {
+		shim->oom_killed = true;
+		log_warn("container %s: the OOM killer killed %lld process%s of it (out of memory: the memory limit of "
+			 "its instance was reached)",
+			 shim->cfg.id, kills, kills == 1 ? "" : "es");
+	}
 }
 
 int shim_exit_write_file(const struct shim *shim, struct berth_err *err)

@@ -32,6 +32,12 @@ void shim_exit_reap(struct shim *shim);
 /* Appends "exit_code":…,"signal":… members for the current status (both
  * null while running) to an open yajl map. */
 int shim_exit_gen_status(const struct shim *shim, yajl_gen g);
+/* Before `runc delete` removes the container's cgroup: sets oom_killed
+ * (and says so in the log) when the OOM killer killed a process of it.
+ * The cgroup is the bundle's linux.cgroupsPath, in every memory hierarchy:
+ * v2 memory.events "oom_kill N", v1 memory.oom_control "oom_kill N"
+ * (counted in the victim's own cgroup, whichever ancestor's limit it hit). */
+void shim_exit_check_oom(struct shim *shim);
 /* Writes cfg.exit_file. */
 int shim_exit_write_file(const struct shim *shim, struct berth_err *err);
 

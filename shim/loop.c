@@ -94,6 +94,7 @@ static int finish(struct shim *shim)
 	int rc = 0;
 	struct berth_err err;
 	drain_after_exit(shim);
+	shim_exit_check_oom(shim); /* the cgroup goes with runc delete */
 	runc_delete(shim, NULL);
 	container_log_drain(shim);
 	if (shim_exit_write_file(shim, &err) < 0) {

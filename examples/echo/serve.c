@@ -8,7 +8,9 @@
  * Deliberately self-contained (no libraries beyond libc) so that it links
  * statically and runs alone in a bare rootfs.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,8 +26,12 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HEADER_BYTES (64u << 10)       /* request line + headers */
@@ -36,13 +42,23 @@
 #define READ_SPIN 16                       /* reads per readiness event */
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-enum echo_mode { MODE_ECHO, MODE_UPPER, MODE_HOSTNAME, MODE_FAIL, MODE_RESET, MODE_HANG, MODE_MODEL };
+enum echo_mode { MODE_ECHO, MODE_UPPER, MODE_HOSTNAME, MODE_FAIL, MODE_RESET, MODE_HANG, MODE_MODEL, MODE_HEADERS,
+		 MODE_ENV, MODE_FILE, MODE_ALLOC, MODE_FORK, MODE_PROBE };
 
-static const char *const mode_names[] = { "echo", "upper", "hostname", "fail", "reset", "hang", "model" };
+static const char *const mode_names[] = { "echo", "upper", "hostname", "fail", "reset", "hang", "model", "headers",
+					  "env", "file", "alloc", "fork", "probe" };
+
+static long long echo_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 
 struct server_config {
 	enum echo_mode mode;
 	int ping_status;
+	long long ping_fail_at_ms; /* ECHO_PING_FAIL_AFTER: /ping answers 500 from then on (0: never) */
 	int fail_status;
 	const char *fail_body;
 	size_t fail_body_len;
@@ -50,6 +66,8 @@ struct server_config {
 	size_t max_body;
 	char hostname[256];
 	size_t hostname_len;
+	const char *accept_content_type; /* ECHO_ACCEPT_CONTENT_TYPE: others get 415 */
+	const char *content_type;        /* ECHO_CONTENT_TYPE: the answer's Content-Type */
 };
 
 struct conn {
@@ -78,6 +96,9 @@ struct request {
 	const char *method; size_t method_len;
 	const char *path; size_t path_len;
 	const char *content_type; size_t content_type_len;
+	const char *accept; size_t accept_len;
+	const char *custom_attributes; size_t custom_attributes_len;
+	const char *reply_attributes; size_t reply_attributes_len; /* X-Amzn-SageMaker-Custom-Attributes back */
 	char *body; size_t body_len;
 	size_t total_len; /* bytes of input this request occupies */
 	bool keep_alive;
@@ -251,15 +272,20 @@ static int send_response(struct conn *c, const struct request *req, int status,
 			 const char *ctype, size_t ctype_len,
 			 const struct iovec *body, int n_body)
 {
-	char head[512];
+	char head[768];
 	size_t body_len = 0;
 	for (int i = 0; i < n_body; i++)
 		body_len += body[i].iov_len;
 	if (ctype_len > 200)
 		ctype_len = 200; /* bounded echo of the client's header */
+	size_t ra_len = req && req->reply_attributes ? req->reply_attributes_len : 0;
+	if (ra_len > 200)
+		ra_len = 200;
 	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s\r\n",
+			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s%.*s%s%s\r\n",
 			  status, status_text(status), (int)ctype_len, ctype, body_len,
+			  ra_len ? "X-Amzn-SageMaker-Custom-Attributes: " : "", (int)ra_len,
+			  ra_len ? req->reply_attributes : "", ra_len ? "\r\n" : "",
 			  c->close_after ? "Connection: close\r\n" : "");
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		return -1;
@@ -453,6 +479,12 @@ static int parse_request(const struct server_config *cfg, struct conn *c,
 		} else if (token_eq(name, name_len, "Content-Type")) {
 			req->content_type = v;
 			req->content_type_len = vlen;
+		} else if (token_eq(name, name_len, "Accept")) {
+			req->accept = v;
+			req->accept_len = vlen;
+		} else if (token_eq(name, name_len, "X-Amzn-SageMaker-Custom-Attributes")) {
+			req->custom_attributes = v;
+			req->custom_attributes_len = vlen;
 		} else if (token_eq(name, name_len, "Expect")) {
 			if (header_has_token(v, vlen, "100-continue"))
 				expect_continue = true;
@@ -511,6 +543,202 @@ static bool path_is(const struct request *req, const char *want)
 	return token_eq(req->path, n, want) && memcmp(req->path, want, n) == 0;
 }
 
+/* env mode: "KEY=value" (KEY = the body, or ECHO_ENV_KEY when the body is
+ * empty; "KEY unset" when absent), then cwd=, uid=, gid=, groups= lines. */
+static int handle_env(struct conn *c, struct request *req)
+{
+	char key[256], cwd[1024], out[4096];
+	const char *k = getenv("ECHO_ENV_KEY");
+	if (req->body_len > 0 && req->body_len < sizeof(key)) {
+		memcpy(key, req->body, req->body_len);
+		key[req->body_len] = '\0';
+	} else {
+		snprintf(key, sizeof(key), "%s", k ? k : "PATH");
+	}
+	const char *v = getenv(key);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		snprintf(cwd, sizeof(cwd), "?");
+	gid_t groups[64];
+	int ng = getgroups(64, groups);
+	int n = v ? snprintf(out, sizeof(out), "%s=%s\n", key, v) : snprintf(out, sizeof(out), "%s unset\n", key);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, "cwd=%s\nuid=%u\ngid=%u\ngroups=", cwd, (unsigned)getuid(),
+		      (unsigned)getgid());
+	for (int i = 0; i < ng && (size_t)n < sizeof(out) - 16; i++)
+		n += snprintf(out + n, sizeof(out) - (size_t)n, "%s%u", i ? "," : "", (unsigned)groups[i]);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, "\n");
+	struct iovec body[1] = { { out, (size_t)n } };
+	return send_response(c, req, 200, "text/plain", 10, body, 1);
+}
+
+/* file mode: body "read PATH" answers the file (404 when missing);
+ * "write PATH DATA" creates or replaces PATH with DATA (500 + strerror). */
+static int handle_file(struct conn *c, struct request *req)
+{
+	char cmd[4096];
+	if (req->body_len >= sizeof(cmd))
+		return send_simple(c, req, 413, "{\"error\":\"file mode: command too long\"}");
+	memcpy(cmd, req->body, req->body_len);
+	cmd[req->body_len] = '\0';
+	char *path = strchr(cmd, ' ');
+	if (path == NULL)
+		return send_simple(c, req, 400, "{\"error\":\"file mode: want 'read PATH' or 'write PATH DATA'\"}");
+	*path++ = '\0';
+	char msg[512];
+	if (strcmp(cmd, "write") == 0) {
+		char *data = strchr(path, ' ');
+		if (data != NULL)
+			*data++ = '\0';
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		size_t len = data ? strlen(data) : 0;
+		if (fd < 0 || write(fd, data ? data : "", len) != (ssize_t)len) {
+			snprintf(msg, sizeof(msg), "{\"error\":\"write %.200s: %s\"}", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return send_simple(c, req, 500, msg);
+		}
+		close(fd);
+		struct iovec ok[1] = { { "ok", 2 } };
+		return send_response(c, req, 200, "text/plain", 10, ok, 1);
+	}
+	if (strcmp(cmd, "read") != 0)
+		return send_simple(c, req, 400, "{\"error\":\"file mode: want 'read PATH' or 'write PATH DATA'\"}");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "{\"error\":\"read %.200s: %s\"}", path, strerror(errno));
+		return send_simple(c, req, errno == ENOENT ? 404 : 500, msg);
+	}
+	char data[65536];
+	ssize_t got = read(fd, data, sizeof(data));
+	close(fd);
+	struct iovec body[1] = { { data, got > 0 ? (size_t)got : 0 } };
+	return send_response(c, req, 200, "application/octet-stream", 24, body, 1);
+}
+
+/* alloc mode: each invocation allocates and touches ECHO_ALLOC_MB MiB more
+ * (default 64) and keeps it, answering the total; past the memory limit
+ * the OOM killer ends the server. */
+static int handle_alloc(struct conn *c, struct request *req)
+{
+	static size_t total_mb; /* kept across invocations, as a leak would */
+	const char *env = getenv("ECHO_ALLOC_MB");
+	long mb = env ? strtol(env, NULL, 10) : 64;
+	if (mb <= 0 || mb > (1L << 20))
+		mb = 64;
+	for (long i = 0; i < mb; i++) {
+		char *chunk = malloc(1u << 20);
+		if (chunk == NULL)
+			return send_simple(c, req, 507, "{\"error\":\"alloc mode: malloc failed\"}");
+		memset(chunk, 0x5a, 1u << 20); /* touch every page */
+		total_mb++;
+	}
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "{\"allocated_mb\":%ld,\"total_mb\":%zu}", mb, total_mb);
+	struct iovec body[1] = { { msg, (size_t)n } };
+	return send_response(c, req, 200, "application/json", 16, body, 1);
+}
+
+/* fork mode: forks sleeping children until fork fails (the pids limit),
+ * then kills and reaps them and answers how many it made and why it stopped. */
+static int handle_fork(struct conn *c, struct request *req)
+{
+	enum { FORK_MAX = 100000 };
+	pid_t *kids = malloc(FORK_MAX * sizeof(pid_t));
+	if (kids == NULL)
+		return send_simple(c, req, 500, "{\"error\":\"fork mode: out of memory\"}");
+	int n = 0, why = 0;
+	while (n < FORK_MAX) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			for (;;)
+				pause();
+		}
+		if (pid < 0) {
+			why = errno;
+			break;
+		}
+		kids[n++] = pid;
+	}
+	for (int i = 0; i < n; i++)
+		kill(kids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	free(kids);
+	char msg[256];
+	int len = snprintf(msg, sizeof(msg), "{\"forked\":%d,\"error\":\"%s\"}", n, why ? strerror(why) : "");
+	struct iovec body[1] = { { msg, (size_t)len } };
+	return send_response(c, req, 200, "application/json", 16, body, 1);
+}
+
+static const char *probe_errno(int r)
+{
+	return r == 0 ? "ok" : strerror(errno);
+}
+
+/* probe mode: what the container can see and do, as JSON. ECHO_PROBE_CONNECT
+ * (HOST:PORT, IPv4) is tried as a TCP connection; ECHO_PROBE_WRITE (a path)
+ * is tried as a new file. */
+static int handle_probe(struct conn *c, struct request *req)
+{
+	char out[4096];
+	int n = 0;
+	int pids = 0;
+	DIR *proc = opendir("/proc");
+	for (struct dirent *de; proc && (de = readdir(proc)) != NULL;)
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			pids++;
+	if (proc)
+		closedir(proc);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, "{\"proc_pids\":%d", pids);
+	const char *target = getenv("ECHO_PROBE_CONNECT");
+	if (target) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		char host[64];
+		int port = 0;
+		int r = -1;
+		errno = EINVAL;
+		if (sscanf(target, "%63[^:]:%d", host, &port) == 2 && inet_pton(AF_INET, host, &sa.sin_addr) == 1) {
+			sa.sin_port = htons((uint16_t)port);
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			errno = e;
+		}
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"connect\":\"%s\"", probe_errno(r));
+	}
+	const char *wpath = getenv("ECHO_PROBE_WRITE");
+	if (wpath) {
+		int fd = open(wpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"write\":\"%s\"", probe_errno(fd < 0 ? -1 : 0));
+		if (fd >= 0)
+			close(fd);
+	}
+	int fd = open("/probe-root-write", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"write_root\":\"%s\"", probe_errno(fd < 0 ? -1 : 0));
+	if (fd >= 0)
+		close(fd);
+	long r = syscall(SYS_unshare, CLONE_NEWUSER);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"unshare\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	r = syscall(SYS_mount, "none", "/tmp", "tmpfs", 0L, NULL);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"mount\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3L /* session */, 0L);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"keyctl\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	char status[4096] = "";
+	int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	ssize_t got = sfd >= 0 ? read(sfd, status, sizeof(status) - 1) : -1;
+	if (sfd >= 0)
+		close(sfd);
+	status[got > 0 ? got : 0] = '\0';
+	char *sec = strstr(status, "Seccomp:\t");
+	char *nnp = strstr(status, "NoNewPrivs:\t");
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"seccomp\":%d,\"no_new_privs\":%d}",
+		      sec ? atoi(sec + 9) : -1, nnp ? atoi(nnp + 12) : -1);
+	struct iovec body[1] = { { out, (size_t)n } };
+	return send_response(c, req, 200, "application/json", 16, body, 1);
+}
+
 /* Returns 0, or -1 to close the connection (-2: with a reset). */
 static int handle_invocation(struct server *s, struct conn *c, struct request *req)
 {
@@ -518,6 +746,19 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 	const char *ctype = req->content_type ? req->content_type : "application/octet-stream";
 	size_t ctype_len = req->content_type ? req->content_type_len : strlen(ctype);
 	struct iovec body[2];
+
+	if (cfg->accept_content_type &&
+	    !(req->content_type && token_eq(req->content_type, req->content_type_len, cfg->accept_content_type))) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "{\"error\":\"unsupported content type '%.*s', want '%.200s'\"}",
+			 req->content_type ? (int)(req->content_type_len > 200 ? 200 : req->content_type_len) : 6,
+			 req->content_type ? req->content_type : "(none)", cfg->accept_content_type);
+		return send_simple(c, req, 415, msg);
+	}
+	if (cfg->content_type) {
+		ctype = cfg->content_type;
+		ctype_len = strlen(ctype);
+	}
 
 	switch (cfg->mode) {
 	case MODE_ECHO:
@@ -535,6 +776,39 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 	case MODE_FAIL:
 		body[0] = (struct iovec){ (void *)cfg->fail_body, cfg->fail_body_len };
 		return send_response(c, req, cfg->fail_status, "application/json", 16, body, 1);
+	case MODE_HEADERS: {
+		/* "HOSTNAME ct=CT accept=A ca=CA\n" before the body; custom attributes back as "HOSTNAME:CA" */
+		char line[1024], ra[300];
+		int n = snprintf(line, sizeof(line), "%.*s ct=%.*s accept=%.*s ca=%.*s\n",
+				 (int)cfg->hostname_len - 1, cfg->hostname,
+				 (int)(req->content_type_len > 200 ? 200 : req->content_type_len),
+				 req->content_type ? req->content_type : "",
+				 (int)(req->accept_len > 200 ? 200 : req->accept_len), req->accept ? req->accept : "",
+				 (int)(req->custom_attributes_len > 200 ? 200 : req->custom_attributes_len),
+				 req->custom_attributes ? req->custom_attributes : "");
+		if (n < 0 || (size_t)n >= sizeof(line))
+			n = (int)strlen(line);
+		if (req->custom_attributes) {
+			int m = snprintf(ra, sizeof(ra), "%.*s%.*s", (int)cfg->hostname_len, cfg->hostname,
+					 (int)(req->custom_attributes_len > 200 ? 200 : req->custom_attributes_len),
+					 req->custom_attributes);
+			req->reply_attributes = ra;
+			req->reply_attributes_len = m < 0 ? 0 : (size_t)m >= sizeof(ra) ? sizeof(ra) - 1 : (size_t)m;
+		}
+		body[0] = (struct iovec){ line, (size_t)n };
+		body[1] = (struct iovec){ req->body, req->body_len };
+		return send_response(c, req, 200, ctype, ctype_len, body, 2);
+	}
+	case MODE_ENV:
+		return handle_env(c, req);
+	case MODE_FILE:
+		return handle_file(c, req);
+	case MODE_ALLOC:
+		return handle_alloc(c, req);
+	case MODE_FORK:
+		return handle_fork(c, req);
+	case MODE_PROBE:
+		return handle_probe(c, req);
 	case MODE_RESET:
 		return -2;
 	case MODE_HANG:
@@ -579,7 +853,10 @@ static int handle_request(struct server *s, struct conn *c, struct request *req)
 	if (path_is(req, "/ping")) {
 		if (!token_eq(req->method, req->method_len, "GET") && !req->head)
 			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
-		return send_response(c, req, s->cfg->ping_status, "text/plain", 10, NULL, 0);
+		int ping = s->cfg->ping_status;
+		if (s->cfg->ping_fail_at_ms > 0 && echo_now_ms() >= s->cfg->ping_fail_at_ms)
+			ping = 500;
+		return send_response(c, req, ping, "text/plain", 10, NULL, 0);
 	}
 	if (path_is(req, "/invocations")) {
 		if (!token_eq(req->method, req->method_len, "POST"))
@@ -776,12 +1053,20 @@ static int config_load(struct server_config *cfg)
 			if (strcmp(mode, mode_names[i]) == 0)
 				break;
 		if (i == ARRAY_LEN(mode_names)) {
-			fprintf(stderr, "echo: unknown ECHO_MODE=%s (echo|upper|hostname|fail|reset|hang|model)\n", mode);
+			fprintf(stderr, "echo: unknown ECHO_MODE=%s (echo|upper|hostname|fail|reset|hang|model|headers|env|file|"
+					"alloc|fork|probe)\n",
+				mode);
 			return -1;
 		}
 		cfg->mode = (enum echo_mode)i;
 	}
 	cfg->ping_status = env_status("ECHO_PING_STATUS", 200);
+	cfg->accept_content_type = getenv("ECHO_ACCEPT_CONTENT_TYPE");
+	if (cfg->accept_content_type && !*cfg->accept_content_type)
+		cfg->accept_content_type = NULL;
+	cfg->content_type = getenv("ECHO_CONTENT_TYPE");
+	if (cfg->content_type && (!*cfg->content_type || strlen(cfg->content_type) > 200))
+		cfg->content_type = NULL;
 	cfg->fail_status = env_status("ECHO_FAIL_STATUS", 500);
 	cfg->fail_body = getenv("ECHO_FAIL_BODY");
 	if (!cfg->fail_body)
@@ -810,6 +1095,22 @@ static int config_load(struct server_config *cfg)
 		strcpy(cfg->hostname, "unknown");
 	cfg->hostname[sizeof(cfg->hostname) - 2] = '\0';
 	cfg->hostname_len = strlen(cfg->hostname);
+	/* ECHO_INSTANCE_TOKEN=1: "HOST#TOKEN:" with a token drawn at start, so
+	 * instances of one model (same hostname) tell themselves apart */
+	const char *tok = getenv("ECHO_INSTANCE_TOKEN");
+	if (tok && strcmp(tok, "1") == 0 && cfg->hostname_len + 10 < sizeof(cfg->hostname) - 2) {
+		unsigned r = (unsigned)echo_now_ms() ^ ((unsigned)getpid() << 16);
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+				r ^= 0x5bd1e995u;
+			close(fd);
+		}
+		cfg->hostname_len += (size_t)snprintf(cfg->hostname + cfg->hostname_len, 10, "#%08x", r);
+	}
+	const char *pf = getenv("ECHO_PING_FAIL_AFTER");
+	if (pf && atoi(pf) > 0)
+		cfg->ping_fail_at_ms = echo_now_ms() + atoi(pf) * 1000LL;
 	cfg->hostname[cfg->hostname_len++] = ':';
 	cfg->hostname[cfg->hostname_len] = '\0';
 	return 0;

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <yajl/yajl_gen.h>
 
 #include "buf.h"
 #include "control_client.h"
+#include "logs.h"
 #include "json.h"
 #include "proto_control.h"
 
@@ -18,7 +20,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: berth [--socket PATH] COMMAND\n"
 		   "  ls                          models, endpoint configs and endpoints\n"
 		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
-		   "  ps                          containers with their state and pid\n"
+		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
+		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
 		   "  invoke ENDPOINT [--target-container H] [--content-type T] [--accept T]\n"
 		   "         [--url http://127.0.0.1:8080] < BODY   the answer goes to stdout\n");
 }
@@ -150,15 +153,38 @@ static int cmd_ps(const char *socket)
 		fprintf(stderr, "berth: %s\n", err.msg);
 		return 1;
 	}
-	printf("%-20s %-24s %-18s %-8s %s\n", "ENDPOINT", "CONTAINER", "ID", "STATE", "PID");
+	printf("%-20s %-16s %-14s %-4s %-18s %-8s %-8s %-8s %-8s %-10s %-10s %s\n", "ENDPOINT", "CONTAINER", "VARIANT",
+	       "INST", "ID", "STATE", "HEALTH", "PID", "RESTARTS", "UPTIME", "MEMORY", "CPU");
 	yajl_val list = json_get(v, "containers");
 	for (size_t i = 0; list && YAJL_IS_ARRAY(list) && i < list->u.array.len; i++) {
 		yajl_val c = list->u.array.values[i];
-		long long pid = 0;
+		long long pid = 0, restarts = 0, instance = 0, mem = -1;
+		double started = 0, cpu = -1;
 		json_get_int64(c, "pid", &pid);
-		printf("%-20s %-24s %-18s %-8s %lld\n", json_get_string(c, "endpoint") ?: "",
-		       json_get_string(c, "hostname") ?: "", json_get_string(c, "id") ?: "",
-		       json_get_string(c, "state") ?: "", pid);
+		json_get_int64(c, "restarts", &restarts);
+		json_get_int64(c, "instance", &instance);
+		json_get_int64(c, "memory_bytes", &mem);
+		json_get_double(c, "started_at", &started);
+		json_get_double(c, "cpu_seconds", &cpu);
+		char uptime[32] = "-", memory[32] = "-", cpus[32] = "-";
+		if (started > 0) {
+			long long s = (long long)(time(NULL) - started);
+			if (s < 0)
+				s = 0;
+			if (s < 3600)
+				snprintf(uptime, sizeof(uptime), "%lldm%02llds", s / 60, s % 60);
+			else
+				snprintf(uptime, sizeof(uptime), "%lldh%02lldm", s / 3600, s / 60 % 60);
+		}
+		if (mem >= 0)
+			snprintf(memory, sizeof(memory), "%.1fMiB", (double)mem / 1048576.0);
+		if (cpu >= 0)
+			snprintf(cpus, sizeof(cpus), "%.2fs", cpu);
+		printf("%-20s %-16s %-14s %-4lld %-18s %-8s %-8s %-8lld %-8lld %-10s %-10s %s\n",
+		       json_get_string(c, "endpoint") ?: "", json_get_string(c, "hostname") ?: "",
+		       json_get_string(c, "variant") ?: "", instance, json_get_string(c, "id") ?: "",
+		       json_get_string(c, "state") ?: "", json_get_string(c, "health") ?: "", pid, restarts, uptime,
+		       memory, cpus);
 	}
 	yajl_tree_free(v);
 	return 0;
@@ -270,6 +296,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "logs") == 0)
+		return cli_logs(socket, argc - i, argv + i);
 	if (strcmp(cmd, "describe") == 0 && i + 1 < argc)
 		return cmd_describe(socket, argv[i + 1]);
 	if (strcmp(cmd, "invoke") == 0)

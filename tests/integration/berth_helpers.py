@@ -187,6 +187,25 @@ def mounts_under(dirs, pid="self"):
     return out
 
 
+def overlay_mounts_using(dirs, pid="self"):
+    """Overlay mounts (anywhere) whose upperdir/workdir/lowerdir lie in dirs."""
+    out = []
+    try:
+        with open("/proc/%s/mountinfo" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        pre, _, post = line.partition(" - ")
+        fields = post.split()
+        if len(fields) < 3 or fields[0] != "overlay":
+            continue
+        opts = _unescape_mount(fields[2])
+        if any(("dir=" + d.rstrip("/") + "/") in opts or ("dir=" + d.rstrip("/") + ",") in opts for d in dirs):
+            out.append(_unescape_mount(pre.split()[4]))
+    return out
+
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -235,7 +254,11 @@ class Berth:
     def start_berthd(self):
         args = [os.path.join(self.build, "berthd"), "--state-dir", self.state_dir,
                 "--run-dir", self.run_dir, "--object-store-root", self.object_root,
-                "--create-grace-ms", str(self.grace_ms)] + self.extra_berthd
+                "--create-grace-ms", str(self.grace_ms),
+                # berthd refuses endpoints beyond nproc/MemTotal by default
+                # (ResourceLimitExceeded); tests run many on a small host.
+                # extra_berthd comes after, so a test can set its own.
+                "--cpu-overcommit", "64", "--memory-overcommit", "16"] + self.extra_berthd
         log = open(self.berthd_log, "ab")
         log.write(("\n==== test harness: starting %s at %.3f\n" % (" ".join(args), time.time())).encode())
         log.flush()
@@ -410,6 +433,7 @@ class Berth:
         mnts = mounts_under(dirs)
         if berthd_pid:
             mnts += [m for m in mounts_under(dirs, berthd_pid) if m not in mnts]
+        mnts += [m for m in overlay_mounts_using(dirs) if m not in mnts]
         if mnts:
             problems.append("mounts still present: %s" % mnts)
         cg = self._leaked_cgroups()

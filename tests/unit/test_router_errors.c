@@ -28,7 +28,7 @@ static void model_error_body(void **state)
 {
 	(void)state;
 	struct berth_buf b = BERTH_BUF_INIT;
-	struct model_error me = { 500, "primary", "boom", 4, "ep", "AllTraffic", "us-east-1", "000000000000" };
+	struct model_error me = { 500, "primary", "boom", 4, "ep", "AllTraffic", "us-east-1", "000000000000", NULL };
 	assert_int_equal(render_model_error(&b, &me), 0);
 	assert_string_equal(b.data,
 			    "{\"message\":\"Received server error (500) from primary with message \\\"boom\\\". See berth logs ep primary for more information.\","
@@ -125,7 +125,7 @@ static void runtime_error_answer(void **state)
 	req->ops = &fake_ops;
 	assert_false(req->responded);
 	assert_int_equal(req->n_headers, 0);
-	struct model_error me = { 0, "h", "Connection reset by peer", 24, "e", "v", "r", "a" };
+	struct model_error me = { 0, "h", "Connection reset by peer", 24, "e", "v", "r", "a", NULL };
 	respond_model_error(req, &me);
 	assert_int_equal(req->status, 424);
 	assert_string_equal(resp_header(req, "x-amzn-ErrorType"), "ModelError:");

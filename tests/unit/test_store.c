@@ -73,8 +73,9 @@ static struct endpoint *new_endpoint(const char *name)
 	e->variant_name = strdup("AllTraffic");
 	e->n_containers = 2;
 	e->containers = calloc(2, sizeof(*e->containers));
-	e->containers[0] = (struct endpoint_container){ strdup("c0"), strdup("a"), strdup("/run/a.sock"), strdup("/l/a") };
-	e->containers[1] = (struct endpoint_container){ strdup("c1"), strdup("b"), NULL, NULL };
+	e->containers[0] = (struct endpoint_container){ .id = strdup("c0"), .hostname = strdup("a"),
+							.socket = strdup("/run/a.sock"), .log = strdup("/l/a") };
+	e->containers[1] = (struct endpoint_container){ .id = strdup("c1"), .hostname = strdup("b") };
 	e->n_variants = 1;
 	e->variants = calloc(1, sizeof(*e->variants));
 	e->variants[0] = (struct variant){ strdup("AllTraffic"), strdup("m"), 2, strdup("ml.m5.large"), 0.5 };
