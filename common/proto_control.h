@@ -35,6 +35,32 @@
  *                        "memory_bytes":N,"cpu_seconds":X  (when the cgroup can be read)}]}
  *    `berth logs [-f] ENDPOINT [CONTAINER]` reads the "log" files named here
  *    directly (the CLI runs on the same host, as root); no other op.
+ *
+ * 4. Multi-model load (the router, on a miss; one request per connection):
+ *      → {"op":"mme_load","endpoint":"E","target_model":"model-17.tar.gz"}
+ *      ← {"ok":true,"model":"N","load_ms":12.5}
+ *      ← {"ok":false,"status":400|424|429|500|503,"code":"ValidationError"|"ModelError"|…,
+ *         "message":"…","original_status":500,"original_message":"…"}
+ *    berthd fetches TARGET under the endpoint's ModelDataUrl prefix,
+ *    unpacks it into its per-endpoint model cache (mounted read-only in the
+ *    container at /opt/ml/models/N/model) and calls the container's
+ *    POST /models. N is berth's opaque name for that artifact version
+ *    (CONTRACT.md §4). Concurrent loads of one (E, TARGET) share one fetch
+ *    and one POST /models; loads of other models are not blocked by it.
+ *    Answers as soon as the model is loaded (or already was). The router
+ *    bounds its own wait (ModelNotReadyException 429 after its budget) and
+ *    just closes the connection; berthd finishes the load anyway.
+ *
+ * 5. Multi-model usage (the router, about once a second while invoked):
+ *      → {"op":"mme_touch","endpoint":"E","models":{"N":COUNT,…}}
+ *    No answer. Recency and counts for berthd's LRU and /metrics.
+ *
+ *    On the route-table connection (kind 2) berthd also sends, between
+ *    tables, {"op":"mme_evicted","endpoint":"E","model":"N"} when it
+ *    unloads a model (507 from the container, memory high-water mark, or
+ *    disk cache bound); the router forgets N. A router that invokes a model
+ *    the container no longer has (404 from /models/N/invoke) treats it as
+ *    a miss and loads again.
  */
 #ifndef BERTH_PROTO_CONTROL_H
 #define BERTH_PROTO_CONTROL_H
