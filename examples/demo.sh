@@ -16,19 +16,20 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+# berthd binds the router's port itself and runs berth-router on it as an
+# unprivileged user, restarting it if it dies (the production layout).
 if ! [ -S "$RUN/berthd.sock" ] || ! "$BUILD/berth" --socket "$RUN/berthd.sock" ls >/dev/null 2>&1; then
-	echo "starting berthd (state $STATE, log $LOGS/berthd.log)"
+	if curl -sf "$URL/ping" >/dev/null 2>&1; then
+		echo "berth: something already answers on $URL but berthd is not running on $RUN;" \
+			"stop it or choose another port with BERTH_PORT=N" >&2
+		exit 1
+	fi
+	echo "starting berthd with berth-router on 127.0.0.1:$PORT (state $STATE, log $LOGS/berthd.log)"
 	setsid "$BUILD/berthd" --state-dir "$STATE" --run-dir "$RUN" --object-store-root "$STATE/object-store" \
-		</dev/null >>"$LOGS/berthd.log" 2>&1 &
-	for _ in $(seq 100); do [ -S "$RUN/berthd.sock" ] && break; sleep 0.05; done
+		--listen "127.0.0.1:$PORT" </dev/null >>"$LOGS/berthd.log" 2>&1 &
 fi
-if ! curl -sf "$URL/ping" >/dev/null 2>&1; then
-	echo "starting berth-router on 127.0.0.1:$PORT (log $LOGS/router.log)"
-	setsid "$BUILD/berth-router" --listen "127.0.0.1:$PORT" --berthd-socket "$RUN/berthd.sock" \
-		</dev/null >>"$LOGS/router.log" 2>&1 &
-	for _ in $(seq 100); do curl -sf "$URL/ping" >/dev/null 2>&1 && break; sleep 0.05; done
-fi
-curl -sf "$URL/ping" >/dev/null || { echo "berth-router did not come up; see $LOGS/router.log" >&2; exit 1; }
+for _ in $(seq 200); do curl -sf "$URL/ping" >/dev/null 2>&1 && break; sleep 0.05; done
+curl -sf "$URL/ping" >/dev/null || { echo "berth-router did not come up; see $LOGS/berthd.log" >&2; exit 1; }
 
 call() { # OPERATION JSON
 	curl -s -X POST "$URL/" -H "X-Amz-Target: SageMaker.$1" \

@@ -450,7 +450,11 @@ int main(int argc, char **argv)
 	}
 	struct router_supervisor *router = NULL;
 	if (n_listen > 0) {
-		/* the unprivileged router reaches berthd through its group */
+		/* the unprivileged router reaches berthd through its group: the run
+		 * directory is berthd's own, so make it searchable for that group
+		 * (it may have been created 0700 by an earlier run or by hand) */
+		if (chown(run_abs, 0, router_gid) < 0 || chmod(run_abs, 0710) < 0)
+			log_warn("cannot open %s to group %u: %s", run_abs, (unsigned)router_gid, strerror(errno));
 		if (chown(socket_path, 0, router_gid) < 0 || chmod(socket_path, 0660) < 0)
 			log_warn("cannot share %s with group %u: %s", socket_path, (unsigned)router_gid, strerror(errno));
 		router_check_reachable(socket_path, router_uid, router_gid);
