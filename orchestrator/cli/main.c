@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "control_client.h"
+#include "top.h"
 #include "logs.h"
 #include "json.h"
 #include "proto_control.h"
@@ -21,6 +22,7 @@ static void usage(FILE *f)
 		   "  ls                          models, endpoint configs and endpoints\n"
 		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
+		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
 		   "  invoke ENDPOINT [--target-container H] [--content-type T] [--accept T]\n"
 		   "         [--url http://127.0.0.1:8080] < BODY   the answer goes to stdout\n");
@@ -296,6 +298,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "top") == 0)
+		return cli_top(socket, argc - i, argv + i);
 	if (strcmp(cmd, "logs") == 0)
 		return cli_logs(socket, argc - i, argv + i);
 	if (strcmp(cmd, "describe") == 0 && i + 1 < argc)

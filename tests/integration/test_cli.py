@@ -147,6 +147,35 @@ def test_berth_ps(berth, stack):
         assert str(pids[cid]) in line[0].split(), (line, pids[cid])
 
 
+def test_berth_top_shows_the_busy_container_first(berth, stack):
+    """Load on container b only: over a 1 s interval berth top puts b first
+    with a CPU share above zero and a's near zero."""
+    import threading
+    ep, stop = stack[2], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            berth.rt.invoke_endpoint(EndpointName=ep, TargetContainerHostname="b", Body=b"x" * 65536)
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        r = berth.cli("top", "-n", "2", "-d", "1", timeout=30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert r.returncode == 0, r.stderr
+    screens = r.stdout.decode().split("berth top - ")
+    assert len(screens) == 3, r.stdout  # "" before the first, then two screens
+    rows = [l.split() for l in screens[2].splitlines() if l.startswith(ep)]
+    assert [row[1] for row in rows] == ["b", "a"], screens[2]
+    cpu = {row[1]: float(row[7]) for row in rows}
+    assert cpu["b"] > 1.0 and cpu["a"] < cpu["b"], screens[2]
+    r = berth.cli("top", "-n", "0")
+    assert r.returncode == 2 and b"-n wants" in r.stderr
+
+
 def test_berth_cli_errors(berth, stack):
     r = subprocess.run([os.path.join(berth.build, "berth"), "--socket", "/run/no-such-berthd.sock", "ls"],
                        capture_output=True, timeout=30)
