@@ -67,7 +67,7 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 	ar rcs $@ $^
 
 $(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 # Not sanitized, the shim (one per container) is linked statically against
@@ -92,7 +92,7 @@ $(BUILD)/echo-serve: examples/echo/serve.c
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a \
-		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lnghttp2 -lhttp_parser -lseccomp -lcap
+		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # the shipped instance types and seccomp profile are compiled into berthd
 $(BUILD)/obj/orchestrator/embedded_configs.o: configs/instance-types.json configs/seccomp.json
@@ -124,7 +124,7 @@ echo-image: $(BUILD)/echo-serve
 # The scikit-learn, PyTorch and XGBoost example images (OCI layouts built
 # from Debian packages, cached in /var/cache/berth/images; minutes when the
 # cache is empty, a hash check when it is warm), linked as $(BUILD)/images/NAME.
-FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor
+FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor sklearn-mme
 framework-images:
 	$(call apt_install,$(DEPS_IMAGES))
 	@set -e; for i in $(FRAMEWORK_IMAGES); do \

@@ -61,6 +61,9 @@ static void reply_arn(struct api_reply *reply, const char *key, const char *arn)
  * otherwise the model's mode, Serial by default (as on SageMaker). */
 static const char *endpoint_mode_for(const struct model *m)
 {
+	/* (mme) a single container with Mode MultiModel */
+	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
+		return "MultiModel";
 	if (m->n_containers == 1 && !m->execution_mode)
 		return "Single";
 	return m->execution_mode ? m->execution_mode : "Serial";

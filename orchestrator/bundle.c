@@ -77,6 +77,8 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 		gen_mount(g, "/tmp", "tmpfs", "tmpfs", tmp_o, BERTH_ARRAY_SIZE(tmp_o));
 	if (spec->model_dir != NULL)
 		gen_mount(g, "/opt/ml/model", "bind", spec->model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
+	if (spec->multi_model_dir != NULL)
+		gen_mount(g, "/opt/ml/models", "bind", spec->multi_model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
 	yajl_gen_array_close(g);
 }
 
@@ -111,6 +113,8 @@ static void gen_env(yajl_gen g, const struct bundle_spec *spec)
 	if (!env_has(spec->image_env, spec->n_image_env, "PATH") && !env_has(spec->env, spec->n_env, "PATH"))
 		json_gen_str(g, "PATH=" IMAGE_PATH);
 	json_gen_str(g, "SAGEMAKER_BIND_TO_PORT=8080");
+	if (spec->multi_model_dir != NULL && !env_has(spec->env, spec->n_env, "SAGEMAKER_MULTI_MODEL"))
+		json_gen_str(g, "SAGEMAKER_MULTI_MODEL=true");
 	for (size_t i = 0; i < spec->n_env; i++)
 		if (strcmp(spec->env[i].key, port) != 0 && !env_has(spec->env, i, spec->env[i].key))
 			gen_kv(g, &spec->env[i]);

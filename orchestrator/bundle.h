@@ -44,6 +44,9 @@ struct bundle_spec {
 	long long pids_limit;         /* 0: none */
 	long long nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0: inherit */
 	const struct seccomp_profile *seccomp; /* NULL: no linux.seccomp (seccomp_profile.h) */
+	/* (mme) MultiModel: this directory read-only at /opt/ml/models and
+	 * SAGEMAKER_MULTI_MODEL=true (CreateModel Environment still wins). NULL: neither. */
+	const char *multi_model_dir;
 };
 
 /* Renders config.json into out (tested on its own). */

@@ -23,6 +23,7 @@
 #include "router_supervisor.h"
 #include "image_user.h"
 #include "log.h"
+#include "mme.h"
 #include "rootfs.h"
 #include "runtime.h"
 #include "shim_client.h"
@@ -88,7 +89,13 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	struct image_user user;
 	if (image_user_resolve(img.rootfs, img.config.user, &user, err) < 0)
 		return berth_err_prefix(err, "Image \"%s\"", def->image);
-	if (def->model_data_url != NULL &&
+	/* (mme) MultiModel: ModelDataUrl is a prefix, loaded model by model
+	 * later (mme.c) into STATE/mme/ENDPOINT, mounted at /opt/ml/models */
+	bool multi_model = def->mode != NULL && strcmp(def->mode, "MultiModel") == 0;
+	_cleanup_free_ char *mme_dir = multi_model ? mme_endpoint_dir(cfg->state_dir, endpoint) : NULL;
+	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
+		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
+	if (def->model_data_url != NULL && !multi_model &&
 	    artifact_resolve(cfg->state_dir, cfg->object_store_root, def->model_data_url, &model_dir, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
@@ -141,6 +148,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.pids_limit = place.lim.pids > 0 ? place.lim.pids : cfg->container_pids_limit,
 		.nofile_limit = nofile_limit,
 		.seccomp = cfg->seccomp,
+		.multi_model_dir = mme_dir,
 	};
 	struct shim_launch launch = {
 		.shim_path = cfg->shim_path,
@@ -164,7 +172,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	return 0;
 }
 
-static void runc_force_delete(const struct runtime_config *cfg, const char *id)
+void container_runc_delete(const struct runtime_config *cfg, const char *id)
 {
 	_cleanup_free_ char *runc_root = fs_path("%s/runc", cfg->run_dir);
 	pid_t pid = fork();
@@ -189,7 +197,7 @@ void container_stop(const struct runtime_config *cfg, const struct endpoint_cont
 	struct berth_err err;
 	if (shim_stop(c->socket, timeout_ms, &err) < 0) {
 		log_info("container %s: shim not reachable (%s); removing with runc", c->id, err.msg);
-		runc_force_delete(cfg, c->id);
+		container_runc_delete(cfg, c->id);
 		unlink(c->socket);
 	}
 	_cleanup_free_ char *exit_file = fs_path("%s/containers/%s/exit", cfg->state_dir, c->id);
@@ -207,7 +215,7 @@ void container_stop_and_remove(const struct runtime_config *cfg, const struct en
 	if (shim_stop(c->socket, cfg->stop_timeout_ms, &err) < 0) {
 		/* no shim to ask: make sure runc has nothing left of it */
 		log_info("container %s: shim not reachable (%s); removing with runc", c->id, err.msg);
-		runc_force_delete(cfg, c->id);
+		container_runc_delete(cfg, c->id);
 		unlink(c->socket);
 	}
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);

@@ -31,6 +31,9 @@ void container_stop(const struct runtime_config *cfg, const struct endpoint_cont
 /* At start-up: stops and removes (overlay included) every container
  * directory in STATE/containers whose id is not in known_ids. */
 void container_remove_orphans(const struct runtime_config *cfg, const char *const *known_ids, size_t n_known);
+/* `runc delete --force ID` under berthd's runc root, waited for; for
+ * containers whose shim is gone. */
+void container_runc_delete(const struct runtime_config *cfg, const char *id);
 /* Appends up to max_lines last lines of the container's log, on one line
  * each separated by " | " (for FailureReason). */
 void container_log_tail(const struct endpoint_container *c, int max_lines, struct berth_buf *out);

@@ -11,6 +11,7 @@
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "mme.h"
 
 struct control_server {
 	int listen_fd;
@@ -85,6 +86,32 @@ static void *connection_main(void *arg)
 		if (runtime_ps(cs->rt, &out) == 0)
 			ipc_send(fd, out.data, out.len, -1, &err);
 		buf_free(&out);
+	} else if (runtime_mme(cs->rt) != NULL &&
+		   (strcmp(op, "mme_load") == 0 || strcmp(op, "mme_list") == 0)) {
+		/* (mme) proto_control.h kind 4, and mme_list (mme.h) */
+		tv.tv_sec = 0;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		struct berth_buf out = BERTH_BUF_INIT;
+		if (strcmp(op, "mme_load") == 0)
+			mme_handle_load(runtime_mme(cs->rt), req, &out);
+		else
+			mme_handle_list(runtime_mme(cs->rt), req, &out);
+		if (out.len > 0 && ipc_send(fd, out.data, out.len, -1, &err) < 0)
+			log_debug("%s reply not delivered: %s", op, err.msg);
+		buf_free(&out);
+	} else if (strcmp(op, "mme_touch") == 0) {
+		/* kind 5: no answer; a router may keep the connection and send more */
+		tv.tv_sec = 0;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		for (yajl_val t = req; t != NULL;) {
+			if (runtime_mme(cs->rt) != NULL)
+				mme_handle_touch(runtime_mme(cs->rt), t);
+			if (t != req)
+				yajl_tree_free(t);
+			t = NULL;
+			if (ipc_read(&rd, &line, &len, NULL, &err) == 1)
+				t = json_parse(line, len, &err);
+		}
 	} else {
 		log_warn("control connection: unknown op \"%s\"", op);
 	}

@@ -25,6 +25,8 @@
 #include "seccomp_profile.h"
 #include "fsutil.h"
 #include "log.h"
+#include "mme.h"
+#include "objstore.h"
 #include "proto_control.h"
 #include "runtime.h"
 #include "store.h"
@@ -53,7 +55,11 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT       bind this router address and run berth-router on it (repeatable)\n"
 		"  --router PATH            berth-router binary (default: next to berthd)\n"
 		"  --router-user USER       the router's unprivileged user (default berth, else nobody)\n"
-		"  --stop-containers        on SIGTERM, stop every endpoint's containers (records are kept)\n");
+		"  --stop-containers        on SIGTERM, stop every endpoint's containers (records are kept)\n"
+		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
+		"  --mme-max-model-bytes N  bound of one multi-model artifact, unpacked (10737418240)\n"
+		"  --mme-disk-bytes N       bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)\n"
+		"  --mme-memory-high-water F  evict LRU models above F x the instance's memory limit (0.9; 0 off)\n");
 }
 
 static int parse_ms(const char *flag, const char *s, int *out)
@@ -244,7 +250,13 @@ int main(int argc, char **argv)
 	int grace_ms = conf.create_grace_ms;
 	enum { O_STATE = 256, O_RUN, O_SOCKET, O_OBJ, O_REGION, O_ACCOUNT, O_GRACE, O_HEALTH, O_STOP, O_SHIM, O_RUNC,
 	       O_CONFIG, O_TYPES, O_SECCOMP, O_CPU_OC, O_MEM_OC, O_PIDS, O_LISTEN, O_ROUTER, O_ROUTER_USER,
-	       O_STOP_CONTAINERS };
+	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW };
+	struct mme_config mc = {
+		.max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES,
+		.disk_bytes = MME_DEFAULT_DISK_BYTES,
+		.high_water = MME_DEFAULT_HIGH_WATER,
+		.load_timeout_ms = MME_LOAD_TIMEOUT_MS,
+	};
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "run-dir", required_argument, NULL, O_RUN },
@@ -267,6 +279,10 @@ int main(int argc, char **argv)
 		{ "router", required_argument, NULL, O_ROUTER },
 		{ "router-user", required_argument, NULL, O_ROUTER_USER },
 		{ "stop-containers", no_argument, NULL, O_STOP_CONTAINERS },
+		{ "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
+		{ "mme-max-model-bytes", required_argument, NULL, O_MME_MAX },
+		{ "mme-disk-bytes", required_argument, NULL, O_MME_DISK },
+		{ "mme-memory-high-water", required_argument, NULL, O_MME_HW },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -307,6 +323,30 @@ int main(int argc, char **argv)
 		case O_ROUTER: router_flag = optarg; break;
 		case O_ROUTER_USER: router_user = optarg; break;
 		case O_STOP_CONTAINERS: stop_containers = true; break;
+		case O_S3_ENDPOINT: mc.store.s3_endpoint = optarg; break;
+		case O_MME_MAX:
+		case O_MME_DISK: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || (c == O_MME_MAX && v == 0)) {
+				fprintf(stderr, "berthd: %s wants a number of bytes, not \"%s\"\n",
+					c == O_MME_MAX ? "--mme-max-model-bytes" : "--mme-disk-bytes", optarg);
+				return 2;
+			}
+			*(c == O_MME_MAX ? &mc.max_model_bytes : &mc.disk_bytes) = v;
+			break;
+		}
+		case O_MME_HW: {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end || !(v >= 0 && v <= 1)) {
+				fprintf(stderr, "berthd: --mme-memory-high-water wants a fraction 0..1, not \"%s\"\n", optarg);
+				return 2;
+			}
+			mc.high_water = v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -421,11 +461,24 @@ int main(int argc, char **argv)
 		log_error("cannot open the state in %s: %s", state_abs, err.msg);
 		return 1;
 	}
+	objstore_global_init();
+	mc.state_dir = state_abs;
+	mc.account = rc.account;
+	mc.store.local_root = rc.object_store_root;
+	mc.store.region = rc.region;
+	mc.store.timeout_ms = 300000;
+	struct mme *mme = mme_new(&mc, store, &lock, &err);
+	if (mme == NULL) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	rc.mme = mme;
 	struct runtime *rt = runtime_new(&rc, store, &lock, &changed, &err);
 	if (rt == NULL) {
 		log_error("%s", err.msg);
 		return 1;
 	}
+	mme_attach(mme, rt);
 	struct api_ctx api = {
 		.store = store,
 		.lock = &lock,
@@ -481,7 +534,9 @@ int main(int argc, char **argv)
 		 stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
 	router_supervisor_stop(router);
 	control_server_stop(cs);
+	mme_detach(mme);  /* its monitor first: it sends through the runtime */
 	runtime_free(rt); /* no health check may restart what is being stopped */
+	mme_free(mme);
 	if (stop_containers)
 		stop_all_containers(&rc, store, &lock);
 	store_close(store);

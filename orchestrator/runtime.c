@@ -16,6 +16,7 @@
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "mme.h"
 #include "shim_client.h"
 
 static double now_epoch(void)
@@ -35,6 +36,8 @@ static long long now_ms(void)
 const char *runtime_mode_for(const struct model *m)
 {
 	/* as CreateEndpoint decides it (api_endpoint.c) */
+	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
+		return "MultiModel";
 	if (m->n_containers == 1 && !m->execution_mode)
 		return "Single";
 	return m->execution_mode ? m->execution_mode : "Serial";
@@ -152,6 +155,26 @@ void runtime_push_routes(struct runtime *rt)
 		i++;
 	}
 	buf_free(&doc);
+}
+
+void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len)
+{
+	pthread_mutex_lock(rt->lock);
+	for (size_t i = 0; i < rt->n_watchers;) {
+		struct berth_err err;
+		if (ipc_send(rt->watchers[i], doc, len, -1, &err) < 0) {
+			log_warn("router subscription dropped: %s", err.msg);
+			drop_watcher(rt, i);
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(rt->lock);
+}
+
+struct mme *runtime_mme(struct runtime *rt)
+{
+	return rt->cfg.mme;
 }
 
 void runtime_add_route_watcher(struct runtime *rt, int sock)
@@ -617,6 +640,7 @@ static void *stop_worker(void *arg)
 
 	if (containers != NULL)
 		stop_all(rt, w->endpoint, containers, n);
+	mme_forget_endpoint(rt->cfg.mme, w->endpoint); /* (mme) STATE/mme/ENDPOINT */
 
 	pthread_mutex_lock(rt->lock);
 	struct berth_err err;

@@ -40,9 +40,12 @@ struct runtime_config {
 	/* (confinement) > 0: shim sockets (and their directory) are shared with
 	 * this group, the unprivileged router's. */
 	unsigned int router_gid;
+	/* (mme) The multi-model cache (mme.h); NULL: none. */
+	struct mme *mme;
 };
 
 struct runtime;
+struct mme;
 struct limits;
 struct seccomp_profile;
 
@@ -64,6 +67,11 @@ void runtime_resume(struct runtime *rt);
 void runtime_add_route_watcher(struct runtime *rt, int sock);
 /* The route table document, with *lock held (exposed for tests). */
 int runtime_render_routes(struct runtime *rt, struct berth_buf *out);
+/* (mme) Sends one line (e.g. {"op":"mme_evicted",…}) to every route
+ * watcher, between tables. Takes *lock itself. */
+void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len);
+/* (mme) The multi-model cache given in the config (may be NULL). */
+struct mme *runtime_mme(struct runtime *rt);
 /* proto_control.h kind 3; takes *lock itself. */
 int runtime_ps(struct runtime *rt, struct berth_buf *out);
 

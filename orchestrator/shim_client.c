@@ -235,6 +235,18 @@ int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err 
 	return 0;
 }
 
+int shim_connect_container(const char *socket, int timeout_ms, int *fd, struct berth_err *err)
+{
+	yajl_val v = NULL;
+	*fd = -1;
+	if (shim_call(socket, "{\"op\":\"connect\"}", timeout_ms, &v, fd, err) < 0)
+		return -1;
+	yajl_tree_free(v);
+	if (*fd < 0)
+		return berth_err_set(err, EPROTO, "the shim at %s answered connect without a socket", socket);
+	return 0;
+}
+
 int shim_read_exit_file(const char *path, struct shim_state *st, struct berth_err *err)
 {
 	struct berth_buf text = BERTH_BUF_INIT;

@@ -38,6 +38,9 @@ int shim_get_state(const char *socket, struct shim_state *state, struct berth_er
 int shim_stop(const char *socket, int timeout_ms, struct berth_err *err);
 /* GET /ping through a socket the shim connects; *status = HTTP status or 0. */
 int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err *err);
+/* (mme) A TCP socket connected to the container's port 8080, through the
+ * shim (blocking; caller closes *fd). */
+int shim_connect_container(const char *socket, int timeout_ms, int *fd, struct berth_err *err);
 /* Reads the exit file the shim wrote (proto_shim.h); -1 when absent. */
 int shim_read_exit_file(const char *path, struct shim_state *state, struct berth_err *err);
 

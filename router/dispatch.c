@@ -4,6 +4,7 @@
 
 #include "control.h"
 #include "dispatch.h"
+#include "mme.h"
 #include "errors.h"
 #include "invoke.h"
 #include "log.h"
@@ -105,6 +106,8 @@ static void answer_metrics(struct server *srv, struct request *req)
 	request_respond_header(req, "Content-Type", "text/plain; version=0.0.4");
 	buf_reset(&req->resp_body);
 	metrics_render(&srv->metrics, &req->resp_body);
+	if (srv->mme)
+		rmme_render_metrics(srv->mme, &req->resp_body);
 	request_respond_finish(req);
 }
 

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "invoke.h"
 #include "log.h"
+#include "mme.h"
 #include "routes.h"
 #include "server.h"
 #include "upstream.h"
@@ -148,7 +149,7 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 			      "Container hostname %s given in the %s header is not a container of endpoint %s (its containers: %s).",
 			      target_hostname, TARGET_CONTAINER_HEADER, e->name, names);
 	}
-	if (e->mode == ROUTE_MODE_SINGLE) {
+	if (e->mode == ROUTE_MODE_SINGLE || e->mode == ROUTE_MODE_MULTI) {
 		plan->steps[0] = &in->containers[0];
 		plan->n_steps = 1;
 		return 0;
@@ -204,6 +205,13 @@ struct invocation {
 	uint64_t t0_ns, route_ns;
 	uint64_t step_ns[ROUTE_MAX_CONTAINERS];
 	bool rerouted; /* (added) moved once to another instance */
+	/* (mme) MultiModel: the container's /models/N/invoke path, the wait for
+	 * a load, whether one happened (Server-Timing "load") and whether a 404
+	 * (evicted under us) was already retried */
+	char mme_path[MME_MAX_MODEL_NAME + 32];
+	struct mme_wait mme_wait;
+	bool mme_waiting, mme_loaded, mme_retried;
+	uint64_t load_ns;
 	struct invocation *next_free;
 };
 
@@ -282,11 +290,18 @@ static void invocation_put(struct invocation *iv)
 static void invocation_cancel(void *arg)
 {
 	struct invocation *iv = arg;
+	if (iv->mme_waiting) {
+		rmme_wait_cancel(&iv->mme_wait);
+		iv->mme_waiting = false;
+		invocation_put(iv);
+		return;
+	}
 	upstream_cancel(iv->inv->srv->upstream, &iv->x);
 	invocation_put(iv);
 }
 
 static void step_start(struct invocation *iv);
+static void mme_resolve(struct invocation *iv);
 
 static void respond_success(struct invocation *iv)
 {
@@ -299,12 +314,15 @@ static void respond_success(struct invocation *iv)
 	request_respond_header(req, "X-Amzn-Invoked-Production-Variant", iv->plan.variant->name);
 	if (x->has_resp_custom_attributes)
 		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
-	struct timing_step steps[ROUTE_MAX_CONTAINERS];
+	struct timing_step steps[ROUTE_MAX_CONTAINERS + 1];
+	size_t n_timing = 0;
+	if (iv->mme_loaded) /* (mme) a load happened for this request */
+		steps[n_timing++] = (struct timing_step){ "load", iv->load_ns };
 	for (size_t i = 0; i < iv->plan.n_steps; i++)
-		steps[i] = (struct timing_step){ iv->plan.steps[i]->hostname, iv->step_ns[i] };
+		steps[n_timing++] = (struct timing_step){ iv->plan.steps[i]->hostname, iv->step_ns[i] };
 	/* 15 steps with 63-character hostnames make about 1.3 KB: no fixed bound */
 	struct berth_buf tb = BERTH_BUF_INIT;
-	if (render_server_timing(&tb, iv->route_ns, steps, iv->plan.n_steps, total) == 0)
+	if (render_server_timing(&tb, iv->route_ns, steps, n_timing, total) == 0)
 		request_respond_header(req, "Server-Timing", tb.data);
 	buf_free(&tb);
 	struct berth_buf tmp = req->resp_body; /* hand the body over without copying */
@@ -391,10 +409,20 @@ static void step_done(struct upstream_exchange *x)
 		respond_model_failure(iv, 0, x->error, strlen(x->error), NULL);
 		return;
 	}
+	if (x->status == 404 && iv->plan.endpoint->mode == ROUTE_MODE_MULTI && !iv->mme_retried) {
+		/* (mme) the container no longer has the model (evicted under us):
+		 * a miss; load it again, once */
+		iv->mme_retried = true;
+		rmme_forget(srv->mme, iv->plan.endpoint->name, iv->target_model);
+		mme_resolve(iv);
+		return;
+	}
 	if (x->status < 200 || x->status > 299) {
 		respond_model_failure(iv, x->status, x->resp_body.data ? x->resp_body.data : "", x->resp_body.len, NULL);
 		return;
 	}
+	if (iv->plan.endpoint->mode == ROUTE_MODE_MULTI)
+		rmme_count(srv->mme, iv->plan.endpoint->name, iv->target_model);
 	if (iv->step + 1 == iv->plan.n_steps) {
 		respond_success(iv);
 		return;
@@ -432,11 +460,82 @@ static void step_start(struct invocation *iv)
 	x->custom_attributes = iv->custom_attributes;
 	x->inference_id = iv->inference_id;
 	x->target_model = iv->target_model;
+	x->path = iv->mme_path[0] ? iv->mme_path : NULL;
 	x->done = step_done;
-	if (first)
+	if (first && iv->plan.endpoint->mode != ROUTE_MODE_MULTI) /* (mme) set before the load */
 		iv->route_ns = loop_clock_ns() - iv->t0_ns;
 	if (upstream_start(iv->inv->srv->upstream, x) < 0)
 		step_done(x);
+}
+
+/* ---- MultiModel (mme.h) ------------------------------------------------ */
+
+static void mme_set_path(struct invocation *iv, const char *model)
+{
+	snprintf(iv->mme_path, sizeof(iv->mme_path), "/models/%s/invoke", model);
+}
+
+static void mme_on_loaded(struct mme_wait *w, const struct mme_result *r)
+{
+	struct invocation *iv = container_of(w, struct invocation, mme_wait);
+	iv->mme_waiting = false;
+	iv->mme_wait.m = NULL;
+	if (r->ok) {
+		mme_set_path(iv, r->model);
+		iv->mme_loaded = true;
+		iv->load_ns = loop_clock_ns() - w->start_ns;
+		step_start(iv);
+		return;
+	}
+	if (r->original_status >= 0 || (r->code && strcmp(r->code, "ModelError") == 0)) {
+		/* the container refused the load: ModelError as for an invocation */
+		const struct route_container *c = iv->plan.steps[0];
+		const char *om = r->original_message ? r->original_message : "";
+		struct model_error me = {
+			.message = r->message,
+			.original_status = r->original_status >= 0 ? r->original_status : 0,
+			.hostname = c->hostname,
+			.original = om,
+			.original_len = strlen(om),
+			.endpoint = iv->plan.endpoint->name,
+			.variant = iv->plan.variant->name,
+			.region = iv->table->region,
+			.account = iv->table->account,
+		};
+		struct request *req = iv->req;
+		if (r->status != 424) {
+			/* keep berthd's status: render the ModelError body by hand */
+			buf_reset(&req->resp_body);
+			int rr = render_model_error(&req->resp_body, &me);
+			request_respond_start(req, r->status);
+			request_respond_header(req, "Content-Type", CONTENT_TYPE_JSON);
+			char et[160];
+			snprintf(et, sizeof(et), "%s:", r->code ? r->code : "ModelError");
+			request_respond_header(req, "x-amzn-ErrorType", et);
+			if (rr < 0)
+				buf_reset(&req->resp_body);
+			request_respond_finish(req);
+		} else
+			respond_model_error(req, &me);
+		invocation_put(iv);
+		return;
+	}
+	respond_runtime_error(iv->req, r->status, r->code, "%s", r->message ? r->message : "");
+	invocation_put(iv);
+}
+
+/* Known N: invoke at once; else wait for berthd's load (single-flight). */
+static void mme_resolve(struct invocation *iv)
+{
+	struct mme *m = iv->inv->srv->mme;
+	const char *model = rmme_lookup(m, iv->plan.endpoint->name, iv->target_model);
+	if (model) {
+		mme_set_path(iv, model);
+		step_start(iv);
+		return;
+	}
+	iv->mme_waiting = true;
+	rmme_wait_start(m, iv->plan.endpoint->name, iv->target_model, &iv->mme_wait, mme_on_loaded);
 }
 
 void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name)
@@ -450,6 +549,28 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 	const char *variant = request_header(req, "x-amzn-sagemaker-target-variant", NULL);
 	if (invoke_route(table, endpoint_name, target, variant, inv->counter++, &plan, &refusal) < 0) {
 		respond_runtime_error(req, refusal.status, refusal.code, "%s", refusal.message);
+		return;
+	}
+	const char *target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL); /* (mme) */
+	if (plan.endpoint->mode == ROUTE_MODE_MULTI) {
+		if (!target_model) {
+			respond_runtime_error(req, 400, "ValidationError",
+					      "Endpoint %s is a multi-model endpoint: the request must name its model in the %s header (TargetModel), e.g. model-1.tar.gz.",
+					      plan.endpoint->name, TARGET_MODEL_HEADER);
+			return;
+		}
+		/* berthd checks the path (mme_validate_target); the router only
+		 * bounds what it keeps, with berthd's wording */
+		if (strlen(target_model) > MME_MAX_TARGET) {
+			respond_runtime_error(req, 400, "ValidationError",
+					      "TargetModel is %zu characters long; it must have length less than or equal to %d.",
+					      strlen(target_model), MME_MAX_TARGET);
+			return;
+		}
+	} else if (target_model) {
+		respond_runtime_error(req, 400, "ValidationError",
+				      "Endpoint %s of account %s is not a multi-model endpoint: the %s header (TargetModel) can only be used with an endpoint whose model has Mode MultiModel.",
+				      plan.endpoint->name, table->account, TARGET_MODEL_HEADER);
 		return;
 	}
 	if (req->body.len > srv->cfg.max_body_bytes) { /* dispatch stops earlier; belt and braces */
@@ -474,5 +595,10 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 	iv->inference_id = request_header(req, "x-amzn-sagemaker-inference-id", NULL);
 	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
 	request_set_cancel(req, invocation_cancel, iv);
+	if (plan.endpoint->mode == ROUTE_MODE_MULTI) {
+		iv->route_ns = loop_clock_ns() - t0;
+		mme_resolve(iv);
+		return;
+	}
 	step_start(iv);
 }

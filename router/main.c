@@ -21,6 +21,7 @@ static void usage(FILE *f)
 		"  --invocation-timeout-ms N container answer timeout (default 60000)\n"
 		"  --max-body-bytes N        request and response body limit (default 6291456)\n"
 		"  --max-step-bytes N        Serial: limit of a step's answer passed to the next (default 5242880)\n"
+		"  --model-wait-ms N         MultiModel: wait for a model load before 429 ModelNotReadyException (default 60000)\n"
 		"  --user USER               once the sockets are open: become USER, drop every capability,\n"
 		"                            no_new_privs, seccomp allow-list (berthd passes it)\n",
 		BERTHD_DEFAULT_SOCKET);
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 		{ "max-body-bytes", required_argument, NULL, 'm' },
 		{ "max-step-bytes", required_argument, NULL, 'S' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "model-wait-ms", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 		.invocation_timeout_ms = 60000,
 		.max_body_bytes = 6291456,
 		.max_step_bytes = ROUTER_INTER_STEP_MAX_BODY,
+		.model_wait_ms = 60000,
 	};
 	const char *user = NULL; /* --user: confine (confine.h) once the sockets are open */
 	unsigned long long v;
@@ -100,6 +103,11 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			user = optarg;
+			break;
+		case 'W':
+			if (parse_number("--model-wait-ms", optarg, 1, 3600000, &v) < 0)
+				return 2;
+			cfg.model_wait_ms = v;
 			break;
 		case 'h':
 			usage(stdout);

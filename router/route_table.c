@@ -81,6 +81,7 @@ const char *route_mode_name(enum route_mode mode)
 	case ROUTE_MODE_SINGLE: return "Single";
 	case ROUTE_MODE_DIRECT: return "Direct";
 	case ROUTE_MODE_SERIAL: return "Serial";
+	case ROUTE_MODE_MULTI: return "MultiModel";
 	}
 	return "?";
 }
@@ -199,6 +200,8 @@ static int parse_endpoint(yajl_val v, struct route_endpoint *e, struct berth_err
 		e->mode = ROUTE_MODE_DIRECT;
 	else if (strcmp(mode, "Serial") == 0)
 		e->mode = ROUTE_MODE_SERIAL;
+	else if (strcmp(mode, "MultiModel") == 0)
+		e->mode = ROUTE_MODE_MULTI;
 	else
 		return berth_err_set(err, 0, "route table: endpoint %s has unknown mode \"%s\"", e->name, mode);
 	yajl_val vs = json_get(v, "variants");

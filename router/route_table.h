@@ -16,7 +16,7 @@
 #define ROUTE_MAX_CONTAINERS 15
 #define ROUTE_MAX_NAME 63
 
-enum route_mode { ROUTE_MODE_SINGLE, ROUTE_MODE_DIRECT, ROUTE_MODE_SERIAL };
+enum route_mode { ROUTE_MODE_SINGLE, ROUTE_MODE_DIRECT, ROUTE_MODE_SERIAL, ROUTE_MODE_MULTI /* "MultiModel" */ };
 
 struct route_container {
 	char *hostname;

@@ -28,6 +28,8 @@ struct routes {
 	uint64_t backoff_ms;
 	bool logged_unreachable; /* one log line per outage, not per attempt */
 	bool ever_connected;
+	bool (*on_event)(void *data, const char *line, size_t len); /* (mme) */
+	void *event_data;
 };
 
 static const char watch_request[] = "{\"op\":\"watch_routes\"}\n";
@@ -169,6 +171,12 @@ static void routes_connect(struct routes *r)
 
 void routes_start(struct routes *r) { routes_connect(r); }
 
+void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, const char *line, size_t len), void *data)
+{
+	r->on_event = fn;
+	r->event_data = data;
+}
+
 void routes_berthd_reachable(struct routes *r)
 {
 	if (r->state != ROUTES_IDLE)
@@ -221,7 +229,8 @@ static void routes_on_event(struct loop_watch *w, uint32_t events)
 		if (fd >= 0)
 			close(fd);
 		if (rc == 1) {
-			install(r, line, len);
+			if (!(r->on_event && r->on_event(r->event_data, line, len)))
+				install(r, line, len);
 			continue;
 		}
 		if (rc == -2)

@@ -31,5 +31,9 @@ bool routes_connected(const struct routes *r);
 /* Something else just reached berthd: when the watch is down, reconnect
  * now instead of waiting out the back-off. */
 void routes_berthd_reachable(struct routes *r);
+/* (mme) Lines on the watch that are events between tables
+ * ({"op":"mme_evicted",…}) go to fn first; it returns true when it took
+ * the line (otherwise the line is parsed as a table). */
+void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, const char *line, size_t len), void *data);
 
 #endif

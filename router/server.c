@@ -10,6 +10,7 @@
 #include "invoke.h"
 #include "listener.h"
 #include "log.h"
+#include "mme.h"
 #include "routes.h"
 #include "server.h"
 #include "upstream.h"
@@ -52,7 +53,15 @@ static void on_route_table(void *data, const struct route_table *t)
 {
 	struct server *srv = data;
 	upstream_prune(srv->upstream, t);
+	rmme_prune(srv->mme, t);
 	accept_clients(srv, "route table received");
+}
+
+/* (mme) a line on the route watch that is not a table */
+static bool on_route_event(void *data, const char *line, size_t len)
+{
+	struct server *srv = data;
+	return rmme_route_event(srv->mme, line, len);
 }
 
 static void on_drain_tick(struct loop_timer *t)
@@ -129,7 +138,10 @@ int server_init(struct server *srv, const struct router_config *cfg, struct bert
 	srv->upstream = upstream_new(srv->loop, &srv->metrics, cfg->invocation_timeout_ms, cfg->max_body_bytes, srv->debug);
 	srv->routes = routes_new(srv->loop, cfg->berthd_socket, &srv->metrics, on_route_table, srv);
 	srv->invoker = invoker_new(srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker)
+	srv->mme = rmme_new(srv);
+	if (srv->routes && srv->mme)
+		routes_set_event_handler(srv->routes, on_route_event, srv);
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
 		if (listener_adopt(srv, cfg->listen_fds[i], err) < 0)
@@ -166,6 +178,8 @@ void server_fini(struct server *srv)
 		srv->conns.next->close(srv->conns.next);
 	loop_run_deferred(srv->loop);
 	invoker_free(srv->invoker);
+	if (srv->mme)
+		rmme_free(srv->mme);
 	upstream_free(srv->upstream);
 	loop_run_deferred(srv->loop);
 	routes_free(srv->routes);

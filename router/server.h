@@ -34,6 +34,7 @@ struct router_config {
 	uint64_t invocation_timeout_ms;
 	size_t max_body_bytes;
 	size_t max_step_bytes;                 /* Serial: a step's answer that feeds the next */
+	uint64_t model_wait_ms;                /* MultiModel: wait for a load before 429 ModelNotReadyException */
 };
 
 /* A client connection of either protocol, so the server can close them all. */
@@ -47,6 +48,7 @@ struct routes;
 struct upstream;
 struct invoker;
 struct listener;
+struct mme;
 
 struct server {
 	struct loop *loop;
@@ -57,6 +59,7 @@ struct server {
 	struct routes *routes;
 	struct upstream *upstream;
 	struct invoker *invoker;
+	struct mme *mme;             /* MultiModel endpoints (mme.h) */
 	struct listener *listeners;
 	struct client_conn conns; /* list head */
 	int signal_fd;

@@ -459,7 +459,9 @@ static void build_head(struct upstream_conn *c, const struct upstream_exchange *
 {
 	struct berth_buf *h = &c->head;
 	buf_reset(h);
-	buf_append_str(h, "POST /invocations HTTP/1.1\r\nHost: ");
+	buf_append_str(h, "POST ");
+	buf_append_str(h, x->path ? x->path : "/invocations");
+	buf_append_str(h, " HTTP/1.1\r\nHost: ");
 	buf_append_str(h, x->hostname);
 	buf_printf(h, "\r\nContent-Length: %zu\r\n", x->body_len);
 #define HEADER(name, value)                        \

@@ -49,6 +49,7 @@ struct upstream_exchange {
 	const char *custom_attributes;
 	const char *inference_id;
 	const char *target_model;
+	const char *path;       /* (mme) request path; NULL = /invocations */
 	const char *body;
 	size_t body_len;
 	size_t max_body;  /* limit of the answer's body; 0: the upstream's default */

@@ -82,8 +82,11 @@ struct conn {
 	uint32_t events;    /* currently registered epoll events */
 };
 
+struct echo_models; /* SAGEMAKER_MULTI_MODEL=true: the model API (below) */
+
 struct server {
 	const struct server_config *cfg;
+	struct echo_models *models; /* NULL unless SAGEMAKER_MULTI_MODEL=true */
 	int epfd;
 	int listen_fd;
 	int signal_fd;
@@ -846,6 +849,293 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 	return -1;
 }
 
+/* ---- multi-model API (SAGEMAKER_MULTI_MODEL=true; CONTRACT.md §4) -------- */
+
+struct echo_model {
+	char *name;
+	char *url;
+	char *content; /* model.txt, or the first file (by name) of the model dir */
+	size_t content_len;
+	unsigned long long invocations;
+};
+
+struct echo_models {
+	struct echo_model *v;
+	size_t n, cap;
+	unsigned long long loads;  /* POST /models calls, shown by GET /models */
+	size_t max;                /* ECHO_MAX_MODELS: 507 beyond (0: no limit) */
+	bool load_fail;            /* ECHO_LOAD_FAIL=1: POST /models answers 500 */
+	long load_delay_ms;        /* ECHO_LOAD_DELAY_MS: each load sleeps this long */
+};
+
+/* The string value of "key" in a flat JSON object (\" and \\ unescaped);
+ * NULL when missing. Bounded by out_len. */
+static char *json_string_field(const char *body, size_t len, const char *key, char *out, size_t out_len)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	const char *p = memmem(body, len, pat, strlen(pat));
+	if (!p)
+		return NULL;
+	const char *end = body + len;
+	p += strlen(pat);
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':'))
+		p++;
+	if (p >= end || *p != '"')
+		return NULL;
+	p++;
+	size_t o = 0;
+	while (p < end && *p != '"') {
+		char ch = *p++;
+		if (ch == '\\' && p < end) {
+			ch = *p++;
+			if (ch == 'n')
+				ch = '\n';
+		}
+		if (o + 1 >= out_len)
+			return NULL;
+		out[o++] = ch;
+	}
+	if (p >= end)
+		return NULL;
+	out[o] = '\0';
+	return out;
+}
+
+static bool model_name_ok(const char *n)
+{
+	if (!*n || strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strlen(n) > 255)
+		return false;
+	for (; *n; n++)
+		if (*n == '/' || (unsigned char)*n < 0x21 || *n == '"' || *n == '\\')
+			return false;
+	return true;
+}
+
+static struct echo_model *model_find(struct echo_models *m, const char *name, size_t len)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strlen(m->v[i].name) == len && memcmp(m->v[i].name, name, len) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+/* Reads model.txt, else the first regular file by name, of dir (empty when none). */
+static int model_read_content(const char *dir, char **out, size_t *out_len)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/model.txt", dir);
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		DIR *d = opendir(dir);
+		if (!d)
+			return -1;
+		char best[256] = "";
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char p2[PATH_MAX];
+			snprintf(p2, sizeof(p2), "%s/%s", dir, de->d_name);
+			if (stat(p2, &st) == 0 && S_ISREG(st.st_mode) && (!best[0] || strcmp(de->d_name, best) < 0))
+				snprintf(best, sizeof(best), "%s", de->d_name);
+		}
+		closedir(d);
+		if (!best[0]) {
+			*out = strdup("");
+			*out_len = 0;
+			return *out ? 0 : -1;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, best);
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char *buf = malloc(4097);
+	ssize_t n = buf ? read(fd, buf, 4096) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*out = buf;
+	*out_len = (size_t)n;
+	return 0;
+}
+
+static int models_load(struct echo_models *m, struct conn *c, struct request *req)
+{
+	char name[512], url[1024], msg[1536];
+	m->loads++;
+	if (!json_string_field(req->body, req->body_len, "model_name", name, sizeof(name)) ||
+	    !json_string_field(req->body, req->body_len, "url", url, sizeof(url)) || !model_name_ok(name))
+		return send_simple(c, req, 400, "{\"error\":\"body must be {\\\"model_name\\\":N,\\\"url\\\":DIR}\"}");
+	if (m->load_fail)
+		return send_simple(c, req, 500, "{\"error\":\"model load failed (ECHO_LOAD_FAIL=1)\"}");
+	if (model_find(m, name, strlen(name))) {
+		snprintf(msg, sizeof(msg), "{\"error\":\"model %s is already loaded\"}", name);
+		return send_simple(c, req, 409, msg);
+	}
+	if (m->max && m->n >= m->max) {
+		snprintf(msg, sizeof(msg), "{\"error\":\"out of memory: %zu models loaded (ECHO_MAX_MODELS)\"}", m->n);
+		return send_simple(c, req, 507, msg);
+	}
+	if (m->load_delay_ms > 0) {
+		struct timespec ts = { m->load_delay_ms / 1000, (m->load_delay_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	char *content;
+	size_t content_len;
+	if (model_read_content(url, &content, &content_len) < 0) {
+		snprintf(msg, sizeof(msg), "{\"error\":\"cannot read model at %.900s: %s\"}", url, strerror(errno));
+		return send_simple(c, req, 404, msg);
+	}
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct echo_model *v = realloc(m->v, cap * sizeof(*v));
+		if (!v) {
+			free(content);
+			return send_simple(c, req, 507, "{\"error\":\"out of memory\"}");
+		}
+		m->v = v;
+		m->cap = cap;
+	}
+	struct echo_model *e = &m->v[m->n];
+	e->name = strdup(name);
+	e->url = strdup(url);
+	e->content = content;
+	e->content_len = content_len;
+	e->invocations = 0;
+	if (!e->name || !e->url) {
+		free(e->name);
+		free(e->url);
+		free(content);
+		return send_simple(c, req, 507, "{\"error\":\"out of memory\"}");
+	}
+	m->n++;
+	snprintf(msg, sizeof(msg), "{\"status\":\"Model %s loaded\"}", name);
+	return send_simple(c, req, 200, msg);
+}
+
+static long query_param(const struct request *req, const char *key, long fallback)
+{
+	const char *q = memchr(req->path, '?', req->path_len);
+	if (!q)
+		return fallback;
+	size_t klen = strlen(key);
+	const char *end = req->path + req->path_len;
+	for (const char *p = q + 1; p < end;) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		if ((size_t)(stop - p) > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			char num[32];
+			size_t n = (size_t)(stop - p) - klen - 1;
+			if (n >= sizeof(num))
+				return fallback;
+			memcpy(num, p + klen + 1, n);
+			num[n] = '\0';
+			return strtol(num, NULL, 10);
+		}
+		p = stop + 1;
+	}
+	return fallback;
+}
+
+static int models_list(struct echo_models *m, struct conn *c, struct request *req)
+{
+	long limit = query_param(req, "limit", 100), start = query_param(req, "next_page_token", 0);
+	if (limit < 1 || limit > 1000)
+		limit = 100;
+	if (start < 0)
+		start = 0;
+	size_t cap = 256 + (size_t)limit * 600, off = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return send_simple(c, req, 500, "{\"error\":\"out of memory\"}");
+	off += (size_t)snprintf(out, cap, "{\"loads\":%llu,\"count\":%zu,\"models\":[", m->loads, m->n);
+	size_t i = (size_t)start;
+	for (; i < m->n && i < (size_t)start + (size_t)limit; i++)
+		off += (size_t)snprintf(out + off, cap - off, "%s{\"modelName\":\"%s\",\"modelUrl\":\"%.500s\"}",
+					i > (size_t)start ? "," : "", m->v[i].name, m->v[i].url);
+	if (i < m->n)
+		off += (size_t)snprintf(out + off, cap - off, "],\"nextPageToken\":\"%zu\"}", i);
+	else
+		off += (size_t)snprintf(out + off, cap - off, "]}");
+	struct iovec b = { out, off };
+	int r = send_response(c, req, 200, "application/json", 16, &b, 1);
+	free(out);
+	return r;
+}
+
+static int handle_models(struct server *s, struct conn *c, struct request *req)
+{
+	struct echo_models *m = s->models;
+	size_t n = req->path_len;
+	const char *q = memchr(req->path, '?', n);
+	if (q)
+		n = (size_t)(q - req->path);
+	const char *p = req->path + 7, *end = req->path + n; /* after "/models" */
+	bool get = token_eq(req->method, req->method_len, "GET") || req->head;
+	bool post = token_eq(req->method, req->method_len, "POST");
+	bool del = token_eq(req->method, req->method_len, "DELETE");
+	if (p == end || (p + 1 == end && *p == '/')) {
+		if (post)
+			return models_load(m, c, req);
+		if (get)
+			return models_list(m, c, req);
+		return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
+	}
+	if (*p != '/')
+		return send_simple(c, req, 404, "{\"error\":\"not found\"}");
+	p++;
+	const char *slash = memchr(p, '/', (size_t)(end - p));
+	size_t name_len = slash ? (size_t)(slash - p) : (size_t)(end - p);
+	char msg[768];
+	struct echo_model *e = model_find(m, p, name_len);
+	if (slash) {
+		if (!(end - slash == 7 && memcmp(slash, "/invoke", 7) == 0))
+			return send_simple(c, req, 404, "{\"error\":\"not found\"}");
+		if (!post)
+			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
+		if (!e) {
+			snprintf(msg, sizeof(msg), "{\"error\":\"model %.*s is not loaded\"}", (int)(name_len > 300 ? 300 : name_len), p);
+			return send_simple(c, req, 404, msg);
+		}
+		e->invocations++;
+		/* "N:CONTENT:" + body: each answer names its model */
+		struct iovec body[4] = { { e->name, strlen(e->name) }, { (void *)":", 1 }, { e->content, e->content_len },
+					 { (void *)":", 1 } };
+		struct iovec all[5];
+		memcpy(all, body, sizeof(body));
+		all[4] = (struct iovec){ req->body, req->body_len };
+		const char *ctype = req->content_type ? req->content_type : "application/octet-stream";
+		size_t ctype_len = req->content_type ? req->content_type_len : strlen(ctype);
+		return send_response(c, req, 200, ctype, ctype_len, all, 5);
+	}
+	if (!e) {
+		snprintf(msg, sizeof(msg), "{\"error\":\"model %.*s is not loaded\"}", (int)(name_len > 300 ? 300 : name_len), p);
+		return send_simple(c, req, 404, msg);
+	}
+	if (get) {
+		snprintf(msg, sizeof(msg), "[{\"modelName\":\"%s\",\"modelUrl\":\"%.500s\",\"invocations\":%llu}]", e->name,
+			 e->url, e->invocations);
+		return send_simple(c, req, 200, msg);
+	}
+	if (del) {
+		snprintf(msg, sizeof(msg), "{\"status\":\"Model %s unloaded\"}", e->name);
+		free(e->name);
+		free(e->url);
+		free(e->content);
+		*e = m->v[--m->n];
+		return send_simple(c, req, 200, msg);
+	}
+	return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
+}
+
 static int handle_request(struct server *s, struct conn *c, struct request *req)
 {
 	if (!req->keep_alive)
@@ -858,6 +1148,9 @@ static int handle_request(struct server *s, struct conn *c, struct request *req)
 			ping = 500;
 		return send_response(c, req, ping, "text/plain", 10, NULL, 0);
 	}
+	if (s->models && req->path_len >= 7 && memcmp(req->path, "/models", 7) == 0 &&
+	    (req->path_len == 7 || req->path[7] == '/' || req->path[7] == '?'))
+		return handle_models(s, c, req);
 	if (path_is(req, "/invocations")) {
 		if (!token_eq(req->method, req->method_len, "POST"))
 			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
@@ -1173,6 +1466,17 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	struct server s = { .cfg = &cfg };
+	struct echo_models models = { 0 };
+	const char *mm = getenv("SAGEMAKER_MULTI_MODEL");
+	if (mm && strcmp(mm, "true") == 0) {
+		const char *v = getenv("ECHO_MAX_MODELS");
+		models.max = v ? (size_t)strtoul(v, NULL, 10) : 0;
+		v = getenv("ECHO_LOAD_FAIL");
+		models.load_fail = v && strcmp(v, "1") == 0;
+		v = getenv("ECHO_LOAD_DELAY_MS");
+		models.load_delay_ms = v ? strtol(v, NULL, 10) : 0;
+		s.models = &models;
+	}
 	s.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	s.listen_fd = listen_on(port);
 	if (s.listen_fd < 0) {

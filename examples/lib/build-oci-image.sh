@@ -5,7 +5,8 @@
 # progress goes to standard error).
 #
 # EXAMPLE_DIR holds:
-#   image.conf  shell: PACKAGES="Debian packages" and DEPENDS="other examples
+#   image.conf  shell: PACKAGES="Debian packages", LABELS="KEY=VALUE …" (extra
+#               config labels, optional) and DEPENDS="other examples
 #               whose export/ this build trains on" (optional)
 #   serve       the serving program, installed as /usr/local/bin/serve
 #   *.py        its modules and train.py (run at build time inside the image:
@@ -53,6 +54,7 @@ say() { echo "[image $name +$(( $(date +%s) - start ))s] $*" >&2; }
 
 PACKAGES=
 DEPENDS=
+LABELS= # optional: extra image config labels, KEY=VALUE words (no spaces)
 . "$ex/image.conf"
 
 # Dependencies first (each prints its directory), their names feed our hash.
@@ -194,7 +196,10 @@ cp -a "$stage/." "$rootfs/usr/local/"
 # Byte-compiled here: the root is read-only at run time.
 chroot "$rootfs" python3 -m compileall -q /usr/local/lib/berth-example >>"$log" 2>&1
 umoci repack --image "$tmp/oci:latest" --history.created_by "serving program of $name" "$tmp/bundle" >>"$log" 2>&1
-umoci config --image "$tmp/oci:latest" \
+label_args=
+for l in $LABELS; do label_args="$label_args --config.label $l"; done
+# shellcheck disable=SC2086 # label_args: one word per flag and label
+umoci config --image "$tmp/oci:latest" $label_args \
 	--config.entrypoint /usr/local/bin/serve --config.cmd serve \
 	--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--config.env LANG=C.UTF-8 \

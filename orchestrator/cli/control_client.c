@@ -60,6 +60,11 @@ int control_call(const char *socket, const char *operation, const char *body, ya
 	return (int)status;
 }
 
+yajl_val control_request(const char *socket, const char *line, struct berth_err *err)
+{
+	return roundtrip(socket, line, strlen(line), err);
+}
+
 yajl_val control_simple(const char *socket, const char *op, struct berth_err *err)
 {
 	struct berth_buf req = BERTH_BUF_INIT;

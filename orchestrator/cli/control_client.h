@@ -11,6 +11,8 @@
  * *reply is the parsed answer body (NULL if it was not JSON). */
 int control_call(const char *socket, const char *operation, const char *body, yajl_val *reply,
 		 struct berth_err *err);
+/* (mme) Sends one request line as given and returns the parsed answer. */
+yajl_val control_request(const char *socket, const char *line, struct berth_err *err);
 /* Sends {"op":OP} and returns the parsed single-line answer. */
 yajl_val control_simple(const char *socket, const char *op, struct berth_err *err);
 

@@ -135,7 +135,39 @@ static int cmd_describe(const char *socket, const char *name)
 			return 1;
 		}
 		if (status == 200) {
-			print_pretty(reply);
+			/* (mme) a multi-model endpoint's loaded models, as "LoadedModels" */
+			yajl_val mme = NULL;
+			if (i == 0 && YAJL_IS_OBJECT(reply)) {
+				yajl_gen q = json_gen_new();
+				struct berth_buf line = BERTH_BUF_INIT;
+				yajl_gen_map_open(q);
+				json_gen_kv_str(q, "op", "mme_list");
+				json_gen_kv_str(q, "endpoint", name);
+				yajl_gen_map_close(q);
+				if (json_gen_finish(q, &line) == 0)
+					mme = control_request(socket, line.data, &err);
+				buf_free(&line);
+			}
+			yajl_val models = mme ? json_get(mme, "models") : NULL;
+			if (models && YAJL_IS_ARRAY(models) && models->u.array.len > 0) {
+				yajl_gen g2 = json_gen_new();
+				yajl_gen_config(g2, yajl_gen_beautify, 1);
+				struct berth_buf out = BERTH_BUF_INIT;
+				yajl_gen_map_open(g2);
+				for (size_t k = 0; k < reply->u.object.len; k++) {
+					json_gen_str(g2, reply->u.object.keys[k]);
+					emit(g2, reply->u.object.values[k]);
+				}
+				json_gen_str(g2, "LoadedModels");
+				emit(g2, models);
+				yajl_gen_map_close(g2);
+				json_gen_finish(g2, &out);
+				printf("%s\n", out.data ? out.data : "");
+				buf_free(&out);
+			} else {
+				print_pretty(reply);
+			}
+			yajl_tree_free(mme);
 			yajl_tree_free(reply);
 			buf_free(&body);
 			return 0;

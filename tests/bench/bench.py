@@ -128,6 +128,8 @@ class Berth:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.sock = os.path.join(self.run, "berthd.sock")
+        self.objroot = os.path.join(self.state, "objects")  # (mme) s3://B/K → objects/B/K
+        os.makedirs(self.objroot)
         log = open(os.path.join(self.state, "berthd.log"), "w")
         # The bench runs the serial pipelines (23 containers) at once on this
         # host: allow over-commit of the instance types' CPU and memory.
@@ -135,7 +137,8 @@ class Berth:
         with open(conf, "w") as f:
             json.dump({"cpu_overcommit": 32, "memory_overcommit": 32}, f)
         self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
-                                        "--run-dir", self.run], stdout=log, stderr=log)
+                                        "--run-dir", self.run, "--object-store-root", self.objroot],
+                                       stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
         self.router = subprocess.Popen([f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}",
@@ -436,6 +439,106 @@ def bench_create(b, image, rounds):
     return statistics.median(times), min(times), max(times), f"bench-{rounds - 1}"
 
 
+# ---- multi-model endpoints (mme) -------------------------------------------------
+
+def mme_artifacts(root, prefix, names):
+    import io
+    import tarfile
+    d = os.path.join(root, "bench", prefix)
+    os.makedirs(d, exist_ok=True)
+    for n in names:
+        with tarfile.open(os.path.join(d, n), "w:gz", compresslevel=1) as t:
+            info = tarfile.TarInfo("model.txt")
+            info.size = len(n)
+            t.addfile(info, io.BytesIO(n.encode()))
+
+
+def mme_call(port, ep, target, body=BODY):
+    """(status, seconds) of one InvokeEndpoint on a fresh connection."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        t0 = time.monotonic()
+        c.request("POST", f"/endpoints/{ep}/invocations", body=body,
+                  headers={"X-Amzn-SageMaker-Target-Model": target, "Content-Type": "application/octet-stream"})
+        r = c.getresponse()
+        r.read()
+        return r.status, time.monotonic() - t0
+    finally:
+        c.close()
+
+
+def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
+    """Cold first call vs warm call, warm MME invoke vs a single-model
+    invoke, routing cost with n_models models known to the router vs 10."""
+    import concurrent.futures
+    few = [f"m-{i}.tar.gz" for i in range(10)]
+    many = [f"m-{i}.tar.gz" for i in range(n_models)]
+    cold_names = [f"cold-{i}.tar.gz" for i in range(20)]
+    mme_artifacts(b.objroot, "few", few + cold_names)
+    mme_artifacts(b.objroot, "many", many)
+    for name, prefix in (("mme10", "few"), ("mmebig", "many")):
+        b.sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::000000000000:role/berth",
+                          PrimaryContainer={"Image": image, "Mode": "MultiModel",
+                                            "ModelDataUrl": f"s3://bench/{prefix}/"})
+        b.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        b.sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    b.stack("single1", [{"Image": image}], None)
+    b.sm.create_endpoint(EndpointName="single1", EndpointConfigName="single1")
+    for ep in ("mme10", "mmebig", "single1"):
+        wait_for(lambda: b.sm.describe_endpoint(EndpointName=ep)["EndpointStatus"] == "InService", 60, ep)
+    # cold vs warm: a fresh model's first call, then its second
+    cold, warm = [], []
+    for n in cold_names:
+        st, t = mme_call(b.port, "mme10", n)
+        st2, t2 = mme_call(b.port, "mme10", n)
+        if st != 200 or st2 != 200:
+            raise RuntimeError(f"mme cold/warm call: {st}/{st2}")
+        cold.append(t * 1e3)
+        warm.append(t2 * 1e3)
+    cm, wm = statistics.median(cold), statistics.median(warm)
+    rep.row("MME tiny model, first call (load) vs warm call, fresh connection each",
+            f"cold {cm:.2f} ms, warm {wm:.2f} ms", f"cold adds {cm - wm:.2f} ms (echo's own load ~0)",
+            "<= +20 ms")
+    rep.target("MME cold call beyond the container's load", f"{cm - wm:+.2f} ms", "<= +20 ms", cm - wm <= 20)
+    # load every model once: the router then knows n_models targets of mmebig
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        bad = [s for s, _ in pool.map(lambda n: mme_call(b.port, "mmebig", n), many) if s != 200]
+    if bad:
+        raise RuntimeError(f"mme: {len(bad)} loads of {n_models} failed")
+    rep.row(f"MME: {n_models} models loaded through the router (8 at a time)",
+            f"{time.monotonic() - t0:.1f} s", "", "")
+    for n in few:
+        mme_call(b.port, "mme10", n)
+    url = lambda ep: f"{b.url}/endpoints/{ep}/invocations"  # noqa: E731
+    hdr = ["x-amzn-sagemaker-target-model: m-3.tar.gz"]
+    jobs = {"single": (url("single1"), []), "mme10": (url("mme10"), hdr), "mmebig": (url("mmebig"), hdr)}
+    for u, h in jobs.values():
+        h2load(u, 500, 1, True, body, h, os.path.join(tmp, "warm"))
+    runs = {}
+    for _ in range(rounds):
+        for k, (u, h) in jobs.items():
+            runs.setdefault(k, []).append(h2load(u, n_req, 1, True, body, h, os.path.join(tmp, "log")))
+    res = {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in runs.items()}
+    s, m10, mbig = res["single"], res["mme10"], res["mmebig"]
+    rep.row("single-model invoke, 1 client, h2load h1", f"{s[0]:,.0f} req/s, p50 {s[1]:.0f} us, p99 {s[2]:.0f} us",
+            "baseline", "")
+    rep.row("warm MME invoke (10 models), 1 client, h2load h1",
+            f"{m10[0]:,.0f} req/s, p50 {m10[1]:.0f} us, p99 {m10[2]:.0f} us",
+            f"{m10[1] / s[1]:.2f}x single-model p50", "<= 1.1x")
+    rep.row(f"warm MME invoke ({n_models} models), 1 client, h2load h1",
+            f"{mbig[0]:,.0f} req/s, p50 {mbig[1]:.0f} us, p99 {mbig[2]:.0f} us",
+            f"{mbig[1] / m10[1]:.2f}x the 10-model p50", "flat")
+    rep.target("warm MME invoke vs. single-model", f"{m10[1] / s[1]:.2f}x p50", "<= 1.1x", m10[1] <= 1.1 * s[1])
+    rep.target(f"routing with {n_models} models vs. 10", f"{mbig[1] / m10[1]:.2f}x p50", "flat (<= 1.1x)",
+               mbig[1] <= 1.1 * m10[1])
+    for ep in ("mme10", "mmebig", "single1"):
+        b.sm.delete_endpoint(EndpointName=ep)
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -450,6 +553,10 @@ class Report:
         self.targets.append((name, value, limit, "met" if ok else "MISSED"))
 
 
+class _Done(Exception):
+    """--only-mme: the figures are in; write the report."""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -460,6 +567,9 @@ def main():
     ap.add_argument("--serial-requests", type=int, default=4000)
     ap.add_argument("--rounds", type=int, default=7, help="CreateEndpoint / bare runc rounds")
     ap.add_argument("--bench-rounds", type=int, default=3, help="interleaved rounds of the load runs")
+    ap.add_argument("--mme-models", type=int, default=10000, help="models behind the big MME endpoint")
+    ap.add_argument("--mme-requests", type=int, default=5000, help="h2load requests per MME figure")
+    ap.add_argument("--only-mme", action="store_true", help="run only the multi-model figures")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
     rep = Report()
@@ -475,6 +585,9 @@ def main():
     proxies = []
     b = Berth(a.build)
     try:
+        if a.only_mme:
+            bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
+            raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
         bare, blo, bhi = bare_runc(image, tmp, a.rounds, netns)
@@ -604,6 +717,9 @@ def main():
         for n in (1, 2, 5, 15):
             b.sm.delete_endpoint(EndpointName=f"serial{n}")
 
+        # -- multi-model endpoints --
+        bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
+
         # -- memory --
         shims = b.shim_pids()
         rss = {"berthd": vm_rss_kib(b.berthd.pid), "berth-router": vm_rss_kib(b.router.pid)}
@@ -614,6 +730,8 @@ def main():
             rep.row(f"VmRSS berth-shim (max of {len(shim_rss)})", f"{max(shim_rss) / 1024:.2f} MiB",
                     f"min {min(shim_rss) / 1024:.2f} MiB", "<= 1 MiB")
             rep.target("shim RSS", f"{max(shim_rss) / 1024:.2f} MiB", "<= 1 MiB", max(shim_rss) <= 1024)
+    except _Done:
+        pass
     finally:
         for p in proxies:
             p.close()

@@ -1,0 +1,350 @@
+/* objstore.c — see objstore.h. */
+#include "objstore.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fsutil.h"
+
+void objstore_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+char *objstore_join(const char *prefix, const char *target)
+{
+	size_t n = strlen(prefix);
+	return fs_path("%s%s%s", prefix, n > 0 && prefix[n - 1] == '/' ? "" : "/", target);
+}
+
+void objstore_object_free(struct objstore_object *o)
+{
+	free(o->local_path);
+	free(o->http_url);
+	free(o->bucket);
+	free(o->key);
+	memset(o, 0, sizeof(*o));
+}
+
+/* percent-encodes a key, keeping "/" (S3 path style) */
+static char *encode_key(const char *key)
+{
+	struct berth_buf b = BERTH_BUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		if (isalnum(*p) || strchr("-._~/", *p))
+			buf_append(&b, p, 1);
+		else
+			buf_printf(&b, "%%%02X", *p);
+	}
+	buf_append(&b, "", 1);
+	return buf_steal(&b);
+}
+
+int objstore_locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
+		    struct berth_err *err)
+{
+	memset(o, 0, sizeof(*o));
+	if (strncmp(url, "s3://", 5) == 0) {
+		const char *rest = url + 5;
+		const char *slash = strchr(rest, '/');
+		if (rest[0] == '\0' || rest[0] == '/' || slash == NULL || slash[1] == '\0' || strstr(rest, "..") != NULL)
+			return berth_err_set(err, 0, "\"%s\" is not a valid s3://bucket/key URL", url);
+		o->bucket = strndup(rest, (size_t)(slash - rest));
+		o->key = strdup(slash + 1);
+		if (o->bucket == NULL || o->key == NULL)
+			return berth_err_set(err, ENOMEM, "object store");
+		if (cfg->s3_endpoint != NULL) {
+			size_t n = strlen(cfg->s3_endpoint);
+			_cleanup_free_ char *ek = encode_key(o->key);
+			o->http_url = ek ? fs_path("%s%s%s/%s", cfg->s3_endpoint,
+						   n > 0 && cfg->s3_endpoint[n - 1] == '/' ? "" : "/", o->bucket, ek)
+					 : NULL;
+			o->signed_s3 = true;
+			return o->http_url ? 0 : berth_err_set(err, ENOMEM, "object store");
+		}
+		if (cfg->local_root == NULL)
+			return berth_err_set(err, 0,
+					     "\"%s\" needs an object store: start berthd with --object-store-root DIR "
+					     "or --s3-endpoint URL",
+					     url);
+		o->local_path = fs_path("%s/%s", cfg->local_root, rest);
+		return o->local_path ? 0 : berth_err_set(err, ENOMEM, "object store");
+	}
+	if (strncmp(url, "file://", 7) == 0) {
+		const char *p = url + 7;
+		if (p[0] != '/' || strstr(p, "/../") != NULL)
+			return berth_err_set(err, 0, "\"%s\" must be file:///absolute/path", url);
+		o->local_path = strdup(p);
+		o->key = strdup(p);
+		return o->local_path && o->key ? 0 : berth_err_set(err, ENOMEM, "object store");
+	}
+	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
+		o->http_url = strdup(url);
+		return o->http_url ? 0 : berth_err_set(err, ENOMEM, "object store");
+	}
+	return berth_err_set(err, 0, "\"%s\" uses a scheme berth cannot read; use s3://, file:// or https://", url);
+}
+
+void objstore_creds_free(struct objstore_creds *c)
+{
+	free(c->access_key);
+	free(c->secret_key);
+	free(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int objstore_creds_load(struct objstore_creds *c)
+{
+	memset(c, 0, sizeof(*c));
+	const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
+	if (ak && *ak && sk && *sk) {
+		const char *tok = getenv("AWS_SESSION_TOKEN");
+		c->access_key = strdup(ak);
+		c->secret_key = strdup(sk);
+		c->session_token = tok && *tok ? strdup(tok) : NULL;
+		return c->access_key && c->secret_key ? 0 : -1;
+	}
+	const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	const char *home = getenv("HOME");
+	_cleanup_free_ char *path = file ? strdup(file) : fs_path("%s/.aws/credentials", home ? home : "/root");
+	FILE *f = path ? fopen(path, "re") : NULL;
+	if (f == NULL)
+		return -1;
+	char line[1024];
+	bool in_default = false;
+	while (fgets(line, sizeof(line), f)) {
+		char *l = trim(line);
+		if (l[0] == '[') {
+			in_default = strcmp(l, "[default]") == 0;
+			continue;
+		}
+		char *eq = strchr(l, '=');
+		if (!in_default || eq == NULL)
+			continue;
+		*eq = '\0';
+		char *k = trim(l), *v = trim(eq + 1);
+		char **dst = strcmp(k, "aws_access_key_id") == 0       ? &c->access_key
+			     : strcmp(k, "aws_secret_access_key") == 0 ? &c->secret_key
+			     : strcmp(k, "aws_session_token") == 0     ? &c->session_token
+								       : NULL;
+		if (dst != NULL) {
+			free(*dst);
+			*dst = strdup(v);
+		}
+	}
+	fclose(f);
+	if (c->access_key == NULL || c->secret_key == NULL) {
+		objstore_creds_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+int objstore_sigv4_setup(const char *region, const struct objstore_creds *c, struct objstore_sigv4 *s)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->provider, sizeof(s->provider), "aws:amz:%s:s3", region && *region ? region : "us-east-1");
+	s->userpwd = fs_path("%s:%s", c->access_key, c->secret_key);
+	if (c->session_token != NULL)
+		s->token_header = fs_path("x-amz-security-token: %s", c->session_token);
+	return s->userpwd && (!c->session_token || s->token_header) ? 0 : -1;
+}
+
+void objstore_sigv4_free(struct objstore_sigv4 *s)
+{
+	free(s->userpwd);
+	free(s->token_header);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+struct transfer {
+	int fd;
+	uint64_t max_bytes, got;
+	bool too_big;
+	char *etag;
+};
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+	size_t len = size * n;
+	if (len > 5 && strncasecmp(data, "etag:", 5) == 0) {
+		char *v = strndup(data + 5, len - 5);
+		if (v != NULL) {
+			char *tv = trim(v);
+			free(t->etag);
+			t->etag = strdup(tv);
+			free(v);
+		}
+	}
+	return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+	size_t len = size * n;
+	if (t->fd < 0)
+		return len;
+	if (t->max_bytes > 0 && t->got + len > t->max_bytes) {
+		t->too_big = true;
+		return 0;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(t->fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		off += (size_t)w;
+	}
+	t->got += len;
+	return len;
+}
+
+static int http_request(const struct objstore_config *cfg, const struct objstore_object *o, bool head,
+			struct transfer *t, long long *size, enum objstore_status *st, struct berth_err *err)
+{
+	CURL *c = curl_easy_init();
+	if (c == NULL) {
+		*st = OBJSTORE_ERROR;
+		return berth_err_set(err, ENOMEM, "libcurl");
+	}
+	struct objstore_creds creds = { 0 };
+	struct objstore_sigv4 sig = { 0 };
+	struct curl_slist *hdrs = NULL;
+	int timeout = cfg->timeout_ms > 0 ? cfg->timeout_ms : 300000;
+	curl_easy_setopt(c, CURLOPT_URL, o->http_url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, o->signed_s3 ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+	if (head)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (t->max_bytes > 0)
+		curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
+	if (o->signed_s3 && objstore_creds_load(&creds) == 0 &&
+	    objstore_sigv4_setup(cfg->region, &creds, &sig) == 0) {
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sig.provider);
+		curl_easy_setopt(c, CURLOPT_USERPWD, sig.userpwd);
+		if (sig.token_header)
+			hdrs = curl_slist_append(hdrs, sig.token_header);
+	}
+	if (hdrs)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	CURLcode rc = curl_easy_perform(c);
+	long code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_off_t cl = -1;
+	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (size)
+		*size = cl;
+	int r = -1;
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_OPERATION_TIMEDOUT ||
+	    rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+	    rc == CURLE_GOT_NOTHING) {
+		*st = OBJSTORE_UNREACHABLE;
+		berth_err_set(err, 0, "the object store did not answer (%s): %s", o->http_url, curl_easy_strerror(rc));
+	} else if (t->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		*st = OBJSTORE_TOO_BIG;
+		berth_err_set(err, 0, "%s is larger than the limit of %llu bytes", o->http_url,
+			      (unsigned long long)t->max_bytes);
+	} else if (rc != CURLE_OK) {
+		*st = OBJSTORE_ERROR;
+		berth_err_set(err, 0, "fetching %s: %s", o->http_url, curl_easy_strerror(rc));
+	} else if (code == 404 || code == 403) {
+		*st = OBJSTORE_NOT_FOUND;
+		berth_err_set(err, 0, "%s: HTTP %ld", o->http_url, code);
+	} else if (code >= 500) {
+		*st = OBJSTORE_UNREACHABLE;
+		berth_err_set(err, 0, "the object store answered HTTP %ld for %s", code, o->http_url);
+	} else if (code < 200 || code > 299) {
+		*st = OBJSTORE_ERROR;
+		berth_err_set(err, 0, "the object store answered HTTP %ld for %s", code, o->http_url);
+	} else {
+		*st = OBJSTORE_OK;
+		r = 0;
+	}
+	curl_slist_free_all(hdrs);
+	objstore_sigv4_free(&sig);
+	objstore_creds_free(&creds);
+	curl_easy_cleanup(c);
+	return r;
+}
+
+int objstore_stat(const struct objstore_config *cfg, const struct objstore_object *o, char **version,
+		  long long *size, enum objstore_status *st, struct berth_err *err)
+{
+	*version = NULL;
+	*size = -1;
+	if (o->local_path != NULL) {
+		struct stat sb;
+		if (stat(o->local_path, &sb) < 0) {
+			*st = errno == ENOENT || errno == ENOTDIR ? OBJSTORE_NOT_FOUND : OBJSTORE_ERROR;
+			return berth_err_set(err, errno, "%s", o->local_path);
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			*st = OBJSTORE_NOT_FOUND;
+			return berth_err_set(err, 0, "%s is not a file", o->local_path);
+		}
+		*version = fs_path("%lld.%09ld-%lld-%llu", (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+				   (long long)sb.st_size, (unsigned long long)sb.st_ino);
+		*size = sb.st_size;
+		*st = OBJSTORE_OK;
+		return *version ? 0 : berth_err_set(err, ENOMEM, "object store");
+	}
+	struct transfer t = { .fd = -1 };
+	int r = http_request(cfg, o, true, &t, size, st, err);
+	if (r == 0) {
+		*version = t.etag ? t.etag : fs_path("size-%lld", *size);
+		t.etag = NULL;
+	}
+	free(t.etag);
+	return r;
+}
+
+int objstore_fetch(const struct objstore_config *cfg, const struct objstore_object *o, const char *dest_file,
+		   uint64_t max_bytes, enum objstore_status *st, struct berth_err *err)
+{
+	int fd = open(dest_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*st = OBJSTORE_ERROR;
+		return berth_err_set(err, errno, "%s", dest_file);
+	}
+	struct transfer t = { .fd = fd, .max_bytes = max_bytes };
+	int r = http_request(cfg, o, false, &t, NULL, st, err);
+	free(t.etag);
+	if (close(fd) < 0 && r == 0) {
+		*st = OBJSTORE_ERROR;
+		r = berth_err_set(err, errno, "%s", dest_file);
+	}
+	if (r < 0)
+		unlink(dest_file);
+	return r;
+}
