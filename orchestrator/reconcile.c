@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "container.h"
 #include "fsutil.h"
 #include "log.h"
 #include "router_supervisor.h"
@@ -61,23 +62,6 @@ static bool id_ok(const char *name)
 	return n > 0 && n <= 64 && strspn(name, "0123456789abcdefABCDEF-_") == n;
 }
 
-static void runc_delete(const struct runtime_config *cfg, const char *runc_root, const char *id)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-		}
-		execl(cfg->runc_path, "runc", "--root", runc_root, "delete", "--force", id, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-}
-
 static size_t reconcile_runc(const struct runtime_config *cfg, const struct berth_buf *records)
 {
 	_cleanup_free_ char *root = fs_path("%s/runc", cfg->run_dir);
@@ -94,7 +78,7 @@ static size_t reconcile_runc(const struct runtime_config *cfg, const struct bert
 		if (sock != NULL && shim_stop(sock, cfg->stop_timeout_ms, &err) == 0)
 			log_info("leftover container %s: stopped through its shim", de->d_name);
 		log_info("leftover runc container %s belongs to no endpoint; deleting it", de->d_name);
-		runc_delete(cfg, root, de->d_name);
+		container_runc_delete(cfg, de->d_name);
 		n++;
 	}
 	closedir(d);

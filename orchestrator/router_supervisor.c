@@ -22,6 +22,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define MAX_LISTEN 16
 #define QUICK_DEATH_MS 1000
@@ -49,57 +50,11 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static int parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, struct berth_err *err)
-{
-	char host[64];
-	const char *port_text;
-	memset(ss, 0, sizeof(*ss));
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (!end || end[1] != ':' || (size_t)(end - text - 1) >= sizeof(host))
-			return berth_err_set(err, 0, "bad --listen \"%s\": expected [IPV6]:PORT", text);
-		memcpy(host, text + 1, (size_t)(end - text - 1));
-		host[end - text - 1] = '\0';
-		port_text = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (!colon || (size_t)(colon - text) >= sizeof(host))
-			return berth_err_set(err, 0, "bad --listen \"%s\": expected HOST:PORT", text);
-		memcpy(host, text, (size_t)(colon - text));
-		host[colon - text] = '\0';
-		port_text = colon + 1;
-	}
-	char *end;
-	errno = 0;
-	long port = strtol(port_text, &end, 10);
-	if (errno || end == port_text || *end || port < 0 || port > 65535)
-		return berth_err_set(err, 0, "bad port in --listen \"%s\"", text);
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		strcpy(host, "0.0.0.0");
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return berth_err_set(err, 0, "bad host in --listen \"%s\": expected an IPv4 or [IPv6] address", text);
-}
-
 static int bind_one(const char *address, struct berth_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
-	if (parse_address(address, &ss, &len, err) < 0)
+	if (netaddr_parse(address, &ss, &len, err) < 0)
 		return -1;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -12,8 +12,6 @@
 struct server;
 struct listener;
 
-/* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" (pure). */
-int listener_parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *len, struct berth_err *err);
 
 /* Binds (SO_REUSEADDR), listens and registers; prints
  * "berth-router: listening on ADDR" on stdout. */

@@ -18,6 +18,7 @@
 #include "http1.h"
 #include "http2.h"
 #include "listener.h"
+#include "netaddr.h"
 #include "request.h"
 #include "server.h"
 
@@ -88,17 +89,17 @@ static void listen_addresses(void **state)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct berth_err err;
-	assert_int_equal(listener_parse_address("127.0.0.1:8080", &ss, &len, &err), 0);
+	assert_int_equal(netaddr_parse("127.0.0.1:8080", &ss, &len, &err), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
-	assert_int_equal(listener_parse_address("[::1]:9000", &ss, &len, &err), 0);
+	assert_int_equal(netaddr_parse("[::1]:9000", &ss, &len, &err), 0);
 	assert_int_equal(ss.ss_family, AF_INET6);
 	assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 9000);
-	assert_int_equal(listener_parse_address("0.0.0.0:0", &ss, &len, &err), 0);
-	assert_int_equal(listener_parse_address("127.0.0.1", &ss, &len, &err), -1);
-	assert_int_equal(listener_parse_address("127.0.0.1:99999", &ss, &len, &err), -1);
-	assert_int_equal(listener_parse_address("[::1]9000", &ss, &len, &err), -1);
-	assert_int_equal(listener_parse_address("example.com:80", &ss, &len, &err), -1);
+	assert_int_equal(netaddr_parse("0.0.0.0:0", &ss, &len, &err), 0);
+	assert_int_equal(netaddr_parse("127.0.0.1", &ss, &len, &err), -1);
+	assert_int_equal(netaddr_parse("127.0.0.1:99999", &ss, &len, &err), -1);
+	assert_int_equal(netaddr_parse("[::1]9000", &ss, &len, &err), -1);
+	assert_int_equal(netaddr_parse("example.com:80", &ss, &len, &err), -1);
 }
 
 static void base64url(void **state)
