@@ -1,15 +1,11 @@
 /* mme.c — MultiModel endpoints on the router: target map, single-flight
  * loads through berthd, usage reports, evictions, metrics. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "ipc.h"
+#include "berthd_call.h"
 #include "json.h"
 #include "log.h"
 #include "mme.h"
@@ -18,6 +14,7 @@
 /* load latency histogram bounds, ms */
 static const double load_buckets_ms[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 360000 };
 #define N_LOAD_BUCKETS (sizeof(load_buckets_ms) / sizeof(load_buckets_ms[0]))
+#define MME_TOUCH_TIMEOUT_MS 5000 /* an mme_touch line not written by then is dropped */
 
 struct mme_entry {
 	char *target;
@@ -49,29 +46,17 @@ struct mme_load {
 	struct mme *m;
 	struct mme_endpoint *ep;
 	struct mme_entry *entry;       /* NULL once the entry went away */
-	int fd;
-	struct loop_watch watch;
-	struct loop_timer timer;
+	struct berthd_call *call;      /* the mme_load line and its answer */
 	struct loop_defer free_defer;
-	struct berth_buf out;
-	size_t sent;
-	struct ipc_reader reader;
 	struct mme_wait waiters;       /* list head */
 	uint64_t start_ns;
-	bool failed_early;             /* connect failed: finish from the timer */
-	char early_msg[256];
 };
 
 /* a fire-and-forget mme_touch line */
 struct mme_send {
 	struct mme_send *snext, *sprev;
-	struct mme *m;
-	int fd;
-	struct loop_watch watch;
-	struct loop_timer timer;
-	struct loop_defer free_defer;
-	struct berth_buf out;
-	size_t sent;
+	struct server *srv;
+	struct berthd_call *call;
 };
 
 struct mme {
@@ -270,107 +255,41 @@ void rmme_format_not_ready(char *out, size_t len, const char *endpoint, const ch
 		 target, endpoint);
 }
 
-/* ---- connections to berthd ---------------------------------------------- */
-
-static int connect_berthd(struct mme *m, char *why, size_t why_len)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	const char *path = m->srv->cfg.berthd_socket;
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(why, why_len, "socket path too long");
-		return -1;
-	}
-	strcpy(addr.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(why, why_len, "%s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int e = errno;
-		close(fd);
-		snprintf(why, why_len, "%s", e == EAGAIN ? "its listen queue is full" : strerror(e));
-		return -1;
-	}
-	return fd;
-}
-
 /* ---- touch reports ------------------------------------------------------ */
 
-static void send_free_deferred(struct loop_defer *d)
+static void send_free(struct mme_send *s)
 {
-	struct mme_send *s = container_of(d, struct mme_send, free_defer);
-	buf_free(&s->out);
+	s->snext->sprev = s->sprev;
+	s->sprev->snext = s->snext;
 	free(s);
 }
 
-static void send_close(struct mme_send *s)
+static void send_done(void *data, enum berthd_call_outcome outcome, const char *line, size_t len,
+		      const char *detail)
 {
-	if (s->snext) {
-		s->snext->sprev = s->sprev;
-		s->sprev->snext = s->snext;
-		s->snext = s->sprev = NULL;
-	}
-	loop_watch_del(s->m->srv->loop, &s->watch);
-	loop_timer_cancel(s->m->srv->loop, &s->timer);
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	loop_defer(s->m->srv->loop, &s->free_defer);
+	struct mme_send *s = data;
+	(void)line;
+	(void)len;
+	if (outcome == BERTHD_CALL_UNREACHABLE && s->srv->debug)
+		log_debug("mme_touch not sent: %s", detail);
+	send_free(s);
 }
 
-static void send_write(struct mme_send *s)
+static void send_line(struct mme *m, const struct berth_buf *line)
 {
-	while (s->sent < s->out.len) {
-		ssize_t n = send(s->fd, s->out.data + s->sent, s->out.len - s->sent, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				loop_watch_mod(s->m->srv->loop, &s->watch, EPOLLOUT);
-				return;
-			}
-			break;
-		}
-		s->sent += (size_t)n;
-	}
-	send_close(s);
-}
-
-static void send_on_event(struct loop_watch *w, uint32_t events)
-{
-	(void)events;
-	send_write(container_of(w, struct mme_send, watch));
-}
-
-static void send_on_timer(struct loop_timer *t) { send_close(container_of(t, struct mme_send, timer)); }
-
-static void send_line(struct mme *m, struct berth_buf *line)
-{
-	char why[256];
 	struct mme_send *s = calloc(1, sizeof(*s));
 	if (!s)
 		return;
-	s->m = m;
+	s->srv = m->srv;
+	s->call = berthd_call_start(m->srv, line->data, line->len, false, MME_TOUCH_TIMEOUT_MS, send_done, s);
+	if (!s->call) {
+		free(s);
+		return;
+	}
 	s->snext = m->sends.snext;
 	s->sprev = &m->sends;
 	m->sends.snext->sprev = s;
 	m->sends.snext = s;
-	s->out = *line;
-	*line = (struct berth_buf)BERTH_BUF_INIT;
-	loop_watch_init(&s->watch, send_on_event);
-	loop_timer_init(&s->timer, send_on_timer);
-	loop_defer_init(&s->free_defer, send_free_deferred);
-	s->fd = connect_berthd(m, why, sizeof(why));
-	struct berth_err err;
-	if (s->fd < 0 || loop_watch_add(m->srv->loop, &s->watch, s->fd, 0, &err) < 0) {
-		if (m->srv->debug)
-			log_debug("mme_touch not sent: %s", s->fd < 0 ? why : err.msg);
-		send_close(s);
-		return;
-	}
-	loop_timer_arm_ms(m->srv->loop, &s->timer, 5000);
-	send_write(s);
 }
 
 static void on_touch_timer(struct loop_timer *t)
@@ -415,9 +334,7 @@ static void on_touch_timer(struct loop_timer *t)
 
 static void load_free_deferred(struct loop_defer *d)
 {
-	struct mme_load *l = container_of(d, struct mme_load, free_defer);
-	buf_free(&l->out);
-	free(l);
+	free(container_of(d, struct mme_load, free_defer));
 }
 
 static void wait_unlink(struct mme_wait *w)
@@ -437,13 +354,8 @@ static void load_finish(struct mme_load *l, const struct mme_result *r)
 	l->lnext->lprev = l->lprev;
 	l->lprev->lnext = l->lnext;
 	l->ep->n_loading--;
-	loop_watch_del(m->srv->loop, &l->watch);
-	loop_timer_cancel(m->srv->loop, &l->timer);
-	if (l->fd >= 0) {
-		ipc_reader_free(&l->reader);
-		close(l->fd);
-		l->fd = -1;
-	}
+	berthd_call_cancel(l->call); /* a no-op when its answer brought us here */
+	l->call = NULL;
 	double ms = (double)(loop_clock_ns() - l->start_ns) / 1e6;
 	if (r->ok) {
 		m->loads_done++;
@@ -546,69 +458,28 @@ static void load_reply(struct mme_load *l, const char *line, size_t len)
 	yajl_tree_free(v);
 }
 
-static void load_write(struct mme_load *l)
+static void load_done(void *data, enum berthd_call_outcome outcome, const char *line, size_t len,
+		      const char *detail)
 {
-	while (l->sent < l->out.len) {
-		ssize_t n = send(l->fd, l->out.data + l->sent, l->out.len - l->sent, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				loop_watch_mod(l->m->srv->loop, &l->watch, EPOLLIN | EPOLLOUT);
-				return;
-			}
-			char msg[512];
-			snprintf(msg, sizeof(msg), "berthd is not reachable at %s: %s; start berthd",
-				 l->m->srv->cfg.berthd_socket, strerror(errno));
-			load_fail(l, 503, "ServiceUnavailable", msg);
-			return;
-		}
-		l->sent += (size_t)n;
-	}
-	loop_watch_mod(l->m->srv->loop, &l->watch, EPOLLIN);
-}
-
-static void load_on_event(struct loop_watch *w, uint32_t events)
-{
-	struct mme_load *l = container_of(w, struct mme_load, watch);
-	if ((events & EPOLLOUT) && l->sent < l->out.len) {
-		load_write(l);
-		if (l->fd < 0)
-			return;
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	const char *line;
-	size_t len;
-	int fd = -1;
-	struct berth_err err;
-	int rc = ipc_read_nonblock(&l->reader, &line, &len, &fd, &err);
-	if (fd >= 0)
-		close(fd);
-	if (rc == 1) {
+	struct mme_load *l = data;
+	char msg[512];
+	switch (outcome) {
+	case BERTHD_CALL_OK:
 		load_reply(l, line, len);
 		return;
-	}
-	if (rc == -2)
+	case BERTHD_CALL_UNREACHABLE:
+		load_fail(l, 503, "ServiceUnavailable", detail);
 		return;
-	char msg[512];
-	snprintf(msg, sizeof(msg),
-		 "berthd closed the connection without answering a model load (%.200s); it may be restarting, try again",
-		 rc == 0 ? "end of file" : err.msg);
-	load_fail(l, 503, "ServiceUnavailable", msg);
-}
-
-static void load_on_timer(struct loop_timer *t)
-{
-	struct mme_load *l = container_of(t, struct mme_load, timer);
-	if (l->failed_early) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "berthd is not reachable at %s: %s; start berthd", l->m->srv->cfg.berthd_socket,
-			 l->early_msg);
+	case BERTHD_CALL_CLOSED:
+		snprintf(msg, sizeof(msg),
+			 "berthd closed the connection without answering a model load (%.200s); it may be restarting, try again",
+			 detail);
 		load_fail(l, 503, "ServiceUnavailable", msg);
 		return;
+	case BERTHD_CALL_TIMED_OUT:
+		load_fail(l, 503, "ServiceUnavailable", "berthd did not finish loading the model in time; try again");
+		return;
 	}
-	load_fail(l, 503, "ServiceUnavailable", "berthd did not finish loading the model in time; try again");
 }
 
 static int render_load(struct berth_buf *out, const char *endpoint, const char *target)
@@ -632,6 +503,17 @@ static struct mme_load *load_start(struct mme *m, struct mme_endpoint *e, struct
 	struct mme_load *l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
+	l->start_ns = loop_clock_ns();
+	struct berth_buf line = BERTH_BUF_INIT;
+	if (render_load(&line, e->name, x->target) < 0)
+		l->call = berthd_call_fail(m->srv, "the target model name is not valid UTF-8", load_done, l);
+	else
+		l->call = berthd_call_start(m->srv, line.data, line.len, true, MME_LOAD_TIMEOUT_MS, load_done, l);
+	buf_free(&line);
+	if (!l->call) {
+		free(l);
+		return NULL;
+	}
 	l->m = m;
 	l->ep = e;
 	e->n_loading++;
@@ -640,35 +522,9 @@ static struct mme_load *load_start(struct mme *m, struct mme_endpoint *e, struct
 	m->loads.lnext->lprev = l;
 	m->loads.lnext = l;
 	l->entry = x;
-	l->fd = -1;
-	l->start_ns = loop_clock_ns();
 	l->waiters.next = l->waiters.prev = &l->waiters;
-	loop_watch_init(&l->watch, load_on_event);
-	loop_timer_init(&l->timer, load_on_timer);
 	loop_defer_init(&l->free_defer, load_free_deferred);
 	x->load = l;
-	if (render_load(&l->out, e->name, x->target) < 0) {
-		l->failed_early = true;
-		snprintf(l->early_msg, sizeof(l->early_msg), "the target model name is not valid UTF-8");
-		loop_timer_arm_ms(m->srv->loop, &l->timer, 0);
-		return l;
-	}
-	int fd = connect_berthd(m, l->early_msg, sizeof(l->early_msg));
-	struct berth_err err;
-	if (fd >= 0 && loop_watch_add(m->srv->loop, &l->watch, fd, EPOLLIN, &err) < 0) {
-		close(fd);
-		fd = -1;
-		snprintf(l->early_msg, sizeof(l->early_msg), "%.200s", err.msg);
-	}
-	if (fd < 0) {
-		l->failed_early = true;
-		loop_timer_arm_ms(m->srv->loop, &l->timer, 0);
-		return l;
-	}
-	l->fd = fd;
-	ipc_reader_init(&l->reader, fd);
-	loop_timer_arm_ms(m->srv->loop, &l->timer, MME_LOAD_TIMEOUT_MS);
-	load_write(l);
 	return l;
 }
 
@@ -900,8 +756,10 @@ void rmme_free(struct mme *m)
 	loop_timer_cancel(m->srv->loop, &m->touch_timer);
 	while (m->loads.lnext != &m->loads)
 		load_fail(m->loads.lnext, 503, "ServiceUnavailable", "the router is stopping");
-	while (m->sends.snext != &m->sends)
-		send_close(m->sends.snext);
+	while (m->sends.snext != &m->sends) {
+		berthd_call_cancel(m->sends.snext->call);
+		send_free(m->sends.snext);
+	}
 	while (m->endpoints) {
 		struct mme_endpoint *e = m->endpoints;
 		m->endpoints = e->next;
