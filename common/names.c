@@ -11,36 +11,42 @@ static bool is_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool name_is_valid(const char *s)
+/* Both patterns describe alphanumerics with hyphens between them (never
+ * first or last); HOSTNAME_PATTERN's {0,62} also bounds the alphanumerics
+ * to 63 (max_alnums, 0 = unbounded). Any length: the length limit is a
+ * constraint of its own in AWS's messages. */
+static bool alnum_hyphen_pattern(const char *s, size_t max_alnums)
 {
-	if (!s)
+	size_t len = strlen(s), alnums = 0;
+	if (len == 0 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
 		return false;
-	size_t len = strlen(s);
-	if (len < 1 || len > NAME_MAX_LEN)
-		return false;
-	if (!is_alnum(s[0]) || !is_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 1; i + 1 < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-')
+	for (size_t i = 0; i < len; i++) {
+		if (is_alnum(s[i]))
+			alnums++;
+		else if (s[i] != '-')
 			return false;
-	return true;
+	}
+	return max_alnums == 0 || alnums <= max_alnums;
 }
 
-/* [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} with SageMaker's length limit of 63:
- * starts and ends with an alphanumeric, hyphens (runs allowed) between. */
+bool name_matches_pattern(const char *s)
+{
+	return s != NULL && alnum_hyphen_pattern(s, 0);
+}
+
+bool hostname_matches_pattern(const char *s)
+{
+	return s != NULL && alnum_hyphen_pattern(s, HOSTNAME_MAX_LEN);
+}
+
+bool name_is_valid(const char *s)
+{
+	return name_matches_pattern(s) && strlen(s) <= NAME_MAX_LEN;
+}
+
 bool hostname_is_valid(const char *s)
 {
-	if (!s)
-		return false;
-	size_t len = strlen(s);
-	if (len < 1 || len > HOSTNAME_MAX_LEN)
-		return false;
-	if (!is_alnum(s[0]) || !is_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 1; i + 1 < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
+	return hostname_matches_pattern(s) && strlen(s) <= HOSTNAME_MAX_LEN;
 }
 
 bool env_key_is_valid(const char *s)

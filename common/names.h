@@ -16,6 +16,10 @@
 #define ENV_TOTAL_MAX_BYTES 32768
 #define CONTAINERS_MAX 15
 
+/* The patterns alone, at any length (AWS reports length and pattern as
+ * separate constraints). */
+bool name_matches_pattern(const char *s);
+bool hostname_matches_pattern(const char *s);
 /* [a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?, 1..63 */
 bool name_is_valid(const char *s);
 #define NAME_PATTERN "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"

@@ -20,26 +20,6 @@
 #define EXECUTION_ROLE_ARN_MAX 2048
 #define MODEL_DATA_URL_PATTERN "^(https|s3)://([^/]+)/?(.*)$|^file:///(.*)$"
 
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* HOSTNAME_PATTERN alone, without the separate length limit. */
-static bool hostname_matches_pattern(const char *s)
-{
-	size_t len = strlen(s), alnums = 0;
-	if (len == 0 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (is_alnum(s[i]))
-			alnums++;
-		else if (s[i] != '-')
-			return false;
-	}
-	return alnums <= 63;
-}
-
 static bool model_data_url_ok(const char *s)
 {
 	const char *rest = NULL;

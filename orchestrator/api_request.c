@@ -237,14 +237,7 @@ void check_name(struct api_request *r, yajl_val v, const char *s, const char *pa
 	check_length(r, v, s, path, 1, NAME_MAX_LEN);
 	/* The pattern alone (any length): a 64-character valid name breaks only
 	 * the length constraint, as on AWS. */
-	size_t len = strlen(s);
-	bool ok = len > 0;
-	for (size_t i = 0; ok && i < len; i++) {
-		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		ok = alnum || (c == '-' && i > 0 && i + 1 < len);
-	}
-	if (!ok)
+	if (!name_matches_pattern(s))
 		req_invalid(r, v, path, "Member must satisfy regular expression pattern: %s", NAME_PATTERN);
 }
 
