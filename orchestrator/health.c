@@ -132,7 +132,7 @@ static void *restart_worker(void *arg)
 	const struct endpoint *e = store_get_endpoint(rt->store, w->endpoint);
 	const struct endpoint_container *cur = find_container(e, w->container_id);
 	if (cur != NULL && !cur->pending && !cur->retiring && !w->cancel) {
-		copied = runtime_container_copy(&c, cur) == 0;
+		copied = endpoint_container_copy(&c, cur) == 0;
 		const char *variant = endpoint_container_variant(e, cur);
 		const char *model_name = NULL;
 		for (size_t i = 0; i < e->n_variants; i++)

@@ -71,7 +71,7 @@ void endpoint_config_free(struct endpoint_config *c)
 	free(c);
 }
 
-static void endpoint_containers_free(struct endpoint_container *ec, size_t n)
+void endpoint_containers_free(struct endpoint_container *ec, size_t n)
 {
 	for (size_t i = 0; ec && i < n; i++) {
 		free(ec[i].id);
@@ -112,6 +112,18 @@ static char *dup_or_null(const char *s, bool *ok)
 	if (!r)
 		*ok = false;
 	return r;
+}
+
+int endpoint_container_copy(struct endpoint_container *dst, const struct endpoint_container *src)
+{
+	bool ok = true;
+	*dst = *src;
+	dst->id = dup_or_null(src->id, &ok);
+	dst->hostname = dup_or_null(src->hostname, &ok);
+	dst->socket = dup_or_null(src->socket, &ok);
+	dst->log = dup_or_null(src->log, &ok);
+	dst->variant = dup_or_null(src->variant, &ok);
+	return ok ? 0 : -1;
 }
 
 static struct kv *kvs_dup(const struct kv *kv, size_t n, bool *ok)
@@ -244,18 +256,9 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 		else
 			r->n_containers = e->n_containers;
 	}
-	for (size_t i = 0; i < r->n_containers; i++) {
-		r->containers[i].id = dup_or_null(e->containers[i].id, &ok);
-		r->containers[i].hostname = dup_or_null(e->containers[i].hostname, &ok);
-		r->containers[i].socket = dup_or_null(e->containers[i].socket, &ok);
-		r->containers[i].log = dup_or_null(e->containers[i].log, &ok);
-		r->containers[i].variant = dup_or_null(e->containers[i].variant, &ok);
-		r->containers[i].instance = e->containers[i].instance;
-		r->containers[i].restarts = e->containers[i].restarts;
-		r->containers[i].down = e->containers[i].down;
-		r->containers[i].pending = e->containers[i].pending;
-		r->containers[i].retiring = e->containers[i].retiring;
-	}
+	for (size_t i = 0; i < r->n_containers; i++)
+		if (endpoint_container_copy(&r->containers[i], &e->containers[i]) < 0)
+			ok = false;
 	r->tags = kvs_dup(e->tags, e->n_tags, &ok);
 	r->n_tags = r->tags ? e->n_tags : 0;
 	if (e->n_variants > 0) {

@@ -118,6 +118,10 @@ void model_free(struct model *m);                 /* frees members and m */
 void endpoint_config_free(struct endpoint_config *c);
 void endpoint_free(struct endpoint *e);
 struct endpoint *endpoint_dup(const struct endpoint *e);
+/* One container record: copy (strings duplicated; on -1 free dst with
+ * endpoint_containers_free) and free an array of n. */
+int endpoint_container_copy(struct endpoint_container *dst, const struct endpoint_container *src);
+void endpoint_containers_free(struct endpoint_container *ec, size_t n);
 struct model *model_dup(const struct model *m);
 struct endpoint_config *endpoint_config_dup(const struct endpoint_config *c);
 

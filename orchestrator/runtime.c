@@ -217,13 +217,13 @@ static void set_status(struct runtime *rt, const char *name, const char *status,
 	e->failure_reason = reason ? strdup(reason) : NULL;
 	e->last_modified_time = now_epoch();
 	if (replace_containers) {
-		runtime_containers_free(e->containers, e->n_containers);
+		endpoint_containers_free(e->containers, e->n_containers);
 		e->containers = NULL;
 		e->n_containers = 0;
 		if (n_containers > 0) {
 			e->containers = calloc(n_containers, sizeof(*e->containers));
 			for (size_t i = 0; e->containers && i < n_containers; i++)
-				runtime_container_copy(&e->containers[i], &containers[i]);
+				endpoint_container_copy(&e->containers[i], &containers[i]);
 			e->n_containers = e->containers ? n_containers : 0;
 		}
 	}
@@ -247,42 +247,11 @@ void runtime_commit(struct runtime *rt, struct endpoint *e)
 	push_routes(rt);
 }
 
-int runtime_container_copy(struct endpoint_container *dst, const struct endpoint_container *src)
-{
-	*dst = *src;
-	dst->id = strdup(src->id);
-	dst->hostname = strdup(src->hostname);
-	dst->socket = src->socket ? strdup(src->socket) : NULL;
-	dst->log = src->log ? strdup(src->log) : NULL;
-	dst->variant = src->variant ? strdup(src->variant) : NULL;
-	if (!dst->id || !dst->hostname || (src->socket && !dst->socket) || (src->log && !dst->log) ||
-	    (src->variant && !dst->variant))
-		return -1;
-	return 0;
-}
-
-void runtime_containers_free(struct endpoint_container *c, size_t n)
-{
-	for (size_t i = 0; c && i < n; i++) {
-		free(c[i].id);
-		free(c[i].hostname);
-		free(c[i].socket);
-		free(c[i].log);
-		free(c[i].variant);
-	}
-	free(c);
-}
-
-static void free_containers(struct endpoint_container *c, size_t n)
-{
-	runtime_containers_free(c, n);
-}
-
 static struct endpoint_container *copy_containers(const struct endpoint *e)
 {
 	struct endpoint_container *c = calloc(e->n_containers + 1, sizeof(*c));
 	for (size_t i = 0; c && i < e->n_containers; i++)
-		runtime_container_copy(&c[i], &e->containers[i]);
+		endpoint_container_copy(&c[i], &e->containers[i]);
 	return c;
 }
 
@@ -579,9 +548,9 @@ static void *start_worker(void *arg)
 	pthread_mutex_lock(rt->lock);
 	worker_done(w);
 	pthread_mutex_unlock(rt->lock);
-	free_containers(containers, n);
+	endpoint_containers_free(containers, n);
 	free(defs);
-	free_containers(stale, n_stale);
+	endpoint_containers_free(stale, n_stale);
 	for (size_t v = 0; v < n_models; v++)
 		if (models[v] != NULL)
 			model_free(models[v]);
@@ -653,7 +622,7 @@ static void *stop_worker(void *arg)
 	push_routes(rt);
 	worker_done(w);
 	pthread_mutex_unlock(rt->lock);
-	free_containers(containers, n);
+	endpoint_containers_free(containers, n);
 	return NULL;
 }
 
@@ -813,7 +782,7 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out)
 		const struct endpoint *e = store_endpoint_at(rt->store, i);
 		for (size_t j = 0; j < e->n_containers; j++, k++) {
 			rows[k].endpoint = strdup(e->name);
-			runtime_container_copy(&rows[k].c, &e->containers[j]);
+			endpoint_container_copy(&rows[k].c, &e->containers[j]);
 			if (rows[k].c.variant == NULL)
 				rows[k].c.variant = strdup(endpoint_container_variant(e, &e->containers[j]));
 			health_describe(rt, e->containers[j].id, &rows[k].healthy_for_ms, &rows[k].failures);

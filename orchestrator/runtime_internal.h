@@ -84,10 +84,6 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 /* Appends the last log lines of each container to reason. */
 void runtime_append_logs(const struct endpoint_container *c, size_t n, struct berth_buf *reason);
 
-/* Copies of container records (endpoint_container members); free with
- * runtime_containers_free. */
-int runtime_container_copy(struct endpoint_container *dst, const struct endpoint_container *src);
-void runtime_containers_free(struct endpoint_container *c, size_t n);
 
 /* Allocates the containers of `count` new instances of variant v (model
  * m), numbered from first_instance, marked pending; appends them to *out

@@ -83,7 +83,7 @@ static int append_containers(struct endpoint *e, const struct endpoint_container
 		return -1;
 	e->containers = grown;
 	for (size_t i = 0; i < n; i++) {
-		if (runtime_container_copy(&e->containers[e->n_containers], &c[i]) < 0)
+		if (endpoint_container_copy(&e->containers[e->n_containers], &c[i]) < 0)
 			return -1;
 		e->n_containers++;
 	}
@@ -128,7 +128,7 @@ static void retire(struct runtime *rt, struct worker *w, bool drain)
 		n_old = 0;
 		for (size_t i = 0; old && i < e->n_containers; i++)
 			if (e->containers[i].retiring)
-				runtime_container_copy(&old[n_old++], &e->containers[i]);
+				endpoint_container_copy(&old[n_old++], &e->containers[i]);
 	}
 	endpoint_free(e);
 	pthread_mutex_unlock(rt->lock);
@@ -143,11 +143,11 @@ static void retire(struct runtime *rt, struct worker *w, bool drain)
 		remove_containers(e, is_retiring, &gone, &n_gone);
 		for (size_t i = 0; i < n_gone; i++)
 			health_forget(rt, gone[i].id);
-		runtime_containers_free(gone, n_gone);
+		endpoint_containers_free(gone, n_gone);
 		runtime_commit(rt, e);
 	}
 	pthread_mutex_unlock(rt->lock);
-	runtime_containers_free(old, n_old);
+	endpoint_containers_free(old, n_old);
 }
 
 /* Starts the pending containers c (defs), waits until healthy. */
@@ -172,7 +172,7 @@ static void drop_pending(struct runtime *rt, const char *name)
 	struct endpoint_container *gone;
 	size_t n_gone;
 	remove_containers(e, is_pending, &gone, &n_gone);
-	runtime_containers_free(gone, n_gone);
+	endpoint_containers_free(gone, n_gone);
 	runtime_commit(rt, e);
 }
 
@@ -289,7 +289,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 		}
 		pthread_mutex_unlock(rt->lock);
 	}
-	runtime_containers_free(fresh, n);
+	endpoint_containers_free(fresh, n);
 	free(defs);
 	for (size_t v = 0; models && v < n_models; v++)
 		if (models[v])
@@ -398,7 +398,7 @@ static void scale(struct runtime *rt, struct worker *w)
 		buf_free(&msg);
 	}
 	pthread_mutex_unlock(rt->lock);
-	runtime_containers_free(fresh, n);
+	endpoint_containers_free(fresh, n);
 	free(defs);
 	for (size_t v = 0; models && v < n_models; v++)
 		if (models[v])
@@ -447,7 +447,7 @@ static void *cleanup_worker(void *arg)
 			struct endpoint_container *again;
 			size_t n_again;
 			remove_containers(e, is_pending_or_retiring, &again, &n_again);
-			runtime_containers_free(again, n_again);
+			endpoint_containers_free(again, n_again);
 			runtime_commit(rt, e);
 		}
 	}
@@ -455,7 +455,7 @@ static void *cleanup_worker(void *arg)
 	runtime_worker_spawn(rt, w->endpoint, WORKER_UPDATE, NULL, runtime_update_worker);
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);
-	runtime_containers_free(gone, n_gone);
+	endpoint_containers_free(gone, n_gone);
 	return NULL;
 }
 
