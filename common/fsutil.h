@@ -12,6 +12,8 @@
  * content or exactly data, across crashes: PATH.tmp.PID, fsync, rename,
  * fsync of the directory. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_err *err);
+/* write(2) until all of len is written, retrying on EINTR; -1 with errno. */
+int fs_write_all(int fd, const void *data, size_t len);
 /* Removes path and fsyncs its directory (ENOENT is not an error). */
 int fs_unlink_durable(const char *path, struct berth_err *err);
 /* Reads a whole file into out (appends), failing with EFBIG past max bytes. */

@@ -11,24 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 
 #define REPORT_MAX 1200 /* "error: " + a berth_err message + newline */
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* The original process: relay the child's one line, then exit. */
 static _Noreturn void parent_relay(int report_read, int ready_fd, pid_t child)
@@ -61,9 +47,9 @@ static _Noreturn void parent_relay(int report_read, int ready_fd, pid_t child)
 	line[len] = '\0';
 	bool ok = strcmp(line, "ok\n") == 0;
 	if (ready_fd >= 0)
-		write_all(ready_fd, line, len);
+		fs_write_all(ready_fd, line, len);
 	else if (!ok)
-		write_all(STDERR_FILENO, line, len);
+		fs_write_all(STDERR_FILENO, line, len);
 	_exit(ok ? 0 : 1);
 }
 
@@ -153,7 +139,7 @@ void shim_report(int *report_fd, bool ok, const char *message)
 				line[i] = ' ';
 		line[n++] = '\n';
 	}
-	if (write_all(*report_fd, line, (size_t)n) < 0)
+	if (fs_write_all(*report_fd, line, (size_t)n) < 0)
 		log_warn("cannot report readiness: %s", strerror(errno));
 	close(*report_fd);
 	*report_fd = -1;
