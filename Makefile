@@ -112,7 +112,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD
 # libFuzzer targets: only with FUZZ=1 (clang objects in build-fuzz/)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/liborch.a \
+	@mkdir -p $(BUILD)/obj/tests/fuzz
+	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tests/fuzz/$*.d -MT $@ \
+		-fsanitize=fuzzer -o $@ $< $(BUILD)/liborch.a \
 		$(BUILD)/librouter.a $(BUILD)/libcommon.a $(LDFLAGS) -fsanitize=fuzzer -lyajl -larchive -lcrypto -lcurl \
 		-lnghttp2 -lhttp_parser -lseccomp -lcap
 

@@ -179,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			api_handle(&h->ctx, op, body, len - 1, &reply);
 			check_reply(&reply);
 			if (h->trace)
-				printf("%s -> %d %.*s\n", op, reply.status, (int)reply.body.len, reply.body.data);
+				fprintf(stderr, "%s -> %d %.*s\n", op, reply.status, (int)reply.body.len, reply.body.data);
 			buf_free(&reply.body);
 			free(body);
 		}
