@@ -37,9 +37,11 @@ for name in "$@"; do
 		continue
 	fi
 	n_seeds=$(find "$seeds" -maxdepth 1 -type f | wc -l)
-	# 2. fuzz from them
+	# 2. fuzz from them (with tests/fuzz/NAME.dict when there is one)
+	dict=()
+	[ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
 	start=$(date +%s)
-	nice "$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+	nice "$bin" "${dict[@]}" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
 		-close_fd_mask=2 -print_final_stats=1 -artifact_prefix="$seeds/" "$corpus" "$seeds" >>"$log" 2>&1
 	rc=$?
 	ran=$(( $(date +%s) - start ))
