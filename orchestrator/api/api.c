@@ -120,14 +120,6 @@ void api_reply_text(struct api_reply *reply, const struct berth_buf *doc)
 		api_reply_nomem(reply);
 }
 
-double api_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	return (double)ms / 1000.0;
-}
-
 char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name)
 {
 	_cleanup_free_ char *lower = name_lower(name);

@@ -79,8 +79,6 @@ void req_tags(struct api_request *r, yajl_val obj, struct kv **out, size_t *n_ou
 
 /* ---- replies (api.c) ------------------------------------------------------- */
 
-/* Epoch seconds, millisecond resolution (as SageMaker reports them). */
-double api_now(void);
 /* arn:aws:sagemaker:REGION:ACCOUNT:KIND/lower-cased-name; NULL on ENOMEM. */
 char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name);
 /* 200 with the generator's document (g is freed). */

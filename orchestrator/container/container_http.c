@@ -1,5 +1,6 @@
 /* container_http.c — see container_http.h. */
 #include "container_http.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -13,13 +14,6 @@
 #include "shim_client.h"
 
 #define BODY_KEEP (64 * 1024)
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 int container_http(const char *shim_socket, const char *method, const char *path, const char *json_body,
 		   int timeout_ms, int *status, struct berth_buf *body, struct berth_err *err)
@@ -50,13 +44,13 @@ int container_http(const char *shim_socket, const char *method, const char *path
 	}
 	buf_free(&req);
 	struct berth_buf in = BERTH_BUF_INIT;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_now_ms() + timeout_ms;
 	char chunk[8192];
 	long long content_length = -1;
 	size_t head_end = 0;
 	int r = -1;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_now_ms();
 		if (left <= 0) {
 			berth_err_set(err, ETIMEDOUT, "%s %s: the container did not answer within %d ms", method, path,
 				      timeout_ms);

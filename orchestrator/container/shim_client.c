@@ -1,5 +1,6 @@
 /* shim_client.c — see shim_client.h. */
 #include "shim_client.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,17 +18,10 @@
 #include "ipc.h"
 #include "json.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static int wait_readable(int fd, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_now_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -68,7 +62,7 @@ int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *er
 	_cleanup_close_ int rfd = pipefd[0];
 	char line[2048];
 	size_t used = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_now_ms() + timeout_ms;
 	int r = -1;
 	for (;;) {
 		if (wait_readable(rfd, deadline) <= 0) {
@@ -211,7 +205,7 @@ int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err 
 		return berth_err_set(err, errno, "sending GET /ping");
 	char head[256];
 	size_t used = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_now_ms() + timeout_ms;
 	while (used < sizeof(head) - 1) {
 		if (wait_readable(conn, deadline) <= 0)
 			return berth_err_set(err, ETIMEDOUT, "GET /ping got no answer within %d ms", timeout_ms);

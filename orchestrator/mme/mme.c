@@ -1,5 +1,6 @@
 /* mme.c — see mme.h. */
 #include "mme.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -79,20 +80,6 @@ struct evicted {
 	char names[32][MME_NAME_HEX + 1];
 	size_t n;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static double now_epoch(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- pure helpers --------------------------------------------------------- */
 
@@ -650,7 +637,7 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, const char *url_prefix,
 		      char **sockets, size_t n_sockets)
 {
-	long long t0 = now_ms();
+	long long t0 = clock_now_ms();
 	struct result r = { 0 };
 	struct objstore_object o = { 0 };
 	char *version = NULL;
@@ -674,14 +661,14 @@ static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, con
 		if (fetch_unpack(m, ep->name, x->target, url, &o, name, &bytes, &r) == 0)
 			post_models(m, ep, x, sockets, n_sockets, &r);
 	}
-	double ms = (double)(now_ms() - t0);
+	double ms = (double)(clock_now_ms() - t0);
 	struct evicted ev = { .n = 0 };
 	pthread_mutex_lock(&ep->mu);
 	if (r.status == 0) {
 		x->state = M_LOADED;
 		x->bytes = bytes;
-		x->loaded_at = now_epoch();
-		x->last_used = now_ms();
+		x->loaded_at = clock_epoch_seconds();
+		x->last_used = clock_now_ms();
 		x->last_used_epoch = x->loaded_at;
 		x->load_ms = ms;
 		log_info("mme %s: loaded %s as %s (%llu bytes) in %.0f ms", ep->name, x->target, x->name,
@@ -768,8 +755,8 @@ static void handle_load(struct mme *m, yajl_val req, struct berth_buf *reply)
 	while (x && strcmp(x->target, target) != 0)
 		x = x->next;
 	if (x != NULL && x->state == M_LOADED) {
-		x->last_used = now_ms();
-		x->last_used_epoch = now_epoch();
+		x->last_used = clock_now_ms();
+		x->last_used_epoch = clock_epoch_seconds();
 		char name[MME_NAME_HEX + 1];
 		memcpy(name, x->name, sizeof(name));
 		pthread_mutex_unlock(&ep->mu);
@@ -830,8 +817,8 @@ static void handle_touch(struct mme *m, yajl_val req)
 	if (ep == NULL)
 		return;
 	pthread_mutex_lock(&ep->mu);
-	long long now = now_ms();
-	double epoch = now_epoch();
+	long long now = clock_now_ms();
+	double epoch = clock_epoch_seconds();
 	for (size_t i = 0; i < models->u.object.len; i++) {
 		for (struct mmodel *x = ep->models; x; x = x->next)
 			if (x->state == M_LOADED && strcmp(x->name, models->u.object.keys[i]) == 0) {
@@ -1007,8 +994,8 @@ void mme_free(struct mme *m)
 		return;
 	mme_detach(m);
 	pthread_mutex_lock(&m->mu);
-	long long deadline = now_ms() + 5000;
-	while (m->active > 0 && now_ms() < deadline) {
+	long long deadline = clock_now_ms() + 5000;
+	while (m->active > 0 && clock_now_ms() < deadline) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000L;

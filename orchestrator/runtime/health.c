@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "container.h"
 #include "log.h"
 #include "runtime_internal.h"
@@ -52,7 +53,7 @@ static struct health_entry *entry_get(struct runtime *rt, const char *id, bool c
 		free(h);
 		return NULL;
 	}
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	h->backoff_ms = 0; /* the first restart is immediate */
 	h->healthy_since_ms = down ? 0 : now;
 	h->next_ping_ms = now; /* first ping right away: adopted containers are checked at once */
@@ -76,7 +77,7 @@ void health_forget(struct runtime *rt, const char *container_id)
 void health_describe(struct runtime *rt, const char *container_id, long long *healthy_for_ms, int *failures)
 {
 	struct health_entry *h = entry_get(rt, container_id, false, false);
-	*healthy_for_ms = h && h->healthy_since_ms ? runtime_now_ms() - h->healthy_since_ms : 0;
+	*healthy_for_ms = h && h->healthy_since_ms ? clock_now_ms() - h->healthy_since_ms : 0;
 	*failures = h ? h->failures : 0;
 }
 
@@ -155,7 +156,7 @@ static void *restart_worker(void *arg)
 	pthread_mutex_unlock(rt->lock);
 
 	bool ok = false;
-	long long t0 = runtime_now_ms();
+	long long t0 = clock_now_ms();
 	if (copied && def != NULL) {
 		container_stop(&rt->cfg, &c, HEALTH_RESTART_STOP_MS);
 		struct berth_err err;
@@ -172,7 +173,7 @@ static void *restart_worker(void *arg)
 	e = store_get_endpoint(rt->store, w->endpoint);
 	cur = find_container(e, w->container_id);
 	if (copied && cur != NULL && !cur->pending && !cur->retiring && !w->cancel) {
-		long long now = runtime_now_ms();
+		long long now = clock_now_ms();
 		if (ok) {
 			log_info("endpoint %s: container %s (%s) restarted and healthy in %lld ms", w->endpoint,
 				 c.hostname, c.id, now - t0);
@@ -262,7 +263,7 @@ static void check_free(struct check *k)
 /* With *lock held: the checks due now; spawns restarts that are due. */
 static struct check *collect(struct runtime *rt, size_t *n_out)
 {
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	size_t n = 0, cap = 0;
 	struct check *checks = NULL;
 	for (struct health_entry *h = rt->health; h; h = h->next)
@@ -336,7 +337,7 @@ static void apply(struct runtime *rt, struct check *k)
 	const struct endpoint_container *c = find_container(e, k->id);
 	if (h == NULL || h->restarting || c == NULL || c->down || c->pending || c->retiring)
 		return;
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	struct berth_buf reason = BERTH_BUF_INIT;
 	if (!k->alive) {
 		buf_printf(&reason, "Instance %lld of variant %s: %s", k->instance, k->variant,

@@ -1,5 +1,6 @@
 /* router_supervisor.c — see router_supervisor.h. */
 #include "router_supervisor.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,13 +43,6 @@ struct router_supervisor {
 	pid_t pid;                /* guarded by mu */
 	char *pid_file;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static int bind_one(const char *address, struct berth_err *err)
 {
@@ -159,7 +153,7 @@ static void *watch(void *arg)
 		pthread_mutex_lock(&s->mu);
 		pid_t pid = s->pid;
 		pthread_mutex_unlock(&s->mu);
-		long long started = now_ms();
+		long long started = clock_now_ms();
 		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		struct pollfd p[2] = { { s->wake_fd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
 		int status = 0;
@@ -179,7 +173,7 @@ static void *watch(void *arg)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	reaped:;
-		long long lived = now_ms() - started;
+		long long lived = clock_now_ms() - started;
 		if (WIFSIGNALED(status))
 			log_warn("berth-router (pid %d) was killed by signal %d after %lld ms; restarting it", (int)pid,
 				 WTERMSIG(status), lived);
@@ -296,9 +290,9 @@ void router_supervisor_stop(struct router_supervisor *s)
 	if (s->pid > 0) {
 		kill(s->pid, SIGTERM);
 		int status;
-		long long deadline = now_ms() + STOP_DRAIN_MS;
+		long long deadline = clock_now_ms() + STOP_DRAIN_MS;
 		while (waitpid(s->pid, &status, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
+			if (clock_now_ms() > deadline) {
 				kill(s->pid, SIGKILL);
 				waitpid(s->pid, &status, 0);
 				break;

@@ -1,5 +1,6 @@
 /* runtime.c — see runtime.h. */
 #include "runtime.h"
+#include "clock.h"
 #include "runtime_internal.h"
 
 #include <errno.h>
@@ -19,20 +20,6 @@
 #include "mme.h"
 #include "shim_client.h"
 
-static double now_epoch(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 const char *runtime_mode_for(const struct model *m)
 {
 	/* as CreateEndpoint decides it (api_endpoint.c) */
@@ -41,16 +28,6 @@ const char *runtime_mode_for(const struct model *m)
 	if (m->n_containers == 1 && !m->execution_mode)
 		return "Single";
 	return m->execution_mode ? m->execution_mode : "Serial";
-}
-
-long long runtime_now_ms(void)
-{
-	return now_ms();
-}
-
-double runtime_now_epoch(void)
-{
-	return now_epoch();
 }
 
 /* ---- route table ------------------------------------------------------ */
@@ -215,7 +192,7 @@ static void set_status(struct runtime *rt, const char *name, const char *status,
 	e->status = strdup(status);
 	free(e->failure_reason);
 	e->failure_reason = reason ? strdup(reason) : NULL;
-	e->last_modified_time = now_epoch();
+	e->last_modified_time = clock_epoch_seconds();
 	if (replace_containers) {
 		endpoint_containers_free(e->containers, e->n_containers);
 		e->containers = NULL;
@@ -401,7 +378,7 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 	bool *healthy = calloc(n, sizeof(bool));
 	if (healthy == NULL)
 		return buf_append_str(reason, "out of memory"), -1;
-	long long deadline = now_ms() + rt->cfg.health_timeout_ms;
+	long long deadline = clock_now_ms() + rt->cfg.health_timeout_ms;
 	useconds_t pause = 2000;
 	size_t n_healthy = 0;
 	int r = -1;
@@ -434,7 +411,7 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 			buf_append_str(reason, "cancelled");
 			goto out;
 		}
-		if (now_ms() > deadline) {
+		if (clock_now_ms() > deadline) {
 			for (size_t i = 0; i < n; i++)
 				if (!healthy[i]) {
 					buf_printf(reason, "container %s did not pass the ping health check within %d seconds.",
@@ -521,7 +498,7 @@ static void *start_worker(void *arg)
 	pthread_mutex_unlock(rt->lock);
 
 	stop_all(rt, w->endpoint, stale, n_stale);
-	long long t0 = now_ms();
+	long long t0 = clock_now_ms();
 	if (reason.len == 0)
 		runtime_start_containers(rt, w->endpoint, containers, defs, n, &reason);
 	if (reason.len == 0 && wait_healthy(rt, w, containers, n, &reason) < 0)
@@ -532,7 +509,7 @@ static void *start_worker(void *arg)
 	bool still_creating = e != NULL && strcmp(e->status, "Creating") == 0 && !w->cancel;
 	if (still_creating && reason.len == 0) {
 		log_info("endpoint %s: %zu container%s healthy in %lld ms", w->endpoint, n, n == 1 ? "" : "s",
-			 now_ms() - t0);
+			 clock_now_ms() - t0);
 		set_status(rt, w->endpoint, "InService", NULL, NULL, 0, false);
 	}
 	pthread_mutex_unlock(rt->lock);
@@ -854,8 +831,8 @@ void runtime_free(struct runtime *rt)
 	pthread_mutex_lock(rt->lock);
 	for (struct worker *w = rt->workers; w; w = w->next)
 		w->cancel = true;
-	long long deadline = now_ms() + 5000;
-	while (rt->workers != NULL && now_ms() < deadline) {
+	long long deadline = clock_now_ms() + 5000;
+	while (rt->workers != NULL && clock_now_ms() < deadline) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 100 * 1000000L;

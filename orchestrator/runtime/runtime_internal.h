@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "resources.h"
 #include "runtime.h"
@@ -53,8 +54,6 @@ struct runtime {
 	pthread_t monitor;
 };
 
-long long runtime_now_ms(void);
-double runtime_now_epoch(void);
 
 /* With *lock held: persist e (ownership taken) and tell everyone
  * (broadcast *changed, push the route table). */

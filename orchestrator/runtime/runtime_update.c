@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "container.h"
 #include "log.h"
 #include "runtime_internal.h"
@@ -104,7 +105,7 @@ static void finish(struct runtime *rt, const char *name, const char *reason, boo
 		free(e->failure_reason);
 		e->failure_reason = reason ? strdup(reason) : NULL;
 	}
-	e->last_modified_time = runtime_now_epoch();
+	e->last_modified_time = clock_epoch_seconds();
 	log_info("endpoint %s: InService%s%s", name, reason ? ": " : "", reason ? reason : "");
 	runtime_commit(rt, e);
 }
@@ -234,7 +235,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	endpoint_free(e);
 	pthread_mutex_unlock(rt->lock);
 
-	long long t0 = runtime_now_ms();
+	long long t0 = clock_now_ms();
 	if (reason.len == 0 && bring_up(rt, w, fresh, defs, n, &reason) == 0) {
 		/* the swap: new instances take the traffic, old ones retire */
 		pthread_mutex_lock(rt->lock);
@@ -262,7 +263,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 			free(e->pending_config_name);
 			e->pending_config_name = NULL;
 			log_info("endpoint %s: %zu new container%s healthy in %lld ms; traffic moved to endpoint configuration %s",
-				 w->endpoint, n, n == 1 ? "" : "s", runtime_now_ms() - t0, e->config_name);
+				 w->endpoint, n, n == 1 ? "" : "s", clock_now_ms() - t0, e->config_name);
 			runtime_commit(rt, e);
 			e = NULL;
 		}
