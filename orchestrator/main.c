@@ -20,6 +20,7 @@
 #include "container.h"
 #include "control_server.h"
 #include "host_limits.h"
+#include "image.h"
 #include "reconcile.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
@@ -170,6 +171,33 @@ struct stop_job {
 	pthread_t thread;
 	bool started;
 };
+
+/* ---- wiring: the API's and the multi-model cache's calls into the runtime */
+
+static void hook_endpoint_start(void *rt, const char *name)
+{
+	runtime_endpoint_start(rt, name);
+}
+
+static void hook_endpoint_stop(void *rt, const char *name)
+{
+	runtime_endpoint_stop(rt, name);
+}
+
+static void hook_routes_changed(void *rt)
+{
+	runtime_push_routes(rt);
+}
+
+static int hook_image_check(void *data, const char *image, struct berth_err *err)
+{
+	return image_check(image, err);
+}
+
+static void notify_routers(void *rt, const char *doc, size_t len)
+{
+	runtime_send_to_watchers(rt, doc, len);
+}
 
 static void *stop_one_container(void *arg)
 {
@@ -478,7 +506,7 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		return 1;
 	}
-	mme_attach(mme, rt);
+	mme_attach(mme, notify_routers, rt);
 	struct api_ctx api = {
 		.store = store,
 		.lock = &lock,
@@ -486,7 +514,13 @@ int main(int argc, char **argv)
 		.region = rc.region,
 		.account = rc.account,
 		.grace_ms = grace_ms,
-		.runtime = runtime_hooks(rt),
+		.runtime = {
+			.data = rt,
+			.endpoint_start = hook_endpoint_start,
+			.endpoint_stop = hook_endpoint_stop,
+			.routes_changed = hook_routes_changed,
+			.image_check = hook_image_check,
+		},
 	};
 	limits->store = store;
 	api.runtime.limits = limits;

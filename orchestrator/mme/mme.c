@@ -16,9 +16,9 @@
 #include "cgroup_usage.h"
 #include "container_http.h"
 #include "fsutil.h"
+#include "paths.h"
 #include "json.h"
 #include "log.h"
-#include "runtime.h"
 #include "shim_client.h"
 #include "store.h"
 #include "unpack.h"
@@ -64,7 +64,8 @@ struct mme {
 	struct mme_config cfg;
 	struct store *store;
 	pthread_mutex_t *lock;
-	struct runtime *rt;
+	mme_notify_fn notify;      /* mme_evicted lines to the routers; NULL: none */
+	void *notify_data;
 	pthread_mutex_t mu;        /* eps list, stopping */
 	pthread_cond_t stop_cond;
 	struct mendpoint *eps;
@@ -82,11 +83,6 @@ struct evicted {
 };
 
 /* ---- pure helpers --------------------------------------------------------- */
-
-char *mme_endpoint_dir(const char *state_dir, const char *endpoint)
-{
-	return fs_path("%s/mme/%s", state_dir, endpoint);
-}
 
 int mme_validate_target(const char *t, size_t len, struct berth_err *err)
 {
@@ -322,7 +318,7 @@ static struct mmodel *lru_locked(struct mendpoint *ep, const struct mmodel *keep
 
 static void notify_evicted(struct mme *m, const char *endpoint, const struct evicted *ev)
 {
-	for (size_t i = 0; i < ev->n && m->rt != NULL; i++) {
+	for (size_t i = 0; i < ev->n && m->notify != NULL; i++) {
 		yajl_gen g = json_gen_new();
 		struct berth_buf doc = BERTH_BUF_INIT;
 		yajl_gen_map_open(g);
@@ -331,7 +327,7 @@ static void notify_evicted(struct mme *m, const char *endpoint, const struct evi
 		json_gen_kv_str(g, "model", ev->names[i]);
 		yajl_gen_map_close(g);
 		if (json_gen_finish(g, &doc) == 0)
-			runtime_send_to_watchers(m->rt, doc.data, doc.len);
+			m->notify(m->notify_data, doc.data, doc.len);
 		buf_free(&doc);
 	}
 }
@@ -889,7 +885,7 @@ void mme_forget_endpoint(struct mme *m, const char *endpoint)
 		set_sockets(ep, NULL, 0);
 		pthread_mutex_unlock(&ep->mu);
 	}
-	_cleanup_free_ char *dir = mme_endpoint_dir(m->cfg.state_dir, endpoint);
+	_cleanup_free_ char *dir = state_path_mme_endpoint(m->cfg.state_dir, endpoint);
 	struct berth_err err;
 	if (dir && fs_remove_tree(dir, &err) < 0)
 		log_warn("mme %s: %s", endpoint, err.msg);
@@ -948,9 +944,10 @@ struct mme *mme_new(const struct mme_config *cfg, struct store *store, pthread_m
 	return m;
 }
 
-void mme_attach(struct mme *m, struct runtime *rt)
+void mme_attach(struct mme *m, mme_notify_fn notify, void *notify_data)
 {
-	m->rt = rt;
+	m->notify = notify;
+	m->notify_data = notify_data;
 	if (pthread_create(&m->monitor, NULL, monitor_main, m) == 0)
 		m->monitor_started = true;
 	else
@@ -984,7 +981,8 @@ void mme_detach(struct mme *m)
 		pthread_join(m->monitor, NULL);
 	m->monitor_started = false;
 	pthread_mutex_lock(&m->mu);
-	m->rt = NULL;
+	m->notify = NULL;
+	m->notify_data = NULL;
 	pthread_mutex_unlock(&m->mu);
 }
 

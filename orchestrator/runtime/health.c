@@ -10,9 +10,8 @@
  * router sends traffic to the other instances, or answers 503
  * ServiceUnavailable when none is left) and restarted: same id, hostname,
  * log and bundle, new shim and runc container: the first time at once,
- * then after a back-off that starts at HEALTH_BACKOFF_MIN_MS, doubles after
- * each restart up to HEALTH_BACKOFF_MAX_MS and starts over (immediate
- * again) once the container has stayed healthy for HEALTH_BACKOFF_RESET_MS. The endpoint stays InService; its
+ * then after a back-off (backoff.h) that doubles after each restart and
+ * starts over once the container has stayed healthy. The endpoint stays InService; its
  * FailureReason tells the last thing that happened and `berth ps` the
  * restart count. Per-container check state lives only in memory: a
  * restarted berthd starts it afresh (containers marked down are restarted
@@ -21,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "container.h"
 #include "log.h"
@@ -189,9 +189,7 @@ static void *restart_worker(void *arg)
 			h->restart_at_ms = now + h->backoff_ms;
 		}
 		if (h != NULL) {
-			h->backoff_ms = h->backoff_ms ? h->backoff_ms * 2 : HEALTH_BACKOFF_MIN_MS;
-			if (h->backoff_ms > HEALTH_BACKOFF_MAX_MS)
-				h->backoff_ms = HEALTH_BACKOFF_MAX_MS;
+			h->backoff_ms = backoff_after_restart(h->backoff_ms);
 		}
 	}
 	if (h != NULL)
@@ -361,7 +359,7 @@ static void apply(struct runtime *rt, struct check *k)
 					   k->ping_status ? "status " : "no answer, ", k->ping_status);
 		}
 	}
-	if (h->healthy_since_ms != 0 && now - h->healthy_since_ms >= HEALTH_BACKOFF_RESET_MS)
+	if (backoff_should_reset(h->healthy_since_ms, now))
 		h->backoff_ms = 0;
 	if (reason.len > 0) {
 		if (h->backoff_ms == 0)

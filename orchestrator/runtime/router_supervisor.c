@@ -311,21 +311,6 @@ void router_supervisor_stop(struct router_supervisor *s)
 	free(s);
 }
 
-void router_share_path(const char *path, mode_t mode, gid_t gid)
-{
-	_cleanup_free_ char *dir = strdup(path);
-	char *slash = dir ? strrchr(dir, '/') : NULL;
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		struct stat st;
-		if (stat(dir, &st) == 0 && (st.st_gid != gid || (st.st_mode & 0010) == 0) &&
-		    (chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, (st.st_mode & 0700) | 0010) < 0))
-			log_warn("cannot share %s with group %u: %s", dir, (unsigned)gid, strerror(errno));
-	}
-	if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, mode) < 0)
-		log_warn("cannot share %s with group %u: %s", path, (unsigned)gid, strerror(errno));
-}
-
 void router_check_reachable(const char *path, uid_t uid, gid_t gid)
 {
 	_cleanup_free_ char *dir = strdup(path);

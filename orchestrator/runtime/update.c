@@ -1,4 +1,4 @@
-/* runtime_update.c — the worker of an endpoint in status Updating.
+/* update.c — the worker of an endpoint in status Updating.
  *
  * UpdateEndpoint (record's pending_config_name set) is blue/green: the new
  * config's instances are allocated, recorded as pending (so a crash can
@@ -26,6 +26,8 @@
 #include "log.h"
 #include "runtime_internal.h"
 #include "store.h"
+
+#define UPDATE_DRAIN_MS 2000 /* old containers keep running after traffic moved */
 
 /* With *lock held: a copy of the record, for changing and committing. */
 static struct endpoint *record_dup(struct runtime *rt, const char *name)
