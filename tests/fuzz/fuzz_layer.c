@@ -5,7 +5,10 @@
  * removed whole. Besides the sanitizers' findings, the target checks the
  * one promise layer.h makes about the blob (size and sha256 of the bytes
  * read) and that nothing was written outside the root: the root sits in a
- * parent directory of its own that must hold nothing else afterwards. */
+ * parent directory of its own beside a directory "outside" holding one
+ * file "canary"; afterwards the parent must hold just those two, outside
+ * just the canary, unchanged (the seeds aim symlinks and hard links at
+ * ../outside, so mutations keep trying to get there). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -47,10 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *p = mkdtemp(parent) ? parent : mkdtemp(parent_tmp);
 	if (p == NULL)
 		abort();
-	char root[64];
+	char root[64], outside[64], canary[80];
 	snprintf(root, sizeof(root), "%s/root", p);
-	if (mkdir(root, 0755) < 0)
+	snprintf(outside, sizeof(outside), "%s/outside", p);
+	snprintf(canary, sizeof(canary), "%s/canary", outside);
+	if (mkdir(root, 0755) < 0 || mkdir(outside, 0755) < 0)
 		abort();
+	int canary_fd = open(canary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (canary_fd < 0 || fs_write_all(canary_fd, "canary", 6) < 0)
+		abort();
+	close(canary_fd);
+	struct berth_err err;
 	int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int blob_fd = memfd_create("layer", MFD_CLOEXEC);
 	if (root_fd < 0 || blob_fd < 0)
@@ -61,7 +71,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	struct layer_result res;
-	struct berth_err err;
 	if (layer_apply(root_fd, blob_fd, FUZZ_MAX_BLOB, &res, &err) == 0) {
 		/* the whole blob was read and measured */
 		unsigned char md[EVP_MAX_MD_SIZE];
@@ -79,7 +88,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(blob_fd);
 	close(root_fd);
-	if (entries_in(p) != 1) { /* only root/ may be there */
+	char text[16] = "";
+	int fd = open(canary, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (entries_in(p) != 2 || entries_in(outside) != 1 || n != 6 || memcmp(text, "canary", 6) != 0) {
 		fprintf(stderr, "the layer wrote outside its root, into %s\n", p);
 		abort();
 	}
