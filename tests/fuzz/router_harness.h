@@ -260,6 +260,13 @@ static inline void harness_run_connection(struct router_harness *h, const void *
 		h->srv.conns.next->close(h->srv.conns.next);
 	harness_loop_once(h);
 	harness_berthd_service(h);
+	/* every connection the front ends opened (HTTP/1.1, or handed over to
+	 * HTTP/2) was accounted for when it closed */
+	if (h->srv.metrics.client_connections != 0) {
+		fprintf(stderr, "router harness: %lld client connections still counted\n",
+			(long long)h->srv.metrics.client_connections);
+		abort();
+	}
 }
 
 #endif
