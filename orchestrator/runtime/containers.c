@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "clock.h"
 #include "container.h"
+#include "container_http.h"
 #include "log.h"
 #include "shim_client.h"
 
@@ -133,7 +134,7 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 				continue;
 			int status = 0;
 			struct berth_err err;
-			if (shim_ping(c[i].socket, rt->cfg.ping_timeout_ms, &status, &err) == 0 && status == 200) {
+			if (container_ping(c[i].socket, rt->cfg.ping_timeout_ms, &status, &err) == 0 && status == 200) {
 				healthy[i] = true;
 				n_healthy++;
 				continue;
