@@ -82,6 +82,7 @@ static int on_headers_complete(http_parser *p)
 	r->head_done = true;
 	bool chunked = (p->flags & F_CHUNKED) != 0;
 	uint64_t length = chunked || p->content_length == ULLONG_MAX ? HTTP_RESPONSE_NO_LENGTH : p->content_length;
+	r->content_length = length;
 	if (length != HTTP_RESPONSE_NO_LENGTH && length > r->max_body) {
 		r->fail = HTTP_RESPONSE_BODY_TOO_LARGE;
 		return -1;
@@ -148,6 +149,7 @@ void http_response_reset(struct http_response *r)
 	r->parser.data = r;
 	r->head_bytes = 0;
 	r->body_bytes = 0;
+	r->content_length = HTTP_RESPONSE_NO_LENGTH;
 	r->head_done = false;
 	r->message_done = false;
 	r->in_value = false;
@@ -241,6 +243,17 @@ bool http_response_keep_alive(const struct http_response *r)
 int http_response_status(const struct http_response *r)
 {
 	return r->head_done ? (int)r->parser.status_code : 0;
+}
+
+uint64_t http_response_content_length(const struct http_response *r)
+{
+	return r->head_done ? r->content_length : HTTP_RESPONSE_NO_LENGTH;
+}
+
+void http_response_set_limits(struct http_response *r, size_t max_head, uint64_t max_body)
+{
+	r->max_head = max_head;
+	r->max_body = max_body;
 }
 
 void http_response_describe(const struct http_response *r, enum http_response_result result, char *out,

@@ -62,6 +62,7 @@ struct http_response {
 	uint64_t max_body;
 	size_t head_bytes;  /* head bytes consumed so far */
 	uint64_t body_bytes;
+	uint64_t content_length; /* declared, at the end of the head */
 	bool head_done;     /* the final answer's head is complete */
 	bool message_done;
 	bool in_value;      /* the last header piece was a value */
@@ -86,8 +87,14 @@ enum http_response_result http_response_feed(struct http_response *r, const char
 
 /* After DONE: whether the connection may carry another exchange. */
 bool http_response_keep_alive(const struct http_response *r);
-/* The final answer's status (0 until its head is complete). */
+/* The final answer's status (0 until its head is complete), and its
+ * declared Content-Length (HTTP_RESPONSE_NO_LENGTH: none or chunked) —
+ * also after BODY_TOO_LARGE for a declared length, which on_head never
+ * saw. */
 int http_response_status(const struct http_response *r);
+uint64_t http_response_content_length(const struct http_response *r);
+/* Changes the bounds for the answer being read (before its head ends). */
+void http_response_set_limits(struct http_response *r, size_t max_head, uint64_t max_body);
 /* Writes what went wrong for a result other than MORE/DONE, in words a
  * log or an error answer can quote ("malformed HTTP response: invalid
  * HTTP status code", "the response's head exceeds 16384 bytes", ...). */
