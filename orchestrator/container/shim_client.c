@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +17,6 @@
 #include "ipc.h"
 #include "json.h"
 #include "report.h"
-
-static int wait_readable(int fd, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - clock_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r;
-	}
-}
 
 int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *err)
 {
