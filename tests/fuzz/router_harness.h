@@ -144,6 +144,18 @@ static inline void harness_berthd_service(struct router_harness *h)
 	}
 }
 
+/* The fake berthd's directory holds only its socket; removed at exit
+ * (libFuzzer ends with exit(): the run's time is up, or -runs reached). */
+static struct router_harness *harness_at_exit; /* for atexit, which has no user_data */
+
+static void harness_remove_dir(void)
+{
+	if (harness_at_exit == NULL)
+		return;
+	unlink(harness_at_exit->socket_path);
+	rmdir(harness_at_exit->dir);
+}
+
 static inline void harness_init(struct router_harness *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -152,6 +164,8 @@ static inline void harness_init(struct router_harness *h)
 	if (mkdtemp(h->dir) == NULL)
 		harness_die("mkdtemp");
 	snprintf(h->socket_path, sizeof(h->socket_path), "%s/berthd.sock", h->dir);
+	harness_at_exit = h;
+	atexit(harness_remove_dir);
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", h->socket_path);
 	h->berthd_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
