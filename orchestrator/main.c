@@ -21,6 +21,7 @@
 #include "control_server.h"
 #include "host_limits.h"
 #include "reconcile.h"
+#include "router_log.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
 #include "fsutil.h"
@@ -37,7 +38,8 @@ static void usage(FILE *f)
 		"usage: berthd [options]\n"
 		"  --state-dir DIR          state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")\n"
 		"  --run-dir DIR            sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")\n"
-		"  --socket PATH            control socket (default RUN_DIR/berthd.sock)\n"
+		"  --socket PATH            admin socket, root only (default RUN_DIR/berthd.sock); the router\n"
+		"                           gets its own channel, RUN_DIR/router.sock\n"
 		"  --object-store-root DIR  where s3://bucket/key is read from (DIR/bucket/key)\n"
 		"  --region R               ARN region (default us-east-1)\n"
 		"  --account A              ARN account (default 000000000000)\n"
@@ -54,7 +56,8 @@ static void usage(FILE *f)
 		"  --pids-limit N           processes per endpoint instance (4096)\n"
 		"  --listen HOST:PORT       bind this router address and run berth-router on it (repeatable)\n"
 		"  --router PATH            berth-router binary (default: next to berthd)\n"
-		"  --router-user USER       the router's unprivileged user (default berth, else nobody)\n"
+		"  --router-user USER       the router's dedicated unprivileged user (default berth; make install\n"
+		"                           creates it; never nobody)\n"
 		"  --stop-containers        on SIGTERM, stop every endpoint's containers (records are kept)\n"
 		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
 		"  --mme-max-model-bytes N  bound of one multi-model artifact, unpacked (10737418240)\n"
@@ -145,20 +148,32 @@ static const char *find_config_flag(int argc, char **argv)
 	return path;
 }
 
-/* The router's user: USER, else "nobody" (with a warning). */
-static int resolve_router_user(const char *name, const char **user, uid_t *uid, gid_t *gid)
+/* The router's user: an existing, dedicated, unprivileged user. Not
+ * nobody: every process running as nobody could then reach what is shared
+ * with the router (its channel to berthd, the shims' sockets). */
+static int resolve_router_user(const char *name, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		log_warn("user %s does not exist (make install creates it); berth-router runs as nobody", name);
-		pw = getpwnam("nobody");
-		name = "nobody";
-	}
-	if (pw == NULL || pw->pw_uid == 0) {
-		log_error("no unprivileged user to run berth-router as (tried %s and nobody)", name);
+		log_error("the router's user %s does not exist; create it (make install and make run do: useradd "
+			  "--system --user-group --no-create-home --shell /usr/sbin/nologin %s) or name another "
+			  "dedicated user with --router-user",
+			  name, name);
 		return -1;
 	}
-	*user = name;
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		log_error("--router-user %s is root (uid %u gid %u); berth-router must run as a dedicated unprivileged "
+			  "user (the system user berth)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
+	if (strcmp(name, "nobody") == 0 || pw->pw_uid == 65534 || pw->pw_gid == 65534) {
+		log_error("--router-user %s is nobody (uid %u gid %u), which other processes share: they could reach "
+			  "the router's channel and the shims' sockets; use a dedicated user (the system user berth, "
+			  "which make install creates)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
@@ -419,7 +434,7 @@ int main(int argc, char **argv)
 	gid_t router_gid = 0;
 	char *router_path = NULL;
 	if (n_listen > 0) {
-		if (resolve_router_user(router_user, &router_user, &router_uid, &router_gid) < 0)
+		if (resolve_router_user(router_user, &router_uid, &router_gid) < 0)
 			return 1;
 		_cleanup_free_ char *wanted = router_flag ? strdup(router_flag) : sibling_path("berth-router");
 		router_path = wanted ? realpath(wanted, NULL) : NULL;
@@ -502,22 +517,35 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct router_supervisor *router = NULL;
+	struct router_log *router_output = NULL;
+	char *router_socket = NULL;
 	if (n_listen > 0) {
 		/* the unprivileged router reaches berthd through its group: the run
 		 * directory is berthd's own, so make it searchable for that group
 		 * (it may have been created 0700 by an earlier run or by hand) */
 		if (chown(run_abs, 0, router_gid) < 0 || chmod(run_abs, 0710) < 0)
 			log_warn("cannot open %s to group %u: %s", run_abs, (unsigned)router_gid, strerror(errno));
-		if (chown(socket_path, 0, router_gid) < 0 || chmod(socket_path, 0660) < 0)
-			log_warn("cannot share %s with group %u: %s", socket_path, (unsigned)router_gid, strerror(errno));
-		router_check_reachable(socket_path, router_uid, router_gid);
+		/* the admin socket stays root's; the router gets its own channel */
+		router_socket = fs_path("%s/router.sock", run_abs);
+		if (router_socket == NULL ||
+		    control_server_open_router_channel(cs, router_socket, router_uid, router_gid, &err) < 0) {
+			log_error("%s", router_socket ? err.msg : "out of memory");
+			return 1;
+		}
+		router_check_reachable(router_socket, router_uid, router_gid);
+		router_output = router_log_start(&err);
+		if (router_output == NULL) {
+			log_error("%s", err.msg);
+			return 1;
+		}
 		struct router_supervisor_config sc = {
 			.router_path = router_path,
 			.listen = listen,
 			.n_listen = n_listen,
-			.berthd_socket = socket_path,
+			.berthd_socket = router_socket,
 			.user = router_user,
 			.run_dir = run_abs,
+			.log_fd = router_log_fd(router_output),
 		};
 		router = router_supervisor_start(&sc, &err);
 		if (router == NULL) {
@@ -533,6 +561,7 @@ int main(int argc, char **argv)
 	log_info("berthd stopping on signal %d; %s", sig,
 		 stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
 	router_supervisor_stop(router);
+	router_log_stop(router_output); /* after the router: its last lines */
 	control_server_stop(cs);
 	mme_detach(mme);  /* its monitor first: it sends through the runtime */
 	runtime_free(rt); /* no health check may restart what is being stopped */
@@ -548,6 +577,7 @@ int main(int argc, char **argv)
 	close(lock_fd);
 	free(lock_path);
 	free(socket_path);
+	free(router_socket);
 	free(shim_path);
 	free(runc_abs);
 	free(run_abs);
