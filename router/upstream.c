@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "upstream.h"
@@ -604,7 +605,7 @@ int upstream_start(struct upstream *u, struct upstream_exchange *x)
 	exchange_reset_result(x);
 	x->conn = NULL;
 	x->retried = false;
-	x->start_ns = loop_clock_ns();
+	x->start_ns = clock_now_ns();
 	x->end_ns = 0;
 	struct upstream_pool *pool = pool_get(u, x->shim_socket);
 	if (!pool) {
@@ -614,7 +615,7 @@ int upstream_start(struct upstream *u, struct upstream_exchange *x)
 	}
 	int r = attach_and_send(pool, x, false);
 	if (r < 0)
-		x->end_ns = loop_clock_ns();
+		x->end_ns = clock_now_ns();
 	return r;
 }
 
@@ -629,7 +630,7 @@ static void exchange_complete(struct upstream_conn *c, enum upstream_result resu
 {
 	struct upstream_exchange *x = c->x;
 	x->result = result;
-	x->end_ns = loop_clock_ns();
+	x->end_ns = clock_now_ns();
 	if (x->resp_body.data)
 		x->resp_body.data[x->resp_body.len] = '\0'; /* after direct reads (on_body) */
 	conn_finish(c, reusable);
@@ -648,7 +649,7 @@ static void exchange_fail(struct upstream_conn *c, enum upstream_result result, 
 		conn_finish(c, false);
 		if (attach_and_send(pool, x, true) == 0)
 			return;
-		x->end_ns = loop_clock_ns();
+		x->end_ns = clock_now_ns();
 		x->done(x);
 		return;
 	}
