@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "mme.h"
+#include "router_log.h"
 
 /* One listening socket: the admin socket or the router's channel. */
 struct channel {
@@ -53,8 +54,11 @@ static bool router_may(const char *op)
 
 static void refuse_op(struct channel *ch, int fd, const char *op)
 {
-	log_warn("router channel %s: refused operation \"%.64s\" (the router may use only control, watch_routes, "
-		 "mme_load, mme_touch)", ch->path, op);
+	/* the name is the router's text: escaped, so it cannot start a line of ours */
+	char shown[112];
+	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
+	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
+		 "mme_load, mme_touch)", ch->path, shown);
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
 	char msg[256];

@@ -175,7 +175,7 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
     for line in (ps, list_models):
         assert as_user(router_uid, router_gid, admin, line)["connect"] == "Permission denied"
     # … and on its channel only what the router needs
-    for op in ("ps", "mme_list", "stop", "reload"):
+    for op in ("ps", "mme_list", "stop", "reload", "x\n2026-12-01T00:00:00.000Z berthd[1]: error: FORGED-OP"):
         r = as_user(router_uid, router_gid, channel, json.dumps({"op": op, "endpoint": ep}))
         assert r["doc"] == {"ok": False, "error": "operation \"%s\" is not offered on the router's channel; "
                             "the berth CLI uses berthd's admin socket" % op}
@@ -208,6 +208,8 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
     # what was refused is in berthd's log
     log = dict(inst.log_text())["berthd"]
     assert "refused operation \"ps\"" in log
+    assert "refused operation \"x\\x0a2026-12-01T00:00:00.000Z berthd[1]: error: FORGED-OP\"" in log
+    assert not [ln for ln in log.splitlines() if ln.startswith("2026-12-01T00:00:00.000Z")]
     assert re.search(r"refused a connection from pid \d+ uid 0 \(only the router's uid %d" % router_uid, log)
 
 
