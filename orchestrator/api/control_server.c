@@ -113,8 +113,11 @@ static void reply_control(struct control_server *cs, int fd, yajl_val req)
 	json_gen_strn(g, reply.body.data ? reply.body.data : "{}", reply.body.data ? reply.body.len : 2);
 	yajl_gen_map_close(g);
 	struct berth_err err;
-	if (json_gen_finish(g, &out) < 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0)
-		log_warn("control reply for %s not delivered", target ? target : "?");
+	if (json_gen_finish(g, &out) < 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0) {
+		char shown[112]; /* the caller's text: escaped */
+		router_log_format(target ? target : "?", target ? strlen(target) : 1, 0, shown, sizeof(shown));
+		log_warn("control reply for %s not delivered", shown);
+	}
 	buf_free(&out);
 	buf_free(&reply.body);
 }
