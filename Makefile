@@ -1,7 +1,8 @@
 # berth — build, set-up, tests.
 #
-#   make run     install missing Debian packages, build, start berthd + router
-#                with a demo endpoint, print how to call it
+#   make run     install missing Debian packages, build, create the router's
+#                system user berth, start berthd + router with a demo
+#                endpoint, print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
 #                run unit and integration tests
 #   make bench   router / pipeline / start-up figures (see tests/bench)
