@@ -8,6 +8,7 @@
 
 #include "fsutil.h"
 #include "json.h"
+#include "uid_range.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_STRING 4096
@@ -31,6 +32,8 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->instance_pids_limit = 4096;
 	c->cpu_overcommit = 8.0;
 	c->memory_overcommit = 2.0;
+	c->user_namespaces = true;
+	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	if (berthd_config_set(&c->state_dir, "/var/lib/berth") < 0 || berthd_config_set(&c->run_dir, "/run/berth") < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
 	    berthd_config_set(&c->runc, "runc") < 0 || berthd_config_set(&c->router_user, "berth") < 0)
@@ -123,6 +126,20 @@ static int set_member(const char *key, yajl_val v, struct berthd_config *c, stru
 		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 16 || YAJL_GET_INTEGER(v) > (1LL << 22))
 			return berth_err_set(err, 0, "\"instance_pids_limit\" must be a whole number from 16 to 4194304");
 		c->instance_pids_limit = YAJL_GET_INTEGER(v);
+		return 0;
+	}
+	if (strcmp(key, "user_namespaces") == 0) {
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return berth_err_set(err, 0, "\"user_namespaces\" must be true or false");
+		c->user_namespaces = YAJL_IS_TRUE(v);
+		return 0;
+	}
+	if (strcmp(key, "userns_uid_base") == 0) {
+		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < USERNS_RANGE_SIZE ||
+		    YAJL_GET_INTEGER(v) > USERNS_ID_LIMIT - USERNS_RANGE_SIZE)
+			return berth_err_set(err, 0, "\"userns_uid_base\" must be a whole number from %lld to %lld",
+					     USERNS_RANGE_SIZE, USERNS_ID_LIMIT - USERNS_RANGE_SIZE);
+		c->userns_uid_base = YAJL_GET_INTEGER(v);
 		return 0;
 	}
 	if (key[0] == '_' || strcmp(key, "comment") == 0) /* notes for the reader */

@@ -10,10 +10,16 @@
  *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
  *   instance_pids_limit          integer ≥ 16
  *   cpu_overcommit, memory_overcommit                            numbers > 0
+ *   user_namespaces              boolean (default true: every container
+ *                                in a user namespace of its own range)
+ *   userns_uid_base              integer, first host uid/gid of those
+ *                                ranges (65536 .. 4294901759, default
+ *                                100000000)
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -31,6 +37,8 @@ struct berthd_config {
 	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
 	long long instance_pids_limit;
 	double cpu_overcommit, memory_overcommit;
+	bool user_namespaces;
+	long long userns_uid_base;
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */

@@ -23,6 +23,7 @@
 #include "reconcile.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 #include "fsutil.h"
 #include "log.h"
 #include "mme.h"
@@ -59,7 +60,9 @@ static void usage(FILE *f)
 		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
 		"  --mme-max-model-bytes N  bound of one multi-model artifact, unpacked (10737418240)\n"
 		"  --mme-disk-bytes N       bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)\n"
-		"  --mme-memory-high-water F  evict LRU models above F x the instance's memory limit (0.9; 0 off)\n");
+		"  --mme-memory-high-water F  evict LRU models above F x the instance's memory limit (0.9; 0 off)\n"
+		"  --no-user-namespaces     containers' root is host root (default: a user namespace each)\n"
+		"  --userns-uid-base UID    first host uid of the containers' ranges (100000000)\n");
 }
 
 static int parse_ms(const char *flag, const char *s, int *out)
@@ -233,6 +236,8 @@ int main(int argc, char **argv)
 	const char *types_path = conf.instance_types, *seccomp_path = conf.seccomp_profile;
 	double cpu_overcommit = conf.cpu_overcommit, memory_overcommit = conf.memory_overcommit;
 	long long pids_limit = conf.instance_pids_limit;
+	bool user_namespaces = conf.user_namespaces;
+	long long userns_uid_base = conf.userns_uid_base;
 	const char *listen_flags[BERTHD_CONFIG_MAX_LISTEN];
 	size_t n_listen_flags = 0;
 	bool stop_containers = false;
@@ -250,7 +255,7 @@ int main(int argc, char **argv)
 	int grace_ms = conf.create_grace_ms;
 	enum { O_STATE = 256, O_RUN, O_SOCKET, O_OBJ, O_REGION, O_ACCOUNT, O_GRACE, O_HEALTH, O_STOP, O_SHIM, O_RUNC,
 	       O_CONFIG, O_TYPES, O_SECCOMP, O_CPU_OC, O_MEM_OC, O_PIDS, O_LISTEN, O_ROUTER, O_ROUTER_USER,
-	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW };
+	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW, O_NO_USERNS, O_USERNS_BASE };
 	struct mme_config mc = {
 		.max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES,
 		.disk_bytes = MME_DEFAULT_DISK_BYTES,
@@ -283,6 +288,8 @@ int main(int argc, char **argv)
 		{ "mme-max-model-bytes", required_argument, NULL, O_MME_MAX },
 		{ "mme-disk-bytes", required_argument, NULL, O_MME_DISK },
 		{ "mme-memory-high-water", required_argument, NULL, O_MME_HW },
+		{ "no-user-namespaces", no_argument, NULL, O_NO_USERNS },
+		{ "userns-uid-base", required_argument, NULL, O_USERNS_BASE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -323,6 +330,19 @@ int main(int argc, char **argv)
 		case O_ROUTER: router_flag = optarg; break;
 		case O_ROUTER_USER: router_user = optarg; break;
 		case O_STOP_CONTAINERS: stop_containers = true; break;
+		case O_NO_USERNS: user_namespaces = false; break;
+		case O_USERNS_BASE: {
+			char *end;
+			errno = 0;
+			long long v = strtoll(optarg, &end, 10);
+			if (errno || *end || v < USERNS_RANGE_SIZE || v > USERNS_ID_LIMIT - USERNS_RANGE_SIZE) {
+				fprintf(stderr, "berthd: --userns-uid-base wants a uid from %lld to %lld, not \"%s\"\n",
+					USERNS_RANGE_SIZE, USERNS_ID_LIMIT - USERNS_RANGE_SIZE, optarg);
+				return 2;
+			}
+			userns_uid_base = v;
+			break;
+		}
 		case O_S3_ENDPOINT: mc.store.s3_endpoint = optarg; break;
 		case O_MME_MAX:
 		case O_MME_DISK: {
@@ -408,6 +428,20 @@ int main(int argc, char **argv)
 		log_warn("containers run without a seccomp filter (--seccomp-profile %s)", seccomp_path);
 	}
 	rc.seccomp = seccomp;
+	/* (userns) each instance's uid range; ranges of real users' rootless
+	 * containers (/etc/subuid, /etc/subgid) are left alone */
+	struct uid_range_policy userns_policy = { 0 };
+	if (user_namespaces) {
+		if (uid_range_policy_load(&userns_policy, userns_uid_base, "/etc/subuid", "/etc/subgid", &err) < 0 ||
+		    container_userns_prepare(state_abs, &err) < 0) {
+			log_error("%s", err.msg);
+			return 1;
+		}
+		rc.userns = &userns_policy;
+		log_info("containers run in user namespaces: 65536 host uids each from %lld", userns_uid_base);
+	} else {
+		log_warn("containers run without user namespaces: their root is host root");
+	}
 	log_info("host: %d CPUs, %lld MiB; %zu instance types; over-commit cpu %.3g memory %.3g; %lld pids per instance",
 		 limits->host_cpus, limits->host_memory_bytes >> 20, limits->types.n, cpu_overcommit,
 		 memory_overcommit, pids_limit);
@@ -541,6 +575,7 @@ int main(int argc, char **argv)
 		stop_all_containers(&rc, store, &lock);
 	store_close(store);
 	seccomp_profile_free(seccomp);
+	uid_range_policy_free(&userns_policy);
 	limits_free(limits);
 	berthd_config_free(&conf);
 	free(router_path);

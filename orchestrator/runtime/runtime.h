@@ -42,12 +42,17 @@ struct runtime_config {
 	unsigned int router_gid;
 	/* (mme) The multi-model cache (mme.h); NULL: none. */
 	struct mme *mme;
+	/* (userns) Where instances' uid ranges come from (uid_range.h); each
+	 * new instance gets one, recorded in its containers' uid_base. NULL:
+	 * containers run without a user namespace. */
+	const struct uid_range_policy *userns;
 };
 
 struct runtime;
 struct mme;
 struct limits;
 struct seccomp_profile;
+struct uid_range_policy;
 
 struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
 			    pthread_cond_t *changed, struct berth_err *err);
