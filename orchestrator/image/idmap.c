@@ -16,18 +16,16 @@
 
 #define HELPER_STACK (64 * 1024)
 
-/* The helper only waits for its parent to be done with its namespace: it
- * shares berthd's memory (CLONE_VM, so nothing is copied) but not its file
- * table, so it closes its copy of the write end and sees EOF once the
- * parent closes its own. It runs on a stack the sanitizers do not know,
- * hence the attribute. */
+/* The helper only has to exist while its parent writes its maps and opens
+ * its namespace; the parent then kills it (its file table is a copy of
+ * berthd's, other threads' pipes included, so it cannot be told to go by
+ * EOF). It shares berthd's memory (CLONE_VM, so nothing is copied) and
+ * runs on a stack the sanitizers do not know, hence the attribute. */
 __attribute__((no_sanitize("address", "undefined"))) static int helper_wait(void *arg)
 {
-	const int *gate = arg;
-	char c;
-	close(gate[1]);
-	while (read(gate[0], &c, 1) < 0 && errno == EINTR)
-		;
+	(void)arg;
+	for (;;)
+		pause();
 	return 0;
 }
 
@@ -46,16 +44,10 @@ static int write_map(pid_t pid, const char *file, long long base, long long size
 int idmap_userns_open(long long base, long long size, int *fd, struct berth_err *err)
 {
 	*fd = -1;
-	int gate[2];
-	if (pipe2(gate, O_CLOEXEC) < 0)
-		return berth_err_set(err, errno, "pipe");
 	void *stack = mmap(NULL, HELPER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		close(gate[0]);
-		close(gate[1]);
+	if (stack == MAP_FAILED)
 		return berth_err_set(err, errno, "mmap");
-	}
-	pid_t pid = clone(helper_wait, (char *)stack + HELPER_STACK, CLONE_NEWUSER | CLONE_VM | SIGCHLD, gate);
+	pid_t pid = clone(helper_wait, (char *)stack + HELPER_STACK, CLONE_NEWUSER | CLONE_VM | SIGCHLD, NULL);
 	int r = 0;
 	if (pid < 0)
 		r = berth_err_set(err, errno, "cannot create a user namespace for a container");
@@ -67,16 +59,13 @@ int idmap_userns_open(long long base, long long size, int *fd, struct berth_err 
 		if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			r = berth_err_set(err, errno, "open %s", path);
 	}
-	close(gate[1]); /* the helper's read returns: it exits */
-	close(gate[0]);
-	if (pid > 0 && r < 0)
-		kill(pid, SIGKILL); /* it might still hold the write end */
 	if (pid > 0) {
 		int status;
-		while (waitpid(pid, &status, __WCLONE | __WALL) < 0 && errno == EINTR)
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
 			;
 	}
-	munmap(stack, HELPER_STACK);
+	munmap(stack, HELPER_STACK); /* only once the helper is gone */
 	return r;
 }
 
