@@ -204,3 +204,48 @@ def test_bad_uid_base_and_unpassable_state_dir_are_refused():
         assert not bh.shim_pids(run)
     finally:
         subprocess.run(["rm", "-rf", top, run])
+
+
+def nginx_gunicorn_image():
+    """examples/nginx-gunicorn, built (once, cached) as make framework-images does."""
+    link = os.path.join(bh.build_dir(), "images", "nginx-gunicorn")
+    if not os.path.isfile(os.path.join(link, "image.env")):
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        r = subprocess.run([os.path.join(repo, "examples", "lib", "build-oci-image.sh"),
+                            os.path.join(repo, "examples", "nginx-gunicorn"), link],
+                           stdout=subprocess.PIPE, timeout=1800)
+        assert r.returncode == 0, "building the nginx-gunicorn image failed (see stderr above)"
+    return os.path.realpath(link)
+
+
+def test_nginx_gunicorn_image_chowns_its_temp_dirs_and_answers(berth):
+    d = nginx_gunicorn_image()
+    with open(os.path.join(d, "samples", "input.txt"), "rb") as f:
+        body = f.read()
+    with open(os.path.join(d, "samples", "expected.json")) as f:
+        expected = json.load(f)
+    s = uniq()
+    stack = bh.create_endpoint_stack(berth.sm, "Ngx-" + s, inst=berth, primary={
+        "Image": "oci:%s/oci:latest" % d, "ModelDataUrl": "file://%s/model.tar.gz" % d})
+    try:
+        out = json.loads(berth.rt.invoke_endpoint(EndpointName=stack[2], Body=body)["Body"].read())
+        assert out["greeting"] == expected["greeting"] and out["body"] == expected["body"]
+        # gunicorn dropped to www-data, and the chown at start gave nginx's
+        # temp directory to www-data: the mapped root could do both
+        assert out["user"] == "www-data" and out["uid"] == 33
+        assert out["nginx_temp_owner"] == "www-data"
+        # from the host, every process of the container is in its range,
+        # root's at the base and www-data's at base + 33
+        (c,) = record(berth, stack[2])
+        base = c["uid_base"]
+        pid = container_pids(berth)[c["id"]]
+        uids = set()
+        for p in [pid] + bh.descendants(pid):
+            try:
+                uids.add(host_ids(p)[0][0])
+            except FileNotFoundError:
+                pass
+        assert uids <= {base, base + 33} and base + 33 in uids and base in uids, uids
+        berth.assert_serving()
+    finally:
+        bh.delete_stack(berth, *stack)
