@@ -1,5 +1,6 @@
 /* top.c — see top.h. */
 #include "top.h"
+#include "clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -36,13 +37,6 @@ static double previous_cpu(const struct sample *prev, size_t n, const char *id)
 		if (strcmp(prev[i].id, id) == 0)
 			return prev[i].cpu_seconds;
 	return -1;
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* One screen. prev/n_prev hold the last sample and are replaced. */
@@ -147,10 +141,10 @@ int cli_top(const char *socket, int argc, char **argv)
 	int clear = isatty(STDOUT_FILENO);
 	struct sample *prev = NULL;
 	size_t n_prev = 0;
-	double last = now_seconds();
+	double last = (clock_now_ns() / 1e9);
 	int r = 0;
 	for (long i = 0; iterations == 0 || i < iterations; i++) {
-		double now = now_seconds();
+		double now = (clock_now_ns() / 1e9);
 		if (show(socket, &prev, &n_prev, now - last, clear) < 0) {
 			r = 1;
 			break;

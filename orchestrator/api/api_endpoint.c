@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "api_internal.h"
 #include "json.h"
 #include "log.h"
@@ -107,7 +108,7 @@ void api_create_endpoint(struct api_request *r)
 	e->name = strdup(name);
 	e->arn = api_arn(ctx, "endpoint", name);
 	e->config_name = strdup(config_name);
-	e->creation_time = e->last_modified_time = api_now();
+	e->creation_time = e->last_modified_time = clock_epoch_seconds_ms();
 	e->status = strdup("Creating");
 	e->mode = strdup(endpoint_mode_for(m));
 	e->variant_name = strdup(c->variants[0].variant_name);
@@ -277,7 +278,7 @@ void api_delete_endpoint(struct api_request *r)
 		e->status = status;
 		free(e->failure_reason);
 		e->failure_reason = NULL;
-		e->last_modified_time = api_now();
+		e->last_modified_time = clock_epoch_seconds_ms();
 		struct berth_err err = { 0 };
 		if (store_put_endpoint(ctx->store, e, &err) < 0) {
 			api_reply_internal(r->reply, &err);

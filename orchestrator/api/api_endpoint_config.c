@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "api_internal.h"
 #include "json.h"
 #include "log.h"
@@ -144,7 +145,7 @@ void api_create_endpoint_config(struct api_request *r)
 		}
 	c->name = strdup(name);
 	c->arn = api_arn(r->ctx, "endpoint-config", name);
-	c->creation_time = api_now();
+	c->creation_time = clock_epoch_seconds_ms();
 	arn = c->arn ? strdup(c->arn) : NULL;
 	if (!c->name || !arn) {
 		api_reply_nomem(r->reply);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "api_internal.h"
 #include "json.h"
 #include "log.h"
@@ -63,7 +64,7 @@ static void roll_out(struct api_request *r, struct endpoint *e)
 	}
 	free(e->status);
 	e->status = status;
-	e->last_modified_time = api_now();
+	e->last_modified_time = clock_epoch_seconds_ms();
 	struct berth_err err = { 0 };
 	if (store_put_endpoint(ctx->store, e, &err) < 0) {
 		api_reply_internal(r->reply, &err);

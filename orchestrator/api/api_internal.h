@@ -77,10 +77,8 @@ const char *req_name(struct api_request *r, yajl_val obj, const char *key, const
 /* Tags: list of {Key, Value}, ≤ 50; copies into *out (NULL when none). */
 void req_tags(struct api_request *r, yajl_val obj, struct kv **out, size_t *n_out);
 
-/* ---- replies (api.c) ------------------------------------------------------- */
+/* ---- replies (api_reply.c) ------------------------------------------------------- */
 
-/* Epoch seconds, millisecond resolution (as SageMaker reports them). */
-double api_now(void);
 /* arn:aws:sagemaker:REGION:ACCOUNT:KIND/lower-cased-name; NULL on ENOMEM. */
 char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name);
 /* 200 with the generator's document (g is freed). */

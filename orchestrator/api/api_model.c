@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "api_internal.h"
 #include "json.h"
 #include "log.h"
@@ -296,7 +297,7 @@ void api_create_model(struct api_request *r)
 	}
 	m->name = strdup(name);
 	m->arn = api_arn(r->ctx, "model", name);
-	m->creation_time = api_now();
+	m->creation_time = clock_epoch_seconds_ms();
 	if (!m->name || !m->arn) {
 		api_reply_nomem(r->reply);
 		goto out;

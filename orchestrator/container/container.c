@@ -18,15 +18,14 @@
 #include "bundle.h"
 #include "cgroup.h"
 #include "fsutil.h"
+#include "paths.h"
 #include "image.h"
 #include "host_limits.h"
 #include "idmap.h"
-#include "router_supervisor.h"
 #include "image_user.h"
 #include "log.h"
-#include "mme.h"
 #include "rootfs.h"
-#include "runtime.h"
+#include "runtime_config.h"
 #include "shim_client.h"
 #include "uid_range.h"
 
@@ -60,7 +59,7 @@ int container_userns_prepare(const char *state_dir, struct berth_err *err)
 					     "containers run as unprivileged uids (user namespaces) and must pass "
 					     "through %s to reach their root under %s, but it is not searchable by "
 					     "others: chmod o+x %s, move the state directory, or set "
-					     "\"user_namespaces\": false",
+					     "\"no_user_namespaces\": true",
 					     dir, containers, dir);
 		if (path[0] == '\0')
 			break;
@@ -143,7 +142,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	/* (mme) MultiModel: ModelDataUrl is a prefix, loaded model by model
 	 * later (mme.c) into STATE/mme/ENDPOINT, mounted at /opt/ml/models */
 	bool multi_model = def->mode != NULL && strcmp(def->mode, "MultiModel") == 0;
-	_cleanup_free_ char *mme_dir = multi_model ? mme_endpoint_dir(cfg->state_dir, endpoint) : NULL;
+	_cleanup_free_ char *mme_dir = multi_model ? state_path_mme_endpoint(cfg->state_dir, endpoint) : NULL;
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
 	if (def->model_data_url != NULL && !multi_model &&
@@ -233,7 +232,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		return -1;
 	}
 	if (cfg->router_gid > 0) /* the unprivileged router asks the shim for connections */
-		router_share_path(c->socket, 0660, cfg->router_gid);
+		fs_share_with_group(c->socket, 0660, cfg->router_gid);
 	log_info("endpoint %s: container %s (%s) started from %s", endpoint, c->hostname, c->id, def->image);
 	return 0;
 }

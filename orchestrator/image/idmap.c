@@ -84,7 +84,7 @@ int idmap_bind(const char *source, const char *target, int userns_fd, bool read_
 			return berth_err_set(err, e,
 					     "cannot make an idmapped mount of %s (its filesystem may not support "
 					     "idmapped mounts: keep berthd's state directory on ext4, xfs, btrfs or "
-					     "tmpfs, or set \"user_namespaces\": false)",
+					     "tmpfs, or set \"no_user_namespaces\": true)",
 					     source);
 		return berth_err_set(err, e, "cannot make an idmapped mount of %s", source);
 	}

@@ -1,5 +1,6 @@
 /* mme.c — see mme.h. */
 #include "mme.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,9 +16,9 @@
 #include "cgroup_usage.h"
 #include "container_http.h"
 #include "fsutil.h"
+#include "paths.h"
 #include "json.h"
 #include "log.h"
-#include "runtime.h"
 #include "shim_client.h"
 #include "store.h"
 #include "unpack.h"
@@ -63,7 +64,8 @@ struct mme {
 	struct mme_config cfg;
 	struct store *store;
 	pthread_mutex_t *lock;
-	struct runtime *rt;
+	mme_notify_fn notify;      /* mme_evicted lines to the routers; NULL: none */
+	void *notify_data;
 	pthread_mutex_t mu;        /* eps list, stopping */
 	pthread_cond_t stop_cond;
 	struct mendpoint *eps;
@@ -80,26 +82,7 @@ struct evicted {
 	size_t n;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static double now_epoch(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- pure helpers --------------------------------------------------------- */
-
-char *mme_endpoint_dir(const char *state_dir, const char *endpoint)
-{
-	return fs_path("%s/mme/%s", state_dir, endpoint);
-}
 
 int mme_validate_target(const char *t, size_t len, struct berth_err *err)
 {
@@ -335,7 +318,7 @@ static struct mmodel *lru_locked(struct mendpoint *ep, const struct mmodel *keep
 
 static void notify_evicted(struct mme *m, const char *endpoint, const struct evicted *ev)
 {
-	for (size_t i = 0; i < ev->n && m->rt != NULL; i++) {
+	for (size_t i = 0; i < ev->n && m->notify != NULL; i++) {
 		yajl_gen g = json_gen_new();
 		struct berth_buf doc = BERTH_BUF_INIT;
 		yajl_gen_map_open(g);
@@ -344,7 +327,7 @@ static void notify_evicted(struct mme *m, const char *endpoint, const struct evi
 		json_gen_kv_str(g, "model", ev->names[i]);
 		yajl_gen_map_close(g);
 		if (json_gen_finish(g, &doc) == 0)
-			runtime_send_to_watchers(m->rt, doc.data, doc.len);
+			m->notify(m->notify_data, doc.data, doc.len);
 		buf_free(&doc);
 	}
 }
@@ -609,9 +592,15 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 			if (container_http(sockets[i], "POST", "/models", body, m->cfg.load_timeout_ms, &status, &resp,
 					   &err) < 0) {
 				buf_free(&resp);
-				set_result(r, 503, "ServiceUnavailable",
-					   "The model container of endpoint %s could not be reached to load the model: %s",
-					   ep->name, err.msg);
+				if (err.errnum == EPROTO || err.errnum == EMSGSIZE) /* it answered, unusably */
+					set_result(r, 503, "ServiceUnavailable",
+						   "The model container of endpoint %s gave an answer to the model load that berth "
+						   "cannot use: %s. Fix the container's POST /models handler.",
+						   ep->name, err.msg);
+				else
+					set_result(r, 503, "ServiceUnavailable",
+						   "The model container of endpoint %s could not be reached to load the model: %s",
+						   ep->name, err.msg);
 				return -1;
 			}
 			if (status == 200 || status == 201 || status == 409) {
@@ -650,7 +639,7 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, const char *url_prefix,
 		      char **sockets, size_t n_sockets)
 {
-	long long t0 = now_ms();
+	long long t0 = clock_now_ms();
 	struct result r = { 0 };
 	struct objstore_object o = { 0 };
 	char *version = NULL;
@@ -674,14 +663,14 @@ static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, con
 		if (fetch_unpack(m, ep->name, x->target, url, &o, name, &bytes, &r) == 0)
 			post_models(m, ep, x, sockets, n_sockets, &r);
 	}
-	double ms = (double)(now_ms() - t0);
+	double ms = (double)(clock_now_ms() - t0);
 	struct evicted ev = { .n = 0 };
 	pthread_mutex_lock(&ep->mu);
 	if (r.status == 0) {
 		x->state = M_LOADED;
 		x->bytes = bytes;
-		x->loaded_at = now_epoch();
-		x->last_used = now_ms();
+		x->loaded_at = clock_epoch_seconds();
+		x->last_used = clock_now_ms();
 		x->last_used_epoch = x->loaded_at;
 		x->load_ms = ms;
 		log_info("mme %s: loaded %s as %s (%llu bytes) in %.0f ms", ep->name, x->target, x->name,
@@ -768,8 +757,8 @@ static void handle_load(struct mme *m, yajl_val req, struct berth_buf *reply)
 	while (x && strcmp(x->target, target) != 0)
 		x = x->next;
 	if (x != NULL && x->state == M_LOADED) {
-		x->last_used = now_ms();
-		x->last_used_epoch = now_epoch();
+		x->last_used = clock_now_ms();
+		x->last_used_epoch = clock_epoch_seconds();
 		char name[MME_NAME_HEX + 1];
 		memcpy(name, x->name, sizeof(name));
 		pthread_mutex_unlock(&ep->mu);
@@ -830,8 +819,8 @@ static void handle_touch(struct mme *m, yajl_val req)
 	if (ep == NULL)
 		return;
 	pthread_mutex_lock(&ep->mu);
-	long long now = now_ms();
-	double epoch = now_epoch();
+	long long now = clock_now_ms();
+	double epoch = clock_epoch_seconds();
 	for (size_t i = 0; i < models->u.object.len; i++) {
 		for (struct mmodel *x = ep->models; x; x = x->next)
 			if (x->state == M_LOADED && strcmp(x->name, models->u.object.keys[i]) == 0) {
@@ -902,7 +891,7 @@ void mme_forget_endpoint(struct mme *m, const char *endpoint)
 		set_sockets(ep, NULL, 0);
 		pthread_mutex_unlock(&ep->mu);
 	}
-	_cleanup_free_ char *dir = mme_endpoint_dir(m->cfg.state_dir, endpoint);
+	_cleanup_free_ char *dir = state_path_mme_endpoint(m->cfg.state_dir, endpoint);
 	struct berth_err err;
 	if (dir && fs_remove_tree(dir, &err) < 0)
 		log_warn("mme %s: %s", endpoint, err.msg);
@@ -961,9 +950,10 @@ struct mme *mme_new(const struct mme_config *cfg, struct store *store, pthread_m
 	return m;
 }
 
-void mme_attach(struct mme *m, struct runtime *rt)
+void mme_attach(struct mme *m, mme_notify_fn notify, void *notify_data)
 {
-	m->rt = rt;
+	m->notify = notify;
+	m->notify_data = notify_data;
 	if (pthread_create(&m->monitor, NULL, monitor_main, m) == 0)
 		m->monitor_started = true;
 	else
@@ -997,7 +987,8 @@ void mme_detach(struct mme *m)
 		pthread_join(m->monitor, NULL);
 	m->monitor_started = false;
 	pthread_mutex_lock(&m->mu);
-	m->rt = NULL;
+	m->notify = NULL;
+	m->notify_data = NULL;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1007,8 +998,8 @@ void mme_free(struct mme *m)
 		return;
 	mme_detach(m);
 	pthread_mutex_lock(&m->mu);
-	long long deadline = now_ms() + 5000;
-	while (m->active > 0 && now_ms() < deadline) {
+	long long deadline = clock_now_ms() + 5000;
+	while (m->active > 0 && clock_now_ms() < deadline) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000L;

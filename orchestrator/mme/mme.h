@@ -1,4 +1,4 @@
-/* mme.h — multi-model endpoints (issue 5), berthd's side: the per-endpoint
+/* mme.h — multi-model endpoints, berthd's side: the per-endpoint
  * model cache STATE/mme/ENDPOINT/N/model (mounted read-only in the
  * container at /opt/ml/models), loading on the router's request
  * (proto_control.h kind 4, mme_load), recency (kind 5, mme_touch), LRU
@@ -69,13 +69,17 @@ struct mme_config {
 
 struct mme;
 struct store;
-struct runtime;
+
+/* Sends one line (e.g. {"op":"mme_evicted",…}) to every router; the
+ * runtime's runtime_send_to_watchers, wired by main.c. */
+typedef void (*mme_notify_fn)(void *data, const char *doc, size_t len);
 
 struct mme *mme_new(const struct mme_config *cfg, struct store *store, pthread_mutex_t *lock,
 		    struct berth_err *err);
-/* Gives the runtime (for mme_evicted pushes) and starts the memory monitor. */
-void mme_attach(struct mme *m, struct runtime *rt);
-/* Stops the monitor and forgets the runtime (before runtime_free). */
+/* Gives the routers' notifier (for mme_evicted pushes) and starts the
+ * memory monitor. */
+void mme_attach(struct mme *m, mme_notify_fn notify, void *notify_data);
+/* Stops the monitor and forgets the notifier (before runtime_free). */
 void mme_detach(struct mme *m);
 /* Waits (≤ 5 s) for control ops in progress; frees. */
 void mme_free(struct mme *m);
@@ -88,8 +92,6 @@ void mme_handle_list(struct mme *m, yajl_val req, struct berth_buf *reply);
  * STATE/mme/ENDPOINT. m may be NULL. */
 void mme_forget_endpoint(struct mme *m, const char *endpoint);
 
-/* STATE/mme/ENDPOINT (caller frees). */
-char *mme_endpoint_dir(const char *state_dir, const char *endpoint);
 
 /* ---- exposed for unit tests ---- */
 /* 0 when TARGET is a relative path without "..", NUL or control

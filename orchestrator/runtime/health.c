@@ -10,9 +10,8 @@
  * router sends traffic to the other instances, or answers 503
  * ServiceUnavailable when none is left) and restarted: same id, hostname,
  * log and bundle, new shim and runc container: the first time at once,
- * then after a back-off that starts at HEALTH_BACKOFF_MIN_MS, doubles after
- * each restart up to HEALTH_BACKOFF_MAX_MS and starts over (immediate
- * again) once the container has stayed healthy for HEALTH_BACKOFF_RESET_MS. The endpoint stays InService; its
+ * then after a back-off (backoff.h) that doubles after each restart and
+ * starts over once the container has stayed healthy. The endpoint stays InService; its
  * FailureReason tells the last thing that happened and `berth ps` the
  * restart count. Per-container check state lives only in memory: a
  * restarted berthd starts it afresh (containers marked down are restarted
@@ -21,7 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "container.h"
+#include "container_http.h"
 #include "log.h"
 #include "runtime_internal.h"
 #include "shim_client.h"
@@ -52,7 +54,7 @@ static struct health_entry *entry_get(struct runtime *rt, const char *id, bool c
 		free(h);
 		return NULL;
 	}
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	h->backoff_ms = 0; /* the first restart is immediate */
 	h->healthy_since_ms = down ? 0 : now;
 	h->next_ping_ms = now; /* first ping right away: adopted containers are checked at once */
@@ -76,7 +78,7 @@ void health_forget(struct runtime *rt, const char *container_id)
 void health_describe(struct runtime *rt, const char *container_id, long long *healthy_for_ms, int *failures)
 {
 	struct health_entry *h = entry_get(rt, container_id, false, false);
-	*healthy_for_ms = h && h->healthy_since_ms ? runtime_now_ms() - h->healthy_since_ms : 0;
+	*healthy_for_ms = h && h->healthy_since_ms ? clock_now_ms() - h->healthy_since_ms : 0;
 	*failures = h ? h->failures : 0;
 }
 
@@ -155,7 +157,7 @@ static void *restart_worker(void *arg)
 	pthread_mutex_unlock(rt->lock);
 
 	bool ok = false;
-	long long t0 = runtime_now_ms();
+	long long t0 = clock_now_ms();
 	if (copied && def != NULL) {
 		container_stop(&rt->cfg, &c, HEALTH_RESTART_STOP_MS);
 		struct berth_err err;
@@ -172,7 +174,7 @@ static void *restart_worker(void *arg)
 	e = store_get_endpoint(rt->store, w->endpoint);
 	cur = find_container(e, w->container_id);
 	if (copied && cur != NULL && !cur->pending && !cur->retiring && !w->cancel) {
-		long long now = runtime_now_ms();
+		long long now = clock_now_ms();
 		if (ok) {
 			log_info("endpoint %s: container %s (%s) restarted and healthy in %lld ms", w->endpoint,
 				 c.hostname, c.id, now - t0);
@@ -188,9 +190,7 @@ static void *restart_worker(void *arg)
 			h->restart_at_ms = now + h->backoff_ms;
 		}
 		if (h != NULL) {
-			h->backoff_ms = h->backoff_ms ? h->backoff_ms * 2 : HEALTH_BACKOFF_MIN_MS;
-			if (h->backoff_ms > HEALTH_BACKOFF_MAX_MS)
-				h->backoff_ms = HEALTH_BACKOFF_MAX_MS;
+			h->backoff_ms = backoff_after_restart(h->backoff_ms);
 		}
 	}
 	if (h != NULL)
@@ -240,7 +240,7 @@ static void *check_one(void *arg)
 		return NULL;
 	}
 	if (k->ping) {
-		k->ping_ok = shim_ping(k->c.socket, k->rt->cfg.ping_timeout_ms, &k->ping_status, &err) == 0 &&
+		k->ping_ok = container_ping(k->c.socket, k->rt->cfg.ping_timeout_ms, &k->ping_status, &err) == 0 &&
 			     k->ping_status == 200;
 		if (!k->ping_ok && k->ping_status == 0)
 			buf_printf(&k->why, "%s", err.msg);
@@ -262,7 +262,7 @@ static void check_free(struct check *k)
 /* With *lock held: the checks due now; spawns restarts that are due. */
 static struct check *collect(struct runtime *rt, size_t *n_out)
 {
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	size_t n = 0, cap = 0;
 	struct check *checks = NULL;
 	for (struct health_entry *h = rt->health; h; h = h->next)
@@ -336,7 +336,7 @@ static void apply(struct runtime *rt, struct check *k)
 	const struct endpoint_container *c = find_container(e, k->id);
 	if (h == NULL || h->restarting || c == NULL || c->down || c->pending || c->retiring)
 		return;
-	long long now = runtime_now_ms();
+	long long now = clock_now_ms();
 	struct berth_buf reason = BERTH_BUF_INIT;
 	if (!k->alive) {
 		buf_printf(&reason, "Instance %lld of variant %s: %s", k->instance, k->variant,
@@ -360,7 +360,7 @@ static void apply(struct runtime *rt, struct check *k)
 					   k->ping_status ? "status " : "no answer, ", k->ping_status);
 		}
 	}
-	if (h->healthy_since_ms != 0 && now - h->healthy_since_ms >= HEALTH_BACKOFF_RESET_MS)
+	if (backoff_should_reset(h->healthy_since_ms, now))
 		h->backoff_ms = 0;
 	if (reason.len > 0) {
 		if (h->backoff_ms == 0)

@@ -107,7 +107,7 @@ static size_t reconcile_shims(const struct runtime_config *cfg, const struct ber
 		if (referenced(records, id)) {
 			/* adopted shims made before the router ran unprivileged */
 			if (cfg->router_gid > 0 && sock != NULL)
-				router_share_path(sock, 0660, cfg->router_gid);
+				fs_share_with_group(sock, 0660, cfg->router_gid);
 			continue;
 		}
 		struct berth_err err;

@@ -1,5 +1,6 @@
 /* router_supervisor.c — see router_supervisor.h. */
 #include "router_supervisor.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,13 +43,6 @@ struct router_supervisor {
 	pid_t pid;                /* guarded by mu */
 	char *pid_file;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static int bind_one(const char *address, struct berth_err *err)
 {
@@ -159,7 +153,7 @@ static void *watch(void *arg)
 		pthread_mutex_lock(&s->mu);
 		pid_t pid = s->pid;
 		pthread_mutex_unlock(&s->mu);
-		long long started = now_ms();
+		long long started = clock_now_ms();
 		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		struct pollfd p[2] = { { s->wake_fd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
 		int status = 0;
@@ -179,7 +173,7 @@ static void *watch(void *arg)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	reaped:;
-		long long lived = now_ms() - started;
+		long long lived = clock_now_ms() - started;
 		if (WIFSIGNALED(status))
 			log_warn("berth-router (pid %d) was killed by signal %d after %lld ms; restarting it", (int)pid,
 				 WTERMSIG(status), lived);
@@ -296,9 +290,9 @@ void router_supervisor_stop(struct router_supervisor *s)
 	if (s->pid > 0) {
 		kill(s->pid, SIGTERM);
 		int status;
-		long long deadline = now_ms() + STOP_DRAIN_MS;
+		long long deadline = clock_now_ms() + STOP_DRAIN_MS;
 		while (waitpid(s->pid, &status, WNOHANG) == 0) {
-			if (now_ms() > deadline) {
+			if (clock_now_ms() > deadline) {
 				kill(s->pid, SIGKILL);
 				waitpid(s->pid, &status, 0);
 				break;
@@ -315,21 +309,6 @@ void router_supervisor_stop(struct router_supervisor *s)
 	pthread_mutex_destroy(&s->mu);
 	free(s->pid_file);
 	free(s);
-}
-
-void router_share_path(const char *path, mode_t mode, gid_t gid)
-{
-	_cleanup_free_ char *dir = strdup(path);
-	char *slash = dir ? strrchr(dir, '/') : NULL;
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		struct stat st;
-		if (stat(dir, &st) == 0 && (st.st_gid != gid || (st.st_mode & 0010) == 0) &&
-		    (chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, (st.st_mode & 0700) | 0010) < 0))
-			log_warn("cannot share %s with group %u: %s", dir, (unsigned)gid, strerror(errno));
-	}
-	if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, mode) < 0)
-		log_warn("cannot share %s with group %u: %s", path, (unsigned)gid, strerror(errno));
 }
 
 void router_check_reachable(const char *path, uid_t uid, gid_t gid)

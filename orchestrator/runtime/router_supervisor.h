@@ -41,9 +41,6 @@ struct router_supervisor *router_supervisor_start(const struct router_supervisor
 pid_t router_supervisor_pid(struct router_supervisor *s);
 void router_supervisor_stop(struct router_supervisor *s);
 
-/* Lets the router's group reach path (a shim socket): group gid, mode, and
- * group search permission on its directory. Failures are logged. */
-void router_share_path(const char *path, mode_t mode, gid_t gid);
 /* Warns when a directory above path is not searchable by uid/gid (the
  * router could not reach berthd's socket). */
 void router_check_reachable(const char *path, uid_t uid, gid_t gid);

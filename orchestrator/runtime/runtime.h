@@ -13,58 +13,36 @@
 
 #include <pthread.h>
 
-#include "api.h"
 #include "buf.h"
 #include "err.h"
+#include "runtime_config.h"
 #include "store.h"
 
-struct runtime_config {
-	const char *state_dir;
-	const char *run_dir;
-	const char *shim_path;
-	const char *runc_path;
-	const char *object_store_root; /* NULL: s3:// URLs are refused */
-	const char *region;
-	const char *account;
-	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */
-	int health_timeout_ms;         /* healthy within, 240000 */
-	int ping_timeout_ms;           /* one /ping, 2000 */
-	long long container_memory_bytes;
-	long long container_pids_limit;
-	/* (limits) Instance types and the host's limits: each container goes
-	 * into its instance's cgroup (limits_place), with the instance's limits.
-	 * NULL: "/berth/ENDPOINT/ID" with the two limits above. */
-	const struct limits *limits;
-	/* (confinement) The containers' seccomp profile; NULL: none. */
-	const struct seccomp_profile *seccomp;
-	/* (confinement) > 0: shim sockets (and their directory) are shared with
-	 * this group, the unprivileged router's. */
-	unsigned int router_gid;
-	/* (mme) The multi-model cache (mme.h); NULL: none. */
-	struct mme *mme;
-	/* (userns) Where instances' uid ranges come from (uid_range.h); each
-	 * new instance gets one, recorded in its containers' uid_base. NULL:
-	 * containers run without a user namespace. */
-	const struct uid_range_policy *userns;
-};
 
 struct runtime;
 struct mme;
 struct limits;
 struct seccomp_profile;
-struct uid_range_policy;
 
 struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
 			    pthread_cond_t *changed, struct berth_err *err);
 /* Waits for running workers to finish their current step; containers keep running. */
 void runtime_free(struct runtime *rt);
-struct api_runtime_hooks runtime_hooks(struct runtime *rt);
+
+/* The endpoint NAME was just persisted as Creating or Updating (start its
+ * containers / roll the update out) or Deleting (stop them, then remove the
+ * record), in a background worker; with *lock held, never blocks. The
+ * worker persists the outcome, broadcasts *changed and pushes routes. */
+void runtime_endpoint_start(struct runtime *rt, const char *name);
+void runtime_endpoint_stop(struct runtime *rt, const char *name);
+/* With *lock held: push the route table to every subscribed router. */
+void runtime_push_routes(struct runtime *rt);
 
 /* At start-up, with *lock held: re-adopt InService endpoints as they are
  * (running containers untouched; those that died meanwhile are restarted
  * by the health monitor, health.c, which this starts), resume Creating and
  * Deleting ones, and clean up then roll out again interrupted updates
- * (runtime_update.c). */
+ * (update.c). */
 void runtime_resume(struct runtime *rt);
 
 /* Subscribes a router (proto_control.h kind 2): sends the current table

@@ -1,6 +1,18 @@
-/* runtime_internal.h — what runtime.c, health.c and runtime_update.c share
- * (not used outside them): the runtime object, its background workers and
- * the helpers that change an endpoint record under *lock.
+/* runtime_internal.h — what the files of runtime/ share (not used outside
+ * it): the runtime object, its background workers and the helpers that
+ * change an endpoint record under *lock. Its files, lowest first (each
+ * calls only those above it in this list):
+ *
+ *   publish.c     the route table document and its subscribers
+ *   status.c      persist an endpoint record's change, then announce it
+ *   workers.c     background jobs: spawn, finish, cancel and wait
+ *   containers.c  a set of containers: allocate, start/stop in parallel, wait healthy
+ *   backoff.c     when a failed container is restarted (pure)
+ *   health.c      the monitor thread: checks and restarts
+ *   update.c      UpdateEndpoint: blue/green roll-out and scaling
+ *   lifecycle.c   the create and delete workers; runtime_endpoint_start/stop
+ *   ps.c          `berth ps`
+ *   runtime.c     the object; what berthd does with its endpoints at start
  *
  * Workers: one detached thread per job (start, stop, update, restart),
  * listed in rt->workers under *lock so a stop can cancel and wait for the
@@ -10,6 +22,7 @@
 
 #include <stdbool.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "resources.h"
 #include "runtime.h"
@@ -27,15 +40,6 @@ struct worker {
 
 struct health_entry;
 
-/* Timings of health checking and restarts (health.c). */
-#define HEALTH_STATE_INTERVAL_MS 500      /* shim state (is the process alive?) */
-#define HEALTH_PING_INTERVAL_MS 5000      /* GET /ping */
-#define HEALTH_PING_FAILURES 3            /* consecutive failures = unhealthy */
-#define HEALTH_BACKOFF_MIN_MS 1000        /* the first restart is immediate, the second after this */
-#define HEALTH_BACKOFF_MAX_MS 60000       /* doubling, bounded */
-#define HEALTH_BACKOFF_RESET_MS 60000     /* healthy this long: back-off starts over */
-#define HEALTH_RESTART_STOP_MS 2000       /* SIGTERM → SIGKILL when replacing a failed container */
-#define UPDATE_DRAIN_MS 2000              /* old containers keep running after traffic moved */
 
 struct runtime {
 	struct runtime_config cfg;
@@ -53,16 +57,19 @@ struct runtime {
 	pthread_t monitor;
 };
 
-long long runtime_now_ms(void);
-double runtime_now_epoch(void);
 
-/* With *lock held: persist e (ownership taken) and tell everyone
- * (broadcast *changed, push the route table). */
+/* status.c. With *lock held: persist e (ownership taken) and tell
+ * everyone (broadcast *changed, push the route table). */
 void runtime_commit(struct runtime *rt, struct endpoint *e);
-/* With *lock held: push the route table to every router. */
-void runtime_push_routes(struct runtime *rt);
+/* With *lock held: persist a new status (and reason; with
+ * replace_containers, the container list) of endpoint name, and tell
+ * everyone. */
+void runtime_set_status(struct runtime *rt, const char *name, const char *status, const char *reason,
+			const struct endpoint_container *containers, size_t n_containers, bool replace_containers);
+/* A copy of e's containers (one spare zeroed entry); NULL on ENOMEM. */
+struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
 
-/* With *lock held: adds a worker and starts its thread running fn(w).
+/* workers.c. With *lock held: adds a worker and starts its thread running fn(w).
  * container_id may be NULL. Returns the worker or NULL. */
 struct worker *runtime_worker_spawn(struct runtime *rt, const char *endpoint, enum worker_kind kind,
 				    const char *container_id, void *(*fn)(void *));
@@ -72,11 +79,13 @@ void runtime_worker_done(struct worker *w);
  * is in kinds (bit mask of 1 << kind) and waits until they are gone. */
 void runtime_workers_cancel_wait(struct runtime *rt, const char *endpoint, unsigned kinds, const struct worker *self);
 
-/* Runs the containers' jobs in parallel threads and waits. */
+/* containers.c. Runs the containers' jobs in parallel threads and waits. */
 int runtime_start_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
 			     const struct container_def *const *defs, size_t n, struct berth_buf *reason);
 void runtime_stop_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
 			     size_t n);
+/* Stops and removes the containers in parallel, then their cgroups. */
+void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n);
 /* Polls /ping of every container until all answer 200 (0), or one exits,
  * the health deadline passes or w is cancelled (-1, reason filled). */
 int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
@@ -91,17 +100,23 @@ void runtime_append_logs(const struct endpoint_container *c, size_t n, struct be
 int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err);
+/* Frees n models (entries may be NULL) and the array. */
+void runtime_models_free(struct model **models, size_t n);
 /* Single / Direct / Serial for a model (as CreateEndpoint decides it). */
 const char *runtime_mode_for(const struct model *m);
 
 /* health.c */
+#define HEALTH_STATE_INTERVAL_MS 500      /* shim state (is the process alive?) */
+#define HEALTH_PING_INTERVAL_MS 5000      /* GET /ping */
+#define HEALTH_PING_FAILURES 3            /* consecutive failures = unhealthy */
+#define HEALTH_RESTART_STOP_MS 2000       /* SIGTERM → SIGKILL when replacing a failed container */
 void health_start(struct runtime *rt);     /* with *lock held */
 void health_stop(struct runtime *rt);      /* without *lock */
 void health_forget(struct runtime *rt, const char *container_id);   /* with *lock held */
 /* Fills per-container health facts for `berth ps` (with *lock held). */
 void health_describe(struct runtime *rt, const char *container_id, long long *healthy_for_ms, int *failures);
 
-/* runtime_update.c: the worker of an endpoint in status Updating. */
+/* update.c: the worker of an endpoint in status Updating. */
 void *runtime_update_worker(void *arg);
 /* At start-up, with *lock held: what an interrupted update left behind. */
 void runtime_update_resume(struct runtime *rt, const char *endpoint);

@@ -1,4 +1,4 @@
-/* runtime_update.c — the worker of an endpoint in status Updating.
+/* update.c — the worker of an endpoint in status Updating.
  *
  * UpdateEndpoint (record's pending_config_name set) is blue/green: the new
  * config's instances are allocated, recorded as pending (so a crash can
@@ -21,10 +21,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "container.h"
 #include "log.h"
 #include "runtime_internal.h"
 #include "store.h"
+
+#define UPDATE_DRAIN_MS 2000 /* old containers keep running after traffic moved */
 
 /* With *lock held: a copy of the record, for changing and committing. */
 static struct endpoint *record_dup(struct runtime *rt, const char *name)
@@ -104,7 +107,7 @@ static void finish(struct runtime *rt, const char *name, const char *reason, boo
 		free(e->failure_reason);
 		e->failure_reason = reason ? strdup(reason) : NULL;
 	}
-	e->last_modified_time = runtime_now_epoch();
+	e->last_modified_time = clock_epoch_seconds();
 	log_info("endpoint %s: InService%s%s", name, reason ? ": " : "", reason ? reason : "");
 	runtime_commit(rt, e);
 }
@@ -234,7 +237,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	endpoint_free(e);
 	pthread_mutex_unlock(rt->lock);
 
-	long long t0 = runtime_now_ms();
+	long long t0 = clock_now_ms();
 	if (reason.len == 0 && bring_up(rt, w, fresh, defs, n, &reason) == 0) {
 		/* the swap: new instances take the traffic, old ones retire */
 		pthread_mutex_lock(rt->lock);
@@ -262,7 +265,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 			free(e->pending_config_name);
 			e->pending_config_name = NULL;
 			log_info("endpoint %s: %zu new container%s healthy in %lld ms; traffic moved to endpoint configuration %s",
-				 w->endpoint, n, n == 1 ? "" : "s", runtime_now_ms() - t0, e->config_name);
+				 w->endpoint, n, n == 1 ? "" : "s", clock_now_ms() - t0, e->config_name);
 			runtime_commit(rt, e);
 			e = NULL;
 		}
@@ -291,10 +294,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	}
 	endpoint_containers_free(fresh, n);
 	free(defs);
-	for (size_t v = 0; models && v < n_models; v++)
-		if (models[v])
-			model_free(models[v]);
-	free(models);
+	runtime_models_free(models, n_models);
 	variants_free(variants, variants ? n_models : 0);
 	free(config_name);
 	free(old_config);
@@ -400,10 +400,7 @@ static void scale(struct runtime *rt, struct worker *w)
 	pthread_mutex_unlock(rt->lock);
 	endpoint_containers_free(fresh, n);
 	free(defs);
-	for (size_t v = 0; models && v < n_models; v++)
-		if (models[v])
-			model_free(models[v]);
-	free(models);
+	runtime_models_free(models, n_models);
 	buf_free(&reason);
 }
 
