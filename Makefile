@@ -197,10 +197,10 @@ router-user:
 echo-image: $(BUILD)/echo-serve
 	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
 
-# The scikit-learn, PyTorch and XGBoost example images (OCI layouts built
+# The scikit-learn, PyTorch, XGBoost and nginx+gunicorn example images (OCI layouts built
 # from Debian packages, cached in /var/cache/berth/images; minutes when the
 # cache is empty, a hash check when it is warm), linked as $(BUILD)/images/NAME.
-FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor sklearn-mme
+FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor sklearn-mme nginx-gunicorn
 framework-images:
 	$(call apt_install,$(DEPS_IMAGES))
 	@set -e; for i in $(FRAMEWORK_IMAGES); do \

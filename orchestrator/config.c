@@ -15,6 +15,7 @@
 #include "json.h"
 #include "mme.h"
 #include "proto_control.h"
+#include "uid_range.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_STRING 4096
@@ -85,6 +86,10 @@ static const struct setting settings[] = {
 	  "bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)" },
 	{ "mme_memory_high_water", "mme-memory-high-water", "F", SETTING_FRACTION, AT(mme_memory_high_water), 0, 0,
 	  "evict LRU models above F x the instance's memory limit (0.9; 0 off)" },
+	{ "no_user_namespaces", "no-user-namespaces", NULL, SETTING_SWITCH, AT(no_user_namespaces), 0, 0,
+	  "containers' root is host root (default: a user namespace per instance)" },
+	{ "userns_uid_base", "userns-uid-base", "UID", SETTING_COUNT, AT(userns_uid_base), USERNS_RANGE_SIZE,
+	  USERNS_ID_LIMIT - USERNS_RANGE_SIZE, "first host uid of the containers' ranges (100000000)" },
 };
 
 int berthd_config_set(char **member, const char *value)
@@ -109,6 +114,7 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;
+	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||

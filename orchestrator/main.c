@@ -25,6 +25,7 @@
 #include "router_log.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 #include "fsutil.h"
 #include "log.h"
 #include "mme.h"
@@ -197,6 +198,7 @@ struct berthd {
 	struct limits limits;
 	bool limits_ready;
 	struct seccomp_profile *seccomp;
+	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
 	struct mme_config mc;
 	pthread_mutex_t lock;
@@ -282,6 +284,26 @@ static int load_limits(struct berthd *d)
 	return 0;
 }
 
+/* (userns) Each instance's uid range comes from above userns_uid_base,
+ * leaving real users' rootless ranges (/etc/subuid, /etc/subgid) alone;
+ * the containers' unprivileged roots must reach STATE/containers. */
+static int prepare_userns(struct berthd *d)
+{
+	struct berth_err err;
+	if (d->conf.no_user_namespaces) {
+		log_warn("containers run without user namespaces: their root is host root (no_user_namespaces)");
+		return 0;
+	}
+	if (uid_range_policy_load(&d->userns, d->conf.userns_uid_base, "/etc/subuid", "/etc/subgid", &err) < 0 ||
+	    container_userns_prepare(d->state_dir, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	log_info("containers run in user namespaces: %lld host uids each from %lld", USERNS_RANGE_SIZE,
+		 d->conf.userns_uid_base);
+	return 0;
+}
+
 /* One berthd per state directory. */
 static int lock_state_dir(struct berthd *d)
 {
@@ -318,6 +340,7 @@ static int start_core(struct berthd *d)
 		.limits = &d->limits,
 		.seccomp = d->seccomp,
 		.router_gid = c->n_listen > 0 ? d->router_gid : 0,
+		.userns = c->no_user_namespaces ? NULL : &d->userns,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {
@@ -442,6 +465,7 @@ static void berthd_stop(struct berthd *d)
 static void berthd_free(struct berthd *d)
 {
 	seccomp_profile_free(d->seccomp);
+	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
 	berthd_config_free(&d->conf);
@@ -470,7 +494,7 @@ int main(int argc, char **argv)
 		berthd_config_free(&d.conf);
 		return r > 0 ? 0 : 2;
 	}
-	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || lock_state_dir(&d) < 0) {
+	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || prepare_userns(&d) < 0 || lock_state_dir(&d) < 0) {
 		berthd_free(&d);
 		return 1;
 	}
