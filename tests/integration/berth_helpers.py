@@ -394,7 +394,8 @@ class Berth:
                 buf += chunk
         finally:
             s.close()
-        assert b"\n" in buf, "berthd closed the control socket without an answer: %r" % buf[:200]
+        if b"\n" not in buf:  # an OSError, so wait_until tries again
+            raise ConnectionError("berthd closed its socket without an answer: %r" % buf[:200])
         return json.loads(buf.split(b"\n")[0])
 
     def ps(self, endpoint=None):
