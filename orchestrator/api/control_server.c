@@ -3,15 +3,26 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "clock.h"
 #include "mme.h"
+
+#define CONTROL_STOP_WAIT_MS 10000 /* connections still busy at stop (a request in its grace wait) */
+
+struct connection {
+	struct control_server *cs;
+	int fd;                  /* -1 once handed to the runtime; guarded by cs->mu */
+	struct connection *next; /* in cs->conns */
+};
 
 struct control_server {
 	int listen_fd;
@@ -19,12 +30,29 @@ struct control_server {
 	struct api_ctx *api;
 	struct runtime *rt;
 	pthread_t thread;
+	/* Connection threads are detached; they are listed here so that stop
+	 * can end them and wait until none touches cs, the API or the runtime
+	 * any more (berthd frees those right after). */
+	pthread_mutex_t mu;
+	pthread_cond_t conn_ended;
+	struct connection *conns;
 };
 
-struct connection {
-	struct control_server *cs;
-	int fd;
-};
+/* The connection's thread is done with cs: unlist it (the last thing the
+ * thread does with cs) and free it. */
+static void connection_end(struct connection *c)
+{
+	struct control_server *cs = c->cs;
+	pthread_mutex_lock(&cs->mu);
+	for (struct connection **p = &cs->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	pthread_cond_broadcast(&cs->conn_ended);
+	pthread_mutex_unlock(&cs->mu);
+	free(c);
+}
 
 static void reply_control(struct control_server *cs, int fd, yajl_val req)
 {
@@ -54,7 +82,6 @@ static void *connection_main(void *arg)
 	struct connection *c = arg;
 	struct control_server *cs = c->cs;
 	int fd = c->fd;
-	free(c);
 	struct timeval tv = { 30, 0 }; /* a client that sends nothing is dropped */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct ipc_reader rd;
@@ -77,6 +104,9 @@ static void *connection_main(void *arg)
 	} else if (strcmp(op, "watch_routes") == 0) {
 		tv.tv_sec = 0;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		pthread_mutex_lock(&cs->mu);
+		c->fd = -1; /* stop must not shut down what the runtime owns */
+		pthread_mutex_unlock(&cs->mu);
 		pthread_mutex_lock(cs->api->lock);
 		runtime_add_route_watcher(cs->rt, fd);
 		pthread_mutex_unlock(cs->api->lock);
@@ -118,6 +148,7 @@ static void *connection_main(void *arg)
 	yajl_tree_free(req);
 out:
 	ipc_reader_free(&rd);
+	connection_end(c); /* unlisted first, so stop never shuts down a reused fd number */
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -145,11 +176,15 @@ static void *accept_main(void *arg)
 			close(fd);
 			continue;
 		}
-		*c = (struct connection){ cs, fd };
+		*c = (struct connection){ cs, fd, NULL };
+		pthread_mutex_lock(&cs->mu);
+		c->next = cs->conns;
+		cs->conns = c;
+		pthread_mutex_unlock(&cs->mu);
 		if (pthread_create(&t, &attr, connection_main, c) != 0) {
 			log_warn("cannot start a thread for a control connection");
+			connection_end(c);
 			close(fd);
-			free(c);
 		}
 	}
 	pthread_attr_destroy(&attr);
@@ -167,12 +202,20 @@ struct control_server *control_server_start(const char *socket_path, struct api_
 	}
 	cs->api = api;
 	cs->rt = rt;
+	pthread_mutex_init(&cs->mu, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cs->conn_ended, &attr);
+	pthread_condattr_destroy(&attr);
 	cs->listen_fd = ipc_listen(socket_path, 0600, err);
 	if (cs->listen_fd < 0 || pthread_create(&cs->thread, NULL, accept_main, cs) != 0) {
 		if (cs->listen_fd >= 0)
 			close(cs->listen_fd);
 		else
 			berth_err_prefix(err, "control socket");
+		pthread_cond_destroy(&cs->conn_ended);
+		pthread_mutex_destroy(&cs->mu);
 		free(cs->path);
 		free(cs);
 		return NULL;
@@ -188,6 +231,33 @@ void control_server_stop(struct control_server *cs)
 	pthread_join(cs->thread, NULL);
 	close(cs->listen_fd);
 	unlink(cs->path);
+	/* End the connections still open (their reads and writes fail at once)
+	 * and wait until their threads are done with cs. */
+	pthread_mutex_lock(&cs->mu);
+	for (struct connection *c = cs->conns; c; c = c->next)
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+	long long deadline = clock_now_ms() + CONTROL_STOP_WAIT_MS;
+	while (cs->conns != NULL && clock_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&cs->conn_ended, &cs->mu, &ts);
+	}
+	bool busy = cs->conns != NULL;
+	pthread_mutex_unlock(&cs->mu);
+	if (busy) {
+		/* never free what a thread still uses */
+		log_error("control socket: a connection was still busy %d s after stop; leaving it be",
+			  CONTROL_STOP_WAIT_MS / 1000);
+		return;
+	}
+	pthread_cond_destroy(&cs->conn_ended);
+	pthread_mutex_destroy(&cs->mu);
 	free(cs->path);
 	free(cs);
 }

@@ -12,7 +12,11 @@ struct control_server;
 
 struct control_server *control_server_start(const char *socket_path, struct api_ctx *api, struct runtime *rt,
 					    struct berth_err *err);
-/* Stops accepting; connections in progress finish on their own. */
+/* Stops accepting, ends the connections still open (shutdown: their reads
+ * and writes fail) and waits, at most 10 s, until no connection thread uses
+ * the server, the API or the runtime any more; the caller may then free
+ * those. Past 10 s (a request still in its grace wait) it says so and leaves
+ * the server allocated rather than free what a thread uses. */
 void control_server_stop(struct control_server *cs);
 
 #endif
