@@ -186,6 +186,7 @@ integration: all echo-image framework-images
 check: deps-test
 	$(MAKE) SAN=1 all unit layers
 	$(MAKE) SAN=1 integration
+	$(MAKE) tsan-check
 
 # berthd's threads (workers, health monitor, updates, multi-model loads)
 # under ThreadSanitizer: the integration tests that drive them, against
