@@ -3,7 +3,8 @@
 #   make run     install missing Debian packages, build, start berthd + router
 #                with a demo endpoint, print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
-#                run unit and integration tests
+#                run unit and integration tests, then berthd's threads under
+#                ThreadSanitizer (make tsan-check)
 #   make bench   router / pipeline / start-up figures (see tests/bench)
 #
 # Variables: SAN=1 builds with sanitizers into build-san/ (make check does);
