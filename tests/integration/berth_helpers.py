@@ -37,9 +37,6 @@ ROLE = "arn:aws:iam::000000000000:role/berth-test"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "FATAL: ThreadSanitizer")
 
-# How long a shim may take to exit after its container was deleted.
-SHIM_EXIT_GRACE_S = 5.0
-
 # Every live instance, so a failing test can show their logs (conftest.py).
 LIVE = []
 
@@ -488,12 +485,6 @@ class Berth:
         mounts, cgroups. Returns a list of human-readable problems."""
         problems = []
         pids = shim_pids(self.run_dir)
-        # A shim answers berthd's stop, then removes its socket and exits
-        # (shim/loop.h): one still on its way out is not a leak yet.
-        deadline = time.monotonic() + SHIM_EXIT_GRACE_S
-        while pids and time.monotonic() < deadline:
-            time.sleep(0.05)
-            pids = shim_pids(self.run_dir)
         if pids:
             problems.append("berth-shim processes still running: %s" % [
                 b" ".join(_cmdline(p) or []).decode(errors="replace") for p in pids])
