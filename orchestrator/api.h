@@ -39,6 +39,10 @@ struct api_runtime_hooks {
 	/* CreateModel: can this host run the image? -1 with a message for the
 	 * user when not (NULL: every image is accepted). */
 	int (*image_check)(void *data, const char *image, struct berth_err *err);
+	/* CreateModel: may berth read this ModelDataUrl (or MultiModel prefix)?
+	 * The operator's model roots, buckets and hosts (objstore.h); -1 with a
+	 * message for the user when not (NULL: every URL is accepted). */
+	int (*model_data_check)(void *data, const char *url, struct berth_err *err);
 	/* (host_limits.h) Data for the two hooks below, which belong to the host's
 	 * limits rather than to the runtime. */
 	void *limits;

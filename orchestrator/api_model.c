@@ -183,6 +183,12 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 					m->containers[i].hostname, err.msg);
 			return false;
 		}
+		const char *url = m->containers[i].model_data_url;
+		if (url != NULL && rt->model_data_check != NULL && rt->model_data_check(rt->data, url, &err) < 0) {
+			api_reply_error(r->reply, 400, "ValidationException", "Container '%s': %s",
+					m->containers[i].hostname, err.msg);
+			return false;
+		}
 	}
 	if (m->n_containers > 1)
 		for (size_t i = 0; i < m->n_containers; i++)

@@ -24,6 +24,7 @@
 #include "image_user.h"
 #include "log.h"
 #include "mme.h"
+#include "model_mount.h"
 #include "rootfs.h"
 #include "runtime.h"
 #include "shim_client.h"
@@ -77,7 +78,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	__attribute__((cleanup(image_info_free))) struct image_info img = { 0 };
 	_cleanup_free_ char *model_dir = NULL;
 	_cleanup_free_ char *root = NULL;
-	if (image_resolve(cfg->state_dir, def->image, &img, err) < 0)
+	_cleanup_close_ int model_fd = -1;
+	if (image_resolve(cfg->state_dir, cfg->images, def->image, &img, err) < 0)
 		return -1;
 	if (n_model_containers > 1 && img.oci) {
 		const char *v = oci_config_label(&img.config, LABEL_BIND_TO_PORT);
@@ -96,7 +98,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(cfg->state_dir, cfg->object_store_root, def->model_data_url, &model_dir, err) < 0)
+	    artifact_resolve(cfg->state_dir, cfg->store, def->model_data_url, &model_fd, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
 	_cleanup_free_ char *bundle = fs_path("%s/bundle", dir);
@@ -126,6 +128,12 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 											: (long long)nofile.rlim_max;
 	if (fs_mkdir_p(dir, 0700, err) < 0 || rootfs_mount(dir, img.rootfs, &root, err) < 0)
 		return -1;
+	if (model_fd >= 0 && model_mount(dir, model_fd, &model_dir, err) < 0) {
+		struct berth_err ignored;
+		if (rootfs_unmount(dir, &ignored) < 0)
+			log_warn("container %s: %s", c->id, ignored.msg);
+		return -1;
+	}
 	struct bundle_spec spec = {
 		.id = c->id,
 		.hostname = c->hostname,
@@ -162,7 +170,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	};
 	if (bundle_write(bundle, &spec, err) < 0 || shim_spawn(&launch, 60000, err) < 0) {
 		struct berth_err ignored;
-		if (rootfs_unmount(dir, &ignored) < 0)
+		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);
 		return -1;
 	}
@@ -205,7 +213,7 @@ void container_stop(const struct runtime_config *cfg, const struct endpoint_cont
 		unlink(exit_file);
 	/* the restart gets a fresh private root, as a new container would */
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 }
 
@@ -219,7 +227,7 @@ void container_stop_and_remove(const struct runtime_config *cfg, const struct en
 		unlink(c->socket);
 	}
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 	if (dir != NULL && fs_remove_tree(dir, &err) < 0)
 		log_warn("container %s: %s", c->id, err.msg);

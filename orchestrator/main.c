@@ -20,6 +20,7 @@
 #include "container.h"
 #include "control_server.h"
 #include "host_limits.h"
+#include "image.h"
 #include "reconcile.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
@@ -57,6 +58,14 @@ static void usage(FILE *f)
 		"  --router-user USER       the router's unprivileged user (default berth, else nobody)\n"
 		"  --stop-containers        on SIGTERM, stop every endpoint's containers (records are kept)\n"
 		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
+		"  --s3-bucket NAME         a bucket s3:// model data may come from (repeatable; needed with --s3-endpoint)\n"
+		"  --https-host HOST[:PORT] a host http(s):// model data may come from (repeatable; default none)\n"
+		"  --image-root DIR         local images (rootfs dirs, tarballs, OCI layouts) only under DIR (repeatable;\n"
+		"                           default STATE_DIR/local/images and " BERTHD_SHARED_IMAGE_DIR ")\n"
+		"  --model-root DIR         file:// model data only under DIR (repeatable;\n"
+		"                           default STATE_DIR/local/models and " BERTHD_SHARED_IMAGE_DIR ")\n"
+		"  --image-max-bytes N      unpacked size of one image, all layers (21474836480)\n"
+		"  --image-max-entries N    files, directories and links of one image (1000000)\n"
 		"  --mme-max-model-bytes N  bound of one multi-model artifact, unpacked (10737418240)\n"
 		"  --mme-disk-bytes N       bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)\n"
 		"  --mme-memory-high-water F  evict LRU models above F x the instance's memory limit (0.9; 0 off)\n");
@@ -250,8 +259,13 @@ int main(int argc, char **argv)
 	int grace_ms = conf.create_grace_ms;
 	enum { O_STATE = 256, O_RUN, O_SOCKET, O_OBJ, O_REGION, O_ACCOUNT, O_GRACE, O_HEALTH, O_STOP, O_SHIM, O_RUNC,
 	       O_CONFIG, O_TYPES, O_SECCOMP, O_CPU_OC, O_MEM_OC, O_PIDS, O_LISTEN, O_ROUTER, O_ROUTER_USER,
-	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW };
+	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW, O_S3_BUCKET, O_HTTPS_HOST,
+	       O_IMAGE_ROOT, O_MODEL_ROOT, O_IMAGE_MAX_BYTES, O_IMAGE_MAX_ENTRIES };
+	/* list flags replace the configuration file's list, as --listen does */
+	struct host_roots flag_image_roots = { .n = 0 }, flag_model_roots = { .n = 0 };
+	struct objstore_list flag_buckets = { .n = 0 }, flag_hosts = { .n = 0 };
 	struct mme_config mc = {
+		.store.s3_endpoint = conf.s3_endpoint,
 		.max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES,
 		.disk_bytes = MME_DEFAULT_DISK_BYTES,
 		.high_water = MME_DEFAULT_HIGH_WATER,
@@ -283,6 +297,12 @@ int main(int argc, char **argv)
 		{ "mme-max-model-bytes", required_argument, NULL, O_MME_MAX },
 		{ "mme-disk-bytes", required_argument, NULL, O_MME_DISK },
 		{ "mme-memory-high-water", required_argument, NULL, O_MME_HW },
+		{ "s3-bucket", required_argument, NULL, O_S3_BUCKET },
+		{ "https-host", required_argument, NULL, O_HTTPS_HOST },
+		{ "image-root", required_argument, NULL, O_IMAGE_ROOT },
+		{ "model-root", required_argument, NULL, O_MODEL_ROOT },
+		{ "image-max-bytes", required_argument, NULL, O_IMAGE_MAX_BYTES },
+		{ "image-max-entries", required_argument, NULL, O_IMAGE_MAX_ENTRIES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -324,6 +344,41 @@ int main(int argc, char **argv)
 		case O_ROUTER_USER: router_user = optarg; break;
 		case O_STOP_CONTAINERS: stop_containers = true; break;
 		case O_S3_ENDPOINT: mc.store.s3_endpoint = optarg; break;
+		case O_S3_BUCKET:
+		case O_HTTPS_HOST: {
+			struct berth_err ferr;
+			bool bucket = c == O_S3_BUCKET;
+			if ((bucket ? berthd_config_bucket_ok(optarg, &ferr) : berthd_config_host_ok(optarg, &ferr)) < 0 ||
+			    (objstore_list_add(bucket ? &flag_buckets : &flag_hosts, optarg) < 0 &&
+			     berth_err_set(&ferr, 0, "too many %s", bucket ? "--s3-bucket" : "--https-host") < 0)) {
+				fprintf(stderr, "berthd: %s: %s\n", bucket ? "--s3-bucket" : "--https-host", ferr.msg);
+				return 2;
+			}
+			break;
+		}
+		case O_IMAGE_ROOT:
+		case O_MODEL_ROOT: {
+			struct berth_err ferr;
+			if (host_roots_add(c == O_IMAGE_ROOT ? &flag_image_roots : &flag_model_roots, optarg, &ferr) < 0) {
+				fprintf(stderr, "berthd: %s: %s\n", c == O_IMAGE_ROOT ? "--image-root" : "--model-root",
+					ferr.msg);
+				return 2;
+			}
+			break;
+		}
+		case O_IMAGE_MAX_BYTES:
+		case O_IMAGE_MAX_ENTRIES: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0' || v == 0) {
+				fprintf(stderr, "berthd: %s wants a whole number of at least 1, not \"%s\"\n",
+					c == O_IMAGE_MAX_BYTES ? "--image-max-bytes" : "--image-max-entries", optarg);
+				return 2;
+			}
+			*(c == O_IMAGE_MAX_BYTES ? &conf.image_max_bytes : &conf.image_max_entries) = v;
+			break;
+		}
 		case O_MME_MAX:
 		case O_MME_DISK: {
 			char *end;
@@ -365,6 +420,60 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		return 1;
 	}
+	/* host paths and the object store's lists: flags replace the file's */
+	if (flag_image_roots.n > 0) {
+		host_roots_free(&conf.image_roots);
+		conf.image_roots = flag_image_roots;
+		conf.image_roots_set = true;
+	}
+	if (flag_model_roots.n > 0) {
+		host_roots_free(&conf.model_roots);
+		conf.model_roots = flag_model_roots;
+		conf.model_roots_set = true;
+	}
+	if (flag_buckets.n > 0) {
+		objstore_list_free(&conf.s3_buckets);
+		conf.s3_buckets = flag_buckets;
+	}
+	if (flag_hosts.n > 0) {
+		objstore_list_free(&conf.https_hosts);
+		conf.https_hosts = flag_hosts;
+	}
+	bool default_roots = !conf.image_roots_set || !conf.model_roots_set;
+	if (berthd_config_default_roots(&conf, state_abs, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (default_roots) { /* berthd's own, so that there is a place to put them */
+		_cleanup_free_ char *li = fs_path("%s/local/images", state_abs);
+		_cleanup_free_ char *lm = fs_path("%s/local/models", state_abs);
+		if (li == NULL || lm == NULL || fs_mkdir_p(li, 0755, &err) < 0 || fs_mkdir_p(lm, 0755, &err) < 0)
+			log_warn("cannot create the default roots under %s/local: %s", state_abs, err.msg);
+	}
+	if (mc.store.s3_endpoint != NULL && conf.s3_buckets.n == 0) {
+		log_error("--s3-endpoint %s needs the buckets berthd may read from it: give --s3-bucket NAME (or "
+			  "s3_buckets in the configuration); berthd signs requests with this host's credentials only "
+			  "for buckets listed",
+			  mc.store.s3_endpoint);
+		return 1;
+	}
+	struct berth_buf roots_text = BERTH_BUF_INIT;
+	buf_append_str(&roots_text, "image roots: ");
+	host_roots_describe(&conf.image_roots, &roots_text);
+	buf_append_str(&roots_text, "; model roots: ");
+	host_roots_describe(&conf.model_roots, &roots_text);
+	log_info("%s; images up to %llu bytes, %llu entries", roots_text.data, conf.image_max_bytes,
+		 conf.image_max_entries);
+	buf_free(&roots_text);
+	struct image_policy images = {
+		.roots = &conf.image_roots,
+		.max_bytes = conf.image_max_bytes,
+		.max_entries = conf.image_max_entries,
+	};
+	rc.images = &images;
+	mc.store.model_roots = &conf.model_roots;
+	mc.store.buckets = &conf.s3_buckets;
+	mc.store.https_hosts = &conf.https_hosts;
 	char *run_abs = realpath(run_dir, NULL);
 	char *socket_path = socket_flag ? strdup(socket_flag) : fs_path("%s/berthd.sock", run_abs);
 	char *shim_path = shim_flag ? strdup(shim_flag) : default_shim_path();
@@ -467,6 +576,7 @@ int main(int argc, char **argv)
 	mc.store.local_root = rc.object_store_root;
 	mc.store.region = rc.region;
 	mc.store.timeout_ms = 300000;
+	rc.store = &mc.store;
 	struct mme *mme = mme_new(&mc, store, &lock, &err);
 	if (mme == NULL) {
 		log_error("%s", err.msg);

@@ -687,8 +687,15 @@ static void hook_routes(void *data)
 
 static int hook_image_check(void *data, const char *image, struct berth_err *err)
 {
-	(void)data;
-	return image_check(image, err);
+	struct runtime *rt = data;
+	return image_check(rt->cfg.images, image, err);
+}
+
+static int hook_model_data_check(void *data, const char *url, struct berth_err *err)
+{
+	struct runtime *rt = data;
+	static const struct objstore_config nothing = { 0 };
+	return objstore_check(rt->cfg.store ? rt->cfg.store : &nothing, url, err);
 }
 
 struct api_runtime_hooks runtime_hooks(struct runtime *rt)
@@ -699,6 +706,7 @@ struct api_runtime_hooks runtime_hooks(struct runtime *rt)
 		.endpoint_stop = hook_stop,
 		.routes_changed = hook_routes,
 		.image_check = hook_image_check,
+		.model_data_check = hook_model_data_check,
 	};
 }
 
