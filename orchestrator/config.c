@@ -60,6 +60,7 @@ static const struct string_member string_members[] = {
 	{ "instance_types", offsetof(struct berthd_config, instance_types) },
 	{ "seccomp_profile", offsetof(struct berthd_config, seccomp_profile) },
 	{ "s3_endpoint", offsetof(struct berthd_config, s3_endpoint) },
+	{ "https_ca_file", offsetof(struct berthd_config, https_ca_file) },
 };
 
 int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err)

@@ -6,7 +6,7 @@
  *
  *   state_dir, run_dir, socket, object_store_root, region, account, shim,
  *   runc, router, router_user, instance_types, seccomp_profile,
- *   s3_endpoint                                                  strings
+ *   s3_endpoint, https_ca_file                                   strings
  *   listen                       array of "HOST:PORT" (router sockets)
  *   image_roots, model_roots     arrays of absolute directories (host_paths.h);
  *                                absent: STATE_DIR/local/images (models) and
@@ -40,7 +40,7 @@ struct berthd_config {
 	char *seccomp_profile;  /* NULL: the compiled-in profile; "" or "none": no filter */
 	char *listen[BERTHD_CONFIG_MAX_LISTEN];
 	size_t n_listen;
-	char *s3_endpoint;
+	char *s3_endpoint, *https_ca_file;
 	struct host_roots image_roots, model_roots;
 	bool image_roots_set, model_roots_set; /* given (even as []): no defaults */
 	struct objstore_list s3_buckets, https_hosts;

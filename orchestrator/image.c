@@ -62,7 +62,7 @@ static int resolve_path(const char *state_dir, const struct image_policy *p, con
 	}
 	/* reopen the file itself for reading (an O_PATH descriptor cannot be read) */
 	_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", fd);
-	_cleanup_close_ int file = self ? open(self, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	_cleanup_close_ int file = self ? open(self, O_RDONLY | O_CLOEXEC) : -1;
 	if (file < 0)
 		return berth_err_set(err, errno, "Image %s", image);
 	char key[17];
@@ -76,6 +76,7 @@ static int resolve_path(const char *state_dir, const struct image_policy *p, con
 		return -1;
 	struct unpack_limits lim = { .max_bytes = p ? p->max_bytes : 0, .max_entries = p ? p->max_entries : 0 };
 	if (unpack_once_fd(file, image, root, &lim, err) < 0) {
+		rmdir(dir); /* nothing of it stays in the cache (fails harmlessly if in use) */
 		if (err->errnum == EFBIG)
 			return berth_err_prefix(err, "Image \"%s\" is over berthd's image bounds (image_max_bytes %llu, "
 						"image_max_entries %llu)",

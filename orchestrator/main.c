@@ -60,6 +60,7 @@ static void usage(FILE *f)
 		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
 		"  --s3-bucket NAME         a bucket s3:// model data may come from (repeatable; needed with --s3-endpoint)\n"
 		"  --https-host HOST[:PORT] a host http(s):// model data may come from (repeatable; default none)\n"
+		"  --https-ca-file FILE     CA certificates (PEM) https:// model data is verified with (default: the system's)\n"
 		"  --image-root DIR         local images (rootfs dirs, tarballs, OCI layouts) only under DIR (repeatable;\n"
 		"                           default STATE_DIR/local/images and " BERTHD_SHARED_IMAGE_DIR ")\n"
 		"  --model-root DIR         file:// model data only under DIR (repeatable;\n"
@@ -260,12 +261,13 @@ int main(int argc, char **argv)
 	enum { O_STATE = 256, O_RUN, O_SOCKET, O_OBJ, O_REGION, O_ACCOUNT, O_GRACE, O_HEALTH, O_STOP, O_SHIM, O_RUNC,
 	       O_CONFIG, O_TYPES, O_SECCOMP, O_CPU_OC, O_MEM_OC, O_PIDS, O_LISTEN, O_ROUTER, O_ROUTER_USER,
 	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW, O_S3_BUCKET, O_HTTPS_HOST,
-	       O_IMAGE_ROOT, O_MODEL_ROOT, O_IMAGE_MAX_BYTES, O_IMAGE_MAX_ENTRIES };
+	       O_IMAGE_ROOT, O_MODEL_ROOT, O_IMAGE_MAX_BYTES, O_IMAGE_MAX_ENTRIES, O_HTTPS_CA };
 	/* list flags replace the configuration file's list, as --listen does */
 	struct host_roots flag_image_roots = { .n = 0 }, flag_model_roots = { .n = 0 };
 	struct objstore_list flag_buckets = { .n = 0 }, flag_hosts = { .n = 0 };
 	struct mme_config mc = {
 		.store.s3_endpoint = conf.s3_endpoint,
+		.store.ca_file = conf.https_ca_file,
 		.max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES,
 		.disk_bytes = MME_DEFAULT_DISK_BYTES,
 		.high_water = MME_DEFAULT_HIGH_WATER,
@@ -303,6 +305,7 @@ int main(int argc, char **argv)
 		{ "model-root", required_argument, NULL, O_MODEL_ROOT },
 		{ "image-max-bytes", required_argument, NULL, O_IMAGE_MAX_BYTES },
 		{ "image-max-entries", required_argument, NULL, O_IMAGE_MAX_ENTRIES },
+		{ "https-ca-file", required_argument, NULL, O_HTTPS_CA },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -344,6 +347,7 @@ int main(int argc, char **argv)
 		case O_ROUTER_USER: router_user = optarg; break;
 		case O_STOP_CONTAINERS: stop_containers = true; break;
 		case O_S3_ENDPOINT: mc.store.s3_endpoint = optarg; break;
+		case O_HTTPS_CA: mc.store.ca_file = optarg; break;
 		case O_S3_BUCKET:
 		case O_HTTPS_HOST: {
 			struct berth_err ferr;
@@ -449,6 +453,10 @@ int main(int argc, char **argv)
 		_cleanup_free_ char *lm = fs_path("%s/local/models", state_abs);
 		if (li == NULL || lm == NULL || fs_mkdir_p(li, 0755, &err) < 0 || fs_mkdir_p(lm, 0755, &err) < 0)
 			log_warn("cannot create the default roots under %s/local: %s", state_abs, err.msg);
+	}
+	if (mc.store.ca_file != NULL && access(mc.store.ca_file, R_OK) < 0) {
+		log_error("--https-ca-file %s: %s", mc.store.ca_file, strerror(errno));
+		return 1;
 	}
 	if (mc.store.s3_endpoint != NULL && conf.s3_buckets.n == 0) {
 		log_error("--s3-endpoint %s needs the buckets berthd may read from it: give --s3-bucket NAME (or "

@@ -54,8 +54,10 @@ int model_mount(const char *container_dir, int dir_fd, char **mountpoint, struct
 	_cleanup_close_ int tree = open_tree(dir_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		return berth_err_set(err, errno, "cannot clone the model directory's mount");
+	/* private: nothing mounted later below the source propagates into it */
 	struct mount_attr attr = {
 		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+		.propagation = MS_PRIVATE,
 	};
 	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
 		return berth_err_set(err, errno, "cannot make the model mount read-only");

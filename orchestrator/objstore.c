@@ -421,6 +421,8 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 	/* redirects are followed below, by hand, each target checked */
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (cfg->ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

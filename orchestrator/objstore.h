@@ -65,6 +65,7 @@ struct objstore_config {
 	const struct host_roots *model_roots;      /* file:// (NULL: refused) */
 	const struct objstore_list *buckets;       /* s3:// buckets (see above) */
 	const struct objstore_list *https_hosts;   /* http(s):// hosts (NULL or empty: refused) */
+	const char *ca_file;      /* CA certificates for https:// (PEM); NULL: the system's */
 };
 
 struct objstore_object {
