@@ -1,28 +1,37 @@
 /* config.h — berthd's configuration file (configs/berthd.json, --config
- * PATH). Every member is optional; a member present replaces the compiled
- * default, and a command-line flag given after it replaces both (main.c).
- * Unknown members and values of the wrong type or out of range are
- * refused with the member's name, so a typo never goes unnoticed.
+ * PATH) and flags. Every member is optional; a member present replaces
+ * the compiled default, and a command-line flag replaces both. Each setting
+ * is a member and a flag (--state-dir is state_dir) checked by one
+ * function with the same bounds either way. Unknown members and values of
+ * the wrong type or out of range are refused with the member's name, so a
+ * typo never goes unnoticed.
  *
  *   state_dir, run_dir, socket, object_store_root, region, account, shim,
- *   runc, router, router_user, instance_types, seccomp_profile,
- *   s3_endpoint, https_ca_file                                   strings
+ *   runc, router, router_user, instance_types, seccomp_profile   strings
  *   listen                       array of "HOST:PORT" (router sockets)
+ *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
+ *   instance_pids_limit          integer 16..4194304 (flag --pids-limit)
+ *   cpu_overcommit, memory_overcommit                            numbers > 0
+ *   stop_containers              true/false
+ *   s3_endpoint                  string
+ *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
+ *   mme_memory_high_water        number 0..1
  *   image_roots, model_roots     arrays of absolute directories (host_paths.h);
  *                                absent: STATE_DIR/local/images (models) and
- *                                /var/cache/berth/images; [] : none at all
+ *                                /var/cache/berth/images; []: none at all
  *   s3_buckets                   array of bucket names (objstore.h)
  *   https_hosts                  array of "host" / "host:port" (objstore.h)
+ *   https_ca_file                string (PEM CA certificates for https://)
  *   image_max_bytes, image_max_entries  integers ≥ 1 (image.h)
- *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
- *   instance_pids_limit          integer ≥ 16
- *   cpu_overcommit, memory_overcommit                            numbers > 0
+ * The arrays are repeatable flags (--image-root, --model-root, --s3-bucket,
+ * --https-host); flags given replace the file's array.
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "host_paths.h"
@@ -40,14 +49,18 @@ struct berthd_config {
 	char *seccomp_profile;  /* NULL: the compiled-in profile; "" or "none": no filter */
 	char *listen[BERTHD_CONFIG_MAX_LISTEN];
 	size_t n_listen;
-	char *s3_endpoint, *https_ca_file;
-	struct host_roots image_roots, model_roots;
-	bool image_roots_set, model_roots_set; /* given (even as []): no defaults */
-	struct objstore_list s3_buckets, https_hosts;
-	unsigned long long image_max_bytes, image_max_entries;
 	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
 	long long instance_pids_limit;
 	double cpu_overcommit, memory_overcommit;
+	bool stop_containers;
+	char *s3_endpoint;
+	unsigned long long mme_max_model_bytes, mme_disk_bytes;
+	double mme_memory_high_water;
+	struct host_roots image_roots, model_roots;
+	bool image_roots_set, model_roots_set; /* given (even as []): no defaults */
+	struct objstore_list s3_buckets, https_hosts;
+	char *https_ca_file;
+	unsigned long long image_max_bytes, image_max_entries;
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */
@@ -55,11 +68,13 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err);
 /* Overlays the members present in the document on c. */
 int berthd_config_parse(const char *text, size_t len, struct berthd_config *c, struct berth_err *err);
 int berthd_config_load(const char *path, struct berthd_config *c, struct berth_err *err);
-/* The default roots for a state directory (when not given). */
+/* Defaults, then the --config file, then the other flags. 0: ready;
+ * 1: --help was asked for (print berthd_config_usage); -1: err says what
+ * is wrong. c must be freed in every case. */
+int berthd_config_from_args(int argc, char **argv, struct berthd_config *c, struct berth_err *err);
+void berthd_config_usage(FILE *f);
+/* The default roots for a state directory, where none were given. */
 int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err);
-/* Checks of one list item, shared with main.c's flags: -1 with a message. */
-int berthd_config_bucket_ok(const char *bucket, struct berth_err *err);
-int berthd_config_host_ok(const char *host, struct berth_err *err);
 /* Replaces a string member (copying value; NULL clears it). -1 on ENOMEM. */
 int berthd_config_set(char **member, const char *value);
 void berthd_config_free(struct berthd_config *c);
