@@ -66,7 +66,8 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 	static const char *const sys_o[] = { "nosuid", "noexec", "nodev", "ro" };
 	static const char *const cg_o[] = { "nosuid", "noexec", "nodev", "relatime", "ro" };
 	static const char *const tmp_o[] = { "nosuid", "nodev", "mode=1777", "size=1g" };
-	static const char *const model_o[] = { "rbind", "ro", "nosuid", "nodev" };
+	/* never rbind: nothing mounted below the source comes along */
+	static const char *const model_o[] = { "bind", "ro", "nosuid", "nodev" };
 	json_gen_str(g, "mounts");
 	yajl_gen_array_open(g);
 	gen_mount(g, "/proc", "proc", "proc", proc_o, BERTH_ARRAY_SIZE(proc_o));

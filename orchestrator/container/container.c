@@ -24,6 +24,7 @@
 #include "idmap.h"
 #include "image_user.h"
 #include "log.h"
+#include "model_mount.h"
 #include "rootfs.h"
 #include "runtime_config.h"
 #include "shim_client.h"
@@ -109,7 +110,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	__attribute__((cleanup(image_info_free))) struct image_info img = { 0 };
 	_cleanup_free_ char *model_dir = NULL;
 	_cleanup_free_ char *root = NULL;
-	if (image_resolve(cfg->state_dir, def->image, &img, err) < 0)
+	_cleanup_close_ int model_fd = -1;
+	if (image_resolve(cfg->state_dir, cfg->images, def->image, &img, err) < 0)
 		return -1;
 	if (n_model_containers > 1 && img.oci) {
 		const char *v = oci_config_label(&img.config, LABEL_BIND_TO_PORT);
@@ -146,7 +148,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(cfg->state_dir, cfg->object_store_root, def->model_data_url, &model_dir, err) < 0)
+	    artifact_resolve(cfg->state_dir, cfg->store, def->model_data_url, &model_fd, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
 	_cleanup_free_ char *bundle = fs_path("%s/bundle", dir);
@@ -182,9 +184,12 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		return berth_err_set(err, errno, "chmod %s", dir);
 	if (rootfs_mount(dir, img.rootfs, userns, &root, err) < 0)
 		return -1;
-	_cleanup_free_ char *model_mp = NULL, *models_mp = NULL;
-	if (userns >= 0 && ((model_dir && rootfs_mount_data(dir, "model", model_dir, userns, &model_mp, err) < 0) ||
-			    (mme_dir && rootfs_mount_data(dir, "models", mme_dir, userns, &models_mp, err) < 0))) {
+	/* model data: one directory resolved beneath a model root, mounted
+	 * read-only (idmapped under a user namespace); the multi-model cache is
+	 * berth's own directory, idmapped under a user namespace */
+	_cleanup_free_ char *models_mp = NULL;
+	if ((model_fd >= 0 && model_mount(dir, model_fd, userns, &model_dir, err) < 0) ||
+	    (userns >= 0 && mme_dir && rootfs_mount_data(dir, "models", mme_dir, userns, &models_mp, err) < 0)) {
 		struct berth_err ignored;
 		if (rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);
@@ -194,7 +199,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.id = c->id,
 		.hostname = c->hostname,
 		.rootfs = root,
-		.model_dir = model_mp ? model_mp : model_dir,
+		.model_dir = model_dir,
 		.cgroups_path = cgroups_path,
 		.args = (const char *const *)args,
 		.n_args = n_args,
@@ -227,7 +232,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	};
 	if (bundle_write(bundle, &spec, err) < 0 || shim_spawn(&launch, 60000, err) < 0) {
 		struct berth_err ignored;
-		if (rootfs_unmount(dir, &ignored) < 0)
+		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);
 		return -1;
 	}
@@ -270,7 +275,7 @@ void container_stop(const struct runtime_config *cfg, const struct endpoint_cont
 		unlink(exit_file);
 	/* the restart gets a fresh private root, as a new container would */
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 }
 
@@ -284,7 +289,7 @@ void container_stop_and_remove(const struct runtime_config *cfg, const struct en
 		unlink(c->socket);
 	}
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 	if (dir != NULL && fs_remove_tree(dir, &err) < 0)
 		log_warn("container %s: %s", c->id, err.msg);

@@ -6,6 +6,8 @@
 #define BERTH_RUNTIME_CONFIG_H
 
 struct mme;
+struct image_policy;
+struct objstore_config;
 struct limits;
 struct seccomp_profile;
 struct uid_range_policy;
@@ -16,6 +18,11 @@ struct runtime_config {
 	const char *shim_path;
 	const char *runc_path;
 	const char *object_store_root; /* NULL: s3:// URLs are refused */
+	/* (host paths) Where local images may be and how large they may unpack
+	 * (image.h); the object store's rules for ModelDataUrl (objstore.h:
+	 * model roots, buckets, hosts). NULL: nothing local is accepted. */
+	const struct image_policy *images;
+	const struct objstore_config *store;
 	const char *region;
 	const char *account;
 	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */

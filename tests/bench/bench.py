@@ -141,7 +141,9 @@ class Berth:
         with open(conf, "w") as f:
             json.dump({"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}, f)
         self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
-                                        "--run-dir", self.run, "--object-store-root", self.objroot],
+                                        "--run-dir", self.run, "--object-store-root", self.objroot,
+                                        # the echo image lives in the build tree
+                                        "--image-root", f"{build}/images"],
                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")

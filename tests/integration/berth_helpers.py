@@ -28,6 +28,8 @@ import subprocess
 import tempfile
 import time
 
+import getpass
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -52,6 +54,16 @@ def build_dir():
 def berthd_wrapper():
     """The command berthd runs under (BERTH_WRAPPER), as an argv prefix."""
     return shlex.split(os.environ.get("BERTH_WRAPPER", ""))
+
+
+def pytest_tmp_root():
+    """Where pytest's tmp_path directories live (/tmp/pytest-of-USER)."""
+    return os.path.join(tempfile.gettempdir(), "pytest-of-%s" % getpass.getuser())
+
+
+def shared_image_dir():
+    """make framework-images' cache: the example images and their model.tar.gz."""
+    return "/var/cache/berth/images"
 
 
 def echo_rootfs():
@@ -241,7 +253,8 @@ def cgroup_dirs():
 class Berth:
     """One berthd + one berth-router on private temp dirs and a free port."""
 
-    def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=()):
+    def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=(),
+                 image_roots=None, model_roots=None):
         self.build = build_dir()
         self.grace_ms = grace_ms
         self.invocation_timeout_ms = invocation_timeout_ms
@@ -250,6 +263,14 @@ class Berth:
         self.state_dir = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
         self.run_dir = tempfile.mkdtemp(prefix="bt-", dir="/run")
         self.object_root = tempfile.mkdtemp(prefix="berth-obj-", dir="/var/tmp")
+        # Host paths berthd may use (--image-root / --model-root): where the
+        # tests keep images and model data. A test passes its own to check
+        # what lies outside.
+        os.makedirs(pytest_tmp_root(), mode=0o700, exist_ok=True)
+        self.image_roots = list(image_roots) if image_roots is not None else [
+            os.path.join(self.build, "images"), shared_image_dir(), pytest_tmp_root()]
+        self.model_roots = list(model_roots) if model_roots is not None else [
+            os.path.join(self.build, "images"), shared_image_dir(), pytest_tmp_root(), self.object_root]
         self.socket = os.path.join(self.run_dir, "berthd.sock")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -286,7 +307,12 @@ class Berth:
                 # berthd refuses endpoints beyond nproc/MemTotal by default
                 # (ResourceLimitExceeded); tests run many on a small host.
                 # extra_berthd comes after, so a test can set its own.
-                "--cpu-overcommit", "64", "--memory-overcommit", "16"] + self.extra_berthd
+                "--cpu-overcommit", "64", "--memory-overcommit", "16"]
+        for r in self.image_roots:
+            args += ["--image-root", r]
+        for r in self.model_roots:
+            args += ["--model-root", r]
+        args += self.extra_berthd
         log = open(self.berthd_log, "ab")
         log.write(("\n==== test harness: starting %s at %.3f\n" % (" ".join(args), time.time())).encode())
         log.flush()

@@ -254,7 +254,7 @@ def test_unreachable_store_and_slow_load(make_berth):
     object store that cannot be reached: the error says so."""
     port = bh.free_port()  # nothing listens there
     inst = make_berth(extra_router=["--model-wait-ms", "800"],
-                      extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port])
+                      extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port, "--s3-bucket", BUCKET])
     # slow loads: file:// prefix (not through the unreachable S3 endpoint)
     slow_dir = os.path.join(inst.object_root, "slow")
     os.makedirs(slow_dir)

@@ -335,7 +335,7 @@ def test_models_load_over_http_and_an_unreachable_store_is_503(make_berth):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     port = srv.server_address[1]
-    b = make_berth(extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port])
+    b = make_berth(extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port, "--s3-bucket", BUCKET])
     try:
         _Handler.store["/%s/%s/h.tar.gz" % (BUCKET, PREFIX)] = tgz({"model.txt": b"over http"})
         ep = make_mme(b)
