@@ -14,17 +14,21 @@ int image_check(const char *image, struct berth_err *err)
 	if (oci_is_ref(image))
 		return oci_check(image, err);
 	if (image[0] != '/')
-		return berth_err_set(err, 0,
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				     "Image \"%s\" is not an absolute path. berth runs images from this host: give "
 				     "oci:/path/to/layout[:tag] (an OCI image layout), or the path of a root "
 				     "filesystem directory or a rootfs tarball (.tar, .tar.gz).",
 				     image);
 	struct stat st;
-	if (stat(image, &st) < 0)
-		return berth_err_set(err, 0, "Image \"%s\" does not exist on this host (%s).", image,
-				     strerror(errno));
+	if (stat(image, &st) < 0) {
+		if (berth_err_input_class(errno) != BERTH_ERR_VALIDATION)
+			return berth_err_set(err, errno, "cannot check image \"%s\"", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\" does not exist on this host (%s).",
+				      image, strerror(errno));
+	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-		return berth_err_set(err, 0, "Image \"%s\" is neither a rootfs directory nor a tarball.", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "Image \"%s\" is neither a rootfs directory nor a tarball.", image);
 	return 0;
 }
 

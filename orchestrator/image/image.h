@@ -23,7 +23,10 @@ struct image_info {
 };
 
 /* Cheap check done at CreateModel time: the image exists and is of a kind
- * berth can run. The message is written for the API user. */
+ * berth can run. The message is written for the API user; its class is
+ * VALIDATION when the image is wrong (missing, malformed layout, unknown
+ * tag) and INTERNAL when berth could not look (out of memory or file
+ * descriptors, an I/O error). */
 int image_check(const char *image, struct berth_err *err);
 
 /* Fills *out (free with image_info_free), unpacking into the cache once. */

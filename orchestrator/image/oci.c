@@ -33,14 +33,15 @@ int oci_ref_parse(const char *image, char **layout, char **tag, struct berth_err
 	*layout = *tag = NULL;
 	const char *p = image + strlen(OCI_PREFIX);
 	if (p[0] != '/')
-		return berth_err_set(err, 0,
-				     "Image \"%s\": an OCI layout is given as oci:/absolute/path/to/layout[:tag].", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "Image \"%s\": an OCI layout is given as oci:/absolute/path/to/layout[:tag].",
+				      image);
 	const char *slash = strrchr(p, '/');
 	const char *colon = strrchr(p, ':');
 	size_t layout_len = colon && colon > slash ? (size_t)(colon - p) : strlen(p);
 	const char *t = colon && colon > slash ? colon + 1 : OCI_DEFAULT_TAG;
 	if (*t == '\0')
-		return berth_err_set(err, 0, "Image \"%s\" has an empty tag after ':'.", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\" has an empty tag after ':'.", image);
 	while (layout_len > 1 && p[layout_len - 1] == '/')
 		layout_len--;
 	*layout = strndup(p, layout_len);
@@ -62,13 +63,14 @@ static int parse_descriptor(yajl_val v, struct oci_descriptor *d, const char *wh
 	const char *digest = json_get_string(v, "digest");
 	long long size;
 	if (digest == NULL || !json_get_int64(v, "size", &size) || size < 0)
-		return berth_err_set(err, 0, "%s has no valid digest and size", what);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s has no valid digest and size", what);
 	if (strncmp(digest, "sha256:", 7) != 0)
-		return berth_err_set(err, 0, "%s has digest \"%.80s\"; berth verifies sha256 digests only", what,
-				     digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "%s has digest \"%.80s\"; berth verifies sha256 digests only", what, digest);
 	size_t n = strlen(digest + 7);
 	if (n != 64 || strspn(digest + 7, "0123456789abcdef") != 64)
-		return berth_err_set(err, 0, "%s has a malformed digest \"%.80s\"", what, digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s has a malformed digest \"%.80s\"", what,
+				      digest);
 	snprintf(d->digest, sizeof(d->digest), "%s", digest);
 	d->size = size;
 	const char *mt = json_get_string(v, "mediaType");
@@ -87,7 +89,7 @@ static yajl_val manifests_of(yajl_val doc, struct berth_err *err)
 {
 	yajl_val m = json_get(doc, "manifests");
 	if (m == NULL || !YAJL_IS_ARRAY(m)) {
-		berth_err_set(err, 0, "it has no \"manifests\" array");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "it has no \"manifests\" array");
 		return NULL;
 	}
 	return m;
@@ -97,8 +99,10 @@ int oci_index_find(const char *text, size_t len, const char *tag, struct oci_des
 		   struct berth_err *err)
 {
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "index.json is not valid JSON");
+	}
 	int r = -1;
 	yajl_val m = manifests_of(doc, err);
 	if (m == NULL) {
@@ -120,9 +124,11 @@ int oci_index_find(const char *text, size_t len, const char *tag, struct oci_des
 			buf_printf(&tags, "%s%s", tags.len ? ", " : "", name);
 	}
 	if (tags.len == 0)
-		berth_err_set(err, 0, "there is no tag \"%s\" in it (index.json names no tags at all)", tag);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			       "there is no tag \"%s\" in it (index.json names no tags at all)", tag);
 	else
-		berth_err_set(err, 0, "there is no tag \"%s\" in it; its tags are: %s", tag, tags.data);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "there is no tag \"%s\" in it; its tags are: %s", tag,
+			       tags.data);
 	buf_free(&tags);
 out:
 	yajl_tree_free(doc);
@@ -141,12 +147,14 @@ bool oci_doc_is_index(const char *text, size_t len)
 int oci_index_pick_platform(const char *text, size_t len, struct oci_descriptor *out, struct berth_err *err)
 {
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image index is not valid JSON");
+	}
 	int r = -1;
 	yajl_val m = manifests_of(doc, err);
 	if (m == NULL || YAJL_GET_ARRAY(m)->len == 0) {
-		berth_err_set(err, 0, "the image index lists no manifests");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image index lists no manifests");
 		goto out;
 	}
 	yajl_val pick = YAJL_GET_ARRAY(m)->values[0];
@@ -168,19 +176,22 @@ int oci_manifest_parse(const char *text, size_t len, struct oci_manifest *out, s
 {
 	memset(out, 0, sizeof(*out));
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image manifest is not valid JSON");
+	}
 	int r = -1;
 	yajl_val layers = json_get(doc, "layers");
 	if (parse_descriptor(json_get(doc, "config"), &out->config, "the manifest's config", err) < 0)
 		goto out;
 	if (layers == NULL || !YAJL_IS_ARRAY(layers)) {
-		berth_err_set(err, 0, "the image manifest has no \"layers\" array");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image manifest has no \"layers\" array");
 		goto out;
 	}
 	size_t n = YAJL_GET_ARRAY(layers)->len;
 	if (n > MAX_LAYERS) {
-		berth_err_set(err, 0, "the image has %zu layers; berth accepts at most %d", n, MAX_LAYERS);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image has %zu layers; berth accepts at most %d", n,
+			       MAX_LAYERS);
 		goto out;
 	}
 	out->layers = calloc(n + 1, sizeof(*out->layers));
@@ -217,7 +228,8 @@ static int string_array(yajl_val v, char ***out, size_t *n, const char *what, st
 	if (v == NULL || YAJL_IS_NULL(v))
 		return 0;
 	if (!YAJL_IS_ARRAY(v))
-		return berth_err_set(err, 0, "the image config's %s is not an array of strings", what);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image config's %s is not an array of strings",
+				      what);
 	size_t len = YAJL_GET_ARRAY(v)->len;
 	*out = calloc(len + 1, sizeof(char *));
 	if (*out == NULL)
@@ -225,7 +237,8 @@ static int string_array(yajl_val v, char ***out, size_t *n, const char *what, st
 	for (size_t i = 0; i < len; i++) {
 		const char *s = YAJL_GET_STRING(YAJL_GET_ARRAY(v)->values[i]);
 		if (s == NULL)
-			return berth_err_set(err, 0, "the image config's %s is not an array of strings", what);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "the image config's %s is not an array of strings", what);
 		if (((*out)[i] = strdup(s)) == NULL)
 			return berth_err_set(err, ENOMEM, "image config");
 		(*n)++;
@@ -237,12 +250,14 @@ int oci_config_parse(const char *text, size_t len, struct oci_image_config *out,
 {
 	memset(out, 0, sizeof(*out));
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image config is not valid JSON");
+	}
 	int r = -1;
 	yajl_val c = json_get(doc, "config");
 	if (c != NULL && !YAJL_IS_OBJECT(c) && !YAJL_IS_NULL(c)) {
-		berth_err_set(err, 0, "the image config's \"config\" is not an object");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image config's \"config\" is not an object");
 		goto out;
 	}
 	if (string_array(json_get(c, "Entrypoint"), &out->entrypoint, &out->n_entrypoint, "Entrypoint", err) < 0 ||
@@ -277,8 +292,8 @@ int oci_config_parse(const char *text, size_t len, struct oci_image_config *out,
 		goto out;
 	}
 	if (out->working_dir && out->working_dir[0] != '/') {
-		berth_err_set(err, 0, "the image config's WorkingDir \"%.200s\" is not an absolute path",
-			      out->working_dir);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			       "the image config's WorkingDir \"%.200s\" is not an absolute path", out->working_dir);
 		goto out;
 	}
 	yajl_val labels = json_get(c, "Labels");
@@ -349,11 +364,12 @@ static int blob_open(int layout_fd, const struct oci_descriptor *d, struct berth
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
 	int fd = (int)syscall(SYS_openat2, layout_fd, rel, &how, sizeof(how));
 	if (fd < 0)
-		return berth_err_set(err, errno, "blob %s is missing from the layout", d->digest);
+		return berth_err_setc(err, berth_err_input_class(errno), errno, "blob %s is missing from the layout",
+				      d->digest);
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return berth_err_set(err, 0, "blob %s is not a regular file", d->digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "blob %s is not a regular file", d->digest);
 	}
 	return fd;
 }
@@ -371,8 +387,8 @@ int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, str
 		  struct berth_err *err)
 {
 	if (d->size > (long long)max)
-		return berth_err_set(err, 0, "blob %s is %lld bytes, more than the %zu berth reads", d->digest, d->size,
-				     max);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s is %lld bytes, more than the %zu berth reads", d->digest, d->size, max);
 	_cleanup_close_ int fd = blob_open(layout_fd, d, err);
 	if (fd < 0)
 		return -1;
@@ -393,13 +409,15 @@ int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, str
 	out->len = got;
 	out->data[got < want ? got : want - 1] = '\0';
 	if (got != (size_t)d->size)
-		return berth_err_set(err, 0, "blob %s has %s bytes than its descriptor's size %lld", d->digest,
-				     got > (size_t)d->size ? "more" : "fewer", d->size);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s has %s bytes than its descriptor's size %lld", d->digest,
+				      got > (size_t)d->size ? "more" : "fewer", d->size);
 	char hex[65];
 	sha256_hex(out->data, got, hex);
 	if (strcmp(hex, d->digest + 7) != 0)
-		return berth_err_set(err, 0, "blob %s does not match its digest (its content hashes to sha256:%s)",
-				     d->digest, hex);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s does not match its digest (its content hashes to sha256:%s)", d->digest,
+				      hex);
 	return 0;
 }
 
@@ -410,21 +428,32 @@ static int layout_open(const char *image, const char *layout, const char *tag, s
 		       struct berth_err *err)
 {
 	int fd = open(layout, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return berth_err_set(err, 0, "Image \"%s\": the OCI image layout %s %s.", image, layout,
-				     errno == ENOENT ? "does not exist" : errno == ENOTDIR ? "is not a directory"
-											 : strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+		if (berth_err_input_class(e) != BERTH_ERR_VALIDATION) /* EMFILE, ENOMEM: berth's own */
+			return berth_err_set(err, e, "Image \"%s\": cannot open the OCI image layout %s", image,
+					     layout);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\": the OCI image layout %s %s.", image,
+				      layout,
+				      e == ENOENT    ? "does not exist"
+				      : e == ENOTDIR ? "is not a directory"
+						     : strerror(e));
+	}
 	struct stat st;
 	if (fstatat(fd, "oci-layout", &st, 0) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return berth_err_set(err, 0,
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				     "Image \"%s\": %s is not an OCI image layout (it has no oci-layout file).", image,
 				     layout);
 	}
 	struct berth_buf index = BERTH_BUF_INIT;
 	_cleanup_free_ char *index_path = fs_path("%s/index.json", layout);
-	if (index_path == NULL || fs_read_file(index_path, &index, INDEX_MAX_BYTES, err) < 0 ||
-	    oci_index_find(index.data ? index.data : "", index.len, tag, desc, err) < 0) {
+	int r = index_path == NULL ? berth_err_set(err, ENOMEM, "image") : 0;
+	if (r == 0 && fs_read_file(index_path, &index, INDEX_MAX_BYTES, err) < 0)
+		r = berth_err_blame_input(err); /* missing or too large: the layout's fault */
+	if (r == 0)
+		r = oci_index_find(index.data ? index.data : "", index.len, tag, desc, err);
+	if (r < 0) {
 		buf_free(&index);
 		close(fd);
 		return berth_err_prefix(err, "Image \"%s\": OCI image layout %s", image, layout);
@@ -483,10 +512,11 @@ static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char
 		if (fd < 0 || layer_apply(root, fd, (uint64_t)d->size, &res, err) < 0)
 			return berth_err_prefix(err, "layer %zu (%s)", i + 1, d->digest);
 		if (res.size != (uint64_t)d->size)
-			return berth_err_set(err, 0, "layer %zu (%s) has %llu bytes, its descriptor says %lld", i + 1,
-					     d->digest, (unsigned long long)res.size, d->size);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "layer %zu (%s) has %llu bytes, its descriptor says %lld", i + 1,
+					      d->digest, (unsigned long long)res.size, d->size);
 		if (strcmp(res.sha256, d->digest + 7) != 0)
-			return berth_err_set(err, 0,
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 					     "layer %zu (%s) does not match its digest (its content hashes to "
 					     "sha256:%s); the image was not unpacked",
 					     i + 1, d->digest, res.sha256);
