@@ -14,6 +14,35 @@
 #include "fsutil.h"
 #include "log.h"
 
+/* Whose fault a failure libarchive reports is, by its errno: the host's
+ * when it ran out of something or failed (500), the archive's otherwise
+ * (missing, not an archive, an entry it cannot hold). */
+static enum berth_err_class failure_class(int errnum)
+{
+	switch (errnum) {
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EROFS:
+		return BERTH_ERR_INTERNAL;
+	default:
+		return BERTH_ERR_VALIDATION;
+	}
+}
+
+/* The writer's errno when it is the system's, so that the message says
+ * why ("Could not open …: No space left on device"); 0 for libarchive's
+ * own codes (negative, or EILSEQ/EINVAL, which it uses for bad formats
+ * and misuse and whose strerror would mislead). */
+static int os_errno(struct archive *a)
+{
+	int e = archive_errno(a);
+	return e > 0 && e != EILSEQ && e != EINVAL ? e : 0;
+}
+
 static int extract(const char *archive_path, const char *dest, uint64_t max_bytes, struct berth_err *err)
 {
 	struct archive *in = archive_read_new();
@@ -31,7 +60,8 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 					       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 					       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	if (archive_read_open_filename(in, archive_path, 1 << 16) != ARCHIVE_OK) {
-		berth_err_set(err, 0, "cannot open archive %s: %s", archive_path, archive_error_string(in));
+		berth_err_setc(err, failure_class(archive_errno(in)), 0, "cannot open archive %s: %s", archive_path,
+			       archive_error_string(in));
 		goto done;
 	}
 	uint64_t total = 0;
@@ -41,8 +71,8 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 		if (s == ARCHIVE_EOF)
 			break;
 		if (s != ARCHIVE_OK && s != ARCHIVE_WARN) {
-			berth_err_set(err, 0, "%s is not a readable tar archive: %s", archive_path,
-				      archive_error_string(in));
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s is not a readable tar archive: %s",
+				       archive_path, archive_error_string(in));
 			goto done;
 		}
 		/* names are checked here and then prefixed with dest, so libarchive sees
@@ -54,8 +84,9 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 			continue; /* devices come from the runtime, never from an archive */
 		if (name == NULL || name[0] == '/' || strcmp(name, "..") == 0 || strncmp(name, "../", 3) == 0 ||
 		    strstr(name, "/../") != NULL) {
-			berth_err_set(err, 0, "%s: entry \"%s\" points outside the archive root; refusing to unpack it",
-				      archive_path, name ? name : "");
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				       "%s: entry \"%s\" points outside the archive root; refusing to unpack it",
+				       archive_path, name ? name : "");
 			goto done;
 		}
 		_cleanup_free_ char *full = fs_path("%s/%s", dest, name);
@@ -68,7 +99,8 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 		_cleanup_free_ char *full_link = NULL;
 		if (link != NULL && (link[0] == '/' || strcmp(link, "..") == 0 || strncmp(link, "../", 3) == 0 ||
 				     strstr(link, "/../") != NULL)) {
-			berth_err_set(err, 0, "%s: hard link \"%s\" points outside the archive root", archive_path, name);
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				       "%s: hard link \"%s\" points outside the archive root", archive_path, name);
 			goto done;
 		}
 		if (link != NULL) {
@@ -80,8 +112,8 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 			archive_entry_set_hardlink(e, full_link);
 		}
 		if (archive_write_header(out, e) != ARCHIVE_OK) {
-			berth_err_set(err, 0, "%s: cannot unpack \"%s\": %s", archive_path, name,
-				      archive_error_string(out));
+			berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: cannot unpack \"%s\": %s",
+				       archive_path, name, archive_error_string(out));
 			goto done;
 		}
 		const void *block;
@@ -90,24 +122,25 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 		while ((s = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK) {
 			total += size;
 			if (max_bytes && total > max_bytes) {
-				berth_err_set(err, EFBIG, "%s unpacks to more than %llu bytes", archive_path,
-					      (unsigned long long)max_bytes);
+				berth_err_setc(err, BERTH_ERR_VALIDATION, EFBIG, "%s unpacks to more than %llu bytes",
+					       archive_path, (unsigned long long)max_bytes);
 				goto done;
 			}
 			if (archive_write_data_block(out, block, size, offset) != ARCHIVE_OK) {
-				berth_err_set(err, 0, "%s: cannot write \"%s\": %s", archive_path, name,
-					      archive_error_string(out));
+				berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out),
+					       "%s: cannot write \"%s\": %s", archive_path, name,
+					       archive_error_string(out));
 				goto done;
 			}
 		}
 		if (s != ARCHIVE_EOF) {
-			berth_err_set(err, 0, "%s: corrupt data in \"%s\": %s", archive_path, name,
-				      archive_error_string(in));
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s: corrupt data in \"%s\": %s", archive_path,
+				       name, archive_error_string(in));
 			goto done;
 		}
 		if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-			berth_err_set(err, 0, "%s: cannot finish \"%s\": %s", archive_path, name,
-				      archive_error_string(out));
+			berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: cannot finish \"%s\": %s",
+				       archive_path, name, archive_error_string(out));
 			goto done;
 		}
 	}
@@ -117,7 +150,8 @@ done:
 		archive_read_free(in);
 	if (out != NULL) {
 		if (archive_write_close(out) != ARCHIVE_OK && r == 0)
-			r = berth_err_set(err, 0, "%s: %s", archive_path, archive_error_string(out));
+			r = berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: %s", archive_path,
+					   archive_error_string(out));
 		archive_write_free(out);
 	}
 	return r;

@@ -14,7 +14,10 @@
 #include "err.h"
 
 /* Unpacks archive_path into dest unless dest already exists. max_bytes
- * bounds the total unpacked size (0 = no bound). */
+ * bounds the total unpacked size (0 = no bound). A failure is classed
+ * VALIDATION when the archive is at fault (missing, not a tar, corrupt,
+ * escaping, too large) and INTERNAL when the host is (out of space or
+ * memory, I/O error). */
 int unpack_once(const char *archive_path, const char *dest, uint64_t max_bytes, struct berth_err *err);
 
 /* A short stable key for a local file's identity (path, size, mtime,
