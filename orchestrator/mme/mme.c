@@ -17,6 +17,7 @@
 #include "container_http.h"
 #include "fsutil.h"
 #include "paths.h"
+#include "error_json.h"
 #include "json.h"
 #include "log.h"
 #include "shim_client.h"
@@ -171,10 +172,15 @@ static void reply_result(const struct result *r, const char *name, double load_m
 		json_gen_kv_bool(g, "ok", false);
 		json_gen_kv_int(g, "status", r->status);
 		json_gen_kv_str(g, "code", r->code);
-		json_gen_kv_str(g, "message", r->message);
+		/* the message may quote an archive's entry names, the original
+		 * message is the container's body: neither need be UTF-8 */
+		json_gen_str(g, "message");
+		error_json_gen_text(g, r->message, strlen(r->message));
 		if (r->original_status > 0) {
 			json_gen_kv_int(g, "original_status", r->original_status);
-			json_gen_kv_str(g, "original_message", r->original_message ? r->original_message : "");
+			json_gen_str(g, "original_message");
+			error_json_gen_text(g, r->original_message ? r->original_message : "",
+					    r->original_message ? strlen(r->original_message) : 0);
 		}
 	}
 	yajl_gen_map_close(g);
