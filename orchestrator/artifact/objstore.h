@@ -1,4 +1,4 @@
-/* objstore.h — where multi-model artifacts come from (issue 5): maps a URL
+/* objstore.h — where multi-model artifacts come from: maps a URL
  * to an object, asks its version (ETag or mtime) and fetches it, bounded in
  * size and time.
  *

@@ -32,7 +32,7 @@ struct bundle_spec {
 	size_t n_args;
 	const struct kv *env;      /* CreateModel Environment */
 	size_t n_env;
-	/* (issue 3) from the image config; zero values mean Docker's defaults */
+	/* from the image config; zero values mean Docker's defaults */
 	const struct kv *image_env; /* image Env: under env, which wins per key */
 	size_t n_image_env;
 	const char *cwd;           /* NULL: "/" */

@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "ipc.h"
 #include "json.h"
+#include "report.h"
 
 static int wait_readable(int fd, long long deadline)
 {
@@ -60,38 +61,22 @@ int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *er
 	}
 	close(pipefd[1]);
 	_cleanup_close_ int rfd = pipefd[0];
-	char line[2048];
+	char line[REPORT_MAX + 1];
 	size_t used = 0;
-	long long deadline = clock_now_ms() + timeout_ms;
 	int r = -1;
-	for (;;) {
-		if (wait_readable(rfd, deadline) <= 0) {
-			berth_err_set(err, ETIMEDOUT, "berth-shim for %s did not report ready within %d ms", l->id,
-				      timeout_ms);
-			kill(pid, SIGKILL);
-			break;
-		}
-		ssize_t n = read(rfd, line + used, sizeof(line) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			line[used] = '\0';
-			berth_err_set(err, 0, "berth-shim for %s exited before reporting ready%s%s", l->id,
-				      used ? ": " : "", line);
-			break;
-		}
-		used += (size_t)n;
-		line[used] = '\0';
-		char *nl = strchr(line, '\n');
-		if (nl != NULL || used == sizeof(line) - 1) {
-			if (nl)
-				*nl = '\0';
-			if (strcmp(line, "ok") == 0)
-				r = 0;
-			else
-				berth_err_set(err, 0, "%s", strncmp(line, "error: ", 7) == 0 ? line + 7 : line);
-			break;
-		}
+	switch (report_read(rfd, clock_now_ms() + timeout_ms, line, sizeof(line), &used)) {
+	case 1:
+		r = report_parse(line, err);
+		break;
+	case 0:
+		line[strcspn(line, "\n")] = '\0';
+		berth_err_set(err, 0, "berth-shim for %s exited before reporting ready%s%s", l->id, used ? ": " : "",
+			      line);
+		break;
+	default:
+		berth_err_set(err, ETIMEDOUT, "berth-shim for %s did not report ready within %d ms", l->id, timeout_ms);
+		kill(pid, SIGKILL);
+		break;
 	}
 	/* the process we forked exits once the daemonized shim is ready */
 	int status;

@@ -1,4 +1,4 @@
-/* mme.h — multi-model endpoints (issue 5), berthd's side: the per-endpoint
+/* mme.h — multi-model endpoints, berthd's side: the per-endpoint
  * model cache STATE/mme/ENDPOINT/N/model (mounted read-only in the
  * container at /opt/ml/models), loading on the router's request
  * (proto_control.h kind 4, mme_load), recency (kind 5, mme_touch), LRU

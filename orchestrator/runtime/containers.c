@@ -218,3 +218,11 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 		}
 	return 0;
 }
+
+void runtime_models_free(struct model **models, size_t n)
+{
+	for (size_t v = 0; models != NULL && v < n; v++)
+		if (models[v] != NULL)
+			model_free(models[v]);
+	free(models);
+}

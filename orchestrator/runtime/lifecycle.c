@@ -94,10 +94,7 @@ static void *start_worker(void *arg)
 	endpoint_containers_free(containers, n);
 	free(defs);
 	endpoint_containers_free(stale, n_stale);
-	for (size_t v = 0; v < n_models; v++)
-		if (models[v] != NULL)
-			model_free(models[v]);
-	free(models);
+	runtime_models_free(models, n_models);
 	buf_free(&reason);
 	return NULL;
 }

@@ -100,6 +100,8 @@ void runtime_append_logs(const struct endpoint_container *c, size_t n, struct be
 int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err);
+/* Frees n models (entries may be NULL) and the array. */
+void runtime_models_free(struct model **models, size_t n);
 /* Single / Direct / Serial for a model (as CreateEndpoint decides it). */
 const char *runtime_mode_for(const struct model *m);
 

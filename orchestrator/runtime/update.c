@@ -294,10 +294,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	}
 	endpoint_containers_free(fresh, n);
 	free(defs);
-	for (size_t v = 0; models && v < n_models; v++)
-		if (models[v])
-			model_free(models[v]);
-	free(models);
+	runtime_models_free(models, n_models);
 	variants_free(variants, variants ? n_models : 0);
 	free(config_name);
 	free(old_config);
@@ -403,10 +400,7 @@ static void scale(struct runtime *rt, struct worker *w)
 	pthread_mutex_unlock(rt->lock);
 	endpoint_containers_free(fresh, n);
 	free(defs);
-	for (size_t v = 0; models && v < n_models; v++)
-		if (models[v])
-			model_free(models[v]);
-	free(models);
+	runtime_models_free(models, n_models);
 	buf_free(&reason);
 }
 
