@@ -40,7 +40,7 @@ def lowest_free_fd(pid):
 
 def create_model_error(inst, name, image):
     with pytest.raises(ClientError) as ei:
-        inst.sm.create_model(ModelName=name, PrimaryContainer={"Image": image})
+        inst.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer={"Image": image})
     e = ei.value
     return e.response["ResponseMetadata"]["HTTPStatusCode"], bh.error_code(e), bh.error_message(e)
 
@@ -74,7 +74,8 @@ def test_image_check_failure_of_berthd_is_internal(make_berth, tmp_path):
 
     # nothing was created; berth keeps serving; the same call now succeeds
     assert inst.sm.list_models()["Models"] == []
-    arn = inst.sm.create_model(ModelName="emfile", PrimaryContainer={"Image": image})["ModelArn"]
+    arn = inst.sm.create_model(ModelName="emfile", ExecutionRoleArn=bh.ROLE,
+                               PrimaryContainer={"Image": image})["ModelArn"]
     assert arn == bh.arn("model", "emfile")
     inst.sm.delete_model(ModelName="emfile")
     inst.assert_serving()
