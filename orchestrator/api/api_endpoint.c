@@ -1,5 +1,6 @@
-/* api_endpoint.c — CreateEndpoint, DescribeEndpoint, ListEndpoints,
- * DeleteEndpoint.
+/* api_endpoint.c — CreateEndpoint, DescribeEndpoint, and the api_kind
+ * entry for ListEndpoints and DeleteEndpoint (api_kind.c; its remove
+ * stops the containers and waits).
  *
  * Create and Delete hand the lifecycle to the runtime (ctx->runtime hooks,
  * called with *ctx->lock held), then wait on ctx->changed for the next

@@ -1,5 +1,6 @@
 /* api_endpoint_config.c — CreateEndpointConfig, DescribeEndpointConfig,
- * ListEndpointConfigs, DeleteEndpointConfig. */
+ * and the api_kind entry for ListEndpointConfigs and DeleteEndpointConfig
+ * (api_kind.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* api_model.c — CreateModel, DescribeModel, ListModels, DeleteModel.
+/* api_model.c — CreateModel, DescribeModel, and the model's api_kind entry
+ * for ListModels and DeleteModel (api_kind.c).
  *
  * Hostnames: a PrimaryContainer is always "primary" (SageMaker ignores a
  * ContainerHostname given there, and names it so in its messages);
@@ -367,8 +368,8 @@ static bool model_exists(const struct store *s, const char *name)
 	return store_get_model(s, name) != NULL;
 }
 
-/* SageMaker lets a model go while endpoints use it: they keep running
- * (each endpoint keeps its own copy of what it runs). */
+/* List*, Delete* (api_kind.c). SageMaker lets a model go while endpoints
+ * use it: they keep running. */
 const struct api_kind api_kind_model = {
 	.what = "model",
 	.arn_kind = "model",
