@@ -39,7 +39,10 @@ DEPS_IMAGES := mmdebstrap umoci
 BERTHD_LAYERS := state limits artifact image container mme runtime api
 BERTHD_DIRS   := $(addprefix orchestrator/,$(BERTHD_LAYERS)) orchestrator
 
-COMMON_SRC := $(wildcard common/*.c)
+# The HTTP/1.1 response parser and client need -lhttp_parser: they are an
+# archive of their own, linked by berthd and the router, never by the shim.
+COMMON_HTTP_SRC := common/http_response.c common/http_client.c
+COMMON_SRC := $(filter-out $(COMMON_HTTP_SRC),$(wildcard common/*.c))
 ORCH_LIB   := $(foreach d,$(BERTHD_LAYERS),$(wildcard orchestrator/$(d)/*.c)) orchestrator/config.c
 CLI_SRC    := $(wildcard cli/*.c)
 SHIM_SRC   := $(wildcard shim/*.c)
@@ -83,6 +86,9 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
+$(BUILD)/libcommon_http.a: $(call obj,$(COMMON_HTTP_SRC))
+	@rm -f $@
+	ar rcs $@ $^
 $(BUILD)/liborch.a: $(call obj,$(ORCH_LIB))
 	@rm -f $@
 	ar rcs $@ $^
@@ -90,8 +96,8 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl
+$(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl -lhttp_parser
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 # Not sanitized, the shim (one per container) is linked statically against
@@ -104,7 +110,7 @@ SHIM_LIBS := -static -l:libyajl_s.a
 endif
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
-$(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon.a
+$(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # The example serving container: a static binary, never sanitized (it runs
@@ -117,11 +123,11 @@ $(BUILD)/echo-serve: examples/echo/serve.c
 # the others berthd's. Header dependencies are tracked (-MMD) like objects'.
 unit_inc = $(if $(filter test_router_%,$(1)),$(INC_ROUTER),$(if $(filter test_shim_%,$(1)),$(INC_SHIM),$(INC_BERTHD)))
 SHIM_LIB_OBJS := $(call obj,$(filter-out shim/main.c,$(SHIM_SRC)))
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a $(SHIM_LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(SHIM_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(call unit_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -o $@ $< \
 		$(if $(filter test_shim_%,$*),$(SHIM_LIB_OBJS)) $(BUILD)/liborch.a $(BUILD)/librouter.a \
-		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
+		$(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # the shipped instance types and seccomp profile are compiled into berthd
 $(BUILD)/obj/orchestrator/limits/embedded_configs.o: configs/instance-types.json configs/seccomp.json

@@ -12,7 +12,9 @@
  * exactly once later from the loop, unless upstream_cancel() comes first.
  * A pooled connection that fails on write or before its first response
  * byte is retried once on a fresh connection (it was stale). A connection
- * that timed out or was cancelled mid-exchange is closed, never reused. */
+ * that timed out or was cancelled mid-exchange is closed, never reused.
+ * Answers are read with the shared parser (http_response.h): Content-Length,
+ * chunked or close-delimited bodies, head bounded by UPSTREAM_MAX_HEAD. */
 #ifndef BERTH_ROUTER_UPSTREAM_H
 #define BERTH_ROUTER_UPSTREAM_H
 
@@ -26,6 +28,7 @@
 #include "route_table.h"
 
 #define UPSTREAM_SHIM_TIMEOUT_MS 1000
+#define UPSTREAM_MAX_HEAD (80u << 10) /* an answer's status line and headers (http-parser's own default) */
 #define UPSTREAM_MAX_IDLE_PER_POOL 64
 #define UPSTREAM_IDLE_TIMEOUT_MS 60000
 

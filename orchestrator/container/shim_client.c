@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +17,6 @@
 #include "ipc.h"
 #include "json.h"
 #include "report.h"
-
-static int wait_readable(int fd, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - clock_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r;
-	}
-}
 
 int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *err)
 {
@@ -86,7 +71,7 @@ int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *er
 }
 
 /* One request/answer on a fresh connection; *reply must be yajl_tree_free'd. */
-static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply, int *fd_out,
+static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply,
 		     struct berth_err *err)
 {
 	_cleanup_close_ int s = ipc_connect(socket, err);
@@ -101,8 +86,7 @@ static int shim_call(const char *socket, const char *request, int timeout_ms, ya
 	ipc_reader_init(&rd, s);
 	const char *line;
 	size_t len;
-	int fd = -1;
-	int r = ipc_read(&rd, &line, &len, &fd, err);
+	int r = ipc_read(&rd, &line, &len, NULL, err);
 	if (r == 0)
 		berth_err_set(err, 0, "the shim at %s closed the connection without answering", socket);
 	if (r == 1) {
@@ -110,26 +94,15 @@ static int shim_call(const char *socket, const char *request, int timeout_ms, ya
 		if (*reply == NULL)
 			r = -1;
 	}
-	ipc_reader_free(&rd);
-	if (r != 1) {
-		if (fd >= 0)
-			close(fd);
+	ipc_reader_free(&rd); /* closes any descriptor that came along */
+	if (r != 1)
 		return -1;
-	}
-	if (fd_out != NULL)
-		*fd_out = fd;
-	else if (fd >= 0)
-		close(fd);
 	bool ok = false;
 	if (!json_get_bool(*reply, "ok", &ok) || !ok) {
 		const char *why = json_get_string(*reply, "error");
 		berth_err_set(err, 0, "%s", why ? why : "the shim refused the request");
 		yajl_tree_free(*reply);
 		*reply = NULL;
-		if (fd_out != NULL && *fd_out >= 0) {
-			close(*fd_out);
-			*fd_out = -1;
-		}
 		return -1;
 	}
 	return 0;
@@ -148,7 +121,7 @@ int shim_get_state(const char *socket, struct shim_state *st, struct berth_err *
 {
 	memset(st, 0, sizeof(*st));
 	yajl_val v = NULL;
-	if (shim_call(socket, "{\"op\":\"state\"}", 2000, &v, NULL, err) < 0)
+	if (shim_call(socket, "{\"op\":\"state\"}", 2000, &v, err) < 0)
 		return -1;
 	const char *state = json_get_string(v, "state");
 	long long pid = 0;
@@ -168,61 +141,9 @@ int shim_stop(const char *socket, int timeout_ms, struct berth_err *err)
 	char req[64];
 	snprintf(req, sizeof(req), "{\"op\":\"stop\",\"timeout_ms\":%d}", timeout_ms);
 	yajl_val v = NULL;
-	if (shim_call(socket, req, timeout_ms + 10000, &v, NULL, err) < 0)
+	if (shim_call(socket, req, timeout_ms + 10000, &v, err) < 0)
 		return -1;
 	yajl_tree_free(v);
-	return 0;
-}
-
-int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err *err)
-{
-	*status = 0;
-	yajl_val v = NULL;
-	int fd = -1;
-	if (shim_call(socket, "{\"op\":\"connect\"}", timeout_ms, &v, &fd, err) < 0)
-		return -1;
-	yajl_tree_free(v);
-	_cleanup_close_ int conn = fd;
-	if (conn < 0)
-		return berth_err_set(err, EPROTO, "the shim at %s answered connect without a socket", socket);
-	static const char req[] = "GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-	if (send(conn, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1))
-		return berth_err_set(err, errno, "sending GET /ping");
-	char head[256];
-	size_t used = 0;
-	long long deadline = clock_now_ms() + timeout_ms;
-	while (used < sizeof(head) - 1) {
-		if (wait_readable(conn, deadline) <= 0)
-			return berth_err_set(err, ETIMEDOUT, "GET /ping got no answer within %d ms", timeout_ms);
-		ssize_t n = recv(conn, head + used, sizeof(head) - 1 - used, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berth_err_set(err, errno, "GET /ping");
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		head[used] = '\0';
-		if (strchr(head, '\n'))
-			break;
-	}
-	head[used] = '\0';
-	int code = 0;
-	if (sscanf(head, "HTTP/1.%*d %d", &code) != 1)
-		return berth_err_set(err, EPROTO, "GET /ping: the container did not answer HTTP");
-	*status = code;
-	return 0;
-}
-
-int shim_connect_container(const char *socket, int timeout_ms, int *fd, struct berth_err *err)
-{
-	yajl_val v = NULL;
-	*fd = -1;
-	if (shim_call(socket, "{\"op\":\"connect\"}", timeout_ms, &v, fd, err) < 0)
-		return -1;
-	yajl_tree_free(v);
-	if (*fd < 0)
-		return berth_err_set(err, EPROTO, "the shim at %s answered connect without a socket", socket);
 	return 0;
 }
 
