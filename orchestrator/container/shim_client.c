@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "fsutil.h"
 #include "ipc.h"
 #include "json.h"
+#include "log.h"
 #include "report.h"
 
 int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *err)
@@ -70,13 +73,29 @@ int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *er
 	return r;
 }
 
-/* One request/answer on a fresh connection; *reply must be yajl_tree_free'd. */
-static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply,
+#define SHIM_EXIT_WAIT_MS 10000 /* after its stop answer, the shim only finishes up */
+
+/* A pidfd of the process listening on s (the shim), or -1. Opened while
+ * the connection holds the shim up, so the pid cannot have been reused. */
+static int peer_pidfd(int s)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return -1;
+	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
+}
+
+/* One request/answer on a fresh connection; *reply must be yajl_tree_free'd.
+ * pidfd (may be NULL) receives a pidfd of the shim process, or -1. */
+static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply, int *pidfd,
 		     struct berth_err *err)
 {
 	_cleanup_close_ int s = ipc_connect(socket, err);
 	if (s < 0)
 		return -1;
+	if (pidfd != NULL)
+		*pidfd = peer_pidfd(s);
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -121,7 +140,7 @@ int shim_get_state(const char *socket, struct shim_state *st, struct berth_err *
 {
 	memset(st, 0, sizeof(*st));
 	yajl_val v = NULL;
-	if (shim_call(socket, "{\"op\":\"state\"}", 2000, &v, err) < 0)
+	if (shim_call(socket, "{\"op\":\"state\"}", 2000, &v, NULL, err) < 0)
 		return -1;
 	const char *state = json_get_string(v, "state");
 	long long pid = 0;
@@ -141,9 +160,16 @@ int shim_stop(const char *socket, int timeout_ms, struct berth_err *err)
 	char req[64];
 	snprintf(req, sizeof(req), "{\"op\":\"stop\",\"timeout_ms\":%d}", timeout_ms);
 	yajl_val v = NULL;
-	if (shim_call(socket, req, timeout_ms + 10000, &v, err) < 0)
+	_cleanup_close_ int pidfd = -1;
+	if (shim_call(socket, req, timeout_ms + 10000, &v, &pidfd, err) < 0)
 		return -1;
 	yajl_tree_free(v);
+	/* The shim answers once the container is gone, then finishes (exit
+	 * file, socket) and exits: wait for that too, so that a stopped
+	 * container leaves no process behind when the caller goes on. */
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (pidfd >= 0 && poll(&p, 1, SHIM_EXIT_WAIT_MS) == 0)
+		log_warn("the shim at %s answered stop but is still running after %d ms", socket, SHIM_EXIT_WAIT_MS);
 	return 0;
 }
 

@@ -35,7 +35,8 @@ struct shim_state {
 int shim_spawn(const struct shim_launch *launch, int timeout_ms, struct berth_err *err);
 /* -1 when the shim cannot be reached (it has exited). */
 int shim_get_state(const char *socket, struct shim_state *state, struct berth_err *err);
-/* SIGTERM, SIGKILL after timeout_ms; returns when the container is gone. */
+/* SIGTERM, SIGKILL after timeout_ms; returns when the container is gone
+ * and the shim process has exited (or after a bounded wait for it). */
 int shim_stop(const char *socket, int timeout_ms, struct berth_err *err);
 /* Reads the exit file the shim wrote (proto_shim.h); -1 when absent. */
 int shim_read_exit_file(const char *path, struct shim_state *state, struct berth_err *err);
