@@ -98,6 +98,7 @@ enum berth_err_class berth_err_input_class(int errnum)
 	case EINVAL:
 	case ENXIO:
 	case ENODEV:
+	case EMLINK: /* json.h's JSON_TOO_DEEP: the text nests too deep */
 		return BERTH_ERR_VALIDATION;
 	default:
 		return BERTH_ERR_INTERNAL;

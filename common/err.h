@@ -66,7 +66,8 @@ int berth_err_setc(struct berth_err *err, enum berth_err_class cls, int errnum, 
 /* The class of a failure to use a path, a file or data that the caller
  * (the API user) named: VALIDATION for the errnos that say the name is
  * wrong (ENOENT, ENOTDIR, EISDIR, ELOOP, ENAMETOOLONG, EACCES, EPERM,
- * EFBIG, EXDEV, EINVAL, ENXIO, ENODEV) and for 0 (a rule of the input was
+ * EFBIG, EXDEV, EINVAL, ENXIO, ENODEV, and EMLINK: json_parse's "nests
+ * too deep") and for 0 (a rule of the input was
  * broken), INTERNAL for anything else (EMFILE, ENOMEM, EIO, ENOSPC, …:
  * berth could not do its job). */
 enum berth_err_class berth_err_input_class(int errnum);

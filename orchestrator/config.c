@@ -15,6 +15,7 @@
 #include "json.h"
 #include "mme.h"
 #include "proto_control.h"
+#include "uid_range.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_STRING 4096
@@ -47,7 +48,7 @@ static const struct setting settings[] = {
 	  "state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")" },
 	{ "run_dir", "run-dir", "DIR", SETTING_STRING, AT(run_dir), 0, 0,
 	  "sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")" },
-	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "control socket (default RUN_DIR/berthd.sock)" },
+	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "admin socket, root only (default RUN_DIR/berthd.sock)" },
 	{ "object_store_root", "object-store-root", "DIR", SETTING_STRING, AT(object_store_root), 0, 0,
 	  "where s3://bucket/key is read from (DIR/bucket/key)" },
 	{ "region", "region", "R", SETTING_STRING, AT(region), 0, 0, "ARN region (default us-east-1)" },
@@ -74,7 +75,7 @@ static const struct setting settings[] = {
 	  "bind this router address and run berth-router on it (repeatable)" },
 	{ "router", "router", "PATH", SETTING_STRING, AT(router), 0, 0, "berth-router binary (default: next to berthd)" },
 	{ "router_user", "router-user", "USER", SETTING_STRING, AT(router_user), 0, 0,
-	  "the router's unprivileged user (default berth, else nobody)" },
+	  "the router's dedicated unprivileged user (default berth; never nobody)" },
 	{ "stop_containers", "stop-containers", NULL, SETTING_SWITCH, AT(stop_containers), 0, 0,
 	  "on SIGTERM, stop every endpoint's containers (records are kept)" },
 	{ "s3_endpoint", "s3-endpoint", "URL", SETTING_STRING, AT(s3_endpoint), 0, 0,
@@ -85,6 +86,10 @@ static const struct setting settings[] = {
 	  "bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)" },
 	{ "mme_memory_high_water", "mme-memory-high-water", "F", SETTING_FRACTION, AT(mme_memory_high_water), 0, 0,
 	  "evict LRU models above F x the instance's memory limit (0.9; 0 off)" },
+	{ "no_user_namespaces", "no-user-namespaces", NULL, SETTING_SWITCH, AT(no_user_namespaces), 0, 0,
+	  "containers' root is host root (default: a user namespace per instance)" },
+	{ "userns_uid_base", "userns-uid-base", "UID", SETTING_COUNT, AT(userns_uid_base), USERNS_RANGE_SIZE,
+	  USERNS_ID_LIMIT - USERNS_RANGE_SIZE, "first host uid of the containers' ranges (100000000)" },
 };
 
 int berthd_config_set(char **member, const char *value)
@@ -109,6 +114,7 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;
+	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||

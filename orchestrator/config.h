@@ -16,6 +16,11 @@
  *   s3_endpoint                  string
  *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
  *   mme_memory_high_water        number 0..1
+ *   no_user_namespaces           true/false (default false: every
+ *                                container in a user namespace of its
+ *                                instance's own uid range)
+ *   userns_uid_base              integer 65536..4294901759, first host
+ *                                uid/gid of those ranges (100000000)
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
@@ -43,6 +48,8 @@ struct berthd_config {
 	char *s3_endpoint;
 	unsigned long long mme_max_model_bytes, mme_disk_bytes;
 	double mme_memory_high_water;
+	bool no_user_namespaces;
+	long long userns_uid_base;
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */

@@ -22,8 +22,10 @@
 #include "host_limits.h"
 #include "image.h"
 #include "reconcile.h"
+#include "router_log.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 #include "fsutil.h"
 #include "log.h"
 #include "mme.h"
@@ -73,20 +75,32 @@ static char *resolve_on_path(const char *name)
 	return NULL;
 }
 
-/* The router's user: USER, else "nobody" (with a warning). */
-static int resolve_router_user(const char *name, const char **user, uid_t *uid, gid_t *gid)
+/* The router's user: an existing, dedicated, unprivileged user. Not
+ * nobody: every process running as nobody could then reach what is shared
+ * with the router (its channel to berthd, the shims' sockets). */
+static int resolve_router_user(const char *name, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		log_warn("user %s does not exist (make install creates it); berth-router runs as nobody", name);
-		pw = getpwnam("nobody");
-		name = "nobody";
-	}
-	if (pw == NULL || pw->pw_uid == 0) {
-		log_error("no unprivileged user to run berth-router as (tried %s and nobody)", name);
+		log_error("the router's user %s does not exist; create it (make install and make run do: useradd "
+			  "--system --user-group --no-create-home --shell /usr/sbin/nologin %s) or name another "
+			  "dedicated user with --router-user",
+			  name, name);
 		return -1;
 	}
-	*user = name;
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		log_error("--router-user %s is root (uid %u gid %u); berth-router must run as a dedicated unprivileged "
+			  "user (the system user berth)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
+	if (strcmp(name, "nobody") == 0 || pw->pw_uid == 65534 || pw->pw_gid == 65534) {
+		log_error("--router-user %s is nobody (uid %u gid %u), which other processes share: they could reach "
+			  "the router's channel and the shims' sockets; use a dedicated user (the system user berth, "
+			  "which make install creates)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
@@ -176,6 +190,7 @@ static void stop_all_containers(const struct runtime_config *rc, struct store *s
 struct berthd {
 	struct berthd_config conf;
 	char *state_dir, *run_dir, *socket_path, *shim_path, *runc_path, *router_path, *lock_path;
+	char *router_socket;              /* the router's channel (control_server.h) */
 	int lock_fd;
 	const char *router_user;
 	uid_t router_uid;
@@ -183,6 +198,7 @@ struct berthd {
 	struct limits limits;
 	bool limits_ready;
 	struct seccomp_profile *seccomp;
+	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
 	struct mme_config mc;
 	pthread_mutex_t lock;
@@ -193,6 +209,7 @@ struct berthd {
 	struct api_ctx api;
 	struct control_server *cs;
 	struct router_supervisor *router;
+	struct router_log *router_output; /* the router's stdout and stderr */
 };
 
 /* Absolute paths of the state and run directories, the control socket and
@@ -224,8 +241,9 @@ static int resolve_paths(struct berthd *d)
 		return -1;
 	}
 	if (c->n_listen > 0) {
-		if (resolve_router_user(c->router_user, &d->router_user, &d->router_uid, &d->router_gid) < 0)
+		if (resolve_router_user(c->router_user, &d->router_uid, &d->router_gid) < 0)
 			return -1;
+		d->router_user = c->router_user;
 		_cleanup_free_ char *wanted = c->router ? strdup(c->router) : sibling_path("berth-router");
 		d->router_path = wanted ? realpath(wanted, NULL) : NULL;
 		if (d->router_path == NULL) {
@@ -266,6 +284,26 @@ static int load_limits(struct berthd *d)
 	return 0;
 }
 
+/* (userns) Each instance's uid range comes from above userns_uid_base,
+ * leaving real users' rootless ranges (/etc/subuid, /etc/subgid) alone;
+ * the containers' unprivileged roots must reach STATE/containers. */
+static int prepare_userns(struct berthd *d)
+{
+	struct berth_err err;
+	if (d->conf.no_user_namespaces) {
+		log_warn("containers run without user namespaces: their root is host root (no_user_namespaces)");
+		return 0;
+	}
+	if (uid_range_policy_load(&d->userns, d->conf.userns_uid_base, "/etc/subuid", "/etc/subgid", &err) < 0 ||
+	    container_userns_prepare(d->state_dir, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	log_info("containers run in user namespaces: %lld host uids each from %lld", USERNS_RANGE_SIZE,
+		 d->conf.userns_uid_base);
+	return 0;
+}
+
 /* One berthd per state directory. */
 static int lock_state_dir(struct berthd *d)
 {
@@ -302,6 +340,7 @@ static int start_core(struct berthd *d)
 		.limits = &d->limits,
 		.seccomp = d->seccomp,
 		.router_gid = c->n_listen > 0 ? d->router_gid : 0,
+		.userns = c->no_user_namespaces ? NULL : &d->userns,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {
@@ -361,7 +400,8 @@ static int start_core(struct berthd *d)
 	return 0;
 }
 
-/* The control socket, then the supervised router on the listen addresses. */
+/* The admin socket, then the router's channel, its log pipe and the
+ * supervised router on the listen addresses. */
 static int start_serving(struct berthd *d)
 {
 	struct berthd_config *c = &d->conf;
@@ -378,16 +418,27 @@ static int start_serving(struct berthd *d)
 	 * (it may have been created 0700 by an earlier run or by hand) */
 	if (chown(d->run_dir, 0, d->router_gid) < 0 || chmod(d->run_dir, 0710) < 0)
 		log_warn("cannot open %s to group %u: %s", d->run_dir, (unsigned)d->router_gid, strerror(errno));
-	if (chown(d->socket_path, 0, d->router_gid) < 0 || chmod(d->socket_path, 0660) < 0)
-		log_warn("cannot share %s with group %u: %s", d->socket_path, (unsigned)d->router_gid, strerror(errno));
-	router_check_reachable(d->socket_path, d->router_uid, d->router_gid);
+	/* the admin socket stays root's; the router gets its own channel */
+	d->router_socket = fs_path("%s/router.sock", d->run_dir);
+	if (d->router_socket == NULL ||
+	    control_server_open_router_channel(d->cs, d->router_socket, d->router_uid, d->router_gid, &err) < 0) {
+		log_error("%s", d->router_socket ? err.msg : "out of memory");
+		return -1;
+	}
+	router_check_reachable(d->router_socket, d->router_uid, d->router_gid);
+	d->router_output = router_log_start(&err);
+	if (d->router_output == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
 	struct router_supervisor_config sc = {
 		.router_path = d->router_path,
 		.listen = (const char *const *)c->listen,
 		.n_listen = c->n_listen,
-		.berthd_socket = d->socket_path,
+		.berthd_socket = d->router_socket,
 		.user = d->router_user,
 		.run_dir = d->run_dir,
+		.log_fd = router_log_fd(d->router_output),
 	};
 	d->router = router_supervisor_start(&sc, &err);
 	if (d->router == NULL) {
@@ -401,6 +452,7 @@ static int start_serving(struct berthd *d)
 static void berthd_stop(struct berthd *d)
 {
 	router_supervisor_stop(d->router);
+	router_log_stop(d->router_output); /* after the router: its last lines */
 	control_server_stop(d->cs);
 	mme_detach(d->mme); /* its monitor first: it sends through the runtime */
 	runtime_free(d->rt); /* no health check may restart what is being stopped */
@@ -413,6 +465,7 @@ static void berthd_stop(struct berthd *d)
 static void berthd_free(struct berthd *d)
 {
 	seccomp_profile_free(d->seccomp);
+	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
 	berthd_config_free(&d->conf);
@@ -421,6 +474,7 @@ static void berthd_free(struct berthd *d)
 	free(d->lock_path);
 	free(d->router_path);
 	free(d->socket_path);
+	free(d->router_socket);
 	free(d->shim_path);
 	free(d->runc_path);
 	free(d->run_dir);
@@ -440,7 +494,7 @@ int main(int argc, char **argv)
 		berthd_config_free(&d.conf);
 		return r > 0 ? 0 : 2;
 	}
-	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || lock_state_dir(&d) < 0) {
+	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || prepare_userns(&d) < 0 || lock_state_dir(&d) < 0) {
 		berthd_free(&d);
 		return 1;
 	}

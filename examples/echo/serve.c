@@ -813,6 +813,37 @@ static int handle_probe(struct conn *c, struct request *req)
 		if (fd >= 0)
 			close(fd);
 	}
+	/* ECHO_PROBE_OVERWRITE: an existing file written over (e.g. a host
+	 * knob such as /proc/sys/kernel/core_pattern); ECHO_PROBE_READ: a file
+	 * read (e.g. a root-only file of the model) */
+	const char *opath = getenv("ECHO_PROBE_OVERWRITE");
+	if (opath) {
+		int ofd = open(opath, O_WRONLY | O_CLOEXEC);
+		ssize_t w = ofd < 0 ? -1 : write(ofd, "|/probe\n", 8);
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"overwrite\":\"%s\"", probe_errno(w < 0 ? -1 : 0));
+		if (ofd >= 0)
+			close(ofd);
+	}
+	const char *rpath = getenv("ECHO_PROBE_READ");
+	if (rpath) {
+		char tmp[64];
+		int rfd = open(rpath, O_RDONLY | O_CLOEXEC);
+		ssize_t got_r = rfd < 0 ? -1 : read(rfd, tmp, sizeof(tmp));
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"read\":\"%s\"", probe_errno(got_r < 0 ? -1 : 0));
+		if (rfd >= 0)
+			close(rfd);
+	}
+	/* the user namespace's first mapping, "inside outside count" */
+	char map[128] = "";
+	int mfd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	ssize_t mlen = mfd >= 0 ? read(mfd, map, sizeof(map) - 1) : -1;
+	if (mfd >= 0)
+		close(mfd);
+	map[mlen > 0 ? mlen : 0] = '\0';
+	long long m_in = -1, m_out = -1, m_count = -1;
+	sscanf(map, "%lld %lld %lld", &m_in, &m_out, &m_count);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"uid_map\":[%lld,%lld,%lld],\"pid\":%d", m_in, m_out,
+		      m_count, (int)getpid());
 	int fd = open("/probe-root-write", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"write_root\":\"%s\"", probe_errno(fd < 0 ? -1 : 0));
 	if (fd >= 0)
@@ -823,6 +854,20 @@ static int handle_probe(struct conn *c, struct request *req)
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"mount\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
 	r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3L /* session */, 0L);
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"keyctl\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	/* io_uring: Docker 25 and later deny it (EPERM); params is struct
+	 * io_uring_params (120 bytes), zeroed */
+	long params[15] = { 0 };
+	r = syscall(__NR_io_uring_setup, 1L, params);
+	if (r >= 0)
+		close((int)r);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"io_uring_setup\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	/* /proc/interrupts masked: a bind of /dev/null reads as 0 bytes */
+	char intr[512];
+	int ifd = open("/proc/interrupts", O_RDONLY | O_CLOEXEC);
+	ssize_t ib = ifd >= 0 ? read(ifd, intr, sizeof(intr)) : -1;
+	if (ifd >= 0)
+		close(ifd);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"proc_interrupts_bytes\":%zd", ib);
 	char status[4096] = "";
 	int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	ssize_t got = sfd >= 0 ? read(sfd, status, sizeof(status) - 1) : -1;

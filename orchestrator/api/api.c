@@ -73,6 +73,13 @@ void api_handle(struct api_ctx *ctx, const char *operation, const char *body, si
 	struct berth_err err = { 0 };
 	yajl_val root = body_is_blank(body, body_len) ? json_parse("{}", 2, &err) : json_parse(body, body_len, &err);
 	if (!root) {
+		if (err.errnum == JSON_TOO_DEEP) {
+			api_reply_error(reply, BERTH_ERR_VALIDATION,
+					"The request body nests JSON objects and arrays more than %d levels deep. "
+					"Send at most %d levels; no SageMaker request needs more.",
+					JSON_MAX_DEPTH, JSON_MAX_DEPTH);
+			return;
+		}
 		berth_err_blame_input(&err); /* the text is the caller's; ENOMEM is berth's */
 		if (err.cls == BERTH_ERR_INTERNAL) {
 			api_reply_nomem(reply); /* what json_parse can fail with besides the text */

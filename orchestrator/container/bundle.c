@@ -14,6 +14,7 @@
 #include "json.h"
 #include "proto_shim.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 
 #define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -24,10 +25,12 @@ static const char *const default_caps[] = {
 	"CAP_NET_RAW", "CAP_SETGID",	   "CAP_SETUID",	   "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 };
+/* Docker's (moby's) default masked and read-only paths: host hardware,
+ * kernel state and interrupt counts (a side channel) stay out of sight. */
 static const char *const masked_paths[] = {
-	"/proc/acpi",	     "/proc/asound",	 "/proc/kcore",	    "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",	     "/sys/firmware",	 "/sys/devices/virtual/powercap",
+	"/proc/asound",	       "/proc/acpi",	   "/proc/interrupts",	"/proc/kcore",
+	"/proc/keys",	       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug",   "/proc/scsi",	   "/sys/firmware",	"/sys/devices/virtual/powercap",
 };
 static const char *const readonly_paths[] = {
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
@@ -161,19 +164,35 @@ static void gen_process(yajl_gen g, const struct bundle_spec *spec)
 	yajl_gen_map_close(g);
 }
 
+static void gen_id_mapping(yajl_gen g, const char *key, long long base)
+{
+	json_gen_str(g, key);
+	yajl_gen_array_open(g);
+	yajl_gen_map_open(g);
+	json_gen_kv_int(g, "containerID", 0);
+	json_gen_kv_int(g, "hostID", base);
+	json_gen_kv_int(g, "size", USERNS_RANGE_SIZE);
+	yajl_gen_map_close(g);
+	yajl_gen_array_close(g);
+}
+
 static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
 {
-	static const char *const namespaces[] = { "pid", "network", "ipc", "uts", "mount", "cgroup" };
+	static const char *const namespaces[] = { "user", "pid", "network", "ipc", "uts", "mount", "cgroup" };
 	json_gen_str(g, "linux");
 	yajl_gen_map_open(g);
 	json_gen_str(g, "namespaces");
 	yajl_gen_array_open(g);
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(namespaces); i++) {
+	for (size_t i = spec->uid_base > 0 ? 0 : 1; i < BERTH_ARRAY_SIZE(namespaces); i++) {
 		yajl_gen_map_open(g);
 		json_gen_kv_str(g, "type", namespaces[i]);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	if (spec->uid_base > 0) {
+		gen_id_mapping(g, "uidMappings", spec->uid_base);
+		gen_id_mapping(g, "gidMappings", spec->uid_base);
+	}
 	json_gen_kv_str(g, "cgroupsPath", spec->cgroups_path);
 	json_gen_str(g, "resources");
 	yajl_gen_map_open(g);

@@ -21,17 +21,50 @@
 #include "paths.h"
 #include "image.h"
 #include "host_limits.h"
+#include "idmap.h"
 #include "image_user.h"
 #include "log.h"
 #include "rootfs.h"
 #include "runtime_config.h"
 #include "shim_client.h"
+#include "uid_range.h"
 
 #define LABEL_BIND_TO_PORT "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 
 static char *container_dir(const struct runtime_config *cfg, const char *id)
 {
 	return fs_path("%s/containers/%s", cfg->state_dir, id);
+}
+
+int container_userns_prepare(const char *state_dir, struct berth_err *err)
+{
+	_cleanup_free_ char *containers = fs_path("%s/containers", state_dir);
+	_cleanup_free_ char *path = strdup(state_dir);
+	if (containers == NULL || path == NULL)
+		return berth_err_set(err, ENOMEM, "state directory");
+	if (fs_mkdir_p(containers, 0711, err) < 0)
+		return -1;
+	if (chmod(state_dir, 0711) < 0 || chmod(containers, 0711) < 0)
+		return berth_err_set(err, errno, "cannot make %s passable for containers' roots (chmod 0711)",
+				     containers);
+	/* state_dir is absolute: check each ancestor, "/" last */
+	for (char *slash = strrchr(path, '/'); slash != NULL; slash = strrchr(path, '/')) {
+		*slash = '\0';
+		const char *dir = path[0] ? path : "/";
+		struct stat st;
+		if (stat(dir, &st) < 0)
+			return berth_err_set(err, errno, "stat %s", dir);
+		if (!(st.st_mode & S_IXOTH))
+			return berth_err_set(err, 0,
+					     "containers run as unprivileged uids (user namespaces) and must pass "
+					     "through %s to reach their root under %s, but it is not searchable by "
+					     "others: chmod o+x %s, move the state directory, or set "
+					     "\"no_user_namespaces\": true",
+					     dir, containers, dir);
+		if (path[0] == '\0')
+			break;
+	}
+	return 0;
 }
 
 int container_alloc(const struct runtime_config *cfg, const char *hostname, struct endpoint_container *c,
@@ -88,6 +121,24 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	struct image_user user;
 	if (image_user_resolve(img.rootfs, img.config.user, &user, err) < 0)
 		return berth_err_prefix(err, "Image \"%s\"", def->image);
+	/* (userns) the instance's range; the image's ids must fall inside it */
+	_cleanup_close_ int userns = -1;
+	if (c->uid_base > 0) {
+		bool fits = user.uid < USERNS_RANGE_SIZE && user.gid < USERNS_RANGE_SIZE;
+		for (size_t i = 0; i < user.n_additional_gids; i++)
+			fits = fits && user.additional_gids[i] < USERNS_RANGE_SIZE;
+		if (!fits)
+			return berth_err_set(err, 0,
+					     "Image \"%s\" runs as uid %u gid %u (or a supplementary group) beyond the "
+					     "%lld ids a container's user namespace maps; use ids below %lld",
+					     def->image, user.uid, user.gid, USERNS_RANGE_SIZE, USERNS_RANGE_SIZE);
+		if (idmap_userns_open(c->uid_base, USERNS_RANGE_SIZE, &userns, err) < 0)
+			return -1;
+	} else if (cfg->userns != NULL) {
+		log_warn("endpoint %s: container %s was recorded before user namespaces; it runs without one until "
+			 "the endpoint is re-created",
+			 endpoint, c->id);
+	}
 	/* (mme) MultiModel: ModelDataUrl is a prefix, loaded model by model
 	 * later (mme.c) into STATE/mme/ENDPOINT, mounted at /opt/ml/models */
 	bool multi_model = def->mode != NULL && strcmp(def->mode, "MultiModel") == 0;
@@ -123,13 +174,27 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	getrlimit(RLIMIT_NOFILE, &nofile);
 	long long nofile_limit = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > 1048576 ? 1048576
 											: (long long)nofile.rlim_max;
-	if (fs_mkdir_p(dir, 0700, err) < 0 || rootfs_mount(dir, img.rootfs, &root, err) < 0)
+	/* with a user namespace, runc mounts the root as the container's
+	 * unprivileged root: it must be able to pass through dir */
+	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
+	if (userns >= 0 && chmod(dir, 0711) < 0)
+		return berth_err_set(err, errno, "chmod %s", dir);
+	if (rootfs_mount(dir, img.rootfs, userns, &root, err) < 0)
+		return -1;
+	_cleanup_free_ char *model_mp = NULL, *models_mp = NULL;
+	if (userns >= 0 && ((model_dir && rootfs_mount_data(dir, "model", model_dir, userns, &model_mp, err) < 0) ||
+			    (mme_dir && rootfs_mount_data(dir, "models", mme_dir, userns, &models_mp, err) < 0))) {
+		struct berth_err ignored;
+		if (rootfs_unmount(dir, &ignored) < 0)
+			log_warn("container %s: %s", c->id, ignored.msg);
+		return -1;
+	}
 	struct bundle_spec spec = {
 		.id = c->id,
 		.hostname = c->hostname,
 		.rootfs = root,
-		.model_dir = model_dir,
+		.model_dir = model_mp ? model_mp : model_dir,
 		.cgroups_path = cgroups_path,
 		.args = (const char *const *)args,
 		.n_args = n_args,
@@ -147,7 +212,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.pids_limit = place.lim.pids > 0 ? place.lim.pids : cfg->container_pids_limit,
 		.nofile_limit = nofile_limit,
 		.seccomp = cfg->seccomp,
-		.multi_model_dir = mme_dir,
+		.multi_model_dir = models_mp ? models_mp : mme_dir,
+		.uid_base = userns >= 0 ? c->uid_base : 0,
 	};
 	struct shim_launch launch = {
 		.shim_path = cfg->shim_path,

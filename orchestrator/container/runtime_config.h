@@ -8,6 +8,7 @@
 struct mme;
 struct limits;
 struct seccomp_profile;
+struct uid_range_policy;
 
 struct runtime_config {
 	const char *state_dir;
@@ -33,6 +34,10 @@ struct runtime_config {
 	unsigned int router_gid;
 	/* (mme) The multi-model cache (mme.h); NULL: none. */
 	struct mme *mme;
+	/* (userns) Where instances' uid ranges come from (uid_range.h); each
+	 * new instance gets one, recorded in its containers' uid_base. NULL:
+	 * containers run without a user namespace. */
+	const struct uid_range_policy *userns;
 };
 
 #endif
