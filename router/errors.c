@@ -5,90 +5,8 @@
 #include <string.h>
 
 #include "errors.h"
+#include "error_json.h"
 #include "json.h"
-
-int utf8_sanitize(struct berth_buf *out, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, start = 0;
-	while (i < len) {
-		unsigned char c = p[i];
-		size_t n = 0;
-		unsigned min = 0, cp = 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		}
-		bool ok = n > 0;
-		for (size_t k = 1; ok && k <= n; k++) {
-			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
-				ok = false;
-			else
-				cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
-			ok = false;
-		if (ok) {
-			i += n + 1;
-			continue;
-		}
-		if (buf_append(out, s + start, i - start) < 0 || buf_append(out, "\xef\xbf\xbd", 3) < 0)
-			return -1;
-		i++;
-		start = i;
-	}
-	return buf_append(out, s + start, len - start);
-}
-
-/* json_gen_strn over sanitized bytes (yajl refuses invalid UTF-8). */
-static int gen_text(yajl_gen g, const char *s, size_t len)
-{
-	struct berth_buf tmp = BERTH_BUF_INIT;
-	int r = utf8_sanitize(&tmp, s, len);
-	if (r == 0)
-		r = json_gen_strn(g, tmp.data ? tmp.data : "", tmp.len);
-	buf_free(&tmp);
-	return r;
-}
-
-static int gen_kv_text(yajl_gen g, const char *key, const char *s, size_t len)
-{
-	if (json_gen_str(g, key) < 0)
-		return -1;
-	return gen_text(g, s, len);
-}
-
-int render_message(struct berth_buf *out, const char *message)
-{
-	yajl_gen g = json_gen_new();
-	if (!g)
-		return -1;
-	if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
-	    gen_kv_text(g, "message", message, strlen(message)) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
-		yajl_gen_free(g);
-		return -1;
-	}
-	return json_gen_finish(g, out);
-}
-
-int render_control_error(struct berth_buf *out, const char *type, const char *message)
-{
-	yajl_gen g = json_gen_new();
-	if (!g)
-		return -1;
-	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "__type", type) < 0 ||
-	    gen_kv_text(g, "message", message, strlen(message)) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
-		yajl_gen_free(g);
-		return -1;
-	}
-	return json_gen_finish(g, out);
-}
 
 int render_model_error(struct berth_buf *out, const struct model_error *me)
 {
@@ -110,10 +28,13 @@ int render_model_error(struct berth_buf *out, const struct model_error *me)
 		r = -1;
 		goto out;
 	}
-	if (yajl_gen_map_open(g) != yajl_gen_status_ok || gen_kv_text(g, "message", msg.data, msg.len) < 0 ||
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_str(g, "message") < 0 ||
+	    error_json_gen_text(g, msg.data, msg.len) < 0 ||
 	    json_gen_kv_int(g, "OriginalStatusCode", me->original_status) < 0 ||
-	    gen_kv_text(g, "OriginalMessage", me->original, me->original_len) < 0 ||
-	    gen_kv_text(g, "LogStreamArn", arn.data, arn.len) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
+	    json_gen_str(g, "OriginalMessage") < 0 ||
+	    error_json_gen_text(g, me->original, me->original_len) < 0 ||
+	    json_gen_str(g, "LogStreamArn") < 0 ||
+	    error_json_gen_text(g, arn.data, arn.len) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
 		yajl_gen_free(g);
 		r = -1;
 		goto out;
@@ -171,7 +92,7 @@ void respond_runtime_error(struct request *req, int status, const char *code, co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	buf_reset(&req->resp_body);
-	int r = render_message(&req->resp_body, msg);
+	int r = error_json_render(&req->resp_body, NULL, msg);
 	respond_rendered(req, status, CONTENT_TYPE_JSON, code, r);
 }
 
@@ -183,7 +104,7 @@ void respond_control_error(struct request *req, int status, const char *type, co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	buf_reset(&req->resp_body);
-	int r = render_control_error(&req->resp_body, type, msg);
+	int r = error_json_render(&req->resp_body, type, msg);
 	respond_rendered(req, status, CONTENT_TYPE_AMZ_JSON, type, r);
 }
 
@@ -195,7 +116,7 @@ void respond_message(struct request *req, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	buf_reset(&req->resp_body);
-	int r = render_message(&req->resp_body, msg);
+	int r = error_json_render(&req->resp_body, NULL, msg);
 	respond_rendered(req, status, CONTENT_TYPE_JSON, NULL, r);
 }
 

@@ -1,7 +1,8 @@
 /* errors.h — how the router words and renders its answers that are not a
- * container's: error bodies (always JSON), the ModelError body SageMaker
- * sends, and the Server-Timing header. The render_* functions are pure
- * (append to a buffer); respond_* put the result on a request. */
+ * container's: error bodies (always JSON, rendered by common/error_json.h,
+ * the renderer berthd uses too), the ModelError body SageMaker sends, and
+ * the Server-Timing header. The render_* functions are pure (append to a
+ * buffer); respond_* put the result on a request. */
 #ifndef BERTH_ROUTER_ERRORS_H
 #define BERTH_ROUTER_ERRORS_H
 
@@ -13,11 +14,6 @@
 
 #define CONTENT_TYPE_JSON "application/json"
 #define CONTENT_TYPE_AMZ_JSON "application/x-amz-json-1.1"
-
-/* {"message":"MESSAGE"} */
-int render_message(struct berth_buf *out, const char *message);
-/* {"__type":"TYPE","message":"MESSAGE"} (AWS JSON 1.1 control-plane errors) */
-int render_control_error(struct berth_buf *out, const char *type, const char *message);
 
 /* What a container did wrong, for a 424 ModelError. */
 struct model_error {
@@ -34,7 +30,7 @@ struct model_error {
 /* {"message":"Received server error (500) from H with message \"BODY\". See berth
  *  logs E H for more information.","OriginalStatusCode":500,"OriginalMessage":"BODY",
  *  "LogStreamArn":"arn:aws:logs:R:A:log-group:/aws/sagemaker/Endpoints/E:log-stream:V/H"}
- * Bytes of BODY that are not valid UTF-8 become U+FFFD. */
+ * Bytes of BODY that are not valid UTF-8 become U+FFFD (utf8.h). */
 int render_model_error(struct berth_buf *out, const struct model_error *me);
 
 /* "route;dur=0.012, h1;dur=1.500, total;dur=1.530": durations in ns,
@@ -42,9 +38,6 @@ int render_model_error(struct berth_buf *out, const struct model_error *me);
 struct timing_step { const char *name; uint64_t dur_ns; };
 int render_server_timing(struct berth_buf *out, uint64_t route_ns, const struct timing_step *steps,
 			 size_t n_steps, uint64_t total_ns);
-
-/* Appends s[0..len) to out replacing invalid UTF-8 with U+FFFD. */
-int utf8_sanitize(struct berth_buf *out, const char *s, size_t len);
 
 /* Runtime errors: status, `x-amzn-ErrorType: CODE:`, Content-Type
  * application/json, body {"message":…}. printf-style message. */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "err.h"
 #include "store.h"
 
 struct api_reply {
@@ -40,7 +41,8 @@ struct api_runtime_hooks {
 	 * caller's behalf (image roots, model roots, buckets, hosts). */
 	void *sources;
 	/* CreateModel: can this host run the image? -1 with a message for the
-	 * user when not (NULL: every image is accepted). */
+	 * user when not, classed VALIDATION when the image is wrong, INTERNAL
+	 * when berth could not check it (NULL: every image is accepted). */
 	int (*image_check)(void *sources, const char *image, struct berth_err *err);
 	/* CreateModel: may berth read this ModelDataUrl (or MultiModel prefix)?
 	 * The operator's model roots, buckets and hosts (objstore.h); -1 with a
@@ -51,7 +53,8 @@ struct api_runtime_hooks {
 	void *limits;
 	/* CreateEndpoint: would the config's instances, with every endpoint
 	 * already holding resources, fit this host? -1 with SageMaker's
-	 * ResourceLimitExceeded message when not (NULL: everything fits). */
+	 * ResourceLimitExceeded message (class RESOURCE_LIMIT) when not (NULL:
+	 * everything fits). */
 	int (*endpoint_fits)(void *limits, const struct endpoint_config *c, struct berth_err *err);
 	/* CreateEndpointConfig: does this host offer the instance type? -1 with
 	 * the constraint text ("Member must satisfy enum value set: [...]")
@@ -77,9 +80,16 @@ struct api_ctx {
 void api_handle(struct api_ctx *ctx, const char *operation, const char *body, size_t body_len,
 		struct api_reply *reply);
 
-/* Error rendering, shared with the rest of berthd:
- * {"__type":"TYPE","message":"MESSAGE"} with the given HTTP status. */
-void api_reply_error(struct api_reply *reply, int status, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Error answers, shared with the rest of berthd; the one place a class
+ * (err.h) becomes an HTTP status and a SageMaker error type:
+ * {"__type":"TYPE","message":"MESSAGE"} (common/error_json.h: ill-formed
+ * UTF-8 in the message becomes U+FFFD). api_reply_error words an error
+ * found by the api itself; api_reply_err answers with an error that arose
+ * elsewhere (image check, host limits, …) with the class it carries. An
+ * INTERNAL error is logged, and its message says that berth, not the
+ * request, failed. */
+void api_reply_error(struct api_reply *reply, enum berth_err_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void api_reply_err(struct api_reply *reply, const struct berth_err *err);
 
 #endif

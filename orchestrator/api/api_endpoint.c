@@ -1,5 +1,6 @@
-/* api_endpoint.c — CreateEndpoint, DescribeEndpoint, ListEndpoints,
- * DeleteEndpoint.
+/* api_endpoint.c — CreateEndpoint, DescribeEndpoint, and the api_kind
+ * entry for ListEndpoints and DeleteEndpoint (api_kind.c; its remove
+ * stops the containers and waits).
  *
  * Create and Delete hand the lifecycle to the runtime (ctx->runtime hooks,
  * called with *ctx->lock held), then wait on ctx->changed for the next
@@ -101,7 +102,7 @@ void api_create_endpoint(struct api_request *r)
 		}
 	struct berth_err fit_err = { 0 };
 	if (ctx->runtime.endpoint_fits && ctx->runtime.endpoint_fits(ctx->runtime.limits, c, &fit_err) < 0) {
-		api_reply_error(r->reply, 400, "ResourceLimitExceeded", "%s", fit_err.msg);
+		api_reply_err(r->reply, &fit_err);
 		goto out;
 	}
 	const struct model *m = store_get_model(ctx->store, c->variants[0].model_name);
@@ -125,7 +126,7 @@ void api_create_endpoint(struct api_request *r)
 	int rc = store_put_endpoint(ctx->store, e, &err);
 	e = NULL;
 	if (rc < 0) {
-		api_reply_internal(r->reply, &err);
+		api_reply_not_saved(r->reply, &err);
 		goto out;
 	}
 	log_info("created endpoint %s (config %s), starting it", name_copy, config_name);
@@ -234,36 +235,24 @@ static int gen_endpoint_summary(yajl_gen g, const void *resource)
 		       : -1;
 }
 
-void api_list_endpoints(struct api_request *r)
+static void endpoint_item_at(const struct store *s, size_t i, struct list_item *out)
 {
-	const struct store *s = r->ctx->store;
-	size_t n = store_count_endpoints(s);
-	struct list_item *items = calloc(n ? n : 1, sizeof(*items));
-	if (!items) {
-		api_reply_nomem(r->reply);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct endpoint *e = store_endpoint_at(s, i);
-		items[i] = (struct list_item){ .name = e->name, .creation_time = e->creation_time,
-					       .last_modified_time = e->last_modified_time, .status = e->status,
-					       .resource = e };
-	}
-	api_list_run(r, true, "Endpoints", items, n, gen_endpoint_summary);
-	free(items);
+	const struct endpoint *e = store_endpoint_at(s, i);
+	*out = (struct list_item){ .name = e->name, .creation_time = e->creation_time,
+				   .last_modified_time = e->last_modified_time, .status = e->status, .resource = e };
 }
 
-void api_delete_endpoint(struct api_request *r)
+static bool endpoint_exists(const struct store *s, const char *name)
+{
+	return store_get_endpoint(s, name) != NULL;
+}
+
+/* DeleteEndpoint of an existing endpoint: persist Deleting, hand the stop
+ * to the runtime, wait for the record to go (at most grace_ms). */
+static void endpoint_remove(struct api_request *r, const char *name)
 {
 	struct api_ctx *ctx = r->ctx;
-	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
-	if (req_failed(r))
-		return;
 	const struct endpoint *current = store_get_endpoint(ctx->store, name);
-	if (!current) {
-		api_reply_not_found(r, "endpoint", "endpoint", name);
-		return;
-	}
 	/* Deleting twice is not an error: the second call waits like the first. */
 	if (strcmp(current->status, "Deleting") != 0) {
 		struct endpoint *e = endpoint_dup(current);
@@ -281,7 +270,7 @@ void api_delete_endpoint(struct api_request *r)
 		e->last_modified_time = clock_epoch_seconds_ms();
 		struct berth_err err = { 0 };
 		if (store_put_endpoint(ctx->store, e, &err) < 0) {
-			api_reply_internal(r->reply, &err);
+			api_reply_not_saved(r->reply, &err);
 			return;
 		}
 		log_info("deleting endpoint %s", name);
@@ -293,3 +282,17 @@ void api_delete_endpoint(struct api_request *r)
 	wait_for_endpoint(ctx, name, NULL);
 	api_reply_empty(r->reply);
 }
+
+const struct api_kind api_kind_endpoint = {
+	.what = "endpoint",
+	.arn_kind = "endpoint",
+	.name_member = "EndpointName",
+	.name_path = "endpointName",
+	.list_member = "Endpoints",
+	.endpoints = true,
+	.count = store_count_endpoints,
+	.item_at = endpoint_item_at,
+	.gen_summary = gen_endpoint_summary,
+	.exists = endpoint_exists,
+	.remove = endpoint_remove,
+};

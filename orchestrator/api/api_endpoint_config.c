@@ -1,5 +1,6 @@
 /* api_endpoint_config.c — CreateEndpointConfig, DescribeEndpointConfig,
- * ListEndpointConfigs, DeleteEndpointConfig. */
+ * and the api_kind entry for ListEndpointConfigs and DeleteEndpointConfig
+ * (api_kind.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ void api_create_endpoint_config(struct api_request *r)
 	for (size_t i = 0; i < c->n_variants; i++)
 		for (size_t j = i + 1; j < c->n_variants; j++)
 			if (strcmp(c->variants[i].variant_name, c->variants[j].variant_name) == 0) {
-				api_reply_error(r->reply, 400, "ValidationException",
+				api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 						"Duplicate VariantName '%s' in ProductionVariants: every variant of an "
 						"endpoint configuration needs a unique name.",
 						c->variants[j].variant_name);
@@ -130,7 +131,7 @@ void api_create_endpoint_config(struct api_request *r)
 	for (size_t i = 0; i < c->n_variants; i++)
 		total_weight += c->variants[i].initial_weight;
 	if (c->n_variants > 0 && !(total_weight > 0)) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"At least one production variant must have an InitialVariantWeight greater than 0.");
 		goto out;
 	}
@@ -155,7 +156,7 @@ void api_create_endpoint_config(struct api_request *r)
 	int rc = store_put_endpoint_config(r->ctx->store, c, &err);
 	c = NULL;
 	if (rc < 0) {
-		api_reply_internal(r->reply, &err);
+		api_reply_not_saved(r->reply, &err);
 		goto out;
 	}
 	log_info("created endpoint configuration %s", name);
@@ -199,40 +200,29 @@ static int gen_config_summary(yajl_gen g, const void *resource)
 		       : -1;
 }
 
-void api_list_endpoint_configs(struct api_request *r)
+static void config_item_at(const struct store *s, size_t i, struct list_item *out)
 {
-	const struct store *s = r->ctx->store;
-	size_t n = store_count_endpoint_configs(s);
-	struct list_item *items = calloc(n ? n : 1, sizeof(*items));
-	if (!items) {
-		api_reply_nomem(r->reply);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct endpoint_config *c = store_endpoint_config_at(s, i);
-		items[i] = (struct list_item){ .name = c->name, .creation_time = c->creation_time,
-					       .last_modified_time = c->creation_time, .resource = c };
-	}
-	api_list_run(r, false, "EndpointConfigs", items, n, gen_config_summary);
-	free(items);
+	const struct endpoint_config *c = store_endpoint_config_at(s, i);
+	*out = (struct list_item){ .name = c->name, .creation_time = c->creation_time,
+				   .last_modified_time = c->creation_time, .resource = c };
 }
 
-void api_delete_endpoint_config(struct api_request *r)
+static bool config_exists(const struct store *s, const char *name)
 {
-	const char *name = req_name(r, r->root, "EndpointConfigName", "endpointConfigName");
-	if (req_failed(r))
-		return;
-	if (!store_get_endpoint_config(r->ctx->store, name)) {
-		api_reply_not_found(r, "endpoint configuration", "endpoint-config", name);
-		return;
-	}
-	/* As on SageMaker, endpoints created from it keep running (each keeps
-	 * its own copy of the variants). */
-	struct berth_err err = { 0 };
-	if (store_delete_endpoint_config(r->ctx->store, name, &err) < 0) {
-		api_reply_internal(r->reply, &err);
-		return;
-	}
-	log_info("deleted endpoint configuration %s", name);
-	api_reply_empty(r->reply);
+	return store_get_endpoint_config(s, name) != NULL;
 }
+
+/* As on SageMaker, deleting a configuration leaves the endpoints created
+ * from it running (each keeps its own copy of the variants). */
+const struct api_kind api_kind_endpoint_config = {
+	.what = "endpoint configuration",
+	.arn_kind = "endpoint-config",
+	.name_member = "EndpointConfigName",
+	.name_path = "endpointConfigName",
+	.list_member = "EndpointConfigs",
+	.count = store_count_endpoint_configs,
+	.item_at = config_item_at,
+	.gen_summary = gen_config_summary,
+	.exists = config_exists,
+	.store_delete = store_delete_endpoint_config,
+};

@@ -42,7 +42,7 @@ static const struct endpoint *updatable(struct api_request *r, const char *name)
 	}
 	if (strcmp(e->status, "InService") != 0) {
 		/* SageMaker's wording for an update of an endpoint not InService */
-		api_reply_error(r->reply, 400, "ValidationException", "Cannot update in-progress endpoint \"%s\".",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION, "Cannot update in-progress endpoint \"%s\".",
 				e->arn);
 		return NULL;
 	}
@@ -67,7 +67,7 @@ static void roll_out(struct api_request *r, struct endpoint *e)
 	e->last_modified_time = clock_epoch_seconds_ms();
 	struct berth_err err = { 0 };
 	if (store_put_endpoint(ctx->store, e, &err) < 0) {
-		api_reply_internal(r->reply, &err);
+		api_reply_not_saved(r->reply, &err);
 	} else {
 		if (ctx->runtime.endpoint_start)
 			ctx->runtime.endpoint_start(ctx->runtime.data, name);
@@ -181,7 +181,7 @@ void api_update_endpoint_weights_and_capacities(struct api_request *r)
 			if (strcmp(e->variants[j].variant_name, variant_names[i]) == 0)
 				v = &e->variants[j];
 		if (!v) {
-			api_reply_error(r->reply, 400, "ValidationException",
+			api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 					"The variant name(s) [%s] is/are not present in the endpoint \"%s\".",
 					variant_names[i], e->arn);
 			endpoint_free(e);
@@ -196,7 +196,7 @@ void api_update_endpoint_weights_and_capacities(struct api_request *r)
 	for (size_t j = 0; j < e->n_variants; j++)
 		total += e->variants[j].initial_weight;
 	if (!(total > 0)) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"The sum of the desired weights of the production variants of endpoint \"%s\" must be greater than 0.",
 				e->arn);
 		endpoint_free(e);

@@ -5,10 +5,13 @@
  *    satisfy constraint: …") or the first SerializationException (a member
  *    of the wrong JSON type), api_request.c;
  *  - replies: JSON success bodies, "Could not find …", "Cannot create
- *    already existing …", InternalFailure, ARNs and times, api.c;
+ *    already existing …", store failures, ARNs and times, api_reply.c;
  *  - List* parameters, filtering, sorting and NextToken paging, api_list.c;
+ *  - List* and Delete* for every kind from one table entry per kind
+ *    (struct api_kind), api_kind.c;
  *  - the operations themselves: api_model.c, api_endpoint_config.c,
- *    api_endpoint.c. Every operation runs with *ctx->lock held. */
+ *    api_endpoint.c, api_endpoint_update.c. Every operation runs with
+ *    *ctx->lock held. */
 #ifndef BERTH_API_INTERNAL_H
 #define BERTH_API_INTERNAL_H
 
@@ -18,12 +21,6 @@
 
 #include "api.h"
 #include "buf.h"
-
-/* SageMaker answers "Cannot create already existing model …" with
- * ValidationException (observed on AWS, e.g. terraform-provider-aws#40080 and
- * awslabs/spot-tagging-bot-for-digital-assets#2), not ResourceInUse as its
- * API reference suggests; berth does what SageMaker does. */
-#define API_ALREADY_EXISTS_TYPE "ValidationException"
 
 /* berth's bound on InitialInstanceCount until the instance type table
  * decides what fits the host. */
@@ -87,12 +84,19 @@ void api_reply_gen(struct api_reply *reply, yajl_gen g);
 void api_reply_text(struct api_reply *reply, const struct berth_buf *doc);
 /* 200 with "{}". */
 void api_reply_empty(struct api_reply *reply);
-/* 500 InternalFailure with the reason. */
-void api_reply_internal(struct api_reply *reply, const struct berth_err *err);
+/* A store write failed (err, INTERNAL): "berthd could not save the change
+ * …", with the reason and what to do. */
+void api_reply_not_saved(struct api_reply *reply, const struct berth_err *err);
+/* 500 InternalFailure "out of memory", rendered without allocating. */
 void api_reply_nomem(struct api_reply *reply);
 /* what: "model" / "endpoint configuration" / "endpoint"; kind: "model" /
  * "endpoint-config" / "endpoint" (the ARN's resource type). */
 void api_reply_not_found(struct api_request *r, const char *what, const char *kind, const char *name);
+/* SageMaker answers "Cannot create already existing model …" with
+ * ValidationException (class ALREADY_EXISTS; observed on AWS, e.g.
+ * terraform-provider-aws#40080 and awslabs/spot-tagging-bot-for-digital-assets#2),
+ * not ResourceInUse as its API reference suggests; berth does what
+ * SageMaker does. */
 void api_reply_exists(struct api_request *r, const char *what, const char *kind, const char *name);
 /* true when a resource of that kind already has this name, compared
  * case-insensitively (the ARN, which is lower-cased, must stay unique). */
@@ -145,20 +149,49 @@ int list_select(const struct list_params *p, struct list_item *items, size_t n, 
 void api_list_run(struct api_request *r, bool endpoints, const char *member, struct list_item *items, size_t n,
 		  int (*gen_summary)(yajl_gen g, const void *resource));
 
+/* ---- List* and Delete* of every kind (api_kind.c) ----------------------------- */
+
+/* What List* and Delete* need to know about one kind of resource; each
+ * kind's file defines its entry (api_kind_model in api_model.c, …) and
+ * api.c's operation table pairs it with api_list_kind / api_delete_kind. */
+struct api_kind {
+	const char *what;          /* "model", "endpoint configuration", "endpoint" (messages, logs) */
+	const char *arn_kind;      /* "model", "endpoint-config", "endpoint" (the ARN's resource type) */
+	const char *name_member;   /* Delete*'s request member: "ModelName" */
+	const char *name_path;     /* its AWS path in messages: "modelName" */
+	const char *list_member;   /* List*'s answer member: "Models" */
+	bool endpoints;            /* List* takes StatusEquals, LastModifiedTime* and SortBy Status */
+	size_t (*count)(const struct store *s);
+	/* the i-th resource (store order) as a list item: name, times, status, resource */
+	void (*item_at)(const struct store *s, size_t i, struct list_item *out);
+	/* one List* entry's members, inside its braces; 0 or -1 */
+	int (*gen_summary)(yajl_gen g, const void *resource);
+	bool (*exists)(const struct store *s, const char *name);
+	/* Delete* of an existing resource, one of: store_delete removes the
+	 * record at once (the core logs and answers {}); remove does it all
+	 * and replies (endpoints: stop the containers, wait). */
+	int (*store_delete)(struct store *s, const char *name, struct berth_err *err);
+	void (*remove)(struct api_request *r, const char *name);
+};
+
+extern const struct api_kind api_kind_model;
+extern const struct api_kind api_kind_endpoint_config;
+extern const struct api_kind api_kind_endpoint;
+
+/* List*: every resource of the kind through api_list_run. */
+void api_list_kind(struct api_request *r, const struct api_kind *k);
+/* Delete*: the name (validated), "Could not find …" when it does not
+ * exist, else the kind's removal. */
+void api_delete_kind(struct api_request *r, const struct api_kind *k);
+
 /* ---- operations ---------------------------------------------------------------- */
 
 void api_create_model(struct api_request *r);
 void api_describe_model(struct api_request *r);
-void api_list_models(struct api_request *r);
-void api_delete_model(struct api_request *r);
 void api_create_endpoint_config(struct api_request *r);
 void api_describe_endpoint_config(struct api_request *r);
-void api_list_endpoint_configs(struct api_request *r);
-void api_delete_endpoint_config(struct api_request *r);
 void api_create_endpoint(struct api_request *r);
 void api_describe_endpoint(struct api_request *r);
-void api_list_endpoints(struct api_request *r);
-void api_delete_endpoint(struct api_request *r);
 /* (added) api_endpoint_update.c */
 void api_update_endpoint(struct api_request *r);
 void api_update_endpoint_weights_and_capacities(struct api_request *r);

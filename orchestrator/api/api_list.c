@@ -194,7 +194,7 @@ bool list_params_decode(struct api_request *r, bool endpoints, struct list_param
 	/* An empty NextToken means "from the start", as botocore's paginators send none. */
 	if (token && *token) {
 		if (!token_parse(token, p) || p->token_sort != p->sort_by || p->token_descending != p->descending) {
-			api_reply_error(r->reply, 400, "ValidationException",
+			api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 					"Invalid NextToken: pass the NextToken of an earlier answer to the same request "
 					"(same SortBy and SortOrder).");
 			return false;

@@ -1,4 +1,5 @@
-/* api_model.c — CreateModel, DescribeModel, ListModels, DeleteModel.
+/* api_model.c — CreateModel, DescribeModel, and the model's api_kind entry
+ * for ListModels and DeleteModel (api_kind.c).
  *
  * Hostnames: a PrimaryContainer is always "primary" (SageMaker ignores a
  * ContainerHostname given there, and names it so in its messages);
@@ -155,7 +156,7 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 	for (size_t i = 0; i < m->n_containers; i++)
 		given += m->containers[i].hostname_given;
 	if (!m->has_primary && given != 0 && given != m->n_containers) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"ContainerHostname is set for some containers but not all: when one container of "
 				"Containers sets ContainerHostname, every container must.");
 		return false;
@@ -163,14 +164,14 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 	for (size_t i = 0; i < m->n_containers; i++)
 		for (size_t j = i + 1; j < m->n_containers; j++)
 			if (strcasecmp(m->containers[i].hostname, m->containers[j].hostname) == 0) {
-				api_reply_error(r->reply, 400, "ValidationException",
+				api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 						"Duplicate ContainerHostname '%s': every container of a model needs a "
 						"unique hostname.",
 						m->containers[j].hostname);
 				return false;
 			}
 	if (env_bytes > ENV_TOTAL_MAX_BYTES) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"The Environment maps of all containers hold %zu bytes of keys and values; the "
 				"limit is %d bytes (32 KB) across all containers.",
 				env_bytes, ENV_TOTAL_MAX_BYTES);
@@ -178,23 +179,24 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 	}
 	for (size_t i = 0; i < m->n_containers; i++) {
 		/* images are local: say now, not at CreateEndpoint, that one is missing */
-		struct berth_err err;
+		struct berth_err err = { 0 };
 		if (rt->image_check != NULL && rt->image_check(rt->sources, m->containers[i].image, &err) < 0) {
-			api_reply_error(r->reply, 400, "ValidationException", "Container '%s': %s",
-					m->containers[i].hostname, err.msg);
+			/* a wrong image is the caller's (400), a failed check berth's (500) */
+			berth_err_prefix(&err, "Container '%s'", m->containers[i].hostname);
+			api_reply_err(r->reply, &err);
 			return false;
 		}
 		const char *url = m->containers[i].model_data_url;
 		if (url != NULL && rt->model_data_check != NULL && rt->model_data_check(rt->sources, url, &err) < 0) {
-			api_reply_error(r->reply, 400, "ValidationException", "Container '%s': %s",
-					m->containers[i].hostname, err.msg);
+			berth_err_prefix(&err, "Container '%s'", m->containers[i].hostname);
+			api_reply_err(r->reply, &err);
 			return false;
 		}
 	}
 	if (m->n_containers > 1)
 		for (size_t i = 0; i < m->n_containers; i++)
 			if (m->containers[i].mode && strcmp(m->containers[i].mode, "MultiModel") == 0) {
-				api_reply_error(r->reply, 400, "ValidationException",
+				api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 						"Container '%s' has Mode MultiModel, which needs a model with a single "
 						"container.",
 						m->containers[i].hostname);
@@ -267,12 +269,12 @@ void api_create_model(struct api_request *r)
 	if (req_failed(r))
 		goto out;
 	if (primary && list) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"PrimaryContainer and Containers cannot both be specified: give one of them.");
 		goto out;
 	}
 	if (!primary && !list) {
-		api_reply_error(r->reply, 400, "ValidationException",
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"Either PrimaryContainer or Containers must be specified.");
 		goto out;
 	}
@@ -317,7 +319,7 @@ void api_create_model(struct api_request *r)
 	int rc = store_put_model(r->ctx->store, m, &err);
 	m = NULL; /* the store owns it now, or freed it */
 	if (rc < 0) {
-		api_reply_internal(r->reply, &err);
+		api_reply_not_saved(r->reply, &err);
 		goto out;
 	}
 	log_info("created model %s", name);
@@ -360,39 +362,29 @@ static int gen_model_summary(yajl_gen g, const void *resource)
 		       : -1;
 }
 
-void api_list_models(struct api_request *r)
+static void model_item_at(const struct store *s, size_t i, struct list_item *out)
 {
-	const struct store *s = r->ctx->store;
-	size_t n = store_count_models(s);
-	struct list_item *items = calloc(n ? n : 1, sizeof(*items));
-	if (!items) {
-		api_reply_nomem(r->reply);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct model *m = store_model_at(s, i);
-		items[i] = (struct list_item){ .name = m->name, .creation_time = m->creation_time,
-					       .last_modified_time = m->creation_time, .resource = m };
-	}
-	api_list_run(r, false, "Models", items, n, gen_model_summary);
-	free(items);
+	const struct model *m = store_model_at(s, i);
+	*out = (struct list_item){ .name = m->name, .creation_time = m->creation_time,
+				   .last_modified_time = m->creation_time, .resource = m };
 }
 
-void api_delete_model(struct api_request *r)
+static bool model_exists(const struct store *s, const char *name)
 {
-	const char *name = req_name(r, r->root, "ModelName", "modelName");
-	if (req_failed(r))
-		return;
-	if (!store_get_model(r->ctx->store, name)) {
-		api_reply_not_found(r, "model", "model", name);
-		return;
-	}
-	/* SageMaker lets a model go while endpoints use it: they keep running. */
-	struct berth_err err = { 0 };
-	if (store_delete_model(r->ctx->store, name, &err) < 0) {
-		api_reply_internal(r->reply, &err);
-		return;
-	}
-	log_info("deleted model %s", name);
-	api_reply_empty(r->reply);
+	return store_get_model(s, name) != NULL;
 }
+
+/* List*, Delete* (api_kind.c). SageMaker lets a model go while endpoints
+ * use it: they keep running. */
+const struct api_kind api_kind_model = {
+	.what = "model",
+	.arn_kind = "model",
+	.name_member = "ModelName",
+	.name_path = "modelName",
+	.list_member = "Models",
+	.count = store_count_models,
+	.item_at = model_item_at,
+	.gen_summary = gen_model_summary,
+	.exists = model_exists,
+	.store_delete = store_delete_model,
+};

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api_internal.h"
+#include "error_json.h"
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -26,34 +27,31 @@ static void reply_set_raw(struct api_reply *reply, int status, const char *text)
 		reply->status = 500; /* the caller sends an empty body; nothing better exists */
 }
 
-void api_reply_error(struct api_reply *reply, int status, const char *type, const char *fmt, ...)
+void api_reply_error(struct api_reply *reply, enum berth_err_class cls, const char *fmt, ...)
 {
 	struct berth_buf msg = BERTH_BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
 	int r = buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	yajl_gen g = json_gen_new();
 	buf_reset(&reply->body);
-	reply->status = status;
-	if (r < 0 || !g || yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "__type", type) < 0 ||
-	    json_gen_kv_str(g, "message", msg.data ? msg.data : "") < 0 ||
-	    yajl_gen_map_close(g) != yajl_gen_status_ok) {
-		if (g)
-			yajl_gen_free(g);
-		/* yajl refuses invalid UTF-8 (a name echoed back, say): fall back
-		 * to a message without the offending text. */
-		buf_free(&msg);
-		if (r >= 0 && g) {
-			api_reply_error(reply, status, type, "%s", "The request contains text that is not valid UTF-8.");
-			return;
-		}
+	reply->status = berth_err_class_status(cls);
+	if (r < 0 || error_json_render(&reply->body, berth_err_class_type(cls), msg.data ? msg.data : "") < 0)
 		reply_set_raw(reply, 500, api_nomem_body);
+	buf_free(&msg);
+}
+
+void api_reply_err(struct api_reply *reply, const struct berth_err *err)
+{
+	if (err->cls != BERTH_ERR_INTERNAL) {
+		api_reply_error(reply, err->cls, "%s", err->msg);
 		return;
 	}
-	buf_free(&msg);
-	if (json_gen_finish(g, &reply->body) < 0)
-		reply_set_raw(reply, 500, api_nomem_body);
+	log_error("control plane: %s", err->msg);
+	api_reply_error(reply, BERTH_ERR_INTERNAL,
+			"%s. This is a failure of berthd on this host, not of the request: retry it, and see "
+			"berthd's log if it persists.",
+			err->msg);
 }
 
 void api_reply_nomem(struct api_reply *reply)
@@ -61,11 +59,10 @@ void api_reply_nomem(struct api_reply *reply)
 	reply_set_raw(reply, 500, api_nomem_body);
 }
 
-void api_reply_internal(struct api_reply *reply, const struct berth_err *err)
+void api_reply_not_saved(struct api_reply *reply, const struct berth_err *err)
 {
-	/* every caller reports a failed store write: say so, and what to do */
 	log_error("control plane: %s", err->msg);
-	api_reply_error(reply, 500, "InternalFailure",
+	api_reply_error(reply, err->cls,
 			"berthd could not save the change to its state directory, so nothing was changed: %s. "
 			"Make sure the state directory is writable and has free space, then retry.",
 			err->msg);
@@ -115,7 +112,7 @@ void api_reply_not_found(struct api_request *r, const char *what, const char *ki
 		api_reply_nomem(r->reply);
 		return;
 	}
-	api_reply_error(r->reply, 400, "ValidationException", "Could not find %s \"%s\".", what, arn);
+	api_reply_error(r->reply, BERTH_ERR_NOT_FOUND, "Could not find %s \"%s\".", what, arn);
 }
 
 void api_reply_exists(struct api_request *r, const char *what, const char *kind, const char *name)
@@ -125,8 +122,7 @@ void api_reply_exists(struct api_request *r, const char *what, const char *kind,
 		api_reply_nomem(r->reply);
 		return;
 	}
-	api_reply_error(r->reply, 400, API_ALREADY_EXISTS_TYPE, "Cannot create already existing %s \"%s\".", what,
-			arn);
+	api_reply_error(r->reply, BERTH_ERR_ALREADY_EXISTS, "Cannot create already existing %s \"%s\".", what, arn);
 }
 
 bool api_model_name_taken(const struct store *s, const char *name)

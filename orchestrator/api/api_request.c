@@ -102,12 +102,12 @@ void req_serialization(struct api_request *r, const char *fmt, ...)
 bool req_failed(struct api_request *r)
 {
 	if (r->serialization_failed) {
-		api_reply_error(r->reply, 400, "SerializationException", "%s", r->serialization);
+		api_reply_error(r->reply, BERTH_ERR_SERIALIZATION, "%s", r->serialization);
 		return true;
 	}
 	if (r->n_errors == 0)
 		return false;
-	api_reply_error(r->reply, 400, "ValidationException", "%d validation error%s detected: %s", r->n_errors,
+	api_reply_error(r->reply, BERTH_ERR_VALIDATION, "%d validation error%s detected: %s", r->n_errors,
 			r->n_errors == 1 ? "" : "s", r->errors.data ? r->errors.data : "");
 	return true;
 }

@@ -129,7 +129,7 @@ static void reply_control(struct control_server *cs, int fd, yajl_val req)
 	yajl_val body = json_get(req, "body");
 	struct api_reply reply = { 0, BERTH_BUF_INIT };
 	if (target == NULL || body == NULL || !YAJL_IS_STRING(body))
-		api_reply_error(&reply, 400, "SerializationException", "control request without target or body");
+		api_reply_error(&reply, BERTH_ERR_SERIALIZATION, "control request without target or body");
 	else
 		api_handle(cs->api, target, body->u.string, strlen(body->u.string), &reply);
 	yajl_gen g = json_gen_new();

@@ -115,7 +115,7 @@ int host_paths_refuse_image(const struct host_roots *r, const char *image, struc
 {
 	struct berth_buf roots = BERTH_BUF_INIT;
 	host_roots_describe(r, &roots);
-	berth_err_set(err, 0,
+	berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 		      "Image \"%s\" is outside the directories berth may run images from (image roots: %s). Move "
 		      "the image under one of them, or add its directory to image_roots in berthd's configuration "
 		      "(--image-root); a symbolic link must not lead out of its root.",
@@ -129,7 +129,7 @@ int host_paths_refuse_model(const struct host_roots *r, const char *url, struct 
 {
 	struct berth_buf roots = BERTH_BUF_INIT;
 	host_roots_describe(r, &roots);
-	berth_err_set(err, 0,
+	berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 		      "Could not access model data at %s: it is outside the directories berth may read model data "
 		      "from (model roots: %s). Move it under one of them, or add its directory to model_roots in "
 		      "berthd's configuration (--model-root); a symbolic link must not lead out of its root.",

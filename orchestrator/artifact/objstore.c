@@ -63,7 +63,7 @@ static int refuse_bucket(const struct objstore_config *cfg, const char *url, con
 {
 	struct berth_buf l = BERTH_BUF_INIT;
 	list_describe(cfg->buckets, &l);
-	berth_err_set(err, 0,
+	berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 		      "Could not access model data at %s. berth reads s3:// model data only from the buckets in its "
 		      "s3_buckets setting (--s3-bucket): %s; bucket \"%s\" is not one of them. Use one of those "
 		      "buckets, or ask the operator to add this one.",
@@ -118,7 +118,7 @@ static int check_http_url(const struct objstore_config *cfg, const char *url, co
 	if (url_host(url, &host, &port, &scheme) < 0) {
 		curl_free(host);
 		curl_free(scheme);
-		return berth_err_set(err, 0, "\"%s\" is not a valid URL", url);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "\"%s\" is not a valid URL", url);
 	}
 	bool ok = strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0;
 	for (size_t i = 0; ok && cfg->https_hosts != NULL && i < cfg->https_hosts->n; i++)
@@ -126,7 +126,7 @@ static int check_http_url(const struct objstore_config *cfg, const char *url, co
 			goto allowed;
 	struct berth_buf l = BERTH_BUF_INIT;
 	list_describe(cfg->https_hosts, &l);
-	berth_err_set(err, 0,
+	berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 		      "Could not access model data at %s. berth fetches http(s):// model data only from the hosts in "
 		      "its https_hosts setting (--https-host): %s; %s:%ld is not one of them. Use one of those hosts, "
 		      "or ask the operator to add this one.",

@@ -15,6 +15,35 @@
 #include "fsutil.h"
 #include "log.h"
 
+/* Whose fault a failure libarchive reports is, by its errno: the host's
+ * when it ran out of something or failed (500), the archive's otherwise
+ * (missing, not an archive, an entry it cannot hold). */
+static enum berth_err_class failure_class(int errnum)
+{
+	switch (errnum) {
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EROFS:
+		return BERTH_ERR_INTERNAL;
+	default:
+		return BERTH_ERR_VALIDATION;
+	}
+}
+
+/* The writer's errno when it is the system's, so that the message says
+ * why ("Could not open …: No space left on device"); 0 for libarchive's
+ * own codes (negative, or EILSEQ/EINVAL, which it uses for bad formats
+ * and misuse and whose strerror would mislead). */
+static int os_errno(struct archive *a)
+{
+	int e = archive_errno(a);
+	return e > 0 && e != EILSEQ && e != EINVAL ? e : 0;
+}
+
 static int extract(int archive_fd, const char *archive_path, const char *dest, const struct unpack_limits *lim,
 		   struct berth_err *err)
 {
@@ -41,7 +70,8 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 					       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 					       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	if (lseek(archive_fd, 0, SEEK_SET) < 0 || archive_read_open_fd(in, archive_fd, 1 << 16) != ARCHIVE_OK) {
-		berth_err_set(err, 0, "cannot open archive %s: %s", archive_path, archive_error_string(in));
+		berth_err_setc(err, failure_class(archive_errno(in)), 0, "cannot open archive %s: %s", archive_path,
+			       archive_error_string(in));
 		goto done;
 	}
 	uint64_t total = 0, entries = 0;
@@ -51,16 +81,16 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		if (s == ARCHIVE_EOF)
 			break;
 		if (s != ARCHIVE_OK && s != ARCHIVE_WARN) {
-			berth_err_set(err, 0, "%s is not a readable tar archive: %s", archive_path,
-				      archive_error_string(in));
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s is not a readable tar archive: %s",
+				       archive_path, archive_error_string(in));
 			goto done;
 		}
 		/* names are checked here and then prefixed with dest, so libarchive sees
 		 * absolute paths: SECURE_NOABSOLUTEPATHS cannot be used, the checks below
 		 * stand in for it; SECURE_SYMLINKS still refuses writes through links */
 		if (max_entries && ++entries > max_entries) {
-			berth_err_set(err, 0, "%s holds more than %llu entries", archive_path,
-				      (unsigned long long)max_entries);
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s holds more than %llu entries", archive_path,
+				       (unsigned long long)max_entries);
 			err->errnum = EFBIG;
 			goto done;
 		}
@@ -71,8 +101,8 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		if (type == AE_IFREG && archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
 			uint64_t declared = (uint64_t)archive_entry_size(e);
 			if (max_bytes && (declared > max_bytes || total + declared > max_bytes)) {
-				berth_err_set(err, 0, "%s unpacks to more than %llu bytes", archive_path,
-					      (unsigned long long)max_bytes);
+				berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s unpacks to more than %llu bytes",
+					       archive_path, (unsigned long long)max_bytes);
 				err->errnum = EFBIG;
 				goto done;
 			}
@@ -81,7 +111,8 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 			continue; /* devices come from the runtime, never from an archive */
 		if (name == NULL || name[0] == '/' || strcmp(name, "..") == 0 || strncmp(name, "../", 3) == 0 ||
 		    strstr(name, "/../") != NULL) {
-			berth_err_set(err, 0, "%s: entry \"%s\" points outside the archive root; refusing to unpack it",
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				       "%s: entry \"%s\" points outside the archive root; refusing to unpack it",
 				      archive_path, name ? name : "");
 			goto done;
 		}
@@ -95,7 +126,8 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		_cleanup_free_ char *full_link = NULL;
 		if (link != NULL && (link[0] == '/' || strcmp(link, "..") == 0 || strncmp(link, "../", 3) == 0 ||
 				     strstr(link, "/../") != NULL)) {
-			berth_err_set(err, 0, "%s: hard link \"%s\" points outside the archive root", archive_path, name);
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				       "%s: hard link \"%s\" points outside the archive root", archive_path, name);
 			goto done;
 		}
 		if (link != NULL) {
@@ -107,8 +139,8 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 			archive_entry_set_hardlink(e, full_link);
 		}
 		if (archive_write_header(out, e) != ARCHIVE_OK) {
-			berth_err_set(err, 0, "%s: cannot unpack \"%s\": %s", archive_path, name,
-				      archive_error_string(out));
+			berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: cannot unpack \"%s\": %s",
+				       archive_path, name, archive_error_string(out));
 			goto done;
 		}
 		const void *block;
@@ -117,24 +149,25 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		while ((s = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK) {
 			total += size;
 			if (max_bytes && total > max_bytes) {
-				berth_err_set(err, EFBIG, "%s unpacks to more than %llu bytes", archive_path,
-					      (unsigned long long)max_bytes);
+				berth_err_setc(err, BERTH_ERR_VALIDATION, EFBIG, "%s unpacks to more than %llu bytes",
+					       archive_path, (unsigned long long)max_bytes);
 				goto done;
 			}
 			if (archive_write_data_block(out, block, size, offset) != ARCHIVE_OK) {
-				berth_err_set(err, 0, "%s: cannot write \"%s\": %s", archive_path, name,
-					      archive_error_string(out));
+				berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out),
+					       "%s: cannot write \"%s\": %s", archive_path, name,
+					       archive_error_string(out));
 				goto done;
 			}
 		}
 		if (s != ARCHIVE_EOF) {
-			berth_err_set(err, 0, "%s: corrupt data in \"%s\": %s", archive_path, name,
-				      archive_error_string(in));
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s: corrupt data in \"%s\": %s", archive_path,
+				       name, archive_error_string(in));
 			goto done;
 		}
 		if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-			berth_err_set(err, 0, "%s: cannot finish \"%s\": %s", archive_path, name,
-				      archive_error_string(out));
+			berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: cannot finish \"%s\": %s",
+				       archive_path, name, archive_error_string(out));
 			goto done;
 		}
 	}
@@ -144,7 +177,8 @@ done:
 		archive_read_free(in);
 	if (out != NULL) {
 		if (archive_write_close(out) != ARCHIVE_OK && r == 0)
-			r = berth_err_set(err, 0, "%s: %s", archive_path, archive_error_string(out));
+			r = berth_err_setc(err, failure_class(archive_errno(out)), os_errno(out), "%s: %s", archive_path,
+					   archive_error_string(out));
 		archive_write_free(out);
 	}
 	return r;
@@ -155,7 +189,7 @@ int unpack_once(const char *archive_path, const char *dest, const struct unpack_
 {
 	_cleanup_close_ int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return berth_err_set(err, errno, "cannot open archive %s", archive_path);
+		return berth_err_setc(err, berth_err_input_class(errno), errno, "cannot open archive %s", archive_path);
 	return unpack_once_fd(fd, archive_path, dest, lim, err);
 }
 

@@ -26,7 +26,10 @@ struct unpack_limits {
 };
 
 /* Unpacks archive_path into dest unless dest already exists. Going past a
- * bound fails with EFBIG and a message naming the bound. */
+ * bound fails with EFBIG and a message naming the bound. A failure is
+ * classed VALIDATION when the archive is at fault (missing, not a tar,
+ * corrupt, escaping, too large) and INTERNAL when the host is (out of
+ * space or memory, I/O error). */
 int unpack_once(const char *archive_path, const char *dest, const struct unpack_limits *lim,
 		struct berth_err *err);
 /* The same from an open archive (read from offset 0); name is for messages. */

@@ -15,7 +15,7 @@
 static int open_local(const struct image_policy *p, const char *image, struct stat *st, struct berth_err *err)
 {
 	if (image[0] != '/')
-		return berth_err_set(err, 0,
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				     "Image \"%s\" is not an absolute path. berth runs images from this host: give "
 				     "oci:/path/to/layout[:tag] (an OCI image layout), or the path of a root "
 				     "filesystem directory or a rootfs tarball (.tar, .tar.gz).",
@@ -23,12 +23,15 @@ static int open_local(const struct image_policy *p, const char *image, struct st
 	int fd = host_path_open(p ? p->roots : NULL, image, O_PATH, err);
 	if (fd < 0 && err->errnum == EXDEV)
 		return host_paths_refuse_image(p ? p->roots : NULL, image, err);
+	if (fd < 0 && berth_err_input_class(err->errnum) != BERTH_ERR_VALIDATION)
+		return berth_err_set(err, err->errnum, "cannot check image \"%s\"", image);
 	if (fd < 0)
-		return berth_err_set(err, 0, "Image \"%s\" does not exist on this host (%s).", image,
-				     strerror(err->errnum));
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\" does not exist on this host (%s).",
+				      image, strerror(err->errnum));
 	if (fstat(fd, st) < 0 || (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))) {
 		close(fd);
-		return berth_err_set(err, 0, "Image \"%s\" is neither a rootfs directory nor a tarball.", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "Image \"%s\" is neither a rootfs directory nor a tarball.", image);
 	}
 	return fd;
 }

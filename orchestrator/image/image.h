@@ -42,7 +42,9 @@ struct image_info {
 
 /* Cheap check done at CreateModel time: the image is under the roots,
  * exists and is of a kind berth can run. The message is written for the
- * API user. */
+ * API user; its class is VALIDATION when the image is wrong (outside the
+ * roots, missing, malformed layout, unknown tag) and INTERNAL when berth
+ * could not look (out of memory or file descriptors, an I/O error). */
 int image_check(const struct image_policy *p, const char *image, struct berth_err *err);
 
 /* Fills *out (free with image_info_free), unpacking into the cache once. */

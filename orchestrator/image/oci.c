@@ -34,14 +34,15 @@ int oci_ref_parse(const char *image, char **layout, char **tag, struct berth_err
 	*layout = *tag = NULL;
 	const char *p = image + strlen(OCI_PREFIX);
 	if (p[0] != '/')
-		return berth_err_set(err, 0,
-				     "Image \"%s\": an OCI layout is given as oci:/absolute/path/to/layout[:tag].", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "Image \"%s\": an OCI layout is given as oci:/absolute/path/to/layout[:tag].",
+				      image);
 	const char *slash = strrchr(p, '/');
 	const char *colon = strrchr(p, ':');
 	size_t layout_len = colon && colon > slash ? (size_t)(colon - p) : strlen(p);
 	const char *t = colon && colon > slash ? colon + 1 : OCI_DEFAULT_TAG;
 	if (*t == '\0')
-		return berth_err_set(err, 0, "Image \"%s\" has an empty tag after ':'.", image);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\" has an empty tag after ':'.", image);
 	while (layout_len > 1 && p[layout_len - 1] == '/')
 		layout_len--;
 	*layout = strndup(p, layout_len);
@@ -63,13 +64,14 @@ static int parse_descriptor(yajl_val v, struct oci_descriptor *d, const char *wh
 	const char *digest = json_get_string(v, "digest");
 	long long size;
 	if (digest == NULL || !json_get_int64(v, "size", &size) || size < 0)
-		return berth_err_set(err, 0, "%s has no valid digest and size", what);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s has no valid digest and size", what);
 	if (strncmp(digest, "sha256:", 7) != 0)
-		return berth_err_set(err, 0, "%s has digest \"%.80s\"; berth verifies sha256 digests only", what,
-				     digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "%s has digest \"%.80s\"; berth verifies sha256 digests only", what, digest);
 	size_t n = strlen(digest + 7);
 	if (n != 64 || strspn(digest + 7, "0123456789abcdef") != 64)
-		return berth_err_set(err, 0, "%s has a malformed digest \"%.80s\"", what, digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s has a malformed digest \"%.80s\"", what,
+				      digest);
 	snprintf(d->digest, sizeof(d->digest), "%s", digest);
 	d->size = size;
 	const char *mt = json_get_string(v, "mediaType");
@@ -88,7 +90,7 @@ static yajl_val manifests_of(yajl_val doc, struct berth_err *err)
 {
 	yajl_val m = json_get(doc, "manifests");
 	if (m == NULL || !YAJL_IS_ARRAY(m)) {
-		berth_err_set(err, 0, "it has no \"manifests\" array");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "it has no \"manifests\" array");
 		return NULL;
 	}
 	return m;
@@ -98,8 +100,10 @@ int oci_index_find(const char *text, size_t len, const char *tag, struct oci_des
 		   struct berth_err *err)
 {
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "index.json is not valid JSON");
+	}
 	int r = -1;
 	yajl_val m = manifests_of(doc, err);
 	if (m == NULL) {
@@ -121,9 +125,11 @@ int oci_index_find(const char *text, size_t len, const char *tag, struct oci_des
 			buf_printf(&tags, "%s%s", tags.len ? ", " : "", name);
 	}
 	if (tags.len == 0)
-		berth_err_set(err, 0, "there is no tag \"%s\" in it (index.json names no tags at all)", tag);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			       "there is no tag \"%s\" in it (index.json names no tags at all)", tag);
 	else
-		berth_err_set(err, 0, "there is no tag \"%s\" in it; its tags are: %s", tag, tags.data);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "there is no tag \"%s\" in it; its tags are: %s", tag,
+			       tags.data);
 	buf_free(&tags);
 out:
 	yajl_tree_free(doc);
@@ -142,12 +148,14 @@ bool oci_doc_is_index(const char *text, size_t len)
 int oci_index_pick_platform(const char *text, size_t len, struct oci_descriptor *out, struct berth_err *err)
 {
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image index is not valid JSON");
+	}
 	int r = -1;
 	yajl_val m = manifests_of(doc, err);
 	if (m == NULL || YAJL_GET_ARRAY(m)->len == 0) {
-		berth_err_set(err, 0, "the image index lists no manifests");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image index lists no manifests");
 		goto out;
 	}
 	yajl_val pick = YAJL_GET_ARRAY(m)->values[0];
@@ -169,19 +177,22 @@ int oci_manifest_parse(const char *text, size_t len, struct oci_manifest *out, s
 {
 	memset(out, 0, sizeof(*out));
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image manifest is not valid JSON");
+	}
 	int r = -1;
 	yajl_val layers = json_get(doc, "layers");
 	if (parse_descriptor(json_get(doc, "config"), &out->config, "the manifest's config", err) < 0)
 		goto out;
 	if (layers == NULL || !YAJL_IS_ARRAY(layers)) {
-		berth_err_set(err, 0, "the image manifest has no \"layers\" array");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image manifest has no \"layers\" array");
 		goto out;
 	}
 	size_t n = YAJL_GET_ARRAY(layers)->len;
 	if (n > MAX_LAYERS) {
-		berth_err_set(err, 0, "the image has %zu layers; berth accepts at most %d", n, MAX_LAYERS);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image has %zu layers; berth accepts at most %d", n,
+			       MAX_LAYERS);
 		goto out;
 	}
 	out->layers = calloc(n + 1, sizeof(*out->layers));
@@ -218,7 +229,8 @@ static int string_array(yajl_val v, char ***out, size_t *n, const char *what, st
 	if (v == NULL || YAJL_IS_NULL(v))
 		return 0;
 	if (!YAJL_IS_ARRAY(v))
-		return berth_err_set(err, 0, "the image config's %s is not an array of strings", what);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image config's %s is not an array of strings",
+				      what);
 	size_t len = YAJL_GET_ARRAY(v)->len;
 	*out = calloc(len + 1, sizeof(char *));
 	if (*out == NULL)
@@ -226,7 +238,8 @@ static int string_array(yajl_val v, char ***out, size_t *n, const char *what, st
 	for (size_t i = 0; i < len; i++) {
 		const char *s = YAJL_GET_STRING(YAJL_GET_ARRAY(v)->values[i]);
 		if (s == NULL)
-			return berth_err_set(err, 0, "the image config's %s is not an array of strings", what);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "the image config's %s is not an array of strings", what);
 		if (((*out)[i] = strdup(s)) == NULL)
 			return berth_err_set(err, ENOMEM, "image config");
 		(*n)++;
@@ -238,12 +251,14 @@ int oci_config_parse(const char *text, size_t len, struct oci_image_config *out,
 {
 	memset(out, 0, sizeof(*out));
 	yajl_val doc = json_parse(text, len, err);
-	if (doc == NULL)
+	if (doc == NULL) {
+		berth_err_blame_input(err);
 		return berth_err_prefix(err, "the image config is not valid JSON");
+	}
 	int r = -1;
 	yajl_val c = json_get(doc, "config");
 	if (c != NULL && !YAJL_IS_OBJECT(c) && !YAJL_IS_NULL(c)) {
-		berth_err_set(err, 0, "the image config's \"config\" is not an object");
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "the image config's \"config\" is not an object");
 		goto out;
 	}
 	if (string_array(json_get(c, "Entrypoint"), &out->entrypoint, &out->n_entrypoint, "Entrypoint", err) < 0 ||
@@ -278,8 +293,8 @@ int oci_config_parse(const char *text, size_t len, struct oci_image_config *out,
 		goto out;
 	}
 	if (out->working_dir && out->working_dir[0] != '/') {
-		berth_err_set(err, 0, "the image config's WorkingDir \"%.200s\" is not an absolute path",
-			      out->working_dir);
+		berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			       "the image config's WorkingDir \"%.200s\" is not an absolute path", out->working_dir);
 		goto out;
 	}
 	yajl_val labels = json_get(c, "Labels");
@@ -350,11 +365,12 @@ static int blob_open(int layout_fd, const struct oci_descriptor *d, struct berth
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
 	int fd = (int)syscall(SYS_openat2, layout_fd, rel, &how, sizeof(how));
 	if (fd < 0)
-		return berth_err_set(err, errno, "blob %s is missing from the layout", d->digest);
+		return berth_err_setc(err, berth_err_input_class(errno), errno, "blob %s is missing from the layout",
+				      d->digest);
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return berth_err_set(err, 0, "blob %s is not a regular file", d->digest);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "blob %s is not a regular file", d->digest);
 	}
 	return fd;
 }
@@ -372,8 +388,8 @@ int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, str
 		  struct berth_err *err)
 {
 	if (d->size > (long long)max)
-		return berth_err_set(err, 0, "blob %s is %lld bytes, more than the %zu berth reads", d->digest, d->size,
-				     max);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s is %lld bytes, more than the %zu berth reads", d->digest, d->size, max);
 	_cleanup_close_ int fd = blob_open(layout_fd, d, err);
 	if (fd < 0)
 		return -1;
@@ -394,13 +410,15 @@ int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, str
 	out->len = got;
 	out->data[got < want ? got : want - 1] = '\0';
 	if (got != (size_t)d->size)
-		return berth_err_set(err, 0, "blob %s has %s bytes than its descriptor's size %lld", d->digest,
-				     got > (size_t)d->size ? "more" : "fewer", d->size);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s has %s bytes than its descriptor's size %lld", d->digest,
+				      got > (size_t)d->size ? "more" : "fewer", d->size);
 	char hex[65];
 	sha256_hex(out->data, got, hex);
 	if (strcmp(hex, d->digest + 7) != 0)
-		return berth_err_set(err, 0, "blob %s does not match its digest (its content hashes to sha256:%s)",
-				     d->digest, hex);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "blob %s does not match its digest (its content hashes to sha256:%s)", d->digest,
+				      hex);
 	return 0;
 }
 
@@ -415,16 +433,16 @@ static int layout_read(int layout_fd, const char *name, size_t max, struct berth
 	_cleanup_close_ int fd = (int)syscall(SYS_openat2, layout_fd, name, &how, sizeof(how));
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return berth_err_set(err, errno, "cannot open %s", name);
+		return berth_err_setc(err, berth_err_input_class(errno), errno, "cannot open %s", name);
 	if (!S_ISREG(st.st_mode))
-		return berth_err_set(err, 0, "%s is not a regular file", name);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s is not a regular file", name);
 	if (st.st_size > (off_t)max)
-		return berth_err_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, EFBIG, "%s is larger than %zu bytes", name, max);
 	if (buf_reserve(out, (size_t)st.st_size + 1) < 0)
 		return berth_err_set(err, ENOMEM, "%s", name);
 	for (;;) {
 		if (out->len >= max)
-			return berth_err_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, EFBIG, "%s is larger than %zu bytes", name, max);
 		if (buf_reserve(out, 4096) < 0)
 			return berth_err_set(err, ENOMEM, "%s", name);
 		ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
@@ -448,10 +466,15 @@ static int layout_open(const struct host_roots *roots, const char *image, const 
 	int fd = host_path_open(roots, layout, O_PATH | O_DIRECTORY, err);
 	if (fd < 0 && err->errnum == EXDEV)
 		return host_paths_refuse_image(roots, image, err);
+	if (fd < 0 && berth_err_input_class(err->errnum) != BERTH_ERR_VALIDATION) /* EMFILE, ENOMEM: berth's own */
+		return berth_err_set(err, err->errnum, "Image \"%s\": cannot open the OCI image layout %s", image,
+				     layout);
 	if (fd < 0)
-		return berth_err_set(err, 0, "Image \"%s\": the OCI image layout %s %s.", image, layout,
-				     err->errnum == ENOENT ? "does not exist" : err->errnum == ENOTDIR ? "is not a directory"
-											 : strerror(err->errnum));
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\": the OCI image layout %s %s.", image,
+				      layout,
+				      err->errnum == ENOENT    ? "does not exist"
+				      : err->errnum == ENOTDIR ? "is not a directory"
+							       : strerror(err->errnum));
 	struct stat st;
 	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
 	int marker = (int)syscall(SYS_openat2, fd, "oci-layout", &how, sizeof(how));
@@ -459,7 +482,7 @@ static int layout_open(const struct host_roots *roots, const char *image, const 
 		if (marker >= 0)
 			close(marker);
 		close(fd);
-		return berth_err_set(err, 0,
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				     "Image \"%s\": %s is not an OCI image layout (it has no oci-layout file).", image,
 				     layout);
 	}
@@ -528,10 +551,11 @@ static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char
 		if (fd < 0 || layer_apply(root, fd, (uint64_t)d->size, &budget, &res, err) < 0)
 			return berth_err_prefix(err, "layer %zu (%s)", i + 1, d->digest);
 		if (res.size != (uint64_t)d->size)
-			return berth_err_set(err, 0, "layer %zu (%s) has %llu bytes, its descriptor says %lld", i + 1,
-					     d->digest, (unsigned long long)res.size, d->size);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "layer %zu (%s) has %llu bytes, its descriptor says %lld", i + 1,
+					      d->digest, (unsigned long long)res.size, d->size);
 		if (strcmp(res.sha256, d->digest + 7) != 0)
-			return berth_err_set(err, 0,
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 					     "layer %zu (%s) does not match its digest (its content hashes to "
 					     "sha256:%s); the image was not unpacked",
 					     i + 1, d->digest, res.sha256);

@@ -58,7 +58,8 @@ int limits_instance_type_check(void *limits, const char *instance_type, struct b
 		return 0;
 	struct berth_buf list = BERTH_BUF_INIT;
 	instance_types_list(&l->types, &list);
-	berth_err_set(err, 0, "Member must satisfy enum value set: %s", list.data ? list.data : "[]");
+	berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Member must satisfy enum value set: %s",
+		       list.data ? list.data : "[]");
 	buf_free(&list);
 	return -1;
 }
@@ -130,18 +131,18 @@ int limits_endpoint_fits(void *limits, const struct endpoint_config *c, struct b
 	 * usage' is 2 Instances, with current utilization of 2 Instances and a
 	 * request delta of 1 Instances. Please use AWS Service Quotas …" */
 	if (!cpu_ok)
-		berth_err_set(err, 0,
-			      "The host-level service limit 'vCPUs for endpoint usage' is %.4g vCPUs (%d CPUs x "
-			      "cpu_overcommit %.4g), with current utilization of %lld vCPUs and a request delta of %lld "
-			      "vCPUs (%s). Delete an endpoint or raise cpu_overcommit in berthd.json to fit it.",
-			      cpu_cap, l->host_cpus, l->cpu_overcommit, used.vcpus, delta.vcpus,
-			      what.data ? what.data : "");
+		berth_err_setc(err, BERTH_ERR_RESOURCE_LIMIT, 0,
+			       "The host-level service limit 'vCPUs for endpoint usage' is %.4g vCPUs (%d CPUs x "
+			       "cpu_overcommit %.4g), with current utilization of %lld vCPUs and a request delta of %lld "
+			       "vCPUs (%s). Delete an endpoint or raise cpu_overcommit in berthd.json to fit it.",
+			       cpu_cap, l->host_cpus, l->cpu_overcommit, used.vcpus, delta.vcpus,
+			       what.data ? what.data : "");
 	else
-		berth_err_set(err, 0,
-			      "The host-level service limit 'memory for endpoint usage' is %s (MemTotal x "
-			      "memory_overcommit %.4g), with current utilization of %s and a request delta of %s (%s). "
-			      "Delete an endpoint or raise memory_overcommit in berthd.json to fit it.",
-			      cap_mem, l->memory_overcommit, used_mem, delta_mem, what.data ? what.data : "");
+		berth_err_setc(err, BERTH_ERR_RESOURCE_LIMIT, 0,
+			       "The host-level service limit 'memory for endpoint usage' is %s (MemTotal x "
+			       "memory_overcommit %.4g), with current utilization of %s and a request delta of %s (%s). "
+			       "Delete an endpoint or raise memory_overcommit in berthd.json to fit it.",
+			       cap_mem, l->memory_overcommit, used_mem, delta_mem, what.data ? what.data : "");
 	buf_free(&what);
 	return -1;
 }

@@ -8,7 +8,8 @@
  *                          SystemUpdating, RollingBack) plus the new one
  *                          must fit nproc × cpu_overcommit vCPUs and
  *                          MemTotal × memory_overcommit bytes; otherwise
- *                          -1 with SageMaker's ResourceLimitExceeded text.
+ *                          -1 with SageMaker's ResourceLimitExceeded text
+ *                          (class BERTH_ERR_RESOURCE_LIMIT).
  *   limits_instance_type_check  (api hook) CreateEndpointConfig: a type
  *                          this host does not offer is a ValidationException.
  *   limits_place           (container start, no lock) the instance cgroup a

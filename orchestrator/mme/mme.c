@@ -17,6 +17,7 @@
 #include "container_http.h"
 #include "fsutil.h"
 #include "paths.h"
+#include "error_json.h"
 #include "json.h"
 #include "log.h"
 #include "shim_client.h"
@@ -87,31 +88,33 @@ struct evicted {
 int mme_validate_target(const char *t, size_t len, struct berth_err *err)
 {
 	if (t == NULL || len == 0)
-		return berth_err_set(err, 0, "TargetModel must not be empty.");
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "TargetModel must not be empty.");
 	if (len > MME_TARGET_MAX)
-		return berth_err_set(err, 0,
-				     "TargetModel is %zu characters long; it must have length less than or equal "
-				     "to %d.",
-				     len, MME_TARGET_MAX);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "TargetModel is %zu characters long; it must have length less than or equal "
+				      "to %d.",
+				      len, MME_TARGET_MAX);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
-			return berth_err_set(err, 0, "TargetModel must not contain control characters.");
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "TargetModel must not contain control characters.");
 	if (t[0] == '/')
-		return berth_err_set(err, 0,
-				     "TargetModel \"%s\" must be a path relative to the model's ModelDataUrl, not "
-				     "an absolute path (it starts with \"/\").",
-				     t);
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				      "TargetModel \"%s\" must be a path relative to the model's ModelDataUrl, not "
+				      "an absolute path (it starts with \"/\").",
+				      t);
 	for (const char *p = t; *p;) {
 		const char *e = strchr(p, '/');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		if ((n == 2 && p[0] == '.' && p[1] == '.') || (n == 1 && p[0] == '.') || n == 0)
-			return berth_err_set(err, 0,
-					     "TargetModel \"%s\" must not contain \"..\", \".\" or empty path "
-					     "components.",
-					     t);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "TargetModel \"%s\" must not contain \"..\", \".\" or empty path "
+					      "components.",
+					      t);
 		p = e ? e + 1 : p + n;
 		if (e && *p == '\0')
-			return berth_err_set(err, 0, "TargetModel \"%s\" must name an object, not end with \"/\".", t);
+			return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+					      "TargetModel \"%s\" must name an object, not end with \"/\".", t);
 	}
 	return 0;
 }
@@ -143,12 +146,14 @@ long mme_lru_pick(const struct mme_lru_item *items, size_t n)
 
 /* ---- replies ------------------------------------------------------------ */
 
-static void set_result(struct result *r, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void set_result(struct result *r, int status, const char *code, const char *fmt, ...)
+/* The answer's status and runtime code come from the class (err.h), the
+ * one table berthd's answers use. */
+static void set_result(struct result *r, enum berth_err_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_result(struct result *r, enum berth_err_class cls, const char *fmt, ...)
 {
-	r->status = status;
-	snprintf(r->code, sizeof(r->code), "%s", code);
+	r->status = berth_err_class_status(cls);
+	snprintf(r->code, sizeof(r->code), "%s", berth_err_class_runtime_code(cls));
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->message, sizeof(r->message), fmt, ap);
@@ -167,10 +172,15 @@ static void reply_result(const struct result *r, const char *name, double load_m
 		json_gen_kv_bool(g, "ok", false);
 		json_gen_kv_int(g, "status", r->status);
 		json_gen_kv_str(g, "code", r->code);
-		json_gen_kv_str(g, "message", r->message);
+		/* the message may quote an archive's entry names, the original
+		 * message is the container's body: neither need be UTF-8 */
+		json_gen_str(g, "message");
+		error_json_gen_text(g, r->message, strlen(r->message));
 		if (r->original_status > 0) {
 			json_gen_kv_int(g, "original_status", r->original_status);
-			json_gen_kv_str(g, "original_message", r->original_message ? r->original_message : "");
+			json_gen_str(g, "original_message");
+			error_json_gen_text(g, r->original_message ? r->original_message : "",
+					    r->original_message ? strlen(r->original_message) : 0);
 		}
 	}
 	yajl_gen_map_close(g);
@@ -437,16 +447,16 @@ static int read_endpoint(struct mme *m, const char *name, struct endpoint_facts 
 	const struct endpoint *e = store_get_endpoint(m->store, name);
 	int rc = -1;
 	if (e == NULL) {
-		set_result(r, 400, "ValidationError", "Endpoint %s of account %s not found.", name, m->cfg.account);
+		set_result(r, BERTH_ERR_NOT_FOUND, "Endpoint %s of account %s not found.", name, m->cfg.account);
 		goto out;
 	}
 	if (e->mode == NULL || strcmp(e->mode, "MultiModel") != 0) {
-		set_result(r, 400, "ValidationError", "Endpoint %s of account %s is not a multi-model endpoint.", name,
+		set_result(r, BERTH_ERR_VALIDATION, "Endpoint %s of account %s is not a multi-model endpoint.", name,
 			   m->cfg.account);
 		goto out;
 	}
 	if (strcmp(e->status, "InService") != 0) {
-		set_result(r, 400, "ValidationError", "Endpoint %s of account %s is not in service (status %s).", name,
+		set_result(r, BERTH_ERR_VALIDATION, "Endpoint %s of account %s is not in service (status %s).", name,
 			   m->cfg.account, e->status);
 		goto out;
 	}
@@ -457,7 +467,7 @@ static int read_endpoint(struct mme *m, const char *name, struct endpoint_facts 
 	}
 	const struct model *mod = model_name ? store_get_model(m->store, model_name) : NULL;
 	if (mod == NULL || mod->n_containers < 1 || mod->containers[0].model_data_url == NULL) {
-		set_result(r, 400, "ValidationError",
+		set_result(r, BERTH_ERR_VALIDATION,
 			   "Endpoint %s: its model %s is gone or has no ModelDataUrl prefix to load models from.", name,
 			   model_name ? model_name : "?");
 		goto out;
@@ -474,7 +484,7 @@ static int read_endpoint(struct mme *m, const char *name, struct endpoint_facts 
 	buf_append(&sig, "", 1);
 	f->sig = buf_steal(&sig);
 	if (f->url == NULL || f->sockets == NULL || f->sig == NULL) {
-		set_result(r, 500, "InternalFailure", "out of memory");
+		set_result(r, BERTH_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -497,26 +507,29 @@ static void download_failed(struct result *r, const struct objstore_object *o, c
 		log_warn("mme: %s", err->msg);
 	if (st == OBJSTORE_NOT_FOUND || (st == OBJSTORE_FORBIDDEN && o->bucket)) {
 		if (o->bucket)
-			set_result(r, 400, "ValidationError",
+			set_result(r, BERTH_ERR_VALIDATION,
 				   "Failed to download model data(bucket: %s, key: %s). Please ensure that there is an "
 				   "object located at the URL and that the role passed to CreateModel has permissions "
 				   "to download the model.",
 				   o->bucket, o->key);
 		else
-			set_result(r, 400, "ValidationError",
+			set_result(r, BERTH_ERR_VALIDATION,
 				   "Failed to download model data(url: %s). Please ensure that there is an object "
 				   "located at the URL and that the role passed to CreateModel has permissions to "
 				   "download the model.",
 				   url);
 	} else if (st == OBJSTORE_UNREACHABLE) {
-		set_result(r, 503, "ServiceUnavailable",
+		set_result(r, BERTH_ERR_UNAVAILABLE,
 			   "Failed to download model data from %s: the object store could not be reached (%s). "
 			   "Please try again.",
 			   url, err->msg);
 	} else if (st == OBJSTORE_TOO_BIG) {
-		set_result(r, 400, "ValidationError", "Failed to download model data from %s: %s.", url, err->msg);
+		set_result(r, BERTH_ERR_VALIDATION, "Failed to download model data from %s: %s.", url, err->msg);
 	} else {
-		set_result(r, 400, "ValidationError", "Failed to download model data from %s: %s", url, err->msg);
+		/* a bad URL or a refused object is the caller's; a local I/O error berth's */
+		struct berth_err blamed = *err;
+		berth_err_blame_input(&blamed);
+		set_result(r, blamed.cls, "Failed to download model data from %s: %s", url, err->msg);
 	}
 }
 
@@ -528,7 +541,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 	_cleanup_free_ char *mdir = fs_path("%s/mme/%s/%s/model", m->cfg.state_dir, endpoint, name);
 	struct berth_err err;
 	if (ndir == NULL || mdir == NULL) {
-		set_result(r, 500, "InternalFailure", "out of memory");
+		set_result(r, BERTH_ERR_INTERNAL, "out of memory");
 		return -1;
 	}
 	struct stat st;
@@ -537,7 +550,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 		return 0;
 	}
 	if (fs_mkdir_p(ndir, 0755, &err) < 0) {
-		set_result(r, 500, "InternalFailure", "model cache: %s", err.msg);
+		set_result(r, BERTH_ERR_INTERNAL, "model cache: %s", err.msg);
 		return -1;
 	}
 	_cleanup_free_ char *tmp = NULL;
@@ -547,7 +560,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 	if (o->local_open) {
 		/* the file objstore_stat opened beneath its root, not its path again */
 		if (unpack_once_fd(o->local_fd, archive, mdir, &lim, &err) < 0) {
-			set_result(r, 400, "ValidationError", "Failed to extract model data from %s (TargetModel %s): %s",
+			set_result(r, err.cls, "Failed to extract model data from %s (TargetModel %s): %s",
 				   url, target, err.msg);
 			goto fail;
 		}
@@ -560,7 +573,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 			      (unsigned long)pthread_self());
 		enum objstore_status ost = OBJSTORE_OK;
 		if (tdir == NULL || tmp == NULL || fs_mkdir_p(tdir, 0700, &err) < 0) {
-			set_result(r, 500, "InternalFailure", "model cache: %s", tdir ? err.msg : "out of memory");
+			set_result(r, BERTH_ERR_INTERNAL, "model cache: %s", tdir ? err.msg : "out of memory");
 			goto fail;
 		}
 		if (objstore_fetch(&m->cfg.store, o, tmp, m->cfg.max_model_bytes, &ost, &err) < 0) {
@@ -570,7 +583,8 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 		archive = tmp;
 	}
 	if (unpack_once(archive, mdir, &lim, &err) < 0) {
-		set_result(r, 400, "ValidationError", "Failed to extract model data from %s (TargetModel %s): %s", url,
+		/* a bad archive is the caller's (400), a full disk berth's (500) */
+		set_result(r, err.cls, "Failed to extract model data from %s (TargetModel %s): %s", url,
 			   target, err.msg);
 		goto fail;
 	}
@@ -593,7 +607,7 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 	snprintf(body, sizeof(body), "{\"model_name\":\"%s\",\"url\":\"/opt/ml/models/%s/model\"}", self->name,
 		 self->name);
 	if (n == 0) {
-		set_result(r, 503, "ServiceUnavailable", "Endpoint %s has no serving container to load the model into.",
+		set_result(r, BERTH_ERR_UNAVAILABLE, "Endpoint %s has no serving container to load the model into.",
 			   ep->name);
 		return -1;
 	}
@@ -606,12 +620,12 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 					   &err) < 0) {
 				buf_free(&resp);
 				if (err.errnum == EPROTO || err.errnum == EMSGSIZE) /* it answered, unusably */
-					set_result(r, 503, "ServiceUnavailable",
+					set_result(r, BERTH_ERR_UNAVAILABLE,
 						   "The model container of endpoint %s gave an answer to the model load that berth "
 						   "cannot use: %s. Fix the container's POST /models handler.",
 						   ep->name, err.msg);
 				else
-					set_result(r, 503, "ServiceUnavailable",
+					set_result(r, BERTH_ERR_UNAVAILABLE,
 						   "The model container of endpoint %s could not be reached to load the model: %s",
 						   ep->name, err.msg);
 				return -1;
@@ -638,7 +652,7 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 			r->original_status = status;
 			free(r->original_message);
 			r->original_message = strdup(resp.data ? resp.data : "");
-			set_result(r, 424, "ModelError",
+			set_result(r, BERTH_ERR_MODEL,
 				   "Received %s error (%d) from primary with message \"%s\" while loading the model. "
 				   "See berth logs %s for more information.",
 				   status >= 500 ? "server" : "client", status, resp.data ? resp.data : "", ep->name);
@@ -663,12 +677,14 @@ static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, con
 	uint64_t bytes = 0;
 	char name[MME_NAME_HEX + 1];
 	if (url == NULL) {
-		set_result(&r, 500, "InternalFailure", "out of memory");
+		set_result(&r, BERTH_ERR_INTERNAL, "out of memory");
 	} else if (objstore_locate(&m->cfg.store, url, &o, &ost, &err) < 0) {
-		if (ost == OBJSTORE_FORBIDDEN)
+		if (ost == OBJSTORE_FORBIDDEN) {
 			download_failed(&r, &o, url, ost, &err);
-		else
-			set_result(&r, 400, "ValidationError", "Failed to download model data from %s: %s", url, err.msg);
+		} else {
+			berth_err_blame_input(&err); /* the URL is the caller's; ENOMEM is berth's */
+			set_result(&r, err.cls, "Failed to download model data from %s: %s", url, err.msg);
+		}
 	} else if (objstore_stat(&m->cfg.store, &o, &version, &size, &ost, &err) < 0) {
 		download_failed(&r, &o, url, ost, &err);
 	} else {
@@ -729,13 +745,13 @@ static void handle_load(struct mme *m, yajl_val req, struct berth_buf *reply)
 	struct result r = { 0 };
 	struct berth_err err;
 	if (endpoint == NULL || tv == NULL || !YAJL_IS_STRING(tv)) {
-		set_result(&r, 400, "ValidationError", "mme_load needs \"endpoint\" and \"target_model\" strings.");
+		set_result(&r, BERTH_ERR_VALIDATION, "mme_load needs \"endpoint\" and \"target_model\" strings.");
 		reply_result(&r, NULL, 0, reply);
 		return;
 	}
 	const char *target = tv->u.string;
 	if (mme_validate_target(target, strlen(target), &err) < 0) {
-		set_result(&r, 400, "ValidationError", "%s", err.msg);
+		set_result(&r, err.cls, "%s", err.msg);
 		reply_result(&r, NULL, 0, reply);
 		return;
 	}
@@ -748,7 +764,7 @@ static void handle_load(struct mme *m, yajl_val req, struct berth_buf *reply)
 	struct mendpoint *ep = get_ep(m, endpoint, true);
 	if (ep == NULL) {
 		facts_free(&f);
-		set_result(&r, 500, "InternalFailure", "out of memory");
+		set_result(&r, BERTH_ERR_INTERNAL, "out of memory");
 		reply_result(&r, NULL, 0, reply);
 		return;
 	}
@@ -789,7 +805,7 @@ static void handle_load(struct mme *m, yajl_val req, struct berth_buf *reply)
 			free(x);
 			pthread_mutex_unlock(&ep->mu);
 			facts_free(&f);
-			set_result(&r, 500, "InternalFailure", "out of memory");
+			set_result(&r, BERTH_ERR_INTERNAL, "out of memory");
 			reply_result(&r, NULL, 0, reply);
 			return;
 		}

@@ -221,6 +221,31 @@ def test_path_escape_artifact(mb, echo_ep, member):
                    for d, _, fs in os.walk(os.path.join(mb.state_dir, "mme")) for f in fs if f.endswith("escape.txt"))
 
 
+def test_artifact_entry_name_not_utf8(mb, echo_ep):
+    """A refused archive entry whose name is not UTF-8 (bytes FF FE): the
+    400 names it with U+FFFD in a valid JSON body (berthd's reply to the
+    router used to break on it), and the endpoint keeps serving."""
+    key = "echo/not-utf8.tar.gz"
+    path = os.path.join(mb.object_root, BUCKET, key)
+    with tarfile.open(path + ".tmp", "w:gz", format=tarfile.GNU_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as t:
+        for name, data in (("model.txt", b"ok"), ("\udcff\udcfe/../evil.txt", b"pwned")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(data))
+    os.rename(path + ".tmp", path)
+    pattern = (r"^Failed to extract model data from s3://%s/echo/not-utf8\.tar\.gz \(TargetModel not-utf8\.tar\.gz\): "
+               r"\S+/not-utf8\.tar\.gz: entry \"\ufffd\ufffd/\.\./evil\.txt\" points outside the archive root; "
+               r"refusing to unpack it$" % BUCKET)
+    e = expect_error(mb, echo_ep, "not-utf8.tar.gz", "ValidationError", 400, pattern)
+    st, hdrs, body = invoke_raw(mb, echo_ep, "not-utf8.tar.gz", b"x")
+    assert st == 400 and hdrs["x-amzn-errortype"] == "ValidationError:", (st, hdrs)
+    assert json.loads(body.decode("utf-8")) == {"message": bh.error_message(e)}
+    assert not os.path.exists(os.path.join(mb.state_dir, "mme", "evil.txt"))
+    check_answer(invoke(mb, echo_ep, "model-7.tar.gz", b"hi"), 7, b"hi")
+
+
 def test_artifact_over_size_limit(mb, echo_ep):
     write_artifact(mb.object_root, "echo/huge.tar.gz", {"model.txt": os.urandom(MAX_MODEL_BYTES + 4096)})
     expect_error(mb, echo_ep, "huge.tar.gz", "ValidationError", 400, r"Failed to (download|extract) model data")

@@ -1,24 +1,58 @@
 /* test_api_errors.c — dispatch and error rendering: unknown operations,
  * undecodable bodies, oversized bodies, and the exact JSON of an error. */
+#include <errno.h>
+
 #include "api_fixture.h"
 
 static void test_render_exact(void **state)
 {
 	(void)state;
 	struct api_reply r = { 0, BERTH_BUF_INIT };
-	api_reply_error(&r, 400, "ValidationException", "Value '%s' at '%s'", "a\"b\\c", "modelName");
+	api_reply_error(&r, BERTH_ERR_VALIDATION, "Value '%s' at '%s'", "a\"b\\c", "modelName");
 	assert_int_equal(r.status, 400);
 	assert_string_equal(r.body.data,
 			    "{\"__type\":\"ValidationException\",\"message\":\"Value 'a\\\"b\\\\c' at 'modelName'\"}");
 	/* rendering again replaces the body */
-	api_reply_error(&r, 500, "InternalFailure", "disk full");
+	api_reply_error(&r, BERTH_ERR_INTERNAL, "disk full");
 	assert_int_equal(r.status, 500);
 	assert_string_equal(r.body.data, "{\"__type\":\"InternalFailure\",\"message\":\"disk full\"}");
-	/* text that is not UTF-8 never produces invalid JSON */
-	api_reply_error(&r, 400, "ValidationException", "bad \xff byte");
+	/* text that is not UTF-8 never produces invalid JSON: the bad byte
+	 * becomes U+FFFD and the rest of the message stays */
+	api_reply_error(&r, BERTH_ERR_VALIDATION, "bad \xff byte");
 	assert_int_equal(r.status, 400);
-	assert_string_equal(r.body.data, "{\"__type\":\"ValidationException\",\"message\":\"The request contains text "
-					 "that is not valid UTF-8.\"}");
+	assert_string_equal(r.body.data, "{\"__type\":\"ValidationException\",\"message\":\"bad \xef\xbf\xbd byte\"}");
+	/* each class answers with its own status and type */
+	api_reply_error(&r, BERTH_ERR_RESOURCE_LIMIT, "full");
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.body.data, "{\"__type\":\"ResourceLimitExceeded\",\"message\":\"full\"}");
+	api_reply_error(&r, BERTH_ERR_TOO_LARGE, "big");
+	assert_int_equal(r.status, 413);
+	assert_string_equal(r.body.data, "{\"__type\":\"ValidationException\",\"message\":\"big\"}");
+	buf_free(&r.body);
+}
+
+static void test_reply_err_uses_the_class(void **state)
+{
+	(void)state;
+	struct api_reply r = { 0, BERTH_BUF_INIT };
+	struct berth_err err;
+	berth_err_setc(&err, BERTH_ERR_VALIDATION, 0, "Image \"x\" is wrong.");
+	api_reply_err(&r, &err);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.body.data, "{\"__type\":\"ValidationException\",\"message\":\"Image \\\"x\\\" is wrong.\"}");
+	/* an error raised without a class is berth's own: 500, and says so */
+	berth_err_set(&err, EIO, "cannot read /x");
+	api_reply_err(&r, &err);
+	assert_int_equal(r.status, 500);
+	assert_string_equal(r.body.data,
+			    "{\"__type\":\"InternalFailure\",\"message\":\"cannot read /x: Input/output error. This is a "
+			    "failure of berthd on this host, not of the request: retry it, and see berthd's log if it "
+			    "persists.\"}");
+	/* ENOMEM is internal even where the failing code thought it was the input's */
+	berth_err_setc(&err, BERTH_ERR_VALIDATION, ENOMEM, "image");
+	api_reply_err(&r, &err);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body.data, "\"__type\":\"InternalFailure\""));
 	buf_free(&r.body);
 }
 
@@ -134,6 +168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_exact),
+		cmocka_unit_test(test_reply_err_uses_the_class),
 		cmocka_unit_test_setup_teardown(test_unknown_operation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bodies, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_deep_nesting, fixture_setup, fixture_teardown),

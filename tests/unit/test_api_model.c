@@ -1,6 +1,9 @@
 /* test_api_model.c — CreateModel / DescribeModel / DeleteModel: the good
  * shapes and every validation rule, with SageMaker's exact messages. */
+#include <sys/resource.h>
+
 #include "api_fixture.h"
+#include "image.h"
 
 #define PATTERN "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"
 #define HOST_PATTERN "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
@@ -284,6 +287,105 @@ static void test_persistence_failure(void **state)
 	rmdir(path);
 }
 
+/* The real image check (image.h) as the runtime wires it in main.c. */
+static int real_image_check(void *data, const char *image, struct berth_err *err)
+{
+	(void)data;
+	return image_check(image, err);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void expect_image_answer(struct fixture *f, const char *image, int status, const char *type,
+				const char *message)
+{
+	char body[512];
+	snprintf(body, sizeof(body), "{\"ModelName\":\"img\",\"PrimaryContainer\":{\"Image\":\"%s\"}}", image);
+	if (status == 200) {
+		call_ok(f, "CreateModel", body);
+		call_ok(f, "DeleteModel", "{\"ModelName\":\"img\"}");
+		return;
+	}
+	expect_error(call(f, "CreateModel", body), status, type, message);
+	assert_null(store_get_model(f->store, "img"));
+}
+
+/* An image the caller got wrong is a 400 ValidationException; an image
+ * berthd could not check (here: out of file descriptors, a real EMFILE)
+ * is berth's fault, 500 InternalFailure, not a 400 that blames the image. */
+static void test_image_check_classes(void **state)
+{
+	struct fixture *f = *state;
+	f->ctx.runtime.image_check = real_image_check;
+	char layout[128], image[192], message[1024];
+	snprintf(layout, sizeof(layout), "%s/layout", f->dir);
+	assert_int_equal(mkdir(layout, 0700), 0);
+	write_text(layout, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+	write_text(layout, "index.json",
+		   "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		   "\"digest\":\"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"size\":2,"
+		   "\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}");
+	snprintf(image, sizeof(image), "oci:%s:latest", layout);
+	expect_image_answer(f, image, 200, NULL, NULL);
+
+	snprintf(image, sizeof(image), "oci:%s/nope:latest", f->dir);
+	snprintf(message, sizeof(message),
+		 "Container 'primary': Image \"%s\": the OCI image layout %s/nope does not exist.", image, f->dir);
+	expect_image_answer(f, image, 400, "ValidationException", message);
+
+	snprintf(image, sizeof(image), "oci:%s:v9", layout);
+	snprintf(message, sizeof(message),
+		 "Container 'primary': Image \"%s\": OCI image layout %s: there is no tag \"v9\" in it; its tags "
+		 "are: latest",
+		 image, layout);
+	expect_image_answer(f, image, 400, "ValidationException", message);
+
+	snprintf(image, sizeof(image), "%s/missing-rootfs", f->dir);
+	snprintf(message, sizeof(message),
+		 "Container 'primary': Image \"%s\" does not exist on this host (No such file or directory).", image);
+	expect_image_answer(f, image, 400, "ValidationException", message);
+
+	/* a malformed index.json is the image's fault too */
+	char broken[128];
+	snprintf(broken, sizeof(broken), "%s/broken", f->dir);
+	assert_int_equal(mkdir(broken, 0700), 0);
+	write_text(broken, "oci-layout", "{}");
+	write_text(broken, "index.json", "{\"manifests\": [");
+	snprintf(image, sizeof(image), "oci:%s", broken);
+	expect_image_answer(f, image, 400, "ValidationException", NULL);
+
+	/* no file descriptor left: opening the layout fails with EMFILE */
+	snprintf(image, sizeof(image), "oci:%s:latest", layout);
+	struct rlimit saved, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	int lowest_free = dup(0);
+	assert_true(lowest_free >= 0);
+	close(lowest_free);
+	low = saved;
+	low.rlim_cur = (rlim_t)lowest_free;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	char body[512];
+	snprintf(body, sizeof(body), "{\"ModelName\":\"img\",\"PrimaryContainer\":{\"Image\":\"%s\"}}", image);
+	struct api_reply r = call(f, "CreateModel", body);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	snprintf(message, sizeof(message),
+		 "Container 'primary': Image \"%s\": cannot open the OCI image layout %s: Too many open files. This is "
+		 "a failure of berthd on this host, not of the request: retry it, and see berthd's log if it persists.",
+		 image, layout);
+	expect_error(r, 500, "InternalFailure", message);
+	assert_null(store_get_model(f->store, "img"));
+	/* with descriptors back, the same request succeeds */
+	expect_image_answer(f, image, 200, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_types, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exists_describe_delete, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_persistence_failure, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_image_check_classes, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

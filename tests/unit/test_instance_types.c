@@ -86,12 +86,14 @@ static void test_endpoint_fits(void **state)
 	assert_int_equal(limits_endpoint_fits(&l, &c, &err), 0); /* 4 vCPUs, 8 GiB */
 	c.n_variants = 2;                                        /* 6 vCPUs */
 	assert_int_equal(limits_endpoint_fits(&l, &c, &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_RESOURCE_LIMIT); /* 400 ResourceLimitExceeded */
 	assert_non_null(strstr(err.msg, "'vCPUs for endpoint usage' is 4 vCPUs"));
 	assert_non_null(strstr(err.msg, "request delta of 6 vCPUs (2 x ml.t2.medium, 1 x ml.m5.large)"));
 	l.cpu_overcommit = 2.0;                                  /* 8 vCPUs; 16 GiB of 16 */
 	assert_int_equal(limits_endpoint_fits(&l, &c, &err), 0);
 	v[1] = variant("ml.r5.large", 1);                        /* 8 + 16 GiB > 16 */
 	assert_int_equal(limits_endpoint_fits(&l, &c, &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_RESOURCE_LIMIT);
 	assert_non_null(strstr(err.msg, "'memory for endpoint usage' is 16 GiB"));
 	l.memory_overcommit = 1.5;
 	assert_int_equal(limits_endpoint_fits(&l, &c, &err), 0);
@@ -105,6 +107,7 @@ static void test_endpoint_fits(void **state)
 
 	assert_int_equal(limits_instance_type_check(&l, "ml.c5.xlarge", &err), 0);
 	assert_int_equal(limits_instance_type_check(&l, "ml.c5.huge", &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_VALIDATION);
 	assert_non_null(strstr(err.msg, "Member must satisfy enum value set: [ml.t2.medium,"));
 	limits_free(&l);
 }

@@ -31,6 +31,7 @@ static void test_target_bad(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		assert_int_equal(mme_validate_target(bad[i], strlen(bad[i]), &err), -1);
 		assert_true(strlen(err.msg) > 0);
+		assert_int_equal(err.cls, BERTH_ERR_VALIDATION); /* 400 ValidationError */
 	}
 	char nul[] = "a\0b";
 	assert_int_equal(mme_validate_target(nul, 3, &err), -1);

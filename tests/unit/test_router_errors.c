@@ -1,4 +1,5 @@
-/* Error rendering and Server-Timing (router/errors.c). */
+/* Error rendering and Server-Timing (router/errors.c); the UTF-8 handling
+ * of error bodies is tested with common/error_json.c (test_error_json.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,6 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "error_json.h"
 #include "errors.h"
 #include "request.h"
 
@@ -13,13 +15,13 @@ static void message_body(void **state)
 {
 	(void)state;
 	struct berth_buf b = BERTH_BUF_INIT;
-	assert_int_equal(render_message(&b, "Endpoint e of account 0 not found."), 0);
+	assert_int_equal(error_json_render(&b, NULL, "Endpoint e of account 0 not found."), 0);
 	assert_string_equal(b.data, "{\"message\":\"Endpoint e of account 0 not found.\"}");
 	buf_reset(&b);
-	assert_int_equal(render_message(&b, "quote \" and\nnewline"), 0);
+	assert_int_equal(error_json_render(&b, NULL, "quote \" and\nnewline"), 0);
 	assert_string_equal(b.data, "{\"message\":\"quote \\\" and\\nnewline\"}");
 	buf_reset(&b);
-	assert_int_equal(render_control_error(&b, "ServiceUnavailable", "berthd is not reachable at /x: No such file or directory; start berthd"), 0);
+	assert_int_equal(error_json_render(&b, "ServiceUnavailable", "berthd is not reachable at /x: No such file or directory; start berthd"), 0);
 	assert_string_equal(b.data, "{\"__type\":\"ServiceUnavailable\",\"message\":\"berthd is not reachable at /x: No such file or directory; start berthd\"}");
 	buf_free(&b);
 }
@@ -48,24 +50,6 @@ static void model_error_body(void **state)
 	assert_int_equal(render_model_error(&b, &me), 0);
 	assert_non_null(strstr(b.data, "\"OriginalMessage\":\"a\xef\xbf\xbd" "b\""));
 	assert_non_null(strstr(b.data, "Received server error (0) from primary"));
-	buf_free(&b);
-}
-
-static void utf8(void **state)
-{
-	(void)state;
-	struct berth_buf b = BERTH_BUF_INIT;
-	const char ok[] = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80";
-	assert_int_equal(utf8_sanitize(&b, ok, strlen(ok)), 0);
-	assert_string_equal(b.data, ok);
-	buf_reset(&b);
-	const char bad[] = "\xc3"; /* truncated */
-	assert_int_equal(utf8_sanitize(&b, bad, 1), 0);
-	assert_string_equal(b.data, "\xef\xbf\xbd");
-	buf_reset(&b);
-	const char overlong[] = "\xc0\xaf"; /* overlong '/' */
-	assert_int_equal(utf8_sanitize(&b, overlong, 2), 0);
-	assert_string_equal(b.data, "\xef\xbf\xbd\xef\xbf\xbd");
 	buf_free(&b);
 }
 
@@ -147,7 +131,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(message_body),
 		cmocka_unit_test(model_error_body),
-		cmocka_unit_test(utf8),
 		cmocka_unit_test(server_timing),
 		cmocka_unit_test(runtime_error_answer),
 	};

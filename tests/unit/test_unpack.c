@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +100,7 @@ static void assert_refused(struct fixture *f, const struct entry *e, size_t n, c
 	write_tgz(tgz, e, n);
 	struct berth_err err;
 	assert_int_equal(unpack_once(tgz, dest, NULL, &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_VALIDATION); /* the archive's fault: 400 */
 	assert_int_not_equal(access(dest, F_OK), 0); /* nothing half-unpacked left */
 	if (escape != NULL)
 		assert_int_not_equal(access(escape, F_OK), 0);
@@ -144,6 +146,7 @@ static void test_size_bound(void **state)
 	assert_int_equal(unpack_once(tgz, dest, &lim, &err), -1);
 	assert_non_null(strstr(err.msg, "more than 8 bytes"));
 	assert_int_equal(err.errnum, EFBIG);
+	assert_int_equal(err.cls, BERTH_ERR_VALIDATION);
 	assert_int_not_equal(access(dest, F_OK), 0);
 	/* exactly at the bound is fine */
 	lim.max_bytes = 16;
@@ -203,8 +206,42 @@ static void test_not_an_archive(void **state)
 	fclose(fp);
 	struct berth_err err;
 	assert_int_equal(unpack_once(junk, dest, NULL, &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_VALIDATION);
 	assert_int_not_equal(access(dest, F_OK), 0);
+	char *missing = fs_path("%s/missing.tar.gz", f->dir);
+	assert_int_equal(unpack_once(missing, dest, 0, &err), -1);
+	assert_int_equal(err.cls, BERTH_ERR_VALIDATION);
+	free(missing);
 	free(junk);
+	free(dest);
+}
+
+/* The host failing (here: no file descriptor left to create an entry, a
+ * real EMFILE) is berth's fault, not the archive's: INTERNAL (500). */
+static void test_host_failure_is_internal(void **state)
+{
+	struct fixture *f = *state;
+	char *tgz = fs_path("%s/good.tar.gz", f->dir), *dest = fs_path("%s/good-out", f->dir);
+	struct entry e[] = { { "a.txt", "hello", NULL } };
+	write_tgz(tgz, e, 1);
+	struct rlimit saved, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	int lowest_free = dup(0);
+	assert_true(lowest_free >= 0);
+	close(lowest_free);
+	low = saved;
+	low.rlim_cur = (rlim_t)lowest_free + 1; /* the archive opens; its entry cannot */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct berth_err err;
+	int r = unpack_once(tgz, dest, 0, &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(r, -1);
+	assert_int_equal(err.cls, BERTH_ERR_INTERNAL);
+	assert_non_null(strstr(err.msg, ": Too many open files"));
+	assert_int_not_equal(access(dest, F_OK), 0);
+	/* with descriptors back it unpacks */
+	assert_int_equal(unpack_once(tgz, dest, 0, &err), 0);
+	free(tgz);
 	free(dest);
 }
 
@@ -219,6 +256,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_declared_size_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_an_archive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_failure_is_internal, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
 }
