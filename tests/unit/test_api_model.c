@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include "api_fixture.h"
+#include "host_paths.h"
 #include "image.h"
 
 #define PATTERN "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?"
@@ -288,10 +289,16 @@ static void test_persistence_failure(void **state)
 }
 
 /* The real image check (image.h) as the runtime wires it in main.c. */
-static int real_image_check(void *data, const char *image, struct berth_err *err)
+static int real_image_check(void *sources, const char *image, struct berth_err *err)
 {
-	(void)data;
-	return image_check(image, err);
+	(void)sources;
+	struct host_roots roots = { 0 }; /* the test's directories: every path is under "/" */
+	if (host_roots_add(&roots, "/", err) < 0)
+		return -1;
+	struct image_policy policy = { .roots = &roots };
+	int r = image_check(&policy, image, err);
+	host_roots_free(&roots);
+	return r;
 }
 
 static void write_text(const char *dir, const char *name, const char *text)
