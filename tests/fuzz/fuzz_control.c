@@ -22,8 +22,10 @@
 #include "api.h"
 #include "fsutil.h"
 #include "host_limits.h"
+#include "host_paths.h"
 #include "image.h"
 #include "json.h"
+#include "objstore.h"
 #include "store.h"
 
 #define FUZZ_MAX_CALLS 8
@@ -41,6 +43,9 @@ struct harness {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	struct limits limits;
+	struct host_roots roots;      /* /tmp: image and model roots */
+	struct image_policy images;
+	struct objstore_config sources;
 	struct api_ctx ctx;
 };
 
@@ -81,8 +86,14 @@ static void stub_stop(void *data, const char *name)
 
 static int hook_image_check(void *data, const char *image, struct berth_err *err)
 {
-	(void)data;
-	return image_check(image, err);
+	struct harness *h = data;
+	return image_check(&h->images, image, err);
+}
+
+static int hook_model_data_check(void *data, const char *url, struct berth_err *err)
+{
+	struct harness *h = data;
+	return objstore_check(&h->sources, url, err);
 }
 
 /* ---- the oracle --------------------------------------------------------- */
@@ -124,6 +135,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_control: %s\n", err.msg);
 		exit(1);
 	}
+	struct berth_err rerr;
+	if (host_roots_add(&h.roots, "/tmp", &rerr) < 0) {
+		fprintf(stderr, "fuzz_control: %s\n", rerr.msg);
+		exit(1);
+	}
+	h.images = (struct image_policy){ .roots = &h.roots };
+	h.sources = (struct objstore_config){ .model_roots = &h.roots };
 	h.limits.cpu_overcommit = 64; /* the tests' over-commit: room for a few endpoints */
 	h.limits.memory_overcommit = 16;
 	pthread_mutex_init(&h.lock, NULL);
@@ -136,7 +154,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		.lock = &h.lock, .changed = &h.changed, .region = "us-east-1", .account = "000000000000",
 		.grace_ms = 0, /* the stand-in runtime is synchronous: nothing to wait for */
 		.runtime = { .data = &h, .endpoint_start = stub_start, .endpoint_stop = stub_stop,
-			     .image_check = hook_image_check, .limits = &h.limits,
+			     .sources = &h, .image_check = hook_image_check, .model_data_check = hook_model_data_check,
+			     .limits = &h.limits,
 			     .endpoint_fits = limits_endpoint_fits, .instance_type_check = limits_instance_type_check },
 	};
 	h.trace = getenv("BERTH_FUZZ_TRACE") != NULL;
