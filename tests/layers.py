@@ -109,7 +109,8 @@ def objects(build, binary):
                 if f.endswith(".o"):
                     obj = os.path.join(dirpath, f)
                     src = os.path.relpath(obj, base)[:-2] + ".c"
-                    out.append((src, obj))
+                    if os.path.exists(src):  # not an object of a moved or deleted file
+                        out.append((src, obj))
     return sorted(out)
 
 
