@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -69,9 +71,27 @@ int idmap_userns_open(long long base, long long size, int *fd, struct berth_err 
 	return r;
 }
 
+/* source as (dirfd, path, flags) for open_tree: "/proc/self/fd/N" (a
+ * directory berthd opened beneath an allowed root, image.h) is that
+ * descriptor itself, never the magic link or a new lookup. */
+static int tree_of(const char *source)
+{
+	static const char prefix[] = "/proc/self/fd/";
+	const unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+	if (strncmp(source, prefix, sizeof(prefix) - 1) == 0) {
+		const char *digits = source + sizeof(prefix) - 1;
+		char *end;
+		errno = 0;
+		long fd = strtol(digits, &end, 10);
+		if (*digits != '\0' && *end == '\0' && errno == 0 && fd >= 0 && fd <= INT_MAX)
+			return open_tree((int)fd, "", flags | AT_EMPTY_PATH);
+	}
+	return open_tree(AT_FDCWD, source, flags | AT_SYMLINK_NOFOLLOW);
+}
+
 int idmap_bind(const char *source, const char *target, int userns_fd, bool read_only, struct berth_err *err)
 {
-	_cleanup_close_ int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+	_cleanup_close_ int tree = tree_of(source);
 	if (tree < 0)
 		return berth_err_set(err, errno, "cannot clone the mount of %s", source);
 	struct mount_attr attr = {
