@@ -102,6 +102,10 @@ void request_release(struct request_pool *pool, struct request *req)
 {
 	if (!req)
 		return;
+	if (req->charged_global)
+		budget_release(req->charged_conn, req->charged_global, req->charged);
+	req->charged = 0;
+	req->charged_conn = req->charged_global = NULL;
 	if (pool->n_free >= REQUEST_POOL_KEEP) {
 		request_free(req);
 		return;
@@ -113,6 +117,16 @@ void request_release(struct request_pool *pool, struct request *req)
 	req->pool_next = pool->free;
 	pool->free = req;
 	pool->n_free++;
+}
+
+bool request_charge_body(struct request *req, struct budget *conn, struct budget *global, size_t n)
+{
+	if (!budget_charge(conn, global, n))
+		return false;
+	req->charged_conn = conn;
+	req->charged_global = global;
+	req->charged += n;
+	return true;
 }
 
 static int text_add(struct berth_buf *b, const char *s, size_t len, struct request_span *out)

@@ -17,7 +17,6 @@
 #include "dispatch.h"
 #include "http1.h"
 #include "http2.h"
-#include "listener.h"
 #include "netaddr.h"
 #include "request.h"
 #include "server.h"
@@ -165,7 +164,9 @@ static int conn_setup(void **state)
 	memset(&f, 0, sizeof(f));
 	struct berth_err err;
 	f.srv.conns.next = f.srv.conns.prev = &f.srv.conns;
+	router_config_defaults(&f.srv.cfg);
 	f.srv.cfg.max_body_bytes = 100;
+	f.srv.buffered.limit = f.srv.cfg.max_buffered_bytes;
 	request_pool_init(&f.srv.requests, 7);
 	if (loop_new(&f.srv.loop, &err) < 0)
 		return -1;
