@@ -335,12 +335,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
 		http_parser_pause(p, 1);
 		return 0;
 	}
-	if (!request_charge_body(req, NULL, &c->srv->buffered, len)) {
+	int r = request_append_body(req, NULL, &c->srv->buffered, at, len);
+	if (r > 0) {
 		c->rejected = c->busy = true;
 		http_parser_pause(p, 1);
 		return 0;
 	}
-	if (buf_append(&req->body, at, len) < 0)
+	if (r < 0)
 		return -1;
 	c->deadline_ns = h1_deadline_after(c, ROUTER_BODY_IDLE_MS);
 	return 0;

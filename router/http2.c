@@ -257,11 +257,12 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
 		dispatch_body_too_large(c->srv, req, req->body.len + len);
 		return 0;
 	}
-	if (!request_charge_body(req, &c->buffered, &c->srv->buffered, len)) {
+	int r = request_append_body(req, &c->buffered, &c->srv->buffered, data, len);
+	if (r > 0) {
 		refuse_stream(c, req);
 		return 0;
 	}
-	if (buf_append(&req->body, data, len) < 0)
+	if (r < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	req->idle_deadline_ns = loop_now_ns(c->srv->loop) + ms_ns(ROUTER_BODY_IDLE_MS);
 	return 0;

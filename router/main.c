@@ -1,6 +1,7 @@
 /* main.c — berth-router: parses flags and wires the server together. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,11 @@ int main(int argc, char **argv)
 	if (cfg.n_listen == 0 && cfg.n_listen_fds == 0)
 		cfg.listen[cfg.n_listen++] = "127.0.0.1:8080";
 
+	/* Request bodies come and go in sizes up to --max-body-bytes: a fixed
+	 * mmap threshold returns each large one to the kernel when freed
+	 * (glibc's adaptive threshold would keep them in a fragmenting heap,
+	 * and resident after a burst). */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	struct server srv;
 	struct berth_err err;
 	int rc = 0;

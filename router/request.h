@@ -86,6 +86,7 @@ struct request {
 struct request_pool {
 	struct request *free;
 	size_t n_free;
+	size_t kept_bytes; /* buffer capacity held by the free list */
 	uint64_t rng; /* xorshift state for request ids */
 };
 
@@ -101,10 +102,12 @@ int request_set_path(struct request *req, const char *path, size_t len);
 int request_add_header(struct request *req, const char *name, size_t name_len,
 		       const char *value, size_t value_len);
 enum request_method request_method_from(const char *name, size_t len);
-/* Charges n more body bytes to the budgets (conn may be NULL; the same
- * budgets on every call for one request). false when they do not fit:
- * nothing is charged. request_release gives every charged byte back. */
-bool request_charge_body(struct request *req, struct budget *conn, struct budget *global, size_t n);
+/* Appends to the body, first charging the memory it will occupy (its
+ * buffer's capacity) to the budgets (conn may be NULL; the same budgets on
+ * every call for one request). 0; 1 when it does not fit (nothing is
+ * charged or appended); -1 on ENOMEM. request_release gives it back. */
+int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,
+			size_t len);
 
 static inline const char *request_str(const struct request *req, struct request_span s)
 {
