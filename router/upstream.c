@@ -50,8 +50,7 @@ struct upstream_conn {
 	http_parser parser;
 	/* header being parsed */
 	bool last_was_value;
-	char field[48];
-	size_t field_len;
+	struct upstream_header_name field;
 	enum header_target target;
 	size_t value_len;
 	/* request being written */
@@ -77,12 +76,37 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x);
 
 /* ---- response parsing -------------------------------------------------- */
 
+void upstream_header_name_reset(struct upstream_header_name *n)
+{
+	n->len = 0;
+	n->too_long = false;
+	n->text[0] = '\0';
+}
+
+void upstream_header_name_add(struct upstream_header_name *n, const char *at, size_t len)
+{
+	for (size_t i = 0; i < len && !n->too_long; i++) {
+		if (n->len >= sizeof(n->text) - 1) {
+			n->too_long = true;
+			break;
+		}
+		char ch = at[i];
+		n->text[n->len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	n->text[n->len] = '\0';
+}
+
+const char *upstream_header_name_get(const struct upstream_header_name *n)
+{
+	return n->too_long ? NULL : n->text;
+}
+
 static int on_message_begin(http_parser *p)
 {
 	struct upstream_conn *c = p->data;
 	c->last_was_value = false;
 	c->body_direct = false;
-	c->field_len = 0;
+	upstream_header_name_reset(&c->field);
 	c->target = HEADER_OTHER;
 	return 0;
 }
@@ -91,15 +115,10 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct upstream_conn *c = p->data;
 	if (c->last_was_value) {
-		c->field_len = 0;
+		upstream_header_name_reset(&c->field);
 		c->last_was_value = false;
 	}
-	for (size_t i = 0; i < len && c->field_len < sizeof(c->field) - 1; i++) {
-		char ch = at[i];
-		c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-	}
-	if (c->field_len + len > sizeof(c->field) - 1)
-		c->field_len = sizeof(c->field) - 1; /* too long to be one we want */
+	upstream_header_name_add(&c->field, at, len);
 	return 0;
 }
 
@@ -109,11 +128,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct upstream_exchange *x = c->x;
 	if (!c->last_was_value) {
 		c->last_was_value = true;
-		c->field[c->field_len] = '\0';
 		c->value_len = 0;
-		if (strcmp(c->field, "content-type") == 0)
+		const char *name = upstream_header_name_get(&c->field);
+		if (name && strcmp(name, "content-type") == 0)
 			c->target = HEADER_CONTENT_TYPE;
-		else if (strcmp(c->field, "x-amzn-sagemaker-custom-attributes") == 0) {
+		else if (name && strcmp(name, "x-amzn-sagemaker-custom-attributes") == 0) {
 			c->target = HEADER_CUSTOM_ATTRIBUTES;
 			x->has_resp_custom_attributes = true;
 		} else

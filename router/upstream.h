@@ -71,6 +71,20 @@ struct upstream_exchange {
 	bool retried;
 };
 
+/* A response header name as http-parser hands it over (in pieces),
+ * lower-cased while it fits; a longer name is none the router looks for.
+ * (A name of 48 or more characters used to leave its tail in the buffer,
+ * so a later, shorter name on a pooled connection no longer matched.) */
+struct upstream_header_name {
+	char text[48];
+	size_t len;
+	bool too_long;
+};
+void upstream_header_name_reset(struct upstream_header_name *n);
+void upstream_header_name_add(struct upstream_header_name *n, const char *at, size_t len);
+/* The name so far, NUL-terminated, or NULL when it did not fit. */
+const char *upstream_header_name_get(const struct upstream_header_name *n);
+
 struct upstream;
 
 struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64_t timeout_ms,
