@@ -66,6 +66,14 @@ static int set_ms(const char *key, yajl_val v, int *out, struct berth_err *err)
 	return 0;
 }
 
+static int set_count(const char *key, yajl_val v, long long max, long long *out, struct berth_err *err)
+{
+	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > max)
+		return berth_err_set(err, 0, "\"%s\" must be a whole number from 1 to %lld", key, max);
+	*out = YAJL_GET_INTEGER(v);
+	return 0;
+}
+
 static int set_factor(const char *key, yajl_val v, double *out, struct berth_err *err)
 {
 	if (!YAJL_IS_NUMBER(v) || YAJL_GET_DOUBLE(v) <= 0 || YAJL_GET_DOUBLE(v) > 1000)
@@ -119,6 +127,15 @@ static int set_member(const char *key, yajl_val v, struct berthd_config *c, stru
 		return set_factor(key, v, &c->memory_overcommit, err);
 	if (strcmp(key, "listen") == 0)
 		return set_listen(v, c, err);
+	/* the same bounds as berth-router's flags */
+	if (strcmp(key, "router_request_timeout_ms") == 0)
+		return set_count(key, v, 3600000, &c->router_request_timeout_ms, err);
+	if (strcmp(key, "router_max_connections") == 0)
+		return set_count(key, v, 1000000, &c->router_max_connections, err);
+	if (strcmp(key, "router_max_buffered_bytes") == 0)
+		return set_count(key, v, 1LL << 40, &c->router_max_buffered_bytes, err);
+	if (strcmp(key, "router_max_connection_buffered_bytes") == 0)
+		return set_count(key, v, 1LL << 40, &c->router_max_connection_buffered_bytes, err);
 	if (strcmp(key, "instance_pids_limit") == 0) {
 		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 16 || YAJL_GET_INTEGER(v) > (1LL << 22))
 			return berth_err_set(err, 0, "\"instance_pids_limit\" must be a whole number from 16 to 4194304");

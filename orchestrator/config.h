@@ -9,6 +9,9 @@
  *   listen                       array of "HOST:PORT" (router sockets)
  *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
  *   instance_pids_limit          integer ≥ 16
+ *   router_request_timeout_ms, router_max_connections, router_max_buffered_bytes,
+ *   router_max_connection_buffered_bytes   integers ≥ 1, passed to berth-router as
+ *                                the flags of the same names (absent: its defaults)
  *   cpu_overcommit, memory_overcommit                            numbers > 0
  */
 #ifndef BERTH_CONFIG_H
@@ -30,6 +33,9 @@ struct berthd_config {
 	size_t n_listen;
 	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
 	long long instance_pids_limit;
+	/* berth-router's containment limits; 0: not set (the router's defaults) */
+	long long router_request_timeout_ms, router_max_connections;
+	long long router_max_buffered_bytes, router_max_connection_buffered_bytes;
 	double cpu_overcommit, memory_overcommit;
 };
 

@@ -518,6 +518,10 @@ int main(int argc, char **argv)
 			.berthd_socket = socket_path,
 			.user = router_user,
 			.run_dir = run_abs,
+			.request_timeout_ms = conf.router_request_timeout_ms,
+			.max_connections = conf.router_max_connections,
+			.max_buffered_bytes = conf.router_max_buffered_bytes,
+			.max_connection_buffered_bytes = conf.router_max_connection_buffered_bytes,
 		};
 		router = router_supervisor_start(&sc, &err);
 		if (router == NULL) {

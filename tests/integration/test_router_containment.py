@@ -25,6 +25,7 @@ import pytest
 
 import berth_helpers as bh
 import h2_frames as h2
+import supervised
 
 MiB = 1 << 20
 REQUEST_TIMEOUT_MS = 4000
@@ -286,7 +287,7 @@ def test_custom_attributes_after_long_response_header_name(berth):
         for i in range(3):  # the second and third on the pooled connection
             r = berth.rt.invoke_endpoint(EndpointName=st[2], Body=b"b", ContentType="text/plain",
                                          CustomAttributes="attr-%d" % i)
-            assert r.get("CustomAttributes") == "attrsattr-%d" % i, r
+            assert r.get("CustomAttributes") == "attrs:attr-%d" % i, r
         assert metric(berth.port, "berth_router_upstream_connections_reused_total") >= reused_before + 2
     finally:
         bh.delete_stack(berth, *st)
@@ -359,15 +360,13 @@ def read_http11(s, timeout=10):
     return head.split(b"\r\n")[0].decode(), headers, body
 
 
-def test_limits_answer_503_with_retry_after(make_berth):
-    cap = 6
-    b = make_berth(extra_router=["--max-connections", str(cap), "--max-buffered-bytes", str(MiB),
-                                 "--max-connection-buffered-bytes", str(MiB // 2)])
-    # connection cap: keep connections open until the router refuses one
+def check_connection_cap(port, cap):
+    """Keeps connections open until the router refuses one; checks that
+    answer, then that the router serves again once they are closed."""
     held, refused = [], None
     try:
         for _ in range(cap + 3):
-            s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
             held.append(s)
             s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
             line, headers, body = read_http11(s)
@@ -386,9 +385,16 @@ def test_limits_answer_503_with_retry_after(make_berth):
     finally:
         for s in held:
             s.close()
-    bh.wait_until(lambda: bh.http_request(b.port, "GET", "/ping", timeout=5)[0] == 200, 10,
+    bh.wait_until(lambda: bh.http_request(port, "GET", "/ping", timeout=5)[0] == 200, 10,
                   "/ping once the connections are closed")
-    assert metric(b.port, "berth_router_refused_connections_total") >= 1
+    assert metric(port, "berth_router_refused_connections_total") >= 1
+
+
+def test_limits_answer_503_with_retry_after(make_berth):
+    cap = 6
+    b = make_berth(extra_router=["--max-connections", str(cap), "--max-buffered-bytes", str(MiB),
+                                 "--max-connection-buffered-bytes", str(MiB // 2)])
+    check_connection_cap(b.port, cap)
 
     # HTTP/1.1 past the global body budget: 503 + Retry-After
     status, headers, body = bh.http_request(b.port, "POST", "/endpoints/nowhere/invocations",
@@ -415,3 +421,30 @@ def test_limits_answer_503_with_retry_after(make_berth):
     assert metric(b.port, "berth_router_refused_busy_total") >= 2
     assert metric(b.port, "berth_router_buffered_bytes") == 0
     b.assert_serving()
+
+
+def test_berthd_passes_its_router_limits(tmp_path):
+    """berthd.json router_* settings reach the router berthd runs (confined)."""
+    conf = tmp_path / "berthd.json"
+    conf.write_text(json.dumps({"router_max_connections": 3, "router_request_timeout_ms": 3000,
+                                "router_max_buffered_bytes": 64 * MiB,
+                                "router_max_connection_buffered_bytes": 8 * MiB}))
+    made = []
+    try:
+        inst = supervised.make_supervised(made, extra_berthd=["--config", str(conf)])
+        with open("/proc/%d/cmdline" % inst.router_pid(), "rb") as f:
+            argv = f.read().decode().split("\0")
+        for flag, value in (("--max-connections", "3"), ("--request-timeout-ms", "3000"),
+                            ("--max-buffered-bytes", str(64 * MiB)),
+                            ("--max-connection-buffered-bytes", str(8 * MiB))):
+            assert argv[argv.index(flag) + 1] == value, argv
+        check_connection_cap(inst.port, 3)
+        inst.assert_serving()
+    finally:
+        errors = []
+        for inst in made:
+            try:
+                inst.teardown()
+            except AssertionError as e:
+                errors.append(str(e))
+        assert not errors, "\n".join(errors)
