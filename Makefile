@@ -21,7 +21,7 @@ OPT      := -O2
 endif
 
 PKGS      := yajl libnghttp2 libarchive
-CPPFLAGS  += -D_GNU_SOURCE -Icommon -Iorchestrator -Iorchestrator/cli
+CPPFLAGS  += -D_GNU_SOURCE
 CFLAGS    += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wno-unused-parameter $(SANFLAGS) -pthread
 LDFLAGS   += $(SANFLAGS) -pthread
@@ -34,13 +34,26 @@ DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci z
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
 
+# berthd's layers, lowest first (docs/design.md draws them; `make layers`
+# checks that each folder uses only those before it).
+BERTHD_LAYERS := state limits artifact image container mme runtime api
+BERTHD_DIRS   := $(addprefix orchestrator/,$(BERTHD_LAYERS)) orchestrator
+
 COMMON_SRC := $(wildcard common/*.c)
-ORCH_LIB   := $(filter-out orchestrator/main.c,$(wildcard orchestrator/*.c))
-CLI_SRC    := $(wildcard orchestrator/cli/*.c)
+ORCH_LIB   := $(foreach d,$(BERTHD_LAYERS),$(wildcard orchestrator/$(d)/*.c)) orchestrator/config.c
+CLI_SRC    := $(wildcard cli/*.c)
 SHIM_SRC   := $(wildcard shim/*.c)
 ROUTER_SRC := $(wildcard router/*.c)
 ROUTER_LIB := $(filter-out router/main.c,$(ROUTER_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+# Each binary sees common/ and its own folders only, so a header name is
+# never ambiguous between binaries (router/mme.h vs orchestrator/mme/mme.h).
+INC_COMMON := -Icommon
+INC_BERTHD := -Icommon $(addprefix -I,$(BERTHD_DIRS))
+INC_ROUTER := -Icommon -Irouter
+INC_SHIM   := -Icommon -Ishim
+INC_CLI    := -Icommon -Icli
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -51,19 +64,30 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image
-.PHONY: framework-images
+.PHONY: framework-images layers
 
 all: $(BINS) $(BUILD)/echo-serve
 
+$(BUILD)/obj/common/%.o:       INC := $(INC_COMMON)
+$(BUILD)/obj/orchestrator/%.o: INC := $(INC_BERTHD)
+$(BUILD)/obj/router/%.o:       INC := $(INC_ROUTER)
+$(BUILD)/obj/shim/%.o:         INC := $(INC_SHIM)
+$(BUILD)/obj/cli/%.o:          INC := $(INC_CLI)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# Archives are made anew each time: `ar rcs` into an existing archive would
+# keep the objects of moved or deleted files.
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
+	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/liborch.a: $(call obj,$(ORCH_LIB))
+	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
+	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
@@ -89,15 +113,25 @@ $(BUILD)/echo-serve: examples/echo/serve.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a
+# Unit tests: test_router_* see the router's headers, test_shim_* the shim's,
+# the others berthd's. Header dependencies are tracked (-MMD) like objects'.
+unit_inc = $(if $(filter test_router_%,$(1)),$(INC_ROUTER),$(if $(filter test_shim_%,$(1)),$(INC_SHIM),$(INC_BERTHD)))
+SHIM_LIB_OBJS := $(call obj,$(filter-out shim/main.c,$(SHIM_SRC)))
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a $(SHIM_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Irouter $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a \
+	$(CC) $(CPPFLAGS) $(call unit_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -o $@ $< \
+		$(if $(filter test_shim_%,$*),$(SHIM_LIB_OBJS)) $(BUILD)/liborch.a $(BUILD)/librouter.a \
 		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # the shipped instance types and seccomp profile are compiled into berthd
-$(BUILD)/obj/orchestrator/embedded_configs.o: configs/instance-types.json configs/seccomp.json
+$(BUILD)/obj/orchestrator/limits/embedded_configs.o: configs/instance-types.json configs/seccomp.json
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+
+# Layering: each berthd folder uses only the folders below it, and no two
+# files of a binary call each other in a circle (includes and linked symbols).
+layers: $(BINS)
+	/usr/bin/python3 tests/layers.py --build $(BUILD) --berthd-layers "$(BERTHD_LAYERS)"
 
 # ---- set-up ------------------------------------------------------------------
 # Installs only what is missing, so a ready machine pays one dpkg-query.

@@ -1,5 +1,6 @@
 /* fsutil.c — see fsutil.h. */
 #include "fsutil.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -177,4 +178,19 @@ char *fs_path(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	return n < 0 ? NULL : s;
+}
+
+void fs_share_with_group(const char *path, mode_t mode, gid_t gid)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		struct stat st;
+		if (stat(dir, &st) == 0 && (st.st_gid != gid || (st.st_mode & 0010) == 0) &&
+		    (chown(dir, (uid_t)-1, gid) < 0 || chmod(dir, (st.st_mode & 0700) | 0010) < 0))
+			log_warn("cannot share %s with group %u: %s", dir, (unsigned)gid, strerror(errno));
+	}
+	if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, mode) < 0)
+		log_warn("cannot share %s with group %u: %s", path, (unsigned)gid, strerror(errno));
 }

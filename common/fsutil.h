@@ -26,4 +26,9 @@ int fs_remove_tree(const char *path, struct berth_err *err);
 /* Joins into a newly allocated string: fs_path("%s/models/%s.json", a, b). */
 char *fs_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Lets group gid reach path (e.g. a shim socket the unprivileged router
+ * connects to): group gid, mode, and group search permission on its
+ * directory. Failures are logged, not returned: the caller goes on. */
+void fs_share_with_group(const char *path, mode_t mode, gid_t gid);
+
 #endif

@@ -1,16 +1,102 @@
-/* config.c — see config.h. */
+/* config.c — see config.h. One table of settings serves the file and the
+ * flags: each setting is checked by the same function, with the same
+ * bounds, whichever way it arrives. */
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fsutil.h"
 #include "json.h"
+#include "mme.h"
+#include "proto_control.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_STRING 4096
+
+enum setting_kind {
+	SETTING_STRING,   /* text; JSON null clears it */
+	SETTING_MS,       /* int, milliseconds */
+	SETTING_FACTOR,   /* double, 0 < F <= 1000 */
+	SETTING_FRACTION, /* double, 0 <= F <= 1 */
+	SETTING_COUNT,    /* long long, min..max */
+	SETTING_BYTES,    /* unsigned long long, >= min */
+	SETTING_LIST,     /* listen: array in the file, repeatable flag */
+	SETTING_SWITCH,   /* bool; a flag without argument */
+};
+
+struct setting {
+	const char *key;  /* member of the file */
+	const char *flag; /* --flag */
+	const char *arg;  /* the flag's argument, for the usage text */
+	enum setting_kind kind;
+	size_t offset;
+	long long min, max;
+	const char *help;
+};
+
+#define AT(m) offsetof(struct berthd_config, m)
+
+static const struct setting settings[] = {
+	{ "state_dir", "state-dir", "DIR", SETTING_STRING, AT(state_dir), 0, 0,
+	  "state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")" },
+	{ "run_dir", "run-dir", "DIR", SETTING_STRING, AT(run_dir), 0, 0,
+	  "sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")" },
+	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "control socket (default RUN_DIR/berthd.sock)" },
+	{ "object_store_root", "object-store-root", "DIR", SETTING_STRING, AT(object_store_root), 0, 0,
+	  "where s3://bucket/key is read from (DIR/bucket/key)" },
+	{ "region", "region", "R", SETTING_STRING, AT(region), 0, 0, "ARN region (default us-east-1)" },
+	{ "account", "account", "A", SETTING_STRING, AT(account), 0, 0, "ARN account (default 000000000000)" },
+	{ "create_grace_ms", "create-grace-ms", "N", SETTING_MS, AT(create_grace_ms), 0, 0,
+	  "how long CreateEndpoint/DeleteEndpoint wait for a stable state (5000)" },
+	{ "health_timeout_ms", "health-timeout-ms", "N", SETTING_MS, AT(health_timeout_ms), 0, 0,
+	  "a container must answer /ping within this (240000)" },
+	{ "stop_timeout_ms", "stop-timeout-ms", "N", SETTING_MS, AT(stop_timeout_ms), 0, 0,
+	  "SIGTERM to SIGKILL on stop (30000)" },
+	{ "shim", "shim", "PATH", SETTING_STRING, AT(shim), 0, 0, "berth-shim binary (default: next to berthd)" },
+	{ "runc", "runc", "PATH", SETTING_STRING, AT(runc), 0, 0, "runc binary (default: runc on PATH)" },
+	{ "instance_types", "instance-types", "PATH", SETTING_STRING, AT(instance_types), 0, 0,
+	  "instance type table (default: the one built in)" },
+	{ "seccomp_profile", "seccomp-profile", "PATH", SETTING_STRING, AT(seccomp_profile), 0, 0,
+	  "containers' seccomp profile (default: built in; \"none\": no filter)" },
+	{ "cpu_overcommit", "cpu-overcommit", "F", SETTING_FACTOR, AT(cpu_overcommit), 0, 0,
+	  "vCPUs of all instances may reach nproc x F (8.0)" },
+	{ "memory_overcommit", "memory-overcommit", "F", SETTING_FACTOR, AT(memory_overcommit), 0, 0,
+	  "memory of all instances may reach MemTotal x F (2.0)" },
+	{ "instance_pids_limit", "pids-limit", "N", SETTING_COUNT, AT(instance_pids_limit), 16, 1LL << 22,
+	  "processes per endpoint instance (4096)" },
+	{ "listen", "listen", "HOST:PORT", SETTING_LIST, AT(listen), 0, 0,
+	  "bind this router address and run berth-router on it (repeatable)" },
+	{ "router", "router", "PATH", SETTING_STRING, AT(router), 0, 0, "berth-router binary (default: next to berthd)" },
+	{ "router_user", "router-user", "USER", SETTING_STRING, AT(router_user), 0, 0,
+	  "the router's unprivileged user (default berth, else nobody)" },
+	/* berth-router's containment limits, passed on as its flags of the same
+	 * names with the same bounds; not set: the router's own defaults */
+	{ "router_request_timeout_ms", "router-request-timeout-ms", "N", SETTING_COUNT, AT(router_request_timeout_ms),
+	  1, 3600000, "router: a whole request must arrive within this (router default 60000)" },
+	{ "router_max_connections", "router-max-connections", "N", SETTING_COUNT, AT(router_max_connections), 1,
+	  1000000, "router: client connections served at once (router default 4096)" },
+	{ "router_max_buffered_bytes", "router-max-buffered-bytes", "N", SETTING_COUNT, AT(router_max_buffered_bytes),
+	  1, 1LL << 40, "router: request body bytes held, all clients (router default 268435456)" },
+	{ "router_max_connection_buffered_bytes", "router-max-connection-buffered-bytes", "N", SETTING_COUNT,
+	  AT(router_max_connection_buffered_bytes), 1, 1LL << 40,
+	  "router: request body bytes held by one HTTP/2 connection (router default 16777216)" },
+	{ "stop_containers", "stop-containers", NULL, SETTING_SWITCH, AT(stop_containers), 0, 0,
+	  "on SIGTERM, stop every endpoint's containers (records are kept)" },
+	{ "s3_endpoint", "s3-endpoint", "URL", SETTING_STRING, AT(s3_endpoint), 0, 0,
+	  "S3-compatible store for s3:// multi-model artifacts (SigV4, path style)" },
+	{ "mme_max_model_bytes", "mme-max-model-bytes", "N", SETTING_BYTES, AT(mme_max_model_bytes), 1, 0,
+	  "bound of one multi-model artifact, unpacked (10737418240)" },
+	{ "mme_disk_bytes", "mme-disk-bytes", "N", SETTING_BYTES, AT(mme_disk_bytes), 0, 0,
+	  "bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)" },
+	{ "mme_memory_high_water", "mme-memory-high-water", "F", SETTING_FRACTION, AT(mme_memory_high_water), 0, 0,
+	  "evict LRU models above F x the instance's memory limit (0.9; 0 off)" },
+};
 
 int berthd_config_set(char **member, const char *value)
 {
@@ -31,120 +117,127 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->instance_pids_limit = 4096;
 	c->cpu_overcommit = 8.0;
 	c->memory_overcommit = 2.0;
-	if (berthd_config_set(&c->state_dir, "/var/lib/berth") < 0 || berthd_config_set(&c->run_dir, "/run/berth") < 0 ||
+	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
+	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
+	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;
+	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
+	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
 	    berthd_config_set(&c->runc, "runc") < 0 || berthd_config_set(&c->router_user, "berth") < 0)
 		return berth_err_set(err, ENOMEM, "configuration");
 	return 0;
 }
 
-struct string_member {
-	const char *key;
-	size_t offset;
-};
+/* ---- one check per kind, for both ways in ------------------------------- */
 
-static const struct string_member string_members[] = {
-	{ "state_dir", offsetof(struct berthd_config, state_dir) },
-	{ "run_dir", offsetof(struct berthd_config, run_dir) },
-	{ "socket", offsetof(struct berthd_config, socket) },
-	{ "object_store_root", offsetof(struct berthd_config, object_store_root) },
-	{ "region", offsetof(struct berthd_config, region) },
-	{ "account", offsetof(struct berthd_config, account) },
-	{ "shim", offsetof(struct berthd_config, shim) },
-	{ "runc", offsetof(struct berthd_config, runc) },
-	{ "router", offsetof(struct berthd_config, router) },
-	{ "router_user", offsetof(struct berthd_config, router_user) },
-	{ "instance_types", offsetof(struct berthd_config, instance_types) },
-	{ "seccomp_profile", offsetof(struct berthd_config, seccomp_profile) },
-};
-
-static int set_ms(const char *key, yajl_val v, int *out, struct berth_err *err)
+static void *member(struct berthd_config *c, const struct setting *s)
 {
-	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || YAJL_GET_INTEGER(v) > INT_MAX)
-		return berth_err_set(err, 0, "\"%s\" must be a whole number of milliseconds", key);
-	*out = (int)YAJL_GET_INTEGER(v);
+	return (char *)c + s->offset;
+}
+
+static int set_string(const struct setting *s, struct berthd_config *c, const char *v, const char *name,
+		      struct berth_err *err)
+{
+	if (v != NULL && strlen(v) > CONFIG_MAX_STRING)
+		return berth_err_set(err, 0, "%s must be a string of at most %d bytes", name, CONFIG_MAX_STRING);
+	if (berthd_config_set(member(c, s), v) < 0)
+		return berth_err_set(err, ENOMEM, "configuration");
 	return 0;
 }
 
-static int set_count(const char *key, yajl_val v, long long max, long long *out, struct berth_err *err)
+static int add_listen(struct berthd_config *c, const char *v, const char *name, struct berth_err *err)
 {
-	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > max)
-		return berth_err_set(err, 0, "\"%s\" must be a whole number from 1 to %lld", key, max);
-	*out = YAJL_GET_INTEGER(v);
-	return 0;
-}
-
-static int set_factor(const char *key, yajl_val v, double *out, struct berth_err *err)
-{
-	if (!YAJL_IS_NUMBER(v) || YAJL_GET_DOUBLE(v) <= 0 || YAJL_GET_DOUBLE(v) > 1000)
-		return berth_err_set(err, 0, "\"%s\" must be a number above 0 (1.0: no over-commit)", key);
-	*out = YAJL_GET_DOUBLE(v);
-	return 0;
-}
-
-static int set_listen(yajl_val v, struct berthd_config *c, struct berth_err *err)
-{
-	if (!YAJL_IS_ARRAY(v) || v->u.array.len > BERTHD_CONFIG_MAX_LISTEN)
-		return berth_err_set(err, 0, "\"listen\" must be an array of at most %d \"HOST:PORT\" strings",
+	if (c->n_listen == BERTHD_CONFIG_MAX_LISTEN)
+		return berth_err_set(err, 0, "%s takes at most %d \"HOST:PORT\" addresses", name,
 				     BERTHD_CONFIG_MAX_LISTEN);
+	if (strlen(v) == 0 || strlen(v) > 255)
+		return berth_err_set(err, 0, "%s must be \"HOST:PORT\" addresses", name);
+	if ((c->listen[c->n_listen] = strdup(v)) == NULL)
+		return berth_err_set(err, ENOMEM, "configuration");
+	c->n_listen++;
+	return 0;
+}
+
+static void clear_listen(struct berthd_config *c)
+{
 	for (size_t i = 0; i < c->n_listen; i++)
 		free(c->listen[i]);
 	c->n_listen = 0;
-	for (size_t i = 0; i < v->u.array.len; i++) {
-		yajl_val s = v->u.array.values[i];
-		if (!YAJL_IS_STRING(s) || strlen(s->u.string) == 0 || strlen(s->u.string) > 255)
-			return berth_err_set(err, 0, "\"listen\" must be an array of \"HOST:PORT\" strings");
-		if ((c->listen[c->n_listen] = strdup(s->u.string)) == NULL)
-			return berth_err_set(err, ENOMEM, "configuration");
-		c->n_listen++;
-	}
-	return 0;
 }
 
-static int set_member(const char *key, yajl_val v, struct berthd_config *c, struct berth_err *err)
+/* A number given as text (a flag) or JSON (the file), checked against the
+ * setting's kind and bounds. integral: the value had no fraction. */
+static int set_number(const struct setting *s, struct berthd_config *c, double v, bool integral, const char *name,
+		      struct berth_err *err)
 {
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(string_members); i++) {
-		if (strcmp(key, string_members[i].key) != 0)
-			continue;
-		char **member = (char **)((char *)c + string_members[i].offset);
+	switch (s->kind) {
+	case SETTING_MS:
+		if (!integral || v < 0 || v > INT_MAX)
+			return berth_err_set(err, 0, "%s must be a whole number of milliseconds", name);
+		*(int *)member(c, s) = (int)v;
+		return 0;
+	case SETTING_FACTOR:
+		if (!(v > 0) || v > 1000)
+			return berth_err_set(err, 0, "%s must be a number above 0 (1.0: no over-commit)", name);
+		*(double *)member(c, s) = v;
+		return 0;
+	case SETTING_FRACTION:
+		if (!(v >= 0 && v <= 1))
+			return berth_err_set(err, 0, "%s must be a fraction from 0 to 1", name);
+		*(double *)member(c, s) = v;
+		return 0;
+	case SETTING_COUNT:
+		if (!integral || v < (double)s->min || v > (double)s->max)
+			return berth_err_set(err, 0, "%s must be a whole number from %lld to %lld", name, s->min, s->max);
+		*(long long *)member(c, s) = (long long)v;
+		return 0;
+	case SETTING_BYTES:
+		if (!integral || v < (double)s->min || v > 9.2e18)
+			return berth_err_set(err, 0, "%s must be a whole number of bytes%s", name,
+					     s->min > 0 ? " above 0" : "");
+		*(unsigned long long *)member(c, s) = (unsigned long long)v;
+		return 0;
+	default:
+		return berth_err_set(err, 0, "%s must not be a number", name);
+	}
+}
+
+/* ---- the file ----------------------------------------------------------- */
+
+static int set_member(const struct setting *s, yajl_val v, struct berthd_config *c, struct berth_err *err)
+{
+	char name[96];
+	snprintf(name, sizeof(name), "\"%s\"", s->key);
+	switch (s->kind) {
+	case SETTING_STRING:
 		if (YAJL_IS_NULL(v))
-			return berthd_config_set(member, NULL);
-		if (!YAJL_IS_STRING(v) || strlen(v->u.string) > CONFIG_MAX_STRING)
-			return berth_err_set(err, 0, "\"%s\" must be a string (or null)", key);
-		if (berthd_config_set(member, v->u.string) < 0)
-			return berth_err_set(err, ENOMEM, "configuration");
+			return set_string(s, c, NULL, name, err);
+		if (!YAJL_IS_STRING(v))
+			return berth_err_set(err, 0, "%s must be a string (or null)", name);
+		return set_string(s, c, v->u.string, name, err);
+	case SETTING_LIST:
+		if (!YAJL_IS_ARRAY(v) || v->u.array.len > BERTHD_CONFIG_MAX_LISTEN)
+			return berth_err_set(err, 0, "%s must be an array of at most %d \"HOST:PORT\" strings", name,
+					     BERTHD_CONFIG_MAX_LISTEN);
+		clear_listen(c);
+		for (size_t i = 0; i < v->u.array.len; i++) {
+			yajl_val a = v->u.array.values[i];
+			if (!YAJL_IS_STRING(a))
+				return berth_err_set(err, 0, "%s must be an array of \"HOST:PORT\" strings", name);
+			if (add_listen(c, a->u.string, name, err) < 0)
+				return -1;
+		}
 		return 0;
+	case SETTING_SWITCH:
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return berth_err_set(err, 0, "%s must be true or false", name);
+		*(bool *)member(c, s) = YAJL_IS_TRUE(v);
+		return 0;
+	default:
+		if (!YAJL_IS_NUMBER(v))
+			return set_number(s, c, NAN, false, name, err);
+		return set_number(s, c, YAJL_GET_DOUBLE(v), YAJL_IS_INTEGER(v), name, err);
 	}
-	if (strcmp(key, "create_grace_ms") == 0)
-		return set_ms(key, v, &c->create_grace_ms, err);
-	if (strcmp(key, "health_timeout_ms") == 0)
-		return set_ms(key, v, &c->health_timeout_ms, err);
-	if (strcmp(key, "stop_timeout_ms") == 0)
-		return set_ms(key, v, &c->stop_timeout_ms, err);
-	if (strcmp(key, "cpu_overcommit") == 0)
-		return set_factor(key, v, &c->cpu_overcommit, err);
-	if (strcmp(key, "memory_overcommit") == 0)
-		return set_factor(key, v, &c->memory_overcommit, err);
-	if (strcmp(key, "listen") == 0)
-		return set_listen(v, c, err);
-	/* the same bounds as berth-router's flags */
-	if (strcmp(key, "router_request_timeout_ms") == 0)
-		return set_count(key, v, 3600000, &c->router_request_timeout_ms, err);
-	if (strcmp(key, "router_max_connections") == 0)
-		return set_count(key, v, 1000000, &c->router_max_connections, err);
-	if (strcmp(key, "router_max_buffered_bytes") == 0)
-		return set_count(key, v, 1LL << 40, &c->router_max_buffered_bytes, err);
-	if (strcmp(key, "router_max_connection_buffered_bytes") == 0)
-		return set_count(key, v, 1LL << 40, &c->router_max_connection_buffered_bytes, err);
-	if (strcmp(key, "instance_pids_limit") == 0) {
-		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 16 || YAJL_GET_INTEGER(v) > (1LL << 22))
-			return berth_err_set(err, 0, "\"instance_pids_limit\" must be a whole number from 16 to 4194304");
-		c->instance_pids_limit = YAJL_GET_INTEGER(v);
-		return 0;
-	}
-	if (key[0] == '_' || strcmp(key, "comment") == 0) /* notes for the reader */
-		return 0;
-	return berth_err_set(err, 0, "unknown setting \"%s\"", key);
 }
 
 int berthd_config_parse(const char *text, size_t len, struct berthd_config *c, struct berth_err *err)
@@ -155,8 +248,17 @@ int berthd_config_parse(const char *text, size_t len, struct berthd_config *c, s
 	int r = 0;
 	if (!YAJL_IS_OBJECT(root))
 		r = berth_err_set(err, 0, "expected a JSON object of settings");
-	for (size_t i = 0; r == 0 && i < root->u.object.len; i++)
-		r = set_member(root->u.object.keys[i], root->u.object.values[i], c, err);
+	for (size_t i = 0; r == 0 && i < root->u.object.len; i++) {
+		const char *key = root->u.object.keys[i];
+		if (key[0] == '_' || strcmp(key, "comment") == 0) /* notes for the reader */
+			continue;
+		const struct setting *s = NULL;
+		for (size_t k = 0; s == NULL && k < BERTH_ARRAY_SIZE(settings); k++)
+			if (strcmp(key, settings[k].key) == 0)
+				s = &settings[k];
+		r = s ? set_member(s, root->u.object.values[i], c, err)
+		      : berth_err_set(err, 0, "unknown setting \"%s\"", key);
+	}
 	yajl_tree_free(root);
 	return r;
 }
@@ -173,14 +275,102 @@ int berthd_config_load(const char *path, struct berthd_config *c, struct berth_e
 	return r;
 }
 
+/* ---- the flags ---------------------------------------------------------- */
+
+static int set_flag(const struct setting *s, const char *arg, struct berthd_config *c, bool *listen_given,
+		    struct berth_err *err)
+{
+	char name[96];
+	snprintf(name, sizeof(name), "--%s", s->flag);
+	switch (s->kind) {
+	case SETTING_STRING:
+		return set_string(s, c, arg, name, err);
+	case SETTING_SWITCH:
+		*(bool *)member(c, s) = true;
+		return 0;
+	case SETTING_LIST:
+		if (!*listen_given) /* flags replace the file's list */
+			clear_listen(c);
+		*listen_given = true;
+		return add_listen(c, arg, name, err);
+	default: {
+		char *end;
+		errno = 0;
+		double v = strtod(arg, &end);
+		bool number = end != arg && *end == '\0' && errno == 0;
+		bool integral = number && strspn(arg, "0123456789") == strlen(arg);
+		if (!number)
+			v = NAN;
+		if (set_number(s, c, v, integral, name, err) < 0) {
+			size_t l = strlen(err->msg);
+			snprintf(err->msg + l, sizeof(err->msg) - l, ", not \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	}
+}
+
+void berthd_config_usage(FILE *f)
+{
+	fprintf(f, "usage: berthd [options]\n"
+		   "  --config PATH                 settings file (configs/berthd.json); flags given win\n");
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(settings); i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", settings[i].flag, settings[i].arg ? " " : "",
+			 settings[i].arg ? settings[i].arg : "");
+		fprintf(f, "  %-29s %s\n", left, settings[i].help);
+	}
+	fprintf(f, "Every flag is also a member of the settings file, with '_' for '-'\n"
+		   "(--pids-limit is instance_pids_limit).\n");
+}
+
+int berthd_config_from_args(int argc, char **argv, struct berthd_config *c, struct berth_err *err)
+{
+	enum { FLAG_CONFIG = 256, FLAG_HELP, FLAG_FIRST_SETTING };
+	struct option opts[BERTH_ARRAY_SIZE(settings) + 3];
+	size_t n = 0;
+	opts[n++] = (struct option){ "config", required_argument, NULL, FLAG_CONFIG };
+	opts[n++] = (struct option){ "help", no_argument, NULL, FLAG_HELP };
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(settings); i++)
+		opts[n++] = (struct option){ settings[i].flag,
+					     settings[i].kind == SETTING_SWITCH ? no_argument : required_argument, NULL,
+					     FLAG_FIRST_SETTING + (int)i };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	if (berthd_config_defaults(c, err) < 0)
+		return -1;
+	/* the file first, wherever --config stands, so that flags win */
+	opterr = 0;
+	optind = 1;
+	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;)
+		if (o == FLAG_CONFIG && berthd_config_load(optarg, c, err) < 0)
+			return -1;
+	optind = 1;
+	bool listen_given = false;
+	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+		if (o == FLAG_CONFIG)
+			continue;
+		if (o == 'h' || o == FLAG_HELP)
+			return 1;
+		if (o < FLAG_FIRST_SETTING || o >= FLAG_FIRST_SETTING + (int)BERTH_ARRAY_SIZE(settings))
+			return berth_err_set(err, 0, "unknown option \"%s\" or a missing argument (berthd --help lists them)",
+					     argv[optind - 1]);
+		if (set_flag(&settings[o - FLAG_FIRST_SETTING], optarg, c, &listen_given, err) < 0)
+			return -1;
+	}
+	if (optind < argc)
+		return berth_err_set(err, 0, "unexpected argument \"%s\" (berthd --help lists the options)", argv[optind]);
+	return 0;
+}
+
 void berthd_config_free(struct berthd_config *c)
 {
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(string_members); i++) {
-		char **member = (char **)((char *)c + string_members[i].offset);
-		free(*member);
-		*member = NULL;
-	}
-	for (size_t i = 0; i < c->n_listen; i++)
-		free(c->listen[i]);
-	c->n_listen = 0;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(settings); i++)
+		if (settings[i].kind == SETTING_STRING) {
+			char **m = member(c, &settings[i]);
+			free(*m);
+			*m = NULL;
+		}
+	clear_listen(c);
 }

@@ -1,8 +1,8 @@
 /* berthd — the supervisor: owns the state, runs the control plane, starts
- * and stops containers. This file only parses flags and wires the pieces. */
+ * and stops containers. This file only wires the pieces: settings come
+ * from config.c (checked there, once), the layers below do the work. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -20,6 +20,7 @@
 #include "container.h"
 #include "control_server.h"
 #include "host_limits.h"
+#include "image.h"
 #include "reconcile.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
@@ -30,50 +31,6 @@
 #include "proto_control.h"
 #include "runtime.h"
 #include "store.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: berthd [options]\n"
-		"  --state-dir DIR          state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")\n"
-		"  --run-dir DIR            sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")\n"
-		"  --socket PATH            control socket (default RUN_DIR/berthd.sock)\n"
-		"  --object-store-root DIR  where s3://bucket/key is read from (DIR/bucket/key)\n"
-		"  --region R               ARN region (default us-east-1)\n"
-		"  --account A              ARN account (default 000000000000)\n"
-		"  --create-grace-ms N      how long CreateEndpoint/DeleteEndpoint wait for a stable state (5000)\n"
-		"  --health-timeout-ms N    a container must answer /ping within this (240000)\n"
-		"  --stop-timeout-ms N      SIGTERM to SIGKILL on stop (30000)\n"
-		"  --shim PATH              berth-shim binary (default: next to berthd)\n"
-		"  --runc PATH              runc binary (default: runc on PATH)\n"
-		"  --config PATH            settings file (configs/berthd.json); flags given win\n"
-		"  --instance-types PATH    instance type table (default: the one built in)\n"
-		"  --seccomp-profile PATH   containers' seccomp profile (default: built in; \"none\": no filter)\n"
-		"  --cpu-overcommit F       vCPUs of all instances may reach nproc x F (8.0)\n"
-		"  --memory-overcommit F    memory of all instances may reach MemTotal x F (2.0)\n"
-		"  --pids-limit N           processes per endpoint instance (4096)\n"
-		"  --listen HOST:PORT       bind this router address and run berth-router on it (repeatable)\n"
-		"  --router PATH            berth-router binary (default: next to berthd)\n"
-		"  --router-user USER       the router's unprivileged user (default berth, else nobody)\n"
-		"  --stop-containers        on SIGTERM, stop every endpoint's containers (records are kept)\n"
-		"  --s3-endpoint URL        S3-compatible store for s3:// multi-model artifacts (SigV4, path style)\n"
-		"  --mme-max-model-bytes N  bound of one multi-model artifact, unpacked (10737418240)\n"
-		"  --mme-disk-bytes N       bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)\n"
-		"  --mme-memory-high-water F  evict LRU models above F x the instance's memory limit (0.9; 0 off)\n");
-}
-
-static int parse_ms(const char *flag, const char *s, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || *end || v < 0 || v > INT_MAX) {
-		fprintf(stderr, "berthd: %s wants a number of milliseconds, not \"%s\"\n", flag, s);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
 
 static char *default_shim_path(void)
 {
@@ -116,35 +73,6 @@ static char *resolve_on_path(const char *name)
 	return NULL;
 }
 
-static int parse_factor(const char *flag, const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 1000) {
-		fprintf(stderr, "berthd: %s wants a factor above 0 (1.0: no over-commit), not \"%s\"\n", flag, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* --config PATH / --config=PATH, looked for before the other flags so
- * that they override the file. */
-static const char *find_config_flag(int argc, char **argv)
-{
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-	}
-	return path;
-}
-
 /* The router's user: USER, else "nobody" (with a warning). */
 static int resolve_router_user(const char *name, const char **user, uid_t *uid, gid_t *gid)
 {
@@ -170,6 +98,33 @@ struct stop_job {
 	pthread_t thread;
 	bool started;
 };
+
+/* ---- wiring: the API's and the multi-model cache's calls into the runtime */
+
+static void hook_endpoint_start(void *rt, const char *name)
+{
+	runtime_endpoint_start(rt, name);
+}
+
+static void hook_endpoint_stop(void *rt, const char *name)
+{
+	runtime_endpoint_stop(rt, name);
+}
+
+static void hook_routes_changed(void *rt)
+{
+	runtime_push_routes(rt);
+}
+
+static int hook_image_check(void *data, const char *image, struct berth_err *err)
+{
+	return image_check(image, err);
+}
+
+static void notify_routers(void *rt, const char *doc, size_t len)
+{
+	runtime_send_to_watchers(rt, doc, len);
+}
 
 static void *stop_one_container(void *arg)
 {
@@ -216,226 +171,281 @@ static void stop_all_containers(const struct runtime_config *rc, struct store *s
 	free(jobs);
 }
 
-int main(int argc, char **argv)
-{
+
+/* Everything berthd runs with, owned here and handed down. */
+struct berthd {
 	struct berthd_config conf;
-	struct berth_err cerr;
-	const char *config_path = find_config_flag(argc, argv);
-	if (berthd_config_defaults(&conf, &cerr) < 0 ||
-	    (config_path != NULL && berthd_config_load(config_path, &conf, &cerr) < 0)) {
-		fprintf(stderr, "berthd: %s\n", cerr.msg);
-		berthd_config_free(&conf);
-		return 2;
+	char *state_dir, *run_dir, *socket_path, *shim_path, *runc_path, *router_path, *lock_path;
+	int lock_fd;
+	const char *router_user;
+	uid_t router_uid;
+	gid_t router_gid;
+	struct limits limits;
+	bool limits_ready;
+	struct seccomp_profile *seccomp;
+	struct runtime_config rc;
+	struct mme_config mc;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct store *store;
+	struct mme *mme;
+	struct runtime *rt;
+	struct api_ctx api;
+	struct control_server *cs;
+	struct router_supervisor *router;
+};
+
+/* Absolute paths of the state and run directories, the control socket and
+ * the programs berthd runs (the shim runs in / and wants absolute paths). */
+static int resolve_paths(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	d->state_dir = realpath(c->state_dir, NULL);
+	if (d->state_dir == NULL &&
+	    (fs_mkdir_p(c->state_dir, 0700, &err) < 0 || !(d->state_dir = realpath(c->state_dir, NULL)))) {
+		log_error("cannot use state directory %s: %s", c->state_dir, strerror(errno));
+		return -1;
 	}
-	const char *state_dir = conf.state_dir, *run_dir = conf.run_dir;
-	const char *socket_flag = conf.socket, *shim_flag = conf.shim;
-	const char *router_flag = conf.router, *router_user = conf.router_user;
-	const char *types_path = conf.instance_types, *seccomp_path = conf.seccomp_profile;
-	double cpu_overcommit = conf.cpu_overcommit, memory_overcommit = conf.memory_overcommit;
-	long long pids_limit = conf.instance_pids_limit;
-	const char *listen_flags[BERTHD_CONFIG_MAX_LISTEN];
-	size_t n_listen_flags = 0;
-	bool stop_containers = false;
-	struct runtime_config rc = {
-		.runc_path = conf.runc,
-		.object_store_root = conf.object_store_root,
-		.region = conf.region,
-		.account = conf.account,
-		.stop_timeout_ms = conf.stop_timeout_ms,
-		.health_timeout_ms = conf.health_timeout_ms,
+	if (fs_mkdir_p(c->run_dir, 0755, &err) < 0 || !(d->run_dir = realpath(c->run_dir, NULL))) {
+		log_error("cannot use run directory %s: %s", c->run_dir, err.msg);
+		return -1;
+	}
+	d->socket_path = c->socket ? strdup(c->socket) : fs_path("%s/berthd.sock", d->run_dir);
+	d->runc_path = resolve_on_path(c->runc);
+	if (d->runc_path == NULL) {
+		log_error("runc not found (\"%s\"); install Debian's runc package or pass --runc PATH", c->runc);
+		return -1;
+	}
+	_cleanup_free_ char *shim = c->shim ? strdup(c->shim) : default_shim_path();
+	d->shim_path = shim ? realpath(shim, NULL) : NULL;
+	if (d->shim_path == NULL) {
+		log_error("berth-shim not found at %s; pass --shim PATH", shim ? shim : "?");
+		return -1;
+	}
+	if (c->n_listen > 0) {
+		if (resolve_router_user(c->router_user, &d->router_user, &d->router_uid, &d->router_gid) < 0)
+			return -1;
+		_cleanup_free_ char *wanted = c->router ? strdup(c->router) : sibling_path("berth-router");
+		d->router_path = wanted ? realpath(wanted, NULL) : NULL;
+		if (d->router_path == NULL) {
+			log_error("berth-router not found at %s; pass --router PATH", wanted ? wanted : "?");
+			return -1;
+		}
+	}
+	return d->socket_path ? 0 : -1;
+}
+
+/* Instance types, the host's limits and the containers' seccomp profile. */
+static int load_limits(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	if (limits_init(&d->limits, c->instance_types, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	d->limits_ready = true;
+	d->limits.cpu_overcommit = c->cpu_overcommit;
+	d->limits.memory_overcommit = c->memory_overcommit;
+	d->limits.pids_limit = c->instance_pids_limit;
+	d->limits.state_dir = d->state_dir;
+	const char *seccomp = c->seccomp_profile;
+	if (seccomp == NULL || (strcmp(seccomp, "none") != 0 && seccomp[0] != '\0')) {
+		d->seccomp = seccomp_profile_load(seccomp, &err);
+		if (d->seccomp == NULL) {
+			log_error("%s", err.msg);
+			return -1;
+		}
+	} else {
+		log_warn("containers run without a seccomp filter (--seccomp-profile %s)", seccomp);
+	}
+	log_info("host: %d CPUs, %lld MiB; %zu instance types; over-commit cpu %.3g memory %.3g; %lld pids per instance",
+		 d->limits.host_cpus, d->limits.host_memory_bytes >> 20, d->limits.types.n, c->cpu_overcommit,
+		 c->memory_overcommit, c->instance_pids_limit);
+	return 0;
+}
+
+/* One berthd per state directory. */
+static int lock_state_dir(struct berthd *d)
+{
+	d->lock_path = fs_path("%s/berthd.lock", d->state_dir);
+	d->lock_fd = d->lock_path ? open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("state directory %s is in use by another berthd (lock %s: %s); stop it first", d->state_dir,
+			  d->lock_path ? d->lock_path : "?", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The state store, the multi-model cache, the runtime and the API over
+ * them; then what a crash left behind is cleaned up and the endpoints
+ * resumed. */
+static int start_core(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	d->rc = (struct runtime_config){
+		.state_dir = d->state_dir,
+		.run_dir = d->run_dir,
+		.shim_path = d->shim_path,
+		.runc_path = d->runc_path,
+		.object_store_root = c->object_store_root,
+		.region = c->region,
+		.account = c->account,
+		.stop_timeout_ms = c->stop_timeout_ms,
+		.health_timeout_ms = c->health_timeout_ms,
 		.ping_timeout_ms = 2000,
 		.container_memory_bytes = 2LL << 30,
 		.container_pids_limit = 4096,
+		.limits = &d->limits,
+		.seccomp = d->seccomp,
+		.router_gid = c->n_listen > 0 ? d->router_gid : 0,
 	};
-	int grace_ms = conf.create_grace_ms;
-	enum { O_STATE = 256, O_RUN, O_SOCKET, O_OBJ, O_REGION, O_ACCOUNT, O_GRACE, O_HEALTH, O_STOP, O_SHIM, O_RUNC,
-	       O_CONFIG, O_TYPES, O_SECCOMP, O_CPU_OC, O_MEM_OC, O_PIDS, O_LISTEN, O_ROUTER, O_ROUTER_USER,
-	       O_STOP_CONTAINERS, O_S3_ENDPOINT, O_MME_MAX, O_MME_DISK, O_MME_HW };
-	struct mme_config mc = {
-		.max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES,
-		.disk_bytes = MME_DEFAULT_DISK_BYTES,
-		.high_water = MME_DEFAULT_HIGH_WATER,
+	d->store = store_open(d->state_dir, &err);
+	if (d->store == NULL) {
+		log_error("cannot open the state in %s: %s", d->state_dir, err.msg);
+		return -1;
+	}
+	objstore_global_init();
+	d->mc = (struct mme_config){
+		.state_dir = d->state_dir,
+		.account = c->account,
+		.max_model_bytes = c->mme_max_model_bytes,
+		.disk_bytes = c->mme_disk_bytes,
+		.high_water = c->mme_memory_high_water,
 		.load_timeout_ms = MME_LOAD_TIMEOUT_MS,
+		.store = {
+			.local_root = c->object_store_root,
+			.s3_endpoint = c->s3_endpoint,
+			.region = c->region,
+			.timeout_ms = 300000,
+		},
 	};
-	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, O_STATE },
-		{ "run-dir", required_argument, NULL, O_RUN },
-		{ "socket", required_argument, NULL, O_SOCKET },
-		{ "object-store-root", required_argument, NULL, O_OBJ },
-		{ "region", required_argument, NULL, O_REGION },
-		{ "account", required_argument, NULL, O_ACCOUNT },
-		{ "create-grace-ms", required_argument, NULL, O_GRACE },
-		{ "health-timeout-ms", required_argument, NULL, O_HEALTH },
-		{ "stop-timeout-ms", required_argument, NULL, O_STOP },
-		{ "shim", required_argument, NULL, O_SHIM },
-		{ "runc", required_argument, NULL, O_RUNC },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "instance-types", required_argument, NULL, O_TYPES },
-		{ "seccomp-profile", required_argument, NULL, O_SECCOMP },
-		{ "cpu-overcommit", required_argument, NULL, O_CPU_OC },
-		{ "memory-overcommit", required_argument, NULL, O_MEM_OC },
-		{ "pids-limit", required_argument, NULL, O_PIDS },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "router", required_argument, NULL, O_ROUTER },
-		{ "router-user", required_argument, NULL, O_ROUTER_USER },
-		{ "stop-containers", no_argument, NULL, O_STOP_CONTAINERS },
-		{ "s3-endpoint", required_argument, NULL, O_S3_ENDPOINT },
-		{ "mme-max-model-bytes", required_argument, NULL, O_MME_MAX },
-		{ "mme-disk-bytes", required_argument, NULL, O_MME_DISK },
-		{ "mme-memory-high-water", required_argument, NULL, O_MME_HW },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	d->mme = mme_new(&d->mc, d->store, &d->lock, &err);
+	if (d->mme == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	d->rc.mme = d->mme;
+	d->rt = runtime_new(&d->rc, d->store, &d->lock, &d->changed, &err);
+	if (d->rt == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	mme_attach(d->mme, notify_routers, d->rt);
+	d->limits.store = d->store;
+	d->api = (struct api_ctx){
+		.store = d->store,
+		.lock = &d->lock,
+		.changed = &d->changed,
+		.region = c->region,
+		.account = c->account,
+		.grace_ms = c->create_grace_ms,
+		.runtime = {
+			.data = d->rt,
+			.endpoint_start = hook_endpoint_start,
+			.endpoint_stop = hook_endpoint_stop,
+			.routes_changed = hook_routes_changed,
+			.image_check = hook_image_check,
+			.limits = &d->limits,
+			.endpoint_fits = limits_endpoint_fits,
+			.instance_type_check = limits_instance_type_check,
+		},
 	};
-	for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-		switch (c) {
-		case O_STATE: state_dir = optarg; break;
-		case O_RUN: run_dir = optarg; break;
-		case O_SOCKET: socket_flag = optarg; break;
-		case O_OBJ: rc.object_store_root = optarg; break;
-		case O_REGION: rc.region = optarg; break;
-		case O_ACCOUNT: rc.account = optarg; break;
-		case O_GRACE: if (parse_ms("--create-grace-ms", optarg, &grace_ms) < 0) return 2; break;
-		case O_HEALTH: if (parse_ms("--health-timeout-ms", optarg, &rc.health_timeout_ms) < 0) return 2; break;
-		case O_STOP: if (parse_ms("--stop-timeout-ms", optarg, &rc.stop_timeout_ms) < 0) return 2; break;
-		case O_SHIM: shim_flag = optarg; break;
-		case O_RUNC: rc.runc_path = optarg; break;
-		case O_CONFIG: break; /* read first, above */
-		case O_TYPES: types_path = optarg; break;
-		case O_SECCOMP: seccomp_path = optarg; break;
-		case O_CPU_OC: if (parse_factor("--cpu-overcommit", optarg, &cpu_overcommit) < 0) return 2; break;
-		case O_MEM_OC: if (parse_factor("--memory-overcommit", optarg, &memory_overcommit) < 0) return 2; break;
-		case O_PIDS: {
-			int v = 0;
-			if (parse_ms("--pids-limit", optarg, &v) < 0 || v < 16) {
-				fprintf(stderr, "berthd: --pids-limit wants a number of at least 16\n");
-				return 2;
-			}
-			pids_limit = v;
-			break;
-		}
-		case O_LISTEN:
-			if (n_listen_flags == BERTHD_CONFIG_MAX_LISTEN) {
-				fprintf(stderr, "berthd: at most %d --listen\n", BERTHD_CONFIG_MAX_LISTEN);
-				return 2;
-			}
-			listen_flags[n_listen_flags++] = optarg;
-			break;
-		case O_ROUTER: router_flag = optarg; break;
-		case O_ROUTER_USER: router_user = optarg; break;
-		case O_STOP_CONTAINERS: stop_containers = true; break;
-		case O_S3_ENDPOINT: mc.store.s3_endpoint = optarg; break;
-		case O_MME_MAX:
-		case O_MME_DISK: {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || (c == O_MME_MAX && v == 0)) {
-				fprintf(stderr, "berthd: %s wants a number of bytes, not \"%s\"\n",
-					c == O_MME_MAX ? "--mme-max-model-bytes" : "--mme-disk-bytes", optarg);
-				return 2;
-			}
-			*(c == O_MME_MAX ? &mc.max_model_bytes : &mc.disk_bytes) = v;
-			break;
-		}
-		case O_MME_HW: {
-			char *end;
-			double v = strtod(optarg, &end);
-			if (*end || !(v >= 0 && v <= 1)) {
-				fprintf(stderr, "berthd: --mme-memory-high-water wants a fraction 0..1, not \"%s\"\n", optarg);
-				return 2;
-			}
-			mc.high_water = v;
-			break;
-		}
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
+	pthread_mutex_lock(&d->lock);
+	reconcile_leftovers(&d->rc, d->store, NULL);
+	runtime_resume(d->rt);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* The control socket, then the supervised router on the listen addresses. */
+static int start_serving(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
 	struct berth_err err;
-	char *state_abs = realpath(state_dir, NULL);
-	if (state_abs == NULL && (fs_mkdir_p(state_dir, 0700, &err) < 0 || !(state_abs = realpath(state_dir, NULL)))) {
-		log_error("cannot use state directory %s: %s", state_dir, strerror(errno));
-		return 1;
-	}
-	if (fs_mkdir_p(run_dir, 0755, &err) < 0) {
+	d->cs = control_server_start(d->socket_path, &d->api, d->rt, &err);
+	if (d->cs == NULL) {
 		log_error("%s", err.msg);
-		return 1;
+		return -1;
 	}
-	char *run_abs = realpath(run_dir, NULL);
-	char *socket_path = socket_flag ? strdup(socket_flag) : fs_path("%s/berthd.sock", run_abs);
-	char *shim_path = shim_flag ? strdup(shim_flag) : default_shim_path();
-	char *runc_abs = resolve_on_path(rc.runc_path);
-	if (runc_abs == NULL) {
-		log_error("runc not found (\"%s\"); install Debian's runc package or pass --runc PATH", rc.runc_path);
-		return 1;
-	}
-	rc.runc_path = runc_abs;
-	char *shim_abs = realpath(shim_path, NULL);
-	if (shim_abs == NULL) {
-		log_error("berth-shim not found at %s; pass --shim PATH", shim_path);
-		return 1;
-	}
-	free(shim_path);
-	shim_path = shim_abs;
-	rc.state_dir = state_abs;
-	rc.run_dir = run_abs;
-	rc.shim_path = shim_path;
-
-	/* instance types, host limits, the containers' seccomp profile */
-	struct limits limits_storage;
-	struct limits *limits = &limits_storage;
-	if (limits_init(limits, types_path, &err) < 0) {
+	if (c->n_listen == 0)
+		return 0;
+	/* the unprivileged router reaches berthd through its group: the run
+	 * directory is berthd's own, so make it searchable for that group
+	 * (it may have been created 0700 by an earlier run or by hand) */
+	if (chown(d->run_dir, 0, d->router_gid) < 0 || chmod(d->run_dir, 0710) < 0)
+		log_warn("cannot open %s to group %u: %s", d->run_dir, (unsigned)d->router_gid, strerror(errno));
+	if (chown(d->socket_path, 0, d->router_gid) < 0 || chmod(d->socket_path, 0660) < 0)
+		log_warn("cannot share %s with group %u: %s", d->socket_path, (unsigned)d->router_gid, strerror(errno));
+	router_check_reachable(d->socket_path, d->router_uid, d->router_gid);
+	struct router_supervisor_config sc = {
+		.router_path = d->router_path,
+		.listen = (const char *const *)c->listen,
+		.n_listen = c->n_listen,
+		.berthd_socket = d->socket_path,
+		.user = d->router_user,
+		.run_dir = d->run_dir,
+		.request_timeout_ms = c->router_request_timeout_ms,
+		.max_connections = c->router_max_connections,
+		.max_buffered_bytes = c->router_max_buffered_bytes,
+		.max_connection_buffered_bytes = c->router_max_connection_buffered_bytes,
+	};
+	d->router = router_supervisor_start(&sc, &err);
+	if (d->router == NULL) {
 		log_error("%s", err.msg);
-		return 1;
+		return -1;
 	}
-	limits->cpu_overcommit = cpu_overcommit;
-	limits->memory_overcommit = memory_overcommit;
-	limits->pids_limit = pids_limit;
-	limits->state_dir = state_abs;
-	rc.limits = limits;
-	struct seccomp_profile *seccomp = NULL;
-	if (seccomp_path == NULL || (strcmp(seccomp_path, "none") != 0 && seccomp_path[0] != '\0')) {
-		seccomp = seccomp_profile_load(seccomp_path, &err);
-		if (seccomp == NULL) {
-			log_error("%s", err.msg);
-			return 1;
-		}
-	} else {
-		log_warn("containers run without a seccomp filter (--seccomp-profile %s)", seccomp_path);
-	}
-	rc.seccomp = seccomp;
-	log_info("host: %d CPUs, %lld MiB; %zu instance types; over-commit cpu %.3g memory %.3g; %lld pids per instance",
-		 limits->host_cpus, limits->host_memory_bytes >> 20, limits->types.n, cpu_overcommit,
-		 memory_overcommit, pids_limit);
+	return 0;
+}
 
-	/* the supervised router: its user, and the addresses berthd binds for it */
-	const char *const *listen = n_listen_flags ? listen_flags : (const char *const *)conf.listen;
-	size_t n_listen = n_listen_flags ? n_listen_flags : conf.n_listen;
-	uid_t router_uid = 0;
-	gid_t router_gid = 0;
-	char *router_path = NULL;
-	if (n_listen > 0) {
-		if (resolve_router_user(router_user, &router_user, &router_uid, &router_gid) < 0)
-			return 1;
-		_cleanup_free_ char *wanted = router_flag ? strdup(router_flag) : sibling_path("berth-router");
-		router_path = wanted ? realpath(wanted, NULL) : NULL;
-		if (router_path == NULL) {
-			log_error("berth-router not found at %s; pass --router PATH", wanted ? wanted : "?");
-			return 1;
-		}
-		rc.router_gid = router_gid;
-	}
+/* In the order that lets nothing act on what is already gone. */
+static void berthd_stop(struct berthd *d)
+{
+	router_supervisor_stop(d->router);
+	control_server_stop(d->cs);
+	mme_detach(d->mme); /* its monitor first: it sends through the runtime */
+	runtime_free(d->rt); /* no health check may restart what is being stopped */
+	mme_free(d->mme);
+	if (d->conf.stop_containers && d->store != NULL)
+		stop_all_containers(&d->rc, d->store, &d->lock);
+	store_close(d->store);
+}
 
-	/* one berthd per state directory */
-	char *lock_path = fs_path("%s/berthd.lock", state_abs);
-	int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		log_error("state directory %s is in use by another berthd (lock %s: %s); stop it first",
-			  state_abs, lock_path, strerror(errno));
+static void berthd_free(struct berthd *d)
+{
+	seccomp_profile_free(d->seccomp);
+	if (d->limits_ready)
+		limits_free(&d->limits);
+	berthd_config_free(&d->conf);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d->lock_path);
+	free(d->router_path);
+	free(d->socket_path);
+	free(d->shim_path);
+	free(d->runc_path);
+	free(d->run_dir);
+	free(d->state_dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct berthd d = { .lock_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct berth_err err;
+	int r = berthd_config_from_args(argc, argv, &d.conf, &err);
+	if (r != 0) {
+		if (r > 0)
+			berthd_config_usage(stdout);
+		else
+			fprintf(stderr, "berthd: %s\n", err.msg);
+		berthd_config_free(&d.conf);
+		return r > 0 ? 0 : 2;
+	}
+	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || lock_state_dir(&d) < 0) {
+		berthd_free(&d);
 		return 1;
 	}
 
@@ -447,114 +457,23 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t changed;
 	pthread_condattr_t cattr;
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&changed, &cattr);
+	pthread_cond_init(&d.changed, &cattr);
 	pthread_condattr_destroy(&cattr);
 
-	struct store *store = store_open(state_abs, &err);
-	if (store == NULL) {
-		log_error("cannot open the state in %s: %s", state_abs, err.msg);
-		return 1;
-	}
-	objstore_global_init();
-	mc.state_dir = state_abs;
-	mc.account = rc.account;
-	mc.store.local_root = rc.object_store_root;
-	mc.store.region = rc.region;
-	mc.store.timeout_ms = 300000;
-	struct mme *mme = mme_new(&mc, store, &lock, &err);
-	if (mme == NULL) {
-		log_error("%s", err.msg);
-		return 1;
-	}
-	rc.mme = mme;
-	struct runtime *rt = runtime_new(&rc, store, &lock, &changed, &err);
-	if (rt == NULL) {
-		log_error("%s", err.msg);
-		return 1;
-	}
-	mme_attach(mme, rt);
-	struct api_ctx api = {
-		.store = store,
-		.lock = &lock,
-		.changed = &changed,
-		.region = rc.region,
-		.account = rc.account,
-		.grace_ms = grace_ms,
-		.runtime = runtime_hooks(rt),
-	};
-	limits->store = store;
-	api.runtime.limits = limits;
-	api.runtime.endpoint_fits = limits_endpoint_fits;
-	api.runtime.instance_type_check = limits_instance_type_check;
-	pthread_mutex_lock(&lock);
-	reconcile_leftovers(&rc, store, NULL);
-	runtime_resume(rt);
-	pthread_mutex_unlock(&lock);
-	struct control_server *cs = control_server_start(socket_path, &api, rt, &err);
-	if (cs == NULL) {
-		log_error("%s", err.msg);
-		return 1;
-	}
-	struct router_supervisor *router = NULL;
-	if (n_listen > 0) {
-		/* the unprivileged router reaches berthd through its group: the run
-		 * directory is berthd's own, so make it searchable for that group
-		 * (it may have been created 0700 by an earlier run or by hand) */
-		if (chown(run_abs, 0, router_gid) < 0 || chmod(run_abs, 0710) < 0)
-			log_warn("cannot open %s to group %u: %s", run_abs, (unsigned)router_gid, strerror(errno));
-		if (chown(socket_path, 0, router_gid) < 0 || chmod(socket_path, 0660) < 0)
-			log_warn("cannot share %s with group %u: %s", socket_path, (unsigned)router_gid, strerror(errno));
-		router_check_reachable(socket_path, router_uid, router_gid);
-		struct router_supervisor_config sc = {
-			.router_path = router_path,
-			.listen = listen,
-			.n_listen = n_listen,
-			.berthd_socket = socket_path,
-			.user = router_user,
-			.run_dir = run_abs,
-			.request_timeout_ms = conf.router_request_timeout_ms,
-			.max_connections = conf.router_max_connections,
-			.max_buffered_bytes = conf.router_max_buffered_bytes,
-			.max_connection_buffered_bytes = conf.router_max_connection_buffered_bytes,
-		};
-		router = router_supervisor_start(&sc, &err);
-		if (router == NULL) {
-			log_error("%s", err.msg);
-			return 1;
-		}
-	}
-	log_info("berthd ready: state %s, control socket %s", state_abs, socket_path);
+	if (start_core(&d) < 0 || start_serving(&d) < 0)
+		return 1; /* containers keep running; the next start picks them up */
+	log_info("berthd ready: state %s, control socket %s", d.state_dir, d.socket_path);
 
 	int sig = 0;
 	while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP)
 		;
 	log_info("berthd stopping on signal %d; %s", sig,
-		 stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
-	router_supervisor_stop(router);
-	control_server_stop(cs);
-	mme_detach(mme);  /* its monitor first: it sends through the runtime */
-	runtime_free(rt); /* no health check may restart what is being stopped */
-	mme_free(mme);
-	if (stop_containers)
-		stop_all_containers(&rc, store, &lock);
-	store_close(store);
-	seccomp_profile_free(seccomp);
-	limits_free(limits);
-	berthd_config_free(&conf);
-	free(router_path);
-	pthread_cond_destroy(&changed);
-	close(lock_fd);
-	free(lock_path);
-	free(socket_path);
-	free(shim_path);
-	free(runc_abs);
-	free(run_abs);
-	free(state_abs);
+		 d.conf.stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
+	berthd_stop(&d);
+	pthread_cond_destroy(&d.changed);
+	berthd_free(&d);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "clock.h"
 #include "invoke.h"
 #include "log.h"
 #include "mme.h"
@@ -307,7 +308,7 @@ static void respond_success(struct invocation *iv)
 {
 	struct request *req = iv->req;
 	struct upstream_exchange *x = &iv->x;
-	uint64_t total = loop_clock_ns() - iv->t0_ns;
+	uint64_t total = clock_now_ns() - iv->t0_ns;
 	request_respond_start(req, 200);
 	request_respond_header(req, "Content-Type",
 			       x->resp_content_type[0] ? x->resp_content_type : "application/octet-stream");
@@ -463,7 +464,7 @@ static void step_start(struct invocation *iv)
 	x->path = iv->mme_path[0] ? iv->mme_path : NULL;
 	x->done = step_done;
 	if (first && iv->plan.endpoint->mode != ROUTE_MODE_MULTI) /* (mme) set before the load */
-		iv->route_ns = loop_clock_ns() - iv->t0_ns;
+		iv->route_ns = clock_now_ns() - iv->t0_ns;
 	if (upstream_start(iv->inv->srv->upstream, x) < 0)
 		step_done(x);
 }
@@ -483,7 +484,7 @@ static void mme_on_loaded(struct mme_wait *w, const struct mme_result *r)
 	if (r->ok) {
 		mme_set_path(iv, r->model);
 		iv->mme_loaded = true;
-		iv->load_ns = loop_clock_ns() - w->start_ns;
+		iv->load_ns = clock_now_ns() - w->start_ns;
 		step_start(iv);
 		return;
 	}
@@ -541,7 +542,7 @@ static void mme_resolve(struct invocation *iv)
 void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name)
 {
 	struct server *srv = inv->srv;
-	uint64_t t0 = loop_clock_ns();
+	uint64_t t0 = clock_now_ns();
 	struct route_table *table = routes_current(srv->routes);
 	struct invoke_plan plan;
 	struct invoke_refusal refusal;
@@ -596,7 +597,7 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
 	request_set_cancel(req, invocation_cancel, iv);
 	if (plan.endpoint->mode == ROUTE_MODE_MULTI) {
-		iv->route_ns = loop_clock_ns() - t0;
+		iv->route_ns = clock_now_ns() - t0;
 		mme_resolve(iv);
 		return;
 	}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "clock.h"
 
 #define LOOP_MAX_EVENTS 128
 
@@ -20,13 +21,6 @@ struct loop {
 	int n_events;
 };
 
-uint64_t loop_clock_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t loop_now_ns(const struct loop *loop) { return loop->now_ns; }
 
 int loop_new(struct loop **out, struct berth_err *err)
@@ -41,7 +35,7 @@ int loop_new(struct loop **out, struct berth_err *err)
 		return berth_err_set(err, e, "epoll_create1");
 	}
 	loop->defer_tail = &loop->defer_head;
-	loop->now_ns = loop_clock_ns();
+	loop->now_ns = clock_now_ns();
 	*out = loop;
 	return 0;
 }
@@ -240,7 +234,7 @@ int loop_run(struct loop *loop, struct berth_err *err)
 	loop->stop = false;
 	while (!loop->stop) {
 		int timeout = -1;
-		loop->now_ns = loop_clock_ns();
+		loop->now_ns = clock_now_ns();
 		if (loop->defer_head)
 			timeout = 0;
 		else if (loop->heap_len > 0) {
@@ -253,7 +247,7 @@ int loop_run(struct loop *loop, struct berth_err *err)
 				continue;
 			return berth_err_set(err, errno, "epoll_wait");
 		}
-		loop->now_ns = loop_clock_ns();
+		loop->now_ns = clock_now_ns();
 		loop->n_events = n;
 		for (int i = 0; i < n; i++) {
 			struct loop_watch *w = loop->events[i].data.ptr;

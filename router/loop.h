@@ -65,7 +65,6 @@ void loop_run_deferred(struct loop *loop);
 
 /* Monotonic time cached at the start of each iteration, and a fresh read. */
 uint64_t loop_now_ns(const struct loop *loop);
-uint64_t loop_clock_ns(void);
 
 /* Runs until loop_stop(); returns 0, or -1 on an epoll failure. */
 int loop_run(struct loop *loop, struct berth_err *err);

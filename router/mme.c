@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "berthd_call.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "mme.h"
@@ -356,7 +357,7 @@ static void load_finish(struct mme_load *l, const struct mme_result *r)
 	l->ep->n_loading--;
 	berthd_call_cancel(l->call); /* a no-op when its answer brought us here */
 	l->call = NULL;
-	double ms = (double)(loop_clock_ns() - l->start_ns) / 1e6;
+	double ms = (double)(clock_now_ns() - l->start_ns) / 1e6;
 	if (r->ok) {
 		m->loads_done++;
 		size_t b = 0;
@@ -503,7 +504,7 @@ static struct mme_load *load_start(struct mme *m, struct mme_endpoint *e, struct
 	struct mme_load *l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
-	l->start_ns = loop_clock_ns();
+	l->start_ns = clock_now_ns();
 	struct berth_buf line = BERTH_BUF_INIT;
 	if (render_load(&line, e->name, x->target) < 0)
 		l->call = berthd_call_fail(m->srv, "the target model name is not valid UTF-8", load_done, l);
@@ -556,7 +557,7 @@ void rmme_wait_start(struct mme *m, const char *endpoint, const char *target, st
 	memset(w, 0, sizeof(*w));
 	w->m = m;
 	w->cb = cb;
-	w->start_ns = loop_clock_ns();
+	w->start_ns = clock_now_ns();
 	uint64_t h = hash_str(target);
 	struct mme_endpoint *e = endpoint_find(m, endpoint, true);
 	struct mme_entry *x = e ? entry_find(e, target, h) : NULL;

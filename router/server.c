@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "invoke.h"
+#include "clock.h"
 #include "log.h"
 #include "mme.h"
 #include "proto_control.h"
@@ -153,7 +154,7 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	srv->debug = getenv("BERTH_DEBUG") != NULL;
 	uint64_t seed = 0;
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		seed = (uint64_t)getpid() ^ loop_clock_ns();
+		seed = (uint64_t)getpid() ^ clock_now_ns();
 	request_pool_init(&srv->requests, seed);
 	if (loop_new(&srv->loop, err) < 0)
 		return -1;

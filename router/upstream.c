@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "upstream.h"
@@ -102,7 +103,7 @@ static void conn_finish(struct upstream_conn *c, bool reusable);
 /* Ends x without a container answer (result and error set). */
 static void exchange_give_up(struct upstream_exchange *x)
 {
-	x->end_ns = loop_clock_ns();
+	x->end_ns = clock_now_ns();
 	x->done(x);
 }
 
@@ -846,7 +847,7 @@ int upstream_start(struct upstream *u, struct upstream_exchange *x)
 	x->conn = NULL;
 	x->shim_channel = NULL;
 	x->retried = false;
-	x->start_ns = loop_clock_ns();
+	x->start_ns = clock_now_ns();
 	x->end_ns = 0;
 	struct upstream_pool *pool = pool_get(u, x->shim_socket);
 	if (!pool) {
@@ -856,7 +857,7 @@ int upstream_start(struct upstream *u, struct upstream_exchange *x)
 	}
 	int r = attach_and_send(pool, x, false);
 	if (r < 0)
-		x->end_ns = loop_clock_ns();
+		x->end_ns = clock_now_ns();
 	return r;
 }
 
@@ -876,7 +877,7 @@ static void exchange_complete(struct upstream_conn *c, enum upstream_result resu
 {
 	struct upstream_exchange *x = c->x;
 	x->result = result;
-	x->end_ns = loop_clock_ns();
+	x->end_ns = clock_now_ns();
 	if (x->resp_body.data)
 		x->resp_body.data[x->resp_body.len] = '\0'; /* after direct reads (on_body) */
 	conn_finish(c, reusable);

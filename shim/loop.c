@@ -1,5 +1,6 @@
 /* loop.c — see loop.h. */
 #include "loop.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,13 +20,6 @@
 
 #define LOOP_EVENTS 16
 #define LOOP_DRAIN_AFTER_EXIT_MS 200 /* wait this long for the output pipe's EOF */
-
-long long shim_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int watch_add(struct shim *shim, int fd, struct shim_watch *w, enum shim_watch_kind kind,
 		     struct berth_err *err)
@@ -73,12 +67,12 @@ static void on_signal(struct shim *shim)
  * last lines make it into the log before the exit file says "done". */
 static void drain_after_exit(struct shim *shim)
 {
-	long long deadline = shim_now_ms() + LOOP_DRAIN_AFTER_EXIT_MS;
-	while (shim->output_fd >= 0 && shim_now_ms() < deadline) {
+	long long deadline = clock_now_ms() + LOOP_DRAIN_AFTER_EXIT_MS;
+	while (shim->output_fd >= 0 && clock_now_ms() < deadline) {
 		if (container_log_drain(shim) == 1)
 			break;
 		struct epoll_event ev;
-		long long left = deadline - shim_now_ms();
+		long long left = deadline - clock_now_ms();
 		int fd = epoll_create1(EPOLL_CLOEXEC);
 		if (fd < 0)
 			break;
@@ -114,7 +108,7 @@ int shim_loop_run(struct shim *shim)
 		server_collect(shim);
 		int timeout = -1;
 		if (next >= 0) {
-			long long left = next - shim_now_ms();
+			long long left = next - clock_now_ms();
 			timeout = left < 0 ? 0 : (int)left;
 		}
 		int n = epoll_wait(shim->epfd, events, LOOP_EVENTS, timeout);

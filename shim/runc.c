@@ -1,5 +1,6 @@
 /* runc.c — see runc.h. */
 #include "runc.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,9 +148,9 @@ int runc_run(struct shim *shim, struct berth_err *err)
 	struct berth_buf cap = BERTH_BUF_INIT;
 	int status = 0;
 	bool runc_done = false;
-	long long deadline = shim_now_ms() + RUNC_RUN_TIMEOUT_MS;
+	long long deadline = clock_now_ms() + RUNC_RUN_TIMEOUT_MS;
 	while (!runc_done) {
-		long long left = deadline - shim_now_ms();
+		long long left = deadline - clock_now_ms();
 		if (left <= 0) {
 			kill(runc_pid, SIGKILL);
 			waitpid(runc_pid, &status, 0);

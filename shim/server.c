@@ -1,5 +1,6 @@
 /* server.c — see server.h. */
 #include "server.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -250,7 +251,7 @@ static void op_connect(struct shim *shim, struct shim_client *c, yajl_val req)
 		connect_done(shim, c, errno);
 		return;
 	}
-	c->connect_deadline_ms = shim_now_ms() + SERVER_CONNECT_TIMEOUT_MS;
+	c->connect_deadline_ms = clock_now_ms() + SERVER_CONNECT_TIMEOUT_MS;
 	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = &c->connect_watch };
 	if (epoll_ctl(shim->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		connect_done(shim, c, errno);
@@ -271,7 +272,7 @@ void server_connect_event(struct shim *shim, struct shim_client *c)
 
 long long server_expire_connects(struct shim *shim)
 {
-	long long now = shim_now_ms(), next = -1;
+	long long now = clock_now_ms(), next = -1;
 	for (struct shim_client *c = shim->clients; c; c = c->next) {
 		if (c->connect_fd < 0 || c->closing)
 			continue;

@@ -100,6 +100,5 @@ struct shim {
 };
 
 /* Current CLOCK_MONOTONIC time in milliseconds. */
-long long shim_now_ms(void);
 
 #endif

@@ -13,24 +13,15 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "report.h"
 
-#define REPORT_MAX 1200 /* "error: " + a berth_err message + newline */
 
 /* The original process: relay the child's one line, then exit. */
-static _Noreturn void parent_relay(int report_read, int ready_fd, pid_t child)
+static _Noreturn void parent_relay(int report_read_fd, int ready_fd, pid_t child)
 {
 	char line[REPORT_MAX + 1];
 	size_t len = 0;
-	while (len < REPORT_MAX) {
-		ssize_t n = read(report_read, line + len, REPORT_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (memchr(line, '\n', len))
-			break;
-	}
+	report_read(report_read_fd, -1, line, sizeof(line), &len);
 	char *nl = memchr(line, '\n', len);
 	if (nl == NULL) {
 		/* The daemon died (or wrote nonsense) before reporting. */

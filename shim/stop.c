@@ -1,5 +1,6 @@
 /* stop.c — see stop.h. */
 #include "stop.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,7 +23,7 @@ static void send_kill(struct shim *shim)
 
 static void arm_timer(struct shim *shim)
 {
-	long long left = shim->kill_deadline_ms - shim_now_ms();
+	long long left = shim->kill_deadline_ms - clock_now_ms();
 	if (left < 1)
 		left = 1;
 	struct itimerspec its = { .it_value = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000 } };
@@ -40,7 +41,7 @@ void shim_stop_request(struct shim *shim, long long timeout_ms)
 		timeout_ms = 0;
 	if (timeout_ms > STOP_TIMEOUT_MS_MAX)
 		timeout_ms = STOP_TIMEOUT_MS_MAX;
-	long long deadline = shim_now_ms() + timeout_ms;
+	long long deadline = clock_now_ms() + timeout_ms;
 	if (!shim->stopping) {
 		shim->stopping = true;
 		log_info("stop: sending SIGTERM to container %s (pid %d), SIGKILL in %lld ms", shim->cfg.id,
@@ -64,6 +65,6 @@ void shim_stop_on_timer(struct shim *shim)
 	uint64_t expirations;
 	if (read(shim->timer_fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return;
-	if (shim->stopping && shim_now_ms() >= shim->kill_deadline_ms)
+	if (shim->stopping && clock_now_ms() >= shim->kill_deadline_ms)
 		send_kill(shim);
 }

@@ -1,6 +1,6 @@
 """berth benchmarks (make bench): every figure next to a baseline measured in
 the same run on the same machine, as absolute values and as ratios, with the
-targets of issue 3 marked met / MISSED.
+targets marked met / MISSED.
 
 What is measured
 - router overhead: h2load (HTTP/1.1 and h2c) and wrk (HTTP/1.1) POSTing a

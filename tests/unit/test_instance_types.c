@@ -154,6 +154,25 @@ static void test_config(void **state)
 			fail_msg("\"%s\" not in \"%s\"", bad[i].fragment, err.msg);
 	}
 	berthd_config_free(&c);
+	/* flags: the same checks; the file is read first, flags win */
+	char *argv[] = { "berthd", "--listen", "127.0.0.1:1", "--config", "configs/berthd.json", "--pids-limit", "64",
+			 "--stop-containers", "--mme-memory-high-water", "0.5", NULL };
+	assert_int_equal(berthd_config_from_args(10, argv, &c, &err), 0);
+	assert_int_equal(c.n_listen, 1);
+	assert_string_equal(c.listen[0], "127.0.0.1:1"); /* replaces the file's */
+	assert_int_equal(c.instance_pids_limit, 64);
+	assert_true(c.stop_containers);
+	assert_true(c.mme_memory_high_water == 0.5);
+	berthd_config_free(&c);
+	char *bad_pids[] = { "berthd", "--pids-limit", "15", NULL };
+	assert_int_equal(berthd_config_from_args(3, bad_pids, &c, &err), -1);
+	assert_string_equal(err.msg, "--pids-limit must be a whole number from 16 to 4194304, not \"15\"");
+	berthd_config_free(&c);
+	const char *doc_pids = "{\"instance_pids_limit\":15}"; /* the same bound in the file */
+	assert_int_equal(berthd_config_defaults(&c, &err), 0);
+	assert_int_equal(berthd_config_parse(doc_pids, strlen(doc_pids), &c, &err), -1);
+	assert_string_equal(err.msg, "\"instance_pids_limit\" must be a whole number from 16 to 4194304");
+	berthd_config_free(&c);
 	/* the shipped configs/berthd.json parses */
 	assert_int_equal(berthd_config_defaults(&c, &err), 0);
 	assert_int_equal(berthd_config_load("configs/berthd.json", &c, &err), 0);

@@ -11,7 +11,7 @@
 
 #include "invoke.h"
 #include "route_table.h"
-#include "../../router/mme.h" /* not orchestrator/mme.h (berthd's), which -I finds first */
+#include "mme.h"
 
 static const char table_json[] =
 	"{\"op\":\"routes\",\"generation\":1,\"account\":\"123456789012\",\"region\":\"us-east-1\",\"endpoints\":["

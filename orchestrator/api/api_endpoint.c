@@ -1,0 +1,295 @@
+/* api_endpoint.c — CreateEndpoint, DescribeEndpoint, ListEndpoints,
+ * DeleteEndpoint.
+ *
+ * Create and Delete hand the lifecycle to the runtime (ctx->runtime hooks,
+ * called with *ctx->lock held), then wait on ctx->changed for the next
+ * stable state for at most ctx->grace_ms, so boto3's waiters return on
+ * their first poll (CONTRACT.md §2). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "api_internal.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+
+/* Waits, with *ctx->lock held, until the endpoint NAME is gone or (when
+ * while_status is not NULL) its status is no longer while_status, or
+ * ctx->grace_ms have passed. */
+static void wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status)
+{
+	api_wait_for_endpoint(ctx, name, while_status);
+}
+
+void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status)
+{
+	if (!ctx->changed || ctx->grace_ms <= 0)
+		return;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += ctx->grace_ms / 1000;
+	deadline.tv_nsec += (long)(ctx->grace_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		const struct endpoint *e = store_get_endpoint(ctx->store, name);
+		if (!e || (while_status && strcmp(e->status, while_status) != 0))
+			return;
+		int rc = pthread_cond_timedwait(ctx->changed, ctx->lock, &deadline);
+		if (rc == ETIMEDOUT)
+			return;
+	}
+}
+
+static void reply_arn(struct api_reply *reply, const char *key, const char *arn)
+{
+	yajl_gen g = json_gen_new();
+	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, key, arn) < 0 ||
+		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
+		yajl_gen_free(g);
+		g = NULL;
+	}
+	api_reply_gen(reply, g);
+}
+
+/* Single when the model has one container and no InferenceExecutionConfig;
+ * otherwise the model's mode, Serial by default (as on SageMaker). */
+static const char *endpoint_mode_for(const struct model *m)
+{
+	/* (mme) a single container with Mode MultiModel */
+	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
+		return "MultiModel";
+	if (m->n_containers == 1 && !m->execution_mode)
+		return "Single";
+	return m->execution_mode ? m->execution_mode : "Serial";
+}
+
+void api_create_endpoint(struct api_request *r)
+{
+	struct api_ctx *ctx = r->ctx;
+	struct endpoint *e = calloc(1, sizeof(*e));
+	char *arn = NULL, *name_copy = NULL;
+	if (!e) {
+		api_reply_nomem(r->reply);
+		return;
+	}
+	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
+	const char *config_name = req_name(r, r->root, "EndpointConfigName", "endpointConfigName");
+	req_tags(r, r->root, &e->tags, &e->n_tags);
+	if (req_failed(r))
+		goto out;
+	if (api_endpoint_name_taken(ctx->store, name)) {
+		api_reply_exists(r, "endpoint", "endpoint", name);
+		goto out;
+	}
+	const struct endpoint_config *c = store_get_endpoint_config(ctx->store, config_name);
+	if (!c) {
+		api_reply_not_found(r, "endpoint configuration", "endpoint-config", config_name);
+		goto out;
+	}
+	/* Models may have been deleted since the config was made. */
+	for (size_t i = 0; i < c->n_variants; i++)
+		if (!store_get_model(ctx->store, c->variants[i].model_name)) {
+			api_reply_not_found(r, "model", "model", c->variants[i].model_name);
+			goto out;
+		}
+	struct berth_err fit_err = { 0 };
+	if (ctx->runtime.endpoint_fits && ctx->runtime.endpoint_fits(ctx->runtime.limits, c, &fit_err) < 0) {
+		api_reply_error(r->reply, 400, "ResourceLimitExceeded", "%s", fit_err.msg);
+		goto out;
+	}
+	const struct model *m = store_get_model(ctx->store, c->variants[0].model_name);
+	e->name = strdup(name);
+	e->arn = api_arn(ctx, "endpoint", name);
+	e->config_name = strdup(config_name);
+	e->creation_time = e->last_modified_time = clock_epoch_seconds_ms();
+	e->status = strdup("Creating");
+	e->mode = strdup(endpoint_mode_for(m));
+	e->variant_name = strdup(c->variants[0].variant_name);
+	e->variants = variants_dup(c->variants, c->n_variants);
+	e->n_variants = e->variants ? c->n_variants : 0;
+	arn = e->arn ? strdup(e->arn) : NULL;
+	name_copy = strdup(name);
+	if (!e->name || !arn || !e->config_name || !e->status || !e->mode || !e->variant_name || !e->variants ||
+	    !name_copy) {
+		api_reply_nomem(r->reply);
+		goto out;
+	}
+	struct berth_err err = { 0 };
+	int rc = store_put_endpoint(ctx->store, e, &err);
+	e = NULL;
+	if (rc < 0) {
+		api_reply_internal(r->reply, &err);
+		goto out;
+	}
+	log_info("created endpoint %s (config %s), starting it", name_copy, config_name);
+	if (ctx->runtime.endpoint_start)
+		ctx->runtime.endpoint_start(ctx->runtime.data, name_copy);
+	if (ctx->runtime.routes_changed)
+		ctx->runtime.routes_changed(ctx->runtime.data);
+	/* name and config_name point into the request, not the store: still valid. */
+	wait_for_endpoint(ctx, name_copy, "Creating");
+	reply_arn(r->reply, "EndpointArn", arn);
+out:
+	free(arn);
+	free(name_copy);
+	endpoint_free(e);
+}
+
+static bool gen_ok(yajl_gen_status s)
+{
+	return s == yajl_gen_status_ok;
+}
+
+/* Instances of the variant running now: berth runs the endpoint's
+ * variant_name; its instance count follows from the containers the runtime
+ * recorded (containers per instance = the model's container count). */
+static long long current_instance_count(const struct endpoint *e, const struct variant *v, const struct model *m)
+{
+	if (strcmp(e->status, "InService") != 0 && strcmp(e->status, "Updating") != 0)
+		return 0;
+	(void)m;
+	if (e->n_containers == 0) /* a record without runtime facts */
+		return v->initial_instance_count;
+	/* (health/instances) the variant's instances whose containers all serve */
+	return endpoint_variant_serving_instances(e, v->variant_name);
+}
+
+static int gen_describe_endpoint(yajl_gen g, const struct store *s, const struct endpoint *e)
+{
+	const struct variant *variants = e->variants;
+	size_t n_variants = e->n_variants;
+	if (n_variants == 0) {
+		/* a record written without its own copy: use the config if still there */
+		const struct endpoint_config *c = store_get_endpoint_config(s, e->config_name);
+		if (c) {
+			variants = c->variants;
+			n_variants = c->n_variants;
+		}
+	}
+	bool ok = gen_ok(yajl_gen_map_open(g)) && json_gen_kv_str(g, "EndpointName", e->name) == 0 &&
+		  json_gen_kv_str(g, "EndpointArn", e->arn) == 0 &&
+		  json_gen_kv_str(g, "EndpointConfigName", e->config_name) == 0 &&
+		  json_gen_str(g, "ProductionVariants") == 0 && gen_ok(yajl_gen_array_open(g));
+	for (size_t i = 0; ok && i < n_variants; i++) {
+		const struct variant *v = &variants[i];
+		const struct model *m = store_get_model(s, v->model_name);
+		ok = gen_ok(yajl_gen_map_open(g)) && json_gen_kv_str(g, "VariantName", v->variant_name) == 0 &&
+		     json_gen_str(g, "DeployedImages") == 0 && gen_ok(yajl_gen_array_open(g));
+		for (size_t k = 0; ok && m && k < m->n_containers; k++)
+			ok = gen_ok(yajl_gen_map_open(g)) &&
+			     json_gen_kv_str(g, "SpecifiedImage", m->containers[k].image) == 0 &&
+			     json_gen_kv_str(g, "ResolvedImage", m->containers[k].image) == 0 &&
+			     json_gen_kv_double(g, "ResolutionTime", e->creation_time) == 0 &&
+			     gen_ok(yajl_gen_map_close(g));
+		ok = ok && gen_ok(yajl_gen_array_close(g)) &&
+		     json_gen_kv_double(g, "CurrentWeight", v->initial_weight) == 0 &&
+		     json_gen_kv_double(g, "DesiredWeight", v->initial_weight) == 0 &&
+		     json_gen_kv_int(g, "CurrentInstanceCount", current_instance_count(e, v, m)) == 0 &&
+		     json_gen_kv_int(g, "DesiredInstanceCount", v->initial_instance_count) == 0 &&
+		     gen_ok(yajl_gen_map_close(g));
+	}
+	ok = ok && gen_ok(yajl_gen_array_close(g)) && json_gen_kv_str(g, "EndpointStatus", e->status) == 0;
+	/* (added) also on InService: a rolled-back update or a restarted
+	 * container, as SageMaker reports a failed update on a serving endpoint */
+	if (ok && e->failure_reason && strcmp(e->status, "Creating") != 0)
+		ok = json_gen_kv_str(g, "FailureReason", e->failure_reason) == 0;
+	ok = ok && json_gen_kv_double(g, "CreationTime", e->creation_time) == 0 &&
+	     json_gen_kv_double(g, "LastModifiedTime", e->last_modified_time) == 0 && gen_ok(yajl_gen_map_close(g));
+	return ok ? 0 : -1;
+}
+
+void api_describe_endpoint(struct api_request *r)
+{
+	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
+	if (req_failed(r))
+		return;
+	const struct endpoint *e = store_get_endpoint(r->ctx->store, name);
+	if (!e) {
+		api_reply_not_found(r, "endpoint", "endpoint", name);
+		return;
+	}
+	yajl_gen g = json_gen_new();
+	if (g && gen_describe_endpoint(g, r->ctx->store, e) < 0) {
+		yajl_gen_free(g);
+		g = NULL;
+	}
+	api_reply_gen(r->reply, g);
+}
+
+static int gen_endpoint_summary(yajl_gen g, const void *resource)
+{
+	const struct endpoint *e = resource;
+	return json_gen_kv_str(g, "EndpointName", e->name) == 0 && json_gen_kv_str(g, "EndpointArn", e->arn) == 0 &&
+			       json_gen_kv_double(g, "CreationTime", e->creation_time) == 0 &&
+			       json_gen_kv_double(g, "LastModifiedTime", e->last_modified_time) == 0 &&
+			       json_gen_kv_str(g, "EndpointStatus", e->status) == 0
+		       ? 0
+		       : -1;
+}
+
+void api_list_endpoints(struct api_request *r)
+{
+	const struct store *s = r->ctx->store;
+	size_t n = store_count_endpoints(s);
+	struct list_item *items = calloc(n ? n : 1, sizeof(*items));
+	if (!items) {
+		api_reply_nomem(r->reply);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct endpoint *e = store_endpoint_at(s, i);
+		items[i] = (struct list_item){ .name = e->name, .creation_time = e->creation_time,
+					       .last_modified_time = e->last_modified_time, .status = e->status,
+					       .resource = e };
+	}
+	api_list_run(r, true, "Endpoints", items, n, gen_endpoint_summary);
+	free(items);
+}
+
+void api_delete_endpoint(struct api_request *r)
+{
+	struct api_ctx *ctx = r->ctx;
+	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
+	if (req_failed(r))
+		return;
+	const struct endpoint *current = store_get_endpoint(ctx->store, name);
+	if (!current) {
+		api_reply_not_found(r, "endpoint", "endpoint", name);
+		return;
+	}
+	/* Deleting twice is not an error: the second call waits like the first. */
+	if (strcmp(current->status, "Deleting") != 0) {
+		struct endpoint *e = endpoint_dup(current);
+		char *status = strdup("Deleting");
+		if (!e || !status) {
+			endpoint_free(e);
+			free(status);
+			api_reply_nomem(r->reply);
+			return;
+		}
+		free(e->status);
+		e->status = status;
+		free(e->failure_reason);
+		e->failure_reason = NULL;
+		e->last_modified_time = clock_epoch_seconds_ms();
+		struct berth_err err = { 0 };
+		if (store_put_endpoint(ctx->store, e, &err) < 0) {
+			api_reply_internal(r->reply, &err);
+			return;
+		}
+		log_info("deleting endpoint %s", name);
+		if (ctx->runtime.endpoint_stop)
+			ctx->runtime.endpoint_stop(ctx->runtime.data, name);
+		if (ctx->runtime.routes_changed)
+			ctx->runtime.routes_changed(ctx->runtime.data);
+	}
+	wait_for_endpoint(ctx, name, NULL);
+	api_reply_empty(r->reply);
+}

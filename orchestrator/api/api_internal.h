@@ -1,0 +1,169 @@
+/* api_internal.h — what the api*.c files share (not used outside them):
+ *
+ *  - struct api_request: one control-plane call being decoded, collecting
+ *    AWS-style validation messages ("Value 'x' at 'modelName' failed to
+ *    satisfy constraint: …") or the first SerializationException (a member
+ *    of the wrong JSON type), api_request.c;
+ *  - replies: JSON success bodies, "Could not find …", "Cannot create
+ *    already existing …", InternalFailure, ARNs and times, api.c;
+ *  - List* parameters, filtering, sorting and NextToken paging, api_list.c;
+ *  - the operations themselves: api_model.c, api_endpoint_config.c,
+ *    api_endpoint.c. Every operation runs with *ctx->lock held. */
+#ifndef BERTH_API_INTERNAL_H
+#define BERTH_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "api.h"
+#include "buf.h"
+
+/* SageMaker answers "Cannot create already existing model …" with
+ * ValidationException (observed on AWS, e.g. terraform-provider-aws#40080 and
+ * awslabs/spot-tagging-bot-for-digital-assets#2), not ResourceInUse as its
+ * API reference suggests; berth does what SageMaker does. */
+#define API_ALREADY_EXISTS_TYPE "ValidationException"
+
+/* berth's bound on InitialInstanceCount until the instance type table
+ * decides what fits the host. */
+#define API_MAX_INSTANCE_COUNT 20
+
+struct api_request {
+	struct api_ctx *ctx;
+	struct api_reply *reply;
+	yajl_val root;                /* the request object */
+	struct berth_buf errors;      /* "A; B; C" */
+	int n_errors;
+	bool serialization_failed;
+	char serialization[512];
+};
+
+/* ---- decoding (api_request.c) -------------------------------------------- */
+
+/* A constraint violation at path for the given value (NULL value renders
+ * as "null"): "Value 'v' at 'path' failed to satisfy constraint: CONSTRAINT". */
+void req_invalid(struct api_request *r, yajl_val value, const char *path, const char *constraint_fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* "Value null at 'path' failed to satisfy constraint: Member must not be null" */
+void req_null(struct api_request *r, const char *path);
+/* Records a SerializationException (only the first one is kept). */
+void req_serialization(struct api_request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Renders the collected failure into r->reply: SerializationException first,
+ * then "N validation error(s) detected: …". Returns true when it did (the
+ * operation must stop), false when the request is clean. */
+bool req_failed(struct api_request *r);
+
+/* Typed member access. Absent and JSON null are the same ("not given");
+ * a wrong type records a SerializationException. required adds "must not be
+ * null" when absent. Paths are AWS's camelCase member paths. */
+const char *req_string(struct api_request *r, yajl_val obj, const char *key, const char *path, bool required);
+yajl_val req_object(struct api_request *r, yajl_val obj, const char *key, const char *path, bool required);
+yajl_val req_array(struct api_request *r, yajl_val obj, const char *key, const char *path, bool required);
+bool req_int(struct api_request *r, yajl_val obj, const char *key, const char *path, bool required, long long *out);
+bool req_number(struct api_request *r, yajl_val obj, const char *key, const char *path, bool required, double *out);
+bool req_bool(struct api_request *r, yajl_val obj, const char *key, const char *path, bool *out);
+/* AWS JSON 1.1 timestamps: epoch seconds as a JSON number. */
+bool req_timestamp(struct api_request *r, yajl_val obj, const char *key, const char *path, double *out);
+
+/* Checks on a present string member (v is its JSON value, s its text). */
+void check_length(struct api_request *r, yajl_val v, const char *s, const char *path, size_t min, size_t max);
+/* length 1..63 and NAME_PATTERN */
+void check_name(struct api_request *r, yajl_val v, const char *s, const char *path);
+/* values: NULL-terminated; message "Member must satisfy enum value set: [A, B]" */
+bool check_enum(struct api_request *r, yajl_val v, const char *s, const char *path, const char *const *values);
+/* Gets member key as a name (required, validated); NULL when absent/invalid. */
+const char *req_name(struct api_request *r, yajl_val obj, const char *key, const char *path);
+/* Tags: list of {Key, Value}, ≤ 50; copies into *out (NULL when none). */
+void req_tags(struct api_request *r, yajl_val obj, struct kv **out, size_t *n_out);
+
+/* ---- replies (api_reply.c) ------------------------------------------------------- */
+
+/* arn:aws:sagemaker:REGION:ACCOUNT:KIND/lower-cased-name; NULL on ENOMEM. */
+char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name);
+/* 200 with the generator's document (g is freed). */
+void api_reply_gen(struct api_reply *reply, yajl_gen g);
+/* 200 with a document already rendered by resources.c. */
+void api_reply_text(struct api_reply *reply, const struct berth_buf *doc);
+/* 200 with "{}". */
+void api_reply_empty(struct api_reply *reply);
+/* 500 InternalFailure with the reason. */
+void api_reply_internal(struct api_reply *reply, const struct berth_err *err);
+void api_reply_nomem(struct api_reply *reply);
+/* what: "model" / "endpoint configuration" / "endpoint"; kind: "model" /
+ * "endpoint-config" / "endpoint" (the ARN's resource type). */
+void api_reply_not_found(struct api_request *r, const char *what, const char *kind, const char *name);
+void api_reply_exists(struct api_request *r, const char *what, const char *kind, const char *name);
+/* true when a resource of that kind already has this name, compared
+ * case-insensitively (the ARN, which is lower-cased, must stay unique). */
+bool api_model_name_taken(const struct store *s, const char *name);
+bool api_endpoint_config_name_taken(const struct store *s, const char *name);
+bool api_endpoint_name_taken(const struct store *s, const char *name);
+
+/* ---- List* (api_list.c) ------------------------------------------------------ */
+
+enum list_sort { LIST_SORT_CREATION_TIME, LIST_SORT_NAME, LIST_SORT_STATUS };
+
+struct list_params {
+	enum list_sort sort_by;
+	bool descending;
+	long long max_results;
+	const char *name_contains;       /* NULL: no filter */
+	bool has_created_before, has_created_after, has_modified_before, has_modified_after;
+	double created_before, created_after, modified_before, modified_after;
+	const char *status_equals;       /* endpoints only */
+	bool has_token;                  /* the NextToken's position */
+	enum list_sort token_sort;
+	bool token_descending;
+	double token_time;
+	char *token_key;                 /* status when sorting by status */
+	char *token_name;
+};
+
+struct list_item {
+	const char *name;
+	double creation_time;
+	double last_modified_time;
+	const char *status;
+	const void *resource;
+};
+
+/* Decodes and validates SortBy, SortOrder, MaxResults, NextToken,
+ * NameContains, CreationTime*, and (endpoints) LastModifiedTime*,
+ * StatusEquals. Returns false when r holds a failure. */
+bool list_params_decode(struct api_request *r, bool endpoints, struct list_params *p);
+void list_params_clear(struct list_params *p);
+/* Filters, sorts and pages items in place: on return items[0..*n_page) is the
+ * page and *next_token a newly allocated token when more remain (else NULL). */
+int list_select(const struct list_params *p, struct list_item *items, size_t n, size_t *n_page,
+		char **next_token);
+
+/* The whole of a List* operation once the caller has gathered every
+ * resource into items (n of them): decodes the parameters, selects the
+ * page and replies {"MEMBER":[{…}, …], "NextToken": …}; gen_summary writes
+ * one entry's members (inside its braces). */
+void api_list_run(struct api_request *r, bool endpoints, const char *member, struct list_item *items, size_t n,
+		  int (*gen_summary)(yajl_gen g, const void *resource));
+
+/* ---- operations ---------------------------------------------------------------- */
+
+void api_create_model(struct api_request *r);
+void api_describe_model(struct api_request *r);
+void api_list_models(struct api_request *r);
+void api_delete_model(struct api_request *r);
+void api_create_endpoint_config(struct api_request *r);
+void api_describe_endpoint_config(struct api_request *r);
+void api_list_endpoint_configs(struct api_request *r);
+void api_delete_endpoint_config(struct api_request *r);
+void api_create_endpoint(struct api_request *r);
+void api_describe_endpoint(struct api_request *r);
+void api_list_endpoints(struct api_request *r);
+void api_delete_endpoint(struct api_request *r);
+/* (added) api_endpoint_update.c */
+void api_update_endpoint(struct api_request *r);
+void api_update_endpoint_weights_and_capacities(struct api_request *r);
+/* (added) api_endpoint.c: waits, with *ctx->lock held, until the endpoint is
+ * gone or its status is no longer while_status, at most ctx->grace_ms. */
+void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status);
+
+#endif

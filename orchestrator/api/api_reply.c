@@ -1,0 +1,155 @@
+/* api_reply.c — the replies every control-plane operation shares: errors
+ * in AWS JSON 1.1's shape, not-found and already-exists messages worded as
+ * SageMaker's, ARNs, and the name-taken checks. See api_internal.h. */
+#include "api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_internal.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+
+/* The fixed answer when even rendering an error runs out of memory. */
+static const char api_nomem_body[] = "{\"__type\":\"InternalFailure\",\"message\":\"out of memory\"}";
+
+static void reply_set_raw(struct api_reply *reply, int status, const char *text)
+{
+	reply->status = status;
+	buf_reset(&reply->body);
+	if (buf_append_str(&reply->body, text) < 0)
+		reply->status = 500; /* the caller sends an empty body; nothing better exists */
+}
+
+void api_reply_error(struct api_reply *reply, int status, const char *type, const char *fmt, ...)
+{
+	struct berth_buf msg = BERTH_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	yajl_gen g = json_gen_new();
+	buf_reset(&reply->body);
+	reply->status = status;
+	if (r < 0 || !g || yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "__type", type) < 0 ||
+	    json_gen_kv_str(g, "message", msg.data ? msg.data : "") < 0 ||
+	    yajl_gen_map_close(g) != yajl_gen_status_ok) {
+		if (g)
+			yajl_gen_free(g);
+		/* yajl refuses invalid UTF-8 (a name echoed back, say): fall back
+		 * to a message without the offending text. */
+		buf_free(&msg);
+		if (r >= 0 && g) {
+			api_reply_error(reply, status, type, "%s", "The request contains text that is not valid UTF-8.");
+			return;
+		}
+		reply_set_raw(reply, 500, api_nomem_body);
+		return;
+	}
+	buf_free(&msg);
+	if (json_gen_finish(g, &reply->body) < 0)
+		reply_set_raw(reply, 500, api_nomem_body);
+}
+
+void api_reply_nomem(struct api_reply *reply)
+{
+	reply_set_raw(reply, 500, api_nomem_body);
+}
+
+void api_reply_internal(struct api_reply *reply, const struct berth_err *err)
+{
+	/* every caller reports a failed store write: say so, and what to do */
+	log_error("control plane: %s", err->msg);
+	api_reply_error(reply, 500, "InternalFailure",
+			"berthd could not save the change to its state directory, so nothing was changed: %s. "
+			"Make sure the state directory is writable and has free space, then retry.",
+			err->msg);
+}
+
+void api_reply_empty(struct api_reply *reply)
+{
+	reply->status = 200;
+	buf_reset(&reply->body);
+	if (buf_append_str(&reply->body, "{}") < 0)
+		api_reply_nomem(reply);
+}
+
+void api_reply_gen(struct api_reply *reply, yajl_gen g)
+{
+	buf_reset(&reply->body);
+	if (!g || json_gen_finish(g, &reply->body) < 0) {
+		api_reply_nomem(reply);
+		return;
+	}
+	reply->status = 200;
+}
+
+void api_reply_text(struct api_reply *reply, const struct berth_buf *doc)
+{
+	reply->status = 200;
+	buf_reset(&reply->body);
+	if (buf_append(&reply->body, doc->data ? doc->data : "{}", doc->data ? doc->len : 2) < 0)
+		api_reply_nomem(reply);
+}
+
+char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name)
+{
+	_cleanup_free_ char *lower = name_lower(name);
+	if (!lower)
+		return NULL;
+	char *arn = NULL;
+	if (asprintf(&arn, "arn:aws:sagemaker:%s:%s:%s/%s", ctx->region, ctx->account, kind, lower) < 0)
+		return NULL;
+	return arn;
+}
+
+void api_reply_not_found(struct api_request *r, const char *what, const char *kind, const char *name)
+{
+	_cleanup_free_ char *arn = api_arn(r->ctx, kind, name);
+	if (!arn) {
+		api_reply_nomem(r->reply);
+		return;
+	}
+	api_reply_error(r->reply, 400, "ValidationException", "Could not find %s \"%s\".", what, arn);
+}
+
+void api_reply_exists(struct api_request *r, const char *what, const char *kind, const char *name)
+{
+	_cleanup_free_ char *arn = api_arn(r->ctx, kind, name);
+	if (!arn) {
+		api_reply_nomem(r->reply);
+		return;
+	}
+	api_reply_error(r->reply, 400, API_ALREADY_EXISTS_TYPE, "Cannot create already existing %s \"%s\".", what,
+			arn);
+}
+
+bool api_model_name_taken(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < store_count_models(s); i++)
+		if (strcasecmp(store_model_at(s, i)->name, name) == 0)
+			return true;
+	return false;
+}
+
+bool api_endpoint_config_name_taken(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < store_count_endpoint_configs(s); i++)
+		if (strcasecmp(store_endpoint_config_at(s, i)->name, name) == 0)
+			return true;
+	return false;
+}
+
+bool api_endpoint_name_taken(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < store_count_endpoints(s); i++)
+		if (strcasecmp(store_endpoint_at(s, i)->name, name) == 0)
+			return true;
+	return false;
+}
+

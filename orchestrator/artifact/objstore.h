@@ -1,0 +1,81 @@
+/* objstore.h — where multi-model artifacts come from: maps a URL
+ * to an object, asks its version (ETag or mtime) and fetches it, bounded in
+ * size and time.
+ *
+ *   s3://BUCKET/KEY   → LOCAL_ROOT/BUCKET/KEY (berthd --object-store-root), or,
+ *                       with --s3-endpoint URL, URL/BUCKET/KEY (path style)
+ *                       signed with SigV4 ("aws:amz:REGION:s3", libcurl);
+ *                       credentials from AWS_ACCESS_KEY_ID /
+ *                       AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
+ *                       ~/.aws/credentials [default] (none: unsigned)
+ *   file:///ABS/PATH  → /ABS/PATH
+ *   https://… http:// → fetched with libcurl as is
+ *
+ * Failures are classified (enum objstore_status) so the caller can answer
+ * as SageMaker does: a missing object is the user's fault (400), an
+ * unreachable store is 503. */
+#ifndef BERTH_OBJSTORE_H
+#define BERTH_OBJSTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum objstore_status {
+	OBJSTORE_OK = 0,
+	OBJSTORE_NOT_FOUND,    /* no such object (404, or 403 as S3 says without ListBucket) */
+	OBJSTORE_UNREACHABLE,  /* connect/resolve/timeout: the store did not answer */
+	OBJSTORE_TOO_BIG,      /* over max_bytes */
+	OBJSTORE_ERROR,        /* anything else (bad URL, 5xx, local I/O) */
+};
+
+struct objstore_config {
+	const char *local_root;   /* s3:// without s3_endpoint; NULL: s3:// refused */
+	const char *s3_endpoint;  /* e.g. http://127.0.0.1:9000; NULL: local root */
+	const char *region;       /* SigV4 region, us-east-1 when NULL */
+	int timeout_ms;           /* whole transfer; connect gets min(this, 10 s) */
+};
+
+struct objstore_object {
+	char *local_path;   /* set for local objects */
+	char *http_url;     /* set for HTTP objects */
+	bool signed_s3;     /* http_url is an S3 endpoint: sign it */
+	char *bucket;       /* s3:// only */
+	char *key;          /* s3:// only; file:// the path */
+};
+
+/* Joins a ModelDataUrl prefix and a relative target (adds "/" if needed). */
+char *objstore_join(const char *prefix, const char *target);
+int objstore_locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
+		    struct berth_err *err);
+void objstore_object_free(struct objstore_object *o);
+
+struct objstore_creds {
+	char *access_key, *secret_key, *session_token;
+};
+/* Environment first, then HOME/.aws/credentials [default]. 0 found, -1 none. */
+int objstore_creds_load(struct objstore_creds *c);
+void objstore_creds_free(struct objstore_creds *c);
+
+/* The libcurl options a signed S3 request gets (tested on their own). */
+struct objstore_sigv4 {
+	char provider[128];   /* CURLOPT_AWS_SIGV4 */
+	char *userpwd;        /* CURLOPT_USERPWD "AK:SK" */
+	char *token_header;   /* "x-amz-security-token: T" or NULL */
+};
+int objstore_sigv4_setup(const char *region, const struct objstore_creds *c, struct objstore_sigv4 *s);
+void objstore_sigv4_free(struct objstore_sigv4 *s);
+
+/* The object's version (ETag, or "mtime-size-inode" for local files;
+ * caller frees) and size (-1 when unknown). */
+int objstore_stat(const struct objstore_config *cfg, const struct objstore_object *o, char **version,
+		  long long *size, enum objstore_status *st, struct berth_err *err);
+/* HTTP objects: downloads into dest_file (created 0600), at most max_bytes. */
+int objstore_fetch(const struct objstore_config *cfg, const struct objstore_object *o, const char *dest_file,
+		   uint64_t max_bytes, enum objstore_status *st, struct berth_err *err);
+
+/* Once, from main() before threads. */
+void objstore_global_init(void);
+
+#endif

@@ -1,0 +1,60 @@
+/* bundle.h — writes the OCI runtime bundle (config.json) for one container:
+ * new pid, mount, uts (hostname = ContainerHostname), ipc, cgroup and
+ * network namespaces (runc brings up loopback only), Docker's default
+ * capability set, no_new_privileges, masked and read-only /proc and /sys
+ * paths, default devices only, memory and pids limits in the container's
+ * cgroup, the image's root read-only with a private /tmp (or, with
+ * rootfs_writable, the container's private overlay root writable and no
+ * /tmp tmpfs: /tmp is in the overlay, as with Docker), and the model
+ * artifact read-only at /opt/ml/model. Environment: image Env, then PATH
+ * (default when neither sets it) and SAGEMAKER_BIND_TO_PORT=8080 (berth's,
+ * always), then CreateModel Environment, each key once, the later source
+ * winning. */
+#ifndef BERTH_BUNDLE_H
+#define BERTH_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+#include "resources.h"
+
+struct seccomp_profile;
+
+struct bundle_spec {
+	const char *id;            /* runc container id */
+	const char *hostname;
+	const char *rootfs;
+	const char *model_dir;     /* NULL: no /opt/ml/model mount */
+	const char *cgroups_path;  /* e.g. "/berth/ENDPOINT/ID" */
+	const char *const *args;   /* process args */
+	size_t n_args;
+	const struct kv *env;      /* CreateModel Environment */
+	size_t n_env;
+	/* from the image config; zero values mean Docker's defaults */
+	const struct kv *image_env; /* image Env: under env, which wins per key */
+	size_t n_image_env;
+	const char *cwd;           /* NULL: "/" */
+	unsigned int uid, gid;
+	const unsigned int *additional_gids;
+	size_t n_additional_gids;
+	bool rootfs_writable;      /* private overlay root: root not read-only, no /tmp tmpfs */
+	long long memory_limit_bytes; /* 0: none */
+	long long pids_limit;         /* 0: none */
+	long long nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0: inherit */
+	const struct seccomp_profile *seccomp; /* NULL: no linux.seccomp (seccomp_profile.h) */
+	/* (mme) MultiModel: this directory read-only at /opt/ml/models and
+	 * SAGEMAKER_MULTI_MODEL=true (CreateModel Environment still wins). NULL: neither. */
+	const char *multi_model_dir;
+};
+
+/* Renders config.json into out (tested on its own). */
+int bundle_render(const struct bundle_spec *spec, struct berth_buf *out);
+/* Creates bundle_dir and writes bundle_dir/config.json durably. */
+int bundle_write(const char *bundle_dir, const struct bundle_spec *spec, struct berth_err *err);
+/* The program SageMaker runs: `serve` found on the image's PATH (resolved
+ * inside rootfs, symlinks kept inside it), or "/serve". Caller frees. */
+char *bundle_find_serve(const char *rootfs);
+
+#endif

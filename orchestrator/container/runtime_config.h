@@ -1,0 +1,38 @@
+/* runtime_config.h — berthd's settings for running containers: where
+ * things live, which programs to run, timeouts and limits. Filled once by
+ * main.c from config.h and read, never changed, by the container, mme and
+ * runtime layers. */
+#ifndef BERTH_RUNTIME_CONFIG_H
+#define BERTH_RUNTIME_CONFIG_H
+
+struct mme;
+struct limits;
+struct seccomp_profile;
+
+struct runtime_config {
+	const char *state_dir;
+	const char *run_dir;
+	const char *shim_path;
+	const char *runc_path;
+	const char *object_store_root; /* NULL: s3:// URLs are refused */
+	const char *region;
+	const char *account;
+	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */
+	int health_timeout_ms;         /* healthy within, 240000 */
+	int ping_timeout_ms;           /* one /ping, 2000 */
+	long long container_memory_bytes;
+	long long container_pids_limit;
+	/* (limits) Instance types and the host's limits: each container goes
+	 * into its instance's cgroup (limits_place), with the instance's limits.
+	 * NULL: "/berth/ENDPOINT/ID" with the two limits above. */
+	const struct limits *limits;
+	/* (confinement) The containers' seccomp profile; NULL: none. */
+	const struct seccomp_profile *seccomp;
+	/* (confinement) > 0: shim sockets (and their directory) are shared with
+	 * this group, the unprivileged router's. */
+	unsigned int router_gid;
+	/* (mme) The multi-model cache (mme.h); NULL: none. */
+	struct mme *mme;
+};
+
+#endif

@@ -1,0 +1,228 @@
+/* containers.c — what the runtime does to a set of containers at once:
+ * allocate an instance's containers, start or stop them in parallel
+ * threads, wait until all pass their ping health check. */
+#include "runtime_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "clock.h"
+#include "container.h"
+#include "log.h"
+#include "shim_client.h"
+
+const char *runtime_mode_for(const struct model *m)
+{
+	/* as CreateEndpoint decides it (api_endpoint.c) */
+	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
+		return "MultiModel";
+	if (m->n_containers == 1 && !m->execution_mode)
+		return "Single";
+	return m->execution_mode ? m->execution_mode : "Serial";
+}
+
+struct start_job {
+	const struct runtime_config *cfg;
+	const char *endpoint;
+	const struct endpoint_container *c;
+	const struct container_def *def;
+	size_t n_model_containers;
+	pthread_t thread;
+	int result;
+	struct berth_err err;
+};
+
+static void *start_one(void *arg)
+{
+	struct start_job *job = arg;
+	job->result = container_start(job->cfg, job->endpoint, job->c, job->def, job->n_model_containers,
+				      &job->err);
+	return NULL;
+}
+
+static void *stop_one(void *arg)
+{
+	struct start_job *job = arg;
+	container_stop_and_remove(job->cfg, job->c);
+	return NULL;
+}
+
+/* Runs fn for each container in parallel threads and waits for all. */
+static void run_parallel(struct start_job *jobs, size_t n, void *(*fn)(void *))
+{
+	for (size_t i = 0; i < n; i++)
+		if (pthread_create(&jobs[i].thread, NULL, fn, &jobs[i]) != 0) {
+			jobs[i].thread = 0;
+			fn(&jobs[i]);
+		}
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].thread)
+			pthread_join(jobs[i].thread, NULL);
+}
+
+int runtime_start_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     const struct container_def *const *defs, size_t n, struct berth_buf *reason)
+{
+	if (n == 0)
+		return 0;
+	struct start_job *jobs = calloc(n, sizeof(*jobs));
+	if (jobs == NULL)
+		return buf_append_str(reason, "out of memory"), -1;
+	for (size_t i = 0; i < n; i++)
+		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i], .def = defs[i],
+					      .n_model_containers = n };
+	run_parallel(jobs, n, start_one);
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (jobs[i].result < 0) {
+			buf_printf(reason, "Container %s could not be started: %s", c[i].hostname, jobs[i].err.msg);
+			r = -1;
+		}
+	free(jobs);
+	return r;
+}
+
+void runtime_stop_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     size_t n)
+{
+	if (n == 0)
+		return;
+	struct start_job *jobs = calloc(n, sizeof(*jobs));
+	for (size_t i = 0; jobs && i < n; i++)
+		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i] };
+	if (jobs != NULL)
+		run_parallel(jobs, n, stop_one);
+	free(jobs);
+}
+
+void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n)
+{
+	if (n == 0)
+		return;
+	struct start_job *jobs = calloc(n, sizeof(*jobs));
+	const char **ids = calloc(n, sizeof(*ids));
+	for (size_t i = 0; jobs && i < n; i++)
+		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i] };
+	if (jobs != NULL)
+		run_parallel(jobs, n, stop_one);
+	for (size_t i = 0; ids && i < n; i++)
+		ids[i] = c[i].id;
+	struct berth_err err;
+	if (ids != NULL && cgroup_remove_endpoint(endpoint, ids, n, &err) < 0)
+		log_warn("%s", err.msg);
+	free(ids);
+	free(jobs);
+}
+
+int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
+			 struct berth_buf *reason)
+{
+	bool *healthy = calloc(n, sizeof(bool));
+	if (healthy == NULL)
+		return buf_append_str(reason, "out of memory"), -1;
+	long long deadline = clock_now_ms() + rt->cfg.health_timeout_ms;
+	useconds_t pause = 2000;
+	size_t n_healthy = 0;
+	int r = -1;
+	for (;;) {
+		for (size_t i = 0; i < n; i++) {
+			if (healthy[i])
+				continue;
+			int status = 0;
+			struct berth_err err;
+			if (shim_ping(c[i].socket, rt->cfg.ping_timeout_ms, &status, &err) == 0 && status == 200) {
+				healthy[i] = true;
+				n_healthy++;
+				continue;
+			}
+			struct shim_state st;
+			if (shim_get_state(c[i].socket, &st, &err) < 0 || !st.running) {
+				container_describe_exit(&rt->cfg, &c[i], reason);
+				buf_append_str(reason, " before it passed the ping health check.");
+				goto out;
+			}
+		}
+		if (n_healthy == n) {
+			r = 0;
+			goto out;
+		}
+		pthread_mutex_lock(rt->lock);
+		bool cancel = w->cancel;
+		pthread_mutex_unlock(rt->lock);
+		if (cancel) {
+			buf_append_str(reason, "cancelled");
+			goto out;
+		}
+		if (clock_now_ms() > deadline) {
+			for (size_t i = 0; i < n; i++)
+				if (!healthy[i]) {
+					buf_printf(reason, "container %s did not pass the ping health check within %d seconds.",
+						   c[i].hostname, rt->cfg.health_timeout_ms / 1000);
+					break;
+				}
+			goto out;
+		}
+		usleep(pause);
+		if (pause < 50000)
+			pause = pause * 3 / 2;
+	}
+out:
+	free(healthy);
+	return r;
+}
+
+void runtime_append_logs(const struct endpoint_container *c, size_t n, struct berth_buf *reason)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct berth_buf tail = BERTH_BUF_INIT;
+		container_log_tail(&c[i], 5, &tail);
+		if (tail.len > 0)
+			buf_printf(reason, " Last log lines of %s: %s", c[i].hostname, tail.data);
+		buf_free(&tail);
+	}
+}
+
+int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
+			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
+			    const struct container_def ***defs, size_t *n, struct berth_err *err)
+{
+	size_t add = (size_t)(count > 0 ? count : 0) * m->n_containers;
+	struct endpoint_container *c = realloc(*out, (*n + add + 1) * sizeof(*c));
+	if (c == NULL)
+		return berth_err_set(err, ENOMEM, "containers");
+	*out = c;
+	const struct container_def **d = realloc(*defs, (*n + add + 1) * sizeof(*d));
+	if (d == NULL)
+		return berth_err_set(err, ENOMEM, "containers");
+	*defs = d;
+	for (long long k = first_instance; k < first_instance + count; k++)
+		for (size_t i = 0; i < m->n_containers; i++) {
+			struct endpoint_container *x = &c[*n];
+			if (container_alloc(&rt->cfg, m->containers[i].hostname, x, err) < 0) {
+				free(x->id);
+				free(x->hostname);
+				free(x->socket);
+				free(x->log);
+				return -1;
+			}
+			x->variant = strdup(v->variant_name);
+			x->instance = k;
+			x->pending = pending;
+			d[*n] = &m->containers[i];
+			(*n)++;
+			if (x->variant == NULL)
+				return berth_err_set(err, ENOMEM, "containers");
+		}
+	return 0;
+}
+
+void runtime_models_free(struct model **models, size_t n)
+{
+	for (size_t v = 0; models != NULL && v < n; v++)
+		if (models[v] != NULL)
+			model_free(models[v]);
+	free(models);
+}

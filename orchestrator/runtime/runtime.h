@@ -1,0 +1,61 @@
+/* runtime.h — endpoint lifecycles: turns an endpoint record into running
+ * containers (image, artifact, OCI bundle, one shim each, started in
+ * parallel), health-checks them to InService or Failed, stops them on
+ * delete, re-adopts running shims after a berthd restart, and publishes
+ * the route table to subscribed routers.
+ *
+ * Locking: every function that touches the store runs with *lock held;
+ * slow work (unpacking, spawning, pinging, stopping) runs in worker
+ * threads without it. Status changes are persisted, then *changed is
+ * broadcast and the route table pushed. */
+#ifndef BERTH_RUNTIME_H
+#define BERTH_RUNTIME_H
+
+#include <pthread.h>
+
+#include "buf.h"
+#include "err.h"
+#include "runtime_config.h"
+#include "store.h"
+
+
+struct runtime;
+struct mme;
+struct limits;
+struct seccomp_profile;
+
+struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
+			    pthread_cond_t *changed, struct berth_err *err);
+/* Waits for running workers to finish their current step; containers keep running. */
+void runtime_free(struct runtime *rt);
+
+/* The endpoint NAME was just persisted as Creating or Updating (start its
+ * containers / roll the update out) or Deleting (stop them, then remove the
+ * record), in a background worker; with *lock held, never blocks. The
+ * worker persists the outcome, broadcasts *changed and pushes routes. */
+void runtime_endpoint_start(struct runtime *rt, const char *name);
+void runtime_endpoint_stop(struct runtime *rt, const char *name);
+/* With *lock held: push the route table to every subscribed router. */
+void runtime_push_routes(struct runtime *rt);
+
+/* At start-up, with *lock held: re-adopt InService endpoints as they are
+ * (running containers untouched; those that died meanwhile are restarted
+ * by the health monitor, health.c, which this starts), resume Creating and
+ * Deleting ones, and clean up then roll out again interrupted updates
+ * (update.c). */
+void runtime_resume(struct runtime *rt);
+
+/* Subscribes a router (proto_control.h kind 2): sends the current table
+ * and every later one. Takes ownership of sock. Call with *lock held. */
+void runtime_add_route_watcher(struct runtime *rt, int sock);
+/* The route table document, with *lock held (exposed for tests). */
+int runtime_render_routes(struct runtime *rt, struct berth_buf *out);
+/* (mme) Sends one line (e.g. {"op":"mme_evicted",…}) to every route
+ * watcher, between tables. Takes *lock itself. */
+void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len);
+/* (mme) The multi-model cache given in the config (may be NULL). */
+struct mme *runtime_mme(struct runtime *rt);
+/* proto_control.h kind 3; takes *lock itself. */
+int runtime_ps(struct runtime *rt, struct berth_buf *out);
+
+#endif

@@ -1,0 +1,124 @@
+/* runtime_internal.h — what the files of runtime/ share (not used outside
+ * it): the runtime object, its background workers and the helpers that
+ * change an endpoint record under *lock. Its files, lowest first (each
+ * calls only those above it in this list):
+ *
+ *   publish.c     the route table document and its subscribers
+ *   status.c      persist an endpoint record's change, then announce it
+ *   workers.c     background jobs: spawn, finish, cancel and wait
+ *   containers.c  a set of containers: allocate, start/stop in parallel, wait healthy
+ *   backoff.c     when a failed container is restarted (pure)
+ *   health.c      the monitor thread: checks and restarts
+ *   update.c      UpdateEndpoint: blue/green roll-out and scaling
+ *   lifecycle.c   the create and delete workers; runtime_endpoint_start/stop
+ *   ps.c          `berth ps`
+ *   runtime.c     the object; what berthd does with its endpoints at start
+ *
+ * Workers: one detached thread per job (start, stop, update, restart),
+ * listed in rt->workers under *lock so a stop can cancel and wait for the
+ * others of its endpoint, and runtime_free can wait for all of them. */
+#ifndef BERTH_RUNTIME_INTERNAL_H
+#define BERTH_RUNTIME_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "clock.h"
+#include "buf.h"
+#include "resources.h"
+#include "runtime.h"
+
+enum worker_kind { WORKER_START, WORKER_STOP, WORKER_UPDATE, WORKER_RESTART };
+
+struct worker {
+	struct runtime *rt;
+	enum worker_kind kind;
+	char *endpoint;
+	char *container_id;     /* WORKER_RESTART: the container being restarted */
+	bool cancel;            /* set by a stop that overtakes this job */
+	struct worker *next;
+};
+
+struct health_entry;
+
+
+struct runtime {
+	struct runtime_config cfg;
+	struct store *store;
+	pthread_mutex_t *lock;
+	pthread_cond_t *changed;
+	struct worker *workers;  /* guarded by *lock */
+	int *watchers;           /* router sockets, guarded by *lock */
+	size_t n_watchers;
+	unsigned long long generation;
+	/* health.c, guarded by *lock */
+	struct health_entry *health;
+	bool stopping;
+	bool monitor_started;
+	pthread_t monitor;
+};
+
+
+/* status.c. With *lock held: persist e (ownership taken) and tell
+ * everyone (broadcast *changed, push the route table). */
+void runtime_commit(struct runtime *rt, struct endpoint *e);
+/* With *lock held: persist a new status (and reason; with
+ * replace_containers, the container list) of endpoint name, and tell
+ * everyone. */
+void runtime_set_status(struct runtime *rt, const char *name, const char *status, const char *reason,
+			const struct endpoint_container *containers, size_t n_containers, bool replace_containers);
+/* A copy of e's containers (one spare zeroed entry); NULL on ENOMEM. */
+struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
+
+/* workers.c. With *lock held: adds a worker and starts its thread running fn(w).
+ * container_id may be NULL. Returns the worker or NULL. */
+struct worker *runtime_worker_spawn(struct runtime *rt, const char *endpoint, enum worker_kind kind,
+				    const char *container_id, void *(*fn)(void *));
+/* With *lock held: removes w, frees it, broadcasts. */
+void runtime_worker_done(struct worker *w);
+/* With *lock held: cancels every worker of endpoint but `self` whose kind
+ * is in kinds (bit mask of 1 << kind) and waits until they are gone. */
+void runtime_workers_cancel_wait(struct runtime *rt, const char *endpoint, unsigned kinds, const struct worker *self);
+
+/* containers.c. Runs the containers' jobs in parallel threads and waits. */
+int runtime_start_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     const struct container_def *const *defs, size_t n, struct berth_buf *reason);
+void runtime_stop_containers(struct runtime *rt, const char *endpoint, const struct endpoint_container *c,
+			     size_t n);
+/* Stops and removes the containers in parallel, then their cgroups. */
+void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n);
+/* Polls /ping of every container until all answer 200 (0), or one exits,
+ * the health deadline passes or w is cancelled (-1, reason filled). */
+int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
+			 struct berth_buf *reason);
+/* Appends the last log lines of each container to reason. */
+void runtime_append_logs(const struct endpoint_container *c, size_t n, struct berth_buf *reason);
+
+
+/* Allocates the containers of `count` new instances of variant v (model
+ * m), numbered from first_instance, marked pending; appends them to *out
+ * (and their definitions to *defs). */
+int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
+			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
+			    const struct container_def ***defs, size_t *n, struct berth_err *err);
+/* Frees n models (entries may be NULL) and the array. */
+void runtime_models_free(struct model **models, size_t n);
+/* Single / Direct / Serial for a model (as CreateEndpoint decides it). */
+const char *runtime_mode_for(const struct model *m);
+
+/* health.c */
+#define HEALTH_STATE_INTERVAL_MS 500      /* shim state (is the process alive?) */
+#define HEALTH_PING_INTERVAL_MS 5000      /* GET /ping */
+#define HEALTH_PING_FAILURES 3            /* consecutive failures = unhealthy */
+#define HEALTH_RESTART_STOP_MS 2000       /* SIGTERM → SIGKILL when replacing a failed container */
+void health_start(struct runtime *rt);     /* with *lock held */
+void health_stop(struct runtime *rt);      /* without *lock */
+void health_forget(struct runtime *rt, const char *container_id);   /* with *lock held */
+/* Fills per-container health facts for `berth ps` (with *lock held). */
+void health_describe(struct runtime *rt, const char *container_id, long long *healthy_for_ms, int *failures);
+
+/* update.c: the worker of an endpoint in status Updating. */
+void *runtime_update_worker(void *arg);
+/* At start-up, with *lock held: what an interrupted update left behind. */
+void runtime_update_resume(struct runtime *rt, const char *endpoint);
+
+#endif

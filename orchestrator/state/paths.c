@@ -1,0 +1,9 @@
+/* paths.c — see paths.h. */
+#include "paths.h"
+
+#include "fsutil.h"
+
+char *state_path_mme_endpoint(const char *state_dir, const char *endpoint)
+{
+	return fs_path("%s/mme/%s", state_dir, endpoint);
+}
