@@ -223,6 +223,7 @@ static void refuse_stream(struct h2_conn *c, struct request *req)
 		log_debug("HTTP/2 stream %d refused: %zu body bytes held on the connection, %zu in all", req->stream_id,
 			  c->buffered.used, srv->buffered.used);
 	nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, req->stream_id, NGHTTP2_REFUSED_STREAM);
+	request_drop_body(req);
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)

@@ -107,14 +107,19 @@ static void trim_buffer(struct berth_buf *b)
 		buf_free(b);
 }
 
-void request_release(struct request_pool *pool, struct request *req)
+static void request_drop_charge(struct request *req)
 {
-	if (!req)
-		return;
 	if (req->charged_global)
 		budget_release(req->charged_conn, req->charged_global, req->charged);
 	req->charged = 0;
 	req->charged_conn = req->charged_global = NULL;
+}
+
+void request_release(struct request_pool *pool, struct request *req)
+{
+	if (!req)
+		return;
+	request_drop_charge(req);
 	if (pool->n_free >= REQUEST_POOL_KEEP) {
 		request_free(req);
 		return;
@@ -132,6 +137,12 @@ void request_release(struct request_pool *pool, struct request *req)
 	req->pool_next = pool->free;
 	pool->free = req;
 	pool->n_free++;
+}
+
+void request_drop_body(struct request *req)
+{
+	buf_free(&req->body);
+	request_drop_charge(req);
 }
 
 int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,

@@ -108,6 +108,8 @@ enum request_method request_method_from(const char *name, size_t len);
  * charged or appended); -1 on ENOMEM. request_release gives it back. */
 int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,
 			size_t len);
+/* Frees the body now and gives its charge back (a refused request). */
+void request_drop_body(struct request *req);
 
 static inline const char *request_str(const struct request *req, struct request_span s)
 {

@@ -101,6 +101,12 @@ static void body_charged_by_capacity_and_given_back(void **state)
 	assert_int_equal(request_append_body(req, &conn, &global, data, sizeof(data)), 1);
 	assert_int_equal(req->body.len, 4000);
 	assert_int_equal(conn.used, req->body.cap);
+	request_drop_body(req); /* a refused stream gives its bytes back at once */
+	assert_int_equal(conn.used, 0);
+	assert_int_equal(global.used, 0);
+	assert_int_equal(req->body.len, 0);
+	assert_int_equal(request_append_body(req, &conn, &global, data, 10), 0);
+	assert_int_equal(conn.used, req->body.cap);
 	request_release(&pool, req);
 	assert_int_equal(conn.used, 0);
 	assert_int_equal(global.used, 0);
