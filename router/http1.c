@@ -530,7 +530,7 @@ static void h1_process(struct h1_conn *c)
 				srv->metrics.refused_busy++;
 				respond_busy(c->req, ROUTER_RETRY_AFTER,
 					     "The router holds the maximum of %zu bytes of request bodies in memory: retry shortly.",
-					     srv->cfg.max_buffered_bytes);
+					     srv->buffered.limit);
 				return;
 			}
 			if (c->rejected) {

@@ -8,8 +8,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "invoke.h"
 #include "clock.h"
+#include "invoke.h"
 #include "log.h"
 #include "mme.h"
 #include "proto_control.h"
