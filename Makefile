@@ -177,7 +177,7 @@ integration: all echo-image framework-images
 	BERTH_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/integration
 
 check: deps-test
-	$(MAKE) SAN=1 all unit
+	$(MAKE) SAN=1 all unit layers
 	$(MAKE) SAN=1 integration
 
 bench: deps-bench
