@@ -3,14 +3,25 @@
 #   make run     install missing Debian packages, build, start berthd + router
 #                with a demo endpoint, print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
-#                run unit and integration tests
+#                run unit tests, each fuzz target briefly, integration tests
 #   make bench   router / pipeline / start-up figures (see tests/bench)
+#   make fuzz    libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (default 600)
 #
 # Variables: SAN=1 builds with sanitizers into build-san/ (make check does).
+# FUZZ=1 builds the library objects with clang for libFuzzer into build-fuzz/.
 
 CC       ?= gcc
 SAN      ?= 0
-ifeq ($(SAN),1)
+FUZZ     ?= 0
+ifeq ($(FUZZ),1)
+CC       := clang
+BUILD    ?= build-fuzz
+# clang flags libseccomp's SCMP_A0() macro (positional initializer of a
+# 4-field struct) under -Wextra; gcc does not
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+            -Wno-missing-field-initializers
+OPT      := -O1
+else ifeq ($(SAN),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1
@@ -33,19 +44,25 @@ DEPS_RUN   := runc iproute2 util-linux curl ca-certificates python3-boto3 nghttp
 DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci zstd
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
+# clang's -fsanitize=fuzzer runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev
+DEPS_FUZZ  := clang libclang-rt-14-dev
 
 # berthd's layers, lowest first (docs/design.md draws them; `make layers`
 # checks that each folder uses only those before it).
 BERTHD_LAYERS := state limits artifact image container mme runtime api
 BERTHD_DIRS   := $(addprefix orchestrator/,$(BERTHD_LAYERS)) orchestrator
 
-COMMON_SRC := $(wildcard common/*.c)
+# The HTTP/1.1 response parser and client need -lhttp_parser: they are an
+# archive of their own, linked by berthd and the router, never by the shim.
+COMMON_HTTP_SRC := common/http_response.c common/http_client.c
+COMMON_SRC := $(filter-out $(COMMON_HTTP_SRC),$(wildcard common/*.c))
 ORCH_LIB   := $(foreach d,$(BERTHD_LAYERS),$(wildcard orchestrator/$(d)/*.c)) orchestrator/config.c
 CLI_SRC    := $(wildcard cli/*.c)
 SHIM_SRC   := $(wildcard shim/*.c)
 ROUTER_SRC := $(wildcard router/*.c)
 ROUTER_LIB := $(filter-out router/main.c,$(ROUTER_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 # Each binary sees common/ and its own folders only, so a header name is
 # never ambiguous between binaries (router/mme.h vs orchestrator/mme/mme.h).
@@ -59,12 +76,13 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 BINS := $(BUILD)/berthd $(BUILD)/berth $(BUILD)/berth-shim $(BUILD)/berth-router
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image
-.PHONY: framework-images layers
+.PHONY: framework-images layers deps-fuzz fuzz fuzz-check fuzz-build
 
 all: $(BINS) $(BUILD)/echo-serve
 
@@ -83,6 +101,9 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libcommon.a: $(call obj,$(COMMON_SRC))
 	@rm -f $@
 	ar rcs $@ $^
+$(BUILD)/libcommon_http.a: $(call obj,$(COMMON_HTTP_SRC))
+	@rm -f $@
+	ar rcs $@ $^
 $(BUILD)/liborch.a: $(call obj,$(ORCH_LIB))
 	@rm -f $@
 	ar rcs $@ $^
@@ -90,8 +111,8 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl
+$(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl -lhttp_parser
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 # Not sanitized, the shim (one per container) is linked statically against
@@ -104,7 +125,7 @@ SHIM_LIBS := -static -l:libyajl_s.a
 endif
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
-$(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon.a
+$(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # The example serving container: a static binary, never sanitized (it runs
@@ -117,11 +138,20 @@ $(BUILD)/echo-serve: examples/echo/serve.c
 # the others berthd's. Header dependencies are tracked (-MMD) like objects'.
 unit_inc = $(if $(filter test_router_%,$(1)),$(INC_ROUTER),$(if $(filter test_shim_%,$(1)),$(INC_SHIM),$(INC_BERTHD)))
 SHIM_LIB_OBJS := $(call obj,$(filter-out shim/main.c,$(SHIM_SRC)))
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon.a $(SHIM_LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(SHIM_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(call unit_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -o $@ $< \
 		$(if $(filter test_shim_%,$*),$(SHIM_LIB_OBJS)) $(BUILD)/liborch.a $(BUILD)/librouter.a \
-		$(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
+		$(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
+
+# libFuzzer targets: only with FUZZ=1 (clang objects in build-fuzz/).
+# fuzz_http* see the router's headers, the others berthd's.
+fuzz_inc = $(if $(filter fuzz_http%,$(1)),$(INC_ROUTER),$(INC_BERTHD))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@) $(BUILD)/obj/tests/fuzz
+	$(CC) $(CPPFLAGS) $(call fuzz_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tests/fuzz/$*.d -MT $@ \
+		-fsanitize=fuzzer -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a \
+		$(LDFLAGS) -fsanitize=fuzzer -lyajl -larchive -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap
 
 # the shipped instance types and seccomp profile are compiled into berthd
 $(BUILD)/obj/orchestrator/limits/embedded_configs.o: configs/instance-types.json configs/seccomp.json
@@ -151,6 +181,8 @@ deps-test: deps
 	$(call apt_install,$(DEPS_TEST))
 deps-bench: deps-test
 	$(call apt_install,$(DEPS_BENCH))
+deps-fuzz: deps
+	$(call apt_install,$(DEPS_FUZZ))
 
 echo-image: $(BUILD)/echo-serve
 	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
@@ -178,7 +210,23 @@ integration: all echo-image framework-images
 
 check: deps-test
 	$(MAKE) SAN=1 all unit layers
+	$(MAKE) fuzz-check
 	$(MAKE) SAN=1 integration
+
+# Fuzzing (tests/fuzz/README.md). Each target first replays every file of
+# tests/fuzz/NAME/ (seeds and the regression inputs of crashes once found),
+# then fuzzes from them: FUZZ_CHECK_SECONDS each in make check, FUZZ_SECONDS
+# each in make fuzz. A crash is written to tests/fuzz/NAME/crash-SHA1 and the
+# run fails; keep the file once fixed: it is replayed from then on.
+FUZZ_SECONDS       ?= 600
+FUZZ_CHECK_SECONDS ?= 12
+FUZZ_TARGETS       ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+fuzz-build:
+	$(MAKE) FUZZ=1 $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
+fuzz: deps-fuzz fuzz-build
+	tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-check: deps-fuzz fuzz-build
+	tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_CHECK_SECONDS) $(FUZZ_TARGETS)
 
 bench: deps-bench
 	$(MAKE) all echo-image
@@ -208,4 +256,4 @@ install: all
 	fi
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -50,6 +51,29 @@ int ipc_connect(const char *path, struct berth_err *err)
 	if (fd < 0)
 		return berth_err_set(err, errno, "socket");
 	while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (errno != EINTR)
+			return berth_err_set(err, errno, "cannot connect to %s", path);
+	}
+	return berth_steal_fd(&fd);
+}
+
+int ipc_connect_timeout(const char *path, int timeout_ms, struct berth_err *err)
+{
+	struct sockaddr_un addr;
+	if (fill_addr(&addr, path, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berth_err_set(err, errno, "socket");
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return berth_err_set(err, errno, "setsockopt SO_SNDTIMEO");
+	while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (errno == EAGAIN)
+			return berth_err_set(err, ETIMEDOUT, "cannot connect to %s within %d ms: its listener is busy",
+					     path, timeout_ms);
 		if (errno != EINTR)
 			return berth_err_set(err, errno, "cannot connect to %s", path);
 	}

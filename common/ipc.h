@@ -21,6 +21,10 @@
 int ipc_listen(const char *path, mode_t mode, struct berth_err *err);
 /* Connects (blocking). Returns a CLOEXEC fd. */
 int ipc_connect(const char *path, struct berth_err *err);
+/* Connects, waiting at most timeout_ms when the listener's backlog is
+ * full (SO_SNDTIMEO, which also stays on the socket for later sends).
+ * Returns a CLOEXEC fd. */
+int ipc_connect_timeout(const char *path, int timeout_ms, struct berth_err *err);
 /* Sends one message (a '\n' is appended when missing), with fd_to_pass
  * attached when >= 0. For blocking sockets; handles partial writes and
  * EINTR; a send timeout (SO_SNDTIMEO) fails with ETIMEDOUT. */

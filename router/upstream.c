@@ -2,13 +2,13 @@
  * their shims. See upstream.h for the contract. */
 #include <errno.h>
 #include <fcntl.h>
-#include <http_parser.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -16,6 +16,7 @@
 
 #include "ipc.h"
 #include "clock.h"
+#include "http_response.h"
 #include "json.h"
 #include "log.h"
 #include "upstream.h"
@@ -56,8 +57,6 @@ struct shim_channel {
 	size_t sent;                 /* bytes of the request written */
 };
 
-enum header_target { HEADER_OTHER, HEADER_CONTENT_TYPE, HEADER_CUSTOM_ATTRIBUTES };
-
 struct upstream_conn {
 	struct upstream_pool *pool;
 	struct upstream_conn *next_idle;
@@ -68,15 +67,9 @@ struct upstream_conn {
 	struct upstream_exchange *x;
 	bool reused;       /* came from the pool for this exchange */
 	bool got_bytes;    /* some response byte arrived */
-	bool message_done;
 	bool body_direct; /* Content-Length body: read straight into x->resp_body (no copy) */
 	enum upstream_result fail; /* set by parser callbacks to stop */
-	http_parser parser;
-	/* header being parsed */
-	bool last_was_value;
-	struct upstream_header_name field;
-	enum header_target target;
-	size_t value_len;
+	struct http_response resp; /* the shared response parser (common/) */
 	/* request being written */
 	struct berth_buf head;
 	size_t written; /* bytes of head + body written */
@@ -89,7 +82,6 @@ struct upstream {
 	size_t max_body;
 	bool debug;
 	struct upstream_pool *pools;
-	http_parser_settings settings;
 	char *read_buf; /* one shared buffer: the loop is single-threaded */
 };
 
@@ -107,83 +99,31 @@ static void exchange_give_up(struct upstream_exchange *x)
 	x->done(x);
 }
 
-/* ---- response parsing -------------------------------------------------- */
+/* ---- response parsing (http_response.h callbacks) ------------------------ */
 
-void upstream_header_name_reset(struct upstream_header_name *n)
+static bool header_is(const char *name, size_t len, const char *want, size_t want_len)
 {
-	n->len = 0;
-	n->too_long = false;
-	n->text[0] = '\0';
+	return len == want_len && strncasecmp(name, want, len) == 0;
 }
 
-void upstream_header_name_add(struct upstream_header_name *n, const char *at, size_t len)
+/* Keeps a header value in a fixed field, cut to fit. */
+static void keep_value(char *dst, size_t cap, const char *value, size_t len)
 {
-	for (size_t i = 0; i < len && !n->too_long; i++) {
-		if (n->len >= sizeof(n->text) - 1) {
-			n->too_long = true;
-			break;
-		}
-		char ch = at[i];
-		n->text[n->len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-	}
-	n->text[n->len] = '\0';
+	if (len > cap - 1)
+		len = cap - 1;
+	memcpy(dst, value, len);
+	dst[len] = '\0';
 }
 
-const char *upstream_header_name_get(const struct upstream_header_name *n)
+static int on_header(void *user_data, const char *name, size_t name_len, const char *value, size_t value_len)
 {
-	return n->too_long ? NULL : n->text;
-}
-
-static int on_message_begin(http_parser *p)
-{
-	struct upstream_conn *c = p->data;
-	c->last_was_value = false;
-	c->body_direct = false;
-	upstream_header_name_reset(&c->field);
-	c->target = HEADER_OTHER;
-	return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-	struct upstream_conn *c = p->data;
-	if (c->last_was_value) {
-		upstream_header_name_reset(&c->field);
-		c->last_was_value = false;
-	}
-	upstream_header_name_add(&c->field, at, len);
-	return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-	struct upstream_conn *c = p->data;
+	struct upstream_conn *c = user_data;
 	struct upstream_exchange *x = c->x;
-	if (!c->last_was_value) {
-		c->last_was_value = true;
-		c->value_len = 0;
-		const char *name = upstream_header_name_get(&c->field);
-		if (name && strcmp(name, "content-type") == 0)
-			c->target = HEADER_CONTENT_TYPE;
-		else if (name && strcmp(name, "x-amzn-sagemaker-custom-attributes") == 0) {
-			c->target = HEADER_CUSTOM_ATTRIBUTES;
-			x->has_resp_custom_attributes = true;
-		} else
-			c->target = HEADER_OTHER;
-	}
-	char *dst = NULL;
-	size_t cap = 0;
-	if (c->target == HEADER_CONTENT_TYPE)
-		dst = x->resp_content_type, cap = sizeof(x->resp_content_type);
-	else if (c->target == HEADER_CUSTOM_ATTRIBUTES)
-		dst = x->resp_custom_attributes, cap = sizeof(x->resp_custom_attributes);
-	if (dst) {
-		size_t n = len;
-		if (c->value_len + n > cap - 1)
-			n = cap - 1 - c->value_len;
-		memcpy(dst + c->value_len, at, n);
-		c->value_len += n;
-		dst[c->value_len] = '\0';
+	if (header_is(name, name_len, "content-type", 12))
+		keep_value(x->resp_content_type, sizeof(x->resp_content_type), value, value_len);
+	else if (header_is(name, name_len, "x-amzn-sagemaker-custom-attributes", 34)) {
+		keep_value(x->resp_custom_attributes, sizeof(x->resp_custom_attributes), value, value_len);
+		x->has_resp_custom_attributes = true;
 	}
 	return 0;
 }
@@ -193,31 +133,22 @@ static size_t exchange_limit(const struct upstream_conn *c)
 	return c->x->max_body ? c->x->max_body : c->pool->u->max_body;
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_head(void *user_data, int status, uint64_t content_length, bool chunked)
 {
-	struct upstream_conn *c = p->data;
-	c->x->status = (int)p->status_code;
-	if (p->status_code >= 100 && p->status_code < 200)
-		return 0;
-	c->x->resp_content_length = p->content_length;
-	if (p->content_length != ULLONG_MAX && p->content_length > exchange_limit(c)) {
-		c->fail = UPSTREAM_TOO_LARGE;
-		return -1;
-	}
-	if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
-	    buf_reserve(&c->x->resp_body, (size_t)p->content_length) == 0)
-		c->body_direct = !(p->flags & F_CHUNKED);
+	struct upstream_conn *c = user_data;
+	c->x->status = status;
+	c->x->resp_content_length = content_length;
+	/* a declared length over the limit never gets here (the parser refuses it) */
+	if (content_length != HTTP_RESPONSE_NO_LENGTH && content_length > 0 &&
+	    buf_reserve(&c->x->resp_body, (size_t)content_length) == 0)
+		c->body_direct = !chunked;
 	return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len)
+static int on_body(void *user_data, const char *at, size_t len)
 {
-	struct upstream_conn *c = p->data;
+	struct upstream_conn *c = user_data;
 	struct upstream_exchange *x = c->x;
-	if (x->resp_body.len + len > exchange_limit(c)) {
-		c->fail = UPSTREAM_TOO_LARGE;
-		return -1;
-	}
 	struct berth_buf *b = &x->resp_body;
 	if (b->data && at >= b->data && at < b->data + b->cap) {
 		/* read straight into the body buffer (conn_on_event): no copy; the
@@ -235,20 +166,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_message_complete(http_parser *p)
-{
-	struct upstream_conn *c = p->data;
-	if (p->status_code >= 100 && p->status_code < 200) {
-		/* an interim answer (100 Continue): the real one follows */
-		c->x->resp_content_type[0] = '\0';
-		c->x->has_resp_custom_attributes = false;
-		return 0;
-	}
-	c->message_done = true;
-	c->body_direct = false;
-	http_parser_pause(p, 1);
-	return 0;
-}
+static const struct http_response_callbacks response_callbacks = {
+	.on_header = on_header,
+	.on_head = on_head,
+	.on_body = on_body,
+};
 
 /* ---- pools ------------------------------------------------------------- */
 
@@ -268,13 +190,6 @@ struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64
 	u->timeout_ms = timeout_ms;
 	u->max_body = max_body_bytes;
 	u->debug = debug;
-	http_parser_settings_init(&u->settings);
-	u->settings.on_message_begin = on_message_begin;
-	u->settings.on_header_field = on_header_field;
-	u->settings.on_header_value = on_header_value;
-	u->settings.on_headers_complete = on_headers_complete;
-	u->settings.on_body = on_body;
-	u->settings.on_message_complete = on_message_complete;
 	return u;
 }
 
@@ -325,6 +240,7 @@ static void conn_free_deferred(struct loop_defer *d)
 {
 	struct upstream_conn *c = container_of(d, struct upstream_conn, free_defer);
 	buf_free(&c->head);
+	http_response_free(&c->resp);
 	free(c);
 }
 
@@ -438,6 +354,7 @@ static struct upstream_conn *conn_from_fd(struct upstream_pool *pool, int fd, ch
 	}
 	c->pool = pool;
 	c->fd = fd;
+	http_response_init(&c->resp, &response_callbacks, c, UPSTREAM_MAX_HEAD, pool->u->max_body);
 	loop_watch_init(&c->watch, conn_on_event);
 	loop_timer_init(&c->timer, conn_on_timer);
 	loop_defer_init(&c->free_defer, conn_free_deferred);
@@ -778,13 +695,12 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
 	c->x = x;
 	x->conn = c;
 	c->got_bytes = false;
-	c->message_done = false;
 	c->body_direct = false; /* set once this exchange's answer head is parsed */
 	c->fail = UPSTREAM_OK;
 	c->written = 0;
 	c->pool->n_busy++;
-	http_parser_init(&c->parser, HTTP_RESPONSE);
-	c->parser.data = c;
+	http_response_reset(&c->resp);
+	http_response_set_limits(&c->resp, UPSTREAM_MAX_HEAD, exchange_limit(c));
 	build_head(c, x);
 	loop_timer_arm_at(u->loop, &c->timer, x->start_ns + u->timeout_ms * 1000000ull);
 	return conn_write(c);
@@ -916,28 +832,40 @@ static void conn_on_timer(struct loop_timer *t)
 	exchange_complete(c, UPSTREAM_TIMEOUT, false);
 }
 
-/* Feeds bytes to the parser; completes the exchange when it can. */
+/* Feeds bytes to the parser (len 0: EOF); completes the exchange when it can. */
 static void conn_parse(struct upstream_conn *c, const char *data, size_t len)
 {
-	struct upstream *u = c->pool->u;
-	size_t n = http_parser_execute(&c->parser, &u->settings, data, len);
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-	if (c->message_done) {
-		bool reusable = http_should_keep_alive(&c->parser) && n == len && len != 0;
-		exchange_complete(c, UPSTREAM_OK, reusable);
+	struct upstream_exchange *x = c->x;
+	size_t used = 0;
+	enum http_response_result res = http_response_feed(&c->resp, data, len, &used);
+	char what[256];
+	switch (res) {
+	case HTTP_RESPONSE_MORE:
 		return;
-	}
-	if (c->fail != UPSTREAM_OK) {
-		if (c->fail == UPSTREAM_TOO_LARGE)
-			snprintf(c->x->error, sizeof(c->x->error),
-				 "the response body exceeds the maximum of %zu bytes", exchange_limit(c));
+	case HTTP_RESPONSE_DONE:
+		c->body_direct = false;
+		/* bytes after the answer: the container misbehaves, never reuse */
+		exchange_complete(c, UPSTREAM_OK, http_response_keep_alive(&c->resp) && used == len && len != 0);
+		return;
+	case HTTP_RESPONSE_BODY_TOO_LARGE:
+		x->status = http_response_status(&c->resp);
+		x->resp_content_length = http_response_content_length(&c->resp);
+		snprintf(x->error, sizeof(x->error), "the response body exceeds the maximum of %zu bytes",
+			 exchange_limit(c));
+		exchange_complete(c, UPSTREAM_TOO_LARGE, false);
+		return;
+	case HTTP_RESPONSE_STOPPED:
 		exchange_complete(c, c->fail, false);
 		return;
-	}
-	if (e != HPE_OK) {
-		char what[256];
-		snprintf(what, sizeof(what), "malformed HTTP response: %s", http_errno_description(e));
+	case HTTP_RESPONSE_EARLY_EOF:
+		exchange_fail(c, UPSTREAM_RESET,
+			      "Connection reset by peer: the container closed the connection before sending a complete response");
+		return;
+	case HTTP_RESPONSE_MALFORMED:
+	case HTTP_RESPONSE_HEAD_TOO_LARGE:
+		http_response_describe(&c->resp, res, what, sizeof(what));
 		exchange_fail(c, UPSTREAM_BAD_RESPONSE, what);
+		return;
 	}
 }
 
@@ -985,10 +913,6 @@ static void conn_on_event(struct loop_watch *w, uint32_t events)
 		if (n == 0) {
 			/* EOF: completes a body delimited by the close, else a reset */
 			conn_parse(c, NULL, 0);
-			if (c->x == NULL || c->x->conn != c)
-				return;
-			exchange_fail(c, UPSTREAM_RESET,
-				      "Connection reset by peer: the container closed the connection before sending a complete response");
 			return;
 		}
 		char what[256];

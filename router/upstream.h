@@ -17,7 +17,9 @@
  * exactly once later from the loop, unless upstream_cancel() comes first.
  * A pooled connection that fails on write or before its first response
  * byte is retried once on a fresh connection (it was stale). A connection
- * that timed out or was cancelled mid-exchange is closed, never reused. */
+ * that timed out or was cancelled mid-exchange is closed, never reused.
+ * Answers are read with the shared parser (http_response.h): Content-Length,
+ * chunked or close-delimited bodies, head bounded by UPSTREAM_MAX_HEAD. */
 #ifndef BERTH_ROUTER_UPSTREAM_H
 #define BERTH_ROUTER_UPSTREAM_H
 
@@ -31,6 +33,7 @@
 #include "route_table.h"
 
 #define UPSTREAM_SHIM_TIMEOUT_MS 1000
+#define UPSTREAM_MAX_HEAD (80u << 10) /* an answer's status line and headers (http-parser's own default) */
 #define UPSTREAM_MAX_IDLE_PER_POOL 64
 #define UPSTREAM_IDLE_TIMEOUT_MS 60000
 
@@ -77,20 +80,6 @@ struct upstream_exchange {
 	struct shim_channel *shim_channel; /* waiting for the shim's answer */
 	bool retried;
 };
-
-/* A response header name as http-parser hands it over (in pieces),
- * lower-cased while it fits; a longer name is none the router looks for.
- * (A name of 48 or more characters used to leave its tail in the buffer,
- * so a later, shorter name on a pooled connection no longer matched.) */
-struct upstream_header_name {
-	char text[48];
-	size_t len;
-	bool too_long;
-};
-void upstream_header_name_reset(struct upstream_header_name *n);
-void upstream_header_name_add(struct upstream_header_name *n, const char *at, size_t len);
-/* The name so far, NUL-terminated, or NULL when it did not fit. */
-const char *upstream_header_name_get(const struct upstream_header_name *n);
 
 struct upstream;
 

@@ -55,6 +55,17 @@ static long long echo_now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* How answers are put on the wire (ECHO_PING_FORM, ECHO_ANSWER_FORM), to
+ * test the HTTP clients that read them: Content-Length (plain); chunked
+ * in small chunks with an extension and a trailer; delimited by the close;
+ * a head of 100 KiB; an invalid status line. */
+enum answer_form { FORM_PLAIN, FORM_CHUNKED, FORM_CLOSE, FORM_BIGHEAD, FORM_BADSTATUS };
+
+static const char *const form_names[] = { "plain", "chunked", "close", "bighead", "badstatus" };
+
+#define BIGHEAD_PADDING (100u << 10)
+#define FORM_CHUNK 1000 /* body bytes per chunk in FORM_CHUNKED */
+
 struct server_config {
 	enum echo_mode mode;
 	int ping_status;
@@ -69,6 +80,8 @@ struct server_config {
 	const char *accept_content_type; /* ECHO_ACCEPT_CONTENT_TYPE: others get 415 */
 	const char *content_type;        /* ECHO_CONTENT_TYPE: the answer's Content-Type */
 	const char *extra_header;        /* ECHO_EXTRA_HEADER: "Name: value" on /invocations answers */
+	enum answer_form ping_form;      /* ECHO_PING_FORM: how /ping answers are written */
+	enum answer_form answer_form;    /* ECHO_ANSWER_FORM: how every other answer is written */
 };
 
 struct conn {
@@ -80,6 +93,7 @@ struct conn {
 	bool continue_sent; /* "100 Continue" sent for the request being received */
 	bool close_after;   /* close once out is drained */
 	bool hung;          /* hang mode: never answer again, discard input */
+	enum answer_form form; /* of the answer to the request being handled */
 	uint32_t events;    /* currently registered epoll events */
 };
 
@@ -153,6 +167,21 @@ static int env_status(const char *name, int fallback)
 		return fallback;
 	}
 	return (int)n;
+}
+
+static int env_form(const char *name, enum answer_form *form)
+{
+	const char *v = getenv(name);
+	*form = FORM_PLAIN;
+	if (!v || !*v)
+		return 0;
+	for (size_t i = 0; i < ARRAY_LEN(form_names); i++)
+		if (strcmp(v, form_names[i]) == 0) {
+			*form = (enum answer_form)i;
+			return 0;
+		}
+	fprintf(stderr, "echo: unknown %s=%s (plain|chunked|close|bighead|badstatus)\n", name, v);
+	return -1;
 }
 
 static bool token_eq(const char *s, size_t len, const char *lit)
@@ -274,6 +303,70 @@ static int conn_send(struct conn *c, const struct iovec *iov, int n)
 	return conn_queue(c, iov, n, (size_t)w);
 }
 
+/* An answer in one of the test forms (enum answer_form), built whole. */
+static int send_in_form(struct conn *c, int status, const char *ctype, size_t ctype_len,
+			const struct iovec *body, int n_body, size_t body_len)
+{
+	size_t cap = 1024 + BIGHEAD_PADDING + body_len + (body_len / FORM_CHUNK + 1) * 32;
+	char *out = malloc(cap);
+	if (out == NULL)
+		return -1;
+	char code[16];
+	snprintf(code, sizeof(code), c->form == FORM_BADSTATUS ? "2x0" : "%d", status);
+	size_t n = (size_t)snprintf(out, cap, "HTTP/1.1 %s %s\r\nContent-Type: %.*s\r\n", code, status_text(status),
+				    (int)ctype_len, ctype);
+	if (c->form == FORM_BIGHEAD) {
+		memcpy(out + n, "X-Padding: ", 11);
+		n += 11;
+		memset(out + n, 'p', BIGHEAD_PADDING);
+		n += BIGHEAD_PADDING;
+		memcpy(out + n, "\r\n", 2);
+		n += 2;
+	}
+	if (c->form == FORM_CHUNKED)
+		n += (size_t)snprintf(out + n, cap - n, "Transfer-Encoding: chunked\r\n\r\n");
+	else if (c->form == FORM_CLOSE) {
+		n += (size_t)snprintf(out + n, cap - n, "Connection: close\r\n\r\n");
+		c->close_after = true;
+	} else
+		n += (size_t)snprintf(out + n, cap - n, "Content-Length: %zu\r\n%s\r\n", body_len,
+				      c->close_after ? "Connection: close\r\n" : "");
+	/* the body, cut in FORM_CHUNK pieces across the iovecs when chunked */
+	size_t in_chunk = 0, chunk_no = 0;
+	for (int i = 0; i < n_body; i++) {
+		const char *p = body[i].iov_base;
+		for (size_t left = body[i].iov_len; left > 0;) {
+			size_t take = left;
+			if (c->form == FORM_CHUNKED) {
+				if (in_chunk == 0) {
+					size_t rest = body_len - chunk_no * FORM_CHUNK;
+					size_t size = rest < FORM_CHUNK ? rest : FORM_CHUNK;
+					n += (size_t)snprintf(out + n, cap - n, "%zx%s\r\n", size,
+							      chunk_no == 0 ? ";first=\"yes\"" : "");
+					in_chunk = size;
+				}
+				if (take > in_chunk)
+					take = in_chunk;
+			}
+			memcpy(out + n, p, take);
+			n += take;
+			p += take;
+			left -= take;
+			if (c->form == FORM_CHUNKED && (in_chunk -= take) == 0) {
+				memcpy(out + n, "\r\n", 2);
+				n += 2;
+				chunk_no++;
+			}
+		}
+	}
+	if (c->form == FORM_CHUNKED)
+		n += (size_t)snprintf(out + n, cap - n, "0\r\nX-Echo-Trailer: done\r\n\r\n");
+	struct iovec iov = { out, n };
+	int r = conn_send(c, &iov, 1);
+	free(out);
+	return r;
+}
+
 static int send_response(struct conn *c, const struct request *req, int status,
 			 const char *ctype, size_t ctype_len,
 			 const struct iovec *body, int n_body)
@@ -287,6 +380,8 @@ static int send_response(struct conn *c, const struct request *req, int status,
 	size_t ra_len = req && req->reply_attributes ? req->reply_attributes_len : 0;
 	if (ra_len > 200)
 		ra_len = 200;
+	if (c->form != FORM_PLAIN && !(req && req->head))
+		return send_in_form(c, status, ctype, ctype_len, body, n_body, body_len);
 	const char *extra = req && req->extra_header ? req->extra_header : NULL;
 	int hl = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s%.*s%s%.200s%s%s\r\n",
@@ -1152,6 +1247,7 @@ static int handle_request(struct server *s, struct conn *c, struct request *req)
 {
 	if (!req->keep_alive)
 		c->close_after = true;
+	c->form = path_is(req, "/ping") ? s->cfg->ping_form : s->cfg->answer_form;
 	if (path_is(req, "/ping")) {
 		if (!token_eq(req->method, req->method_len, "GET") && !req->head)
 			return send_simple(c, req, 405, "{\"error\":\"method not allowed\"}");
@@ -1366,6 +1462,8 @@ static int config_load(struct server_config *cfg)
 		cfg->mode = (enum echo_mode)i;
 	}
 	cfg->ping_status = env_status("ECHO_PING_STATUS", 200);
+	if (env_form("ECHO_PING_FORM", &cfg->ping_form) < 0 || env_form("ECHO_ANSWER_FORM", &cfg->answer_form) < 0)
+		return -1;
 	cfg->accept_content_type = getenv("ECHO_ACCEPT_CONTENT_TYPE");
 	if (cfg->accept_content_type && !*cfg->accept_content_type)
 		cfg->accept_content_type = NULL;

@@ -23,7 +23,14 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 		berth_err_set(err, ENOMEM, "unpacking %s", archive_path);
 		goto done;
 	}
-	archive_read_support_filter_all(in);
+	/* gzip (what SageMaker's artifacts are), and the other compressions
+	 * libarchive decodes itself. Not archive_read_support_filter_all: for
+	 * lrzip, grzip or lzop magic it runs that decompressor from PATH, as
+	 * root, on a downloaded artifact. */
+	archive_read_support_filter_gzip(in);
+	archive_read_support_filter_bzip2(in);
+	archive_read_support_filter_xz(in);
+	archive_read_support_filter_zstd(in);
 	archive_read_support_format_tar(in);
 	archive_read_support_format_gnutar(in);
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |

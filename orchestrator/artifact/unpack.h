@@ -1,5 +1,6 @@
-/* unpack.h — safe extraction of tar archives (any compression libarchive
- * reads) into a berth-owned cache directory, once.
+/* unpack.h — safe extraction of tar archives (plain, gzip, bzip2, xz or
+ * zstd: what libarchive decodes itself; never an external decompressor)
+ * into a berth-owned cache directory, once.
  *
  * Extraction never leaves the destination: entries with "..", absolute
  * paths, or paths through symlinks are refused (libarchive's SECURE_*

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,21 +18,8 @@
 #include "fsutil.h"
 #include "ipc.h"
 #include "json.h"
+#include "log.h"
 #include "report.h"
-
-static int wait_readable(int fd, long long deadline)
-{
-	for (;;) {
-		long long left = deadline - clock_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r;
-	}
-}
 
 int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *err)
 {
@@ -85,13 +73,29 @@ int shim_spawn(const struct shim_launch *l, int timeout_ms, struct berth_err *er
 	return r;
 }
 
-/* One request/answer on a fresh connection; *reply must be yajl_tree_free'd. */
-static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply, int *fd_out,
+#define SHIM_EXIT_WAIT_MS 10000 /* after its stop answer, the shim only finishes up */
+
+/* A pidfd of the process listening on s (the shim), or -1. Opened while
+ * the connection holds the shim up, so the pid cannot have been reused. */
+static int peer_pidfd(int s)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return -1;
+	return (int)syscall(SYS_pidfd_open, cred.pid, 0);
+}
+
+/* One request/answer on a fresh connection; *reply must be yajl_tree_free'd.
+ * pidfd (may be NULL) receives a pidfd of the shim process, or -1. */
+static int shim_call(const char *socket, const char *request, int timeout_ms, yajl_val *reply, int *pidfd,
 		     struct berth_err *err)
 {
 	_cleanup_close_ int s = ipc_connect(socket, err);
 	if (s < 0)
 		return -1;
+	if (pidfd != NULL)
+		*pidfd = peer_pidfd(s);
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -101,8 +105,7 @@ static int shim_call(const char *socket, const char *request, int timeout_ms, ya
 	ipc_reader_init(&rd, s);
 	const char *line;
 	size_t len;
-	int fd = -1;
-	int r = ipc_read(&rd, &line, &len, &fd, err);
+	int r = ipc_read(&rd, &line, &len, NULL, err);
 	if (r == 0)
 		berth_err_set(err, 0, "the shim at %s closed the connection without answering", socket);
 	if (r == 1) {
@@ -110,26 +113,15 @@ static int shim_call(const char *socket, const char *request, int timeout_ms, ya
 		if (*reply == NULL)
 			r = -1;
 	}
-	ipc_reader_free(&rd);
-	if (r != 1) {
-		if (fd >= 0)
-			close(fd);
+	ipc_reader_free(&rd); /* closes any descriptor that came along */
+	if (r != 1)
 		return -1;
-	}
-	if (fd_out != NULL)
-		*fd_out = fd;
-	else if (fd >= 0)
-		close(fd);
 	bool ok = false;
 	if (!json_get_bool(*reply, "ok", &ok) || !ok) {
 		const char *why = json_get_string(*reply, "error");
 		berth_err_set(err, 0, "%s", why ? why : "the shim refused the request");
 		yajl_tree_free(*reply);
 		*reply = NULL;
-		if (fd_out != NULL && *fd_out >= 0) {
-			close(*fd_out);
-			*fd_out = -1;
-		}
 		return -1;
 	}
 	return 0;
@@ -168,61 +160,16 @@ int shim_stop(const char *socket, int timeout_ms, struct berth_err *err)
 	char req[64];
 	snprintf(req, sizeof(req), "{\"op\":\"stop\",\"timeout_ms\":%d}", timeout_ms);
 	yajl_val v = NULL;
-	if (shim_call(socket, req, timeout_ms + 10000, &v, NULL, err) < 0)
+	_cleanup_close_ int pidfd = -1;
+	if (shim_call(socket, req, timeout_ms + 10000, &v, &pidfd, err) < 0)
 		return -1;
 	yajl_tree_free(v);
-	return 0;
-}
-
-int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err *err)
-{
-	*status = 0;
-	yajl_val v = NULL;
-	int fd = -1;
-	if (shim_call(socket, "{\"op\":\"connect\"}", timeout_ms, &v, &fd, err) < 0)
-		return -1;
-	yajl_tree_free(v);
-	_cleanup_close_ int conn = fd;
-	if (conn < 0)
-		return berth_err_set(err, EPROTO, "the shim at %s answered connect without a socket", socket);
-	static const char req[] = "GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-	if (send(conn, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1))
-		return berth_err_set(err, errno, "sending GET /ping");
-	char head[256];
-	size_t used = 0;
-	long long deadline = clock_now_ms() + timeout_ms;
-	while (used < sizeof(head) - 1) {
-		if (wait_readable(conn, deadline) <= 0)
-			return berth_err_set(err, ETIMEDOUT, "GET /ping got no answer within %d ms", timeout_ms);
-		ssize_t n = recv(conn, head + used, sizeof(head) - 1 - used, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return berth_err_set(err, errno, "GET /ping");
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		head[used] = '\0';
-		if (strchr(head, '\n'))
-			break;
-	}
-	head[used] = '\0';
-	int code = 0;
-	if (sscanf(head, "HTTP/1.%*d %d", &code) != 1)
-		return berth_err_set(err, EPROTO, "GET /ping: the container did not answer HTTP");
-	*status = code;
-	return 0;
-}
-
-int shim_connect_container(const char *socket, int timeout_ms, int *fd, struct berth_err *err)
-{
-	yajl_val v = NULL;
-	*fd = -1;
-	if (shim_call(socket, "{\"op\":\"connect\"}", timeout_ms, &v, fd, err) < 0)
-		return -1;
-	yajl_tree_free(v);
-	if (*fd < 0)
-		return berth_err_set(err, EPROTO, "the shim at %s answered connect without a socket", socket);
+	/* The shim answers once the container is gone, then finishes (exit
+	 * file, socket) and exits: wait for that too, so that a stopped
+	 * container leaves no process behind when the caller goes on. */
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (pidfd >= 0 && poll(&p, 1, SHIM_EXIT_WAIT_MS) == 0)
+		log_warn("the shim at %s answered stop but is still running after %d ms", socket, SHIM_EXIT_WAIT_MS);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* shim_client.h — berthd's side of the shim channel (proto_shim.h):
- * start a shim for a bundle, ask its state, stop it, and health-check the
- * container through it. Every call is bounded in time. */
+ * start a shim for a bundle, ask its state, stop it. Every call is bounded
+ * in time. A socket connected to the container comes from shim_conn.h;
+ * HTTP to the container (the health ping) is container_http.h. */
 #ifndef BERTH_SHIM_CLIENT_H
 #define BERTH_SHIM_CLIENT_H
 
@@ -34,13 +35,9 @@ struct shim_state {
 int shim_spawn(const struct shim_launch *launch, int timeout_ms, struct berth_err *err);
 /* -1 when the shim cannot be reached (it has exited). */
 int shim_get_state(const char *socket, struct shim_state *state, struct berth_err *err);
-/* SIGTERM, SIGKILL after timeout_ms; returns when the container is gone. */
+/* SIGTERM, SIGKILL after timeout_ms; returns when the container is gone
+ * and the shim process has exited (or after a bounded wait for it). */
 int shim_stop(const char *socket, int timeout_ms, struct berth_err *err);
-/* GET /ping through a socket the shim connects; *status = HTTP status or 0. */
-int shim_ping(const char *socket, int timeout_ms, int *status, struct berth_err *err);
-/* (mme) A TCP socket connected to the container's port 8080, through the
- * shim (blocking; caller closes *fd). */
-int shim_connect_container(const char *socket, int timeout_ms, int *fd, struct berth_err *err);
 /* Reads the exit file the shim wrote (proto_shim.h); -1 when absent. */
 int shim_read_exit_file(const char *path, struct shim_state *state, struct berth_err *err);
 

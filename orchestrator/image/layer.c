@@ -439,7 +439,11 @@ int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_
 	}
 	r->fd = blob_fd;
 	r->max = max_blob_bytes;
-	archive_read_support_filter_all(in);
+	/* The OCI layer media types: tar, tar+gzip, tar+zstd. Not
+	 * archive_read_support_filter_all: for lrzip, grzip or lzop magic it
+	 * runs that decompressor from PATH, as root, on image content. */
+	archive_read_support_filter_gzip(in);
+	archive_read_support_filter_zstd(in);
 	archive_read_support_format_tar(in);
 	archive_read_support_format_gnutar(in);
 	archive_read_support_format_empty(in);

@@ -1,5 +1,6 @@
 /* layer.h — applies one OCI image layer (a tar stream: plain, gzip or zstd,
- * whatever libarchive detects) onto a root directory, as the OCI image spec's
+ * as the OCI media types allow; anything else is refused, and no external
+ * decompressor is ever run) onto a root directory, as the OCI image spec's
  * "Applying Changesets" describes, and measures the blob while reading it.
  *
  * Safety: every entry is placed relative to root_fd, one path component at a

@@ -592,9 +592,15 @@ static int post_models(struct mme *m, struct mendpoint *ep, struct mmodel *self,
 			if (container_http(sockets[i], "POST", "/models", body, m->cfg.load_timeout_ms, &status, &resp,
 					   &err) < 0) {
 				buf_free(&resp);
-				set_result(r, 503, "ServiceUnavailable",
-					   "The model container of endpoint %s could not be reached to load the model: %s",
-					   ep->name, err.msg);
+				if (err.errnum == EPROTO || err.errnum == EMSGSIZE) /* it answered, unusably */
+					set_result(r, 503, "ServiceUnavailable",
+						   "The model container of endpoint %s gave an answer to the model load that berth "
+						   "cannot use: %s. Fix the container's POST /models handler.",
+						   ep->name, err.msg);
+				else
+					set_result(r, 503, "ServiceUnavailable",
+						   "The model container of endpoint %s could not be reached to load the model: %s",
+						   ep->name, err.msg);
 				return -1;
 			}
 			if (status == 200 || status == 201 || status == 409) {

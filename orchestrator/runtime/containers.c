@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "clock.h"
 #include "container.h"
+#include "container_http.h"
 #include "log.h"
 #include "shim_client.h"
 
@@ -121,8 +122,12 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 			 struct berth_buf *reason)
 {
 	bool *healthy = calloc(n, sizeof(bool));
-	if (healthy == NULL)
+	struct berth_err *last = calloc(n, sizeof(*last)); /* each container's last ping failure */
+	if (healthy == NULL || last == NULL) {
+		free(healthy);
+		free(last);
 		return buf_append_str(reason, "out of memory"), -1;
+	}
 	long long deadline = clock_now_ms() + rt->cfg.health_timeout_ms;
 	useconds_t pause = 2000;
 	size_t n_healthy = 0;
@@ -133,11 +138,16 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 				continue;
 			int status = 0;
 			struct berth_err err;
-			if (shim_ping(c[i].socket, rt->cfg.ping_timeout_ms, &status, &err) == 0 && status == 200) {
+			int pr = container_ping(c[i].socket, rt->cfg.ping_timeout_ms, &status, &err);
+			if (pr == 0 && status == 200) {
 				healthy[i] = true;
 				n_healthy++;
 				continue;
 			}
+			if (pr == 0)
+				berth_err_set(&last[i], 0, "GET /ping answered %d", status);
+			else
+				last[i] = err;
 			struct shim_state st;
 			if (shim_get_state(c[i].socket, &st, &err) < 0 || !st.running) {
 				container_describe_exit(&rt->cfg, &c[i], reason);
@@ -159,8 +169,9 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 		if (clock_now_ms() > deadline) {
 			for (size_t i = 0; i < n; i++)
 				if (!healthy[i]) {
-					buf_printf(reason, "container %s did not pass the ping health check within %d seconds.",
-						   c[i].hostname, rt->cfg.health_timeout_ms / 1000);
+					buf_printf(reason, "container %s did not pass the ping health check within %d seconds "
+						   "(last: %s).", c[i].hostname, rt->cfg.health_timeout_ms / 1000,
+						   last[i].msg[0] ? last[i].msg : "no answer");
 					break;
 				}
 			goto out;
@@ -171,6 +182,7 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 	}
 out:
 	free(healthy);
+	free(last);
 	return r;
 }
 

@@ -23,6 +23,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "container.h"
+#include "container_http.h"
 #include "log.h"
 #include "runtime_internal.h"
 #include "shim_client.h"
@@ -239,7 +240,7 @@ static void *check_one(void *arg)
 		return NULL;
 	}
 	if (k->ping) {
-		k->ping_ok = shim_ping(k->c.socket, k->rt->cfg.ping_timeout_ms, &k->ping_status, &err) == 0 &&
+		k->ping_ok = container_ping(k->c.socket, k->rt->cfg.ping_timeout_ms, &k->ping_status, &err) == 0 &&
 			     k->ping_status == 200;
 		if (!k->ping_ok && k->ping_status == 0)
 			buf_printf(&k->why, "%s", err.msg);

@@ -413,3 +413,66 @@ def test_layout_written_by_umoci(berth, tmp_path):
     assert invoke(berth, ep, b"made by umoci") == "MADE BY UMOCI"
     bh.delete_stack(berth, m, c, ep)
     bh.assert_no_leaks(berth)
+
+
+# lrzip's magic and version bytes: libarchive's filter_all would hand such a
+# stream to an `lrzip -d` it finds on PATH (found by the layer fuzz target)
+LRZIP_BLOB = b"LRZI\x00\x06" + b"\x00" * 18 + b"not really lrzip data\n" * 20
+
+
+def _fake_decompressors(tmp_path, monkeypatch):
+    """A PATH directory whose lrzip, lzop and grzip only leave a trace, put
+    first on the PATH berthd inherits. Returns the trace file."""
+    bindir, trace = tmp_path / "fakebin", tmp_path / "decompressor-ran"
+    bindir.mkdir()
+    for name in ("lrzip", "lzop", "grzip"):
+        p = bindir / name
+        p.write_text("#!/bin/sh\necho %s \"$@\" >> %s\nexit 1\n" % (name, trace))
+        p.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ.get("PATH", "/usr/bin:/bin")))
+    return str(trace)
+
+
+def test_layer_never_runs_an_external_decompressor(make_berth, tmp_path, monkeypatch):
+    """A layer whose bytes claim lrzip compression is not a layer the OCI
+    media types allow (tar, tar+gzip, tar+zstd): the endpoint fails naming
+    the layer, and berthd (root) runs no program found on its PATH."""
+    trace = _fake_decompressors(tmp_path, monkeypatch)
+    inst = make_berth()
+    layout = str(tmp_path / "lrzip-layer")
+    good = tar_layer(base_entries())
+    diff_id = "sha256:" + hashlib.sha256(LRZIP_BLOB).hexdigest()
+    make_layout(layout, [good, (LRZIP_BLOB, LAYER_MT + "+gzip", diff_id)], config())
+    _assert_failed_and_clean(inst, "oci-lrzip-" + S, "oci:" + layout,
+                             "not a readable tar archive: Unrecognized archive format")
+    assert not os.path.exists(trace), open(trace).read()
+    # the good layer alone is a fine image
+    ok = str(tmp_path / "lrzip-ok")
+    make_layout(ok, [good], config())
+    m, c, ep = stack(inst, "oci-after-lrzip-" + S, "oci:" + ok)
+    assert wait_settled(inst, ep)["EndpointStatus"] == "InService"
+    inst.note_containers()
+    assert invoke(inst, ep, b"fine") == "fine"
+    bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+
+
+def test_model_artifact_never_runs_an_external_decompressor(make_berth, tmp_path, monkeypatch):
+    """The same for a ModelDataUrl artifact (downloaded, unpacked by berthd
+    as root): refused as unreadable, no program from PATH run."""
+    trace = _fake_decompressors(tmp_path, monkeypatch)
+    inst = make_berth()
+    path = os.path.join(inst.object_root, "lrzip-" + S, "model.tar.gz")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as fh:
+        fh.write(LRZIP_BLOB)
+    url = "s3://lrzip-%s/model.tar.gz" % S
+    m, c, ep = bh.create_endpoint_stack(inst.sm, "artifact-lrzip-" + S, wait=False, inst=inst,
+                                        primary=bh.container(model_data_url=url))
+    dd = wait_settled(inst, ep)
+    assert dd["EndpointStatus"] == "Failed", dd
+    assert "model.tar.gz: Unrecognized archive format" in dd.get("FailureReason", ""), dd
+    assert not os.path.exists(trace), open(trace).read()
+    bh.delete_stack(inst, m, c, ep)
+    inst.assert_serving()
+    bh.assert_no_leaks(inst)

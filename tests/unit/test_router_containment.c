@@ -1,5 +1,4 @@
-/* The router's containment logic that needs no sockets: response header
- * names from containers (router/upstream.c), memory budgets
+/* The router's containment logic that needs no sockets: memory budgets
  * (router/budget.c), request bodies charged to them and the request
  * pool's bound (router/request.c), the 503 a limit answers
  * (router/errors.c). */
@@ -13,51 +12,6 @@
 #include "budget.h"
 #include "errors.h"
 #include "request.h"
-#include "upstream.h"
-
-static const char *feed(struct upstream_header_name *n, const char *name)
-{
-	upstream_header_name_reset(n);
-	upstream_header_name_add(n, name, strlen(name));
-	return upstream_header_name_get(n);
-}
-
-/* The bug: after a name of 48+ characters, X-Amzn-SageMaker-Custom-Attributes
- * in a later response on the same (pooled) connection was not recognised. */
-static void long_header_name_then_custom_attributes(void **state)
-{
-	(void)state;
-	struct upstream_header_name n;
-	memset(&n, 0, sizeof(n));
-	const char *long_name = "X-A-Response-Header-Name-Of-Forty-Eight-Chars-XY"; /* 48 */
-	assert_int_equal(strlen(long_name), 48);
-	assert_null(feed(&n, long_name));
-	assert_string_equal(feed(&n, "X-Amzn-SageMaker-Custom-Attributes"), "x-amzn-sagemaker-custom-attributes");
-	assert_null(feed(&n, "X-A-Much-Longer-Response-Header-Name-Than-The-Buffer-Holds-At-All"));
-	assert_string_equal(feed(&n, "Content-Type"), "content-type");
-}
-
-static void header_name_in_pieces(void **state)
-{
-	(void)state;
-	struct upstream_header_name n;
-	upstream_header_name_reset(&n);
-	upstream_header_name_add(&n, "X-Amzn-Sage", 11);
-	upstream_header_name_add(&n, "", 0);
-	upstream_header_name_add(&n, "Maker-Custom-Attributes", 23);
-	assert_string_equal(upstream_header_name_get(&n), "x-amzn-sagemaker-custom-attributes");
-	/* 47 characters fit, 48 do not, also when they come in pieces */
-	char name[49];
-	memset(name, 'a', 48);
-	name[48] = '\0';
-	upstream_header_name_reset(&n);
-	upstream_header_name_add(&n, name, 40);
-	upstream_header_name_add(&n, name, 7);
-	assert_non_null(upstream_header_name_get(&n));
-	assert_int_equal(strlen(upstream_header_name_get(&n)), 47);
-	upstream_header_name_add(&n, name, 1);
-	assert_null(upstream_header_name_get(&n));
-}
 
 static void budgets(void **state)
 {
@@ -174,8 +128,6 @@ static void busy_answer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(long_header_name_then_custom_attributes),
-		cmocka_unit_test(header_name_in_pieces),
 		cmocka_unit_test(budgets),
 		cmocka_unit_test(body_charged_by_capacity_and_given_back),
 		cmocka_unit_test(pool_keeps_bounded_bytes),
