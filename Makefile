@@ -1,7 +1,8 @@
 # berth — build, set-up, tests.
 #
-#   make run     install missing Debian packages, build, start berthd + router
-#                with a demo endpoint, print how to call it
+#   make run     install missing Debian packages, build, create the router's
+#                system user berth, start berthd + router with a demo
+#                endpoint, print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
 #                run unit tests, each fuzz target briefly, integration tests
 #   make bench   router / pipeline / start-up figures (see tests/bench)
@@ -40,7 +41,7 @@ LDFLAGS   += $(SANFLAGS) -pthread
 # Debian packages: what it takes to build, to run, and to test.
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev
-DEPS_RUN   := runc iproute2 util-linux curl ca-certificates python3-boto3 nghttp2-client
+DEPS_RUN   := runc iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
 DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci zstd
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
@@ -81,7 +82,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image
+.PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image router-user
 .PHONY: framework-images layers deps-fuzz fuzz fuzz-check fuzz-build
 
 all: $(BINS) $(BUILD)/echo-serve
@@ -184,6 +185,15 @@ deps-bench: deps-test
 deps-fuzz: deps
 	$(call apt_install,$(DEPS_FUZZ))
 
+# The system user berth-router runs as (berthd --router-user, default berth):
+# no login shell, no home, its own group, shared with nothing else. berthd
+# refuses to run the router as nobody. Idempotent (useradd from passwd).
+router-user:
+	@getent passwd berth >/dev/null || { \
+		if [ "$$(id -u)" != 0 ]; then echo "berth: creating the system user berth needs root" >&2; exit 1; fi; \
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin --comment "berth router" berth && echo "created the system user berth"; }
+
 echo-image: $(BUILD)/echo-serve
 	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
 
@@ -200,12 +210,13 @@ framework-images:
 run: deps
 	$(MAKE) all
 	$(MAKE) echo-image
+	$(MAKE) --no-print-directory router-user
 	examples/demo.sh $(BUILD)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all echo-image framework-images
+integration: all echo-image framework-images router-user
 	BERTH_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/integration
 
 check: deps-test
@@ -249,8 +260,7 @@ install: all
 	install -D -m 0644 configs/berthd.service $(DESTDIR)/etc/systemd/system/berthd.service
 	install -D -m 0644 README.md $(DESTDIR)/usr/local/share/doc/berth/README.md
 	@if [ -z "$(DESTDIR)" ]; then \
-		getent passwd berth >/dev/null || useradd --system --user-group --no-create-home \
-			--home-dir /nonexistent --shell /usr/sbin/nologin --comment "berth router" berth; \
+		$(MAKE) --no-print-directory router-user; \
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 		echo "installed; start with: systemctl enable --now berthd"; \
 	fi

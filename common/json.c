@@ -6,6 +6,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
+
+/* The depth pass: yajl's event parser with callbacks that count open
+ * containers and cancel the parse past JSON_MAX_DEPTH, so a deep document
+ * is refused before any tree exists (yajl_tree_free recurses). */
+struct depth_count {
+	unsigned depth;
+	bool too_deep;
+};
+
+static int depth_open(void *ctx)
+{
+	struct depth_count *d = ctx;
+	if (++d->depth > JSON_MAX_DEPTH) {
+		d->too_deep = true;
+		return 0; /* yajl_status_client_canceled */
+	}
+	return 1;
+}
+
+static int depth_close(void *ctx)
+{
+	struct depth_count *d = ctx;
+	d->depth--;
+	return 1;
+}
+
+/* true when text nests deeper than JSON_MAX_DEPTH (syntax errors are left
+ * to the tree parser, which meets them at the same place). */
+static bool json_too_deep(const char *text, size_t len, bool *nomem)
+{
+	static const yajl_callbacks counting = {
+		.yajl_start_map = depth_open,
+		.yajl_end_map = depth_close,
+		.yajl_start_array = depth_open,
+		.yajl_end_array = depth_close,
+	};
+	struct depth_count d = { 0, false };
+	yajl_handle h = yajl_alloc(&counting, NULL, &d);
+	if (h == NULL) {
+		*nomem = true;
+		return false;
+	}
+	yajl_config(h, yajl_allow_comments, 1); /* as yajl_tree_parse */
+	if (yajl_parse(h, (const unsigned char *)text, len) == yajl_status_ok)
+		yajl_complete_parse(h);
+	yajl_free(h);
+	return d.too_deep;
+}
 
 yajl_val json_parse(const char *text, size_t len, struct berth_err *err)
 {
@@ -15,7 +64,14 @@ yajl_val json_parse(const char *text, size_t len, struct berth_err *err)
 		berth_err_set(err, 0, "JSON text contains a NUL byte");
 		return NULL;
 	}
-	char *copy = malloc(len + 1);
+	bool nomem = false;
+	if (json_too_deep(text, len, &nomem)) {
+		berth_err_set(err, 0, "JSON nests arrays and objects more than %d levels deep", JSON_MAX_DEPTH);
+		if (err != NULL)
+			err->errnum = JSON_TOO_DEEP;
+		return NULL;
+	}
+	char *copy = nomem ? NULL : malloc(len + 1);
 	if (copy == NULL) {
 		berth_err_set(err, ENOMEM, "parsing JSON");
 		return NULL;

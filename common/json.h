@@ -2,6 +2,7 @@
 #ifndef BERTH_JSON_H
 #define BERTH_JSON_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <yajl/yajl_gen.h>
@@ -10,8 +11,18 @@
 #include "buf.h"
 #include "err.h"
 
+/* Documents nested deeper than this (arrays and objects; the outermost
+ * counts 1) are refused before any tree is built: no SageMaker request,
+ * OCI document, state file or berth message comes near it, and a deep
+ * tree would overflow the stack when yajl frees it. */
+#define JSON_MAX_DEPTH 64
+/* err->errnum of that refusal (the message has no strerror text). */
+#define JSON_TOO_DEEP EMLINK
+
 /* Parses len bytes (need not be NUL-terminated). NULL on error with a
- * message that includes yajl's position information. Free with yajl_tree_free. */
+ * message that includes yajl's position information; errnum ENOMEM when
+ * out of memory, JSON_TOO_DEEP past JSON_MAX_DEPTH ("JSON nests arrays
+ * and objects more than 64 levels deep"), else 0. Free with yajl_tree_free. */
 yajl_val json_parse(const char *text, size_t len, struct berth_err *err);
 
 /* Member lookup in an object (one level, exact key). NULL when obj is not an

@@ -1,6 +1,12 @@
-/* proto_control.h — the channel to berthd's control socket
- * (--socket, default /run/berth/berthd.sock), used by berth-router and the
- * berth CLI. Newline-delimited JSON (ipc.h). Every connection starts with
+/* proto_control.h — the channels to berthd: its admin socket (--socket,
+ * default /run/berth/berthd.sock; root only, 0600; every kind below; the
+ * berth CLI's, and a router run by hand as root) and the router's channel
+ * (RUN_DIR/router.sock when berthd runs the router; root:ROUTER_GROUP 0660,
+ * only the router's uid served; kinds 1, 2, 4 and 5 only, anything else
+ * answered {"ok":false,"error":"operation \"OP\" is not offered on the
+ * router's channel; the berth CLI uses berthd's admin socket"}; see
+ * orchestrator/control_server.h). Newline-delimited JSON (ipc.h), nested
+ * at most JSON_MAX_DEPTH (json.h) deep. Every connection starts with
  * one request line from the client; the kinds are:
  *
  * 1. Control-plane call (one per connection; berthd closes after replying):

@@ -1,6 +1,10 @@
 /* proto_shim.h — the channel to a berth-shim's socket (one per container,
  * RUN_DIR/shims/ID.sock). Newline-delimited JSON (ipc.h); a client may send
- * many requests on one connection, each answered in order.
+ * many requests on one connection, each answered in order. The socket is
+ * shared with the router's group (mode 0660), which needs only connect:
+ * state and stop are answered only to a peer running as the shim's own
+ * uid (berthd; SO_PEERCRED), others get
+ * {"ok":false,"error":"op \"stop\" is berthd's only; this connection may ask for connect"}.
  *
  *   → {"op":"connect"}            (optional "port":8080)
  *   ← {"ok":true}  + SCM_RIGHTS: a TCP socket already connected to the

@@ -47,7 +47,7 @@ static const struct setting settings[] = {
 	  "state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")" },
 	{ "run_dir", "run-dir", "DIR", SETTING_STRING, AT(run_dir), 0, 0,
 	  "sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")" },
-	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "control socket (default RUN_DIR/berthd.sock)" },
+	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "admin socket, root only (default RUN_DIR/berthd.sock)" },
 	{ "object_store_root", "object-store-root", "DIR", SETTING_STRING, AT(object_store_root), 0, 0,
 	  "where s3://bucket/key is read from (DIR/bucket/key)" },
 	{ "region", "region", "R", SETTING_STRING, AT(region), 0, 0, "ARN region (default us-east-1)" },
@@ -74,7 +74,7 @@ static const struct setting settings[] = {
 	  "bind this router address and run berth-router on it (repeatable)" },
 	{ "router", "router", "PATH", SETTING_STRING, AT(router), 0, 0, "berth-router binary (default: next to berthd)" },
 	{ "router_user", "router-user", "USER", SETTING_STRING, AT(router_user), 0, 0,
-	  "the router's unprivileged user (default berth, else nobody)" },
+	  "the router's dedicated unprivileged user (default berth; never nobody)" },
 	/* berth-router's containment limits, passed on as its flags of the same
 	 * names with the same bounds; not set: the router's own defaults */
 	{ "router_request_timeout_ms", "router-request-timeout-ms", "N", SETTING_COUNT, AT(router_request_timeout_ms),

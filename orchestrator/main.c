@@ -22,6 +22,7 @@
 #include "host_limits.h"
 #include "image.h"
 #include "reconcile.h"
+#include "router_log.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
 #include "fsutil.h"
@@ -73,20 +74,32 @@ static char *resolve_on_path(const char *name)
 	return NULL;
 }
 
-/* The router's user: USER, else "nobody" (with a warning). */
-static int resolve_router_user(const char *name, const char **user, uid_t *uid, gid_t *gid)
+/* The router's user: an existing, dedicated, unprivileged user. Not
+ * nobody: every process running as nobody could then reach what is shared
+ * with the router (its channel to berthd, the shims' sockets). */
+static int resolve_router_user(const char *name, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		log_warn("user %s does not exist (make install creates it); berth-router runs as nobody", name);
-		pw = getpwnam("nobody");
-		name = "nobody";
-	}
-	if (pw == NULL || pw->pw_uid == 0) {
-		log_error("no unprivileged user to run berth-router as (tried %s and nobody)", name);
+		log_error("the router's user %s does not exist; create it (make install and make run do: useradd "
+			  "--system --user-group --no-create-home --shell /usr/sbin/nologin %s) or name another "
+			  "dedicated user with --router-user",
+			  name, name);
 		return -1;
 	}
-	*user = name;
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		log_error("--router-user %s is root (uid %u gid %u); berth-router must run as a dedicated unprivileged "
+			  "user (the system user berth)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
+	if (strcmp(name, "nobody") == 0 || pw->pw_uid == 65534 || pw->pw_gid == 65534) {
+		log_error("--router-user %s is nobody (uid %u gid %u), which other processes share: they could reach "
+			  "the router's channel and the shims' sockets; use a dedicated user (the system user berth, "
+			  "which make install creates)",
+			  name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		return -1;
+	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
@@ -176,6 +189,7 @@ static void stop_all_containers(const struct runtime_config *rc, struct store *s
 struct berthd {
 	struct berthd_config conf;
 	char *state_dir, *run_dir, *socket_path, *shim_path, *runc_path, *router_path, *lock_path;
+	char *router_socket;              /* the router's channel (control_server.h) */
 	int lock_fd;
 	const char *router_user;
 	uid_t router_uid;
@@ -193,6 +207,7 @@ struct berthd {
 	struct api_ctx api;
 	struct control_server *cs;
 	struct router_supervisor *router;
+	struct router_log *router_output; /* the router's stdout and stderr */
 };
 
 /* Absolute paths of the state and run directories, the control socket and
@@ -224,8 +239,9 @@ static int resolve_paths(struct berthd *d)
 		return -1;
 	}
 	if (c->n_listen > 0) {
-		if (resolve_router_user(c->router_user, &d->router_user, &d->router_uid, &d->router_gid) < 0)
+		if (resolve_router_user(c->router_user, &d->router_uid, &d->router_gid) < 0)
 			return -1;
+		d->router_user = c->router_user;
 		_cleanup_free_ char *wanted = c->router ? strdup(c->router) : sibling_path("berth-router");
 		d->router_path = wanted ? realpath(wanted, NULL) : NULL;
 		if (d->router_path == NULL) {
@@ -361,7 +377,8 @@ static int start_core(struct berthd *d)
 	return 0;
 }
 
-/* The control socket, then the supervised router on the listen addresses. */
+/* The admin socket, then the router's channel, its log pipe and the
+ * supervised router on the listen addresses. */
 static int start_serving(struct berthd *d)
 {
 	struct berthd_config *c = &d->conf;
@@ -378,20 +395,31 @@ static int start_serving(struct berthd *d)
 	 * (it may have been created 0700 by an earlier run or by hand) */
 	if (chown(d->run_dir, 0, d->router_gid) < 0 || chmod(d->run_dir, 0710) < 0)
 		log_warn("cannot open %s to group %u: %s", d->run_dir, (unsigned)d->router_gid, strerror(errno));
-	if (chown(d->socket_path, 0, d->router_gid) < 0 || chmod(d->socket_path, 0660) < 0)
-		log_warn("cannot share %s with group %u: %s", d->socket_path, (unsigned)d->router_gid, strerror(errno));
-	router_check_reachable(d->socket_path, d->router_uid, d->router_gid);
+	/* the admin socket stays root's; the router gets its own channel */
+	d->router_socket = fs_path("%s/router.sock", d->run_dir);
+	if (d->router_socket == NULL ||
+	    control_server_open_router_channel(d->cs, d->router_socket, d->router_uid, d->router_gid, &err) < 0) {
+		log_error("%s", d->router_socket ? err.msg : "out of memory");
+		return -1;
+	}
+	router_check_reachable(d->router_socket, d->router_uid, d->router_gid);
+	d->router_output = router_log_start(&err);
+	if (d->router_output == NULL) {
+		log_error("%s", err.msg);
+		return -1;
+	}
 	struct router_supervisor_config sc = {
 		.router_path = d->router_path,
 		.listen = (const char *const *)c->listen,
 		.n_listen = c->n_listen,
-		.berthd_socket = d->socket_path,
+		.berthd_socket = d->router_socket,
 		.user = d->router_user,
 		.run_dir = d->run_dir,
 		.request_timeout_ms = c->router_request_timeout_ms,
 		.max_connections = c->router_max_connections,
 		.max_buffered_bytes = c->router_max_buffered_bytes,
 		.max_connection_buffered_bytes = c->router_max_connection_buffered_bytes,
+		.log_fd = router_log_fd(d->router_output),
 	};
 	d->router = router_supervisor_start(&sc, &err);
 	if (d->router == NULL) {
@@ -405,6 +433,7 @@ static int start_serving(struct berthd *d)
 static void berthd_stop(struct berthd *d)
 {
 	router_supervisor_stop(d->router);
+	router_log_stop(d->router_output); /* after the router: its last lines */
 	control_server_stop(d->cs);
 	mme_detach(d->mme); /* its monitor first: it sends through the runtime */
 	runtime_free(d->rt); /* no health check may restart what is being stopped */
@@ -425,6 +454,7 @@ static void berthd_free(struct berthd *d)
 	free(d->lock_path);
 	free(d->router_path);
 	free(d->socket_path);
+	free(d->router_socket);
 	free(d->shim_path);
 	free(d->runc_path);
 	free(d->run_dir);

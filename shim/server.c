@@ -78,6 +78,11 @@ void server_accept(struct shim *shim)
 		}
 		c->fd = fd;
 		c->connect_fd = -1;
+		/* the socket is shared with the router's group, which needs only
+		 * connect; state and stop are berthd's, who runs as our uid */
+		struct ucred cred;
+		socklen_t cred_len = sizeof(cred);
+		c->privileged = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0 && cred.uid == geteuid();
 		ipc_reader_init(&c->reader, fd);
 		c->watch = (struct shim_watch){ WATCH_CLIENT, c };
 		c->connect_watch = (struct shim_watch){ WATCH_CONNECT, c };
@@ -301,6 +306,8 @@ static void handle_line(struct shim *shim, struct shim_client *c, const char *li
 		reply_error(c, "bad request: \"op\" (a string) is required");
 	} else if (strcmp(op, "connect") == 0) {
 		op_connect(shim, c, req);
+	} else if ((strcmp(op, "state") == 0 || strcmp(op, "stop") == 0) && !c->privileged) {
+		reply_error(c, "op \"%s\" is berthd's only; this connection may ask for connect", op);
 	} else if (strcmp(op, "state") == 0) {
 		reply_state(shim, c);
 	} else if (strcmp(op, "stop") == 0) {

@@ -51,6 +51,7 @@ struct shim_client {
 	long long connect_deadline_ms; /* CLOCK_MONOTONIC */
 	struct shim_watch connect_watch;
 	bool waiting_stop;   /* answered once the container has exited */
+	bool privileged;     /* peer runs as the shim's own uid (berthd): state and stop */
 	bool closing;        /* EOF or error: free at the end of the iteration */
 };
 

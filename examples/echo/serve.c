@@ -827,6 +827,20 @@ static int handle_probe(struct conn *c, struct request *req)
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"mount\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
 	r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3L /* session */, 0L);
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"keyctl\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	/* io_uring: Docker 25 and later deny it (EPERM); params is struct
+	 * io_uring_params (120 bytes), zeroed */
+	long params[15] = { 0 };
+	r = syscall(__NR_io_uring_setup, 1L, params);
+	if (r >= 0)
+		close((int)r);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"io_uring_setup\":\"%s\"", probe_errno(r < 0 ? -1 : 0));
+	/* /proc/interrupts masked: a bind of /dev/null reads as 0 bytes */
+	char intr[512];
+	int ifd = open("/proc/interrupts", O_RDONLY | O_CLOEXEC);
+	ssize_t ib = ifd >= 0 ? read(ifd, intr, sizeof(intr)) : -1;
+	if (ifd >= 0)
+		close(ifd);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"proc_interrupts_bytes\":%zd", ib);
 	char status[4096] = "";
 	int sfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	ssize_t got = sfd >= 0 ? read(sfd, status, sizeof(status) - 1) : -1;

@@ -73,6 +73,13 @@ void api_handle(struct api_ctx *ctx, const char *operation, const char *body, si
 			api_reply_nomem(reply);
 			return;
 		}
+		if (err.errnum == JSON_TOO_DEEP) {
+			api_reply_error(reply, 400, "ValidationException",
+					"The request body nests JSON objects and arrays more than %d levels deep. "
+					"Send at most %d levels; no SageMaker request needs more.",
+					JSON_MAX_DEPTH, JSON_MAX_DEPTH);
+			return;
+		}
 		api_reply_error(reply, 400, "SerializationException", "The request body is not valid JSON: %s",
 				err.msg);
 		return;

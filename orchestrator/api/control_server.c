@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,19 +14,87 @@
 #include "json.h"
 #include "log.h"
 #include "mme.h"
+#include "router_log.h"
+
+/* One listening socket: the admin socket or the router's channel. */
+struct channel {
+	struct control_server *cs;
+	enum control_channel kind;
+	int listen_fd;           /* -1 when not open */
+	char *path;
+	uid_t peer_uid;          /* CONTROL_ROUTER: the only uid let in */
+	pthread_t thread;
+	bool thread_started;
+};
 
 struct control_server {
-	int listen_fd;
-	char *path;
 	struct api_ctx *api;
 	struct runtime *rt;
-	pthread_t thread;
+	struct channel admin;
+	struct channel router;
 };
 
 struct connection {
-	struct control_server *cs;
+	struct channel *ch;
 	int fd;
 };
+
+/* What the router needs (proto_control.h kinds 1, 2, 4, 5): forwarding
+ * the public API its clients call, the route table, multi-model loads and
+ * usage. Everything else (ps, mme_list, …) is the CLI's, on the admin
+ * socket only. */
+static bool router_may(const char *op)
+{
+	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch" };
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(offered); i++)
+		if (strcmp(op, offered[i]) == 0)
+			return true;
+	return false;
+}
+
+static void refuse_op(struct channel *ch, int fd, const char *op)
+{
+	/* the name is the router's text: escaped, so it cannot start a line of ours */
+	char shown[112];
+	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
+	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
+		 "mme_load, mme_touch)", ch->path, shown);
+	yajl_gen g = json_gen_new();
+	struct berth_buf out = BERTH_BUF_INIT;
+	char msg[256];
+	snprintf(msg, sizeof(msg),
+		 "operation \"%.64s\" is not offered on the router's channel; the berth CLI uses berthd's admin socket",
+		 op);
+	yajl_gen_map_open(g);
+	json_gen_kv_bool(g, "ok", false);
+	json_gen_kv_str(g, "error", msg);
+	yajl_gen_map_close(g);
+	struct berth_err err;
+	if (json_gen_finish(g, &out) == 0)
+		ipc_send(fd, out.data, out.len, -1, &err);
+	buf_free(&out);
+}
+
+/* The router's channel lets in only the router's uid (its socket file is
+ * root:ROUTER_GROUP 0660; this holds even if the file's mode is changed). */
+static bool peer_allowed(struct channel *ch, int fd)
+{
+	if (ch->kind != CONTROL_ROUTER)
+		return true;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("router channel %s: cannot read the peer's credentials: %s", ch->path, strerror(errno));
+		return false;
+	}
+	if (cred.uid != ch->peer_uid) {
+		log_warn("router channel %s: refused a connection from pid %d uid %u (only the router's uid %u may "
+			 "connect; the CLI uses the admin socket)",
+			 ch->path, (int)cred.pid, (unsigned)cred.uid, (unsigned)ch->peer_uid);
+		return false;
+	}
+	return true;
+}
 
 static void reply_control(struct control_server *cs, int fd, yajl_val req)
 {
@@ -43,8 +113,11 @@ static void reply_control(struct control_server *cs, int fd, yajl_val req)
 	json_gen_strn(g, reply.body.data ? reply.body.data : "{}", reply.body.data ? reply.body.len : 2);
 	yajl_gen_map_close(g);
 	struct berth_err err;
-	if (json_gen_finish(g, &out) < 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0)
-		log_warn("control reply for %s not delivered", target ? target : "?");
+	if (json_gen_finish(g, &out) < 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0) {
+		char shown[112]; /* the caller's text: escaped */
+		router_log_format(target ? target : "?", target ? strlen(target) : 1, 0, shown, sizeof(shown));
+		log_warn("control reply for %s not delivered", shown);
+	}
 	buf_free(&out);
 	buf_free(&reply.body);
 }
@@ -52,9 +125,14 @@ static void reply_control(struct control_server *cs, int fd, yajl_val req)
 static void *connection_main(void *arg)
 {
 	struct connection *c = arg;
-	struct control_server *cs = c->cs;
+	struct channel *ch = c->ch;
+	struct control_server *cs = ch->cs;
 	int fd = c->fd;
 	free(c);
+	if (!peer_allowed(ch, fd)) {
+		close(fd);
+		return NULL;
+	}
 	struct timeval tv = { 30, 0 }; /* a client that sends nothing is dropped */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct ipc_reader rd;
@@ -72,6 +150,8 @@ static void *connection_main(void *arg)
 	const char *op = json_get_string(req, "op");
 	if (op == NULL) {
 		log_warn("control connection sent an unreadable request: %s", req ? "no op" : err.msg);
+	} else if (ch->kind == CONTROL_ROUTER && !router_may(op)) {
+		refuse_op(ch, fd, op);
 	} else if (strcmp(op, "control") == 0) {
 		reply_control(cs, fd, req);
 	} else if (strcmp(op, "watch_routes") == 0) {
@@ -125,12 +205,12 @@ out:
 
 static void *accept_main(void *arg)
 {
-	struct control_server *cs = arg;
+	struct channel *ch = arg;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	for (;;) {
-		int fd = accept4(cs->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(ch->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) {
 				if (errno == EMFILE || errno == ENFILE)
@@ -145,7 +225,7 @@ static void *accept_main(void *arg)
 			close(fd);
 			continue;
 		}
-		*c = (struct connection){ cs, fd };
+		*c = (struct connection){ ch, fd };
 		if (pthread_create(&t, &attr, connection_main, c) != 0) {
 			log_warn("cannot start a thread for a control connection");
 			close(fd);
@@ -156,38 +236,71 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+/* Binds path (mode, then group gid unless (gid_t)-1) and starts accepting. */
+static int channel_open(struct control_server *cs, struct channel *ch, enum control_channel kind, const char *path,
+			mode_t mode, uid_t peer_uid, gid_t gid, struct berth_err *err)
+{
+	*ch = (struct channel){ .cs = cs, .kind = kind, .listen_fd = -1, .peer_uid = peer_uid };
+	if ((ch->path = strdup(path)) == NULL)
+		return berth_err_set(err, ENOMEM, "control server");
+	ch->listen_fd = ipc_listen(path, mode, err);
+	if (ch->listen_fd < 0)
+		return berth_err_prefix(err, "%s", kind == CONTROL_ADMIN ? "control socket" : "router channel");
+	if (gid != (gid_t)-1 && chown(path, 0, gid) < 0)
+		return berth_err_set(err, errno, "cannot give %s to group %u", path, (unsigned)gid);
+	int r = pthread_create(&ch->thread, NULL, accept_main, ch);
+	if (r != 0)
+		return berth_err_set(err, r, "starting the accept thread of %s", path);
+	ch->thread_started = true;
+	return 0;
+}
+
+static void channel_close(struct channel *ch)
+{
+	if (ch->listen_fd >= 0) {
+		shutdown(ch->listen_fd, SHUT_RDWR);
+		if (ch->thread_started)
+			pthread_join(ch->thread, NULL);
+		close(ch->listen_fd);
+		unlink(ch->path);
+	}
+	free(ch->path);
+	*ch = (struct channel){ .listen_fd = -1 };
+}
+
 struct control_server *control_server_start(const char *socket_path, struct api_ctx *api, struct runtime *rt,
 					    struct berth_err *err)
 {
 	struct control_server *cs = calloc(1, sizeof(*cs));
-	if (cs == NULL || (cs->path = strdup(socket_path)) == NULL) {
-		free(cs);
+	if (cs == NULL) {
 		berth_err_set(err, ENOMEM, "control server");
 		return NULL;
 	}
 	cs->api = api;
 	cs->rt = rt;
-	cs->listen_fd = ipc_listen(socket_path, 0600, err);
-	if (cs->listen_fd < 0 || pthread_create(&cs->thread, NULL, accept_main, cs) != 0) {
-		if (cs->listen_fd >= 0)
-			close(cs->listen_fd);
-		else
-			berth_err_prefix(err, "control socket");
-		free(cs->path);
-		free(cs);
+	cs->router.listen_fd = -1;
+	if (channel_open(cs, &cs->admin, CONTROL_ADMIN, socket_path, 0600, 0, (gid_t)-1, err) < 0) {
+		control_server_stop(cs);
 		return NULL;
 	}
 	return cs;
+}
+
+int control_server_open_router_channel(struct control_server *cs, const char *path, uid_t router_uid,
+				       gid_t router_gid, struct berth_err *err)
+{
+	if (channel_open(cs, &cs->router, CONTROL_ROUTER, path, 0660, router_uid, router_gid, err) < 0) {
+		channel_close(&cs->router);
+		return -1;
+	}
+	return 0;
 }
 
 void control_server_stop(struct control_server *cs)
 {
 	if (cs == NULL)
 		return;
-	shutdown(cs->listen_fd, SHUT_RDWR);
-	pthread_join(cs->thread, NULL);
-	close(cs->listen_fd);
-	unlink(cs->path);
-	free(cs->path);
+	channel_close(&cs->router);
+	channel_close(&cs->admin);
 	free(cs);
 }

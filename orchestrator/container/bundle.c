@@ -24,10 +24,12 @@ static const char *const default_caps[] = {
 	"CAP_NET_RAW", "CAP_SETGID",	   "CAP_SETUID",	   "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 };
+/* Docker's (moby's) default masked and read-only paths: host hardware,
+ * kernel state and interrupt counts (a side channel) stay out of sight. */
 static const char *const masked_paths[] = {
-	"/proc/acpi",	     "/proc/asound",	 "/proc/kcore",	    "/proc/keys",
-	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-	"/proc/scsi",	     "/sys/firmware",	 "/sys/devices/virtual/powercap",
+	"/proc/asound",	       "/proc/acpi",	   "/proc/interrupts",	"/proc/kcore",
+	"/proc/keys",	       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug",   "/proc/scsi",	   "/sys/firmware",	"/sys/devices/virtual/powercap",
 };
 static const char *const readonly_paths[] = {
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",

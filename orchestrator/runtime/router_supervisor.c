@@ -107,6 +107,12 @@ static pid_t spawn_router(struct router_supervisor *s)
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
+	/* its stdout and stderr: berthd's log pipe (router_log.h), never
+	 * berthd's own log file; first, before fd 3 and up are overwritten */
+	if (s->cfg.log_fd >= 0) {
+		posix_spawn_file_actions_adddup2(&fa, s->cfg.log_fd, STDOUT_FILENO);
+		posix_spawn_file_actions_adddup2(&fa, s->cfg.log_fd, STDERR_FILENO);
+	}
 	for (size_t i = 0; i < s->n_fds; i++)
 		posix_spawn_file_actions_adddup2(&fa, s->fds[i], 3 + (int)i); /* dup2 clears FD_CLOEXEC */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3 + (int)s->n_fds);

@@ -3,6 +3,7 @@ router is confined (unprivileged user, no capabilities, seccomp) and is
 restarted by berthd when it dies. Shared by test_confinement.py and
 test_router_supervision.py."""
 import os
+import pwd
 import time
 
 import berth_helpers as bh
@@ -10,6 +11,11 @@ import berth_helpers as bh
 
 class SupervisedBerth(bh.Berth):
     def __init__(self, **kw):
+        try:
+            pwd.getpwnam("berth")
+        except KeyError:
+            raise AssertionError("the system user berth (the router's) is missing: run `make router-user` "
+                                 "(make run, make install and make integration do)")
         super().__init__(**kw)
         # berthd binds the port and hands it to the router it starts
         self.extra_berthd = ["--listen", "127.0.0.1:%d" % self.port] + self.extra_berthd

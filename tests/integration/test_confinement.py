@@ -51,6 +51,12 @@ def test_container_cannot_reach_the_host(berth):
     assert out["unshare"] == "Operation not permitted"
     assert out["mount"] == "Operation not permitted"
     assert out["keyctl"] == "Operation not permitted"
+    # io_uring is off limits as in Docker 25 and later (EPERM, not ENOSYS)
+    assert out["io_uring_setup"] == "Operation not permitted"
+    # /proc/interrupts is masked (reads as empty) while the host's is not
+    with open("/proc/interrupts", "rb") as f:
+        assert len(f.read(512)) > 0
+    assert out["proc_interrupts_bytes"] == 0
     assert out["seccomp"] == 2
     assert out["no_new_privs"] == 1
 
@@ -69,6 +75,8 @@ def test_bundle_carries_the_default_seccomp_profile(berth):
     assert {"read", "write", "epoll_wait", "accept4", "chown"} <= names
     # rules that need CAP_SYS_ADMIN are left out; clone is allowed only without namespace flags
     assert "mount" not in names and "unshare" not in names and "keyctl" not in names
+    assert not {"io_uring_setup", "io_uring_enter", "io_uring_register"} & names
+    assert "/proc/interrupts" in cfg["linux"]["maskedPaths"]
     clone = [r for r in sec["syscalls"] if r["names"] == ["clone"]]
     assert clone and clone[0]["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"
 

@@ -64,8 +64,17 @@ static void test_render_confines_the_container(void **state)
 			found |= strcmp(json_get_string(ns->u.array.values[i], "type"), want[w]) == 0;
 		assert_true(found);
 	}
-	assert_true(array_has(json_get(linux_, "readonlyPaths"), "/proc/sys"));
-	assert_true(array_has(json_get(linux_, "maskedPaths"), "/proc/kcore"));
+	/* Docker's default masked and read-only paths, no fewer */
+	static const char *const masked[] = { "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore",
+					      "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+					      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+					      "/sys/devices/virtual/powercap" };
+	static const char *const readonly[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+						"/proc/sysrq-trigger" };
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(masked); i++)
+		assert_true(array_has(json_get(linux_, "maskedPaths"), masked[i]));
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(readonly); i++)
+		assert_true(array_has(json_get(linux_, "readonlyPaths"), readonly[i]));
 	long long limit = 0;
 	assert_true(json_get_int64(json_get(json_get(linux_, "resources"), "memory"), "limit", &limit));
 	assert_int_equal(limit, 1 << 30);

@@ -222,6 +222,23 @@ static void test_manifest_and_config(void **state)
 	assert_int_equal(oci_config_parse(rel, strlen(rel), &cfg, &err), -1);
 	const char *notarray = "{\"config\":{\"Entrypoint\":\"/serve\"}}";
 	assert_int_equal(oci_config_parse(notarray, strlen(notarray), &cfg, &err), -1);
+	/* an image's documents nested past JSON_MAX_DEPTH: refused while parsing */
+	size_t depth = 300000;
+	char *deep = malloc(2 * depth + 32);
+	assert_non_null(deep);
+	strcpy(deep, "{\"config\":{\"Labels\":");
+	size_t n = strlen(deep);
+	memset(deep + n, '[', depth);
+	memset(deep + n + depth, ']', depth);
+	strcpy(deep + n + 2 * depth, "}}");
+	assert_int_equal(oci_config_parse(deep, strlen(deep), &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 64 levels deep"));
+	memcpy(deep, "{\"layers\":", 10);
+	memmove(deep + 10, deep + n, 2 * depth);
+	strcpy(deep + 10 + 2 * depth, "}");
+	assert_int_equal(oci_manifest_parse(deep, strlen(deep), &man, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 64 levels deep"));
+	free(deep);
 }
 
 static void test_platform_pick(void **state)

@@ -72,6 +72,10 @@ static void test_x86_64_docker_caps(void **state)
 	assert_null(rule_for(sec, "unshare"));
 	assert_null(rule_for(sec, "keyctl"));           /* never */
 	assert_null(rule_for(sec, "reboot"));
+	/* io_uring: denied (default EPERM), as Docker 25 and later do */
+	assert_null(rule_for(sec, "io_uring_setup"));
+	assert_null(rule_for(sec, "io_uring_enter"));
+	assert_null(rule_for(sec, "io_uring_register"));
 	/* clone: only without namespace flags */
 	yajl_val clone = rule_for(sec, "clone");
 	assert_non_null(clone);

@@ -195,6 +195,12 @@ static void test_corrupt_documents_skipped(void **state)
 			 "\"ProductionVariants\":\"oops\"}");
 	snprintf(path, sizeof(path), "%s/models/left.json.tmp.123", t->dir); /* leftover: ignored */
 	write_file(path, "garbage");
+	/* nested past JSON_MAX_DEPTH (a tampered file): refused while parsing, no crash */
+	static char deep[2 * 200000 + 1];
+	memset(deep, '[', 200000);
+	memset(deep + 200000, ']', 200000);
+	snprintf(path, sizeof(path), "%s/models/deep.json", t->dir);
+	write_file(path, deep);
 
 	s = store_open(t->dir, &err);
 	assert_non_null(s);
@@ -206,7 +212,8 @@ static void test_corrupt_documents_skipped(void **state)
 
 	const char *moved[] = { "models/bad.json.corrupt", "models/wrongtype.json.corrupt",
 				"models/renamed.json.corrupt", "endpoints/e.json.corrupt",
-				"endpoint-configs/c.json.corrupt", "models/left.json.tmp.123" };
+				"endpoint-configs/c.json.corrupt", "models/left.json.tmp.123",
+				"models/deep.json.corrupt" };
 	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", t->dir, moved[i]);
 		assert_int_equal(access(path, F_OK), 0);
