@@ -4,16 +4,19 @@
 #                system user berth, start berthd + router with a demo
 #                endpoint, print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
-#                run unit tests, each fuzz target briefly, integration tests
+#                run unit tests, each fuzz target briefly, integration tests,
+#                then berthd's threads under ThreadSanitizer (make tsan-check)
 #   make bench   router / pipeline / start-up figures (see tests/bench)
 #   make fuzz    libFuzzer targets (tests/fuzz), FUZZ_SECONDS each (default 600)
 #
 # Variables: SAN=1 builds with sanitizers into build-san/ (make check does).
 # FUZZ=1 builds the library objects with clang for libFuzzer into build-fuzz/.
+# TSAN=1 builds with ThreadSanitizer into build-tsan/ (make tsan-check does).
 
 CC       ?= gcc
 SAN      ?= 0
 FUZZ     ?= 0
+TSAN     ?= 0
 ifeq ($(FUZZ),1)
 CC       := clang
 BUILD    ?= build-fuzz
@@ -21,6 +24,10 @@ BUILD    ?= build-fuzz
 # 4-field struct) under -Wextra; gcc does not
 SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
             -Wno-missing-field-initializers
+OPT      := -O1
+else ifeq ($(TSAN),1)
+BUILD    ?= build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 OPT      := -O1
 else ifeq ($(SAN),1)
 BUILD    ?= build-san
@@ -83,7 +90,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image router-user
-.PHONY: framework-images layers deps-fuzz fuzz fuzz-check fuzz-build
+.PHONY: framework-images layers deps-fuzz fuzz fuzz-check fuzz-build tsan-check
 
 all: $(BINS) $(BUILD)/echo-serve
 
@@ -118,11 +125,12 @@ $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 # Not sanitized, the shim (one per container) is linked statically against
 # glibc and yajl's libyajl_s.a: it maps no shared libraries, so its resident
-# set stays under 1 MiB (make bench reports it).
-ifeq ($(SAN),1)
-SHIM_LIBS := -lyajl
-else
+# set stays under 1 MiB (make bench reports it). The sanitizers' runtimes
+# cannot be linked statically.
+ifeq ($(SANFLAGS),)
 SHIM_LIBS := -static -l:libyajl_s.a
+else
+SHIM_LIBS := -lyajl
 endif
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
@@ -197,10 +205,10 @@ router-user:
 echo-image: $(BUILD)/echo-serve
 	examples/echo/build-image.sh $(BUILD)/echo-serve $(BUILD)/images/echo
 
-# The scikit-learn, PyTorch and XGBoost example images (OCI layouts built
+# The scikit-learn, PyTorch, XGBoost and nginx+gunicorn example images (OCI layouts built
 # from Debian packages, cached in /var/cache/berth/images; minutes when the
 # cache is empty, a hash check when it is warm), linked as $(BUILD)/images/NAME.
-FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor sklearn-mme
+FRAMEWORK_IMAGES := sklearn-preprocess pytorch-classifier xgboost-regressor sklearn-mme nginx-gunicorn
 framework-images:
 	$(call apt_install,$(DEPS_IMAGES))
 	@set -e; for i in $(FRAMEWORK_IMAGES); do \
@@ -223,6 +231,25 @@ check: deps-test
 	$(MAKE) SAN=1 all unit layers
 	$(MAKE) fuzz-check
 	$(MAKE) SAN=1 integration
+	$(MAKE) tsan-check
+
+# berthd's threads (workers, health monitor, updates, multi-model loads)
+# under ThreadSanitizer: the integration tests that drive them, against
+# build-tsan/. Any report fails the run: TSan's exit code is 66 and the
+# fixture's teardown fails on a "ThreadSanitizer" line in berthd's or the
+# router's stderr. Run it under the integration lock like any integration
+# run. Where TSan cannot map its shadow memory (FATAL: ThreadSanitizer:
+# unexpected memory mapping, kernels with high vm.mmap_rnd_bits), run
+# berthd without address randomisation: make tsan-check
+# TSAN_WRAPPER="setarch $$(uname -m) -R".
+TSAN_TESTS   := tests/integration/test_health.py tests/integration/test_update.py \
+                tests/integration/test_mme_berthd.py
+TSAN_WRAPPER ?=
+tsan-check:
+	$(MAKE) TSAN=1 all echo-image
+	BERTH_BUILD=$(abspath build-tsan) BERTH_WRAPPER="$(TSAN_WRAPPER)" \
+	TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1 history_size=4" \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider $(TSAN_TESTS)
 
 # Fuzzing (tests/fuzz/README.md). Each target first replays every file of
 # tests/fuzz/NAME/ (seeds and the regression inputs of crashes once found),
@@ -266,4 +293,4 @@ install: all
 	fi
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-tsan

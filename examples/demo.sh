@@ -25,7 +25,10 @@ if ! [ -S "$RUN/berthd.sock" ] || ! "$BUILD/berth" --socket "$RUN/berthd.sock" l
 		exit 1
 	fi
 	echo "starting berthd with berth-router on 127.0.0.1:$PORT (state $STATE, log $LOGS/berthd.log)"
+	# the demo's image lives in the build tree: allow it (berthd accepts
+	# local images only under its image roots)
 	setsid "$BUILD/berthd" --state-dir "$STATE" --run-dir "$RUN" --object-store-root "$STATE/object-store" \
+		--image-root "$BUILD/images" --image-root /var/cache/berth/images \
 		--listen "127.0.0.1:$PORT" </dev/null >>"$LOGS/berthd.log" 2>&1 &
 fi
 for _ in $(seq 200); do curl -sf "$URL/ping" >/dev/null 2>&1 && break; sleep 0.05; done

@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "image.h"
 #include "json.h"
 #include "mme.h"
 #include "proto_control.h"
+#include "uid_range.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_STRING 4096
@@ -28,6 +30,9 @@ enum setting_kind {
 	SETTING_BYTES,    /* unsigned long long, >= min */
 	SETTING_LIST,     /* listen: array in the file, repeatable flag */
 	SETTING_SWITCH,   /* bool; a flag without argument */
+	SETTING_ROOTS,    /* struct host_roots: array in the file, repeatable flag */
+	SETTING_BUCKETS,  /* struct objstore_list of bucket names: the same */
+	SETTING_HOSTS,    /* struct objstore_list of HOST[:PORT]: the same */
 };
 
 struct setting {
@@ -96,6 +101,26 @@ static const struct setting settings[] = {
 	  "bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)" },
 	{ "mme_memory_high_water", "mme-memory-high-water", "F", SETTING_FRACTION, AT(mme_memory_high_water), 0, 0,
 	  "evict LRU models above F x the instance's memory limit (0.9; 0 off)" },
+	{ "no_user_namespaces", "no-user-namespaces", NULL, SETTING_SWITCH, AT(no_user_namespaces), 0, 0,
+	  "containers' root is host root (default: a user namespace per instance)" },
+	{ "userns_uid_base", "userns-uid-base", "UID", SETTING_COUNT, AT(userns_uid_base), USERNS_RANGE_SIZE,
+	  USERNS_ID_LIMIT - USERNS_RANGE_SIZE, "first host uid of the containers' ranges (100000000)" },
+	{ "image_roots", "image-root", "DIR", SETTING_ROOTS, AT(image_roots), 0, 0,
+	  "local images (rootfs dirs, tarballs, oci: layouts) only under DIR (repeatable; default "
+	  "STATE_DIR/local/images and " BERTHD_SHARED_IMAGE_DIR ")" },
+	{ "model_roots", "model-root", "DIR", SETTING_ROOTS, AT(model_roots), 0, 0,
+	  "file:// model data only under DIR (repeatable; default STATE_DIR/local/models and "
+	  BERTHD_SHARED_IMAGE_DIR ")" },
+	{ "s3_buckets", "s3-bucket", "NAME", SETTING_BUCKETS, AT(s3_buckets), 0, 0,
+	  "a bucket s3:// model data may come from (repeatable; needed with --s3-endpoint)" },
+	{ "https_hosts", "https-host", "HOST[:PORT]", SETTING_HOSTS, AT(https_hosts), 0, 0,
+	  "a host https:// model data may come from, redirects included (repeatable; default none)" },
+	{ "https_ca_file", "https-ca-file", "FILE", SETTING_STRING, AT(https_ca_file), 0, 0,
+	  "CA certificates (PEM) https:// model data is verified with (default: the system's)" },
+	{ "image_max_bytes", "image-max-bytes", "N", SETTING_BYTES, AT(image_max_bytes), 1, 0,
+	  "unpacked size of one image, all layers (21474836480)" },
+	{ "image_max_entries", "image-max-entries", "N", SETTING_COUNT, AT(image_max_entries), 1, 1LL << 40,
+	  "files, directories and links of one image (1000000)" },
 };
 
 int berthd_config_set(char **member, const char *value)
@@ -120,6 +145,9 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;
+	c->userns_uid_base = USERNS_DEFAULT_BASE;
+	c->image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;
+	c->image_max_entries = IMAGE_DEFAULT_MAX_ENTRIES;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
@@ -163,6 +191,37 @@ static void clear_listen(struct berthd_config *c)
 	for (size_t i = 0; i < c->n_listen; i++)
 		free(c->listen[i]);
 	c->n_listen = 0;
+}
+
+/* One item of an array setting (roots, buckets, hosts), checked. */
+static int add_item(const struct setting *s, struct berthd_config *c, const char *v, const char *name,
+		    struct berth_err *err)
+{
+	size_t n = strlen(v);
+	if (s->kind == SETTING_ROOTS) {
+		if (host_roots_add(member(c, s), v, err) < 0)
+			return berth_err_prefix(err, "%s", name);
+		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+		return 0;
+	}
+	if (s->kind == SETTING_BUCKETS &&
+	    (n < 1 || n > 255 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n))
+		return berth_err_set(err, 0, "%s: \"%s\" is not a bucket name (letters, digits, '.', '-', '_')", name, v);
+	if (s->kind == SETTING_HOSTS && (n < 1 || n > 255 || strcspn(v, "/@?#\\ \t\r\n") != n))
+		return berth_err_set(err, 0, "%s: \"%s\" is not HOST or HOST:PORT", name, v);
+	if (objstore_list_add(member(c, s), v) < 0)
+		return berth_err_set(err, 0, "%s takes at most %d names", name, OBJSTORE_LIST_MAX);
+	return 0;
+}
+
+static void clear_items(const struct setting *s, struct berthd_config *c)
+{
+	if (s->kind == SETTING_ROOTS) {
+		host_roots_free(member(c, s));
+		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+	} else {
+		objstore_list_free(member(c, s));
+	}
 }
 
 /* A number given as text (a flag) or JSON (the file), checked against the
@@ -228,6 +287,20 @@ static int set_member(const struct setting *s, yajl_val v, struct berthd_config 
 				return -1;
 		}
 		return 0;
+	case SETTING_ROOTS:
+	case SETTING_BUCKETS:
+	case SETTING_HOSTS:
+		if (!YAJL_IS_ARRAY(v) || v->u.array.len > OBJSTORE_LIST_MAX)
+			return berth_err_set(err, 0, "%s must be an array of at most %d strings", name, OBJSTORE_LIST_MAX);
+		clear_items(s, c); /* [] is a value too: none at all */
+		for (size_t i = 0; i < v->u.array.len; i++) {
+			yajl_val a = v->u.array.values[i];
+			if (!YAJL_IS_STRING(a) || strlen(a->u.string) > CONFIG_MAX_STRING)
+				return berth_err_set(err, 0, "%s must be an array of strings", name);
+			if (add_item(s, c, a->u.string, name, err) < 0)
+				return -1;
+		}
+		return 0;
 	case SETTING_SWITCH:
 		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
 			return berth_err_set(err, 0, "%s must be true or false", name);
@@ -277,7 +350,7 @@ int berthd_config_load(const char *path, struct berthd_config *c, struct berth_e
 
 /* ---- the flags ---------------------------------------------------------- */
 
-static int set_flag(const struct setting *s, const char *arg, struct berthd_config *c, bool *listen_given,
+static int set_flag(const struct setting *s, const char *arg, struct berthd_config *c, bool *given,
 		    struct berth_err *err)
 {
 	char name[96];
@@ -289,10 +362,17 @@ static int set_flag(const struct setting *s, const char *arg, struct berthd_conf
 		*(bool *)member(c, s) = true;
 		return 0;
 	case SETTING_LIST:
-		if (!*listen_given) /* flags replace the file's list */
+		if (!*given) /* flags replace the file's list */
 			clear_listen(c);
-		*listen_given = true;
+		*given = true;
 		return add_listen(c, arg, name, err);
+	case SETTING_ROOTS:
+	case SETTING_BUCKETS:
+	case SETTING_HOSTS:
+		if (!*given)
+			clear_items(s, c);
+		*given = true;
+		return add_item(s, c, arg, name, err);
 	default: {
 		char *end;
 		errno = 0;
@@ -347,7 +427,7 @@ int berthd_config_from_args(int argc, char **argv, struct berthd_config *c, stru
 		if (o == FLAG_CONFIG && berthd_config_load(optarg, c, err) < 0)
 			return -1;
 	optind = 1;
-	bool listen_given = false;
+	bool given[BERTH_ARRAY_SIZE(settings)] = { false };
 	for (int o; (o = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
 		if (o == FLAG_CONFIG)
 			continue;
@@ -356,7 +436,7 @@ int berthd_config_from_args(int argc, char **argv, struct berthd_config *c, stru
 		if (o < FLAG_FIRST_SETTING || o >= FLAG_FIRST_SETTING + (int)BERTH_ARRAY_SIZE(settings))
 			return berth_err_set(err, 0, "unknown option \"%s\" or a missing argument (berthd --help lists them)",
 					     argv[optind - 1]);
-		if (set_flag(&settings[o - FLAG_FIRST_SETTING], optarg, c, &listen_given, err) < 0)
+		if (set_flag(&settings[o - FLAG_FIRST_SETTING], optarg, c, &given[o - FLAG_FIRST_SETTING], err) < 0)
 			return -1;
 	}
 	if (optind < argc)
@@ -373,4 +453,23 @@ void berthd_config_free(struct berthd_config *c)
 			*m = NULL;
 		}
 	clear_listen(c);
+	host_roots_free(&c->image_roots);
+	host_roots_free(&c->model_roots);
+	objstore_list_free(&c->s3_buckets);
+	objstore_list_free(&c->https_hosts);
+}
+
+int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err)
+{
+	_cleanup_free_ char *images = fs_path("%s/local/images", state_dir);
+	_cleanup_free_ char *models = fs_path("%s/local/models", state_dir);
+	if (images == NULL || models == NULL)
+		return berth_err_set(err, ENOMEM, "configuration");
+	if (!c->image_roots_set && (host_roots_add(&c->image_roots, images, err) < 0 ||
+				    host_roots_add(&c->image_roots, BERTHD_SHARED_IMAGE_DIR, err) < 0))
+		return -1;
+	if (!c->model_roots_set && (host_roots_add(&c->model_roots, models, err) < 0 ||
+				    host_roots_add(&c->model_roots, BERTHD_SHARED_IMAGE_DIR, err) < 0))
+		return -1;
+	return 0;
 }

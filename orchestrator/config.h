@@ -16,6 +16,20 @@
  *   s3_endpoint                  string
  *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
  *   mme_memory_high_water        number 0..1
+ *   no_user_namespaces           true/false (default false: every
+ *                                container in a user namespace of its
+ *                                instance's own uid range)
+ *   userns_uid_base              integer 65536..4294901759, first host
+ *                                uid/gid of those ranges (100000000)
+ *   image_roots, model_roots     arrays of absolute directories (host_paths.h);
+ *                                absent: STATE_DIR/local/images (models) and
+ *                                /var/cache/berth/images; []: none at all
+ *   s3_buckets                   array of bucket names (objstore.h)
+ *   https_hosts                  array of "host" / "host:port" (objstore.h)
+ *   https_ca_file                string (PEM CA certificates for https://)
+ *   image_max_bytes, image_max_entries  integers ≥ 1 (image.h)
+ * The arrays are repeatable flags (--image-root, --model-root, --s3-bucket,
+ * --https-host); flags given replace the file's array.
  *   router_request_timeout_ms, router_max_connections, router_max_buffered_bytes,
  *   router_max_connection_buffered_bytes   integers ≥ 1, passed to berth-router as
  *                                its flags without "router_" (not set: its defaults)
@@ -28,8 +42,12 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "host_paths.h"
+#include "objstore.h"
 
 #define BERTHD_CONFIG_MAX_LISTEN 16
+/* where make framework-images puts the example images and their model data */
+#define BERTHD_SHARED_IMAGE_DIR "/var/cache/berth/images"
 
 struct berthd_config {
 	char *state_dir, *run_dir, *socket, *object_store_root;
@@ -49,6 +67,13 @@ struct berthd_config {
 	char *s3_endpoint;
 	unsigned long long mme_max_model_bytes, mme_disk_bytes;
 	double mme_memory_high_water;
+	bool no_user_namespaces;
+	long long userns_uid_base;
+	struct host_roots image_roots, model_roots;
+	bool image_roots_set, model_roots_set; /* given (even as []): no defaults */
+	struct objstore_list s3_buckets, https_hosts;
+	char *https_ca_file;
+	unsigned long long image_max_bytes, image_max_entries;
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */
@@ -61,6 +86,8 @@ int berthd_config_load(const char *path, struct berthd_config *c, struct berth_e
  * is wrong. c must be freed in every case. */
 int berthd_config_from_args(int argc, char **argv, struct berthd_config *c, struct berth_err *err);
 void berthd_config_usage(FILE *f);
+/* The default roots for a state directory, where none were given. */
+int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err);
 /* Replaces a string member (copying value; NULL clears it). -1 on ENOMEM. */
 int berthd_config_set(char **member, const char *value);
 void berthd_config_free(struct berthd_config *c);

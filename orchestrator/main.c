@@ -25,6 +25,7 @@
 #include "router_log.h"
 #include "router_supervisor.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 #include "fsutil.h"
 #include "log.h"
 #include "mme.h"
@@ -129,9 +130,16 @@ static void hook_routes_changed(void *rt)
 	runtime_push_routes(rt);
 }
 
-static int hook_image_check(void *data, const char *image, struct berth_err *err)
+static int hook_image_check(void *sources, const char *image, struct berth_err *err)
 {
-	return image_check(image, err);
+	const struct runtime_config *rc = sources;
+	return image_check(rc->images, image, err);
+}
+
+static int hook_model_data_check(void *sources, const char *url, struct berth_err *err)
+{
+	const struct runtime_config *rc = sources;
+	return objstore_check(rc->store, url, err);
 }
 
 static void notify_routers(void *rt, const char *doc, size_t len)
@@ -197,7 +205,9 @@ struct berthd {
 	struct limits limits;
 	bool limits_ready;
 	struct seccomp_profile *seccomp;
+	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
+	struct image_policy images;
 	struct mme_config mc;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -282,6 +292,72 @@ static int load_limits(struct berthd *d)
 	return 0;
 }
 
+/* (userns) Each instance's uid range comes from above userns_uid_base,
+ * leaving real users' rootless ranges (/etc/subuid, /etc/subgid) alone;
+ * the containers' unprivileged roots must reach STATE/containers. */
+static int prepare_userns(struct berthd *d)
+{
+	struct berth_err err;
+	if (d->conf.no_user_namespaces) {
+		log_warn("containers run without user namespaces: their root is host root (no_user_namespaces)");
+		return 0;
+	}
+	if (uid_range_policy_load(&d->userns, d->conf.userns_uid_base, "/etc/subuid", "/etc/subgid", &err) < 0 ||
+	    container_userns_prepare(d->state_dir, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	log_info("containers run in user namespaces: %lld host uids each from %lld", USERNS_RANGE_SIZE,
+		 d->conf.userns_uid_base);
+	return 0;
+}
+
+/* What berthd may read on a caller's behalf: the roots (defaults under the
+ * state directory, created so that there is a place to put things), the
+ * object store's lists, the image bounds. */
+static int load_sources(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	bool defaults = !c->image_roots_set || !c->model_roots_set;
+	if (berthd_config_default_roots(c, d->state_dir, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	if (defaults) {
+		_cleanup_free_ char *li = fs_path("%s/local/images", d->state_dir);
+		_cleanup_free_ char *lm = fs_path("%s/local/models", d->state_dir);
+		if (li == NULL || lm == NULL || fs_mkdir_p(li, 0755, &err) < 0 || fs_mkdir_p(lm, 0755, &err) < 0)
+			log_warn("cannot create the default roots under %s/local: %s", d->state_dir,
+				 li && lm ? err.msg : "out of memory");
+	}
+	if (c->s3_endpoint != NULL && c->s3_buckets.n == 0) {
+		log_error("--s3-endpoint %s needs the buckets berthd may read from it: give --s3-bucket NAME (or "
+			  "s3_buckets in the configuration); berthd signs requests with this host's credentials only "
+			  "for buckets listed",
+			  c->s3_endpoint);
+		return -1;
+	}
+	if (c->https_ca_file != NULL && access(c->https_ca_file, R_OK) < 0) {
+		log_error("--https-ca-file %s: %s", c->https_ca_file, strerror(errno));
+		return -1;
+	}
+	d->images = (struct image_policy){
+		.roots = &c->image_roots,
+		.max_bytes = c->image_max_bytes,
+		.max_entries = c->image_max_entries,
+	};
+	struct berth_buf text = BERTH_BUF_INIT;
+	buf_append_str(&text, "image roots: ");
+	host_roots_describe(&c->image_roots, &text);
+	buf_append_str(&text, "; model roots: ");
+	host_roots_describe(&c->model_roots, &text);
+	log_info("%s; images up to %llu bytes, %llu entries", text.data ? text.data : "", c->image_max_bytes,
+		 c->image_max_entries);
+	buf_free(&text);
+	return 0;
+}
+
 /* One berthd per state directory. */
 static int lock_state_dir(struct berthd *d)
 {
@@ -318,6 +394,9 @@ static int start_core(struct berthd *d)
 		.limits = &d->limits,
 		.seccomp = d->seccomp,
 		.router_gid = c->n_listen > 0 ? d->router_gid : 0,
+		.userns = c->no_user_namespaces ? NULL : &d->userns,
+		.images = &d->images,
+		.store = &d->mc.store,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {
@@ -337,6 +416,10 @@ static int start_core(struct berthd *d)
 			.s3_endpoint = c->s3_endpoint,
 			.region = c->region,
 			.timeout_ms = 300000,
+			.model_roots = &c->model_roots,
+			.buckets = &c->s3_buckets,
+			.https_hosts = &c->https_hosts,
+			.ca_file = c->https_ca_file,
 		},
 	};
 	d->mme = mme_new(&d->mc, d->store, &d->lock, &err);
@@ -364,7 +447,9 @@ static int start_core(struct berthd *d)
 			.endpoint_start = hook_endpoint_start,
 			.endpoint_stop = hook_endpoint_stop,
 			.routes_changed = hook_routes_changed,
+			.sources = &d->rc,
 			.image_check = hook_image_check,
+			.model_data_check = hook_model_data_check,
 			.limits = &d->limits,
 			.endpoint_fits = limits_endpoint_fits,
 			.instance_type_check = limits_instance_type_check,
@@ -446,6 +531,7 @@ static void berthd_stop(struct berthd *d)
 static void berthd_free(struct berthd *d)
 {
 	seccomp_profile_free(d->seccomp);
+	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
 	berthd_config_free(&d->conf);
@@ -474,7 +560,8 @@ int main(int argc, char **argv)
 		berthd_config_free(&d.conf);
 		return r > 0 ? 0 : 2;
 	}
-	if (resolve_paths(&d) < 0 || load_limits(&d) < 0 || lock_state_dir(&d) < 0) {
+	if (resolve_paths(&d) < 0 || load_sources(&d) < 0 || load_limits(&d) < 0 || prepare_userns(&d) < 0 ||
+	    lock_state_dir(&d) < 0) {
 		berthd_free(&d);
 		return 1;
 	}

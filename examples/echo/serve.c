@@ -817,6 +817,37 @@ static int handle_probe(struct conn *c, struct request *req)
 		if (fd >= 0)
 			close(fd);
 	}
+	/* ECHO_PROBE_OVERWRITE: an existing file written over (e.g. a host
+	 * knob such as /proc/sys/kernel/core_pattern); ECHO_PROBE_READ: a file
+	 * read (e.g. a root-only file of the model) */
+	const char *opath = getenv("ECHO_PROBE_OVERWRITE");
+	if (opath) {
+		int ofd = open(opath, O_WRONLY | O_CLOEXEC);
+		ssize_t w = ofd < 0 ? -1 : write(ofd, "|/probe\n", 8);
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"overwrite\":\"%s\"", probe_errno(w < 0 ? -1 : 0));
+		if (ofd >= 0)
+			close(ofd);
+	}
+	const char *rpath = getenv("ECHO_PROBE_READ");
+	if (rpath) {
+		char tmp[64];
+		int rfd = open(rpath, O_RDONLY | O_CLOEXEC);
+		ssize_t got_r = rfd < 0 ? -1 : read(rfd, tmp, sizeof(tmp));
+		n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"read\":\"%s\"", probe_errno(got_r < 0 ? -1 : 0));
+		if (rfd >= 0)
+			close(rfd);
+	}
+	/* the user namespace's first mapping, "inside outside count" */
+	char map[128] = "";
+	int mfd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	ssize_t mlen = mfd >= 0 ? read(mfd, map, sizeof(map) - 1) : -1;
+	if (mfd >= 0)
+		close(mfd);
+	map[mlen > 0 ? mlen : 0] = '\0';
+	long long m_in = -1, m_out = -1, m_count = -1;
+	sscanf(map, "%lld %lld %lld", &m_in, &m_out, &m_count);
+	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"uid_map\":[%lld,%lld,%lld],\"pid\":%d", m_in, m_out,
+		      m_count, (int)getpid());
 	int fd = open("/probe-root-write", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	n += snprintf(out + n, sizeof(out) - (size_t)n, ",\"write_root\":\"%s\"", probe_errno(fd < 0 ? -1 : 0));
 	if (fd >= 0)

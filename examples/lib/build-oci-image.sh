@@ -82,9 +82,13 @@ out=$cache/$name-$hash
 
 publish() {
 	# Point $cache/NAME and LINK at $out, atomically (rename over).
+	# $cache/NAME is relative: berthd resolves image paths without
+	# following a link out of its image root, and an absolute link counts.
 	for l in "$cache/$name" $link; do
 		mkdir -p "$(dirname "$l")"
-		ln -sfn "$out" "$l.tmp.$$"
+		target=$out
+		[ "$l" != "$cache/$name" ] || target=$(basename "$out")
+		ln -sfn "$target" "$l.tmp.$$"
 		mv -T "$l.tmp.$$" "$l"
 	done
 	echo "$out"

@@ -11,8 +11,9 @@ model under the prefix (no API call) and invoke it → clean up.
         --object-store-root DIR    # berthd's --object-store-root (s3://B/K → DIR/B/K)
 
 With --s3-endpoint-url the artifacts are uploaded with boto3's S3 client
-instead (berthd started with --s3-endpoint). Exits non-zero if an answer is
-wrong.
+instead (berthd started with --s3-endpoint URL --s3-bucket BUCKET: berthd
+reads only the buckets it lists; --bucket, default berth-walkthrough).
+Exits non-zero if an answer is wrong.
 """
 import argparse
 import json

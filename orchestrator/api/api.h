@@ -36,9 +36,16 @@ struct api_runtime_hooks {
 	/* Something the router's route table shows changed (an endpoint was
 	 * added, removed or changed status): push a new table. */
 	void (*routes_changed)(void *data);
+	/* (host paths) Data for the two checks below: what berthd may read on a
+	 * caller's behalf (image roots, model roots, buckets, hosts). */
+	void *sources;
 	/* CreateModel: can this host run the image? -1 with a message for the
 	 * user when not (NULL: every image is accepted). */
-	int (*image_check)(void *data, const char *image, struct berth_err *err);
+	int (*image_check)(void *sources, const char *image, struct berth_err *err);
+	/* CreateModel: may berth read this ModelDataUrl (or MultiModel prefix)?
+	 * The operator's model roots, buckets and hosts (objstore.h); -1 with a
+	 * message for the user when not (NULL: every URL is accepted). */
+	int (*model_data_check)(void *sources, const char *url, struct berth_err *err);
 	/* (host_limits.h) Data for the two hooks below, which belong to the host's
 	 * limits rather than to the runtime. */
 	void *limits;

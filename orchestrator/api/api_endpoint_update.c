@@ -138,7 +138,7 @@ void api_update_endpoint_weights_and_capacities(struct api_request *r)
 	bool has_weight[DESIRED_MAX] = { 0 }, has_count[DESIRED_MAX] = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		yajl_val o = list->u.array.values[i];
-		char p_name[64], p_weight[64], p_count[64];
+		char p_name[80], p_weight[80], p_count[80]; /* room for any size_t index */
 		snprintf(p_name, sizeof(p_name), "desiredWeightsAndCapacities.%zu.member.variantName", i + 1);
 		snprintf(p_weight, sizeof(p_weight), "desiredWeightsAndCapacities.%zu.member.desiredWeight", i + 1);
 		snprintf(p_count, sizeof(p_count), "desiredWeightsAndCapacities.%zu.member.desiredInstanceCount", i + 1);

@@ -179,7 +179,13 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 	for (size_t i = 0; i < m->n_containers; i++) {
 		/* images are local: say now, not at CreateEndpoint, that one is missing */
 		struct berth_err err;
-		if (rt->image_check != NULL && rt->image_check(rt->data, m->containers[i].image, &err) < 0) {
+		if (rt->image_check != NULL && rt->image_check(rt->sources, m->containers[i].image, &err) < 0) {
+			api_reply_error(r->reply, 400, "ValidationException", "Container '%s': %s",
+					m->containers[i].hostname, err.msg);
+			return false;
+		}
+		const char *url = m->containers[i].model_data_url;
+		if (url != NULL && rt->model_data_check != NULL && rt->model_data_check(rt->sources, url, &err) < 0) {
 			api_reply_error(r->reply, 400, "ValidationException", "Container '%s': %s",
 					m->containers[i].hostname, err.msg);
 			return false;

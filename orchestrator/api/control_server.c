@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
@@ -27,17 +29,42 @@ struct channel {
 	bool thread_started;
 };
 
+#define CONTROL_STOP_WAIT_MS 10000 /* connections still busy at stop (a request in its grace wait) */
+
+struct connection {
+	struct channel *ch;
+	int fd;                  /* -1 once handed to the runtime; guarded by cs->mu */
+	struct connection *next; /* in cs->conns */
+};
+
 struct control_server {
 	struct api_ctx *api;
 	struct runtime *rt;
 	struct channel admin;
 	struct channel router;
+	/* Connection threads are detached; they are listed here so that stop
+	 * can end them and wait until none touches cs, the API or the runtime
+	 * any more (berthd frees those right after). */
+	pthread_mutex_t mu;
+	pthread_cond_t conn_ended;
+	struct connection *conns;
 };
 
-struct connection {
-	struct channel *ch;
-	int fd;
-};
+/* The connection's thread is done with cs: unlist it (the last thing the
+ * thread does with cs) and free it. */
+static void connection_end(struct connection *c)
+{
+	struct control_server *cs = c->ch->cs;
+	pthread_mutex_lock(&cs->mu);
+	for (struct connection **p = &cs->conns; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	pthread_cond_broadcast(&cs->conn_ended);
+	pthread_mutex_unlock(&cs->mu);
+	free(c);
+}
 
 /* What the router needs (proto_control.h kinds 1, 2, 4, 5): forwarding
  * the public API its clients call, the route table, multi-model loads and
@@ -128,8 +155,8 @@ static void *connection_main(void *arg)
 	struct channel *ch = c->ch;
 	struct control_server *cs = ch->cs;
 	int fd = c->fd;
-	free(c);
 	if (!peer_allowed(ch, fd)) {
+		connection_end(c);
 		close(fd);
 		return NULL;
 	}
@@ -157,6 +184,9 @@ static void *connection_main(void *arg)
 	} else if (strcmp(op, "watch_routes") == 0) {
 		tv.tv_sec = 0;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		pthread_mutex_lock(&cs->mu);
+		c->fd = -1; /* stop must not shut down what the runtime owns */
+		pthread_mutex_unlock(&cs->mu);
 		pthread_mutex_lock(cs->api->lock);
 		runtime_add_route_watcher(cs->rt, fd);
 		pthread_mutex_unlock(cs->api->lock);
@@ -198,6 +228,7 @@ static void *connection_main(void *arg)
 	yajl_tree_free(req);
 out:
 	ipc_reader_free(&rd);
+	connection_end(c); /* unlisted first, so stop never shuts down a reused fd number */
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -225,11 +256,16 @@ static void *accept_main(void *arg)
 			close(fd);
 			continue;
 		}
-		*c = (struct connection){ ch, fd };
+		*c = (struct connection){ ch, fd, NULL };
+		struct control_server *cs = ch->cs;
+		pthread_mutex_lock(&cs->mu);
+		c->next = cs->conns;
+		cs->conns = c;
+		pthread_mutex_unlock(&cs->mu);
 		if (pthread_create(&t, &attr, connection_main, c) != 0) {
 			log_warn("cannot start a thread for a control connection");
+			connection_end(c);
 			close(fd);
-			free(c);
 		}
 	}
 	pthread_attr_destroy(&attr);
@@ -255,7 +291,8 @@ static int channel_open(struct control_server *cs, struct channel *ch, enum cont
 	return 0;
 }
 
-static void channel_close(struct channel *ch)
+/* Stops accepting; the channel's connections may still use ch. */
+static void channel_stop_accepting(struct channel *ch)
 {
 	if (ch->listen_fd >= 0) {
 		shutdown(ch->listen_fd, SHUT_RDWR);
@@ -264,8 +301,16 @@ static void channel_close(struct channel *ch)
 		close(ch->listen_fd);
 		unlink(ch->path);
 	}
+	ch->listen_fd = -1;
+	ch->thread_started = false;
+}
+
+/* Once no connection uses ch. */
+static void channel_free(struct channel *ch)
+{
+	channel_stop_accepting(ch);
 	free(ch->path);
-	*ch = (struct channel){ .listen_fd = -1 };
+	ch->path = NULL;
 }
 
 struct control_server *control_server_start(const char *socket_path, struct api_ctx *api, struct runtime *rt,
@@ -278,7 +323,14 @@ struct control_server *control_server_start(const char *socket_path, struct api_
 	}
 	cs->api = api;
 	cs->rt = rt;
+	cs->admin.listen_fd = -1;
 	cs->router.listen_fd = -1;
+	pthread_mutex_init(&cs->mu, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cs->conn_ended, &attr);
+	pthread_condattr_destroy(&attr);
 	if (channel_open(cs, &cs->admin, CONTROL_ADMIN, socket_path, 0600, 0, (gid_t)-1, err) < 0) {
 		control_server_stop(cs);
 		return NULL;
@@ -290,7 +342,7 @@ int control_server_open_router_channel(struct control_server *cs, const char *pa
 				       gid_t router_gid, struct berth_err *err)
 {
 	if (channel_open(cs, &cs->router, CONTROL_ROUTER, path, 0660, router_uid, router_gid, err) < 0) {
-		channel_close(&cs->router);
+		channel_free(&cs->router); /* nothing was accepted on it */
 		return -1;
 	}
 	return 0;
@@ -300,7 +352,36 @@ void control_server_stop(struct control_server *cs)
 {
 	if (cs == NULL)
 		return;
-	channel_close(&cs->router);
-	channel_close(&cs->admin);
+	channel_stop_accepting(&cs->router);
+	channel_stop_accepting(&cs->admin);
+	/* End the connections still open (their reads and writes fail at once)
+	 * and wait until their threads are done with cs. */
+	pthread_mutex_lock(&cs->mu);
+	for (struct connection *c = cs->conns; c; c = c->next)
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+	long long deadline = clock_now_ms() + CONTROL_STOP_WAIT_MS;
+	while (cs->conns != NULL && clock_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&cs->conn_ended, &cs->mu, &ts);
+	}
+	bool busy = cs->conns != NULL;
+	pthread_mutex_unlock(&cs->mu);
+	if (busy) {
+		/* never free what a thread still uses */
+		log_error("control socket: a connection was still busy %d s after stop; leaving it be",
+			  CONTROL_STOP_WAIT_MS / 1000);
+		return;
+	}
+	channel_free(&cs->router);
+	channel_free(&cs->admin);
+	pthread_cond_destroy(&cs->conn_ended);
+	pthread_mutex_destroy(&cs->mu);
 	free(cs);
 }

@@ -32,7 +32,12 @@ struct control_server *control_server_start(const char *socket_path, struct api_
  * peers of uid router_uid served. */
 int control_server_open_router_channel(struct control_server *cs, const char *path, uid_t router_uid,
 				       gid_t router_gid, struct berth_err *err);
-/* Stops accepting on both; connections in progress finish on their own. */
+/* Stops accepting on both channels, ends the connections still open
+ * (shutdown: their reads and writes fail) and waits, at most 10 s, until no
+ * connection thread uses the server, the API or the runtime any more; the
+ * caller may then free those. Past 10 s (a request still in its grace
+ * wait) it says so and leaves the server allocated rather than free what a
+ * thread uses. */
 void control_server_stop(struct control_server *cs);
 
 #endif

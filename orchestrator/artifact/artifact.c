@@ -2,52 +2,77 @@
 #include "artifact.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsutil.h"
+#include "host_paths.h"
 #include "unpack.h"
 
-int artifact_local_path(const char *object_store_root, const char *url, char **path, struct berth_err *err)
+/* Opens what the URL names (O_PATH), beneath the root it must stay in. */
+static int open_source(const struct objstore_config *store, const char *url, struct berth_err *err)
 {
+	struct berth_err oe;
+	int fd;
 	if (strncmp(url, "s3://", 5) == 0) {
 		const char *rest = url + 5;
 		if (rest[0] == '\0' || rest[0] == '/' || strstr(rest, "..") != NULL)
 			return berth_err_set(err, 0, "ModelDataUrl \"%s\" is not a valid s3:// URL", url);
-		if (object_store_root == NULL)
+		if (store == NULL || store->local_root == NULL)
 			return berth_err_set(err, 0,
 					     "ModelDataUrl \"%s\" needs an object store: start berthd with "
 					     "--object-store-root DIR (s3://bucket/key is read from DIR/bucket/key)",
 					     url);
-		*path = fs_path("%s/%s", object_store_root, rest);
+		if (objstore_check(store, url, err) < 0)
+			return -1;
+		fd = host_path_open_beneath(store->local_root, rest, O_PATH, &oe);
+		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
+			return berth_err_set(err, 0,
+					     "Could not access model data at %s: it leads out of the object store root "
+					     "%s through a symbolic link.",
+					     url, store->local_root);
 	} else if (strncmp(url, "file://", 7) == 0) {
 		const char *p = url + 7;
-		if (p[0] != '/' || strstr(p, "/../") != NULL)
+		if (p[0] != '/')
 			return berth_err_set(err, 0, "ModelDataUrl \"%s\" must be file:///absolute/path", url);
-		*path = strdup(p);
+		fd = host_path_open(store ? store->model_roots : NULL, p, O_PATH, &oe);
+		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
+			return host_paths_refuse_model(store ? store->model_roots : NULL, url, err);
 	} else {
 		return berth_err_set(err, 0,
 				     "ModelDataUrl \"%s\" uses a scheme berth cannot read yet; use s3:// or file://", url);
 	}
-	return *path ? 0 : berth_err_set(err, ENOMEM, "ModelDataUrl");
+	if (fd < 0)
+		return berth_err_set(err, 0, "Failed to download model data from %s: %s", url, oe.msg);
+	return fd;
 }
 
-int artifact_resolve(const char *state_dir, const char *object_store_root, const char *url, char **dir,
+int artifact_resolve(const char *state_dir, const struct objstore_config *store, const char *url, int *dir_fd,
 		     struct berth_err *err)
 {
-	_cleanup_free_ char *path = NULL;
-	if (artifact_local_path(object_store_root, url, &path, err) < 0)
+	_cleanup_close_ int fd = open_source(store, url, err);
+	if (fd < 0)
 		return -1;
 	struct stat st;
-	if (stat(path, &st) < 0)
-		return berth_err_set(err, 0, "Failed to download model data from %s: %s does not exist", url, path);
+	if (fstat(fd, &st) < 0)
+		return berth_err_set(err, errno, "ModelDataUrl %s", url);
 	if (S_ISDIR(st.st_mode)) {
-		*dir = berth_steal_ptr(&path);
+		*dir_fd = berth_steal_fd(&fd);
 		return 0;
 	}
+	if (!S_ISREG(st.st_mode))
+		return berth_err_set(err, 0, "Failed to download model data from %s: it is neither a file nor a directory",
+				     url);
+	/* the file found beneath the root, reopened for reading through its descriptor */
+	_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", fd);
+	_cleanup_close_ int file = self ? open(self, O_RDONLY | O_CLOEXEC) : -1;
+	if (file < 0)
+		return berth_err_set(err, errno, "ModelDataUrl %s", url);
 	char key[17];
-	if (unpack_file_key(path, key, err) < 0)
+	if (unpack_fd_key(file, url, key, err) < 0)
 		return -1;
 	_cleanup_free_ char *parent = fs_path("%s/artifacts", state_dir);
 	_cleanup_free_ char *dest = fs_path("%s/artifacts/%s", state_dir, key);
@@ -55,8 +80,12 @@ int artifact_resolve(const char *state_dir, const char *object_store_root, const
 		return berth_err_set(err, ENOMEM, "ModelDataUrl");
 	if (fs_mkdir_p(parent, 0700, err) < 0)
 		return -1;
-	if (unpack_once(path, dest, ARTIFACT_MAX_UNPACKED_BYTES, err) < 0)
+	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
+	if (unpack_once_fd(file, url, dest, &lim, err) < 0)
 		return berth_err_prefix(err, "Failed to extract model data from %s", url);
-	*dir = berth_steal_ptr(&dest);
+	int d = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return berth_err_set(err, errno, "cannot open %s", dest);
+	*dir_fd = d;
 	return 0;
 }

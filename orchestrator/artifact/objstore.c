@@ -13,6 +13,162 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "log.h"
+
+#define MAX_REDIRECTS 5
+
+int objstore_list_add(struct objstore_list *l, const char *item)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], item) == 0)
+			return 0;
+	if (l->n == OBJSTORE_LIST_MAX || (l->items[l->n] = strdup(item)) == NULL)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+void objstore_list_free(struct objstore_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	l->n = 0;
+}
+
+static void list_describe(const struct objstore_list *l, struct berth_buf *out)
+{
+	if (l == NULL || l->n == 0) {
+		buf_append_str(out, "none");
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", l->items[i]);
+}
+
+/* ---- the operator's lists -------------------------------------------------- */
+
+static bool bucket_allowed(const struct objstore_config *cfg, const char *bucket)
+{
+	bool need_list = cfg->s3_endpoint != NULL || (cfg->buckets != NULL && cfg->buckets->n > 0);
+	if (!need_list)
+		return true;
+	for (size_t i = 0; cfg->buckets != NULL && i < cfg->buckets->n; i++)
+		if (strcmp(cfg->buckets->items[i], bucket) == 0)
+			return true;
+	return false;
+}
+
+static int refuse_bucket(const struct objstore_config *cfg, const char *url, const char *bucket,
+			 struct berth_err *err)
+{
+	struct berth_buf l = BERTH_BUF_INIT;
+	list_describe(cfg->buckets, &l);
+	berth_err_set(err, 0,
+		      "Could not access model data at %s. berth reads s3:// model data only from the buckets in its "
+		      "s3_buckets setting (--s3-bucket): %s; bucket \"%s\" is not one of them. Use one of those "
+		      "buckets, or ask the operator to add this one.",
+		      url, l.data, bucket);
+	buf_free(&l);
+	err->errnum = EACCES;
+	return -1;
+}
+
+/* "host", "host:port", "[v6]", "[v6]:port" matches the URL's host and port */
+static bool host_entry_matches(const char *entry, const char *host, long port)
+{
+	const char *colon = entry[0] == '[' ? strchr(entry, ']') : entry;
+	if (colon != NULL)
+		colon = strrchr(colon, ':');
+	size_t hlen = colon ? (size_t)(colon - entry) : strlen(entry);
+	if (strlen(host) != hlen || strncasecmp(entry, host, hlen) != 0)
+		return false;
+	if (colon == NULL)
+		return true;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	return *end == '\0' && p == port;
+}
+
+/* The URL's host and port as libcurl parses them (what it would connect to). */
+static int url_host(const char *url, char **host, long *port, char **scheme)
+{
+	*host = *scheme = NULL;
+	*port = 0;
+	CURLU *u = curl_url();
+	char *p = NULL;
+	int r = -1;
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		*port = strtol(p, NULL, 10);
+		r = 0;
+	}
+	curl_free(p);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* 0 when url is http(s) to a listed host; else -1 (EACCES: not listed). */
+static int check_http_url(const struct objstore_config *cfg, const char *url, const char *shown,
+			  struct berth_err *err)
+{
+	char *host = NULL, *scheme = NULL;
+	long port = 0;
+	if (url_host(url, &host, &port, &scheme) < 0) {
+		curl_free(host);
+		curl_free(scheme);
+		return berth_err_set(err, 0, "\"%s\" is not a valid URL", url);
+	}
+	bool ok = strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0;
+	for (size_t i = 0; ok && cfg->https_hosts != NULL && i < cfg->https_hosts->n; i++)
+		if (host_entry_matches(cfg->https_hosts->items[i], host, port))
+			goto allowed;
+	struct berth_buf l = BERTH_BUF_INIT;
+	list_describe(cfg->https_hosts, &l);
+	berth_err_set(err, 0,
+		      "Could not access model data at %s. berth fetches http(s):// model data only from the hosts in "
+		      "its https_hosts setting (--https-host): %s; %s:%ld is not one of them. Use one of those hosts, "
+		      "or ask the operator to add this one.",
+		      shown, l.data, host, port);
+	buf_free(&l);
+	curl_free(host);
+	curl_free(scheme);
+	err->errnum = EACCES;
+	return -1;
+allowed:
+	curl_free(host);
+	curl_free(scheme);
+	return 0;
+}
+
+int objstore_check(const struct objstore_config *cfg, const char *url, struct berth_err *err)
+{
+	if (strncmp(url, "s3://", 5) == 0) {
+		const char *rest = url + 5;
+		const char *slash = strchrnul(rest, '/');
+		_cleanup_free_ char *bucket = strndup(rest, (size_t)(slash - rest));
+		if (bucket == NULL)
+			return berth_err_set(err, ENOMEM, "object store");
+		if (bucket[0] != '\0' && !bucket_allowed(cfg, bucket))
+			return refuse_bucket(cfg, url, bucket, err);
+		return 0;
+	}
+	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
+		return check_http_url(cfg, url, url, err);
+	if (strncmp(url, "file://", 7) == 0) {
+		struct berth_err e;
+		int fd = host_path_open(cfg->model_roots, url + 7, O_PATH, &e);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (e.errnum == EXDEV || e.errnum == ELOOP)
+			return host_paths_refuse_model(cfg->model_roots, url, err);
+		return 0; /* missing now: said when the model is fetched */
+	}
+	return 0;
+}
 
 void objstore_global_init(void)
 {
@@ -27,6 +183,8 @@ char *objstore_join(const char *prefix, const char *target)
 
 void objstore_object_free(struct objstore_object *o)
 {
+	if (o->local_open)
+		close(o->local_fd);
 	free(o->local_path);
 	free(o->http_url);
 	free(o->bucket);
@@ -48,10 +206,23 @@ static char *encode_key(const char *key)
 	return buf_steal(&b);
 }
 
+static int locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
+		  enum objstore_status *st, struct berth_err *err);
+
 int objstore_locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
-		    struct berth_err *err)
+		    enum objstore_status *st, struct berth_err *err)
 {
 	memset(o, 0, sizeof(*o));
+	*st = OBJSTORE_ERROR;
+	int r = locate(cfg, url, o, st, err);
+	if (r == 0)
+		*st = OBJSTORE_OK;
+	return r;
+}
+
+static int locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
+		  enum objstore_status *st, struct berth_err *err)
+{
 	if (strncmp(url, "s3://", 5) == 0) {
 		const char *rest = url + 5;
 		const char *slash = strchr(rest, '/');
@@ -61,6 +232,10 @@ int objstore_locate(const struct objstore_config *cfg, const char *url, struct o
 		o->key = strdup(slash + 1);
 		if (o->bucket == NULL || o->key == NULL)
 			return berth_err_set(err, ENOMEM, "object store");
+		if (!bucket_allowed(cfg, o->bucket)) {
+			*st = OBJSTORE_FORBIDDEN;
+			return refuse_bucket(cfg, url, o->bucket, err);
+		}
 		if (cfg->s3_endpoint != NULL) {
 			size_t n = strlen(cfg->s3_endpoint);
 			_cleanup_free_ char *ek = encode_key(o->key);
@@ -87,6 +262,11 @@ int objstore_locate(const struct objstore_config *cfg, const char *url, struct o
 		return o->local_path && o->key ? 0 : berth_err_set(err, ENOMEM, "object store");
 	}
 	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
+		if (check_http_url(cfg, url, url, err) < 0) {
+			if (err->errnum == EACCES)
+				*st = OBJSTORE_FORBIDDEN;
+			return -1;
+		}
 		o->http_url = strdup(url);
 		return o->http_url ? 0 : berth_err_set(err, ENOMEM, "object store");
 	}
@@ -238,9 +418,11 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, o->signed_s3 ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	/* redirects are followed below, by hand, each target checked */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (cfg->ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -258,14 +440,53 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 	}
 	if (hdrs)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	CURLcode rc = curl_easy_perform(c);
+	CURLcode rc;
 	long code = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	int r = -1;
+	char *url = NULL;
+	for (int hop = 0;; hop++) {
+		rc = curl_easy_perform(c);
+		code = 0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		char *location = NULL;
+		if (rc != CURLE_OK || o->signed_s3 || code < 300 || code > 399 ||
+		    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || location == NULL)
+			break;
+		if (hop == MAX_REDIRECTS) {
+			*st = OBJSTORE_ERROR;
+			berth_err_set(err, 0, "%s redirects more than %d times", o->http_url, MAX_REDIRECTS);
+			goto out;
+		}
+		if (check_http_url(cfg, location, location, err) < 0) {
+			*st = err->errnum == EACCES ? OBJSTORE_FORBIDDEN : OBJSTORE_ERROR;
+			berth_err_prefix(err, "%s redirects to %s, which berth does not follow", o->http_url, location);
+			log_warn("object store: %s", err->msg);
+			goto out;
+		}
+		char *next = strdup(location);
+		if (next == NULL) {
+			*st = OBJSTORE_ERROR;
+			berth_err_set(err, ENOMEM, "object store");
+			goto out;
+		}
+		free(url);
+		url = next;
+		/* what the redirect answer carried is not the object */
+		t->got = 0;
+		t->too_big = false;
+		free(t->etag);
+		t->etag = NULL;
+		if (t->fd >= 0 && (ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0)) {
+			*st = OBJSTORE_ERROR;
+			berth_err_set(err, errno, "object store");
+			goto out;
+		}
+		curl_easy_setopt(c, CURLOPT_URL, url);
+	}
 	curl_off_t cl = -1;
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	if (size)
 		*size = cl;
-	int r = -1;
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_OPERATION_TIMEDOUT ||
 	    rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
 	    rc == CURLE_GOT_NOTHING) {
@@ -291,6 +512,8 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 		*st = OBJSTORE_OK;
 		r = 0;
 	}
+out:
+	free(url);
 	curl_slist_free_all(hdrs);
 	objstore_sigv4_free(&sig);
 	objstore_creds_free(&creds);
@@ -298,21 +521,48 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 	return r;
 }
 
-int objstore_stat(const struct objstore_config *cfg, const struct objstore_object *o, char **version,
+int objstore_stat(const struct objstore_config *cfg, struct objstore_object *o, char **version,
 		  long long *size, enum objstore_status *st, struct berth_err *err)
 {
 	*version = NULL;
 	*size = -1;
 	if (o->local_path != NULL) {
+		/* opened beneath its root, O_NONBLOCK so that a FIFO cannot hold us */
+		int fd;
+		struct berth_err oe;
+		if (o->bucket != NULL) {
+			_cleanup_free_ char *rel = fs_path("%s/%s", o->bucket, o->key);
+			fd = rel ? host_path_open_beneath(cfg->local_root, rel, O_RDONLY | O_NONBLOCK, &oe)
+				 : berth_err_set(&oe, ENOMEM, "object store");
+		} else {
+			fd = host_path_open(cfg->model_roots, o->local_path, O_RDONLY | O_NONBLOCK, &oe);
+		}
+		if (fd < 0) {
+			if (oe.errnum == EXDEV || oe.errnum == ELOOP) {
+				*st = OBJSTORE_FORBIDDEN;
+				if (o->bucket != NULL)
+					return berth_err_set(err, 0, "%s leads out of the object store root %s",
+							     o->local_path, cfg->local_root);
+				_cleanup_free_ char *url = fs_path("file://%s", o->local_path);
+				host_paths_refuse_model(cfg->model_roots, url ? url : o->local_path, err);
+				err->errnum = EACCES;
+				return -1;
+			}
+			*st = oe.errnum == ENOENT || oe.errnum == ENOTDIR ? OBJSTORE_NOT_FOUND : OBJSTORE_ERROR;
+			return berth_err_set(err, oe.errnum, "%s", o->local_path);
+		}
+		o->local_fd = fd;
+		o->local_open = true;
 		struct stat sb;
-		if (stat(o->local_path, &sb) < 0) {
-			*st = errno == ENOENT || errno == ENOTDIR ? OBJSTORE_NOT_FOUND : OBJSTORE_ERROR;
+		if (fstat(fd, &sb) < 0) {
+			*st = OBJSTORE_ERROR;
 			return berth_err_set(err, errno, "%s", o->local_path);
 		}
 		if (!S_ISREG(sb.st_mode)) {
 			*st = OBJSTORE_NOT_FOUND;
 			return berth_err_set(err, 0, "%s is not a file", o->local_path);
 		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 		*version = fs_path("%lld.%09ld-%lld-%llu", (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
 				   (long long)sb.st_size, (unsigned long long)sb.st_ino);
 		*size = sb.st_size;

@@ -8,8 +8,22 @@
  *                       credentials from AWS_ACCESS_KEY_ID /
  *                       AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
  *                       ~/.aws/credentials [default] (none: unsigned)
- *   file:///ABS/PATH  → /ABS/PATH
- *   https://… http:// → fetched with libcurl as is
+ *   file:///ABS/PATH  → /ABS/PATH, only under model_roots (host_paths.h)
+ *   https://… http:// → fetched with libcurl, only from https_hosts
+ *
+ * Who may be asked for what (the operator's lists; a refusal is
+ * OBJSTORE_FORBIDDEN and nothing is sent):
+ *   - s3:// with s3_endpoint: only buckets in `buckets` (the host's
+ *     credentials sign requests for those only); with the local root and a
+ *     non-empty `buckets`, the same rule; local objects are opened beneath
+ *     LOCAL_ROOT (a symbolic link cannot lead out of it);
+ *   - http(s)://: only hosts in `https_hosts` ("host" or "host:port",
+ *     case-insensitive; [v6] in brackets); redirects are followed by hand,
+ *     at most 5, each target checked against the same list (and signed S3
+ *     requests never follow one);
+ *   - file://: opened beneath the model root it lies under.
+ * Local objects are used through the descriptor objstore_stat opened, never
+ * looked up again.
  *
  * Failures are classified (enum objstore_status) so the caller can answer
  * as SageMaker does: a missing object is the user's fault (400), an
@@ -21,24 +35,43 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "host_paths.h"
 
 enum objstore_status {
 	OBJSTORE_OK = 0,
 	OBJSTORE_NOT_FOUND,    /* no such object (404, or 403 as S3 says without ListBucket) */
 	OBJSTORE_UNREACHABLE,  /* connect/resolve/timeout: the store did not answer */
 	OBJSTORE_TOO_BIG,      /* over max_bytes */
+	OBJSTORE_FORBIDDEN,    /* the operator's lists do not allow it: nothing was sent */
 	OBJSTORE_ERROR,        /* anything else (bad URL, 5xx, local I/O) */
 };
+
+#define OBJSTORE_LIST_MAX 64
+
+struct objstore_list {
+	char *items[OBJSTORE_LIST_MAX];
+	size_t n;
+};
+
+/* Adds a copy of item (no duplicates). -1 when full or out of memory. */
+int objstore_list_add(struct objstore_list *l, const char *item);
+void objstore_list_free(struct objstore_list *l);
 
 struct objstore_config {
 	const char *local_root;   /* s3:// without s3_endpoint; NULL: s3:// refused */
 	const char *s3_endpoint;  /* e.g. http://127.0.0.1:9000; NULL: local root */
 	const char *region;       /* SigV4 region, us-east-1 when NULL */
 	int timeout_ms;           /* whole transfer; connect gets min(this, 10 s) */
+	const struct host_roots *model_roots;      /* file:// (NULL: refused) */
+	const struct objstore_list *buckets;       /* s3:// buckets (see above) */
+	const struct objstore_list *https_hosts;   /* http(s):// hosts (NULL or empty: refused) */
+	const char *ca_file;      /* CA certificates for https:// (PEM); NULL: the system's */
 };
 
 struct objstore_object {
 	char *local_path;   /* set for local objects */
+	int local_fd;       /* opened by objstore_stat when local_open, closed by objstore_object_free */
+	bool local_open;
 	char *http_url;     /* set for HTTP objects */
 	bool signed_s3;     /* http_url is an S3 endpoint: sign it */
 	char *bucket;       /* s3:// only */
@@ -47,8 +80,15 @@ struct objstore_object {
 
 /* Joins a ModelDataUrl prefix and a relative target (adds "/" if needed). */
 char *objstore_join(const char *prefix, const char *target);
+/* The operator's lists applied to a URL (or MultiModel prefix), without
+ * sending anything: -1 with errnum EACCES and a message for the API user
+ * when refused (file:// also opened beneath its root: EXDEV, the model
+ * roots message of host_paths.h, unless it simply does not exist yet). */
+int objstore_check(const struct objstore_config *cfg, const char *url, struct berth_err *err);
+/* Maps url to an object (objstore_check's rules applied: *st is
+ * OBJSTORE_FORBIDDEN on a refusal, OBJSTORE_ERROR on a bad URL). */
 int objstore_locate(const struct objstore_config *cfg, const char *url, struct objstore_object *o,
-		    struct berth_err *err);
+		    enum objstore_status *st, struct berth_err *err);
 void objstore_object_free(struct objstore_object *o);
 
 struct objstore_creds {
@@ -68,8 +108,9 @@ int objstore_sigv4_setup(const char *region, const struct objstore_creds *c, str
 void objstore_sigv4_free(struct objstore_sigv4 *s);
 
 /* The object's version (ETag, or "mtime-size-inode" for local files;
- * caller frees) and size (-1 when unknown). */
-int objstore_stat(const struct objstore_config *cfg, const struct objstore_object *o, char **version,
+ * caller frees) and size (-1 when unknown). Local objects are opened here
+ * (o->local_fd) beneath their root. */
+int objstore_stat(const struct objstore_config *cfg, struct objstore_object *o, char **version,
 		  long long *size, enum objstore_status *st, struct berth_err *err);
 /* HTTP objects: downloads into dest_file (created 0600), at most max_bytes. */
 int objstore_fetch(const struct objstore_config *cfg, const struct objstore_object *o, const char *dest_file,

@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,10 @@
 #include "fsutil.h"
 #include "log.h"
 
-static int extract(const char *archive_path, const char *dest, uint64_t max_bytes, struct berth_err *err)
+static int extract(int archive_fd, const char *archive_path, const char *dest, const struct unpack_limits *lim,
+		   struct berth_err *err)
 {
+	uint64_t max_bytes = lim ? lim->max_bytes : 0, max_entries = lim ? lim->max_entries : 0;
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	int r = -1;
@@ -37,11 +40,11 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 					       ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
 					       ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 					       ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-	if (archive_read_open_filename(in, archive_path, 1 << 16) != ARCHIVE_OK) {
+	if (lseek(archive_fd, 0, SEEK_SET) < 0 || archive_read_open_fd(in, archive_fd, 1 << 16) != ARCHIVE_OK) {
 		berth_err_set(err, 0, "cannot open archive %s: %s", archive_path, archive_error_string(in));
 		goto done;
 	}
-	uint64_t total = 0;
+	uint64_t total = 0, entries = 0;
 	for (;;) {
 		struct archive_entry *e;
 		int s = archive_read_next_header(in, &e);
@@ -55,8 +58,25 @@ static int extract(const char *archive_path, const char *dest, uint64_t max_byte
 		/* names are checked here and then prefixed with dest, so libarchive sees
 		 * absolute paths: SECURE_NOABSOLUTEPATHS cannot be used, the checks below
 		 * stand in for it; SECURE_SYMLINKS still refuses writes through links */
+		if (max_entries && ++entries > max_entries) {
+			berth_err_set(err, 0, "%s holds more than %llu entries", archive_path,
+				      (unsigned long long)max_entries);
+			err->errnum = EFBIG;
+			goto done;
+		}
 		_cleanup_free_ char *name = archive_entry_pathname(e) ? strdup(archive_entry_pathname(e)) : NULL;
 		mode_t type = archive_entry_filetype(e);
+		/* the declared size, before a byte is written: a sparse or highly
+		 * compressed entry counts at the size it would take */
+		if (type == AE_IFREG && archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
+			uint64_t declared = (uint64_t)archive_entry_size(e);
+			if (max_bytes && (declared > max_bytes || total + declared > max_bytes)) {
+				berth_err_set(err, 0, "%s unpacks to more than %llu bytes", archive_path,
+					      (unsigned long long)max_bytes);
+				err->errnum = EFBIG;
+				goto done;
+			}
+		}
 		if (type == AE_IFCHR || type == AE_IFBLK)
 			continue; /* devices come from the runtime, never from an archive */
 		if (name == NULL || name[0] == '/' || strcmp(name, "..") == 0 || strncmp(name, "../", 3) == 0 ||
@@ -130,7 +150,17 @@ done:
 	return r;
 }
 
-int unpack_once(const char *archive_path, const char *dest, uint64_t max_bytes, struct berth_err *err)
+int unpack_once(const char *archive_path, const char *dest, const struct unpack_limits *lim,
+		struct berth_err *err)
+{
+	_cleanup_close_ int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return berth_err_set(err, errno, "cannot open archive %s", archive_path);
+	return unpack_once_fd(fd, archive_path, dest, lim, err);
+}
+
+int unpack_once_fd(int archive_fd, const char *archive_path, const char *dest, const struct unpack_limits *lim,
+		   struct berth_err *err)
 {
 	struct stat st;
 	if (stat(dest, &st) == 0)
@@ -142,7 +172,7 @@ int unpack_once(const char *archive_path, const char *dest, uint64_t max_bytes, 
 	fs_remove_tree(partial, &ignored);
 	if (fs_mkdir_p(partial, 0755, err) < 0)
 		return -1;
-	if (extract(archive_path, partial, max_bytes, err) < 0) {
+	if (extract(archive_fd, archive_path, partial, lim, err) < 0) {
 		fs_remove_tree(partial, &ignored);
 		return -1;
 	}
@@ -158,11 +188,29 @@ int unpack_once(const char *archive_path, const char *dest, uint64_t max_bytes, 
 	return 0;
 }
 
+static void file_key(const char *path, const struct stat *st, char out[17]);
+
 int unpack_file_key(const char *path, char out[17], struct berth_err *err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return berth_err_set(err, errno, "%s", path);
+	file_key(path, &st, out);
+	return 0;
+}
+
+int unpack_fd_key(int fd, const char *name, char out[17], struct berth_err *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berth_err_set(err, errno, "%s", name);
+	file_key(name, &st, out);
+	return 0;
+}
+
+static void file_key(const char *path, const struct stat *stp, char out[17])
+{
+	const struct stat st = *stp;
 	/* FNV-1a over the identity of the file: enough to tell versions apart */
 	uint64_t h = 0xcbf29ce484222325ULL;
 	char id[4096 + 96];
@@ -173,5 +221,4 @@ int unpack_file_key(const char *path, char out[17], struct berth_err *err)
 		h *= 0x100000001b3ULL;
 	}
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
-	return 0;
 }

@@ -14,12 +14,29 @@
 
 #include "err.h"
 
-/* Unpacks archive_path into dest unless dest already exists. max_bytes
- * bounds the total unpacked size (0 = no bound). */
-int unpack_once(const char *archive_path, const char *dest, uint64_t max_bytes, struct berth_err *err);
+#define UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
+
+/* Bounds of one unpack; 0 = no bound. Bytes are the sizes the entries
+ * declare (a sparse or highly compressed file counts at its full size),
+ * checked before anything of the entry is written; entries are every
+ * header read (files, directories, links, skipped devices). */
+struct unpack_limits {
+	uint64_t max_bytes;
+	uint64_t max_entries;
+};
+
+/* Unpacks archive_path into dest unless dest already exists. Going past a
+ * bound fails with EFBIG and a message naming the bound. */
+int unpack_once(const char *archive_path, const char *dest, const struct unpack_limits *lim,
+		struct berth_err *err);
+/* The same from an open archive (read from offset 0); name is for messages. */
+int unpack_once_fd(int archive_fd, const char *name, const char *dest, const struct unpack_limits *lim,
+		   struct berth_err *err);
 
 /* A short stable key for a local file's identity (path, size, mtime,
- * inode): 16 hex digits into out[17]. Changes when the file changes. */
+ * inode): 16 hex digits into out[17]. Changes when the file changes.
+ * unpack_fd_key: the same for an open file, name standing for its path. */
 int unpack_file_key(const char *path, char out[17], struct berth_err *err);
+int unpack_fd_key(int fd, const char *name, char out[17], struct berth_err *err);
 
 #endif

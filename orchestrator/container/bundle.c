@@ -14,6 +14,7 @@
 #include "json.h"
 #include "proto_shim.h"
 #include "seccomp_profile.h"
+#include "uid_range.h"
 
 #define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -65,7 +66,8 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 	static const char *const sys_o[] = { "nosuid", "noexec", "nodev", "ro" };
 	static const char *const cg_o[] = { "nosuid", "noexec", "nodev", "relatime", "ro" };
 	static const char *const tmp_o[] = { "nosuid", "nodev", "mode=1777", "size=1g" };
-	static const char *const model_o[] = { "rbind", "ro", "nosuid", "nodev" };
+	/* never rbind: nothing mounted below the source comes along */
+	static const char *const model_o[] = { "bind", "ro", "nosuid", "nodev" };
 	json_gen_str(g, "mounts");
 	yajl_gen_array_open(g);
 	gen_mount(g, "/proc", "proc", "proc", proc_o, BERTH_ARRAY_SIZE(proc_o));
@@ -163,19 +165,35 @@ static void gen_process(yajl_gen g, const struct bundle_spec *spec)
 	yajl_gen_map_close(g);
 }
 
+static void gen_id_mapping(yajl_gen g, const char *key, long long base)
+{
+	json_gen_str(g, key);
+	yajl_gen_array_open(g);
+	yajl_gen_map_open(g);
+	json_gen_kv_int(g, "containerID", 0);
+	json_gen_kv_int(g, "hostID", base);
+	json_gen_kv_int(g, "size", USERNS_RANGE_SIZE);
+	yajl_gen_map_close(g);
+	yajl_gen_array_close(g);
+}
+
 static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
 {
-	static const char *const namespaces[] = { "pid", "network", "ipc", "uts", "mount", "cgroup" };
+	static const char *const namespaces[] = { "user", "pid", "network", "ipc", "uts", "mount", "cgroup" };
 	json_gen_str(g, "linux");
 	yajl_gen_map_open(g);
 	json_gen_str(g, "namespaces");
 	yajl_gen_array_open(g);
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(namespaces); i++) {
+	for (size_t i = spec->uid_base > 0 ? 0 : 1; i < BERTH_ARRAY_SIZE(namespaces); i++) {
 		yajl_gen_map_open(g);
 		json_gen_kv_str(g, "type", namespaces[i]);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	if (spec->uid_base > 0) {
+		gen_id_mapping(g, "uidMappings", spec->uid_base);
+		gen_id_mapping(g, "gidMappings", spec->uid_base);
+	}
 	json_gen_kv_str(g, "cgroupsPath", spec->cgroups_path);
 	json_gen_str(g, "resources");
 	yajl_gen_map_open(g);

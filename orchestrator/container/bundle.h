@@ -9,7 +9,8 @@
  * artifact read-only at /opt/ml/model. Environment: image Env, then PATH
  * (default when neither sets it) and SAGEMAKER_BIND_TO_PORT=8080 (berth's,
  * always), then CreateModel Environment, each key once, the later source
- * winning. */
+ * winning. With uid_base, a user namespace too: the container's root is
+ * an unprivileged host uid. */
 #ifndef BERTH_BUNDLE_H
 #define BERTH_BUNDLE_H
 
@@ -47,6 +48,9 @@ struct bundle_spec {
 	/* (mme) MultiModel: this directory read-only at /opt/ml/models and
 	 * SAGEMAKER_MULTI_MODEL=true (CreateModel Environment still wins). NULL: neither. */
 	const char *multi_model_dir;
+	/* (userns) > 0: a user namespace mapping container ids 0..65535 to host
+	 * ids uid_base.. (uids and gids alike; uid_range.h). 0: none. */
+	long long uid_base;
 };
 
 /* Renders config.json into out (tested on its own). */

@@ -21,17 +21,51 @@
 #include "paths.h"
 #include "image.h"
 #include "host_limits.h"
+#include "idmap.h"
 #include "image_user.h"
 #include "log.h"
+#include "model_mount.h"
 #include "rootfs.h"
 #include "runtime_config.h"
 #include "shim_client.h"
+#include "uid_range.h"
 
 #define LABEL_BIND_TO_PORT "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 
 static char *container_dir(const struct runtime_config *cfg, const char *id)
 {
 	return fs_path("%s/containers/%s", cfg->state_dir, id);
+}
+
+int container_userns_prepare(const char *state_dir, struct berth_err *err)
+{
+	_cleanup_free_ char *containers = fs_path("%s/containers", state_dir);
+	_cleanup_free_ char *path = strdup(state_dir);
+	if (containers == NULL || path == NULL)
+		return berth_err_set(err, ENOMEM, "state directory");
+	if (fs_mkdir_p(containers, 0711, err) < 0)
+		return -1;
+	if (chmod(state_dir, 0711) < 0 || chmod(containers, 0711) < 0)
+		return berth_err_set(err, errno, "cannot make %s passable for containers' roots (chmod 0711)",
+				     containers);
+	/* state_dir is absolute: check each ancestor, "/" last */
+	for (char *slash = strrchr(path, '/'); slash != NULL; slash = strrchr(path, '/')) {
+		*slash = '\0';
+		const char *dir = path[0] ? path : "/";
+		struct stat st;
+		if (stat(dir, &st) < 0)
+			return berth_err_set(err, errno, "stat %s", dir);
+		if (!(st.st_mode & S_IXOTH))
+			return berth_err_set(err, 0,
+					     "containers run as unprivileged uids (user namespaces) and must pass "
+					     "through %s to reach their root under %s, but it is not searchable by "
+					     "others: chmod o+x %s, move the state directory, or set "
+					     "\"no_user_namespaces\": true",
+					     dir, containers, dir);
+		if (path[0] == '\0')
+			break;
+	}
+	return 0;
 }
 
 int container_alloc(const struct runtime_config *cfg, const char *hostname, struct endpoint_container *c,
@@ -76,7 +110,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	__attribute__((cleanup(image_info_free))) struct image_info img = { 0 };
 	_cleanup_free_ char *model_dir = NULL;
 	_cleanup_free_ char *root = NULL;
-	if (image_resolve(cfg->state_dir, def->image, &img, err) < 0)
+	_cleanup_close_ int model_fd = -1;
+	if (image_resolve(cfg->state_dir, cfg->images, def->image, &img, err) < 0)
 		return -1;
 	if (n_model_containers > 1 && img.oci) {
 		const char *v = oci_config_label(&img.config, LABEL_BIND_TO_PORT);
@@ -88,6 +123,24 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	struct image_user user;
 	if (image_user_resolve(img.rootfs, img.config.user, &user, err) < 0)
 		return berth_err_prefix(err, "Image \"%s\"", def->image);
+	/* (userns) the instance's range; the image's ids must fall inside it */
+	_cleanup_close_ int userns = -1;
+	if (c->uid_base > 0) {
+		bool fits = user.uid < USERNS_RANGE_SIZE && user.gid < USERNS_RANGE_SIZE;
+		for (size_t i = 0; i < user.n_additional_gids; i++)
+			fits = fits && user.additional_gids[i] < USERNS_RANGE_SIZE;
+		if (!fits)
+			return berth_err_set(err, 0,
+					     "Image \"%s\" runs as uid %u gid %u (or a supplementary group) beyond the "
+					     "%lld ids a container's user namespace maps; use ids below %lld",
+					     def->image, user.uid, user.gid, USERNS_RANGE_SIZE, USERNS_RANGE_SIZE);
+		if (idmap_userns_open(c->uid_base, USERNS_RANGE_SIZE, &userns, err) < 0)
+			return -1;
+	} else if (cfg->userns != NULL) {
+		log_warn("endpoint %s: container %s was recorded before user namespaces; it runs without one until "
+			 "the endpoint is re-created",
+			 endpoint, c->id);
+	}
 	/* (mme) MultiModel: ModelDataUrl is a prefix, loaded model by model
 	 * later (mme.c) into STATE/mme/ENDPOINT, mounted at /opt/ml/models */
 	bool multi_model = def->mode != NULL && strcmp(def->mode, "MultiModel") == 0;
@@ -95,7 +148,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(cfg->state_dir, cfg->object_store_root, def->model_data_url, &model_dir, err) < 0)
+	    artifact_resolve(cfg->state_dir, cfg->store, def->model_data_url, &model_fd, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
 	_cleanup_free_ char *bundle = fs_path("%s/bundle", dir);
@@ -123,8 +176,25 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	getrlimit(RLIMIT_NOFILE, &nofile);
 	long long nofile_limit = nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > 1048576 ? 1048576
 											: (long long)nofile.rlim_max;
-	if (fs_mkdir_p(dir, 0700, err) < 0 || rootfs_mount(dir, img.rootfs, &root, err) < 0)
+	/* with a user namespace, runc mounts the root as the container's
+	 * unprivileged root: it must be able to pass through dir */
+	if (fs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
+	if (userns >= 0 && chmod(dir, 0711) < 0)
+		return berth_err_set(err, errno, "chmod %s", dir);
+	if (rootfs_mount(dir, img.rootfs, userns, &root, err) < 0)
+		return -1;
+	/* model data: one directory resolved beneath a model root, mounted
+	 * read-only (idmapped under a user namespace); the multi-model cache is
+	 * berth's own directory, idmapped under a user namespace */
+	_cleanup_free_ char *models_mp = NULL;
+	if ((model_fd >= 0 && model_mount(dir, model_fd, userns, &model_dir, err) < 0) ||
+	    (userns >= 0 && mme_dir && rootfs_mount_data(dir, "models", mme_dir, userns, &models_mp, err) < 0)) {
+		struct berth_err ignored;
+		if (rootfs_unmount(dir, &ignored) < 0)
+			log_warn("container %s: %s", c->id, ignored.msg);
+		return -1;
+	}
 	struct bundle_spec spec = {
 		.id = c->id,
 		.hostname = c->hostname,
@@ -147,7 +217,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.pids_limit = place.lim.pids > 0 ? place.lim.pids : cfg->container_pids_limit,
 		.nofile_limit = nofile_limit,
 		.seccomp = cfg->seccomp,
-		.multi_model_dir = mme_dir,
+		.multi_model_dir = models_mp ? models_mp : mme_dir,
+		.uid_base = userns >= 0 ? c->uid_base : 0,
 	};
 	struct shim_launch launch = {
 		.shim_path = cfg->shim_path,
@@ -161,7 +232,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	};
 	if (bundle_write(bundle, &spec, err) < 0 || shim_spawn(&launch, 60000, err) < 0) {
 		struct berth_err ignored;
-		if (rootfs_unmount(dir, &ignored) < 0)
+		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);
 		return -1;
 	}
@@ -204,7 +275,7 @@ void container_stop(const struct runtime_config *cfg, const struct endpoint_cont
 		unlink(exit_file);
 	/* the restart gets a fresh private root, as a new container would */
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 }
 
@@ -218,7 +289,7 @@ void container_stop_and_remove(const struct runtime_config *cfg, const struct en
 		unlink(c->socket);
 	}
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
-	if (dir != NULL && rootfs_unmount(dir, &err) < 0)
+	if (dir != NULL && (model_unmount(dir, &err) < 0 || rootfs_unmount(dir, &err) < 0))
 		log_warn("container %s: %s", c->id, err.msg);
 	if (dir != NULL && fs_remove_tree(dir, &err) < 0)
 		log_warn("container %s: %s", c->id, err.msg);

@@ -12,6 +12,11 @@
 
 struct runtime_config;
 
+/* (userns) At start-up: containers' unprivileged roots must reach their
+ * mounts under STATE/containers/ID, so STATE and STATE/containers become
+ * 0711 (passable, not listable) and every directory above STATE must be
+ * searchable by others; the message names the one that is not. */
+int container_userns_prepare(const char *state_dir, struct berth_err *err);
 /* Fills c (id, socket, log) for a new container; the caller owns it. */
 int container_alloc(const struct runtime_config *cfg, const char *hostname, struct endpoint_container *c,
 		    struct berth_err *err);

@@ -6,8 +6,11 @@
 #define BERTH_RUNTIME_CONFIG_H
 
 struct mme;
+struct image_policy;
+struct objstore_config;
 struct limits;
 struct seccomp_profile;
+struct uid_range_policy;
 
 struct runtime_config {
 	const char *state_dir;
@@ -15,6 +18,11 @@ struct runtime_config {
 	const char *shim_path;
 	const char *runc_path;
 	const char *object_store_root; /* NULL: s3:// URLs are refused */
+	/* (host paths) Where local images may be and how large they may unpack
+	 * (image.h); the object store's rules for ModelDataUrl (objstore.h:
+	 * model roots, buckets, hosts). NULL: nothing local is accepted. */
+	const struct image_policy *images;
+	const struct objstore_config *store;
 	const char *region;
 	const char *account;
 	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */
@@ -33,6 +41,10 @@ struct runtime_config {
 	unsigned int router_gid;
 	/* (mme) The multi-model cache (mme.h); NULL: none. */
 	struct mme *mme;
+	/* (userns) Where instances' uid ranges come from (uid_range.h); each
+	 * new instance gets one, recorded in its containers' uid_base. NULL:
+	 * containers run without a user namespace. */
+	const struct uid_range_policy *userns;
 };
 
 #endif

@@ -425,8 +425,33 @@ static int apply_entry(struct archive *in, int root_fd, struct archive_entry *e,
 
 /* ---- the layer ------------------------------------------------------------ */
 
-int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_result *res,
-		struct berth_err *err)
+/* Counts the entry against the budget before it is applied (EFBIG past it). */
+static int budget_take(struct layer_budget *b, struct archive_entry *e, struct berth_err *err)
+{
+	if (b == NULL)
+		return 0;
+	if (b->max_entries && ++b->entries > b->max_entries) {
+		berth_err_set(err, 0, "the image holds more than %llu entries (berthd's image_max_entries)",
+			      (unsigned long long)b->max_entries);
+		err->errnum = EFBIG;
+		return -1;
+	}
+	if (archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == NULL &&
+	    archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
+		uint64_t size = (uint64_t)archive_entry_size(e);
+		if (b->max_bytes && (size > b->max_bytes || b->bytes + size > b->max_bytes)) {
+			berth_err_set(err, 0, "the image unpacks to more than %llu bytes (berthd's image_max_bytes)",
+				      (unsigned long long)b->max_bytes);
+			err->errnum = EFBIG;
+			return -1;
+		}
+		b->bytes += size;
+	}
+	return 0;
+}
+
+int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_budget *budget,
+		struct layer_result *res, struct berth_err *err)
 {
 	struct blob_reader *r = calloc(1, sizeof(*r));
 	struct archive *in = archive_read_new();
@@ -460,7 +485,7 @@ int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_
 			berth_err_set(err, 0, "not a readable tar archive: %s", archive_error_string(in));
 			goto done;
 		}
-		if (apply_entry(in, root_fd, e, &written, err) < 0)
+		if (budget_take(budget, e, err) < 0 || apply_entry(in, root_fd, e, &written, err) < 0)
 			goto done;
 	}
 	if (blob_drain(r, err) < 0)

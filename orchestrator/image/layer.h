@@ -28,16 +28,27 @@
 
 #include "err.h"
 
+/* What the layers of one image may unpack to, all layers together; 0 = no
+ * bound. Bytes are regular files' declared sizes (a sparse or highly
+ * compressed file counts at its full size), checked before the entry is
+ * written; entries are every header read. bytes/entries: used so far
+ * (start at 0, carried from layer to layer). */
+struct layer_budget {
+	uint64_t max_bytes, max_entries;
+	uint64_t bytes, entries;
+};
+
 struct layer_result {
 	uint64_t size;     /* bytes of the blob read */
 	char sha256[65];   /* lower-case hex digest of those bytes */
 };
 
 /* Applies the layer read from blob_fd (at its current offset) under root_fd.
- * max_blob_bytes: 0 = no bound. On error the root may hold part of the
- * layer: apply into a scratch directory and throw it away on failure. */
-int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_result *res,
-		struct berth_err *err);
+ * max_blob_bytes: 0 = no bound. budget: NULL = no bound; going past it
+ * fails with EFBIG. On error the root may hold part of the layer: apply
+ * into a scratch directory and throw it away on failure. */
+int layer_apply(int root_fd, int blob_fd, uint64_t max_blob_bytes, struct layer_budget *budget,
+		struct layer_result *res, struct berth_err *err);
 
 /* Normalises a tar entry name into out ("./a//b/" → "a/b"; "." → "").
  * Returns -1 for absolute names or ".." components (exposed for tests). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "host_paths.h"
 #include "json.h"
 #include "layer.h"
 #include "log.h"
@@ -405,25 +406,66 @@ int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, str
 
 /* ---- the layout ----------------------------------------------------------- */
 
-/* Opens the layout directory and finds the tag's descriptor. */
-static int layout_open(const char *image, const char *layout, const char *tag, struct oci_descriptor *desc,
-		       struct berth_err *err)
+/* Reads NAME of the layout (a file directly in it, never through a link
+ * leading out of it), at most max bytes. */
+static int layout_read(int layout_fd, const char *name, size_t max, struct berth_buf *out, struct berth_err *err)
 {
-	int fd = open(layout, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, layout_fd, name, &how, sizeof(how));
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return berth_err_set(err, errno, "cannot open %s", name);
+	if (!S_ISREG(st.st_mode))
+		return berth_err_set(err, 0, "%s is not a regular file", name);
+	if (st.st_size > (off_t)max)
+		return berth_err_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+	if (buf_reserve(out, (size_t)st.st_size + 1) < 0)
+		return berth_err_set(err, ENOMEM, "%s", name);
+	for (;;) {
+		if (out->len >= max)
+			return berth_err_set(err, EFBIG, "%s is larger than %zu bytes", name, max);
+		if (buf_reserve(out, 4096) < 0)
+			return berth_err_set(err, ENOMEM, "%s", name);
+		ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return berth_err_set(err, errno, "cannot read %s", name);
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+	}
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/* Opens the layout directory (under one of roots, never leaving it) and
+ * finds the tag's descriptor. */
+static int layout_open(const struct host_roots *roots, const char *image, const char *layout, const char *tag,
+		       struct oci_descriptor *desc, struct berth_err *err)
+{
+	int fd = host_path_open(roots, layout, O_PATH | O_DIRECTORY, err);
+	if (fd < 0 && err->errnum == EXDEV)
+		return host_paths_refuse_image(roots, image, err);
 	if (fd < 0)
 		return berth_err_set(err, 0, "Image \"%s\": the OCI image layout %s %s.", image, layout,
-				     errno == ENOENT ? "does not exist" : errno == ENOTDIR ? "is not a directory"
-											 : strerror(errno));
+				     err->errnum == ENOENT ? "does not exist" : err->errnum == ENOTDIR ? "is not a directory"
+											 : strerror(err->errnum));
 	struct stat st;
-	if (fstatat(fd, "oci-layout", &st, 0) < 0 || !S_ISREG(st.st_mode)) {
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	int marker = (int)syscall(SYS_openat2, fd, "oci-layout", &how, sizeof(how));
+	if (marker < 0 || fstat(marker, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (marker >= 0)
+			close(marker);
 		close(fd);
 		return berth_err_set(err, 0,
 				     "Image \"%s\": %s is not an OCI image layout (it has no oci-layout file).", image,
 				     layout);
 	}
+	close(marker);
 	struct berth_buf index = BERTH_BUF_INIT;
-	_cleanup_free_ char *index_path = fs_path("%s/index.json", layout);
-	if (index_path == NULL || fs_read_file(index_path, &index, INDEX_MAX_BYTES, err) < 0 ||
+	if (layout_read(fd, "index.json", INDEX_MAX_BYTES, &index, err) < 0 ||
 	    oci_index_find(index.data ? index.data : "", index.len, tag, desc, err) < 0) {
 		buf_free(&index);
 		close(fd);
@@ -433,14 +475,14 @@ static int layout_open(const char *image, const char *layout, const char *tag, s
 	return fd;
 }
 
-int oci_check(const char *image, struct berth_err *err)
+int oci_check(const struct host_roots *roots, const char *image, struct berth_err *err)
 {
 	_cleanup_free_ char *layout = NULL;
 	_cleanup_free_ char *tag = NULL;
 	if (oci_ref_parse(image, &layout, &tag, err) < 0)
 		return -1;
 	struct oci_descriptor desc;
-	int fd = layout_open(image, layout, tag, &desc, err);
+	int fd = layout_open(roots, image, layout, tag, &desc, err);
 	if (fd < 0)
 		return -1;
 	close(fd);
@@ -471,8 +513,11 @@ static int cache_lock(const char *lock_path, struct berth_err *err)
 	}
 }
 
-static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char *rootfs, struct berth_err *err)
+static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char *rootfs,
+			 const struct layer_budget *limits, struct berth_err *err)
 {
+	struct layer_budget budget = { .max_bytes = limits ? limits->max_bytes : 0,
+				       .max_entries = limits ? limits->max_entries : 0 };
 	_cleanup_close_ int root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return berth_err_set(err, errno, "cannot open %s", rootfs);
@@ -480,7 +525,7 @@ static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char
 		const struct oci_descriptor *d = &m->layers[i];
 		_cleanup_close_ int fd = blob_open(layout_fd, d, err);
 		struct layer_result res;
-		if (fd < 0 || layer_apply(root, fd, (uint64_t)d->size, &res, err) < 0)
+		if (fd < 0 || layer_apply(root, fd, (uint64_t)d->size, &budget, &res, err) < 0)
 			return berth_err_prefix(err, "layer %zu (%s)", i + 1, d->digest);
 		if (res.size != (uint64_t)d->size)
 			return berth_err_set(err, 0, "layer %zu (%s) has %llu bytes, its descriptor says %lld", i + 1,
@@ -496,7 +541,8 @@ static int unpack_layers(int layout_fd, const struct oci_manifest *m, const char
 
 /* Unpacks the manifest's layers into STATE/images/sha256-HEX unless there. */
 static int cache_fill(const char *state_dir, int layout_fd, const struct oci_descriptor *manifest_desc,
-		      const struct oci_manifest *m, char **rootfs, struct berth_err *err)
+		      const struct oci_manifest *m, const struct layer_budget *limits, char **rootfs,
+		      struct berth_err *err)
 {
 	const char *hex = manifest_desc->digest + 7;
 	_cleanup_free_ char *images = fs_path("%s/images", state_dir);
@@ -526,7 +572,7 @@ static int cache_fill(const char *state_dir, int layout_fd, const struct oci_des
 		r = berth_err_set(err, errno, "cannot create %s", partial_root);
 		goto cleanup;
 	}
-	if (unpack_layers(layout_fd, m, partial_root, err) < 0) {
+	if (unpack_layers(layout_fd, m, partial_root, limits, err) < 0) {
 		r = -1;
 		goto cleanup;
 	}
@@ -549,8 +595,8 @@ unlock:
 	return 0;
 }
 
-int oci_resolve(const char *state_dir, const char *image, char **rootfs, struct oci_image_config *config,
-		struct berth_err *err)
+int oci_resolve(const char *state_dir, const struct host_roots *roots, const struct layer_budget *limits,
+		const char *image, char **rootfs, struct oci_image_config *config, struct berth_err *err)
 {
 	memset(config, 0, sizeof(*config));
 	_cleanup_free_ char *layout = NULL;
@@ -558,7 +604,7 @@ int oci_resolve(const char *state_dir, const char *image, char **rootfs, struct 
 	if (oci_ref_parse(image, &layout, &tag, err) < 0)
 		return -1;
 	struct oci_descriptor desc;
-	_cleanup_close_ int fd = layout_open(image, layout, tag, &desc, err);
+	_cleanup_close_ int fd = layout_open(roots, image, layout, tag, &desc, err);
 	if (fd < 0)
 		return -1;
 	struct berth_buf doc = BERTH_BUF_INIT;
@@ -582,7 +628,7 @@ int oci_resolve(const char *state_dir, const char *image, char **rootfs, struct 
 	if (oci_blob_read(fd, &m.config, CONFIG_MAX_BYTES, &doc, err) < 0 ||
 	    oci_config_parse(doc.data, doc.len, config, err) < 0)
 		goto out;
-	if (cache_fill(state_dir, fd, &desc, &m, rootfs, err) < 0)
+	if (cache_fill(state_dir, fd, &desc, &m, limits, rootfs, err) < 0)
 		goto out;
 	r = 0;
 out:

@@ -23,6 +23,8 @@
 
 #include "buf.h"
 #include "err.h"
+#include "host_paths.h"
+#include "layer.h"
 #include "resources.h"
 
 #define OCI_PREFIX "oci:"
@@ -81,10 +83,13 @@ void oci_image_config_free(struct oci_image_config *c);
 int oci_blob_read(int layout_fd, const struct oci_descriptor *d, size_t max, struct berth_buf *out,
 		  struct berth_err *err);
 
-/* CreateModel-time check; messages are for the API user. */
-int oci_check(const char *image, struct berth_err *err);
-/* Unpacks (once) and returns the cached rootfs path and the image config. */
-int oci_resolve(const char *state_dir, const char *image, char **rootfs, struct oci_image_config *config,
-		struct berth_err *err);
+/* CreateModel-time check; messages are for the API user. The layout must
+ * lie under one of roots (host_paths.h), else the image roots message. */
+int oci_check(const struct host_roots *roots, const char *image, struct berth_err *err);
+/* Unpacks (once) and returns the cached rootfs path and the image config.
+ * limits: max_bytes / max_entries of all layers together (layer.h; NULL:
+ * no bound). */
+int oci_resolve(const char *state_dir, const struct host_roots *roots, const struct layer_budget *limits,
+		const char *image, char **rootfs, struct oci_image_config *config, struct berth_err *err);
 
 #endif

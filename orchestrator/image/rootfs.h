@@ -5,8 +5,14 @@
  * container writes lands in upper, so the image and other containers of
  * the same image never see it; it disappears with the container.
  *
- * The mount lives in berthd's (the host's) mount namespace; runc
- * bind-mounts it into the container's own. */
+ * (userns) With a user namespace fd (idmap.h), the image is mounted
+ * idmapped below the overlay (host id i reads as the range's base + i),
+ * upper takes the image root's mapped owner and mode, and the container's
+ * read-only data directories are idmapped binds at CONTAINER_DIR/NAME
+ * (rootfs_mount_data), so its unprivileged root owns what host root owns.
+ *
+ * The mounts live in berthd's (the host's) mount namespace; runc
+ * bind-mounts them into the container's own. */
 #ifndef BERTH_ROOTFS_H
 #define BERTH_ROOTFS_H
 
@@ -14,10 +20,17 @@
 
 #include "err.h"
 
-/* Mounts the overlay; *mountpoint (caller frees) is CONTAINER_DIR/rootfs. */
-int rootfs_mount(const char *container_dir, const char *lower, char **mountpoint, struct berth_err *err);
-/* Unmounts CONTAINER_DIR/rootfs if mounted (lazily when busy) and removes
- * rootfs, upper and work. Idempotent; fine when nothing was ever mounted. */
+/* Mounts the overlay; *mountpoint (caller frees) is CONTAINER_DIR/rootfs.
+ * userns_fd < 0: the image as it is (no user namespace). */
+int rootfs_mount(const char *container_dir, const char *lower, int userns_fd, char **mountpoint,
+		 struct berth_err *err);
+/* An idmapped read-only bind of source at CONTAINER_DIR/name (name is
+ * "model" or "models"); *mountpoint (caller frees) is that path. */
+int rootfs_mount_data(const char *container_dir, const char *name, const char *source, int userns_fd,
+		      char **mountpoint, struct berth_err *err);
+/* Unmounts CONTAINER_DIR/rootfs and the data binds if mounted (lazily when
+ * busy) and removes rootfs, upper, work and their mount points.
+ * Idempotent; fine when nothing was ever mounted. */
 int rootfs_unmount(const char *container_dir, struct berth_err *err);
 /* True when CONTAINER_DIR/rootfs is a mount point. */
 bool rootfs_is_mounted(const char *container_dir);

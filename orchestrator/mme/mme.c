@@ -493,7 +493,9 @@ static void facts_free(struct endpoint_facts *f)
 static void download_failed(struct result *r, const struct objstore_object *o, const char *url,
 			    enum objstore_status st, const struct berth_err *err)
 {
-	if (st == OBJSTORE_NOT_FOUND) {
+	if (st == OBJSTORE_FORBIDDEN && o->bucket) /* as S3 answers for a bucket one may not read */
+		log_warn("mme: %s", err->msg);
+	if (st == OBJSTORE_NOT_FOUND || (st == OBJSTORE_FORBIDDEN && o->bucket)) {
 		if (o->bucket)
 			set_result(r, 400, "ValidationError",
 				   "Failed to download model data(bucket: %s, key: %s). Please ensure that there is an "
@@ -541,6 +543,17 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 	_cleanup_free_ char *tmp = NULL;
 	const char *archive = o->local_path;
 	log_info("mme %s: fetching %s (%s) as %s", endpoint, target, url, name);
+	struct unpack_limits lim = { .max_bytes = m->cfg.max_model_bytes, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
+	if (o->local_open) {
+		/* the file objstore_stat opened beneath its root, not its path again */
+		if (unpack_once_fd(o->local_fd, archive, mdir, &lim, &err) < 0) {
+			set_result(r, 400, "ValidationError", "Failed to extract model data from %s (TargetModel %s): %s",
+				   url, target, err.msg);
+			goto fail;
+		}
+		*bytes = tree_bytes(ndir);
+		return 0;
+	}
 	if (archive == NULL) {
 		_cleanup_free_ char *tdir = fs_path("%s/mme/.fetch", m->cfg.state_dir);
 		tmp = fs_path("%s/mme/.fetch/%s-%s.%d.%lx", m->cfg.state_dir, endpoint, name, (int)getpid(),
@@ -556,7 +569,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 		}
 		archive = tmp;
 	}
-	if (unpack_once(archive, mdir, m->cfg.max_model_bytes, &err) < 0) {
+	if (unpack_once(archive, mdir, &lim, &err) < 0) {
 		set_result(r, 400, "ValidationError", "Failed to extract model data from %s (TargetModel %s): %s", url,
 			   target, err.msg);
 		goto fail;
@@ -651,8 +664,11 @@ static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, con
 	char name[MME_NAME_HEX + 1];
 	if (url == NULL) {
 		set_result(&r, 500, "InternalFailure", "out of memory");
-	} else if (objstore_locate(&m->cfg.store, url, &o, &err) < 0) {
-		set_result(&r, 400, "ValidationError", "Failed to download model data from %s: %s", url, err.msg);
+	} else if (objstore_locate(&m->cfg.store, url, &o, &ost, &err) < 0) {
+		if (ost == OBJSTORE_FORBIDDEN)
+			download_failed(&r, &o, url, ost, &err);
+		else
+			set_result(&r, 400, "ValidationError", "Failed to download model data from %s: %s", url, err.msg);
 	} else if (objstore_stat(&m->cfg.store, &o, &version, &size, &ost, &err) < 0) {
 		download_failed(&r, &o, url, ost, &err);
 	} else {

@@ -14,6 +14,7 @@
 #include "container_http.h"
 #include "log.h"
 #include "shim_client.h"
+#include "uid_range.h"
 
 const char *runtime_mode_for(const struct model *m)
 {
@@ -197,6 +198,31 @@ void runtime_append_logs(const struct endpoint_container *c, size_t n, struct be
 	}
 }
 
+/* (userns) A free uid range: none recorded in the store, none among the
+ * n containers allocated so far (not on disk yet). Called with *lock held,
+ * and the caller persists the records before letting go of it. */
+static int pick_uid_base(struct runtime *rt, const struct endpoint_container *fresh, size_t n, long long *base,
+			 struct berth_err *err)
+{
+	size_t cap = n;
+	for (size_t i = 0; i < store_count_endpoints(rt->store); i++)
+		cap += store_endpoint_at(rt->store, i)->n_containers;
+	_cleanup_free_ long long *used = calloc(cap + 1, sizeof(*used));
+	if (used == NULL)
+		return berth_err_set(err, ENOMEM, "uid ranges");
+	size_t n_used = 0;
+	for (size_t i = 0; i < store_count_endpoints(rt->store); i++) {
+		const struct endpoint *e = store_endpoint_at(rt->store, i);
+		for (size_t j = 0; j < e->n_containers; j++)
+			if (e->containers[j].uid_base > 0)
+				used[n_used++] = e->containers[j].uid_base;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (fresh[j].uid_base > 0)
+			used[n_used++] = fresh[j].uid_base;
+	return uid_range_pick(rt->cfg.userns, used, n_used, base, err);
+}
+
 int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err)
@@ -210,7 +236,11 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 	if (d == NULL)
 		return berth_err_set(err, ENOMEM, "containers");
 	*defs = d;
-	for (long long k = first_instance; k < first_instance + count; k++)
+	for (long long k = first_instance; k < first_instance + count; k++) {
+		/* one range per instance: its containers share it, no other does */
+		long long uid_base = 0;
+		if (rt->cfg.userns != NULL && pick_uid_base(rt, c, *n, &uid_base, err) < 0)
+			return -1;
 		for (size_t i = 0; i < m->n_containers; i++) {
 			struct endpoint_container *x = &c[*n];
 			if (container_alloc(&rt->cfg, m->containers[i].hostname, x, err) < 0) {
@@ -223,11 +253,13 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 			x->variant = strdup(v->variant_name);
 			x->instance = k;
 			x->pending = pending;
+			x->uid_base = uid_base;
 			d[*n] = &m->containers[i];
 			(*n)++;
 			if (x->variant == NULL)
 				return berth_err_set(err, ENOMEM, "containers");
 		}
+	}
 	return 0;
 }
 

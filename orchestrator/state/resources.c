@@ -429,6 +429,8 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 			GEN(json_gen_kv_bool(g, "pending", true));
 		if (c->retiring)
 			GEN(json_gen_kv_bool(g, "retiring", true));
+		if (c->uid_base > 0)
+			GEN(json_gen_kv_int(g, "uid_base", c->uid_base));
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
@@ -821,6 +823,12 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 			e->containers[i].down = YAJL_IS_TRUE(member(o, "down"));
 			e->containers[i].pending = YAJL_IS_TRUE(member(o, "pending"));
 			e->containers[i].retiring = YAJL_IS_TRUE(member(o, "retiring"));
+			yajl_val ub = member(o, "uid_base");
+			if (ub && (!YAJL_IS_INTEGER(ub) || YAJL_GET_INTEGER(ub) < 1 ||
+				   YAJL_GET_INTEGER(ub) > 4294967295LL - 65536))
+				dec_fail(&d, "Berth.containers[%zu].uid_base is not a uid range start", i);
+			else if (ub)
+				e->containers[i].uid_base = YAJL_GET_INTEGER(ub);
 		}
 		dec_variants(&d, dec_array(&d, berth, "production_variants", false), &e->variants,
 			     &e->n_variants);

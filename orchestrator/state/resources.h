@@ -74,6 +74,10 @@ struct endpoint_container {
 	bool down;           /* not serving: exited, failing /ping, or restarting */
 	bool pending;        /* started by an update, not yet given traffic */
 	bool retiring;       /* replaced by an update or scaled in: draining, then stopped */
+	/* (userns) First host uid and gid of the container's user namespace
+	 * (USERNS_RANGE_SIZE ids; uid_range.h), shared by the containers of one
+	 * instance; 0: none (user namespaces off, or a record written before). */
+	long long uid_base;
 };
 
 struct endpoint {

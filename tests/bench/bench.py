@@ -24,6 +24,10 @@ What is measured
   rounds) vs. a bare `runc run -d` of the same rootfs, two containers started
   at once, until both answer GET /ping 200 (socket created inside the
   container's netns with setns, as berth does).
+- (userns) CreateEndpoint -> InService (the container's first /ping 200)
+  of a one-container echo endpoint on a berthd with user namespaces (the
+  default) and on one without (no_user_namespaces: true), rounds
+  interleaved; the ratio's target is <= 1.2x.
 - VmRSS of berthd, berth-router and each berth-shim (from /proc/PID/status)
   after the load.
 
@@ -121,7 +125,7 @@ def vm_rss_kib(pid):
 
 
 class Berth:
-    def __init__(self, build):
+    def __init__(self, build, user_namespaces=True):
         self.build = build
         self.state = tempfile.mkdtemp(prefix="berth-bench-", dir="/var/tmp")
         self.run = tempfile.mkdtemp(prefix="bb-", dir="/run")
@@ -135,9 +139,11 @@ class Berth:
         # host: allow over-commit of the instance types' CPU and memory.
         conf = os.path.join(self.state, "berthd.json")
         with open(conf, "w") as f:
-            json.dump({"cpu_overcommit": 32, "memory_overcommit": 32}, f)
+            json.dump({"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}, f)
         self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
-                                        "--run-dir", self.run, "--object-store-root", self.objroot],
+                                        "--run-dir", self.run, "--object-store-root", self.objroot,
+                                        # the echo image lives in the build tree
+                                        "--image-root", f"{build}/images"],
                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
@@ -439,6 +445,42 @@ def bench_create(b, image, rounds):
     return statistics.median(times), min(times), max(times), f"bench-{rounds - 1}"
 
 
+def bench_userns(b_on, b_off, image, rounds):
+    """Median ms from CreateEndpoint to InService (its container's first
+    /ping 200) of a one-container echo endpoint, on a berthd with user
+    namespaces and one without, rounds interleaved so background load hits
+    both alike."""
+    times = {True: [], False: []}
+    for b in (b_on, b_off):
+        b.stack("userns", [{"ContainerHostname": "a", "Image": image}], None)
+    for i in range(rounds):
+        for on, b in ((True, b_on), (False, b_off)):
+            name = f"userns-{i}"
+            t0 = time.monotonic()
+            b.sm.create_endpoint(EndpointName=name, EndpointConfigName="userns")
+            status = b.sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
+            times[on].append((time.monotonic() - t0) * 1000)
+            if status != "InService":
+                raise RuntimeError(f"{name} is {status} (user namespaces {'on' if on else 'off'})")
+            b.sm.delete_endpoint(EndpointName=name)
+            wait_for(lambda: not any(e["EndpointName"] == name for e in b.sm.list_endpoints()["Endpoints"]),
+                     60, f"{name} to go")
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
+def report_userns(b, build, image, rounds, rep):
+    b_off = Berth(build, user_namespaces=False)
+    try:
+        on, off = bench_userns(b, b_off, image, rounds)
+    finally:
+        b_off.close()
+    rep.row("CreateEndpoint -> first /ping 200, 1 echo container, user namespace", f"{on:.1f} ms",
+            f"{on / off:.2f}x without", "<= 1.2x without")
+    rep.row("CreateEndpoint -> first /ping 200, 1 echo container, no user namespace", f"{off:.1f} ms",
+            "baseline", "")
+    rep.target("InService with user namespaces vs. without", f"{on / off:.2f}x", "<= 1.2x", on <= 1.2 * off)
+
+
 # ---- multi-model endpoints (mme) -------------------------------------------------
 
 def mme_artifacts(root, prefix, names):
@@ -570,6 +612,7 @@ def main():
     ap.add_argument("--mme-models", type=int, default=10000, help="models behind the big MME endpoint")
     ap.add_argument("--mme-requests", type=int, default=5000, help="h2load requests per MME figure")
     ap.add_argument("--only-mme", action="store_true", help="run only the multi-model figures")
+    ap.add_argument("--only-userns", action="store_true", help="run only the user namespace start-up figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
     rep = Report()
@@ -588,6 +631,9 @@ def main():
         if a.only_mme:
             bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
             raise _Done()
+        if a.only_userns:
+            report_userns(b, a.build, image, a.rounds, rep)
+            raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
         bare, blo, bhi = bare_runc(image, tmp, a.rounds, netns)
@@ -597,6 +643,7 @@ def main():
                 "baseline", "")
         rep.target("InService (2 echo containers)", f"{med:.1f} ms", "<= 100 ms", med <= 100)
         rep.target("InService vs. bare runc run", f"{med / bare:.2f}x", "<= 1.5x", med <= 1.5 * bare)
+        report_userns(b, a.build, image, a.rounds, rep)  # (userns) with and without
 
         # -- router overhead --
         pid = b.container_pid(ep, "a")

@@ -1,5 +1,16 @@
-"""berth_helpers — real berthd + berth-router processes for the integration
-tests, boto3 clients pointed at them, raw HTTP helpers, and the leak check.
+"""berth_helpers — the one fixture module of the integration tests: real
+berthd + berth-router processes (Berth; SupervisedBerth when berthd runs the
+router itself), boto3 clients pointed at them, berthd's control socket
+(Berth.control, Berth.ps), raw HTTP helpers, and the leak check. conftest.py
+turns these into the `berth`, `make_berth` and `supervised_berth` fixtures;
+a module that needs its own flags writes
+    @pytest.fixture(scope="module")
+    def berth():
+        yield from bh.serve(extra_berthd=[...])
+
+BERTH_BUILD names the build directory (default build-san/); BERTH_WRAPPER,
+when set, is a command (split like a shell would) berthd runs under, e.g.
+"setarch x86_64 -R" for ThreadSanitizer on kernels that need it.
 
 Everything here is bounded in time: every wait has a deadline and every
 subprocess a timeout, so a hung product fails a test instead of hanging the
@@ -8,12 +19,16 @@ suite.
 import http.client
 import json
 import os
+import pwd
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+
+import getpass
 
 import boto3
 from botocore.config import Config
@@ -22,7 +37,8 @@ from botocore.exceptions import ClientError
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE = "arn:aws:iam::000000000000:role/berth-test"
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "FATAL: ThreadSanitizer")
 
 # Every live instance, so a failing test can show their logs (conftest.py).
 LIVE = []
@@ -33,6 +49,21 @@ def build_dir():
     if not d:
         d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build-san")
     return os.path.abspath(d)
+
+
+def berthd_wrapper():
+    """The command berthd runs under (BERTH_WRAPPER), as an argv prefix."""
+    return shlex.split(os.environ.get("BERTH_WRAPPER", ""))
+
+
+def pytest_tmp_root():
+    """Where pytest's tmp_path directories live (/tmp/pytest-of-USER)."""
+    return os.path.join(tempfile.gettempdir(), "pytest-of-%s" % getpass.getuser())
+
+
+def shared_image_dir():
+    """make framework-images' cache: the example images and their model.tar.gz."""
+    return "/var/cache/berth/images"
 
 
 def echo_rootfs():
@@ -222,7 +253,8 @@ def cgroup_dirs():
 class Berth:
     """One berthd + one berth-router on private temp dirs and a free port."""
 
-    def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=(), env=None):
+    def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=(),
+                 image_roots=None, model_roots=None, env=None):
         self.build = build_dir()
         self.grace_ms = grace_ms
         self.invocation_timeout_ms = invocation_timeout_ms
@@ -232,6 +264,14 @@ class Berth:
         self.state_dir = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
         self.run_dir = tempfile.mkdtemp(prefix="bt-", dir="/run")
         self.object_root = tempfile.mkdtemp(prefix="berth-obj-", dir="/var/tmp")
+        # Host paths berthd may use (--image-root / --model-root): where the
+        # tests keep images and model data. A test passes its own to check
+        # what lies outside.
+        os.makedirs(pytest_tmp_root(), mode=0o700, exist_ok=True)
+        self.image_roots = list(image_roots) if image_roots is not None else [
+            os.path.join(self.build, "images"), shared_image_dir(), pytest_tmp_root()]
+        self.model_roots = list(model_roots) if model_roots is not None else [
+            os.path.join(self.build, "images"), shared_image_dir(), pytest_tmp_root(), self.object_root]
         self.socket = os.path.join(self.run_dir, "berthd.sock")
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -253,14 +293,28 @@ class Berth:
         env.update(self.env)
         return env
 
+    def berthd_args(self, state_dir=None, run_dir=None):
+        """berthd's command line (under BERTH_WRAPPER) for this instance's
+        directories, or others given."""
+        return berthd_wrapper() + [
+            os.path.join(self.build, "berthd"), "--state-dir", state_dir or self.state_dir,
+            "--run-dir", run_dir or self.run_dir]
+
     def start_berthd(self):
-        args = [os.path.join(self.build, "berthd"), "--state-dir", self.state_dir,
-                "--run-dir", self.run_dir, "--object-store-root", self.object_root,
+        if self not in LIVE:
+            LIVE.append(self)
+        args = self.berthd_args() + [
+                "--object-store-root", self.object_root,
                 "--create-grace-ms", str(self.grace_ms),
                 # berthd refuses endpoints beyond nproc/MemTotal by default
                 # (ResourceLimitExceeded); tests run many on a small host.
                 # extra_berthd comes after, so a test can set its own.
-                "--cpu-overcommit", "64", "--memory-overcommit", "16"] + self.extra_berthd
+                "--cpu-overcommit", "64", "--memory-overcommit", "16"]
+        for r in self.image_roots:
+            args += ["--image-root", r]
+        for r in self.model_roots:
+            args += ["--model-root", r]
+        args += self.extra_berthd
         log = open(self.berthd_log, "ab")
         log.write(("\n==== test harness: starting %s at %.3f\n" % (" ".join(args), time.time())).encode())
         log.flush()
@@ -301,7 +355,8 @@ class Berth:
         wait_until(ping, 15, "router GET /ping 200")
 
     def start(self):
-        LIVE.append(self)
+        if self not in LIVE:
+            LIVE.append(self)
         for b in ("berthd", "berth-router", "berth-shim", "berth"):
             p = os.path.join(self.build, b)
             assert os.access(p, os.X_OK), "missing binary %s (build with make SAN=1 all)" % p
@@ -347,6 +402,44 @@ class Berth:
     def cli(self, *args, input=b"", timeout=30):
         return subprocess.run([os.path.join(self.build, "berth"), "--socket", self.socket] + list(args),
                               input=input, capture_output=True, timeout=timeout, env=self._env())
+
+    # -- berthd's control socket (proto_control.h) --
+
+    def control(self, request, timeout=60, want_reply=True):
+        """Sends one request (a dict) on berthd's socket and returns its
+        one-line JSON answer, parsed (None when want_reply is False)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.socket)
+            s.sendall((json.dumps(request) + "\n").encode())
+            if not want_reply:
+                return None
+            buf = b""
+            while b"\n" not in buf and len(buf) < (16 << 20):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            s.close()
+        if b"\n" not in buf:  # an OSError, so wait_until tries again
+            raise ConnectionError("berthd closed its socket without an answer: %r" % buf[:200])
+        return json.loads(buf.split(b"\n")[0])
+
+    def ps(self, endpoint=None):
+        """`berth ps` rows from berthd ({"op":"ps"}): id, endpoint, variant,
+        instance, state, pid, health, restarts, …; those of endpoint only,
+        when given."""
+        rows = self.control({"op": "ps"}, timeout=10)["containers"]
+        return [r for r in rows if endpoint is None or r["endpoint"] == endpoint]
+
+    def running_pid(self, endpoint):
+        """The pid of a running container of endpoint (its first)."""
+        for r in self.ps(endpoint):
+            if r["state"] == "running" and r.get("pid"):
+                return r["pid"]
+        raise AssertionError("no running container for %s in %s" % (endpoint, self.ps()))
 
     # -- logs --
 
@@ -515,7 +608,9 @@ class Berth:
         sanitizer reports, cleans up. Raises AssertionError on any finding."""
         problems = []
         try:
-            if self.alive():
+            if self.sm is None:
+                pass                # never got as far as the API: nothing to delete through it
+            elif self.alive():
                 self.delete_all_endpoints()
             else:
                 problems.append("a process was not running at teardown: berthd=%s router=%s" % (
@@ -541,6 +636,98 @@ class Berth:
             problems.append("left %s in place: mounts remain %s" % (self.state_dir, still_mounted))
         if problems:
             raise AssertionError("teardown findings:\n  " + "\n  ".join(problems) + "\n" + logs)
+
+
+def serve(cls=None, **kw):
+    """A generator for a pytest fixture: starts an instance (Berth, or cls)
+    with kw, yields it, and tears it down (every endpoint deleted, nothing
+    leaked, no sanitizer report). A failed start tears down what started."""
+    inst = (cls or Berth)(**kw)
+    try:
+        inst.start()
+    except BaseException:
+        try:
+            inst.teardown()
+        except AssertionError:
+            pass
+        raise
+    yield inst
+    inst.teardown()
+
+
+class Instances:
+    """Instances made during one test (make_berth, supervised_berth), torn
+    down together at its end; every finding is reported."""
+
+    def __init__(self, cls=None):
+        self.cls = cls or Berth
+        self.made = []
+
+    def make(self, **kw):
+        inst = self.cls(**kw)
+        self.made.append(inst)
+        inst.start()
+        return inst
+
+    def teardown(self):
+        errors = []
+        for inst in self.made:
+            try:
+                inst.teardown()
+            except AssertionError as e:
+                errors.append(str(e))
+        assert not errors, "\n".join(errors)
+
+
+class SupervisedBerth(Berth):
+    """berthd runs the router itself (berthd --listen): the router is
+    confined (unprivileged user, no capabilities, seccomp) and restarted by
+    berthd when it dies."""
+
+    def __init__(self, **kw):
+        try:
+            pwd.getpwnam("berth")
+        except KeyError:
+            raise AssertionError("the system user berth (the router's) is missing: run `make router-user` "
+                                 "(make run, make install and make integration do)")
+        super().__init__(**kw)
+        # berthd binds the port and hands it to the router it starts
+        self.extra_berthd = ["--listen", "127.0.0.1:%d" % self.port] + self.extra_berthd
+        # the unprivileged router must reach berthd's socket through RUN_DIR
+        os.chmod(self.run_dir, 0o755)
+
+    def start_router(self):
+        self.router = None
+
+        def ping():
+            if self.berthd.poll() is not None:
+                raise AssertionError("berthd exited with %s\n%s" % (self.berthd.returncode, self.log_tail()))
+            try:
+                return http_request(self.port, "GET", "/ping", timeout=2)[0] == 200
+            except OSError:
+                return False
+        wait_until(ping, 15, "supervised router GET /ping 200")
+
+    def router_pid(self):
+        with open(os.path.join(self.run_dir, "router.pid")) as f:
+            return int(f.read().strip())
+
+    def alive(self):
+        return self.berthd is not None and self.berthd.poll() is None
+
+    def assert_serving(self):
+        assert self.berthd.poll() is None, "berthd died\n%s" % self.log_tail()
+        assert http_request(self.port, "GET", "/ping", timeout=5)[0] == 200
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
 
 
 def assert_no_leaks(inst, berthd_pid=None):

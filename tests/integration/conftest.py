@@ -6,6 +6,9 @@ berth-shim and runc, driven with the real boto3 / aws CLI / nghttp / curl.
                teardown deletes every endpoint, stops both processes and
                asserts nothing leaked (berth_helpers.Berth.teardown).
   make_berth   factory for extra instances with other flags (function scope).
+  supervised_berth  the same for instances whose berthd runs the router.
+A module that needs other flags for its shared instance overrides `berth`
+with `yield from bh.serve(...)`. Every test has TEST_TIMEOUT_S (below).
 
 Run with Debian's python: BERTH_BUILD=/abs/build-san /usr/bin/python3 -m pytest tests/integration
 """
@@ -20,36 +23,24 @@ TEST_TIMEOUT_S = 150
 
 @pytest.fixture(scope="module")
 def berth():
-    inst = bh.Berth()
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()
+    yield from bh.serve()
 
 
 @pytest.fixture
 def make_berth():
-    made = []
+    """make_berth(**kw) starts another instance (Berth's keyword arguments)."""
+    made = bh.Instances()
+    yield made.make
+    made.teardown()
 
-    def make(**kw):
-        inst = bh.Berth(**kw)
-        made.append(inst)
-        inst.start()
-        return inst
-    yield make
-    errors = []
-    for inst in made:
-        try:
-            inst.teardown()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+
+@pytest.fixture
+def supervised_berth():
+    """supervised_berth(**kw) starts an instance whose berthd runs the
+    (confined) router itself (bh.SupervisedBerth)."""
+    made = bh.Instances(bh.SupervisedBerth)
+    yield made.make
+    made.teardown()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """Helpers for the health, variants and update tests: endpoints with
-several variants / instances, a bounded loopback load generator, and
-`berth ps` rows."""
-import json
+several variants / instances and a bounded loopback load generator. (The
+instance and its `ps` rows are berth_helpers': bh.serve, Berth.ps.)"""
 import threading
 import time
 import uuid
@@ -139,44 +138,6 @@ class Load:
         return self.sent, self.failed
 
 
-def ps_rows(inst, ep=None):
-    r = inst.cli("ps")
-    assert r.returncode == 0, r.stderr
-    # the op's JSON is what `berth ps` prints from; ask berthd directly
-    rows = ps_json(inst)
-    return [x for x in rows if ep is None or x["endpoint"] == ep]
-
-
-def ps_json(inst):
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(inst.socket)
-    s.sendall(b'{"op":"ps"}\n')
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return json.loads(data.decode())["containers"]
-
-
 # Many instances on a 2-CPU test host: the instance-type capacity check
 # (ResourceLimitExceeded) needs over-commit for these tests.
 OVERCOMMIT = ["--cpu-overcommit", "40", "--memory-overcommit", "40"]
-
-
-def berth_fixture(grace_ms=5000, extra=()):
-    inst = bh.Berth(grace_ms=grace_ms, extra_berthd=OVERCOMMIT + list(extra))
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()

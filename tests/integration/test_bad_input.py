@@ -113,7 +113,7 @@ def test_invalid_name_pattern(berth, fx, kind, bad):
 
 
 @pytest.mark.parametrize("kind", ["model", "config", "endpoint"])
-def test_name_64_chars(berth, fx, kind):
+def test_name_of_64_characters_is_refused(berth, fx, kind):
     bad = "n" * 64
     e = client_error(lambda: _create_named(berth, fx, kind, bad), "ValidationException", 400)
     assert bh.error_message(e) == (
@@ -181,7 +181,7 @@ def test_missing_required_member(berth, fx, target, body, member):
     assert headers["content-type"].startswith("application/x-amz-json-1.1")
 
 
-def test_missing_containers(berth, fx):
+def test_model_without_containers_is_refused(berth, fx):
     """Neither PrimaryContainer nor Containers."""
     status, _, data, doc = bh.control_raw(berth.port, "CreateModel",
                                           {"ModelName": "NoContainers-" + S, "ExecutionRoleArn": bh.ROLE})
@@ -203,7 +203,7 @@ def test_container_without_image(berth, fx):
                  "ValidationException", 400)
 
 
-def test_wrong_member_type(berth, fx):
+def test_member_of_the_wrong_type_is_refused(berth, fx):
     status, _, data, doc = bh.control_raw(berth.port, "CreateModel",
                                           {"ModelName": 17, "PrimaryContainer": {"Image": ["x"]}})
     assert status == 400, data
@@ -212,12 +212,12 @@ def test_wrong_member_type(berth, fx):
 
 # ---- containers --------------------------------------------------------------
 
-def test_zero_containers(berth, fx):
+def test_zero_containers_are_refused(berth, fx):
     client_error(lambda: berth.sm.create_model(ModelName="Zero-" + S, ExecutionRoleArn=bh.ROLE, Containers=[]),
                  "ValidationException", 400)
 
 
-def test_sixteen_containers(berth, fx):
+def test_sixteen_containers_are_refused(berth, fx):
     cs = [bh.container("c%d" % i) for i in range(16)]
     client_error(lambda: berth.sm.create_model(ModelName="Sixteen-" + S, ExecutionRoleArn=bh.ROLE,
                                                Containers=cs, InferenceExecutionConfig={"Mode": "Direct"}),
@@ -319,7 +319,7 @@ def test_missing_resource(berth, fx, op, kind):
 
 @pytest.mark.parametrize("body", [b'{"ModelName": ', b"not json at all", b'{"ModelName": "x",}', b"\xff\xfe{}",
                                   b"[1, 2]"], ids=["truncated", "text", "trailing-comma", "binary", "array"])
-def test_malformed_json(berth, fx, body):
+def test_malformed_json_is_a_serialization_exception(berth, fx, body):
     status, headers, data, doc = bh.control_raw(berth.port, "CreateModel", body)
     assert status == 400, data
     assert doc is not None, data
@@ -356,7 +356,7 @@ def test_post_root_without_target_is_404_json(berth, fx):
 
 # ---- runtime -----------------------------------------------------------------
 
-def test_invoke_unknown_endpoint(berth, fx):
+def test_invoking_an_unknown_endpoint_is_a_validation_error(berth, fx):
     name = "NoSuchEndpoint-" + S
     e = client_error(lambda: berth.rt.invoke_endpoint(EndpointName=name, Body=b"x"), "ValidationError", 400)
     assert bh.error_message(e) == "Endpoint %s of account 000000000000 not found." % name
@@ -388,7 +388,7 @@ def test_direct_invoke_unknown_target(berth, fx):
                  "ValidationError", 400)
 
 
-def test_body_over_6mb(berth, fx):
+def test_body_over_6mib_is_refused(berth, fx):
     body = b"z" * (6 * 1024 * 1024 + 1)
     client_error(lambda: berth.rt.invoke_endpoint(EndpointName=fx[2], Body=body, TargetContainerHostname="ok"),
                  "ValidationError", 400)
@@ -402,7 +402,7 @@ def test_body_of_exactly_6mib_is_fine(berth, fx):
     assert resp["Body"].read() == body
 
 
-def test_container_answers_500(berth, fx):
+def test_container_answering_500_is_a_model_error(berth, fx):
     e = client_error(lambda: berth.rt.invoke_endpoint(EndpointName=fx[2], Body=b"x",
                                                       TargetContainerHostname="fail"), "ModelError", 424)
     assert e.response["OriginalStatusCode"] == 500, e.response
@@ -413,7 +413,7 @@ def test_container_answers_500(berth, fx):
     assert e.response.get("LogStreamArn"), e.response
 
 
-def test_container_answers_404(berth, fx):
+def test_container_answering_404_is_a_model_error(berth, fx):
     e = client_error(lambda: berth.rt.invoke_endpoint(EndpointName=fx[2], Body=b"x",
                                                       TargetContainerHostname="fail4"), "ModelError", 424)
     assert e.response["OriginalStatusCode"] == 404, e.response
@@ -422,14 +422,14 @@ def test_container_answers_404(berth, fx):
         bh.error_message(e)
 
 
-def test_container_resets_connection(berth, fx):
+def test_container_resetting_the_connection_is_a_model_error(berth, fx):
     for _ in range(2):   # the pool must not keep the broken connection
         e = client_error(lambda: berth.rt.invoke_endpoint(EndpointName=fx[2], Body=b"x",
                                                           TargetContainerHostname="reset"), "ModelError", 424)
         assert "reset" in bh.error_message(e), bh.error_message(e)
 
 
-def test_container_never_answers(berth, fx):
+def test_container_never_answering_times_out_as_a_model_error(berth, fx):
     for _ in range(2):
         t0 = time.monotonic()
         e = client_error(lambda: berth.rt.invoke_endpoint(EndpointName=fx[2], Body=b"x",
@@ -514,7 +514,7 @@ def test_client_disconnects_mid_body(berth, fx):
     s.close()
 
 
-def test_create_grace_ms_flag(make_berth):
+def test_create_endpoint_answers_after_the_grace_period_while_creating(make_berth):
     """A second instance with --create-grace-ms 200: CreateEndpoint of an
     endpoint that never gets healthy answers after about 0.2 s, Creating."""
     b = make_berth(grace_ms=200)

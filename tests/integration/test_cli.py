@@ -80,7 +80,7 @@ def test_aws_list_and_describe_endpoints(berth, stack):
     assert d["ProductionVariants"][0]["ModelName"] == model
 
 
-def test_aws_error_is_reported(berth, stack):
+def test_aws_cli_shows_the_validation_exception_of_a_missing_model(berth, stack):
     r = aws(berth, "describe-model", "--model-name", "NoSuchModel-cli")
     assert r.returncode != 0
     err = r.stderr.decode()
@@ -88,7 +88,7 @@ def test_aws_error_is_reported(berth, stack):
     assert 'Could not find model "%s"' % bh.arn("model", "NoSuchModel-cli") in err, err
 
 
-def test_berth_ls(berth, stack):
+def test_berth_ls_lists_models_configs_and_endpoints(berth, stack):
     model, cfg, ep = stack
     r = berth.cli("ls")
     assert r.returncode == 0, r.stderr
@@ -98,7 +98,7 @@ def test_berth_ls(berth, stack):
     assert "InService" in out, out
 
 
-def test_berth_describe(berth, stack):
+def test_berth_describe_prints_a_resource_of_any_kind(berth, stack):
     model, cfg, ep = stack
     r = berth.cli("describe", ep)
     assert r.returncode == 0, r.stderr
@@ -117,7 +117,7 @@ def test_berth_describe(berth, stack):
     assert r.stderr, "an error must say something"
 
 
-def test_berth_invoke(berth, stack):
+def test_berth_invoke_reaches_the_target_container(berth, stack):
     """--url: the router of this test listens on a free port, not :8080."""
     ep = stack[2]
     payload = b"hello from the berth cli \x00\xff"
@@ -133,7 +133,7 @@ def test_berth_invoke(berth, stack):
     assert r.stderr
 
 
-def test_berth_ps(berth, stack):
+def test_berth_ps_lists_each_container_with_its_pid(berth, stack):
     r = berth.cli("ps")
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
@@ -176,7 +176,7 @@ def test_berth_top_shows_the_busy_container_first(berth, stack):
     assert r.returncode == 2 and b"-n wants" in r.stderr
 
 
-def test_berth_cli_errors(berth, stack):
+def test_berth_cli_fails_with_a_message_on_bad_use(berth, stack):
     r = subprocess.run([os.path.join(berth.build, "berth"), "--socket", "/run/no-such-berthd.sock", "ls"],
                        capture_output=True, timeout=30)
     assert r.returncode != 0

@@ -5,23 +5,7 @@ capabilities, under its own seccomp filter."""
 import json
 import os
 
-import pytest
-
 import berth_helpers as bh
-import supervised
-
-
-@pytest.fixture
-def supervised_berth():
-    made = []
-    yield lambda **kw: supervised.make_supervised(made, **kw)
-    errors = []
-    for inst in made:
-        try:
-            inst.teardown()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
 
 
 def probe(inst, name, env=None):
@@ -84,7 +68,7 @@ def test_bundle_carries_the_default_seccomp_profile(berth):
 def test_router_runs_unprivileged_and_confined(supervised_berth):
     inst = supervised_berth()
     pid = inst.router_pid()
-    st = supervised.proc_status(pid)
+    st = bh.proc_status(pid)
     print("berth-router pid %d: Uid %s CapEff %s CapBnd %s NoNewPrivs %s Seccomp %s" % (
         pid, st["Uid"], st["CapEff"], st["CapBnd"], st["NoNewPrivs"], st["Seccomp"]))
     assert all(int(u) != 0 for u in st["Uid"].split())

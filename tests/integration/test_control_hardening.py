@@ -25,7 +25,6 @@ import tempfile
 import pytest
 
 import berth_helpers as bh
-import supervised
 
 DEEP_MESSAGE = ("The request body nests JSON objects and arrays more than 64 levels deep. "
                 "Send at most 64 levels; no SageMaker request needs more.")
@@ -162,7 +161,7 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
     st = os.stat(inst.run_dir)
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o710, 0, router_gid)
     # the router itself runs as berth and uses the channel
-    assert supervised.proc_status(inst.router_pid())["Uid"].split()[0] == str(router_uid)
+    assert bh.proc_status(inst.router_pid())["Uid"].split()[0] == str(router_uid)
     assert "--berthd-socket\0%s\0" % channel in open("/proc/%d/cmdline" % inst.router_pid()).read()
 
     ps = '{"op":"ps"}'
@@ -316,16 +315,3 @@ def test_router_user_nobody_is_refused():
     finally:
         for d in (inst.state_dir, inst.run_dir, inst.object_root):
             shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def supervised_berth():
-    made = []
-    yield lambda **kw: supervised.make_supervised(made, **kw)
-    errors = []
-    for inst in made:
-        try:
-            inst.teardown()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)

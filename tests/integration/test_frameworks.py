@@ -84,17 +84,7 @@ def dirs():
 def fberth(dirs):
     # Longer invocation timeout than the default fixture's 2 s: a fresh
     # TorchScript model's first call does its optimisation pass.
-    inst = bh.Berth(invocation_timeout_ms=20000)
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()
+    yield from bh.serve(invocation_timeout_ms=20000)
 
 
 def create_stack(inst, tag, containers, mode):

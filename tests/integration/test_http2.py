@@ -89,7 +89,7 @@ def test_nghttp_h2c_upgrade_get_ping(berth):
 
 
 @pytest.mark.parametrize("mode,version", [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")])
-def test_curl(berth, ep, payload_file, mode, version):
+def test_curl_invocation_over_http11_and_http2_carries_the_contract_headers(berth, ep, payload_file, mode, version):
     path, data = payload_file
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as out:
         r = run(["curl", "-sS", mode, "-X", "POST", "--data-binary", "@" + path,
@@ -146,7 +146,7 @@ def _h2load_requests(out):
 
 
 @pytest.mark.parametrize("extra", [[], ["-m", "8"], ["--h1"]], ids=["h2", "h2-8-streams", "h1"])
-def test_h2load(berth, ep, payload_file, extra):
+def test_h2load_all_requests_answered_200(berth, ep, payload_file, extra):
     path, _ = payload_file
     r = run(["h2load", "-n", "200", "-c", "4", "-d", path, "-H", "%s: a" % TARGET] + extra
             + [inv_url(berth, ep)], timeout=90)
@@ -177,7 +177,7 @@ def test_curl_http11_chunked_and_expect_continue(berth, ep, size):
                 assert f.read() == b"a:" + data, extra
 
 
-def test_http2_body_over_6mb(berth, ep):
+def test_http2_body_over_6mib_is_refused_and_the_endpoint_still_answers(berth, ep):
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as src:
         src.write(b"y" * (6 * 1024 * 1024 + 1))
         src.flush()
@@ -193,7 +193,7 @@ def test_http2_body_over_6mb(berth, ep):
     assert resp["Body"].read() == b"a:ok"
 
 
-def test_control_plane_over_http2(berth, ep):
+def test_control_plane_answers_over_http2(berth, ep):
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as src:
         src.write(json.dumps({"EndpointName": ep}).encode())
         src.flush()
@@ -231,7 +231,7 @@ def test_connections_to_containers_are_pooled(berth, ep):
     assert max(new.values()) <= 6, new
 
 
-def test_metrics(berth, ep):
+def test_metrics_are_served_as_prometheus_text(berth, ep):
     status, headers, data = bh.http_request(berth.port, "GET", "/metrics")
     assert status == 200
     assert headers["content-type"].startswith("text/plain"), headers

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import tarfile
 import time
@@ -75,26 +74,9 @@ def expect_error(inst, ep, target, code, status, pattern, body=b"x"):
     return e
 
 
-def container_pid(inst, ep):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(inst.socket)
-    s.sendall(b'{"op":"ps"}\n')
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    for c in json.loads(data)["containers"]:
-        if c["endpoint"] == ep and c.get("pid"):
-            return c["pid"]
-    raise AssertionError("no running container for %s in %s" % (ep, data[:500]))
-
-
 def container_get(inst, ep, path):
     """GET http://127.0.0.1:8080PATH inside the endpoint's container netns."""
-    pid = container_pid(inst, ep)
+    pid = inst.running_pid(ep)
     out = subprocess.run(["nsenter", "--net=/proc/%d/ns/net" % pid, "curl", "-s", "-m", "10",
                           "http://127.0.0.1:8080" + path], capture_output=True, timeout=20)
     assert out.returncode == 0, out.stderr
@@ -114,17 +96,7 @@ def router_metric(inst, name, labels=""):
 
 @pytest.fixture(scope="module")
 def mb():
-    inst = bh.Berth(extra_berthd=["--mme-max-model-bytes", str(MAX_MODEL_BYTES)])
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()  # deletes every endpoint and asserts nothing leaked
+    yield from bh.serve(extra_berthd=["--mme-max-model-bytes", str(MAX_MODEL_BYTES)])
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +142,7 @@ def test_thousand_models_with_eviction(mb, echo_ep):
     assert "other" in per_model and len(per_model) <= 21, per_model  # bounded cardinality
 
 
-def test_server_timing_has_load_entry(mb, echo_ep):
+def test_server_timing_shows_the_load_on_first_call_only(mb, echo_ep):
     write_artifact(mb.object_root, "echo/timing.tar.gz", {"model.txt": b"t"})
     st, h, body = invoke_raw(mb, echo_ep, "timing.tar.gz", b"x")
     assert st == 200 and body.endswith(b":t:x"), (st, body)
@@ -179,7 +151,7 @@ def test_server_timing_has_load_entry(mb, echo_ep):
     assert st == 200 and "load;" not in h["server-timing"], h["server-timing"]
 
 
-def test_http2_prior_knowledge(mb, echo_ep, tmp_path):
+def test_multimodel_invocation_over_http2(mb, echo_ep, tmp_path):
     """The same MultiModel path over HTTP/2 (curl, prior knowledge)."""
     write_artifact(mb.object_root, "echo/h2.tar.gz", {"model.txt": b"over-h2"})
     body = tmp_path / "body"
@@ -220,12 +192,12 @@ def test_target_model_required_and_refused_elsewhere(mb, echo_ep):
     assert invoke(mb, single, None, b"plain") == b"plain"
 
 
-def test_missing_target(mb, echo_ep):
+def test_missing_artifact_is_a_validation_error(mb, echo_ep):
     expect_error(mb, echo_ep, "nope/absent.tar.gz", "ValidationError", 400,
                  r"^Failed to download model data\(bucket: %s, key: echo/nope/absent.tar.gz\)\. Please ensure" % BUCKET)
 
 
-def test_corrupt_artifact(mb, echo_ep):
+def test_corrupt_or_truncated_artifact_is_a_validation_error(mb, echo_ep):
     path = os.path.join(mb.object_root, BUCKET, "echo/corrupt.tar.gz")
     with open(path, "wb") as f:
         f.write(b"this is not gzip at all\n" * 10)
@@ -264,7 +236,7 @@ def test_bad_target_names(mb, echo_ep, target, pattern):
     expect_error(mb, echo_ep, target, "ValidationError", 400, pattern)
 
 
-def test_container_refuses_load(mb):
+def test_container_refusing_a_load_is_a_model_error_every_time(mb):
     write_artifact(mb.object_root, "fail/m.tar.gz", {"model.txt": b"f"})
     _, _, ep = bh.create_endpoint_stack(mb.sm, "mme-fail",
                                         primary=mme_primary("s3://%s/fail/" % BUCKET, {"ECHO_LOAD_FAIL": "1"}),
@@ -282,7 +254,7 @@ def test_unreachable_store_and_slow_load(make_berth):
     object store that cannot be reached: the error says so."""
     port = bh.free_port()  # nothing listens there
     inst = make_berth(extra_router=["--model-wait-ms", "800"],
-                      extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port])
+                      extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port, "--s3-bucket", BUCKET])
     # slow loads: file:// prefix (not through the unreachable S3 endpoint)
     slow_dir = os.path.join(inst.object_root, "slow")
     os.makedirs(slow_dir)

@@ -45,33 +45,14 @@ def put(berth, key, data, prefix=PREFIX):
     return path
 
 
-def control(berth, req, timeout=60, want_reply=True):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(berth.socket)
-    s.sendall((json.dumps(req) + "\n").encode())
-    if not want_reply:
-        s.close()
-        return None
-    buf = b""
-    while b"\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf.split(b"\n")[0])
-
-
 def load(berth, endpoint, target, timeout=60):
-    return control(berth, {"op": "mme_load", "endpoint": endpoint, "target_model": target}, timeout)
+    return berth.control({"op": "mme_load", "endpoint": endpoint, "target_model": target}, timeout)
 
 
 def container_http(berth, endpoint, method, path):
     """An HTTP exchange with the endpoint's (first) container through its shim."""
-    ps = control(berth, {"op": "ps"})
-    ids = [c["id"] for c in ps["containers"] if c["endpoint"] == endpoint]
-    assert ids, ps
+    ids = [c["id"] for c in berth.ps(endpoint)]
+    assert ids, berth.ps()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(os.path.join(berth.run_dir, "shims", ids[0] + ".sock"))
@@ -128,14 +109,14 @@ def mme_ep(berth):
     return make_mme(berth)
 
 
-def test_route_table_mode_and_mount(berth, mme_ep):
-    routes = control(berth, {"op": "watch_routes"}, timeout=10)
+def test_mme_endpoint_is_routed_as_multimodel_with_a_cache_dir(berth, mme_ep):
+    routes = berth.control({"op": "watch_routes"}, timeout=10)
     e = [x for x in routes["endpoints"] if x["name"] == mme_ep][0]
     assert e["mode"] == "MultiModel"
     assert os.path.isdir(os.path.join(berth.state_dir, "mme", mme_ep))
 
 
-def test_load_and_already_loaded(berth, mme_ep):
+def test_load_unpacks_once_and_a_second_load_answers_at_once(berth, mme_ep):
     put(berth, "m1.tar.gz", tgz({"model.txt": b"model one\n"}))
     r = load(berth, mme_ep, "m1.tar.gz")
     assert r["ok"] is True, r
@@ -152,17 +133,17 @@ def test_load_and_already_loaded(berth, mme_ep):
     status, body = container_http(berth, mme_ep, "GET", "/models/" + n)
     assert status == 200, body
     # listed for berth describe
-    lst = control(berth, {"op": "mme_list", "endpoint": mme_ep})
+    lst = berth.control({"op": "mme_list", "endpoint": mme_ep})
     assert [m["target"] for m in lst["models"] if m["model"] == n] == ["m1.tar.gz"]
     out = berth.cli("describe", mme_ep)
     assert b"LoadedModels" in out.stdout and n.encode() in out.stdout
     # touch: no answer, counts
-    control(berth, {"op": "mme_touch", "endpoint": mme_ep, "models": {n: 3}}, want_reply=False)
-    bh.wait_until(lambda: [m["invocations"] for m in control(berth, {"op": "mme_list", "endpoint": mme_ep})
+    berth.control({"op": "mme_touch", "endpoint": mme_ep, "models": {n: 3}}, want_reply=False)
+    bh.wait_until(lambda: [m["invocations"] for m in berth.control({"op": "mme_list", "endpoint": mme_ep})
                            ["models"] if m["model"] == n] == [3], 5, "touch counted")
 
 
-def test_new_version_after_change_gets_new_name(berth):
+def test_changed_artifact_loads_under_a_new_name_after_eviction(berth):
     ep = make_mme(berth, env={"ECHO_MAX_MODELS": "1"})
     put(berth, "v.tar.gz", tgz({"model.txt": b"v1"}))
     n1 = load(berth, ep, "v.tar.gz")["model"]
@@ -176,7 +157,7 @@ def test_new_version_after_change_gets_new_name(berth):
     berth.delete_endpoint_and_wait(ep)
 
 
-def test_single_flight_50_concurrent(berth):
+def test_fifty_concurrent_loads_of_one_model_share_one_fetch(berth):
     ep = make_mme(berth, env={"ECHO_LOAD_DELAY_MS": "500"})
     put(berth, "sf.tar.gz", tgz({"model.txt": b"single flight"}))
     before = loads_count(berth, ep)["loads"]
@@ -196,13 +177,13 @@ def test_single_flight_50_concurrent(berth):
     berth.delete_endpoint_and_wait(ep)
 
 
-def test_missing_target_sagemaker_wording(berth, mme_ep):
+def test_missing_artifact_is_refused_in_sagemakers_words(berth, mme_ep):
     r = load(berth, mme_ep, "nope/absent.tar.gz")
     assert r["ok"] is False and r["status"] == 400 and r["code"] == "ValidationError"
     assert r["message"] == MISSING_FMT % (BUCKET, PREFIX + "/nope/absent.tar.gz")
 
 
-def test_corrupt_and_non_gzip(berth, mme_ep):
+def test_corrupt_or_non_gzip_artifact_is_refused_without_leftovers(berth, mme_ep):
     put(berth, "corrupt.tar.gz", b"\x1f\x8b\x08\x00garbage-not-really-gzip" * 10)
     r = load(berth, mme_ep, "corrupt.tar.gz")
     assert r["ok"] is False and r["status"] == 400 and r["code"] == "ValidationError", r
@@ -213,7 +194,7 @@ def test_corrupt_and_non_gzip(berth, mme_ep):
     assert not [d for d in os.listdir(os.path.join(berth.state_dir, "mme", mme_ep)) if "partial" in d]
 
 
-def test_traversal_artifact_refused(berth, mme_ep):
+def test_artifact_escaping_its_directory_is_refused(berth, mme_ep):
     bio = io.BytesIO()
     with tarfile.open(fileobj=bio, mode="w:gz") as tf:
         for name in ("../escape.txt",):
@@ -237,13 +218,13 @@ def test_traversal_artifact_refused(berth, mme_ep):
 
 
 @pytest.mark.parametrize("target", ["/abs.tar.gz", "../up.tar.gz", "a/../../b.tar.gz", "x" * 2000, "a\x01b", ""])
-def test_bad_names(berth, mme_ep, target):
+def test_bad_target_model_names_are_refused(berth, mme_ep, target):
     r = load(berth, mme_ep, target)
     assert r["ok"] is False and r["status"] == 400 and r["code"] == "ValidationError", r
     assert "TargetModel" in r["message"]
 
 
-def test_non_mme_and_unknown_endpoint(berth):
+def test_load_on_a_single_model_or_unknown_endpoint_is_refused(berth):
     model, cfg, ep = uniq("single-m"), uniq("single-c"), uniq("single-e")
     berth.sm.create_model(ModelName=model, ExecutionRoleArn=bh.ROLE,
                           PrimaryContainer={"Image": bh.echo_rootfs()})
@@ -259,7 +240,7 @@ def test_non_mme_and_unknown_endpoint(berth):
     berth.delete_endpoint_and_wait(ep)
 
 
-def test_container_500_is_model_error(berth):
+def test_container_failing_a_load_is_a_model_error(berth):
     ep = make_mme(berth, env={"ECHO_LOAD_FAIL": "1"})
     put(berth, "f.tar.gz", tgz({"model.txt": b"f"}))
     r = load(berth, ep, "f.tar.gz")
@@ -268,7 +249,7 @@ def test_container_500_is_model_error(berth):
     berth.delete_endpoint_and_wait(ep)
 
 
-def test_eviction_on_507(berth):
+def test_container_507_evicts_the_least_recently_used_model(berth):
     ep = make_mme(berth, env={"ECHO_MAX_MODELS": "2"})
     watch = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     watch.settimeout(10)
@@ -280,7 +261,7 @@ def test_eviction_on_507(berth):
         r = load(berth, ep, "e%d.tar.gz" % i)
         assert r["ok"], r
         names.append(r["model"])
-    listed = {m["model"] for m in control(berth, {"op": "mme_list", "endpoint": ep})["models"]}
+    listed = {m["model"] for m in berth.control({"op": "mme_list", "endpoint": ep})["models"]}
     assert listed == {names[1], names[2]}
     assert not os.path.exists(os.path.join(berth.state_dir, "mme", ep, names[0]))
     buf = b""
@@ -294,23 +275,23 @@ def test_eviction_on_507(berth):
     watch.close()
     assert evicted == {"op": "mme_evicted", "endpoint": ep, "model": names[0]}
     # LRU uses touch: touch e1, then e3 evicts e2
-    control(berth, {"op": "mme_touch", "endpoint": ep, "models": {names[1]: 1}}, want_reply=False)
+    berth.control({"op": "mme_touch", "endpoint": ep, "models": {names[1]: 1}}, want_reply=False)
     time.sleep(0.3)
     put(berth, "e3.tar.gz", tgz({"model.txt": b"model 3"}))
     assert load(berth, ep, "e3.tar.gz")["ok"]
-    listed = {m["target"] for m in control(berth, {"op": "mme_list", "endpoint": ep})["models"]}
+    listed = {m["target"] for m in berth.control({"op": "mme_list", "endpoint": ep})["models"]}
     assert listed == {"e1.tar.gz", "e3.tar.gz"}
     berth.delete_endpoint_and_wait(ep)
 
 
-def test_disk_bound_and_size_bound(make_berth):
+def test_cache_stays_within_its_disk_and_model_size_bounds(make_berth):
     b = make_berth(extra_berthd=["--mme-disk-bytes", str(3 * 1024 * 1024), "--mme-max-model-bytes",
                                  str(2 * 1024 * 1024)])
     ep = make_mme(b)
     for i in range(3):
         put(b, "d%d.tar.gz" % i, tgz({"model.bin": os.urandom(1200 * 1024)}))
         assert load(b, ep, "d%d.tar.gz" % i)["ok"]
-    listed = [m["target"] for m in control(b, {"op": "mme_list", "endpoint": ep})["models"]]
+    listed = [m["target"] for m in b.control({"op": "mme_list", "endpoint": ep})["models"]]
     assert "d0.tar.gz" not in listed and "d2.tar.gz" in listed, listed
     assert "evicted model" in berthd_log(b) and "model cache on disk" in berthd_log(b)
     put(b, "big.tar.gz", tgz({"model.bin": os.urandom(3 * 1024 * 1024)}))
@@ -348,13 +329,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_http_store_and_unreachable(make_berth):
+def test_models_load_over_http_and_an_unreachable_store_is_503(make_berth):
     """--s3-endpoint: s3:// objects over HTTP (path style, SigV4 when
     credentials are around); a store that stopped answering → 503."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     port = srv.server_address[1]
-    b = make_berth(extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port])
+    b = make_berth(extra_berthd=["--s3-endpoint", "http://127.0.0.1:%d" % port, "--s3-bucket", BUCKET])
     try:
         _Handler.store["/%s/%s/h.tar.gz" % (BUCKET, PREFIX)] = tgz({"model.txt": b"over http"})
         ep = make_mme(b)
@@ -375,7 +356,7 @@ def test_http_store_and_unreachable(make_berth):
     assert b.leaks() == []
 
 
-def test_delete_removes_cache_and_leaks_nothing(make_berth):
+def test_deleting_the_endpoint_removes_its_model_cache(make_berth):
     b = make_berth()
     ep = make_mme(b)
     put(b, "x.tar.gz", tgz({"model.txt": b"x"}))

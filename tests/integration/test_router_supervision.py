@@ -11,27 +11,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
-import pytest
-
 import berth_helpers as bh
-import supervised
-
-
-@pytest.fixture
-def supervised_berth():
-    made = []
-    yield lambda **kw: supervised.make_supervised(made, **kw)
-    errors = []
-    for inst in made:
-        try:
-            inst.teardown()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
 
 
 def one_request(port, path, body):
@@ -98,39 +81,29 @@ def test_kill_9_router_under_load(supervised_berth):
     assert len(failed) <= len(threads), "only the requests in flight to the killed router may fail"
     assert respawn_ms < 100
     assert serving_again_ms < 1000
-    st = supervised.proc_status(new)
+    st = bh.proc_status(new)
     assert st["Seccomp"] == "2" and int(st["CapEff"], 16) == 0
     assert inst.rt.invoke_endpoint(EndpointName=ep, Body=b"after")["Body"].read() == b"after"
 
 
-def test_crash_looping_router_backs_off(tmp_path):
-    build = bh.build_dir()
-    state = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
-    run = tempfile.mkdtemp(prefix="bt-", dir="/run")
-    port = bh.free_port()
-    log = open(os.path.join(state, "berthd.stderr"), "wb")
-    p = subprocess.Popen([os.path.join(build, "berthd"), "--state-dir", state, "--run-dir", run,
-                          "--listen", "127.0.0.1:%d" % port, "--router", "/bin/false"],
-                         stdout=log, stderr=log, start_new_session=True)
+def test_crash_looping_router_backs_off():
+    # the router exits at once, every time: berthd alone comes up
+    inst = bh.SupervisedBerth(extra_berthd=["--router", "/bin/false"])
     try:
+        inst.start_berthd()
         time.sleep(2.0)
-        assert p.poll() is None, "berthd must survive a router that keeps exiting"
-        with open(os.path.join(state, "berthd.stderr")) as f:
-            text = f.read()
+        assert inst.berthd.poll() is None, "berthd must survive a router that keeps exiting"
+        text = dict(inst.log_text())["berthd"]
         starts = text.count("exited with status 1")
         print("\nrouter exits in 2 s with back-off: %d" % starts)
         assert 2 <= starts <= 8, text
         assert "keeps dying; next start in" in text
         # the port stays bound by berthd all along: clients queue, nobody is refused
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=2)
         s.close()
     finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=20)
-        log.close()
-        shutil.rmtree(state, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
-    assert p.returncode == 0
+        inst.teardown()   # SIGTERM: berthd must exit cleanly; nothing may leak
+    assert inst.berthd.returncode == 0
 
 
 def running_ids(inst):

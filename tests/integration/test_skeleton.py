@@ -204,7 +204,7 @@ def _model_tarball(path, files):
 
 
 @pytest.mark.parametrize("scheme", ["s3", "file"])
-def test_model_data_url(berth, scheme):
+def test_model_data_url_is_unpacked_into_the_container(berth, scheme):
     s = uniq()
     content = b"weights for %s via %s\n" % (s.encode(), scheme.encode())
     if scheme == "s3":

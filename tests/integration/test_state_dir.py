@@ -101,8 +101,7 @@ def test_second_berthd_on_the_same_state_dir_refuses(berth1):
     run2 = "/run/bt-second-%d" % os.getpid()
     os.makedirs(run2, exist_ok=True)
     try:
-        p = subprocess.run([os.path.join(berth1.build, "berthd"), "--state-dir", berth1.state_dir,
-                            "--run-dir", run2], capture_output=True, text=True, timeout=20)
+        p = subprocess.run(berth1.berthd_args(run_dir=run2), capture_output=True, text=True, timeout=20)
         assert p.returncode != 0
         assert "in use by another berthd" in p.stderr, p.stderr
         assert not os.path.exists(os.path.join(run2, "berthd.sock"))

@@ -15,7 +15,7 @@ def berth():
     # a short grace: Update* answer while Updating, so the test sees it
     # and a short health deadline: a new container that never answers /ping
     # 200 fails the update after 4 s
-    yield from hh.berth_fixture(grace_ms=300, extra=["--health-timeout-ms", "4000"])
+    yield from bh.serve(grace_ms=300, extra_berthd=hh.OVERCOMMIT + ["--health-timeout-ms", "4000"])
 
 
 def _cleanup(inst, ep, configs):
@@ -36,7 +36,7 @@ def test_update_to_working_config_under_load(berth):
     new = hh.make_config(berth, "uw-new", {"ECHO_MODE": "upper"}, count=2)
     berth.sm.create_endpoint(EndpointName=ep, EndpointConfigName=old)
     hh.wait_status(berth, ep, "InService", 60)
-    old_ids = {r["id"] for r in hh.ps_json(berth) if r["endpoint"] == ep}
+    old_ids = {r["id"] for r in berth.ps(ep)}
     load = hh.Load(berth, ep, threads=2, total=100000, pause=0.005).start()
     time.sleep(0.5)
     seen = []
@@ -59,7 +59,7 @@ def test_update_to_working_config_under_load(berth):
     assert d["EndpointConfigName"] == new and "FailureReason" not in d
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
     assert hh.invoke(berth, ep, b"abc")[2] == b"ABC"
-    now_ids = {r["id"] for r in hh.ps_json(berth) if r["endpoint"] == ep}
+    now_ids = {r["id"] for r in berth.ps(ep)}
     assert len(now_ids) == 2 and not (now_ids & old_ids)
     assert "Updating" in seen
     _cleanup(berth, ep, [old, new])
@@ -84,7 +84,7 @@ def test_update_to_broken_config_rolls_back(berth):
     assert d["EndpointConfigName"] == old
     assert "rolled back" in d["FailureReason"] and "exited with code 3" in d["FailureReason"], d
     assert hh.invoke(berth, ep, b"abc")[2] == b"abc"
-    assert len([r for r in hh.ps_json(berth) if r["endpoint"] == ep]) == 1
+    assert len(berth.ps(ep)) == 1
     _cleanup(berth, ep, [old, bad])
 
 
@@ -120,7 +120,7 @@ def test_update_weights_and_capacities(berth):
     berth.note_containers()
     b = [p for p in d["ProductionVariants"] if p["VariantName"] == "B"][0]
     assert b["CurrentInstanceCount"] == 3 and b["DesiredInstanceCount"] == 3, d
-    assert len([r for r in hh.ps_json(berth) if r["endpoint"] == ep and r["variant"] == "B"]) == 3
+    assert len([r for r in berth.ps(ep) if r["variant"] == "B"]) == 3
     sm.update_endpoint_weights_and_capacities(EndpointName=ep, DesiredWeightsAndCapacities=[
         {"VariantName": "B", "DesiredInstanceCount": 1}])
     with pytest.raises(ClientError) as ei:  # not InService while draining the surplus
@@ -130,7 +130,7 @@ def test_update_weights_and_capacities(berth):
     d = hh.wait_status(berth, ep, "InService", 60)
     b = [p for p in d["ProductionVariants"] if p["VariantName"] == "B"][0]
     assert b["CurrentInstanceCount"] == 1, d
-    assert len([r for r in hh.ps_json(berth) if r["endpoint"] == ep and r["variant"] == "B"]) == 1
+    assert len([r for r in berth.ps(ep) if r["variant"] == "B"]) == 1
     assert hh.invoke(berth, ep, b"x")[0] == 200
     _cleanup(berth, ep, [cfg])
 
@@ -144,10 +144,10 @@ def test_berthd_kill9_during_update_resumes_and_rolls_back(berth):
     sick = hh.make_config(berth, "uk-sick", {"ECHO_PING_STATUS": "503"}, count=1)
     berth.sm.create_endpoint(EndpointName=ep, EndpointConfigName=old)
     hh.wait_status(berth, ep, "InService", 60)
-    old_ids = {r["id"] for r in hh.ps_json(berth) if r["endpoint"] == ep}
+    old_ids = {r["id"] for r in berth.ps(ep)}
     load = hh.Load(berth, ep, threads=2, total=100000, pause=0.005).start()
     berth.sm.update_endpoint(EndpointName=ep, EndpointConfigName=sick)
-    bh.wait_until(lambda: any(r["health"] == "starting" for r in hh.ps_json(berth) if r["endpoint"] == ep), 10,
+    bh.wait_until(lambda: any(r["health"] == "starting" for r in berth.ps(ep)), 10,
                   "the new container started")
     berth.note_containers()
     berth.berthd.send_signal(signal.SIGKILL)
@@ -162,5 +162,5 @@ def test_berthd_kill9_during_update_resumes_and_rolls_back(berth):
           % (failed, sent, d.get("FailureReason")))
     assert failed == 0, load.failures
     assert d["EndpointConfigName"] == old and "rolled back" in d["FailureReason"], d
-    assert {r["id"] for r in hh.ps_json(berth) if r["endpoint"] == ep} == old_ids
+    assert {r["id"] for r in berth.ps(ep)} == old_ids
     _cleanup(berth, ep, [old, sick])

@@ -14,7 +14,7 @@ import health_helpers as hh
 
 @pytest.fixture(scope="module")
 def berth():
-    yield from hh.berth_fixture()
+    yield from bh.serve(extra_berthd=hh.OVERCOMMIT)
 
 
 TOKEN = {"ECHO_MODE": "hostname", "ECHO_INSTANCE_TOKEN": "1"}
@@ -29,7 +29,7 @@ def test_two_instances_both_serve(berth):
     d = berth.sm.describe_endpoint(EndpointName=ep)
     pv = d["ProductionVariants"][0]
     assert pv["CurrentInstanceCount"] == 2 and pv["DesiredInstanceCount"] == 2
-    rows = [r for r in hh.ps_json(berth) if r["endpoint"] == ep]
+    rows = berth.ps(ep)
     assert sorted(r["instance"] for r in rows) == [0, 1]
     # concurrent load: least outstanding requests spreads it over both
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -140,10 +140,51 @@ static void test_find_serve_stays_inside_the_root(void **state)
 	free(target);
 }
 
+static bool has_namespace(yajl_val linux_, const char *type)
+{
+	yajl_val ns = json_get(linux_, "namespaces");
+	for (size_t i = 0; ns && i < ns->u.array.len; i++)
+		if (strcmp(json_get_string(ns->u.array.values[i], "type"), type) == 0)
+			return true;
+	return false;
+}
+
+static void test_render_user_namespace_maps_the_range(void **state)
+{
+	(void)state;
+	const char *args[] = { "/serve", "serve" };
+	struct bundle_spec spec = { .id = "abc", .hostname = "h", .rootfs = "/r", .cgroups_path = "/berth/e/abc",
+				    .args = args, .n_args = 2, .uid_base = 100065536 };
+	yajl_val v = render(&spec);
+	yajl_val linux_ = json_get(v, "linux");
+	assert_true(has_namespace(linux_, "user"));
+	const char *keys[] = { "uidMappings", "gidMappings" };
+	for (size_t k = 0; k < 2; k++) {
+		yajl_val maps = json_get(linux_, keys[k]);
+		assert_non_null(maps);
+		assert_int_equal(maps->u.array.len, 1);
+		long long cid = -1, hid = -1, size = -1;
+		assert_true(json_get_int64(maps->u.array.values[0], "containerID", &cid));
+		assert_true(json_get_int64(maps->u.array.values[0], "hostID", &hid));
+		assert_true(json_get_int64(maps->u.array.values[0], "size", &size));
+		assert_int_equal(cid, 0);
+		assert_int_equal(hid, 100065536);
+		assert_int_equal(size, 65536);
+	}
+	yajl_tree_free(v);
+	spec.uid_base = 0; /* off: no user namespace, no mappings */
+	v = render(&spec);
+	linux_ = json_get(v, "linux");
+	assert_false(has_namespace(linux_, "user"));
+	assert_null(json_get(linux_, "uidMappings"));
+	yajl_tree_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_confines_the_container),
+		cmocka_unit_test(test_render_user_namespace_maps_the_range),
 		cmocka_unit_test(test_render_without_model_has_no_model_mount),
 		cmocka_unit_test(test_find_serve_stays_inside_the_root),
 	};

@@ -143,6 +143,9 @@ static void test_config(void **state)
 		{ "{\"region\":5}", "\"region\" must be a string" },
 		{ "{\"listen\":\"127.0.0.1:80\"}", "\"listen\" must be an array" },
 		{ "{\"instance_pids_limit\":1}", "\"instance_pids_limit\"" },
+		{ "{\"no_user_namespaces\":1}", "\"no_user_namespaces\" must be true or false" },
+		{ "{\"userns_uid_base\":1000}", "\"userns_uid_base\" must be a whole number from 65536" },
+		{ "{\"userns_uid_base\":4294967295}", "\"userns_uid_base\"" },
 		{ "{\"router_max_connections\":0}", "\"router_max_connections\" must be a whole number from 1" },
 		{ "{\"router_max_buffered_bytes\":\"1M\"}", "\"router_max_buffered_bytes\" must be" },
 		{ "[1]", "expected a JSON object" },
@@ -177,6 +180,12 @@ static void test_config(void **state)
 	assert_int_equal(berthd_config_defaults(&c, &err), 0);
 	assert_int_equal(berthd_config_load("configs/berthd.json", &c, &err), 0);
 	assert_int_equal(c.n_listen, 1);
+	assert_false(c.no_user_namespaces);
+	assert_int_equal(c.userns_uid_base, 100000000);
+	const char off[] = "{\"no_user_namespaces\":true,\"userns_uid_base\":200000000}";
+	assert_int_equal(berthd_config_parse(off, strlen(off), &c, &err), 0);
+	assert_true(c.no_user_namespaces);
+	assert_int_equal(c.userns_uid_base, 200000000);
 	berthd_config_free(&c);
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,30 +76,31 @@ static void test_objstore_local(void **state)
 	(void)state;
 	struct objstore_config cfg = { .local_root = "/srv/store" };
 	struct objstore_object o;
+	enum objstore_status st;
 	struct berth_err err;
 	char *url = objstore_join("s3://bucket/prefix", "m.tar.gz");
 	assert_string_equal(url, "s3://bucket/prefix/m.tar.gz");
 	free(url);
 	url = objstore_join("s3://bucket/prefix/", "m.tar.gz");
 	assert_string_equal(url, "s3://bucket/prefix/m.tar.gz");
-	assert_int_equal(objstore_locate(&cfg, url, &o, &err), 0);
+	assert_int_equal(objstore_locate(&cfg, url, &o, &st, &err), 0);
 	assert_string_equal(o.local_path, "/srv/store/bucket/prefix/m.tar.gz");
 	assert_string_equal(o.bucket, "bucket");
 	assert_string_equal(o.key, "prefix/m.tar.gz");
 	assert_null(o.http_url);
 	objstore_object_free(&o);
 	free(url);
-	assert_int_equal(objstore_locate(&cfg, "file:///dir/m.tar.gz", &o, &err), 0);
+	assert_int_equal(objstore_locate(&cfg, "file:///dir/m.tar.gz", &o, &st, &err), 0);
 	assert_string_equal(o.local_path, "/dir/m.tar.gz");
 	objstore_object_free(&o);
-	assert_int_equal(objstore_locate(&cfg, "file://relative", &o, &err), -1);
+	assert_int_equal(objstore_locate(&cfg, "file://relative", &o, &st, &err), -1);
 	objstore_object_free(&o);
-	assert_int_equal(objstore_locate(&cfg, "s3://bucket/../x", &o, &err), -1);
+	assert_int_equal(objstore_locate(&cfg, "s3://bucket/../x", &o, &st, &err), -1);
 	objstore_object_free(&o);
-	assert_int_equal(objstore_locate(&cfg, "ftp://x/y", &o, &err), -1);
+	assert_int_equal(objstore_locate(&cfg, "ftp://x/y", &o, &st, &err), -1);
 	objstore_object_free(&o);
 	struct objstore_config none = { 0 };
-	assert_int_equal(objstore_locate(&none, "s3://b/k", &o, &err), -1);
+	assert_int_equal(objstore_locate(&none, "s3://b/k", &o, &st, &err), -1);
 	assert_non_null(strstr(err.msg, "--object-store-root"));
 	objstore_object_free(&o);
 }
@@ -106,18 +108,56 @@ static void test_objstore_local(void **state)
 static void test_objstore_http(void **state)
 {
 	(void)state;
-	struct objstore_config cfg = { .local_root = "/srv", .s3_endpoint = "http://127.0.0.1:9000/" };
+	struct objstore_list buckets = { .n = 0 }, hosts = { .n = 0 };
+	assert_int_equal(objstore_list_add(&buckets, "bkt"), 0);
+	assert_int_equal(objstore_list_add(&hosts, "example.com"), 0);
+	assert_int_equal(objstore_list_add(&hosts, "127.0.0.1:8443"), 0);
+	assert_int_equal(objstore_list_add(&hosts, "[::1]"), 0);
+	struct objstore_config cfg = { .local_root = "/srv", .s3_endpoint = "http://127.0.0.1:9000/",
+				       .buckets = &buckets, .https_hosts = &hosts };
 	struct objstore_object o;
+	enum objstore_status st;
 	struct berth_err err;
-	assert_int_equal(objstore_locate(&cfg, "s3://bkt/p/a b+c.tar.gz", &o, &err), 0);
+	assert_int_equal(objstore_locate(&cfg, "s3://bkt/p/a b+c.tar.gz", &o, &st, &err), 0);
 	assert_string_equal(o.http_url, "http://127.0.0.1:9000/bkt/p/a%20b%2Bc.tar.gz");
 	assert_true(o.signed_s3);
 	assert_null(o.local_path);
 	objstore_object_free(&o);
-	assert_int_equal(objstore_locate(&cfg, "https://example.com/m.tar.gz", &o, &err), 0);
+	assert_int_equal(objstore_locate(&cfg, "https://example.com/m.tar.gz", &o, &st, &err), 0);
 	assert_string_equal(o.http_url, "https://example.com/m.tar.gz");
 	assert_false(o.signed_s3);
+	assert_int_equal(st, OBJSTORE_OK);
 	objstore_object_free(&o);
+	/* only listed buckets get the host's credentials; nothing else is asked */
+	assert_int_equal(objstore_locate(&cfg, "s3://other/p/m.tar.gz", &o, &st, &err), -1);
+	assert_int_equal(st, OBJSTORE_FORBIDDEN);
+	assert_non_null(strstr(err.msg, "s3_buckets setting (--s3-bucket): bkt; bucket \"other\" is not one of them"));
+	assert_null(o.http_url);
+	objstore_object_free(&o);
+	assert_int_equal(objstore_check(&cfg, "s3://other/prefix/", &err), -1);
+	assert_int_equal(err.errnum, EACCES);
+	assert_int_equal(objstore_check(&cfg, "s3://bkt/prefix/", &err), 0);
+	/* hosts: name (any port), name:port, [v6]; userinfo does not fool it */
+	assert_int_equal(objstore_check(&cfg, "https://EXAMPLE.com:444/p/", &err), 0);
+	assert_int_equal(objstore_check(&cfg, "https://127.0.0.1:8443/p/", &err), 0);
+	assert_int_equal(objstore_check(&cfg, "https://127.0.0.1/p/", &err), -1);
+	assert_non_null(strstr(err.msg, "127.0.0.1:443 is not one of them"));
+	assert_int_equal(objstore_check(&cfg, "http://[::1]:9/p/", &err), 0);
+	assert_int_equal(objstore_check(&cfg, "https://example.com@evil.test/p/", &err), -1);
+	assert_int_equal(objstore_check(&cfg, "https://evil.test/example.com/", &err), -1);
+	assert_int_equal(objstore_locate(&cfg, "https://evil.test/m.tar.gz", &o, &st, &err), -1);
+	assert_int_equal(st, OBJSTORE_FORBIDDEN);
+	objstore_object_free(&o);
+	/* no list: no http(s) at all */
+	struct objstore_config bare = { .local_root = "/srv" };
+	assert_int_equal(objstore_check(&bare, "https://example.com/p/", &err), -1);
+	assert_non_null(strstr(err.msg, "(--https-host): none;"));
+	/* a local root with a bucket list keeps to it as well */
+	bare.buckets = &buckets;
+	assert_int_equal(objstore_check(&bare, "s3://other/x", &err), -1);
+	assert_int_equal(objstore_check(&bare, "s3://bkt/x", &err), 0);
+	objstore_list_free(&buckets);
+	objstore_list_free(&hosts);
 }
 
 static void test_sigv4(void **state)

@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ static int apply(const char *root, const struct entry *e, size_t n, struct berth
 	int bfd = open(tar, O_RDONLY);
 	assert_true(rfd >= 0 && bfd >= 0);
 	struct layer_result res;
-	int r = layer_apply(rfd, bfd, 0, &res, err);
+	int r = layer_apply(rfd, bfd, 0, NULL, &res, err);
 	close(rfd);
 	close(bfd);
 	unlink(tar);
@@ -348,18 +349,48 @@ static void test_resolve_and_digest_mismatch(void **state)
 	make_layout(good, false);
 	make_layout(bad, true);
 	struct berth_err err;
+	struct host_roots roots = { .n = 0 };
+	assert_int_equal(host_roots_add(&roots, dir, &err), 0);
 	char *image = fs_path("oci:%s", good);
-	assert_int_equal(oci_check(image, &err), 0);
+	assert_int_equal(oci_check(&roots, image, &err), 0);
 	char *rootfs = NULL;
 	struct oci_image_config cfg;
-	assert_int_equal(oci_resolve(st, image, &rootfs, &cfg, &err), 0);
+	/* over the image's bounds: refused, nothing cached */
+	char *st_small = fs_path("%s/state-small", dir);
+	struct layer_budget tiny = { .max_bytes = 1 };
+	assert_int_equal(oci_resolve(st_small, &roots, &tiny, image, &rootfs, &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "image_max_bytes"));
+	assert_null(rootfs);
+	char *small_images = fs_path("%s/images", st_small);
+	assert_int_equal(count_entries(small_images), 0);
+	free(small_images);
+	free(st_small);
+	/* a layout outside the roots, or reached through a link out of them */
+	struct host_roots other = { .n = 0 };
+	char *other_dir = fs_path("%s/other", dir);
+	mkdir(other_dir, 0755);
+	assert_int_equal(host_roots_add(&other, other_dir, &err), 0);
+	assert_int_equal(oci_check(&other, image, &err), -1);
+	assert_non_null(strstr(err.msg, "is outside the directories berth may run images from (image roots: "));
+	char *link = fs_path("%s/link", other_dir);
+	assert_int_equal(symlink(good, link), 0);
+	char *via = fs_path("oci:%s", link);
+	assert_int_equal(oci_check(&other, via, &err), -1);
+	assert_int_equal(err.errnum, EXDEV);
+	assert_int_equal(oci_resolve(st, &other, NULL, via, &rootfs, &cfg, &err), -1);
+	assert_int_equal(err.errnum, EXDEV);
+	free(via);
+	free(link);
+	free(other_dir);
+	host_roots_free(&other);
+	assert_int_equal(oci_resolve(st, &roots, NULL, image, &rootfs, &cfg, &err), 0);
 	assert_true(exists_in(rootfs, "etc/hello"));
 	assert_non_null(strstr(rootfs, "/images/sha256-"));
 	assert_string_equal(cfg.entrypoint[0], "/serve");
 	oci_image_config_free(&cfg);
 	/* a second resolve reuses the cache */
 	char *again = NULL;
-	assert_int_equal(oci_resolve(st, image, &again, &cfg, &err), 0);
+	assert_int_equal(oci_resolve(st, &roots, NULL, image, &again, &cfg, &err), 0);
 	assert_string_equal(rootfs, again);
 	oci_image_config_free(&cfg);
 	free(again);
@@ -370,18 +401,18 @@ static void test_resolve_and_digest_mismatch(void **state)
 
 	image = fs_path("oci:%s", bad);
 	rootfs = NULL;
-	assert_int_equal(oci_resolve(st, image, &rootfs, &cfg, &err), -1);
+	assert_int_equal(oci_resolve(st, &roots, NULL, image, &rootfs, &cfg, &err), -1);
 	assert_non_null(strstr(err.msg, "does not match its digest"));
 	assert_null(rootfs);
 	assert_int_equal(count_entries(images), 1); /* nothing half-unpacked */
 	free(image);
 
 	image = fs_path("oci:%s:nope", good);
-	assert_int_equal(oci_check(image, &err), -1);
+	assert_int_equal(oci_check(&roots, image, &err), -1);
 	assert_non_null(strstr(err.msg, "its tags are: latest"));
 	free(image);
 	image = fs_path("oci:%s/missing", dir);
-	assert_int_equal(oci_check(image, &err), -1);
+	assert_int_equal(oci_check(&roots, image, &err), -1);
 	assert_non_null(strstr(err.msg, "does not exist"));
 	free(image);
 
@@ -405,6 +436,7 @@ static void test_resolve_and_digest_mismatch(void **state)
 	free(good);
 	free(bad);
 	free(st);
+	host_roots_free(&roots);
 	dir_free(dir);
 }
 
@@ -531,13 +563,30 @@ static void test_layer_digest(void **state)
 	sha256_hex(b.data, b.len, hex);
 	int rfd = open(root, O_RDONLY | O_DIRECTORY), bfd = open(tar, O_RDONLY);
 	struct layer_result res;
-	assert_int_equal(layer_apply(rfd, bfd, 0, &res, &err), 0);
+	assert_int_equal(layer_apply(rfd, bfd, 0, NULL, &res, &err), 0);
 	assert_string_equal(res.sha256, hex);
 	assert_int_equal(res.size, b.len);
 	close(bfd);
 	/* a bound below the blob's size stops reading */
 	bfd = open(tar, O_RDONLY);
-	assert_int_equal(layer_apply(rfd, bfd, b.len - 1, &res, &err), -1);
+	assert_int_equal(layer_apply(rfd, bfd, b.len - 1, NULL, &res, &err), -1);
+	close(bfd);
+	/* the image's budget: bytes declared, entries counted, across layers */
+	struct layer_budget budget = { .max_bytes = 3 };
+	bfd = open(tar, O_RDONLY);
+	assert_int_equal(layer_apply(rfd, bfd, 0, &budget, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 3 bytes (berthd's image_max_bytes)"));
+	assert_int_equal(err.errnum, EFBIG);
+	close(bfd);
+	budget = (struct layer_budget){ .max_bytes = 4, .max_entries = 1 };
+	bfd = open(tar, O_RDONLY);
+	assert_int_equal(layer_apply(rfd, bfd, 0, &budget, &res, &err), 0);
+	assert_int_equal(budget.bytes, 4);
+	assert_int_equal(budget.entries, 1);
+	close(bfd);
+	bfd = open(tar, O_RDONLY); /* a second layer: the budget is spent */
+	assert_int_equal(layer_apply(rfd, bfd, 0, &budget, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 1 entries (berthd's image_max_entries)"));
 	close(bfd);
 	close(rfd);
 	buf_free(&b);

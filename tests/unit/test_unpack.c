@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +78,14 @@ static void test_good_archive_unpacks_once(void **state)
 	struct entry e[] = { { "weights.txt", "w=1\n", NULL }, { "sub/cfg.json", "{}", NULL } };
 	write_tgz(tgz, e, 2);
 	struct berth_err err;
-	assert_int_equal(unpack_once(tgz, dest, 0, &err), 0);
+	assert_int_equal(unpack_once(tgz, dest, NULL, &err), 0);
 	struct berth_buf b = BERTH_BUF_INIT;
 	char *w = fs_path("%s/weights.txt", dest);
 	assert_int_equal(fs_read_file(w, &b, 100, &err), 0);
 	assert_string_equal(b.data, "w=1\n");
 	/* a second call finds it done and does not touch it */
 	unlink(w);
-	assert_int_equal(unpack_once(tgz, dest, 0, &err), 0);
+	assert_int_equal(unpack_once(tgz, dest, NULL, &err), 0);
 	assert_int_not_equal(access(w, F_OK), 0);
 	buf_free(&b);
 	free(w);
@@ -97,7 +98,7 @@ static void assert_refused(struct fixture *f, const struct entry *e, size_t n, c
 	char *tgz = fs_path("%s/bad.tar.gz", f->dir), *dest = fs_path("%s/bad-out", f->dir);
 	write_tgz(tgz, e, n);
 	struct berth_err err;
-	assert_int_equal(unpack_once(tgz, dest, 0, &err), -1);
+	assert_int_equal(unpack_once(tgz, dest, NULL, &err), -1);
 	assert_int_not_equal(access(dest, F_OK), 0); /* nothing half-unpacked left */
 	if (escape != NULL)
 		assert_int_not_equal(access(escape, F_OK), 0);
@@ -139,9 +140,56 @@ static void test_size_bound(void **state)
 	struct entry e[] = { { "a.txt", "0123456789abcdef", NULL } };
 	write_tgz(tgz, e, 1);
 	struct berth_err err;
-	assert_int_equal(unpack_once(tgz, dest, 8, &err), -1);
+	struct unpack_limits lim = { .max_bytes = 8 };
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), -1);
 	assert_non_null(strstr(err.msg, "more than 8 bytes"));
+	assert_int_equal(err.errnum, EFBIG);
 	assert_int_not_equal(access(dest, F_OK), 0);
+	/* exactly at the bound is fine */
+	lim.max_bytes = 16;
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), 0);
+	free(tgz);
+	free(dest);
+}
+
+/* A big, highly compressible entry is refused on its declared size, before
+ * its data is read: the bound holds however well it compresses. */
+static void test_declared_size_bound(void **state)
+{
+	struct fixture *f = *state;
+	char *tgz = fs_path("%s/zeros.tar.gz", f->dir), *dest = fs_path("%s/zeros-out", f->dir);
+	size_t big = 4u << 20;
+	char *zeros = calloc(1, big + 1);
+	memset(zeros, 'z', big);
+	struct entry e[] = { { "small.txt", "s", NULL }, { "zeros.bin", zeros, NULL } };
+	write_tgz(tgz, e, 2);
+	struct stat st;
+	assert_int_equal(stat(tgz, &st), 0);
+	assert_true(st.st_size < 64 * 1024); /* it compresses well */
+	struct berth_err err;
+	struct unpack_limits lim = { .max_bytes = 1u << 20 };
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 1048576 bytes"));
+	assert_int_not_equal(access(dest, F_OK), 0);
+	free(zeros);
+	free(tgz);
+	free(dest);
+}
+
+static void test_entry_bound(void **state)
+{
+	struct fixture *f = *state;
+	char *tgz = fs_path("%s/many.tar.gz", f->dir), *dest = fs_path("%s/many-out", f->dir);
+	struct entry e[] = { { "a", "1", NULL }, { "b", "2", NULL }, { "c", NULL, "a" } };
+	write_tgz(tgz, e, 3);
+	struct berth_err err;
+	struct unpack_limits lim = { .max_entries = 2 };
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), -1);
+	assert_non_null(strstr(err.msg, "more than 2 entries"));
+	assert_int_equal(err.errnum, EFBIG);
+	assert_int_not_equal(access(dest, F_OK), 0);
+	lim.max_entries = 3;
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), 0);
 	free(tgz);
 	free(dest);
 }
@@ -154,7 +202,7 @@ static void test_not_an_archive(void **state)
 	fputs("this is not gzip", fp);
 	fclose(fp);
 	struct berth_err err;
-	assert_int_equal(unpack_once(junk, dest, 0, &err), -1);
+	assert_int_equal(unpack_once(junk, dest, NULL, &err), -1);
 	assert_int_not_equal(access(dest, F_OK), 0);
 	free(junk);
 	free(dest);
@@ -168,6 +216,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_absolute_path_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_through_symlink_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_declared_size_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_an_archive, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);
