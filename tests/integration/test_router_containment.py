@@ -25,7 +25,6 @@ import pytest
 
 import berth_helpers as bh
 import h2_frames as h2
-import supervised
 
 MiB = 1 << 20
 REQUEST_TIMEOUT_MS = 4000
@@ -424,28 +423,18 @@ def test_limits_answer_503_with_retry_after(make_berth):
     b.assert_serving()
 
 
-def test_berthd_passes_its_router_limits(tmp_path):
+def test_berthd_passes_its_router_limits(tmp_path, supervised_berth):
     """berthd.json router_* settings reach the router berthd runs (confined)."""
     conf = tmp_path / "berthd.json"
     conf.write_text(json.dumps({"router_max_connections": 3, "router_request_timeout_ms": 3000,
                                 "router_max_buffered_bytes": 64 * MiB,
                                 "router_max_connection_buffered_bytes": 8 * MiB}))
-    made = []
-    try:
-        inst = supervised.make_supervised(made, extra_berthd=["--config", str(conf)])
-        with open("/proc/%d/cmdline" % inst.router_pid(), "rb") as f:
-            argv = f.read().decode().split("\0")
-        for flag, value in (("--max-connections", "3"), ("--request-timeout-ms", "3000"),
-                            ("--max-buffered-bytes", str(64 * MiB)),
-                            ("--max-connection-buffered-bytes", str(8 * MiB))):
-            assert argv[argv.index(flag) + 1] == value, argv
-        check_connection_cap(inst.port, 3)
-        inst.assert_serving()
-    finally:
-        errors = []
-        for inst in made:
-            try:
-                inst.teardown()
-            except AssertionError as e:
-                errors.append(str(e))
-        assert not errors, "\n".join(errors)
+    inst = supervised_berth(extra_berthd=["--config", str(conf)])
+    with open("/proc/%d/cmdline" % inst.router_pid(), "rb") as f:
+        argv = f.read().decode().split("\0")
+    for flag, value in (("--max-connections", "3"), ("--request-timeout-ms", "3000"),
+                        ("--max-buffered-bytes", str(64 * MiB)),
+                        ("--max-connection-buffered-bytes", str(8 * MiB))):
+        assert argv[argv.index(flag) + 1] == value, argv
+    check_connection_cap(inst.port, 3)
+    inst.assert_serving()
