@@ -7,18 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t buf_capacity_for(const struct berth_buf *b, size_t extra)
+{
+	if (extra > SIZE_MAX - b->len - 1)
+		return SIZE_MAX;
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return b->cap;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	return cap;
+}
+
 int buf_reserve(struct berth_buf *b, size_t extra)
 {
 	if (extra > SIZE_MAX - b->len - 1) {
 		errno = ENOMEM;
 		return -1;
 	}
-	size_t need = b->len + extra + 1;
-	if (need <= b->cap)
+	size_t cap = buf_capacity_for(b, extra);
+	if (cap == b->cap)
 		return 0;
-	size_t cap = b->cap ? b->cap : 64;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	char *p = realloc(b->data, cap);
 	if (p == NULL) {
 		errno = ENOMEM;

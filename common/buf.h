@@ -13,6 +13,9 @@ struct berth_buf {
 
 #define BERTH_BUF_INIT { NULL, 0, 0 }
 
+/* The capacity b has after buf_reserve(b, extra) (its growth rule), so a
+ * caller can account for memory before it is allocated. */
+size_t buf_capacity_for(const struct berth_buf *b, size_t extra);
 /* Each returns 0, or -1 with errno = ENOMEM. */
 int buf_reserve(struct berth_buf *b, size_t extra);
 int buf_append(struct berth_buf *b, const void *data, size_t len);

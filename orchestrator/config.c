@@ -80,6 +80,17 @@ static const struct setting settings[] = {
 	{ "router", "router", "PATH", SETTING_STRING, AT(router), 0, 0, "berth-router binary (default: next to berthd)" },
 	{ "router_user", "router-user", "USER", SETTING_STRING, AT(router_user), 0, 0,
 	  "the router's dedicated unprivileged user (default berth; never nobody)" },
+	/* berth-router's containment limits, passed on as its flags of the same
+	 * names with the same bounds; not set: the router's own defaults */
+	{ "router_request_timeout_ms", "router-request-timeout-ms", "N", SETTING_COUNT, AT(router_request_timeout_ms),
+	  1, 3600000, "router: a whole request must arrive within this (router default 60000)" },
+	{ "router_max_connections", "router-max-connections", "N", SETTING_COUNT, AT(router_max_connections), 1,
+	  1000000, "router: client connections served at once (router default 4096)" },
+	{ "router_max_buffered_bytes", "router-max-buffered-bytes", "N", SETTING_COUNT, AT(router_max_buffered_bytes),
+	  1, 1LL << 40, "router: request body bytes held, all clients (router default 268435456)" },
+	{ "router_max_connection_buffered_bytes", "router-max-connection-buffered-bytes", "N", SETTING_COUNT,
+	  AT(router_max_connection_buffered_bytes), 1, 1LL << 40,
+	  "router: request body bytes held by one HTTP/2 connection (router default 16777216)" },
 	{ "stop_containers", "stop-containers", NULL, SETTING_SWITCH, AT(stop_containers), 0, 0,
 	  "on SIGTERM, stop every endpoint's containers (records are kept)" },
 	{ "s3_endpoint", "s3-endpoint", "URL", SETTING_STRING, AT(s3_endpoint), 0, 0,

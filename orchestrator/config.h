@@ -30,6 +30,9 @@
  *   image_max_bytes, image_max_entries  integers ≥ 1 (image.h)
  * The arrays are repeatable flags (--image-root, --model-root, --s3-bucket,
  * --https-host); flags given replace the file's array.
+ *   router_request_timeout_ms, router_max_connections, router_max_buffered_bytes,
+ *   router_max_connection_buffered_bytes   integers ≥ 1, passed to berth-router as
+ *                                its flags without "router_" (not set: its defaults)
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
@@ -56,6 +59,9 @@ struct berthd_config {
 	size_t n_listen;
 	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
 	long long instance_pids_limit;
+	/* berth-router's containment limits; 0: not set (the router's defaults) */
+	long long router_request_timeout_ms, router_max_connections;
+	long long router_max_buffered_bytes, router_max_connection_buffered_bytes;
 	double cpu_overcommit, memory_overcommit;
 	bool stop_containers;
 	char *s3_endpoint;

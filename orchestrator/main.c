@@ -500,6 +500,10 @@ static int start_serving(struct berthd *d)
 		.berthd_socket = d->router_socket,
 		.user = d->router_user,
 		.run_dir = d->run_dir,
+		.request_timeout_ms = c->router_request_timeout_ms,
+		.max_connections = c->router_max_connections,
+		.max_buffered_bytes = c->router_max_buffered_bytes,
+		.max_connection_buffered_bytes = c->router_max_connection_buffered_bytes,
 		.log_fd = router_log_fd(d->router_output),
 	};
 	d->router = router_supervisor_start(&sc, &err);

@@ -105,6 +105,7 @@ static void answer_metrics(struct server *srv, struct request *req)
 	request_respond_start(req, 200);
 	request_respond_header(req, "Content-Type", "text/plain; version=0.0.4");
 	buf_reset(&req->resp_body);
+	srv->metrics.buffered_bytes = (int64_t)srv->buffered.used;
 	metrics_render(&srv->metrics, &req->resp_body);
 	if (srv->mme)
 		rmme_render_metrics(srv->mme, &req->resp_body);

@@ -67,11 +67,13 @@ int render_server_timing(struct berth_buf *out, uint64_t route_ns, const struct 
 
 /* ---- putting them on a request ----------------------------------------- */
 
-static void respond_rendered(struct request *req, int status, const char *content_type, const char *error_type,
-			     int rendered)
+static void respond_rendered_retry(struct request *req, int status, const char *content_type,
+				   const char *error_type, int rendered, const char *retry_after)
 {
 	request_respond_start(req, status);
 	request_respond_header(req, "Content-Type", content_type);
+	if (retry_after)
+		request_respond_header(req, "Retry-After", retry_after);
 	if (error_type) {
 		char v[128];
 		snprintf(v, sizeof(v), "%s:", error_type);
@@ -82,6 +84,24 @@ static void respond_rendered(struct request *req, int status, const char *conten
 		buf_append_str(&req->resp_body, "{\"message\":\"internal error rendering an error\"}");
 	}
 	request_respond_finish(req);
+}
+
+static void respond_rendered(struct request *req, int status, const char *content_type, const char *error_type,
+			     int rendered)
+{
+	respond_rendered_retry(req, status, content_type, error_type, rendered, NULL);
+}
+
+void respond_busy(struct request *req, const char *retry_after, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_reset(&req->resp_body);
+	int r = render_message(&req->resp_body, msg);
+	respond_rendered_retry(req, 503, CONTENT_TYPE_JSON, "ServiceUnavailable", r, retry_after);
 }
 
 void respond_runtime_error(struct request *req, int status, const char *code, const char *fmt, ...)

@@ -43,6 +43,11 @@ int render_server_timing(struct berth_buf *out, uint64_t route_ns, const struct 
  * application/json, body {"message":…}. printf-style message. */
 void respond_runtime_error(struct request *req, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The router is at a limit (connections, buffered bytes): 503,
+ * `x-amzn-ErrorType: ServiceUnavailable:`, `Retry-After: retry_after`
+ * (seconds), body {"message":…}, which the SDKs treat as retryable. */
+void respond_busy(struct request *req, const char *retry_after, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Control-plane errors: application/x-amz-json-1.1, {"__type","message"},
  * and `x-amzn-ErrorType: TYPE:` too. */
 void respond_control_error(struct request *req, int status, const char *type, const char *fmt, ...)

@@ -46,7 +46,9 @@ struct h1_conn {
 	bool closed;
 	bool close_after;  /* close once the response is written */
 	bool rejected;     /* body over the limit: answered, then linger */
+	bool busy;         /* rejected because the router holds too many bodies */
 	size_t rejected_size;
+	uint64_t request_deadline_ns; /* the request being read must be whole by then */
 	bool header_overflow;
 	bool want_h2c;
 	bool read_blocked; /* EPOLLIN off: too much pipelined input buffered */
@@ -123,10 +125,19 @@ int http1_render_head(struct berth_buf *out, const struct request *req, int http
 
 /* ---- lifetime ---------------------------------------------------------- */
 
+/* While a request is being read, no deadline goes past the request's. */
+static uint64_t h1_deadline_after(const struct h1_conn *c, uint64_t ms)
+{
+	uint64_t d = loop_now_ns(c->srv->loop) + ms * 1000000ull;
+	if ((c->state == H1_HEAD || c->state == H1_BODY) && d > c->request_deadline_ns)
+		d = c->request_deadline_ns;
+	return d;
+}
+
 static void h1_set_deadline(struct h1_conn *c, uint64_t ms)
 {
 	struct loop *loop = c->srv->loop;
-	c->deadline_ns = loop_now_ns(loop) + ms * 1000000ull;
+	c->deadline_ns = h1_deadline_after(c, ms);
 	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ns > c->deadline_ns)
 		loop_timer_arm_at(loop, &c->timer, c->deadline_ns);
 }
@@ -227,6 +238,7 @@ static int on_message_begin(http_parser *p)
 	c->req->ops = &h1_ops;
 	c->req->frontend = c;
 	c->state = H1_HEAD;
+	c->request_deadline_ns = loop_now_ns(srv->loop) + srv->cfg.request_timeout_ms * 1000000ull;
 	c->have_path = false;
 	c->last_was_value = false;
 	c->want_h2c = false;
@@ -323,9 +335,15 @@ static int on_body(http_parser *p, const char *at, size_t len)
 		http_parser_pause(p, 1);
 		return 0;
 	}
-	if (buf_append(&req->body, at, len) < 0)
+	int r = request_append_body(req, NULL, &c->srv->buffered, at, len);
+	if (r > 0) {
+		c->rejected = c->busy = true;
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	if (r < 0)
 		return -1;
-	c->deadline_ns = loop_now_ns(c->srv->loop) + ROUTER_BODY_IDLE_MS * 1000000ull;
+	c->deadline_ns = h1_deadline_after(c, ROUTER_BODY_IDLE_MS);
 	return 0;
 }
 
@@ -506,6 +524,15 @@ static void h1_process(struct h1_conn *c)
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
+			if (c->busy) {
+				c->state = H1_WAIT;
+				srv->metrics.requests[METRICS_KIND_OTHER]++;
+				srv->metrics.refused_busy++;
+				respond_busy(c->req, ROUTER_RETRY_AFTER,
+					     "The router holds the maximum of %zu bytes of request bodies in memory: retry shortly.",
+					     srv->buffered.limit);
+				return;
+			}
 			if (c->rejected) {
 				size_t size = c->parser.content_length != ULLONG_MAX && c->state == H1_HEAD
 						      ? (size_t)c->parser.content_length
@@ -665,7 +692,14 @@ static void h1_on_timer(struct loop_timer *t)
 	case H1_BODY:
 		if (c->srv->debug)
 			log_debug("closing a slow HTTP/1.1 client (%s)", c->state == H1_HEAD ? "head" : "body");
-		h1_bad_request(c, 408, "Request timed out: the request was not received in time.");
+		c->srv->metrics.request_timeouts++;
+		if (now >= c->request_deadline_ns) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "Request timed out: a whole request must arrive within %llu ms.",
+				 (unsigned long long)c->srv->cfg.request_timeout_ms);
+			h1_bad_request(c, 408, msg);
+		} else
+			h1_bad_request(c, 408, "Request timed out: the request was not received in time.");
 		return;
 	default:
 		h1_close(c);
@@ -673,12 +707,12 @@ static void h1_on_timer(struct loop_timer *t)
 	}
 }
 
-int http1_conn_new(struct server *srv, int fd)
+static struct h1_conn *h1_conn_create(struct server *srv, int fd)
 {
 	struct h1_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	c->srv = srv;
 	c->fd = fd;
@@ -695,11 +729,51 @@ int http1_conn_new(struct server *srv, int fd)
 		log_error("%s", err.msg);
 		close(fd);
 		free(c);
-		return -1;
+		return NULL;
 	}
 	server_conn_link(srv, &c->link);
 	srv->metrics.client_connections++;
 	srv->metrics.client_connections_total++;
 	h1_set_deadline(c, ROUTER_KEEPALIVE_IDLE_MS);
-	return 0;
+	return c;
+}
+
+int http1_conn_new(struct server *srv, int fd)
+{
+	return h1_conn_create(srv, fd) ? 0 : -1;
+}
+
+/* Past the connection cap: answer 503 at once (before the request, which
+ * HTTP/1.1 clients read as the answer to it), then linger and close. */
+static void h1_refuse(struct h1_conn *c)
+{
+	struct server *srv = c->srv;
+	c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
+	if (!c->req) {
+		h1_close(c);
+		return;
+	}
+	c->req->ops = &h1_ops;
+	c->req->frontend = c;
+	c->rejected = true;
+	c->sniffed = true;
+	c->state = H1_WAIT;
+	srv->metrics.refused_connections++;
+	respond_busy(c->req, ROUTER_RETRY_AFTER,
+		     "The router serves the maximum of %zu client connections at once: retry shortly.",
+		     srv->cfg.max_connections);
+}
+
+void http1_accept(int fd, void *user_data)
+{
+	struct server *srv = user_data;
+	size_t open = srv->metrics.client_connections > 0 ? (size_t)srv->metrics.client_connections : 0;
+	if (open >= srv->cfg.max_connections + ROUTER_REFUSING_EXTRA) {
+		srv->metrics.refused_connections++;
+		close(fd); /* far past the cap: not even an answer */
+		return;
+	}
+	struct h1_conn *c = h1_conn_create(srv, fd);
+	if (c && open >= srv->cfg.max_connections)
+		h1_refuse(c);
 }

@@ -23,20 +23,29 @@ struct h2_conn {
 	struct server *srv;
 	int fd;
 	struct loop_watch watch;
-	struct loop_timer timer;
-	uint64_t last_activity_ns;
+	struct loop_timer timer;   /* stream deadlines and the idle timeout */
+	uint64_t last_activity_ns; /* a stream began or ended (not PINGs and SETTINGS) */
 	struct loop_defer free_defer;
 	nghttp2_session *session;
 	struct berth_buf out;
 	size_t out_off;
 	struct request *streams; /* requests of open streams */
 	size_t n_streams;
+	struct budget buffered;  /* request body bytes held by this connection's streams */
 	bool closed;
 	bool in_recv; /* inside nghttp2_session_mem_recv: flush afterwards */
 };
 
 static const struct request_frontend_ops h2_ops;
 static void h2_flush(struct h2_conn *c);
+
+static void h2_arm(struct h2_conn *c, uint64_t deadline_ns)
+{
+	if (!loop_timer_armed(&c->timer) || c->timer.deadline_ns > deadline_ns)
+		loop_timer_arm_at(c->srv->loop, &c->timer, deadline_ns);
+}
+
+static uint64_t ms_ns(uint64_t ms) { return ms * 1000000ull; }
 
 long base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap)
 {
@@ -155,7 +164,12 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 	req->ops = &h2_ops;
 	req->frontend = c;
 	req->stream_id = frame->hd.stream_id;
+	uint64_t now = loop_now_ns(c->srv->loop);
+	req->whole_deadline_ns = now + ms_ns(c->srv->cfg.request_timeout_ms);
+	req->idle_deadline_ns = now + ms_ns(ROUTER_HEADER_TIMEOUT_MS);
 	stream_link(c, req);
+	c->last_activity_ns = now;
+	h2_arm(c, req->idle_deadline_ns < req->whole_deadline_ns ? req->idle_deadline_ns : req->whole_deadline_ns);
 	nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
 	return 0;
 }
@@ -192,9 +206,24 @@ static void end_of_headers(struct h2_conn *c, struct request *req)
 		unsigned long long n = strtoull(cl, &end, 10);
 		if (errno == 0 && *end == '\0' && n > req->body_limit)
 			dispatch_body_too_large(c->srv, req, (size_t)n);
-		else if (errno == 0 && *end == '\0' && n > 0)
-			buf_reserve(&req->body, (size_t)n);
+		else if (errno == 0 && *end == '\0' && n > 0 && n <= c->buffered.limit - c->buffered.used)
+			buf_reserve(&req->body, (size_t)n); /* only what the budget could hold */
 	}
+	req->idle_deadline_ns = loop_now_ns(c->srv->loop) + ms_ns(ROUTER_BODY_IDLE_MS);
+}
+
+/* Refuses a stream whose body does not fit the memory budgets: the client
+ * may retry it (REFUSED_STREAM), and its bytes are given back now. */
+static void refuse_stream(struct h2_conn *c, struct request *req)
+{
+	struct server *srv = c->srv;
+	req->refused = true;
+	srv->metrics.refused_busy++;
+	if (srv->debug)
+		log_debug("HTTP/2 stream %d refused: %zu body bytes held on the connection, %zu in all", req->stream_id,
+			  c->buffered.used, srv->buffered.used);
+	nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, req->stream_id, NGHTTP2_REFUSED_STREAM);
+	request_drop_body(req);
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
@@ -207,8 +236,13 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 		return 0;
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
 		end_of_headers(c, req);
-	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !req->responded && !req->body_too_large)
-		dispatch_request(c->srv, req);
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+		req->received = true;
+		/* dispatched once the whole read batch is processed: a stream the
+		 * client resets in the same batch costs the container nothing */
+		if (!req->responded && !req->body_too_large && !req->refused)
+			req->dispatch_pending = true;
+	}
 	return 0;
 }
 
@@ -218,14 +252,20 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
 	(void)flags;
 	struct h2_conn *c = user_data;
 	struct request *req = nghttp2_session_get_stream_user_data(session, stream_id);
-	if (!req || req->responded || req->body_too_large)
+	if (!req || req->responded || req->body_too_large || req->refused)
 		return 0;
 	if (req->body.len + len > req->body_limit) {
 		dispatch_body_too_large(c->srv, req, req->body.len + len);
 		return 0;
 	}
-	if (buf_append(&req->body, data, len) < 0)
+	int r = request_append_body(req, &c->buffered, &c->srv->buffered, data, len);
+	if (r > 0) {
+		refuse_stream(c, req);
+		return 0;
+	}
+	if (r < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	req->idle_deadline_ns = loop_now_ns(c->srv->loop) + ms_ns(ROUTER_BODY_IDLE_MS);
 	return 0;
 }
 
@@ -238,9 +278,26 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 		return 0;
 	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
 	stream_unlink(c, req);
+	c->last_activity_ns = loop_now_ns(c->srv->loop);
+	if (c->n_streams == 0)
+		h2_arm(c, c->last_activity_ns + ms_ns(ROUTER_KEEPALIVE_IDLE_MS));
 	if (!req->responded)
 		request_abort(req); /* the client reset the stream */
 	request_release(&c->srv->requests, req);
+	return 0;
+}
+
+/* A response sent before its request was whole (a timeout): tell the
+ * client to stop sending (RFC 9113 §8.1) and free the stream. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+	(void)user_data;
+	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+	    (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
+		return 0;
+	struct request *req = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (req && req->reset_after_response)
+		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
 	return 0;
 }
 
@@ -359,6 +416,21 @@ static int h2_feed(struct h2_conn *c, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* Starts the requests completed during the read batch and not reset since. */
+static void h2_dispatch_pending(struct h2_conn *c)
+{
+	bool was_in_recv = c->in_recv;
+	c->in_recv = true; /* answers given at once are flushed by the caller */
+	for (struct request *req = c->streams, *next; req && !c->closed; req = next) {
+		next = req->conn_next;
+		if (!req->dispatch_pending)
+			continue;
+		req->dispatch_pending = false;
+		dispatch_request(c->srv, req);
+	}
+	c->in_recv = was_in_recv;
+}
+
 static void h2_on_event(struct loop_watch *w, uint32_t events)
 {
 	struct h2_conn *c = container_of(w, struct h2_conn, watch);
@@ -373,7 +445,6 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	for (int rounds = 0; rounds < 8; rounds++) {
 		ssize_t n = read(c->fd, buf, sizeof(buf));
 		if (n > 0) {
-			c->last_activity_ns = loop_now_ns(c->srv->loop);
 			if (h2_feed(c, buf, (size_t)n) < 0) {
 				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
 				h2_close(c);
@@ -392,22 +463,58 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 		h2_close(c);
 		return;
 	}
+	h2_dispatch_pending(c);
 	h2_flush(c);
+}
+
+/* A stream not received in time gets 408 (as HTTP/1.1 does), then a
+ * reset once the answer is out. */
+static void stream_timeout(struct h2_conn *c, struct request *req, uint64_t now)
+{
+	struct server *srv = c->srv;
+	srv->metrics.request_timeouts++;
+	srv->metrics.requests[METRICS_KIND_OTHER]++;
+	req->reset_after_response = true;
+	if (srv->debug)
+		log_debug("HTTP/2 stream %d: request not received in time", req->stream_id);
+	if (now >= req->whole_deadline_ns)
+		respond_message(req, 408, "Request timed out: a whole request must arrive within %llu ms.",
+				(unsigned long long)srv->cfg.request_timeout_ms);
+	else
+		respond_message(req, 408, "Request timed out: the request was not received in time.");
 }
 
 static void h2_on_timer(struct loop_timer *t)
 {
 	struct h2_conn *c = container_of(t, struct h2_conn, timer);
-	uint64_t idle_ns = ROUTER_KEEPALIVE_IDLE_MS * 1000000ull;
 	uint64_t now = loop_now_ns(c->srv->loop);
-	if (c->n_streams > 0 || now - c->last_activity_ns < idle_ns) {
-		uint64_t next = c->n_streams > 0 ? now + idle_ns : c->last_activity_ns + idle_ns;
-		loop_timer_arm_at(c->srv->loop, &c->timer, next);
-		return;
+	uint64_t next = UINT64_MAX;
+	c->in_recv = true; /* one flush below */
+	for (struct request *req = c->streams; req; req = req->conn_next) {
+		if (req->received || req->responded || req->refused)
+			continue; /* complete (the invocation timeout bounds it), answered, or going */
+		uint64_t d = req->idle_deadline_ns < req->whole_deadline_ns ? req->idle_deadline_ns
+									     : req->whole_deadline_ns;
+		if (d <= now)
+			stream_timeout(c, req, now);
+		else if (d < next)
+			next = d;
 	}
-	nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+	c->in_recv = false;
+	if (c->n_streams == 0) {
+		uint64_t idle_end = c->last_activity_ns + ms_ns(ROUTER_KEEPALIVE_IDLE_MS);
+		if (now >= idle_end) {
+			nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+			h2_flush(c);
+			h2_close(c);
+			return;
+		}
+		if (idle_end < next)
+			next = idle_end;
+	}
+	if (next != UINT64_MAX)
+		loop_timer_arm_at(c->srv->loop, &c->timer, next);
 	h2_flush(c);
-	h2_close(c);
 }
 
 static struct h2_conn *h2_conn_create(struct server *srv, int fd)
@@ -417,6 +524,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 		return NULL;
 	c->srv = srv;
 	c->fd = fd;
+	c->buffered.limit = srv->cfg.max_connection_buffered_bytes;
 	c->link.close = h2_close_link;
 	c->link.drain = h2_drain_link;
 	loop_watch_init(&c->watch, h2_on_event);
@@ -432,6 +540,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_option *opt;
 	nghttp2_option_new(&opt);
 	nghttp2_option_set_max_send_header_block_length(opt, 64u << 10);
@@ -479,6 +588,7 @@ int http2_conn_new(struct server *srv, int fd, const char *data, size_t len)
 		h2_close(c);
 		return -1;
 	}
+	h2_dispatch_pending(c);
 	h2_flush(c);
 	return 0;
 }
@@ -506,6 +616,7 @@ int http2_conn_upgrade(struct server *srv, int fd, struct request *req, const ch
 	req->ops = &h2_ops;
 	req->frontend = c;
 	req->stream_id = 1;
+	req->received = true; /* the whole HTTP/1.1 request */
 	stream_link(c, req);
 	c->in_recv = true; /* flush once, below */
 	dispatch_request(srv, req);
@@ -515,6 +626,7 @@ int http2_conn_upgrade(struct server *srv, int fd, struct request *req, const ch
 		h2_close(c);
 		return 0;
 	}
+	h2_dispatch_pending(c);
 	h2_flush(c);
 	return 0;
 }

@@ -9,18 +9,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http1.h"
 #include "listener.h"
-#include "netaddr.h"
 #include "log.h"
-#include "server.h"
+#include "netaddr.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE: stop accepting briefly */
 
+struct listeners {
+	struct loop *loop;
+	listener_accept_cb on_accept;
+	void *user_data;
+	struct listener *first;
+};
+
 struct listener {
 	struct listener *next;
-	struct server *srv;
+	struct listeners *set;
 	int fd;
 	struct loop_watch watch;
 	struct loop_timer resume;
@@ -56,7 +61,7 @@ static void listener_on_accept(struct loop_watch *w, uint32_t events)
 {
 	(void)events;
 	struct listener *l = container_of(w, struct listener, watch);
-	struct server *srv = l->srv;
+	struct listeners *ls = l->set;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -65,49 +70,68 @@ static void listener_on_accept(struct loop_watch *w, uint32_t events)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				log_warn("accept on %s: %s; pausing accepts for %d ms", l->name, strerror(errno),
 					 ACCEPT_PAUSE_MS);
-				loop_watch_mod(srv->loop, &l->watch, 0);
-				loop_timer_arm_ms(srv->loop, &l->resume, ACCEPT_PAUSE_MS);
+				loop_watch_mod(ls->loop, &l->watch, 0);
+				loop_timer_arm_ms(ls->loop, &l->resume, ACCEPT_PAUSE_MS);
 			}
 			return;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		http1_conn_new(srv, fd);
+		ls->on_accept(fd, ls->user_data); /* must not close the listeners */
 	}
 }
 
 static void listener_on_resume(struct loop_timer *t)
 {
 	struct listener *l = container_of(t, struct listener, resume);
-	loop_watch_mod(l->srv->loop, &l->watch, EPOLLIN);
+	loop_watch_mod(l->set->loop, &l->watch, EPOLLIN);
 }
 
-static int listener_register(struct server *srv, int fd, struct berth_err *err)
+struct listeners *listeners_new(struct loop *loop, listener_accept_cb on_accept, void *user_data)
+{
+	struct listeners *ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return NULL;
+	ls->loop = loop;
+	ls->on_accept = on_accept;
+	ls->user_data = user_data;
+	return ls;
+}
+
+void listeners_free(struct listeners *ls)
+{
+	if (!ls)
+		return;
+	listener_close_all(ls);
+	free(ls);
+}
+
+static int listener_register(struct listeners *ls, int fd, struct berth_err *err)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);
 		return berth_err_set(err, ENOMEM, "listener");
 	}
-	l->srv = srv;
+	l->set = ls;
 	l->fd = fd;
 	loop_watch_init(&l->watch, listener_on_accept);
 	loop_timer_init(&l->resume, listener_on_resume);
 	format_name(fd, l->name, sizeof(l->name));
-	if (loop_watch_add(srv->loop, &l->watch, fd, EPOLLIN, err) < 0) {
+	if (loop_watch_add(ls->loop, &l->watch, fd, EPOLLIN, err) < 0) {
 		close(fd);
 		free(l);
 		return -1;
 	}
-	l->next = srv->listeners;
-	srv->listeners = l;
+	l->next = ls->first;
+	ls->first = l;
 	printf("berth-router: listening on %s\n", l->name);
 	fflush(stdout);
 	log_info("listening on %s", l->name);
 	return 0;
 }
 
-int listener_open(struct server *srv, const char *address, struct berth_err *err)
+int listener_open(struct listeners *ls, const char *address, struct berth_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -131,10 +155,10 @@ int listener_open(struct server *srv, const char *address, struct berth_err *err
 		close(fd);
 		return berth_err_set(err, e, "listen on %s", address);
 	}
-	return listener_register(srv, fd, err);
+	return listener_register(ls, fd, err);
 }
 
-int listener_adopt(struct server *srv, int fd, struct berth_err *err)
+int listener_adopt(struct listeners *ls, int fd, struct berth_err *err)
 {
 	int type = 0, accepting = 0;
 	socklen_t sl = sizeof(type);
@@ -146,25 +170,25 @@ int listener_adopt(struct server *srv, int fd, struct berth_err *err)
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return berth_err_set(err, errno, "fcntl on --listen-fd %d", fd);
-	return listener_register(srv, fd, err);
+	return listener_register(ls, fd, err);
 }
 
-void listener_close_all(struct server *srv)
+void listener_close_all(struct listeners *ls)
 {
-	while (srv->listeners) {
-		struct listener *l = srv->listeners;
-		srv->listeners = l->next;
-		loop_watch_del(srv->loop, &l->watch);
-		loop_timer_cancel(srv->loop, &l->resume);
+	while (ls->first) {
+		struct listener *l = ls->first;
+		ls->first = l->next;
+		loop_watch_del(ls->loop, &l->watch);
+		loop_timer_cancel(ls->loop, &l->resume);
 		close(l->fd);
 		free(l);
 	}
 }
 
-void listener_pause_all(struct server *srv, bool paused)
+void listener_pause_all(struct listeners *ls, bool paused)
 {
-	for (struct listener *l = srv->listeners; l; l = l->next) {
-		loop_timer_cancel(srv->loop, &l->resume);
-		loop_watch_mod(srv->loop, &l->watch, paused ? 0 : EPOLLIN);
+	for (struct listener *l = ls->first; l; l = l->next) {
+		loop_timer_cancel(ls->loop, &l->resume);
+		loop_watch_mod(ls->loop, &l->watch, paused ? 0 : EPOLLIN);
 	}
 }

@@ -1,11 +1,13 @@
 /* main.c — berth-router: parses flags and wires the server together. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "confine.h"
+#include "http1.h"
 #include "log.h"
 #include "proto_control.h"
 #include "server.h"
@@ -23,9 +25,15 @@ static void usage(FILE *f)
 		"  --max-body-bytes N        request and response body limit (default 6291456)\n"
 		"  --max-step-bytes N        Serial: limit of a step's answer passed to the next (default 5242880)\n"
 		"  --model-wait-ms N         MultiModel: wait for a model load before 429 ModelNotReadyException (default 60000)\n"
+		"  --request-timeout-ms N    a whole request (head and body) must arrive within this, else 408 (default %u)\n"
+		"  --max-connections N       client connections served at once; more get 503 + Retry-After (default %u)\n"
+		"  --max-buffered-bytes N    request bodies held in memory, all clients; past it 503 + Retry-After\n"
+		"                            (HTTP/2: RST_STREAM REFUSED_STREAM) (default %u)\n"
+		"  --max-connection-buffered-bytes N  the same bound for one HTTP/2 connection (default %u)\n"
 		"  --user USER               once the sockets are open: become USER, drop every capability,\n"
 		"                            no_new_privs, seccomp allow-list (berthd passes it)\n",
-		BERTHD_DEFAULT_SOCKET);
+		BERTHD_DEFAULT_SOCKET, ROUTER_REQUEST_TIMEOUT_MS, ROUTER_MAX_CONNECTIONS, ROUTER_MAX_BUFFERED_BYTES,
+		ROUTER_MAX_CONNECTION_BUFFERED_BYTES);
 }
 
 static int parse_number(const char *flag, const char *text, unsigned long long min, unsigned long long max,
@@ -53,16 +61,15 @@ int main(int argc, char **argv)
 		{ "max-step-bytes", required_argument, NULL, 'S' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "model-wait-ms", required_argument, NULL, 'W' },
+		{ "request-timeout-ms", required_argument, NULL, 'R' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-buffered-bytes", required_argument, NULL, 'B' },
+		{ "max-connection-buffered-bytes", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct router_config cfg = {
-		.berthd_socket = BERTHD_DEFAULT_SOCKET,
-		.invocation_timeout_ms = 60000,
-		.max_body_bytes = 6291456,
-		.max_step_bytes = ROUTER_INTER_STEP_MAX_BODY,
-		.model_wait_ms = 60000,
-	};
+	struct router_config cfg;
+	router_config_defaults(&cfg);
 	const char *user = NULL; /* --user: confine (confine.h) once the sockets are open */
 	unsigned long long v;
 	int opt;
@@ -110,6 +117,26 @@ int main(int argc, char **argv)
 				return 2;
 			cfg.model_wait_ms = v;
 			break;
+		case 'R':
+			if (parse_number("--request-timeout-ms", optarg, 1, 3600000, &v) < 0)
+				return 2;
+			cfg.request_timeout_ms = v;
+			break;
+		case 'C':
+			if (parse_number("--max-connections", optarg, 1, 1000000, &v) < 0)
+				return 2;
+			cfg.max_connections = (size_t)v;
+			break;
+		case 'B':
+			if (parse_number("--max-buffered-bytes", optarg, 1, 1ull << 40, &v) < 0)
+				return 2;
+			cfg.max_buffered_bytes = (size_t)v;
+			break;
+		case 'b':
+			if (parse_number("--max-connection-buffered-bytes", optarg, 1, 1ull << 40, &v) < 0)
+				return 2;
+			cfg.max_connection_buffered_bytes = (size_t)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -126,10 +153,15 @@ int main(int argc, char **argv)
 	if (cfg.n_listen == 0 && cfg.n_listen_fds == 0)
 		cfg.listen[cfg.n_listen++] = "127.0.0.1:8080";
 
+	/* Request bodies come and go in sizes up to --max-body-bytes: a fixed
+	 * mmap threshold returns each large one to the kernel when freed
+	 * (glibc's adaptive threshold would keep them in a fragmenting heap,
+	 * and resident after a burst). */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	struct server srv;
 	struct berth_err err;
 	int rc = 0;
-	if (server_init(&srv, &cfg, &err) < 0 || (user != NULL && router_confine(user, &err) < 0) ||
+	if (server_init(&srv, &cfg, http1_accept, &err) < 0 || (user != NULL && router_confine(user, &err) < 0) ||
 	    server_run(&srv, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 1;

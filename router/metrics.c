@@ -34,6 +34,14 @@ int metrics_render(const struct metrics *m, struct berth_buf *out)
 	COUNTER("berth_router_client_connections_total", "Client connections accepted.",
 		m->client_connections_total);
 	GAUGE("berth_router_client_connections", "Client connections open.", m->client_connections);
+	COUNTER("berth_router_refused_connections_total", "Client connections refused past --max-connections.",
+		m->refused_connections);
+	COUNTER("berth_router_refused_busy_total",
+		"Requests refused because request bodies held reached a --max-*buffered-bytes bound.", m->refused_busy);
+	COUNTER("berth_router_request_timeouts_total", "Requests not received in time (408).", m->request_timeouts);
+	COUNTER("berth_router_shim_connect_timeouts_total", "Shims that did not hand over a container socket in time.",
+		m->shim_connect_timeouts);
+	GAUGE("berth_router_buffered_bytes", "Request body bytes held in memory.", m->buffered_bytes);
 	GAUGE("berth_router_berthd_connected", "1 while the route watch connection to berthd is up.",
 	      m->berthd_connected);
 	GAUGE("berth_router_route_generation", "Generation of the route table in use.", m->route_generation);

@@ -18,7 +18,12 @@ struct metrics {
 	uint64_t upstream_retries;      /* stale pooled connection, retried on a fresh one */
 	uint64_t upstream_timeouts;
 	uint64_t client_connections_total;
+	uint64_t refused_connections;   /* past --max-connections (503, or closed far past it) */
+	uint64_t refused_busy;          /* requests refused at the buffered-bytes budget (503 / REFUSED_STREAM) */
+	uint64_t request_timeouts;      /* requests not received in time (408) */
+	uint64_t shim_connect_timeouts; /* a shim did not hand over a socket in time */
 	int64_t client_connections;     /* gauge */
+	int64_t buffered_bytes;         /* gauge: request body bytes held */
 	int64_t berthd_connected;       /* gauge, 0/1 */
 	int64_t route_generation;       /* gauge */
 	int64_t route_endpoints;        /* gauge */

@@ -8,6 +8,12 @@
 
 #define REQUEST_POOL_KEEP 256
 #define REQUEST_KEEP_BUFFER (1u << 20) /* larger buffers are freed on release */
+#define REQUEST_POOL_KEEP_BYTES (8u << 20) /* buffer bytes kept by the whole pool */
+
+static size_t buffer_bytes(const struct request *req)
+{
+	return req->text.cap + req->body.cap + req->resp_text.cap + req->resp_body.cap;
+}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -43,6 +49,7 @@ void request_pool_init(struct request_pool *pool, uint64_t seed)
 {
 	pool->free = NULL;
 	pool->n_free = 0;
+	pool->kept_bytes = 0;
 	pool->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
 }
 
@@ -63,6 +70,7 @@ void request_pool_free(struct request_pool *pool)
 		request_free(r);
 	}
 	pool->n_free = 0;
+	pool->kept_bytes = 0;
 }
 
 struct request *request_acquire(struct request_pool *pool, uint64_t now_ns)
@@ -71,6 +79,7 @@ struct request *request_acquire(struct request_pool *pool, uint64_t now_ns)
 	if (req) {
 		pool->free = req->pool_next;
 		pool->n_free--;
+		pool->kept_bytes -= buffer_bytes(req);
 		struct berth_buf text = req->text, body = req->body, rt = req->resp_text, rb = req->resp_body;
 		memset(req, 0, sizeof(*req));
 		req->text = text;
@@ -98,10 +107,19 @@ static void trim_buffer(struct berth_buf *b)
 		buf_free(b);
 }
 
+static void request_drop_charge(struct request *req)
+{
+	if (req->charged_global)
+		budget_release(req->charged_conn, req->charged_global, req->charged);
+	req->charged = 0;
+	req->charged_conn = req->charged_global = NULL;
+}
+
 void request_release(struct request_pool *pool, struct request *req)
 {
 	if (!req)
 		return;
+	request_drop_charge(req);
 	if (pool->n_free >= REQUEST_POOL_KEEP) {
 		request_free(req);
 		return;
@@ -110,9 +128,35 @@ void request_release(struct request_pool *pool, struct request *req)
 	trim_buffer(&req->body);
 	trim_buffer(&req->resp_text);
 	trim_buffer(&req->resp_body);
+	/* a burst of large bodies (or an attack) must not stay resident */
+	if (pool->kept_bytes + buffer_bytes(req) > REQUEST_POOL_KEEP_BYTES) {
+		request_free(req);
+		return;
+	}
+	pool->kept_bytes += buffer_bytes(req);
 	req->pool_next = pool->free;
 	pool->free = req;
 	pool->n_free++;
+}
+
+void request_drop_body(struct request *req)
+{
+	buf_free(&req->body);
+	request_drop_charge(req);
+}
+
+int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,
+			size_t len)
+{
+	size_t cap = buf_capacity_for(&req->body, len);
+	if (cap > req->charged) {
+		if (!budget_charge(conn, global, cap - req->charged))
+			return 1;
+		req->charged_conn = conn;
+		req->charged_global = global;
+		req->charged = cap;
+	}
+	return buf_append(&req->body, data, len) < 0 ? -1 : 0;
 }
 
 static int text_add(struct berth_buf *b, const char *s, size_t len, struct request_span *out)

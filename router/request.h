@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 
 #define REQUEST_MAX_HEADERS 100
@@ -44,6 +45,13 @@ struct request {
 	int32_t stream_id;     /* HTTP/2 stream, 0 for HTTP/1.1 */
 	struct request *conn_prev, *conn_next; /* HTTP/2: streams of one connection */
 	size_t resp_body_sent; /* front end's progress through resp.body */
+	/* HTTP/2 stream state (http2.c) */
+	uint64_t idle_deadline_ns;  /* head, then body-idle deadline while receiving */
+	uint64_t whole_deadline_ns; /* the whole request must be in by then */
+	bool received;              /* END_STREAM seen: the request is complete */
+	bool dispatch_pending;      /* complete, dispatched after the read batch */
+	bool refused;               /* RST_STREAM REFUSED_STREAM submitted */
+	bool reset_after_response;  /* answered before it was whole: RST NO_ERROR once sent */
 
 	/* request, as received */
 	enum request_method method;
@@ -55,6 +63,9 @@ struct request {
 	size_t body_limit;     /* set by dispatch once the head is known */
 	bool body_too_large;
 	uint64_t start_ns;     /* first byte of the request (monotonic) */
+	/* body bytes charged to memory budgets (budget.h); given back on release */
+	size_t charged;
+	struct budget *charged_conn, *charged_global;
 	char id[REQUEST_ID_LEN + 1];
 
 	/* response */
@@ -75,6 +86,7 @@ struct request {
 struct request_pool {
 	struct request *free;
 	size_t n_free;
+	size_t kept_bytes; /* buffer capacity held by the free list */
 	uint64_t rng; /* xorshift state for request ids */
 };
 
@@ -90,6 +102,14 @@ int request_set_path(struct request *req, const char *path, size_t len);
 int request_add_header(struct request *req, const char *name, size_t name_len,
 		       const char *value, size_t value_len);
 enum request_method request_method_from(const char *name, size_t len);
+/* Appends to the body, first charging the memory it will occupy (its
+ * buffer's capacity) to the budgets (conn may be NULL; the same budgets on
+ * every call for one request). 0; 1 when it does not fit (nothing is
+ * charged or appended); -1 on ENOMEM. request_release gives it back. */
+int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,
+			size_t len);
+/* Frees the body now and gives its charge back (a refused request). */
+void request_drop_body(struct request *req);
 
 static inline const char *request_str(const struct request *req, struct request_span s)
 {

@@ -4,17 +4,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "invoke.h"
 #include "clock.h"
-#include "listener.h"
+#include "invoke.h"
 #include "log.h"
 #include "mme.h"
+#include "proto_control.h"
 #include "routes.h"
 #include "server.h"
 #include "upstream.h"
+
+void router_config_defaults(struct router_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->berthd_socket = BERTHD_DEFAULT_SOCKET;
+	cfg->invocation_timeout_ms = 60000;
+	cfg->max_body_bytes = 6291456;
+	cfg->max_step_bytes = ROUTER_INTER_STEP_MAX_BODY;
+	cfg->model_wait_ms = 60000;
+	cfg->request_timeout_ms = ROUTER_REQUEST_TIMEOUT_MS;
+	cfg->max_connections = ROUTER_MAX_CONNECTIONS;
+	cfg->max_buffered_bytes = ROUTER_MAX_BUFFERED_BYTES;
+	cfg->max_connection_buffered_bytes = ROUTER_MAX_CONNECTION_BUFFERED_BYTES;
+}
 
 void server_conn_link(struct server *srv, struct client_conn *c)
 {
@@ -41,7 +56,7 @@ static void accept_clients(struct server *srv, const char *why)
 	srv->awaiting_routes = false;
 	loop_timer_cancel(srv->loop, &srv->routes_wait);
 	if (!srv->draining)
-		listener_pause_all(srv, false);
+		listener_pause_all(srv->listeners, false);
 	log_info("accepting clients (%s)", why);
 }
 
@@ -80,7 +95,7 @@ static void on_drain_tick(struct loop_timer *t)
 static void start_drain(struct server *srv)
 {
 	srv->draining = true;
-	listener_close_all(srv);
+	listener_close_all(srv->listeners);
 	struct client_conn *c = srv->conns.next;
 	while (c != &srv->conns) {
 		struct client_conn *next = c->next; /* drain may unlink c */
@@ -110,10 +125,30 @@ static void on_signal(struct loop_watch *w, uint32_t events)
 	}
 }
 
-int server_init(struct server *srv, const struct router_config *cfg, struct berth_err *err)
+/* Each client connection needs a descriptor, and one more toward its
+ * container while it is being answered: let the connection cap, not
+ * EMFILE, be what limits clients. */
+static void raise_fd_limit(size_t max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)max_connections * 2 + 256;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warn("open file limit %llu is below the %llu that --max-connections %zu may need; clients beyond it "
+			 "wait in the backlog", (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_connections);
+}
+
+int server_init(struct server *srv, const struct router_config *cfg, listener_accept_cb accept_client,
+		struct berth_err *err)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = *cfg;
+	srv->buffered.limit = cfg->max_buffered_bytes;
+	raise_fd_limit(cfg->max_connections);
 	srv->signal_fd = -1;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	srv->debug = getenv("BERTH_DEBUG") != NULL;
@@ -140,20 +175,21 @@ int server_init(struct server *srv, const struct router_config *cfg, struct bert
 	srv->routes = routes_new(srv->loop, cfg->berthd_socket, &srv->metrics, on_route_table, srv);
 	srv->invoker = invoker_new(srv);
 	srv->mme = rmme_new(srv);
+	srv->listeners = listeners_new(srv->loop, accept_client, srv);
 	if (srv->routes && srv->mme)
 		routes_set_event_handler(srv->routes, on_route_event, srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme)
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->listeners)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
-		if (listener_adopt(srv, cfg->listen_fds[i], err) < 0)
+		if (listener_adopt(srv->listeners, cfg->listen_fds[i], err) < 0)
 			return -1;
 	for (size_t i = 0; i < cfg->n_listen; i++)
-		if (listener_open(srv, cfg->listen[i], err) < 0)
+		if (listener_open(srv->listeners, cfg->listen[i], err) < 0)
 			return -1;
 	loop_timer_init(&srv->routes_wait, on_routes_wait);
 	if (cfg->n_listen_fds > 0) { /* a restart: take clients once routes are known */
 		srv->awaiting_routes = true;
-		listener_pause_all(srv, true);
+		listener_pause_all(srv->listeners, true);
 		loop_timer_arm_ms(srv->loop, &srv->routes_wait, ROUTER_FIRST_ROUTES_WAIT_MS);
 	}
 	return 0;
@@ -173,7 +209,8 @@ void server_fini(struct server *srv)
 {
 	if (!srv->loop)
 		return;
-	listener_close_all(srv);
+	listeners_free(srv->listeners);
+	srv->listeners = NULL;
 	loop_timer_cancel(srv->loop, &srv->drain_timer);
 	while (srv->conns.next != &srv->conns)
 		srv->conns.next->close(srv->conns.next);

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "err.h"
+#include "listener.h"
 #include "loop.h"
 #include "metrics.h"
 #include "request.h"
@@ -24,6 +26,16 @@
 #define ROUTER_HEADER_TIMEOUT_MS 20000u /* whole request head, from its first byte */
 #define ROUTER_BODY_IDLE_MS 30000u      /* no body byte for this long */
 #define ROUTER_LINGER_MS 2000u          /* draining after an early rejection */
+/* Defaults of the containment flags (router_config_defaults). The request
+ * deadline bounds the whole request (head and body) from its first byte,
+ * on top of the head and body-idle timeouts above; bodies held in memory
+ * are bounded for all clients and, on HTTP/2, per connection. */
+#define ROUTER_REQUEST_TIMEOUT_MS 60000u
+#define ROUTER_MAX_CONNECTIONS 4096u
+#define ROUTER_MAX_BUFFERED_BYTES (256u << 20)
+#define ROUTER_MAX_CONNECTION_BUFFERED_BYTES (16u << 20)
+#define ROUTER_RETRY_AFTER "1"     /* seconds, on every 503 for a limit */
+#define ROUTER_REFUSING_EXTRA 64u  /* connections past the cap still answered 503; beyond, closed at once */
 
 struct router_config {
 	const char *listen[ROUTER_MAX_LISTEN]; /* "HOST:PORT", "[::1]:PORT" */
@@ -35,7 +47,14 @@ struct router_config {
 	size_t max_body_bytes;
 	size_t max_step_bytes;                 /* Serial: a step's answer that feeds the next */
 	uint64_t model_wait_ms;                /* MultiModel: wait for a load before 429 ModelNotReadyException */
+	uint64_t request_timeout_ms;           /* whole request received within this */
+	size_t max_connections;                /* client connections served at once; more get 503 */
+	size_t max_buffered_bytes;             /* request bodies held, all connections */
+	size_t max_connection_buffered_bytes;  /* request bodies held by one HTTP/2 connection */
 };
+
+/* The compiled defaults (main.c's flags override them). */
+void router_config_defaults(struct router_config *cfg);
 
 /* A client connection of either protocol, so the server can close them all. */
 struct client_conn {
@@ -47,7 +66,6 @@ struct client_conn {
 struct routes;
 struct upstream;
 struct invoker;
-struct listener;
 struct mme;
 
 struct server {
@@ -60,8 +78,9 @@ struct server {
 	struct upstream *upstream;
 	struct invoker *invoker;
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
-	struct listener *listeners;
+	struct listeners *listeners;
 	struct client_conn conns; /* list head */
+	struct budget buffered;      /* request body bytes held, every connection */
 	int signal_fd;
 	struct loop_watch signal_watch;
 	bool draining;               /* first SIGTERM/SIGINT: no new work */
@@ -77,7 +96,10 @@ struct server {
 #define ROUTER_DRAIN_MS 5000u /* in-flight requests get this long after SIGTERM */
 #define ROUTER_FIRST_ROUTES_WAIT_MS 1000u
 
-int server_init(struct server *srv, const struct router_config *cfg, struct berth_err *err);
+/* accept_client gets every accepted client socket, with srv as user_data
+ * (main.c passes http1_accept): the server knows no protocol. */
+int server_init(struct server *srv, const struct router_config *cfg, listener_accept_cb accept_client,
+		struct berth_err *err);
 /* Runs until SIGTERM/SIGINT. */
 int server_run(struct server *srv, struct berth_err *err);
 void server_fini(struct server *srv);

@@ -23,15 +23,38 @@
 
 #define UPSTREAM_READ_CHUNK (64u << 10)
 
+#define UPSTREAM_SHIM_IDLE_CHANNELS 4 /* shim connections kept open per container */
+
 struct upstream_pool {
 	struct upstream_pool *next;
 	struct upstream *u;
 	char *socket;
-	int shim_fd;
-	struct ipc_reader shim_reader;
+	struct shim_channel *channels; /* idle and busy */
+	size_t n_idle_channels;
+	size_t n_waiting;           /* exchanges waiting for a shim's answer */
 	struct upstream_conn *idle; /* LIFO: the most recently used is the likeliest alive */
 	size_t n_idle;
 	size_t n_busy;
+};
+
+/* One unix connection to a shim carrying one "connect" request at a time
+ * (a passed descriptor belongs to the answer it rides on; one request in
+ * flight keeps that pairing trivial). Several channels per shim let
+ * connects to one container proceed in parallel; none ever blocks the
+ * loop. */
+struct shim_channel {
+	struct shim_channel *next;
+	struct upstream_pool *pool;
+	int fd;
+	struct ipc_reader reader;
+	struct loop_watch watch;
+	struct loop_timer timer;
+	struct loop_defer free_defer;
+	bool busy;                   /* a request is outstanding */
+	bool used;                   /* answered before: may be stale when reused */
+	bool closed;
+	struct upstream_exchange *x; /* the waiting exchange; NULL once cancelled */
+	size_t sent;                 /* bytes of the request written */
 };
 
 struct upstream_conn {
@@ -66,6 +89,15 @@ static void conn_on_event(struct loop_watch *w, uint32_t events);
 static void conn_on_timer(struct loop_timer *t);
 static void conn_free_deferred(struct loop_defer *d);
 static int send_on(struct upstream_conn *c, struct upstream_exchange *x);
+static int shim_request(struct upstream_pool *pool, struct upstream_exchange *x);
+static void conn_finish(struct upstream_conn *c, bool reusable);
+
+/* Ends x without a container answer (result and error set). */
+static void exchange_give_up(struct upstream_exchange *x)
+{
+	x->end_ns = clock_now_ns();
+	x->done(x);
+}
 
 /* ---- response parsing (http_response.h callbacks) ------------------------ */
 
@@ -161,13 +193,35 @@ struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64
 	return u;
 }
 
-static void pool_close_shim(struct upstream_pool *pool)
+static void channel_free_deferred(struct loop_defer *d)
 {
-	if (pool->shim_fd >= 0) {
-		ipc_reader_free(&pool->shim_reader);
-		close(pool->shim_fd);
-		pool->shim_fd = -1;
-	}
+	struct shim_channel *ch = container_of(d, struct shim_channel, free_defer);
+	free(ch);
+}
+
+/* Unlinks and closes; the waiting exchange, if any, is the caller's. */
+static void channel_close(struct shim_channel *ch)
+{
+	if (ch->closed)
+		return;
+	ch->closed = true;
+	struct upstream_pool *pool = ch->pool;
+	struct loop *loop = pool->u->loop;
+	for (struct shim_channel **pp = &pool->channels; *pp; pp = &(*pp)->next)
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	if (!ch->busy)
+		pool->n_idle_channels--;
+	else if (ch->x)
+		pool->n_waiting--;
+	loop_watch_del(loop, &ch->watch);
+	loop_timer_cancel(loop, &ch->timer);
+	ipc_reader_free(&ch->reader);
+	close(ch->fd);
+	ch->fd = -1;
+	loop_defer(loop, &ch->free_defer);
 }
 
 static void conn_close(struct upstream_conn *c)
@@ -207,7 +261,8 @@ static void pool_free(struct upstream_pool *pool)
 		pool->idle = c->next_idle;
 		conn_close(c);
 	}
-	pool_close_shim(pool);
+	while (pool->channels) /* no exchange waits here any more (prune, teardown) */
+		channel_close(pool->channels);
 	free(pool->socket);
 	free(pool);
 }
@@ -246,7 +301,6 @@ static struct upstream_pool *pool_get(struct upstream *u, const char *socket_pat
 		return NULL;
 	}
 	p->u = u;
-	p->shim_fd = -1;
 	p->next = u->pools;
 	u->pools = p;
 	return p;
@@ -272,7 +326,7 @@ void upstream_prune(struct upstream *u, const struct route_table *table)
 	struct upstream_pool **pp = &u->pools;
 	while (*pp) {
 		struct upstream_pool *p = *pp;
-		if (p->n_busy == 0 && !table_has_socket(table, p->socket)) {
+		if (p->n_busy == 0 && p->n_waiting == 0 && !table_has_socket(table, p->socket)) {
 			*pp = p->next;
 			pool_free(p);
 		} else
@@ -280,93 +334,18 @@ void upstream_prune(struct upstream *u, const struct route_table *table)
 	}
 }
 
-/* Asks the shim for a connected socket. Synchronous, bounded. Returns the
- * fd (non-blocking, TCP_NODELAY) or -1 with msg filled. */
-static int shim_connect(struct upstream_pool *pool, char *msg, size_t msg_len)
+/* A connection on fd, a socket the shim passed (its blocking mode is the
+ * shim's: made non-blocking here). Takes fd. NULL with msg filled. */
+static struct upstream_conn *conn_from_fd(struct upstream_pool *pool, int fd, char *msg, size_t msg_len)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool fresh = false;
-		if (pool->shim_fd < 0) {
-			struct sockaddr_un addr = { .sun_family = AF_UNIX };
-			if (strlen(pool->socket) >= sizeof(addr.sun_path)) {
-				snprintf(msg, msg_len, "shim socket path %s is too long", pool->socket);
-				return -1;
-			}
-			strcpy(addr.sun_path, pool->socket);
-			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			if (fd < 0) {
-				snprintf(msg, msg_len, "socket: %s", strerror(errno));
-				return -1;
-			}
-			struct timeval tv = { .tv_sec = UPSTREAM_SHIM_TIMEOUT_MS / 1000,
-					      .tv_usec = (UPSTREAM_SHIM_TIMEOUT_MS % 1000) * 1000 };
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-				snprintf(msg, msg_len, "cannot reach the container's shim at %s: %s", pool->socket,
-					 strerror(errno));
-				close(fd);
-				return -1;
-			}
-			pool->shim_fd = fd;
-			ipc_reader_init(&pool->shim_reader, fd);
-			fresh = true;
-		}
-		static const char request[] = "{\"op\":\"connect\"}\n";
-		ssize_t n = send(pool->shim_fd, request, sizeof(request) - 1, MSG_NOSIGNAL);
-		if (n != (ssize_t)sizeof(request) - 1) {
-			snprintf(msg, msg_len, "writing to the shim at %s: %s", pool->socket,
-				 n < 0 ? strerror(errno) : "short write");
-			pool_close_shim(pool);
-			if (fresh)
-				return -1;
-			continue; /* the shim restarted since: try a new connection once */
-		}
-		const char *line;
-		size_t len;
-		int fd = -1;
-		struct berth_err err;
-		int r = ipc_read(&pool->shim_reader, &line, &len, &fd, &err);
-		if (r <= 0) {
-			snprintf(msg, msg_len, "the shim at %s did not answer: %.200s", pool->socket,
-				 r == 0 ? "connection closed" : err.msg);
-			pool_close_shim(pool);
-			if (fd >= 0)
-				close(fd);
-			if (fresh || r < 0)
-				return -1;
-			continue;
-		}
-		yajl_val reply = json_parse(line, len, &err);
-		bool ok = false;
-		if (reply && json_get_bool(reply, "ok", &ok) && ok && fd >= 0) {
-			yajl_tree_free(reply);
-			int flags = fcntl(fd, F_GETFL);
-			if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-				snprintf(msg, msg_len, "fcntl: %s", strerror(errno));
-				close(fd);
-				return -1;
-			}
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			return fd;
-		}
-		const char *e = reply ? json_get_string(reply, "error") : NULL;
-		snprintf(msg, msg_len, "%s", e ? e : ok ? "the shim passed no socket" : "malformed answer from the shim");
-		if (reply)
-			yajl_tree_free(reply);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return -1;
-}
-
-static struct upstream_conn *conn_open(struct upstream_pool *pool, char *msg, size_t msg_len)
-{
-	int fd = shim_connect(pool, msg, msg_len);
-	if (fd < 0)
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(msg, msg_len, "fcntl: %s", strerror(errno));
+		close(fd);
 		return NULL;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct upstream_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
@@ -388,6 +367,261 @@ static struct upstream_conn *conn_open(struct upstream_pool *pool, char *msg, si
 	}
 	pool->u->metrics->upstream_opened++;
 	return c;
+}
+
+/* ---- shim channels: the "connect" exchange, asynchronously -------------- */
+
+static const char shim_connect_request[] = "{\"op\":\"connect\"}\n";
+
+static void channel_on_event(struct loop_watch *w, uint32_t events);
+static void channel_on_timer(struct loop_timer *t);
+
+/* A new channel (non-blocking unix connect: immediate or refused). NULL
+ * with msg filled. */
+static struct shim_channel *channel_open(struct upstream_pool *pool, char *msg, size_t msg_len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (strlen(pool->socket) >= sizeof(addr.sun_path)) {
+		snprintf(msg, msg_len, "shim socket path %s is too long", pool->socket);
+		return NULL;
+	}
+	strcpy(addr.sun_path, pool->socket);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(msg, msg_len, "socket: %s", strerror(errno));
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
+		snprintf(msg, msg_len, "cannot reach the container's shim at %s: %s%s", pool->socket, strerror(errno),
+			 errno == EAGAIN ? " (its connection backlog is full)" : "");
+		close(fd);
+		return NULL;
+	}
+	struct shim_channel *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		close(fd);
+		snprintf(msg, msg_len, "out of memory");
+		return NULL;
+	}
+	ch->pool = pool;
+	ch->fd = fd;
+	ipc_reader_init(&ch->reader, fd);
+	loop_watch_init(&ch->watch, channel_on_event);
+	loop_timer_init(&ch->timer, channel_on_timer);
+	loop_defer_init(&ch->free_defer, channel_free_deferred);
+	struct berth_err err;
+	if (loop_watch_add(pool->u->loop, &ch->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
+		snprintf(msg, msg_len, "%.300s", err.msg);
+		close(fd);
+		free(ch);
+		return NULL;
+	}
+	ch->next = pool->channels;
+	pool->channels = ch;
+	pool->n_idle_channels++;
+	return ch;
+}
+
+/* Writes what is left of the request. 0, or -1 (errno) when the channel is broken. */
+static int channel_write(struct shim_channel *ch)
+{
+	size_t len = sizeof(shim_connect_request) - 1;
+	while (ch->sent < len) {
+		ssize_t n = send(ch->fd, shim_connect_request + ch->sent, len - ch->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return loop_watch_mod(ch->pool->u->loop, &ch->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+			return -1;
+		}
+		ch->sent += (size_t)n;
+	}
+	return loop_watch_mod(ch->pool->u->loop, &ch->watch, EPOLLIN | EPOLLRDHUP);
+}
+
+/* Puts x on ch and sends the request. 0, or -1 (errno) on a broken channel
+ * (x is then detached again). */
+static int channel_start(struct shim_channel *ch, struct upstream_exchange *x)
+{
+	struct upstream_pool *pool = ch->pool;
+	ch->busy = true;
+	pool->n_idle_channels--;
+	ch->x = x;
+	ch->sent = 0;
+	x->shim_channel = ch;
+	pool->n_waiting++;
+	loop_timer_arm_ms(pool->u->loop, &ch->timer, UPSTREAM_SHIM_TIMEOUT_MS);
+	if (channel_write(ch) == 0)
+		return 0;
+	ch->x = NULL;
+	x->shim_channel = NULL;
+	pool->n_waiting--;
+	return -1;
+}
+
+/* Asks the shim for a connection for x on an idle channel (a stale one is
+ * dropped and a fresh one tried) or a new one. 0: waiting; -1: x->result
+ * and x->error set, done not called. */
+static int shim_request(struct upstream_pool *pool, struct upstream_exchange *x)
+{
+	for (;;) {
+		struct shim_channel *ch = NULL;
+		for (struct shim_channel *it = pool->channels; it; it = it->next)
+			if (!it->busy) {
+				ch = it;
+				break;
+			}
+		bool fresh = ch == NULL;
+		if (fresh && !(ch = channel_open(pool, x->error, sizeof(x->error)))) {
+			x->result = UPSTREAM_UNAVAILABLE;
+			return -1;
+		}
+		if (channel_start(ch, x) == 0)
+			return 0;
+		int e = errno;
+		channel_close(ch);
+		if (!fresh)
+			continue; /* the shim restarted since: that channel was stale */
+		x->result = UPSTREAM_UNAVAILABLE;
+		snprintf(x->error, sizeof(x->error), "writing to the shim at %s: %s", pool->socket, strerror(e));
+		return -1;
+	}
+}
+
+/* The shim's answer (or its absence) for the exchange on ch. */
+static void channel_answered(struct shim_channel *ch, const char *line, size_t len, int fd)
+{
+	struct upstream_pool *pool = ch->pool;
+	struct upstream_exchange *x = ch->x;
+	ch->busy = false;
+	ch->used = true;
+	ch->x = NULL;
+	loop_timer_cancel(pool->u->loop, &ch->timer);
+	pool->n_idle_channels++;
+	if (x) {
+		pool->n_waiting--;
+		x->shim_channel = NULL;
+	}
+	struct berth_err err;
+	yajl_val reply = json_parse(line, len, &err); /* before a close frees line */
+	if (pool->n_idle_channels > UPSTREAM_SHIM_IDLE_CHANNELS)
+		channel_close(ch);
+	bool ok = false;
+	char msg[512];
+	if (reply && json_get_bool(reply, "ok", &ok) && ok && fd >= 0) {
+		yajl_tree_free(reply);
+		struct upstream_conn *c = conn_from_fd(pool, fd, msg, sizeof(msg));
+		if (!c) {
+			if (x) {
+				x->result = UPSTREAM_UNAVAILABLE;
+				snprintf(x->error, sizeof(x->error), "%s", msg);
+				exchange_give_up(x);
+			}
+			return;
+		}
+		if (!x) { /* its caller went away meanwhile: the connection is pooled */
+			if (pool->n_idle >= UPSTREAM_MAX_IDLE_PER_POOL) {
+				conn_close(c);
+				return;
+			}
+			loop_timer_arm_ms(pool->u->loop, &c->timer, UPSTREAM_IDLE_TIMEOUT_MS);
+			c->next_idle = pool->idle;
+			pool->idle = c;
+			pool->n_idle++;
+			return;
+		}
+		c->reused = false;
+		if (send_on(c, x) == 0)
+			return;
+		int e = errno;
+		conn_finish(c, false);
+		x->result = UPSTREAM_RESET;
+		snprintf(x->error, sizeof(x->error), "%s while sending the request", strerror(e));
+		exchange_give_up(x);
+		return;
+	}
+	const char *e = reply ? json_get_string(reply, "error") : NULL;
+	snprintf(msg, sizeof(msg), "%s", e ? e : ok ? "the shim passed no socket" : "malformed answer from the shim");
+	if (reply)
+		yajl_tree_free(reply);
+	if (fd >= 0)
+		close(fd);
+	if (x) {
+		x->result = UPSTREAM_UNAVAILABLE;
+		snprintf(x->error, sizeof(x->error), "%s", msg);
+		exchange_give_up(x);
+	}
+}
+
+/* The channel broke (EOF, error) or the shim did not answer in time. */
+static void channel_fail(struct shim_channel *ch, const char *what, bool may_retry)
+{
+	struct upstream_pool *pool = ch->pool;
+	struct upstream_exchange *x = ch->x;
+	bool stale = ch->used; /* answered before: the shim may have restarted since */
+	channel_close(ch);     /* counts x out of n_waiting */
+	if (!x)
+		return;
+	x->shim_channel = NULL;
+	if (may_retry && stale && !x->retried) {
+		x->retried = true;
+		if (shim_request(pool, x) == 0)
+			return;
+		exchange_give_up(x);
+		return;
+	}
+	x->result = UPSTREAM_UNAVAILABLE;
+	snprintf(x->error, sizeof(x->error), "%s", what);
+	exchange_give_up(x);
+}
+
+static void channel_on_timer(struct loop_timer *t)
+{
+	struct shim_channel *ch = container_of(t, struct shim_channel, timer);
+	char what[512];
+	ch->pool->u->metrics->shim_connect_timeouts++;
+	snprintf(what, sizeof(what), "the shim at %s did not hand over a connection within %d ms", ch->pool->socket,
+		 UPSTREAM_SHIM_TIMEOUT_MS);
+	log_warn("%s", what);
+	channel_fail(ch, what, false);
+}
+
+static void channel_on_event(struct loop_watch *w, uint32_t events)
+{
+	struct shim_channel *ch = container_of(w, struct shim_channel, watch);
+	char what[512];
+	if ((events & EPOLLOUT) && ch->busy && channel_write(ch) < 0) {
+		snprintf(what, sizeof(what), "writing to the shim at %s: %s", ch->pool->socket, strerror(errno));
+		channel_fail(ch, what, true);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		return;
+	for (int rounds = 0; rounds < 4 && !ch->closed; rounds++) {
+		const char *line;
+		size_t len;
+		int fd = -1;
+		struct berth_err err;
+		int r = ipc_read_nonblock(&ch->reader, &line, &len, &fd, &err);
+		if (r == -2)
+			return;
+		if (r == 1 && ch->busy) {
+			channel_answered(ch, line, len, fd);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (r == 1) { /* an answer nobody asked for: the channel is out of step */
+			snprintf(what, sizeof(what), "unexpected message from the shim at %s", ch->pool->socket);
+			channel_fail(ch, what, true);
+			return;
+		}
+		snprintf(what, sizeof(what), "the shim at %s did not answer: %.200s", ch->pool->socket,
+			 r == 0 ? "connection closed" : err.msg);
+		channel_fail(ch, what, true);
+		return;
+	}
 }
 
 /* ---- exchanges --------------------------------------------------------- */
@@ -494,51 +728,40 @@ static void conn_finish(struct upstream_conn *c, bool reusable)
 	pool->n_idle++;
 }
 
-/* Gets a connection (pooled unless fresh_only) and sends x on it.
- * 0: in flight; -1: x->result/x->error set. */
+/* Sends x on a pooled connection (unless fresh_only), else asks the shim
+ * for a new one (x waits; send_on follows the answer). 0: in flight or
+ * waiting; -1: x->result/x->error set. */
 static int attach_and_send(struct upstream_pool *pool, struct upstream_exchange *x, bool fresh_only)
 {
 	struct upstream *u = pool->u;
-	for (;;) {
-		struct upstream_conn *c = NULL;
-		bool reused = false;
-		if (!fresh_only && pool->idle) {
-			c = pool->idle;
-			pool->idle = c->next_idle;
-			pool->n_idle--;
-			reused = true;
-		} else {
-			c = conn_open(pool, x->error, sizeof(x->error));
-			if (!c) {
-				x->result = UPSTREAM_UNAVAILABLE;
-				return -1;
-			}
-		}
-		c->reused = reused;
+	if (!fresh_only && pool->idle) {
+		struct upstream_conn *c = pool->idle;
+		pool->idle = c->next_idle;
+		pool->n_idle--;
+		c->reused = true;
 		if (send_on(c, x) == 0) {
-			if (reused)
-				u->metrics->upstream_reused++;
+			u->metrics->upstream_reused++;
 			return 0;
 		}
 		int e = errno;
 		conn_finish(c, false);
-		if (reused && !x->retried) {
-			/* a stale pooled connection: once more on a fresh one */
-			x->retried = true;
-			u->metrics->upstream_retries++;
-			fresh_only = true;
-			continue;
+		if (x->retried) {
+			x->result = UPSTREAM_RESET;
+			snprintf(x->error, sizeof(x->error), "%s while sending the request", strerror(e));
+			return -1;
 		}
-		x->result = UPSTREAM_RESET;
-		snprintf(x->error, sizeof(x->error), "%s while sending the request", strerror(e));
-		return -1;
+		/* a stale pooled connection: once more on a fresh one */
+		x->retried = true;
+		u->metrics->upstream_retries++;
 	}
+	return shim_request(pool, x);
 }
 
 int upstream_start(struct upstream *u, struct upstream_exchange *x)
 {
 	exchange_reset_result(x);
 	x->conn = NULL;
+	x->shim_channel = NULL;
 	x->retried = false;
 	x->start_ns = clock_now_ns();
 	x->end_ns = 0;
@@ -557,6 +780,11 @@ int upstream_start(struct upstream *u, struct upstream_exchange *x)
 void upstream_cancel(struct upstream *u, struct upstream_exchange *x)
 {
 	(void)u;
+	if (x->shim_channel) { /* the shim's answer, when it comes, goes to the pool */
+		x->shim_channel->x = NULL;
+		x->shim_channel->pool->n_waiting--;
+		x->shim_channel = NULL;
+	}
 	if (x->conn)
 		conn_finish(x->conn, false); /* mid-exchange: never reused */
 }
@@ -584,8 +812,7 @@ static void exchange_fail(struct upstream_conn *c, enum upstream_result result, 
 		conn_finish(c, false);
 		if (attach_and_send(pool, x, true) == 0)
 			return;
-		x->end_ns = clock_now_ns();
-		x->done(x);
+		exchange_give_up(x);
 		return;
 	}
 	if (what)

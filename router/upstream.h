@@ -2,10 +2,15 @@
  * container.
  *
  * A new connection is obtained from the container's shim (proto_shim.h
- * "connect"; the connected TCP socket arrives by SCM_RIGHTS) over one
- * persistent unix connection per shim. That request is synchronous, bounded
- * by UPSTREAM_SHIM_TIMEOUT_MS: the shim answers in microseconds. Everything
- * after it is non-blocking on the event loop.
+ * "connect"; the connected TCP socket arrives by SCM_RIGHTS) over unix
+ * connections to the shim kept open (a few per shim), one request in
+ * flight on each. That exchange runs on the event loop like everything
+ * else: the request is written without blocking, the answer read when it
+ * arrives, and a shim that does not answer within UPSTREAM_SHIM_TIMEOUT_MS
+ * fails that exchange with UPSTREAM_UNAVAILABLE. A container that never
+ * accepts therefore delays only its own callers, never the loop. An answer
+ * that arrives after its exchange was cancelled leaves its connection in
+ * the pool.
  *
  * An exchange is one POST /invocations. upstream_start() either returns -1
  * at once (result set, done not called) or 0, and then done() is called
@@ -42,6 +47,7 @@ enum upstream_result {
 };
 
 struct upstream_conn;
+struct shim_channel;
 
 struct upstream_exchange {
 	/* request: strings must stay valid until done/cancel; NULL = omitted */
@@ -71,6 +77,7 @@ struct upstream_exchange {
 
 	/* private */
 	struct upstream_conn *conn;
+	struct shim_channel *shim_channel; /* waiting for the shim's answer */
 	bool retried;
 };
 

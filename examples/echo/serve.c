@@ -43,10 +43,10 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 enum echo_mode { MODE_ECHO, MODE_UPPER, MODE_HOSTNAME, MODE_FAIL, MODE_RESET, MODE_HANG, MODE_MODEL, MODE_HEADERS,
-		 MODE_ENV, MODE_FILE, MODE_ALLOC, MODE_FORK, MODE_PROBE };
+		 MODE_ENV, MODE_FILE, MODE_ALLOC, MODE_FORK, MODE_PROBE, MODE_COUNT };
 
 static const char *const mode_names[] = { "echo", "upper", "hostname", "fail", "reset", "hang", "model", "headers",
-					  "env", "file", "alloc", "fork", "probe" };
+					  "env", "file", "alloc", "fork", "probe", "count" };
 
 static long long echo_now_ms(void)
 {
@@ -79,6 +79,7 @@ struct server_config {
 	size_t hostname_len;
 	const char *accept_content_type; /* ECHO_ACCEPT_CONTENT_TYPE: others get 415 */
 	const char *content_type;        /* ECHO_CONTENT_TYPE: the answer's Content-Type */
+	const char *extra_header;        /* ECHO_EXTRA_HEADER: "Name: value" on /invocations answers */
 	enum answer_form ping_form;      /* ECHO_PING_FORM: how /ping answers are written */
 	enum answer_form answer_form;    /* ECHO_ANSWER_FORM: how every other answer is written */
 };
@@ -106,6 +107,7 @@ struct server {
 	int signal_fd;
 	struct conn **conns; /* indexed by fd */
 	size_t n_conns;
+	unsigned long long invocations; /* /invocations requests received whole */
 };
 
 /* One parsed request; pointers point into the connection's input buffer. */
@@ -116,6 +118,7 @@ struct request {
 	const char *accept; size_t accept_len;
 	const char *custom_attributes; size_t custom_attributes_len;
 	const char *reply_attributes; size_t reply_attributes_len; /* X-Amzn-SageMaker-Custom-Attributes back */
+	const char *extra_header; /* a whole "Name: value" line (no CRLF), or NULL */
 	char *body; size_t body_len;
 	size_t total_len; /* bytes of input this request occupies */
 	bool keep_alive;
@@ -379,12 +382,13 @@ static int send_response(struct conn *c, const struct request *req, int status,
 		ra_len = 200;
 	if (c->form != FORM_PLAIN && !(req && req->head))
 		return send_in_form(c, status, ctype, ctype_len, body, n_body, body_len);
+	const char *extra = req && req->extra_header ? req->extra_header : NULL;
 	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s%.*s%s%s\r\n",
+			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s%.*s%s%.200s%s%s\r\n",
 			  status, status_text(status), (int)ctype_len, ctype, body_len,
 			  ra_len ? "X-Amzn-SageMaker-Custom-Attributes: " : "", (int)ra_len,
-			  ra_len ? req->reply_attributes : "", ra_len ? "\r\n" : "",
-			  c->close_after ? "Connection: close\r\n" : "");
+			  ra_len ? req->reply_attributes : "", ra_len ? "\r\n" : "", extra ? extra : "",
+			  extra ? "\r\n" : "", c->close_after ? "Connection: close\r\n" : "");
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		return -1;
 	struct iovec iov[8];
@@ -887,6 +891,8 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 {
 	const struct server_config *cfg = s->cfg;
 	const char *ctype = req->content_type ? req->content_type : "application/octet-stream";
+	s->invocations++;
+	req->extra_header = cfg->extra_header;
 	size_t ctype_len = req->content_type ? req->content_type_len : strlen(ctype);
 	struct iovec body[2];
 
@@ -952,6 +958,12 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 		return handle_fork(c, req);
 	case MODE_PROBE:
 		return handle_probe(c, req);
+	case MODE_COUNT: {
+		char out[64];
+		int n = snprintf(out, sizeof(out), "{\"invocations\":%llu}", s->invocations);
+		body[0] = (struct iovec){ out, (size_t)n };
+		return send_response(c, req, 200, "application/json", 16, body, 1);
+	}
 	case MODE_RESET:
 		return -2;
 	case MODE_HANG:
@@ -1501,6 +1513,12 @@ static int config_load(struct server_config *cfg)
 	if (cfg->accept_content_type && !*cfg->accept_content_type)
 		cfg->accept_content_type = NULL;
 	cfg->content_type = getenv("ECHO_CONTENT_TYPE");
+	cfg->extra_header = getenv("ECHO_EXTRA_HEADER");
+	if (cfg->extra_header && (strchr(cfg->extra_header, '\r') || strchr(cfg->extra_header, '\n') ||
+				  !strchr(cfg->extra_header, ':'))) {
+		fprintf(stderr, "echo: ECHO_EXTRA_HEADER must be one \"Name: value\" line\n");
+		return -1;
+	}
 	if (cfg->content_type && (!*cfg->content_type || strlen(cfg->content_type) > 200))
 		cfg->content_type = NULL;
 	cfg->fail_status = env_status("ECHO_FAIL_STATUS", 500);

@@ -74,7 +74,8 @@ static int bind_one(const char *address, struct berth_err *err)
 static pid_t spawn_router(struct router_supervisor *s)
 {
 	char fd_args[MAX_LISTEN][16];
-	const char *argv[8 + 2 * MAX_LISTEN];
+	char limit_args[4][24];
+	const char *argv[16 + 2 * MAX_LISTEN];
 	size_t n = 0;
 	argv[n++] = s->cfg.router_path;
 	for (size_t i = 0; i < s->n_fds; i++) {
@@ -87,6 +88,19 @@ static pid_t spawn_router(struct router_supervisor *s)
 	if (s->cfg.user != NULL) {
 		argv[n++] = "--user";
 		argv[n++] = s->cfg.user;
+	}
+	const struct { const char *flag; long long value; } limits[] = {
+		{ "--request-timeout-ms", s->cfg.request_timeout_ms },
+		{ "--max-connections", s->cfg.max_connections },
+		{ "--max-buffered-bytes", s->cfg.max_buffered_bytes },
+		{ "--max-connection-buffered-bytes", s->cfg.max_connection_buffered_bytes },
+	};
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(limits); i++) {
+		if (limits[i].value <= 0)
+			continue;
+		snprintf(limit_args[i], sizeof(limit_args[i]), "%lld", limits[i].value);
+		argv[n++] = limits[i].flag;
+		argv[n++] = limit_args[i];
 	}
 	argv[n] = NULL;
 	posix_spawn_file_actions_t fa;

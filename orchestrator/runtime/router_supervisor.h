@@ -2,8 +2,9 @@
  *
  * berthd binds the listening sockets itself (SO_REUSEADDR, SO_REUSEPORT)
  * and hands them to each router it starts as --listen-fd 3, 4, …, with
- * --berthd-socket (its own channel, RUN_DIR/router.sock) and --user, and
- * its stdout and stderr on berthd's log pipe, so the router never needs root and a
+ * --berthd-socket (its own channel, RUN_DIR/router.sock), --user and the
+ * containment limits set in its config, and its stdout and stderr on
+ * berthd's log pipe, so the router never needs root and a
  * restarted router serves the very same sockets: connections that arrive
  * while it is down wait in the kernel's backlog instead of being refused.
  *
@@ -31,6 +32,12 @@ struct router_supervisor_config {
 	const char *user;            /* the router's user (it switches itself) */
 	const char *run_dir;         /* router.pid */
 	int log_fd;                  /* the router's stdout and stderr (router_log.h); -1: berthd's */
+	/* the router's containment limits (berthd.json router_*); 0: the
+	 * router's own default, no flag passed */
+	long long request_timeout_ms;           /* --request-timeout-ms */
+	long long max_connections;              /* --max-connections */
+	long long max_buffered_bytes;           /* --max-buffered-bytes */
+	long long max_connection_buffered_bytes; /* --max-connection-buffered-bytes */
 };
 
 struct router_supervisor;

@@ -254,12 +254,13 @@ class Berth:
     """One berthd + one berth-router on private temp dirs and a free port."""
 
     def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=(),
-                 image_roots=None, model_roots=None):
+                 image_roots=None, model_roots=None, env=None):
         self.build = build_dir()
         self.grace_ms = grace_ms
         self.invocation_timeout_ms = invocation_timeout_ms
         self.extra_berthd = list(extra_berthd)
         self.extra_router = list(extra_router)
+        self.env = dict(env or {})  # set for berthd and the router
         self.state_dir = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
         self.run_dir = tempfile.mkdtemp(prefix="bt-", dir="/run")
         self.object_root = tempfile.mkdtemp(prefix="berth-obj-", dir="/var/tmp")
@@ -289,6 +290,7 @@ class Berth:
     def _env(self):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        env.update(self.env)
         return env
 
     def berthd_args(self, state_dir=None, run_dir=None):

@@ -123,12 +123,15 @@ static void test_config(void **state)
 	assert_int_equal(c.n_listen, 0);
 	const char *doc = "{\"_comment\":\"x\",\"region\":\"eu-west-1\",\"cpu_overcommit\":2.5,\"memory_overcommit\":1,"
 			  "\"create_grace_ms\":100,\"listen\":[\"127.0.0.1:80\",\"[::1]:80\"],\"socket\":null,"
-			  "\"instance_pids_limit\":512}";
+			  "\"instance_pids_limit\":512,\"router_max_connections\":100,\"router_request_timeout_ms\":5000}";
 	assert_int_equal(berthd_config_parse(doc, strlen(doc), &c, &err), 0);
 	assert_string_equal(c.region, "eu-west-1");
 	assert_true(c.cpu_overcommit == 2.5 && c.memory_overcommit == 1.0);
 	assert_int_equal(c.create_grace_ms, 100);
 	assert_int_equal(c.instance_pids_limit, 512);
+	assert_int_equal(c.router_max_connections, 100);
+	assert_int_equal(c.router_request_timeout_ms, 5000);
+	assert_int_equal(c.router_max_buffered_bytes, 0); /* not set: the router's default */
 	assert_int_equal(c.n_listen, 2);
 	assert_string_equal(c.listen[1], "[::1]:80");
 	assert_null(c.socket);
@@ -146,6 +149,8 @@ static void test_config(void **state)
 		{ "{\"no_user_namespaces\":1}", "\"no_user_namespaces\" must be true or false" },
 		{ "{\"userns_uid_base\":1000}", "\"userns_uid_base\" must be a whole number from 65536" },
 		{ "{\"userns_uid_base\":4294967295}", "\"userns_uid_base\"" },
+		{ "{\"router_max_connections\":0}", "\"router_max_connections\" must be a whole number from 1" },
+		{ "{\"router_max_buffered_bytes\":\"1M\"}", "\"router_max_buffered_bytes\" must be" },
 		{ "[1]", "expected a JSON object" },
 		{ "{", "" },
 	};

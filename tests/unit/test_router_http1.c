@@ -17,7 +17,6 @@
 #include "dispatch.h"
 #include "http1.h"
 #include "http2.h"
-#include "listener.h"
 #include "netaddr.h"
 #include "request.h"
 #include "server.h"
@@ -165,7 +164,9 @@ static int conn_setup(void **state)
 	memset(&f, 0, sizeof(f));
 	struct berth_err err;
 	f.srv.conns.next = f.srv.conns.prev = &f.srv.conns;
+	router_config_defaults(&f.srv.cfg);
 	f.srv.cfg.max_body_bytes = 100;
+	f.srv.buffered.limit = f.srv.cfg.max_buffered_bytes;
 	request_pool_init(&f.srv.requests, 7);
 	if (loop_new(&f.srv.loop, &err) < 0)
 		return -1;
@@ -241,6 +242,62 @@ static void split_reads(void **state)
 	assert_string_equal(r, "");
 	r = exchange(f, "st: x\r\n\r\n", 9);
 	assert_non_null(strstr(r, "HTTP/1.1 200 OK"));
+}
+
+/* The whole-request deadline: a body trickled a byte at a time (the body
+ * idle timeout never fires) still ends in 408. */
+static void request_deadline(void **state)
+{
+	struct fixture *f = *state;
+	f->srv.cfg.request_timeout_ms = 60;
+	const char head[] = "POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\na";
+	const char *r = exchange(f, head, sizeof(head) - 1);
+	for (int i = 0; i < 20 && !strstr(r, "HTTP/1.1"); i++)
+		r = exchange(f, "b", 1);
+	assert_non_null(strstr(r, "HTTP/1.1 408 Request Timeout\r\n"));
+	assert_non_null(strstr(r, "Connection: close\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"Request timed out: a whole request must arrive within 60 ms.\"}"));
+	assert_int_equal(f->srv.metrics.request_timeouts, 1);
+}
+
+/* Body bytes past the router's budget: 503 with Retry-After, and the
+ * budget is whole again afterwards. */
+static void body_budget_busy(void **state)
+{
+	struct fixture *f = *state;
+	f->srv.buffered.limit = 100;
+	const char req[] = "POST /endpoints/e/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\n"
+			   "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890";
+	const char *r = exchange(f, req, sizeof(req) - 2);
+	assert_non_null(strstr(r, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(r, "Retry-After: 1\r\n"));
+	assert_non_null(strstr(r, "x-amzn-ErrorType: ServiceUnavailable:\r\n"));
+	assert_non_null(strstr(r, "{\"message\":\"The router holds the maximum of 100 bytes of request bodies in memory: "
+				  "retry shortly.\"}"));
+	assert_int_equal(f->srv.metrics.refused_busy, 1);
+	f->srv.conns.next->close(f->srv.conns.next);
+	loop_run_deferred(f->srv.loop);
+	assert_int_equal(f->srv.buffered.used, 0);
+}
+
+/* At the connection cap, a new connection is answered 503 at once. */
+static void connection_cap(void **state)
+{
+	struct fixture *f = *state;
+	f->srv.cfg.max_connections = 1; /* the fixture's connection is open */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	http1_accept(sv[1], &f->srv);
+	exchange(f, "", 0);
+	char reply[4096];
+	ssize_t n = read(sv[0], reply, sizeof(reply) - 1);
+	assert_true(n > 0);
+	reply[n] = '\0';
+	assert_non_null(strstr(reply, "HTTP/1.1 503 Service Unavailable\r\n"));
+	assert_non_null(strstr(reply, "Retry-After: 1\r\n"));
+	assert_non_null(strstr(reply, "The router serves the maximum of 1 client connections at once: retry shortly."));
+	assert_int_equal(f->srv.metrics.refused_connections, 1);
+	close(sv[0]);
 }
 
 static void malformed_request(void **state)
@@ -328,6 +385,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(pipelined_in_order, conn_setup, conn_teardown),
 		cmocka_unit_test_setup_teardown(split_reads, conn_setup, conn_teardown),
 		cmocka_unit_test_setup_teardown(malformed_request, conn_setup, conn_teardown),
+		cmocka_unit_test_setup_teardown(request_deadline, conn_setup, conn_teardown),
+		cmocka_unit_test_setup_teardown(body_budget_busy, conn_setup, conn_teardown),
+		cmocka_unit_test_setup_teardown(connection_cap, conn_setup, conn_teardown),
 		cmocka_unit_test_setup_teardown(too_many_headers, conn_setup, conn_teardown),
 		cmocka_unit_test_setup_teardown(declared_body_too_large, conn_setup, conn_teardown),
 		cmocka_unit_test_setup_teardown(invocation_body_too_large, conn_setup, conn_teardown),
