@@ -100,7 +100,7 @@ void respond_busy(struct request *req, const char *retry_after, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	buf_reset(&req->resp_body);
-	int r = render_message(&req->resp_body, msg);
+	int r = error_json_render(&req->resp_body, NULL, msg);
 	respond_rendered_retry(req, 503, CONTENT_TYPE_JSON, "ServiceUnavailable", r, retry_after);
 }
 

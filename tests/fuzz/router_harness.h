@@ -181,7 +181,7 @@ static inline void harness_init(struct router_harness *h)
 		.model_wait_ms = 60000,
 	};
 	struct berth_err err;
-	if (server_init(&h->srv, &cfg, &err) < 0) {
+	if (server_init(&h->srv, &cfg, http1_accept, &err) < 0) {
 		fprintf(stderr, "router harness: %s\n", err.msg);
 		abort();
 	}
