@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "proto_shim.h"
+#include "shim_conn.h"
 #include "clock.h"
 #include "http_response.h"
 #include "json.h"
@@ -83,6 +85,8 @@ struct upstream {
 	bool debug;
 	struct upstream_pool *pools;
 	char *read_buf; /* one shared buffer: the loop is single-threaded */
+	char shim_request[SHIM_CONN_REQUEST_MAX]; /* the "connect" line (shim_conn.h), the same for every shim */
+	size_t shim_request_len;
 };
 
 static void conn_on_event(struct loop_watch *w, uint32_t events);
@@ -185,6 +189,14 @@ struct upstream *upstream_new(struct loop *loop, struct metrics *metrics, uint64
 		free(u);
 		return NULL;
 	}
+	struct berth_err err;
+	int len = shim_conn_request(SHIM_CONTAINER_PORT, u->shim_request, sizeof(u->shim_request), &err);
+	if (len < 0) {
+		free(u->read_buf);
+		free(u);
+		return NULL;
+	}
+	u->shim_request_len = (size_t)len;
 	u->loop = loop;
 	u->metrics = metrics;
 	u->timeout_ms = timeout_ms;
@@ -371,7 +383,6 @@ static struct upstream_conn *conn_from_fd(struct upstream_pool *pool, int fd, ch
 
 /* ---- shim channels: the "connect" exchange, asynchronously -------------- */
 
-static const char shim_connect_request[] = "{\"op\":\"connect\"}\n";
 
 static void channel_on_event(struct loop_watch *w, uint32_t events);
 static void channel_on_timer(struct loop_timer *t);
@@ -425,9 +436,10 @@ static struct shim_channel *channel_open(struct upstream_pool *pool, char *msg, 
 /* Writes what is left of the request. 0, or -1 (errno) when the channel is broken. */
 static int channel_write(struct shim_channel *ch)
 {
-	size_t len = sizeof(shim_connect_request) - 1;
-	while (ch->sent < len) {
-		ssize_t n = send(ch->fd, shim_connect_request + ch->sent, len - ch->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+	const struct upstream *u = ch->pool->u;
+	while (ch->sent < u->shim_request_len) {
+		ssize_t n = send(ch->fd, u->shim_request + ch->sent, u->shim_request_len - ch->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -504,14 +516,13 @@ static void channel_answered(struct shim_channel *ch, const char *line, size_t l
 		x->shim_channel = NULL;
 	}
 	struct berth_err err;
-	yajl_val reply = json_parse(line, len, &err); /* before a close frees line */
+	int conn = -1; /* decoded before a close frees line; fd is taken over */
+	int answered = shim_conn_answer(pool->socket, line, len, fd, &conn, &err);
 	if (pool->n_idle_channels > UPSTREAM_SHIM_IDLE_CHANNELS)
 		channel_close(ch);
-	bool ok = false;
 	char msg[512];
-	if (reply && json_get_bool(reply, "ok", &ok) && ok && fd >= 0) {
-		yajl_tree_free(reply);
-		struct upstream_conn *c = conn_from_fd(pool, fd, msg, sizeof(msg));
+	if (answered == 0) {
+		struct upstream_conn *c = conn_from_fd(pool, conn, msg, sizeof(msg));
 		if (!c) {
 			if (x) {
 				x->result = UPSTREAM_UNAVAILABLE;
@@ -541,15 +552,9 @@ static void channel_answered(struct shim_channel *ch, const char *line, size_t l
 		exchange_give_up(x);
 		return;
 	}
-	const char *e = reply ? json_get_string(reply, "error") : NULL;
-	snprintf(msg, sizeof(msg), "%s", e ? e : ok ? "the shim passed no socket" : "malformed answer from the shim");
-	if (reply)
-		yajl_tree_free(reply);
-	if (fd >= 0)
-		close(fd);
 	if (x) {
 		x->result = UPSTREAM_UNAVAILABLE;
-		snprintf(x->error, sizeof(x->error), "%s", msg);
+		snprintf(x->error, sizeof(x->error), "%.500s", err.msg);
 		exchange_give_up(x);
 	}
 }
