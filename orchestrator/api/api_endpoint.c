@@ -48,17 +48,6 @@ void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *wh
 	}
 }
 
-static void reply_arn(struct api_reply *reply, const char *key, const char *arn)
-{
-	yajl_gen g = json_gen_new();
-	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, key, arn) < 0 ||
-		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
-		yajl_gen_free(g);
-		g = NULL;
-	}
-	api_reply_gen(reply, g);
-}
-
 /* Single when the model has one container and no InferenceExecutionConfig;
  * otherwise the model's mode, Serial by default (as on SageMaker). */
 static const char *endpoint_mode_for(const struct model *m)
@@ -136,7 +125,7 @@ void api_create_endpoint(struct api_request *r)
 		ctx->runtime.routes_changed(ctx->runtime.data);
 	/* name and config_name point into the request, not the store: still valid. */
 	wait_for_endpoint(ctx, name_copy, "Creating");
-	reply_arn(r->reply, "EndpointArn", arn);
+	api_reply_arn(r->reply, "EndpointArn", arn);
 out:
 	free(arn);
 	free(name_copy);

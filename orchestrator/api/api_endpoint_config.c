@@ -160,13 +160,7 @@ void api_create_endpoint_config(struct api_request *r)
 		goto out;
 	}
 	log_info("created endpoint configuration %s", name);
-	yajl_gen g = json_gen_new();
-	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "EndpointConfigArn", arn) < 0 ||
-		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
-		yajl_gen_free(g);
-		g = NULL;
-	}
-	api_reply_gen(r->reply, g);
+	api_reply_arn(r->reply, "EndpointConfigArn", arn);
 out:
 	free(arn);
 	endpoint_config_free(c);

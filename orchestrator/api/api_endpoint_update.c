@@ -21,17 +21,6 @@
 #include "json.h"
 #include "log.h"
 
-static void reply_arn(struct api_reply *reply, const char *arn)
-{
-	yajl_gen g = json_gen_new();
-	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "EndpointArn", arn) < 0 ||
-		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
-		yajl_gen_free(g);
-		g = NULL;
-	}
-	api_reply_gen(reply, g);
-}
-
 /* The endpoint, when it exists and can be updated; otherwise replies. */
 static const struct endpoint *updatable(struct api_request *r, const char *name)
 {
@@ -74,7 +63,7 @@ static void roll_out(struct api_request *r, struct endpoint *e)
 		if (ctx->runtime.routes_changed)
 			ctx->runtime.routes_changed(ctx->runtime.data);
 		api_wait_for_endpoint(ctx, name, "Updating");
-		reply_arn(r->reply, arn);
+		api_reply_arn(r->reply, "EndpointArn", arn);
 	}
 	free(name);
 	free(arn);

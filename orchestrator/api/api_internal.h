@@ -82,6 +82,8 @@ char *api_arn(const struct api_ctx *ctx, const char *kind, const char *name);
 void api_reply_gen(struct api_reply *reply, yajl_gen g);
 /* 200 with a document already rendered by resources.c. */
 void api_reply_text(struct api_reply *reply, const struct berth_buf *doc);
+/* 200 with {"MEMBER":"ARN"}, what every Create* answers. */
+void api_reply_arn(struct api_reply *reply, const char *member, const char *arn);
 /* 200 with "{}". */
 void api_reply_empty(struct api_reply *reply);
 /* A store write failed (err, INTERNAL): "berthd could not save the change

@@ -323,13 +323,7 @@ void api_create_model(struct api_request *r)
 		goto out;
 	}
 	log_info("created model %s", name);
-	yajl_gen g = json_gen_new();
-	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "ModelArn", arn) < 0 ||
-		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
-		yajl_gen_free(g);
-		g = NULL;
-	}
-	api_reply_gen(r->reply, g);
+	api_reply_arn(r->reply, "ModelArn", arn);
 out:
 	free(arn);
 	model_free(m);

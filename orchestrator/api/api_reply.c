@@ -149,3 +149,14 @@ bool api_endpoint_name_taken(const struct store *s, const char *name)
 	return false;
 }
 
+
+void api_reply_arn(struct api_reply *reply, const char *member, const char *arn)
+{
+	yajl_gen g = json_gen_new();
+	if (g && (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, member, arn) < 0 ||
+		  yajl_gen_map_close(g) != yajl_gen_status_ok)) {
+		yajl_gen_free(g);
+		g = NULL;
+	}
+	api_reply_gen(reply, g);
+}
