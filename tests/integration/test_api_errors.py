@@ -1,4 +1,4 @@
-"""Issue 8: an error's status and code travel with it from where it arises.
+"""An error's status and code travel with it from where it arises.
 
 berthd failing to check an image for its own reasons (here: a real EMFILE,
 berthd's descriptor limit lowered with prlimit) is 500 InternalFailure,

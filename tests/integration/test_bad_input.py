@@ -1,4 +1,4 @@
-"""Bad input (issue 2, "Bad input"): each gets the exact SageMaker error a
+"""Bad input: each gets the exact SageMaker error a
 boto3 user sees, and afterwards berthd and the router still serve and the
 existing state is intact (the autouse `state_intact` fixture)."""
 import glob

@@ -1,4 +1,4 @@
-"""Confinement (issue 4, item 2): inside a container, the host's processes,
+"""Confinement: inside a container, the host's processes,
 network and files are out of reach and the default seccomp profile blocks
 what Docker's blocks; berth-router runs unprivileged, without
 capabilities, under its own seccomp filter."""

@@ -1,4 +1,4 @@
-"""How containers put their answers on the wire (issue 8, one HTTP/1.1
+"""How containers put their answers on the wire (one HTTP/1.1
 client): berthd's health pings and model loads and the router's upstreams
 read every answer with the one parser on http-parser (common/http_response.c).
 

@@ -1,4 +1,4 @@
-"""Control input, sockets and users (issue 9, items 3 and 9).
+"""Control input, sockets and users.
 
 - JSON nested deeper than 64 levels is a ValidationException, refused
   while parsing: the 500,000-deep body that crashed berthd, 65 levels, and

@@ -1,4 +1,4 @@
-"""Real framework containers (issue 3 item 4): the scikit-learn, PyTorch and
+"""Real framework containers: the scikit-learn, PyTorch and
 XGBoost example images (examples/*/, built from Debian packages by
 examples/lib/build-oci-image.sh, cached in /var/cache/berth/images) served
 by berth.

@@ -1,4 +1,4 @@
-"""Health checks, restarts and crash safety (issue 4 items 3 and 4):
+"""Health checks, restarts and crash safety:
 kill -9 of a container under load, kill -9 of berthd under load, re-adoption
 of 15 containers, a container that stops answering /ping."""
 import os

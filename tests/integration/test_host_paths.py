@@ -1,5 +1,4 @@
-"""Host paths, model data mounts, object store and unpack bounds (issue 9,
-items 1, 7 and 8), each attack performed for real against berthd:
+"""Host paths, model data mounts, object store and unpack bounds, each attack performed for real against berthd:
 
 - `Image` (directory, tarball, OCI layout) and `file://` model data only
   under the operator's roots (--image-root / --model-root), never through a

@@ -1,4 +1,4 @@
-"""Instance types and limits (issue 4, item 1): each endpoint instance is a
+"""Instance types and limits: each endpoint instance is a
 parent cgroup /berth/ENDPOINT/VARIANT-N whose CPU quota, memory limit and
 pids limit berthd writes from the instance type; unknown types, bad counts
 and endpoints that do not fit the host are refused as SageMaker does; a

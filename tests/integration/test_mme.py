@@ -1,4 +1,4 @@
-"""Multi-model endpoints (issue 5): the router's MultiModel path against the
+"""Multi-model endpoints: the router's MultiModel path against the
 real berthd, the echo container's model API (SAGEMAKER_MULTI_MODEL=true)
 and the scikit-learn MME image.
 

@@ -1,4 +1,4 @@
-"""Multi-model endpoints, berthd's side (issue 5): mme_load / mme_touch /
+"""Multi-model endpoints, berthd's side: mme_load / mme_touch /
 mme_list driven directly over berthd's control socket (proto_control.h
 kinds 4 and 5), against the echo container's /models API."""
 import array

@@ -1,4 +1,4 @@
-"""OCI image layouts (issue 3, items 2 and 3 and the OCI bad inputs):
+"""OCI image layouts:
 `Image: oci:/path/to/layout[:tag]` unpacked once into berthd's
 content-addressed cache with every digest verified and whiteouts applied,
 the image config honoured as Docker does, and each container on a private

@@ -1,4 +1,4 @@
-"""berthd runs the router and keeps it running (issue 4, items 4 and 6):
+"""berthd runs the router and keeps it running:
 kill -9 of the router under load → a new one serves the same listening
 socket (held by berthd) within 100 ms and no client sees a refused
 connection; a crash-looping router is restarted with back-off; berthd's

@@ -1,4 +1,4 @@
-"""Serial inference pipelines (issue 3 item 1, CONTRACT.md §3): each step's
+"""Serial inference pipelines (CONTRACT.md §3): each step's
 answer body and Content-Type become the next step's request, the client's
 Accept goes to the last step only, custom attributes pass through, a failing
 step stops the chain with a ModelError naming it, Server-Timing carries one
@@ -6,7 +6,7 @@ entry per step plus route and total, and a step's answer is bounded
 (--max-step-bytes between steps, default 5 MB; --max-body-bytes for the
 final answer, default 6 MiB).
 
-Bad input (issue 3, "Bad input"): a step that answers 0 bytes (passed on, as
+Bad input: a step that answers 0 bytes (passed on, as
 SageMaker does), a step whose answer is over the limit, a step that times
 out mid-pipeline, a Content-Type the next step rejects.
 

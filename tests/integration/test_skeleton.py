@@ -1,4 +1,4 @@
-"""The walking skeleton end to end with the real boto3 (issue 2, "Tests"):
+"""The walking skeleton end to end with the real boto3:
 Direct multi-container endpoint, single-container endpoint, ModelDataUrl,
 FailureReason, delete everything, nothing leaked.
 

@@ -1,5 +1,5 @@
 """UpdateEndpoint (blue/green with roll-back) and
-UpdateEndpointWeightsAndCapacities (issue 4 item 5)."""
+UpdateEndpointWeightsAndCapacities."""
 import collections
 import time
 

@@ -1,4 +1,4 @@
-"""User namespaces (issue 9, item 2): every container's root is an
+"""User namespaces: every container's root is an
 unprivileged host uid range of its endpoint instance's own (65536 ids from
 100000000 up), recorded in the state store so a kill -9 of berthd keeps
 them, and free again once the endpoint is deleted. The image and the model

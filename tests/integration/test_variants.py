@@ -1,4 +1,4 @@
-"""Instances and production variants (issue 4 item 5): InitialInstanceCount
+"""Instances and production variants: InitialInstanceCount
 > 1 starts that many instances, least-outstanding-requests balancing, weights
 split traffic, X-Amzn-SageMaker-Target-Variant pins one,
 X-Amzn-Invoked-Production-Variant names the one that served."""
