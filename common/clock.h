@@ -4,7 +4,9 @@
 #ifndef BERTH_CLOCK_H
 #define BERTH_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Monotonic milliseconds / nanoseconds since an arbitrary start. */
 long long clock_now_ms(void);
@@ -14,5 +16,8 @@ double clock_epoch_seconds(void);
 /* Wall-clock seconds since the epoch, cut to milliseconds (what the
  * SageMaker API's timestamps carry). */
 double clock_epoch_seconds_ms(void);
+/* pthread_cond_timedwait for at most ms, on a condition made with clock
+ * (CLOCK_MONOTONIC or CLOCK_REALTIME: pthread_condattr_setclock). */
+void clock_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, clockid_t clock, long ms);
 
 #endif

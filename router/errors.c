@@ -92,52 +92,50 @@ static void respond_rendered(struct request *req, int status, const char *conten
 	respond_rendered_retry(req, status, content_type, error_type, rendered, NULL);
 }
 
-void respond_busy(struct request *req, const char *retry_after, const char *fmt, ...)
+/* An error body {"__type"?,"message"} from fmt, with its headers. */
+static void respond_error_v(struct request *req, int status, const char *content_type, const char *body_type,
+			    const char *error_type, const char *retry_after, const char *fmt, va_list ap)
+	__attribute__((format(printf, 7, 0)));
+static void respond_error_v(struct request *req, int status, const char *content_type, const char *body_type,
+			    const char *error_type, const char *retry_after, const char *fmt, va_list ap)
 {
 	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	buf_reset(&req->resp_body);
+	int r = error_json_render(&req->resp_body, body_type, msg);
+	respond_rendered_retry(req, status, content_type, error_type, r, retry_after);
+}
+
+void respond_busy(struct request *req, const char *retry_after, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	respond_error_v(req, 503, CONTENT_TYPE_JSON, NULL, "ServiceUnavailable", retry_after, fmt, ap);
 	va_end(ap);
-	buf_reset(&req->resp_body);
-	int r = error_json_render(&req->resp_body, NULL, msg);
-	respond_rendered_retry(req, 503, CONTENT_TYPE_JSON, "ServiceUnavailable", r, retry_after);
 }
 
 void respond_runtime_error(struct request *req, int status, const char *code, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	respond_error_v(req, status, CONTENT_TYPE_JSON, NULL, code, NULL, fmt, ap);
 	va_end(ap);
-	buf_reset(&req->resp_body);
-	int r = error_json_render(&req->resp_body, NULL, msg);
-	respond_rendered(req, status, CONTENT_TYPE_JSON, code, r);
 }
 
 void respond_control_error(struct request *req, int status, const char *type, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	respond_error_v(req, status, CONTENT_TYPE_AMZ_JSON, type, type, NULL, fmt, ap);
 	va_end(ap);
-	buf_reset(&req->resp_body);
-	int r = error_json_render(&req->resp_body, type, msg);
-	respond_rendered(req, status, CONTENT_TYPE_AMZ_JSON, type, r);
 }
 
 void respond_message(struct request *req, int status, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	respond_error_v(req, status, CONTENT_TYPE_JSON, NULL, NULL, NULL, fmt, ap);
 	va_end(ap);
-	buf_reset(&req->resp_body);
-	int r = error_json_render(&req->resp_body, NULL, msg);
-	respond_rendered(req, status, CONTENT_TYPE_JSON, NULL, r);
 }
 
 void respond_model_error(struct request *req, const struct model_error *me)

@@ -362,14 +362,7 @@ void control_server_stop(struct control_server *cs)
 			shutdown(c->fd, SHUT_RDWR);
 	long long deadline = clock_now_ms() + CONTROL_STOP_WAIT_MS;
 	while (cs->conns != NULL && clock_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&cs->conn_ended, &cs->mu, &ts);
+		clock_cond_wait_ms(&cs->conn_ended, &cs->mu, CLOCK_MONOTONIC, 100);
 	}
 	bool busy = cs->conns != NULL;
 	pthread_mutex_unlock(&cs->mu);

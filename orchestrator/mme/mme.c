@@ -936,10 +936,7 @@ static void *monitor_main(void *arg)
 	struct mme *m = arg;
 	pthread_mutex_lock(&m->mu);
 	while (!m->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 2;
-		pthread_cond_timedwait(&m->stop_cond, &m->mu, &ts);
+		clock_cond_wait_ms(&m->stop_cond, &m->mu, CLOCK_REALTIME, 2000);
 		if (m->stopping)
 			break;
 		struct mendpoint *eps = m->eps;
@@ -1032,14 +1029,7 @@ void mme_free(struct mme *m)
 	pthread_mutex_lock(&m->mu);
 	long long deadline = clock_now_ms() + 5000;
 	while (m->active > 0 && clock_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&m->stop_cond, &m->mu, &ts);
+		clock_cond_wait_ms(&m->stop_cond, &m->mu, CLOCK_REALTIME, 100);
 	}
 	bool busy = m->active > 0;
 	pthread_mutex_unlock(&m->mu);

@@ -106,14 +106,7 @@ void runtime_free(struct runtime *rt)
 		w->cancel = true;
 	long long deadline = clock_now_ms() + 5000;
 	while (rt->workers != NULL && clock_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(rt->changed, rt->lock, &ts);
+		clock_cond_wait_ms(rt->changed, rt->lock, CLOCK_MONOTONIC, 100);
 	}
 	for (size_t i = 0; i < rt->n_watchers; i++)
 		close(rt->watchers[i]);
