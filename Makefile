@@ -14,6 +14,8 @@
 # TSAN=1 builds with ThreadSanitizer into build-tsan/ (make tsan-check does).
 
 CC       ?= gcc
+# parallel compiles in make check and the fuzz and TSan builds
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SAN      ?= 0
 FUZZ     ?= 0
 TSAN     ?= 0
@@ -228,7 +230,8 @@ integration: all echo-image framework-images router-user
 	BERTH_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/integration
 
 check: deps-test
-	$(MAKE) SAN=1 all unit layers
+	$(MAKE) -j$(JOBS) SAN=1 all
+	$(MAKE) SAN=1 unit layers
 	$(MAKE) fuzz-check
 	$(MAKE) SAN=1 integration
 	$(MAKE) tsan-check
@@ -246,7 +249,7 @@ TSAN_TESTS   := tests/integration/test_health.py tests/integration/test_update.p
                 tests/integration/test_mme_berthd.py
 TSAN_WRAPPER ?=
 tsan-check:
-	$(MAKE) TSAN=1 all echo-image
+	$(MAKE) -j$(JOBS) TSAN=1 all echo-image
 	BERTH_BUILD=$(abspath build-tsan) BERTH_WRAPPER="$(TSAN_WRAPPER)" \
 	TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1 history_size=4" \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider $(TSAN_TESTS)
@@ -260,7 +263,7 @@ FUZZ_SECONDS       ?= 600
 FUZZ_CHECK_SECONDS ?= 12
 FUZZ_TARGETS       ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 fuzz-build:
-	$(MAKE) FUZZ=1 $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	$(MAKE) -j$(JOBS) FUZZ=1 $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
 fuzz: deps-fuzz fuzz-build
 	tests/fuzz/run.sh build-fuzz/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 fuzz-check: deps-fuzz fuzz-build
