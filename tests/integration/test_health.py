@@ -57,6 +57,7 @@ def test_single_instance_killed_answers_503_then_recovers(berth):
     row = berth.ps(ep)[0]
     load = hh.Load(berth, ep, threads=4, total=100000).start()
     time.sleep(1.0)
+    killed_at = time.time()
     os.kill(row["pid"], signal.SIGKILL)
 
     def restarted():
@@ -70,9 +71,14 @@ def test_single_instance_killed_answers_503_then_recovers(berth):
     print("\nsingle-instance container kill -9 under load: failed/sent = %d/%d (%s), unavailable for %.3f s"
           % (failed, sent, codes, window))
     # nowhere to route meanwhile: requests sent until the restarted
-    # container answers fail fast with 503 ServiceUnavailable
+    # container answers fail fast with 503 ServiceUnavailable. The only other
+    # answer allowed is for a request the dying container had already taken
+    # (in the first second after the kill): its connection is reset without
+    # an answer, a ModelError as SageMaker gives it.
     assert window < 3.0, load.failures
-    assert all(c == "503" for c in codes), load.failures
+    reset = [f for f in load.failures if f[1][:3] == "424"]
+    assert all(c in ("503", "424") for c in codes), load.failures
+    assert all("reset" in f[1] and f[0] - killed_at < 1.0 for f in reset), (killed_at, reset)
     assert hh.invoke(berth, ep)[0] == 200
     berth.note_containers()
     hh.cleanup(berth, cfg, ep)
