@@ -61,17 +61,7 @@ def dirs():
 
 @pytest.fixture(scope="module")
 def hp(dirs):
-    inst = bh.Berth(image_roots=[dirs["images"]], model_roots=[dirs["models"]])
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()
+    yield from bh.serve(image_roots=[dirs["images"]], model_roots=[dirs["models"]])
 
 
 def create_model_error(inst, name, primary):

@@ -39,18 +39,8 @@ def uniq():
 def berth():
     # ASan's quarantine keeps every freed block resident (256 MiB by
     # default) by design; without it the router's RSS is what it holds.
-    inst = bh.Berth(extra_router=["--request-timeout-ms", str(REQUEST_TIMEOUT_MS)],
-                    env={"ASAN_OPTIONS": "detect_leaks=1:quarantine_size_mb=0"})
-    try:
-        inst.start()
-    except BaseException:
-        try:
-            inst.teardown()
-        except AssertionError:
-            pass
-        raise
-    yield inst
-    inst.teardown()
+    yield from bh.serve(extra_router=["--request-timeout-ms", str(REQUEST_TIMEOUT_MS)],
+                        env={"ASAN_OPTIONS": "detect_leaks=1:quarantine_size_mb=0"})
 
 
 @pytest.fixture(scope="module")
