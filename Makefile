@@ -59,7 +59,7 @@ DEPS_FUZZ  := clang libclang-rt-14-dev
 
 # berthd's layers, lowest first (docs/design.md draws them; `make layers`
 # checks that each folder uses only those before it).
-BERTHD_LAYERS := state limits artifact image container mme runtime api
+BERTHD_LAYERS := state limits artifact image container mme runtime access api
 BERTHD_DIRS   := $(addprefix orchestrator/,$(BERTHD_LAYERS)) orchestrator
 
 # The HTTP/1.1 response parser and client need -lhttp_parser: they are an

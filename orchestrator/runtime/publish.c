@@ -109,6 +109,16 @@ void runtime_push_routes(struct runtime *rt)
 	buf_free(&doc);
 }
 
+int runtime_add_watch_greeting(struct runtime *rt, runtime_greeting_fn render, void *data)
+{
+	if (rt->n_greetings >= RUNTIME_MAX_GREETINGS)
+		return -1;
+	rt->greetings[rt->n_greetings].render = render;
+	rt->greetings[rt->n_greetings].data = data;
+	rt->n_greetings++;
+	return 0;
+}
+
 void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len)
 {
 	pthread_mutex_lock(rt->lock);
@@ -137,6 +147,17 @@ void runtime_add_route_watcher(struct runtime *rt, int sock)
 	rt->watchers[rt->n_watchers++] = sock;
 	struct berth_buf doc = BERTH_BUF_INIT;
 	struct berth_err err;
+	for (size_t i = 0; i < rt->n_greetings; i++) {
+		buf_reset(&doc);
+		if (rt->greetings[i].render(rt->greetings[i].data, &doc) < 0 ||
+		    ipc_send(sock, doc.data, doc.len, -1, &err) < 0) {
+			log_warn("router subscription dropped: its settings could not be sent");
+			drop_watcher(rt, rt->n_watchers - 1);
+			buf_free(&doc);
+			return;
+		}
+	}
+	buf_reset(&doc);
 	if (runtime_render_routes(rt, &doc) < 0 || ipc_send(sock, doc.data, doc.len, -1, &err) < 0)
 		drop_watcher(rt, rt->n_watchers - 1);
 	buf_free(&doc);

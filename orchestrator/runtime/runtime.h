@@ -45,9 +45,18 @@ void runtime_push_routes(struct runtime *rt);
  * (update.c). */
 void runtime_resume(struct runtime *rt);
 
-/* Subscribes a router (proto_control.h kind 2): sends the current table
- * and every later one. Takes ownership of sock. Call with *lock held. */
+/* Subscribes a router (proto_control.h kind 2): sends the greetings (below),
+ * then the current table and every later one. Takes ownership of sock.
+ * Call with *lock held. */
 void runtime_add_route_watcher(struct runtime *rt, int sock);
+/* A document every new subscriber gets before its first route table (the
+ * router's settings: access keys, TLS material), rendered by the layer
+ * above (main.c wires them). render fills out with one message and returns
+ * 0, or -1 (the subscriber is then dropped and will retry). At most
+ * RUNTIME_MAX_GREETINGS; set before any router subscribes. */
+#define RUNTIME_MAX_GREETINGS 4
+typedef int (*runtime_greeting_fn)(void *data, struct berth_buf *out);
+int runtime_add_watch_greeting(struct runtime *rt, runtime_greeting_fn render, void *data);
 /* The route table document, with *lock held (exposed for tests). */
 int runtime_render_routes(struct runtime *rt, struct berth_buf *out);
 /* (mme) Sends one line (e.g. {"op":"mme_evicted",…}) to every route

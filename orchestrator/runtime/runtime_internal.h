@@ -49,6 +49,8 @@ struct runtime {
 	struct worker *workers;  /* guarded by *lock */
 	int *watchers;           /* router sockets, guarded by *lock */
 	size_t n_watchers;
+	struct { runtime_greeting_fn render; void *data; } greetings[RUNTIME_MAX_GREETINGS];
+	size_t n_greetings;
 	unsigned long long generation;
 	/* health.c, guarded by *lock */
 	struct health_entry *health;
