@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credentials.h"
 #include "fsutil.h"
 #include "image.h"
 #include "json.h"
@@ -121,6 +122,16 @@ static const struct setting settings[] = {
 	  "unpacked size of one image, all layers (21474836480)" },
 	{ "image_max_entries", "image-max-entries", "N", SETTING_COUNT, AT(image_max_entries), 1, 1LL << 40,
 	  "files, directories and links of one image (1000000)" },
+	{ "auth", "auth", "MODE", SETTING_STRING, AT(auth), 0, 0,
+	  "sigv4: every call is signed with a key of --credentials (default); none: anyone who reaches a loopback "
+	  "address may call (Host checked)" },
+	{ "credentials", "credentials", "PATH", SETTING_STRING, AT(credentials), 0, 0,
+	  "access keys, AWS credentials INI shape, owner berthd's user, mode 0600 (default " CREDENTIALS_DEFAULT_PATH ")" },
+	{ "tls_cert", "tls-cert", "PEM", SETTING_STRING, AT(tls_cert), 0, 0,
+	  "the router's certificate chain; with --tls-key: TLS 1.2+ with ALPN h2, http/1.1 (reloaded on SIGHUP)" },
+	{ "tls_key", "tls-key", "PEM", SETTING_STRING, AT(tls_key), 0, 0, "the private key of --tls-cert" },
+	{ "insecure_listen", "insecure-listen", NULL, SETTING_SWITCH, AT(insecure_listen), 0, 0,
+	  "allow a non-loopback --listen without TLS or keys (logged as a warning at every start)" },
 };
 
 int berthd_config_set(char **member, const char *value)
@@ -150,7 +161,8 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->image_max_entries = IMAGE_DEFAULT_MAX_ENTRIES;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
-	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
+	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->auth, "sigv4") < 0 ||
+	    berthd_config_set(&c->credentials, CREDENTIALS_DEFAULT_PATH) < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
 	    berthd_config_set(&c->runc, "runc") < 0 || berthd_config_set(&c->router_user, "berth") < 0)
 		return berth_err_set(err, ENOMEM, "configuration");
 	return 0;

@@ -74,6 +74,11 @@ struct berthd_config {
 	struct objstore_list s3_buckets, https_hosts;
 	char *https_ca_file;
 	unsigned long long image_max_bytes, image_max_entries;
+	/* who may call (docs/contract.md §1) */
+	char *auth;             /* "sigv4" (default) or "none" (loopback only) */
+	char *credentials;      /* the keys file (default CREDENTIALS_DEFAULT_PATH) */
+	char *tls_cert, *tls_key; /* PEM files; both or neither */
+	bool insecure_listen;   /* serve a non-loopback address without TLS or keys */
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */
