@@ -465,7 +465,10 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 	size_t len = authorization->value_len;
 	trim_ows(&v, &len);
 	size_t prefix = strlen(ALGORITHM_PREFIX);
-	if (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0)
+	/* "AWS4-HMAC-SHA256" alone (its blank trimmed): the right algorithm,
+	 * every part missing */
+	bool algorithm_alone = len == prefix - 1 && memcmp(v, SIGV4_ALGORITHM, prefix - 1) == 0;
+	if (!algorithm_alone && (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0))
 		return error_set(err, SIGV4_INCOMPLETE,
 				 "Authorization header requires '" SIGV4_ALGORITHM "' as its algorithm. Authorization=%s",
 				 shown_authorization.text);
