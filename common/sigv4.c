@@ -695,7 +695,9 @@ static int append_canonical_query(struct berth_buf *b, const char *query, size_t
 	struct query_pair *pairs = calloc(n, sizeof(*pairs));
 	struct berth_buf text = BERTH_BUF_INIT;
 	int r = -1;
-	if (pairs == NULL) {
+	/* every byte may become %XX; reserved now so that text.data is set
+	 * even when every pair is empty ("?&&") */
+	if (pairs == NULL || buf_reserve(&text, len * 3) < 0) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -718,8 +720,7 @@ static int append_canonical_query(struct berth_buf *b, const char *query, size_t
 		pairs[k].value_len = text.len - pairs[k].value;
 		k++;
 	}
-	if (text.data != NULL)
-		qsort_r(pairs, n, sizeof(*pairs), query_pair_cmp, text.data);
+	qsort_r(pairs, n, sizeof(*pairs), query_pair_cmp, text.data);
 	for (size_t i = 0; i < n; i++) {
 		if ((i > 0 && buf_append(b, "&", 1) < 0) ||
 		    buf_append(b, text.data + pairs[i].name, pairs[i].name_len) < 0 || buf_append(b, "=", 1) < 0 ||
