@@ -77,7 +77,7 @@ void dispatch_head(struct server *srv, struct request *req)
 	case DISPATCH_CONTROL: req->body_limit = ROUTER_CONTROL_MAX_BODY; break;
 	case DISPATCH_INVOKE:
 		req->body_limit = srv->cfg.max_body_bytes;
-		if (router_auth_hashes_bodies(srv->auth) && request_hash_body(req) < 0)
+		if (srv->auth && router_auth_hashes_bodies(srv->auth) && request_hash_body(req) < 0)
 			log_error("request %s: out of memory for its body hash; its signature will not match", req->id);
 		break;
 	default: req->body_limit = ROUTER_OTHER_MAX_BODY; break;
