@@ -52,15 +52,18 @@ static void reply_denied(struct api_reply *reply, const struct sigv4_error *e)
 		buf_reset(&reply->body);
 }
 
-/* The signed request as the router received it. false: malformed (the
- * router always sends these members). */
+/* The signed request as the router received it. A call without one (a
+ * forged line on the router's channel) reads as a request without
+ * headers: no Authorization, MissingAuthenticationToken. false when
+ * malformed. */
 static bool read_request(yajl_val call, struct sigv4_header *headers, size_t *n, struct sigv4_request *req)
 {
 	const char *method = json_get_string(call, "method"), *path = json_get_string(call, "path");
 	yajl_val list = json_get(call, "headers");
-	if (!method || !path || !list || !YAJL_IS_ARRAY(list) || list->u.array.len > MAX_CALL_HEADERS)
+	if (list && (!YAJL_IS_ARRAY(list) || list->u.array.len > MAX_CALL_HEADERS))
 		return false;
-	for (size_t i = 0; i < list->u.array.len; i++) {
+	size_t count = list ? list->u.array.len : 0;
+	for (size_t i = 0; i < count; i++) {
 		yajl_val h = list->u.array.values[i];
 		if (!YAJL_IS_ARRAY(h) || h->u.array.len != 2 || !YAJL_IS_STRING(h->u.array.values[0]) ||
 		    !YAJL_IS_STRING(h->u.array.values[1]))
@@ -70,11 +73,11 @@ static bool read_request(yajl_val call, struct sigv4_header *headers, size_t *n,
 		headers[i].value = h->u.array.values[1]->u.string;
 		headers[i].value_len = strlen(headers[i].value);
 	}
-	*n = list->u.array.len;
-	req->method = method;
-	req->target = path;
+	*n = count;
+	req->method = method ? method : "POST";
+	req->target = path ? path : "/";
 	req->headers = headers;
-	req->n_headers = *n;
+	req->n_headers = count;
 	return true;
 }
 
@@ -89,7 +92,7 @@ bool api_access_check(struct access *a, const char *operation, yajl_val call, co
 		char hash[65];
 		if (!read_request(call, headers, &n, &req)) {
 			api_reply_error(reply, BERTH_ERR_INTERNAL,
-					"the router forwarded a control call without its signed request");
+					"the router forwarded a control call with a malformed signed request");
 			return false;
 		}
 		sigv4_sha256_hex(body, body_len, hash);

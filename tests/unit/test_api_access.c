@@ -149,9 +149,20 @@ static void signatures(void **state)
 	assert_false(api_access_check(f->a, "CreateModel", call, "{\"ModelName\":\"n\"}", 16, NOW, &reply, &who));
 	assert_int_equal(reply.status, 403);
 	buf_free(&reply.body);
-	/* a call without its signed request (never from a working router) */
+	/* a call without its signed request (a forged line on the router's channel) */
 	struct berth_err err;
-	yajl_val bare = json_parse("{\"op\":\"control\",\"target\":\"ListModels\",\"body\":\"{}\"}", 48, &err);
+	const char *line = "{\"op\":\"control\",\"target\":\"ListModels\",\"body\":\"{}\"}";
+	yajl_val bare = json_parse(line, strlen(line), &err);
+	reply = (struct api_reply){ 0, BERTH_BUF_INIT };
+	assert_false(api_access_check(f->a, "ListModels", bare, "{}", 2, NOW, &reply, &who));
+	assert_int_equal(reply.status, 403);
+	assert_string_equal(reply.body.data, "{\"__type\":\"MissingAuthenticationTokenException\","
+					     "\"message\":\"Missing Authentication Token\"}");
+	buf_free(&reply.body);
+	yajl_tree_free(bare);
+	/* malformed headers */
+	line = "{\"op\":\"control\",\"target\":\"ListModels\",\"headers\":[[\"host\"]],\"body\":\"{}\"}";
+	bare = json_parse(line, strlen(line), &err);
 	reply = (struct api_reply){ 0, BERTH_BUF_INIT };
 	assert_false(api_access_check(f->a, "ListModels", bare, "{}", 2, NOW, &reply, &who));
 	assert_int_equal(reply.status, 500);
