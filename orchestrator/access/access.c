@@ -222,6 +222,7 @@ enum sigv4_status access_authenticate(struct access *a, const struct sigv4_reque
 	if (!a->enabled) {
 		snprintf(who->key_id, sizeof(who->key_id), "-");
 		snprintf(who->name, sizeof(who->name), "anonymous");
+		who->signed_headers[0] = '\0';
 		return SIGV4_OK;
 	}
 	struct sigv4_auth auth;
@@ -242,6 +243,7 @@ enum sigv4_status access_authenticate(struct access *a, const struct sigv4_reque
 	}
 	int r = sigv4_verify(req, &auth, key, err);
 	explicit_bzero(key, sizeof(key));
+	snprintf(who->signed_headers, sizeof(who->signed_headers), "%s", auth.signed_headers);
 	if (r < 0) {
 		err->status = SIGV4_INVALID;
 		snprintf(err->message, sizeof(err->message), "berthd ran out of memory verifying the signature; retry");

@@ -57,6 +57,7 @@ int access_render_router(struct access *a, int64_t now, struct berth_buf *out);
 struct access_principal {
 	char key_id[SIGV4_MAX_KEY_ID + 1];
 	char name[128];
+	char signed_headers[1024]; /* of the verified request ("" with auth none) */
 };
 
 /* Verifies a signed request (steps 1–4 of sigv4.h, the key looked up in

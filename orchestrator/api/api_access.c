@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error_json.h"
 #include "json.h"
@@ -81,6 +82,34 @@ static bool read_request(yajl_val call, struct sigv4_header *headers, size_t *n,
 	return true;
 }
 
+/* Is "x-amz-target" among the signed headers, sent once, and
+ * "SageMaker.OPERATION"? */
+static bool target_signed(const struct sigv4_request *req, const char *signed_headers, const char *operation)
+{
+	bool listed = false;
+	for (const char *p = signed_headers; *p;) {
+		const char *end = strchr(p, ';');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == 12 && memcmp(p, "x-amz-target", 12) == 0)
+			listed = true;
+		p += len + (end ? 1 : 0);
+	}
+	if (!listed)
+		return false;
+	const char *value = NULL;
+	size_t value_len = 0;
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (req->headers[i].name_len == 12 && strncasecmp(req->headers[i].name, "x-amz-target", 12) == 0) {
+			if (value)
+				return false;
+			value = req->headers[i].value;
+			value_len = req->headers[i].value_len;
+		}
+	size_t op_len = strlen(operation);
+	return value && value_len == 10 + op_len && memcmp(value, "SageMaker.", 10) == 0 &&
+	       memcmp(value + 10, operation, op_len) == 0;
+}
+
 bool api_access_check(struct access *a, const char *operation, yajl_val call, const char *body, size_t body_len,
 		      int64_t now, struct api_reply *reply, struct access_principal *who)
 {
@@ -99,6 +128,20 @@ bool api_access_check(struct access *a, const char *operation, yajl_val call, co
 		req.payload_hash = hash;
 		if (access_authenticate(a, &req, now, who, &e) != SIGV4_OK) {
 			log_debug("control call %s refused: %s: %s", operation, sigv4_error_type(e.status), e.message);
+			reply_denied(reply, &e);
+			return false;
+		}
+		/* The operation berthd runs is the one the client signed: a
+		 * router that names another (a valid DescribeModel replayed as
+		 * DeleteModel) is refused. */
+		if (!target_signed(&req, who->signed_headers, operation)) {
+			e.status = SIGV4_INVALID;
+			snprintf(e.message, sizeof(e.message),
+				 "The request signature does not cover the operation SageMaker.%.64s: sign the "
+				 "X-Amz-Target header (every AWS SDK does).",
+				 operation);
+			log_warn("control call %s by key %s refused: X-Amz-Target not signed for it", operation,
+				 who->name);
 			reply_denied(reply, &e);
 			return false;
 		}

@@ -146,8 +146,16 @@ static void signatures(void **state)
 	yajl_val call = signed_call("CreateModel", "{\"ModelName\":\"m\"}", OPS);
 	struct api_reply reply = { 0, BERTH_BUF_INIT };
 	struct access_principal who;
-	assert_false(api_access_check(f->a, "CreateModel", call, "{\"ModelName\":\"n\"}", 16, NOW, &reply, &who));
+	assert_false(api_access_check(f->a, "CreateModel", call, "{\"ModelName\":\"n\"}", 17, NOW, &reply, &who));
 	assert_int_equal(reply.status, 403);
+	buf_free(&reply.body);
+	/* a valid signature of one operation, run as another */
+	yajl_tree_free(call);
+	call = signed_call("DescribeModel", "{\"ModelName\":\"m\"}", OPS);
+	reply = (struct api_reply){ 0, BERTH_BUF_INIT };
+	assert_false(api_access_check(f->a, "DeleteModel", call, "{\"ModelName\":\"m\"}", 17, NOW, &reply, &who));
+	assert_int_equal(reply.status, 403);
+	assert_non_null(strstr(reply.body.data, "does not cover the operation SageMaker.DeleteModel"));
 	buf_free(&reply.body);
 	/* a call without its signed request (a forged line on the router's channel) */
 	struct berth_err err;
