@@ -1,7 +1,9 @@
 /* dispatch.c — request classification and the router's own answers. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "control.h"
 #include "dispatch.h"
 #include "mme.h"
@@ -9,6 +11,7 @@
 #include "invoke.h"
 #include "log.h"
 #include "server.h"
+#include "sigv4.h"
 
 #define AMZ_TARGET_PREFIX "SageMaker."
 
@@ -69,12 +72,37 @@ static struct dispatch_target classify_request(const struct request *req)
 	return dispatch_classify(req->method, request_path(req), request_header(req, "x-amz-target", NULL));
 }
 
+/* A control call or an invocation whose head alone is refused (auth.h):
+ * keep the refusal, answered by dispatch_refuse_early. */
+static void check_head(struct server *srv, struct request *req)
+{
+	struct sigv4_error e;
+	if (!router_auth_refused_at_head(srv, req, &e))
+		return;
+	req->refusal = malloc(sizeof(*req->refusal));
+	if (req->refusal)
+		*req->refusal = e;
+}
+
+void dispatch_refuse_early(struct server *srv, struct request *req)
+{
+	struct dispatch_target t = classify_request(req);
+	srv->metrics.requests[kind_metric(t.kind)]++;
+	router_auth_refuse(req, req->refusal, t.kind == DISPATCH_INVOKE);
+}
+
 void dispatch_head(struct server *srv, struct request *req)
 {
 	struct dispatch_target t = classify_request(req);
+	if (t.kind == DISPATCH_CONTROL || t.kind == DISPATCH_INVOKE)
+		check_head(srv, req);
 	switch (t.kind) {
 	case DISPATCH_CONTROL: req->body_limit = ROUTER_CONTROL_MAX_BODY; break;
-	case DISPATCH_INVOKE: req->body_limit = srv->cfg.max_body_bytes; break;
+	case DISPATCH_INVOKE:
+		req->body_limit = srv->cfg.max_body_bytes;
+		if (srv->auth && router_auth_hashes_bodies(srv->auth) && request_hash_body(req) < 0)
+			log_error("request %s: out of memory for its body hash; its signature will not match", req->id);
+		break;
 	default: req->body_limit = ROUTER_OTHER_MAX_BODY; break;
 	}
 }
@@ -112,6 +140,11 @@ static void answer_metrics(struct server *srv, struct request *req)
 	request_respond_finish(req);
 }
 
+static void invoke_authorized(struct server *srv, struct request *req, const char *endpoint)
+{
+	invoker_start(srv->invoker, req, endpoint);
+}
+
 void dispatch_request(struct server *srv, struct request *req)
 {
 	struct dispatch_target t = classify_request(req);
@@ -131,7 +164,8 @@ void dispatch_request(struct server *srv, struct request *req)
 			respond_control_error(req, 400, "UnknownOperationException", "Unknown operation %s.", t.name);
 			return;
 		}
-		control_start(srv, req, t.name + pl);
+		if (router_auth_control(srv, req))
+			control_start(srv, req, t.name + pl);
 		return;
 	}
 	case DISPATCH_INVOKE: {
@@ -143,7 +177,7 @@ void dispatch_request(struct server *srv, struct request *req)
 		}
 		memcpy(name, t.name, t.name_len);
 		name[t.name_len] = '\0';
-		invoker_start(srv->invoker, req, name);
+		router_auth_invoke(srv, req, name, invoke_authorized);
 		return;
 	}
 	case DISPATCH_NOT_FOUND:
