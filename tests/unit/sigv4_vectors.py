@@ -2,12 +2,17 @@
 """Prints the SigV4 vectors test_sigv4.c pins, signed by the real botocore.
 
 Run with Debian's python3 (its botocore): /usr/bin/python3 tests/unit/sigv4_vectors.py
+(a newer botocore, 1.43, prints the same requests and signatures but for
+its User-Agent, and no awscrt vector when awscrt is not installed).
 The clock is fixed (botocore reads datetime.datetime.utcnow()), the SDK
 clients send nothing (a before-send hook answers), so the output is the
 same on every run; paste it into tests/unit/test_sigv4.c when botocore's
 signing changes.
 """
 import datetime
+import shutil
+import socket
+import subprocess
 import sys
 from unittest import mock
 
@@ -37,9 +42,14 @@ SigV4Auth.canonical_request = recording_canonical_request
 
 
 class FixedClock(datetime.datetime):
+    # botocore 1.29 reads utcnow(), later ones now(timezone.utc)
     @classmethod
     def utcnow(cls):
         return WHEN
+
+    @classmethod
+    def now(cls, tz=None):
+        return WHEN.replace(tzinfo=tz)
 
 
 def c_string(data):
@@ -150,7 +160,45 @@ def main():
         request = AWSRequest(method=method, url="http://example.amazonaws.com" + url)
         sign(request, "service", "us-east-1", suite)
         emit_request(name, request, "AWS SigV4 test suite: " + name[6:].replace("_", "-"))
+    if shutil.which("curl"):
+        CANONICAL.append("")  # curl does not show it
+        # no query: curl 7.88 signs a query's pairs in the order sent, not
+        # sorted as SigV4 (and AWS) requires; invocations carry none
+        method, target, headers, body = curl_request("/endpoints/e-1/invocations", b'{"x": [1, 2]}')
+        emit("curl_invoke", method, target, headers, body,
+             "curl --aws-sigv4 aws:amz:us-east-1:sagemaker (its own date)")
     return 0
+
+
+def curl_request(path, body):
+    """The request curl --aws-sigv4 sends (curl takes the clock's date: this
+    vector changes on every run), caught by a listener on 127.0.0.1."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        ["curl", "-s", "-m", "10", "--aws-sigv4", "aws:amz:us-east-1:sagemaker", "--user", KEY_ID + ":" + SECRET,
+         "-H", "Content-Type: application/json", "--data-binary", body, "http://127.0.0.1:%d%s" % (port, path)],
+        stdout=subprocess.DEVNULL)
+    conn, _ = listener.accept()
+    conn.settimeout(10)
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += conn.recv(65536)
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    method, target, _ = lines[0].split(" ")
+    headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+    length = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    conn.close()
+    listener.close()
+    proc.wait(timeout=10)
+    return method, target, headers, rest
 
 
 def sign(request, service, region, when):
@@ -158,6 +206,10 @@ def sign(request, service, region, when):
         @classmethod
         def utcnow(cls):
             return when
+
+        @classmethod
+        def now(cls, tz=None):
+            return when.replace(tzinfo=tz)
 
     with mock.patch("botocore.auth.datetime.datetime", Clock):
         SigV4Auth(Credentials(KEY_ID, SECRET), service, region).add_auth(request)

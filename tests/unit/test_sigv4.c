@@ -4,7 +4,8 @@
  *
  * The vectors below are pasted from tests/unit/sigv4_vectors.py's output
  * (botocore's SigV4Auth, and awscrt's signer that Debian's boto3 prefers,
- * with a fixed clock); run it again to regenerate them. */
+ * with a fixed clock; curl --aws-sigv4 with its own); run it again to
+ * regenerate them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,6 +164,23 @@ static const struct vector suite_get_vanilla_query_order_key_case = {
 		{ "Host", "example.amazonaws.com" },
 	},
 };
+/* curl --aws-sigv4 aws:amz:us-east-1:sagemaker (its own date) */
+static const struct vector curl_invoke = {
+	.canonical = "",
+	.method = "POST",
+	.target = "/endpoints/e-1/invocations",
+	.body = "{\"x\": [1, 2]}",
+	.body_len = 13,
+	.headers = {
+		{ "Host", "127.0.0.1:49035" },
+		{ "Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/us-east-1/sagemaker/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=7d17962d3ffbdbbe5f31725faa6dbf7637ebc7f54a4fa9bbc41dd023398aeee1" },
+		{ "X-Amz-Date", "20261201T140106Z" },
+		{ "User-Agent", "curl/7.88.1" },
+		{ "Accept", "*/*" },
+		{ "Content-Type", "application/json" },
+		{ "Content-Length", "13" },
+	},
+};
 
 /* 2026-12-01T14:05:09Z, when the botocore vectors were signed, and
  * 2015-08-30T12:36:00Z, the test suite's */
@@ -295,6 +313,16 @@ static void test_botocore_vectors(void **state)
 	assert_vector_verifies(&botocore_authority, SIGV4_SERVICE, BOTOCORE_TIME);
 	assert_vector_verifies(&botocore_query, SIGV4_SERVICE, BOTOCORE_TIME);
 	assert_vector_verifies(&crt_list, SIGV4_SERVICE, BOTOCORE_TIME);
+}
+
+static void test_curl_vector(void **state)
+{
+	(void)state;
+	/* signed with curl's own clock: checked at that time */
+	int64_t signed_at;
+	const char *date = vector_header(&curl_invoke, "X-Amz-Date");
+	assert_true(sigv4_parse_amz_date(date, strlen(date), &signed_at));
+	assert_vector_verifies(&curl_invoke, SIGV4_SERVICE, signed_at);
 }
 
 static void test_authority_only_without_host(void **state)
@@ -838,6 +866,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suite_vectors),
 		cmocka_unit_test(test_botocore_vectors),
+		cmocka_unit_test(test_curl_vector),
 		cmocka_unit_test(test_authority_only_without_host),
 		cmocka_unit_test(test_signing_key),
 		cmocka_unit_test(test_canonical_uri),
