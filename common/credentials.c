@@ -305,7 +305,7 @@ static int section_start(struct parser *p, const char *s, size_t len)
 {
 	/* "[name]" with optional blanks inside the brackets */
 	if (len < 2 || s[len - 1] != ']')
-		return parse_fail(p, "a section header must be `[NAME]`; close the bracket");
+		return parse_fail(p, "a section header is `[NAME]` alone on its line; close the bracket or remove what follows it");
 	const char *name = s + 1;
 	size_t name_len = len - 2;
 	while (name_len > 0 && (*name == ' ' || *name == '\t'))

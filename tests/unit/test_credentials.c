@@ -155,7 +155,9 @@ static void test_refusals(void **state)
 			 "'*', '?'), or remove the line");
 	assert_refused("[a]\njunk\n", P "2: expected `name = value`, `[NAME]` or a comment; correct the line");
 	assert_refused("[a]\n= x\n", P "2: a value without a name; write `name = value`");
-	assert_refused("[a\n", P "1: a section header must be `[NAME]`; close the bracket");
+	assert_refused("[a\n", P "1: a section header is `[NAME]` alone on its line; close the bracket or remove what follows it");
+	assert_refused("[a] # admin\n", P "1: a section header is `[NAME]` alone on its line; close the bracket or remove "
+					 "what follows it");
 	assert_refused("[]\n", P "1: section name '' is not a user name (1 to 64 of letters, digits and +=,.@_-); rename it");
 	assert_refused("[a b]\n",
 		       P "1: section name 'a b' is not a user name (1 to 64 of letters, digits and +=,.@_-); rename it");
