@@ -459,8 +459,7 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		return error_set(err, SIGV4_INCOMPLETE, "Authorization header of %zu bytes exceeds the limit of %d bytes.",
 				 authorization->value_len, SIGV4_MAX_AUTHORIZATION);
 
-	struct shown shown_authorization;
-	shown_set(&shown_authorization, authorization->value, authorization->value_len);
+	struct shown shown_authorization; /* filled only to answer a refusal */
 	const char *v = authorization->value;
 	size_t len = authorization->value_len;
 	trim_ows(&v, &len);
@@ -468,10 +467,12 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 	/* "AWS4-HMAC-SHA256" alone (its blank trimmed): the right algorithm,
 	 * every part missing */
 	bool algorithm_alone = len == prefix - 1 && memcmp(v, SIGV4_ALGORITHM, prefix - 1) == 0;
-	if (!algorithm_alone && (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0))
+	if (!algorithm_alone && (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0)) {
+		shown_set(&shown_authorization, authorization->value, authorization->value_len);
 		return error_set(err, SIGV4_INCOMPLETE,
 				 "Authorization header requires '" SIGV4_ALGORITHM "' as its algorithm. Authorization=%s",
 				 shown_authorization.text);
+	}
 
 	/* Credential=…, SignedHeaders=…, Signature=… in any order; other
 	 * components are ignored, a repeated one is garbled */
@@ -508,6 +509,7 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 	}
 	bool date_missing = amz_date == NULL;
 	if (credential != PART_OK || signature != PART_OK || signed_headers != PART_OK || date_missing) {
+		shown_set(&shown_authorization, authorization->value, authorization->value_len);
 		return error_set(err, SIGV4_INCOMPLETE, "%s%s%s%sAuthorization=%s",
 				 credential != PART_OK ? "Authorization header requires 'Credential' parameter. " : "",
 				 signature != PART_OK ? "Authorization header requires 'Signature' parameter. " : "",
@@ -812,6 +814,8 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 			    struct sigv4_error *err)
 {
 	buf_reset(out);
+	if (buf_reserve(out, 512) < 0) /* most requests' canonical form fits: no regrowth */
+		return -1;
 	if (!signed_headers_have(auth->signed_headers, "host"))
 		return error_set(err, SIGV4_INVALID,
 				 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
@@ -853,7 +857,8 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 			return error_set(err, SIGV4_INVALID, "%s", mismatch_message);
 		p += len + (p[len] == ';');
 	}
-	if (buf_printf(out, "\n%s\n%s", auth->signed_headers, payload_hash) < 0)
+	if (buf_append(out, "\n", 1) < 0 || buf_append_str(out, auth->signed_headers) < 0 ||
+	    buf_append(out, "\n", 1) < 0 || buf_append_str(out, payload_hash) < 0)
 		return -1;
 	return SIGV4_OK;
 }
@@ -864,12 +869,16 @@ int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_aut
 	buf_reset(out);
 	struct berth_buf canonical = BERTH_BUF_INIT;
 	int r = sigv4_canonical_request(req, auth, &canonical, err);
+	if (r == SIGV4_OK && buf_reserve(out, 256) < 0)
+		r = -1;
 	if (r == SIGV4_OK) {
 		char hash[65];
 		sigv4_sha256_hex(canonical.data, canonical.len, hash);
-		if (buf_printf(out, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/" SIGV4_TERMINATOR "\n%s", auth->amz_date,
-			       auth->date, auth->region, auth->service, hash) < 0)
-			r = -1;
+		const char *parts[] = { SIGV4_ALGORITHM "\n", auth->amz_date, "\n", auth->date, "/", auth->region, "/",
+					auth->service, "/" SIGV4_TERMINATOR "\n", hash };
+		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && r == SIGV4_OK; i++)
+			if (buf_append_str(out, parts[i]) < 0)
+				r = -1;
 	}
 	buf_free(&canonical);
 	return r;
