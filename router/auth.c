@@ -49,6 +49,8 @@ static void free_globs(struct credentials_globs *g)
 
 static void free_keys(struct auth_key *keys, size_t n)
 {
+	if (keys == NULL)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		free(keys[i].ck.name);
 		free(keys[i].ck.key_id);
