@@ -320,6 +320,34 @@ void sigv4_format_amz_date(int64_t t, char out[17])
 	*o = '\0';
 }
 
+/* "Sun, 30 Aug 2015 12:36:00 GMT": RFC 9110's IMF-fixdate, the Date header
+ * SigV4 allows instead of X-Amz-Date (botocore writes the zone "-0000"). */
+static bool parse_http_date(const char *s, size_t len, int64_t *out)
+{
+	static const char days[] = "MonTueWedThuFriSatSun", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	if (len != 29 && len != 31)
+		return false;
+	if (s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+	    s[22] != ':' || s[25] != ' ')
+		return false;
+	if (!(len == 29 ? memcmp(s + 26, "GMT", 3) == 0
+			: memcmp(s + 26, "+0000", 5) == 0 || memcmp(s + 26, "-0000", 5) == 0))
+		return false;
+	int day = -1, month = -1;
+	for (int i = 0; i < 7; i++)
+		if (memcmp(s, days + 3 * i, 3) == 0)
+			day = i;
+	for (int i = 0; i < 12; i++)
+		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+			month = i + 1;
+	if (day < 0 || month < 0)
+		return false;
+	/* the same instant in the basic format, checked by its parser */
+	char iso[16] = { s[12], s[13], s[14], s[15], (char)('0' + month / 10), (char)('0' + month % 10), s[5], s[6],
+			 'T', s[17], s[18], s[20], s[21], s[23], s[24], 'Z' };
+	return sigv4_parse_amz_date(iso, sizeof(iso), out);
+}
+
 /* ---- step 1: the Authorization header --------------------------------------- */
 
 static bool header_is(const struct sigv4_header *h, const char *lower_name)
@@ -439,8 +467,8 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 			      struct sigv4_auth *out, struct sigv4_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	const struct sigv4_header *authorization = NULL, *amz_date = NULL;
-	size_t n_authorization = 0, n_amz_date = 0;
+	const struct sigv4_header *authorization = NULL, *amz_date = NULL, *http_date = NULL;
+	size_t n_authorization = 0, n_amz_date = 0, n_http_date = 0;
 	for (size_t i = 0; i < req->n_headers; i++) {
 		if (header_is(&req->headers[i], "authorization")) {
 			if (n_authorization++ == 0)
@@ -448,6 +476,9 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		} else if (header_is(&req->headers[i], "x-amz-date")) {
 			if (n_amz_date++ == 0)
 				amz_date = &req->headers[i];
+		} else if (header_is(&req->headers[i], "date")) {
+			if (n_http_date++ == 0)
+				http_date = &req->headers[i];
 		}
 	}
 	if (authorization == NULL)
@@ -507,7 +538,7 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		if (state != NULL)
 			*state = *state == PART_ABSENT && ok ? PART_OK : PART_BAD;
 	}
-	bool date_missing = amz_date == NULL;
+	bool date_missing = amz_date == NULL && http_date == NULL;
 	if (credential != PART_OK || signature != PART_OK || signed_headers != PART_OK || date_missing) {
 		shown_set(&shown_authorization, authorization->value, authorization->value_len);
 		return error_set(err, SIGV4_INCOMPLETE, "%s%s%s%sAuthorization=%s",
@@ -521,24 +552,27 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 				 shown_authorization.text);
 	}
 
-	const char *date = amz_date->value;
-	size_t date_len = amz_date->value_len;
+	/* X-Amz-Date, else Date; either once */
+	const struct sigv4_header *when = amz_date != NULL ? amz_date : http_date;
+	const char *date = when->value;
+	size_t date_len = when->value_len;
 	trim_ows(&date, &date_len);
-	if (n_amz_date > 1 || !sigv4_parse_amz_date(date, date_len, &out->amz_time)) {
+	bool date_ok = amz_date != NULL ? n_amz_date == 1 && sigv4_parse_amz_date(date, date_len, &out->amz_time)
+					: n_http_date == 1 && parse_http_date(date, date_len, &out->amz_time);
+	if (!date_ok) {
 		struct shown shown_date;
-		shown_set(&shown_date, amz_date->value, amz_date->value_len);
+		shown_set(&shown_date, when->value, when->value_len);
 		return error_set(err, SIGV4_INCOMPLETE,
 				 "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601",
 				 shown_date.text);
 	}
-	memcpy(out->amz_date, date, 16);
-	out->amz_date[16] = '\0';
+	sigv4_format_amz_date(out->amz_time, out->amz_date);
 
 	if (memcmp(out->date, out->amz_date, 8) != 0)
 		return error_set(err, SIGV4_INVALID,
 				 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-				 "HTTP: '%s' != '%.8s', from 'X-Amz-Date'.",
-				 out->date, out->amz_date);
+				 "HTTP: '%s' != '%.8s', from '%s'.",
+				 out->date, out->amz_date, amz_date != NULL ? "X-Amz-Date" : "Date");
 	if (strcmp(out->region, region) != 0)
 		return error_set(err, SIGV4_INVALID, "Credential should be scoped to a valid region, not '%s'. ",
 				 out->region);

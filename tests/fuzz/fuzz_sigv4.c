@@ -4,9 +4,10 @@
  * passes) sigv4_canonical_request and sigv4_verify with a key derived
  * from a fixed secret.
  *
- * Input: up to three parts separated by 0 bytes: the Authorization value,
- * the X-Amz-Date value, the request target (path and query, to the end).
- * An empty or absent part leaves its header out (the target: "/"). Header
+ * Input: up to four parts separated by 0 bytes: the Authorization value,
+ * the X-Amz-Date value, the Date value, the request target (path and
+ * query, to the end). An empty or absent part leaves its header out (the
+ * target: "/"). Header
  * values are handed over in buffers of exactly their size (no NUL), so a
  * read past the end is caught. Every answer must be one of the statuses
  * with a printable-ASCII message (it becomes JSON), and what sigv4_parse
@@ -62,10 +63,10 @@ static char *copy_exact(const uint8_t *data, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *part[3] = { NULL, NULL, NULL };
-	size_t part_len[3] = { 0, 0, 0 }, pos = 0;
-	for (int n = 0; n < 3 && pos <= size; n++) {
-		const uint8_t *end = n < 2 ? memchr(data + pos, 0, size - pos) : NULL;
+	const uint8_t *part[4] = { NULL, NULL, NULL, NULL };
+	size_t part_len[4] = { 0, 0, 0, 0 }, pos = 0;
+	for (int n = 0; n < 4 && pos <= size; n++) {
+		const uint8_t *end = n < 3 ? memchr(data + pos, 0, size - pos) : NULL;
 		size_t len = end != NULL ? (size_t)(end - (data + pos)) : size - pos;
 		if (len > 0) /* an empty part: the header is absent */
 			part[n] = data + pos, part_len[n] = len;
@@ -73,13 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	char *authorization = part[0] ? copy_exact(part[0], part_len[0]) : NULL;
 	char *date = part[1] ? copy_exact(part[1], part_len[1]) : NULL;
+	char *http_date = part[2] ? copy_exact(part[2], part_len[2]) : NULL;
 	char *target = NULL;
-	if (part[2] != NULL && (target = malloc(part_len[2] + 1)) != NULL) {
-		memcpy(target, part[2], part_len[2]);
-		target[part_len[2]] = '\0'; /* a NUL inside only shortens it */
+	if (part[3] != NULL && (target = malloc(part_len[3] + 1)) != NULL) {
+		memcpy(target, part[3], part_len[3]);
+		target[part_len[3]] = '\0'; /* a NUL inside only shortens it */
 	}
 	static char host[] = { 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm' };
-	struct sigv4_header headers[4];
+	struct sigv4_header headers[5];
 	size_t n_headers = 0;
 	headers[n_headers++] = (struct sigv4_header){ "Host", 4, host, sizeof(host) };
 	headers[n_headers++] = (struct sigv4_header){ ":authority", 10, host, sizeof(host) };
@@ -87,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		headers[n_headers++] = (struct sigv4_header){ "Authorization", 13, authorization, part_len[0] };
 	if (date != NULL)
 		headers[n_headers++] = (struct sigv4_header){ "X-Amz-Date", 10, date, part_len[1] };
+	if (http_date != NULL)
+		headers[n_headers++] = (struct sigv4_header){ "Date", 4, http_date, part_len[2] };
 	struct sigv4_request req = { "GET", target ? target : "/", headers, n_headers, SIGV4_EMPTY_PAYLOAD_HASH };
 
 	struct sigv4_auth auth;
@@ -111,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(authorization);
 	free(date);
+	free(http_date);
 	free(target);
 	return 0;
 }

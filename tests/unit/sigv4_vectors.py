@@ -153,6 +153,11 @@ def main():
                          headers={"X-Amz-Meta": "  one   two  ", "x-amz-meta": "three"})
     sign(request, "sagemaker", "us-east-1", WHEN)
     emit_request("botocore_query", request, "SigV4Auth: dot segments, repeated header, a sorted query")
+    # a request carrying Date: botocore signs with it instead of X-Amz-Date
+    request = AWSRequest(method="POST", url="http://127.0.0.1:8080/endpoints/e-1/invocations", data=b"{}",
+                         headers={"Date": "x", "Content-Type": "application/json"})
+    sign(request, "sagemaker", "us-east-1", WHEN)
+    emit_request("botocore_date", request, "SigV4Auth with a Date header instead of X-Amz-Date")
     # the AWS SigV4 test suite's vanilla cases
     suite = datetime.datetime(2015, 8, 30, 12, 36, 0)
     for name, method, url in (("suite_get_vanilla", "GET", "/"), ("suite_post_vanilla", "POST", "/"),

@@ -125,6 +125,20 @@ static const struct vector botocore_query = {
 		{ "Host", "127.0.0.1:8080" },
 	},
 };
+/* SigV4Auth with a Date header instead of X-Amz-Date */
+static const struct vector botocore_date = {
+	.canonical = "POST\n/endpoints/e-1/invocations\n\ncontent-type:application/json\ndate:Tue, 01 Dec 2026 14:05:09 -0000\nhost:127.0.0.1:8080\n\ncontent-type;date;host\n44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+	.method = "POST",
+	.target = "/endpoints/e-1/invocations",
+	.body = "{}",
+	.body_len = 2,
+	.headers = {
+		{ "Content-Type", "application/json" },
+		{ "Date", "Tue, 01 Dec 2026 14:05:09 -0000" },
+		{ "Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/us-east-1/sagemaker/aws4_request, SignedHeaders=content-type;date;host, Signature=9e0e934f6442f53002bab3e38b881be147a3f93ae1e70e01f2441bf56fb02696" },
+		{ "Host", "127.0.0.1:8080" },
+	},
+};
 /* AWS SigV4 test suite: get-vanilla */
 static const struct vector suite_get_vanilla = {
 	.canonical = "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -172,9 +186,9 @@ static const struct vector curl_invoke = {
 	.body = "{\"x\": [1, 2]}",
 	.body_len = 13,
 	.headers = {
-		{ "Host", "127.0.0.1:49035" },
-		{ "Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/us-east-1/sagemaker/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=7d17962d3ffbdbbe5f31725faa6dbf7637ebc7f54a4fa9bbc41dd023398aeee1" },
-		{ "X-Amz-Date", "20261201T140106Z" },
+		{ "Host", "127.0.0.1:49351" },
+		{ "Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/us-east-1/sagemaker/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=1a30a807d7c46ac34492000c074265e73357a5452918b69651477e39fe93c29e" },
+		{ "X-Amz-Date", "20261201T140453Z" },
 		{ "User-Agent", "curl/7.88.1" },
 		{ "Accept", "*/*" },
 		{ "Content-Type", "application/json" },
@@ -295,6 +309,10 @@ static void assert_error(int got, const struct sigv4_error *err, enum sigv4_stat
 	assert_string_equal(err->message, message);
 }
 
+static const char mismatch[] = "The request signature we calculated does not match the signature you provided. "
+			       "Check your AWS Secret Access Key and signing method. Consult the service "
+			       "documentation for details.";
+
 /* ---- real signatures ---------------------------------------------------- */
 
 static void test_suite_vectors(void **state)
@@ -313,6 +331,51 @@ static void test_botocore_vectors(void **state)
 	assert_vector_verifies(&botocore_authority, SIGV4_SERVICE, BOTOCORE_TIME);
 	assert_vector_verifies(&botocore_query, SIGV4_SERVICE, BOTOCORE_TIME);
 	assert_vector_verifies(&crt_list, SIGV4_SERVICE, BOTOCORE_TIME);
+	assert_vector_verifies(&botocore_date, SIGV4_SERVICE, BOTOCORE_TIME);
+}
+
+static void test_http_date(void **state)
+{
+	(void)state;
+	struct request r;
+	struct sigv4_auth auth;
+	struct sigv4_error err;
+	/* the Date header stands for X-Amz-Date: botocore's "-0000", and GMT */
+	request_from(&r, &botocore_date);
+	assert_int_equal(parse(&r, SIGV4_SERVICE, BOTOCORE_TIME, &auth, &err), SIGV4_OK);
+	assert_string_equal(auth.amz_date, "20261201T140509Z");
+	assert_true(auth.amz_time == BOTOCORE_TIME);
+	request_set(&r, "Date", "Tue, 01 Dec 2026 14:05:09 GMT", 29);
+	assert_int_equal(parse(&r, SIGV4_SERVICE, BOTOCORE_TIME, &auth, &err), SIGV4_OK);
+	assert_true(auth.amz_time == BOTOCORE_TIME);
+	/* signed as "-0000": the header's text is part of the signature */
+	assert_error(verify_with(&r, SIGV4_SERVICE, BOTOCORE_TIME, SECRET, &err), &err, SIGV4_INVALID, mismatch);
+	static const char *const bad[] = { "Tue, 01 Dec 2026 14:05:09 CET", "Tue, 31 Nov 2026 14:05:09 GMT",
+					   "Xyz, 01 Dec 2026 14:05:09 GMT", "Tue, 01 Dez 2026 14:05:09 GMT",
+					   "Tue 01 Dec 2026 14:05:09 GMT", "20261201T140509Z", "Tuesday, 01-Dec-26 14:05:09 GMT" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		request_set(&r, "Date", bad[i], strlen(bad[i]));
+		char expected[256];
+		snprintf(expected, sizeof(expected),
+			 "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", bad[i]);
+		assert_error(parse(&r, SIGV4_SERVICE, BOTOCORE_TIME, &auth, &err), &err, SIGV4_INCOMPLETE, expected);
+	}
+	/* X-Amz-Date wins over Date */
+	request_set(&r, "X-Amz-Date", "20261201T140510Z", 16);
+	assert_int_equal(parse(&r, SIGV4_SERVICE, BOTOCORE_TIME, &auth, &err), SIGV4_OK);
+	assert_string_equal(auth.amz_date, "20261201T140510Z");
+	/* the scope's day is compared with the Date's */
+	request_from(&r, &botocore_date);
+	request_set(&r, "Date", "Wed, 02 Dec 2026 00:00:01 GMT", 29);
+	assert_error(parse(&r, SIGV4_SERVICE, INT64_C(1796169601), &auth, &err), &err, SIGV4_INVALID,
+		     "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+		     "'20261201' != '20261202', from 'Date'.");
+	/* two Date headers */
+	request_from(&r, &botocore_date);
+	request_add(&r, "date", "Tue, 01 Dec 2026 14:05:09 -0000");
+	assert_error(parse(&r, SIGV4_SERVICE, BOTOCORE_TIME, &auth, &err), &err, SIGV4_INCOMPLETE,
+		     "Date must be in ISO-8601 'basic format'. Got 'Tue, 01 Dec 2026 14:05:09 -0000'. See "
+		     "http://en.wikipedia.org/wiki/ISO_8601");
 }
 
 static void test_curl_vector(void **state)
@@ -442,9 +505,6 @@ static void test_canonical_headers(void **state)
 
 /* ---- refusals: every row of docs/contract.md §1's table ---------------------- */
 
-static const char mismatch[] = "The request signature we calculated does not match the signature you provided. "
-			       "Check your AWS Secret Access Key and signing method. Consult the service "
-			       "documentation for details.";
 
 static void set_authorization(struct request *r, const char *value)
 {
@@ -866,6 +926,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suite_vectors),
 		cmocka_unit_test(test_botocore_vectors),
+		cmocka_unit_test(test_http_date),
 		cmocka_unit_test(test_curl_vector),
 		cmocka_unit_test(test_authority_only_without_host),
 		cmocka_unit_test(test_signing_key),
