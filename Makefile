@@ -51,7 +51,7 @@ LDFLAGS   += $(SANFLAGS) -pthread
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev
 DEPS_RUN   := runc iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
-DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci zstd
+DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
 # clang's -fsanitize=fuzzer runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev

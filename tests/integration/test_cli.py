@@ -25,7 +25,7 @@ def stack(berth):
 
 def aws(berth, *args):
     home = tempfile.mkdtemp(prefix="berth-aws-", dir="/var/tmp")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=berth.admin_key[0], AWS_SECRET_ACCESS_KEY=berth.admin_key[1],
                AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", HOME=home,
                AWS_CONFIG_FILE=os.path.join(home, "config"),
                AWS_SHARED_CREDENTIALS_FILE=os.path.join(home, "credentials"),

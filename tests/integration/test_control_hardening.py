@@ -304,8 +304,7 @@ def test_router_user_nobody_is_refused():
     nobody could then reach what is shared with the router."""
     inst = bh.Berth(extra_berthd=["--listen", "127.0.0.1:%d" % bh.free_port(), "--router-user", "nobody"])
     try:
-        p = subprocess.run([os.path.join(inst.build, "berthd"), "--state-dir", inst.state_dir, "--run-dir",
-                            inst.run_dir] + inst.extra_berthd, capture_output=True, timeout=30)
+        p = subprocess.run(inst.berthd_args() + inst.extra_berthd, capture_output=True, timeout=30)
         assert p.returncode == 1
         err = p.stderr.decode()
         assert ("--router-user nobody is nobody (uid 65534 gid 65534), which other processes share: they could "

@@ -156,9 +156,11 @@ def test_multimodel_invocation_over_http2(mb, echo_ep, tmp_path):
     write_artifact(mb.object_root, "echo/h2.tar.gz", {"model.txt": b"over-h2"})
     body = tmp_path / "body"
     body.write_bytes(b"h2body")
-    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-H", "X-Amzn-SageMaker-Target-Model: h2.tar.gz",
-                        "-H", "Content-Type: text/plain", "--data-binary", "@%s" % body,
-                        "%s/endpoints/%s/invocations" % (mb.url, echo_ep)], capture_output=True, timeout=30)
+    signed = bh.sign_headers(mb.port, "POST", "/endpoints/%s/invocations" % echo_ep, body=b"h2body",
+                             headers={"X-Amzn-SageMaker-Target-Model": "h2.tar.gz", "Content-Type": "text/plain"})
+    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge"] + bh.header_args(signed)
+                       + ["--data-binary", "@%s" % body, "%s/endpoints/%s/invocations" % (mb.url, echo_ep)],
+                       capture_output=True, timeout=30)
     assert r.returncode == 0 and r.stdout.endswith(b":over-h2:h2body"), (r.returncode, r.stdout, r.stderr)
 
 
