@@ -86,11 +86,15 @@ def request_headers(port, path, method="POST", extra=(), body=b"", sign=True):
     return headers + [(k.lower(), v) for k, v in signed.items() if k.lower() not in given]
 
 
-def response_headers(block):
-    """A response header block as [(name, value)] (str), decoded by hpack."""
+def response_headers(block, decoder=None):
+    """A response header block as [(name, value)] (str), decoded by hpack;
+    decoder: the connection's hpack.Decoder (its dynamic table), default a
+    new one (enough while the client keeps the table size at 0)."""
     import hpack
-    return [(k.decode() if isinstance(k, bytes) else k, v.decode() if isinstance(v, bytes) else v)
-            for k, v in hpack.Decoder().decode(block, raw=True)]
+    decoder = decoder or hpack.Decoder()
+    return [(k.decode(errors="replace") if isinstance(k, bytes) else k,
+             v.decode(errors="replace") if isinstance(v, bytes) else v)
+            for k, v in decoder.decode(block, raw=True)]
 
 
 def headers_frame(stream, headers, end_stream=False):
