@@ -67,6 +67,7 @@ struct routes;
 struct upstream;
 struct invoker;
 struct mme;
+struct router_auth;
 
 struct server {
 	struct loop *loop;
@@ -78,6 +79,7 @@ struct server {
 	struct upstream *upstream;
 	struct invoker *invoker;
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
+	struct router_auth *auth;    /* access keys and mode from berthd (auth.h) */
 	struct listeners *listeners;
 	struct client_conn conns; /* list head */
 	struct budget buffered;      /* request body bytes held, every connection */
