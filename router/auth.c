@@ -55,7 +55,8 @@ static void free_keys(struct auth_key *keys, size_t n)
 		free_globs(&keys[i].ck.allow);
 		free_globs(&keys[i].ck.endpoints);
 	}
-	explicit_bzero(keys, n * sizeof(*keys));
+	if (keys != NULL) /* none yet: explicit_bzero(NULL, 0) is undefined (UBSan stops the router) */
+		explicit_bzero(keys, n * sizeof(*keys));
 	free(keys);
 }
 
