@@ -175,7 +175,9 @@ int cli_invoke(int argc, char **argv)
 		buf_printf(&hdr, "Accept: %s", accept);
 		headers = curl_slist_append(headers, hdr.data);
 	}
-	headers = curl_slist_append(headers, "Expect:");
+	/* No "Expect:" to turn 100-continue off: libcurl would sign that empty
+	 * header and then not send it, a signature the router cannot match.
+	 * The router answers 100-continue (large bodies) at once. */
 	/* provider1:provider2:region:service, as the aws CLI and boto3 sign */
 	buf_printf(&sigv4, "aws:amz:%s:sagemaker", invoke_region());
 	char error_type[INVOKE_MAX_ANSWER_HEADER] = "";

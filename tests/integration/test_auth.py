@@ -265,6 +265,8 @@ def with_parts(req, **changes):
             parts.pop(k, None)
         else:
             parts[k] = v
+    if not parts:  # "AWS4-HMAC-SHA256 " alone would lose its space on the wire
+        parts["Unknown"] = "part"
     return req.set("Authorization", auth_value(parts))
 
 
@@ -370,13 +372,16 @@ def test_repeated_and_huge_authorization(berth, counter, plane, proto):
     req.set("Authorization", value)
     attack(berth, plane, proto, counter, req, name, "IncompleteSignatureException", 400, 400,
            "Authorization header of %d bytes exceeds the limit of 4096 bytes." % len(value))
-    # exactly at the limit it is read (and here it is a mismatch: the padding is not a part)
+    # exactly at the limit it is read, and an unknown component is ignored, as AWS does
     req, name = build(berth, plane, counter)
     value = req.get("Authorization")
     value = value + ", P=" + "a" * (4096 - len(value) - 4)
     assert len(value) == 4096
     req.set("Authorization", value)
-    attack(berth, plane, proto, counter, req, name, "InvalidSignatureException", 403, 403, MISMATCH)
+    st, _h, data = SEND[proto](berth.port, req)
+    assert st == 200, data
+    if plane == "control":
+        berth.sm.delete_model(ModelName=name)
 
 
 # ---- keys and signatures ------------------------------------------------------------
@@ -458,17 +463,19 @@ def test_clock_skew_beyond_15_minutes(berth, counter, plane, proto):
         req, name = build(berth, plane, counter, shift_s=shift)
         sent = req.get("X-Amz-Date")
         t0 = datetime.datetime.now(datetime.timezone.utc)
+        stamp = r"(\d{8}T\d{6}Z)"
         if word == "expired":
-            pattern = r"Signature expired: (\d{8}T\d{6}Z) is now earlier than (\d{8}T\d{6}Z) \(NOW - 15 min\.\)"
+            pattern = r"Signature expired: %s is now earlier than %s \(%s - 15 min\.\)" % (stamp, stamp, stamp)
         else:
-            pattern = r"Signature not yet current: (\d{8}T\d{6}Z) is still later than (\d{8}T\d{6}Z) \(NOW \+ 15 min\.\)"
+            pattern = r"Signature not yet current: %s is still later than %s \(%s \+ 15 min\.\)" % (stamp, stamp,
+                                                                                                   stamp)
         msg = attack(berth, plane, proto, counter, req, name, "InvalidSignatureException", 403, 403,
                      re.compile(pattern))
         m = re.fullmatch(pattern, msg)
         assert m.group(1) == sent, (msg, sent)
-        bound = parse_amz(m.group(2))
-        want = t0 + datetime.timedelta(minutes=-15 if word == "expired" else 15)
-        assert abs((bound - want).total_seconds()) <= 5, (msg, want)
+        now, bound = parse_amz(m.group(3)), parse_amz(m.group(2))
+        assert abs((now - t0).total_seconds()) <= 5, (msg, t0)
+        assert bound - now == datetime.timedelta(minutes=-15 if word == "expired" else 15), msg
     # 14 minutes either way is within the skew
     for shift in (-14 * 60, 14 * 60):
         req, name = build(berth, plane, counter, shift_s=shift)
@@ -688,6 +695,11 @@ def test_berth_cli_invoke_signs(berth, counter, prod_dev):
     r = subprocess.run([os.path.join(berth.build, "berth"), "invoke", prod, "--url", berth.url, "--credentials",
                         "/nonexistent"], input=b"env", capture_output=True, timeout=30, env=env)
     assert (r.returncode, r.stdout) == (0, b"env"), r.stderr
+    # a body over 1 MiB: libcurl sends Expect: 100-continue (unsigned, as botocore leaves it)
+    big = os.urandom(1536 * 1024)
+    r = subprocess.run([os.path.join(berth.build, "berth"), "invoke", prod, "--url", berth.url, "--credentials",
+                        "/nonexistent"], input=big, capture_output=True, timeout=30, env=env)
+    assert (r.returncode, r.stdout == big) == (0, True), r.stderr
     env["AWS_SECRET_ACCESS_KEY"] = "wrong"
     r = subprocess.run([os.path.join(berth.build, "berth"), "invoke", prod, "--url", berth.url],
                        input=b"env", capture_output=True, timeout=30, env=env)
