@@ -464,6 +464,14 @@ class Berth:
         if write:
             self.write_credentials()
 
+    def client_env(self, key=None):
+        """The environment for a client in a subprocess (a walkthrough, the
+        aws CLI) that signs with key (default admin) the way boto3 finds
+        keys: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, no config files."""
+        key = key or self.admin_key
+        return dict(os.environ, AWS_ACCESS_KEY_ID=key[0], AWS_SECRET_ACCESS_KEY=key[1], AWS_DEFAULT_REGION=REGION,
+                    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
     def write_credentials(self):
         write_private_file(self.credentials_path, credentials_text(self.key_specs))
 

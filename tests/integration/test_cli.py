@@ -121,14 +121,14 @@ def test_berth_invoke_reaches_the_target_container(berth, stack):
     """--url: the router of this test listens on a free port, not :8080."""
     ep = stack[2]
     payload = b"hello from the berth cli \x00\xff"
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "a", input=payload)
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "a", input=payload)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"a:" + payload
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "b", "--content-type", "text/plain",
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "b", "--content-type", "text/plain",
                   input=b"shout")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"SHOUT"
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "nope", input=b"x")
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "nope", input=b"x")
     assert r.returncode != 0
     assert r.stderr
 

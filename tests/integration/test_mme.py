@@ -350,7 +350,7 @@ def test_sklearn_mme_walkthrough(mb):
     r = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "..", "examples",
                                                          "sklearn-mme", "walkthrough.py"),
                         "--endpoint-url", mb.url, "--image-dir", d, "--object-store-root", mb.object_root],
-                       capture_output=True, timeout=140)
+                       capture_output=True, timeout=140, env=mb.client_env())
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0 and "ok: cleaned up" in out, out
     assert "added after the endpoint was created" in out, out
