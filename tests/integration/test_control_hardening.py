@@ -32,9 +32,10 @@ import berth_helpers as bh
 DEEP_MESSAGE = ("The request body nests JSON objects and arrays more than 64 levels deep. "
                 "Send at most 64 levels; no SageMaker request needs more.")
 
-def talk(path, line):
+def talk(path, line, lines=1):
     """Connects to path, sends line, returns what happened: {"connect": "ok"
-    or the error, "reply": the answer line or None, "timeout"/"error"}."""
+    or the error, "reply": the answer (up to `lines` lines) or None,
+    "timeout"/"error"}."""
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
@@ -47,7 +48,7 @@ def talk(path, line):
     data = b""
     try:
         s.sendall(line.encode() + b"\n")
-        while not data.endswith(b"\n") and len(data) < (1 << 20):
+        while (not data.endswith(b"\n") or data.count(b"\n") < lines) and len(data) < (1 << 20):
             chunk = s.recv(65536)
             if not chunk:
                 break
@@ -63,22 +64,25 @@ def talk(path, line):
 
 
 # talk() in a process of another user (setpriv)
-PEER = inspect.getsource(talk) + "\nimport json, sys\nprint(json.dumps(talk(sys.argv[1], sys.argv[2])))\n"
+PEER = (inspect.getsource(talk)
+        + "\nimport json, sys\nprint(json.dumps(talk(sys.argv[1], sys.argv[2], int(sys.argv[3]))))\n")
 
 
-def as_user(uid, gid, path, line):
-    """What a process of uid/gid (no supplementary groups) gets from path;
-    uid 0: this (root) process itself."""
+def as_user(uid, gid, path, line, lines=1):
+    """What a process of uid/gid (no supplementary groups) gets from path
+    (up to `lines` answer lines; "doc" is the first, "docs" all); uid 0:
+    this (root) process itself."""
     if uid == 0:
-        out = talk(path, line)
+        out = talk(path, line, lines)
     else:
         argv = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
-                "/usr/bin/python3", "-c", PEER, path, line]
+                "/usr/bin/python3", "-c", PEER, path, line, str(lines)]
         r = subprocess.run(argv, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stderr.decode(errors="replace")
         out = json.loads(r.stdout.decode())
-    if out.get("reply"):  # the first line (a watch connection may have sent more by then)
-        out["doc"] = json.loads(out["reply"].split("\n")[0])
+    if out.get("reply"):  # a watch connection may have sent more lines than asked for
+        out["docs"] = [json.loads(x) for x in out["reply"].split("\n") if x.strip()]
+        out["doc"] = out["docs"][0]
     return out
 
 
@@ -185,8 +189,10 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
                          "headers": _signed_lines(inst, "ListModels", b"{}"), "body": "{}"})
     r = as_user(router_uid, router_gid, channel, signed)
     assert r["doc"]["status"] == 200 and json.loads(r["doc"]["body"])["Models"][0]["ModelName"] == "sock-ep"
-    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}')
-    assert r["doc"]["op"] == "routes" and [e["name"] for e in r["doc"]["endpoints"]] == [ep]
+    # the watch connection: the router's settings (no secret), then the route table
+    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=2)
+    assert r["doc"]["op"] == "auth"
+    assert r["docs"][1]["op"] == "routes" and [e["name"] for e in r["docs"][1]["endpoints"]] == [ep]
     # another uid that gets past the file mode (root) is still not the router: closed unanswered
     r = as_user(0, 0, channel, list_models)
     assert r["connect"] == "ok" and r.get("reply") is None and "timeout" not in r
