@@ -630,6 +630,29 @@ class Berth:
             raise ConnectionError("berthd closed its socket without an answer: %r" % buf[:200])
         return json.loads(buf.split(b"\n")[0])
 
+    def route_table(self, timeout=10):
+        """The route table berthd pushes on a watch connection (after its
+        greeting, the router's auth settings), parsed."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        buf = b""
+        try:
+            s.connect(self.socket)
+            s.sendall(b'{"op":"watch_routes"}\n')
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and len(buf) < (16 << 20):
+                for line in buf.split(b"\n")[:-1]:
+                    doc = json.loads(line)
+                    if doc.get("op") == "routes":
+                        return doc
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            s.close()
+        raise AssertionError("no route table on the watch connection: %r" % buf[:300])
+
     def ps(self, endpoint=None):
         """`berth ps` rows from berthd ({"op":"ps"}): id, endpoint, variant,
         instance, state, pid, health, restarts, …; those of endpoint only,
