@@ -906,6 +906,10 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
             reap_orphans()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # make bench passes --build and --out only; anything else is a partial or smaller run
+    extra = [x for i, x in enumerate(sys.argv[1:]) if x not in ("--build", "--out")
+             and (i == 0 or sys.argv[i] not in ("--build", "--out"))]
+    command = "`make bench`" if not extra else "`make bench` as `bench.py %s`" % " ".join(extra)
     os.makedirs(a.out, exist_ok=True)
     cpu = "?"
     try:
@@ -915,7 +919,7 @@ def main():
         pass
     lines = [f"# berth bench {stamp}", "",
              f"Machine: {os.uname().nodename}, {cpu}, {os.cpu_count()} cores, Linux {os.uname().release}, "
-             f"{platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Command: `make bench`.", "",
+             f"{platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Command: {command}.", "",
              "| figure | value | vs. baseline (same run) | target |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rep.rows]
     lines += ["", "| target | measured | goal | |", "|---|---|---|---|"]
