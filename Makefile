@@ -125,7 +125,7 @@ $(BUILD)/librouter.a: $(call obj,$(ROUTER_LIB))
 $(BUILD)/berthd: $(call obj,orchestrator/main.c) $(BUILD)/liborch.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -larchive -lcrypto -lcurl -lhttp_parser
 $(BUILD)/berth: $(call obj,$(CLI_SRC)) $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lcurl
 # Not sanitized, the shim (one per container) is linked statically against
 # glibc and yajl's libyajl_s.a: it maps no shared libraries, so its resident
 # set stays under 1 MiB (make bench reports it). The sanitizers' runtimes
