@@ -122,6 +122,7 @@ static void hex_encode(const unsigned char *in, size_t len, char *out)
 
 struct sigv4_hasher {
 	EVP_MD_CTX *ctx;
+	EVP_MD *md; /* fetched once: EVP_sha256() would look it up at every init */
 };
 
 struct sigv4_hasher *sigv4_hasher_new(void)
@@ -130,7 +131,8 @@ struct sigv4_hasher *sigv4_hasher_new(void)
 	if (h == NULL)
 		return NULL;
 	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (h->ctx == NULL || h->md == NULL || EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1) {
 		sigv4_hasher_free(h);
 		errno = ENOMEM;
 		return NULL;
@@ -143,12 +145,13 @@ void sigv4_hasher_free(struct sigv4_hasher *h)
 	if (h == NULL)
 		return;
 	EVP_MD_CTX_free(h->ctx);
+	EVP_MD_free(h->md);
 	free(h);
 }
 
 void sigv4_hasher_reset(struct sigv4_hasher *h)
 {
-	EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(h->ctx, h->md, NULL);
 }
 
 void sigv4_hasher_update(struct sigv4_hasher *h, const void *data, size_t len)
@@ -897,8 +900,10 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 	return SIGV4_OK;
 }
 
-int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_auth *auth, struct berth_buf *out,
-			 struct sigv4_error *err)
+/* The string to sign; the canonical request hashed with hasher when given
+ * (a digest already fetched), else one-shot. */
+static int string_to_sign(const struct sigv4_request *req, const struct sigv4_auth *auth, struct berth_buf *out,
+			  struct sigv4_error *err, struct sigv4_hasher *hasher)
 {
 	buf_reset(out);
 	struct berth_buf canonical = BERTH_BUF_INIT;
@@ -907,7 +912,13 @@ int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_aut
 		r = -1;
 	if (r == SIGV4_OK) {
 		char hash[65];
-		sigv4_sha256_hex(canonical.data, canonical.len, hash);
+		if (hasher) {
+			sigv4_hasher_reset(hasher);
+			sigv4_hasher_update(hasher, canonical.data, canonical.len);
+			sigv4_hasher_final_hex(hasher, hash);
+		} else {
+			sigv4_sha256_hex(canonical.data, canonical.len, hash);
+		}
 		const char *parts[] = { SIGV4_ALGORITHM "\n", auth->amz_date, "\n", auth->date, "/", auth->region, "/",
 					auth->service, "/" SIGV4_TERMINATOR "\n", hash };
 		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && r == SIGV4_OK; i++)
@@ -918,8 +929,15 @@ int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_aut
 	return r;
 }
 
+int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_auth *auth, struct berth_buf *out,
+			 struct sigv4_error *err)
+{
+	return string_to_sign(req, auth, out, err, NULL);
+}
+
 struct sigv4_mac {
 	EVP_MD_CTX *inner, *outer, *scratch; /* after key^ipad, after key^opad, work */
+	struct sigv4_hasher *hasher;         /* for the canonical request */
 };
 
 void sigv4_mac_free(struct sigv4_mac *m)
@@ -929,6 +947,7 @@ void sigv4_mac_free(struct sigv4_mac *m)
 	EVP_MD_CTX_free(m->inner); /* EVP_MD_CTX_free cleanses the states */
 	EVP_MD_CTX_free(m->outer);
 	EVP_MD_CTX_free(m->scratch);
+	sigv4_hasher_free(m->hasher);
 	free(m);
 }
 
@@ -947,9 +966,11 @@ struct sigv4_mac *sigv4_mac_new(const unsigned char key[SIGV4_KEY_LEN])
 	m->inner = EVP_MD_CTX_new();
 	m->outer = EVP_MD_CTX_new();
 	m->scratch = EVP_MD_CTX_new();
-	bool ok = m->inner && m->outer && m->scratch && EVP_DigestInit_ex(m->inner, EVP_sha256(), NULL) == 1 &&
+	m->hasher = sigv4_hasher_new();
+	bool ok = m->inner && m->outer && m->scratch && m->hasher &&
+		  EVP_DigestInit_ex(m->inner, m->hasher->md, NULL) == 1 &&
 		  EVP_DigestUpdate(m->inner, ipad, sizeof(ipad)) == 1 &&
-		  EVP_DigestInit_ex(m->outer, EVP_sha256(), NULL) == 1 &&
+		  EVP_DigestInit_ex(m->outer, m->hasher->md, NULL) == 1 &&
 		  EVP_DigestUpdate(m->outer, opad, sizeof(opad)) == 1;
 	OPENSSL_cleanse(ipad, sizeof(ipad));
 	OPENSSL_cleanse(opad, sizeof(opad));
@@ -977,7 +998,7 @@ int sigv4_verify_mac(const struct sigv4_request *req, const struct sigv4_auth *a
 		     struct sigv4_error *err)
 {
 	struct berth_buf sts = BERTH_BUF_INIT;
-	int r = sigv4_string_to_sign(req, auth, &sts, err);
+	int r = string_to_sign(req, auth, &sts, err, m->hasher);
 	if (r == SIGV4_OK) {
 		unsigned char mac[32];
 		char mac_hex[65];

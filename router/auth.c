@@ -412,7 +412,7 @@ static void ask_berthd(struct server *srv, struct request *req, const char *endp
 	request_set_cancel(req, verify_cancel, v);
 }
 
-bool router_auth_refused_at_head(const struct server *srv, const struct request *req, struct sigv4_error *out)
+bool router_auth_refused_at_head(const struct server *srv, struct request *req, struct sigv4_error *out)
 {
 	const struct router_auth *a = srv->auth;
 	if (a == NULL || a->mode != ROUTER_AUTH_SIGV4)
@@ -425,13 +425,15 @@ bool router_auth_refused_at_head(const struct server *srv, const struct request 
 		.n_headers = request_sigv4_headers(req, headers),
 		.payload_hash = SIGV4_EMPTY_PAYLOAD_HASH, /* not looked at before step 2 */
 	};
-	struct sigv4_auth auth;
-	if (sigv4_parse(&sreq, a->region, SIGV4_SERVICE, (int64_t)clock_epoch_seconds(), &auth, out) != SIGV4_OK)
+	if (req->auth == NULL && (req->auth = malloc(sizeof(*req->auth))) == NULL)
+		return false; /* parsed again when the request is whole */
+	if (sigv4_parse(&sreq, a->region, SIGV4_SERVICE, (int64_t)clock_epoch_seconds(), req->auth, out) != SIGV4_OK)
 		return true;
-	if (find_key(a, auth.key_id) == NULL) {
+	if (find_key(a, req->auth->key_id) == NULL) {
 		sigv4_error_unknown_key(out);
 		return true;
 	}
+	req->auth_parsed = true; /* the invocation's check starts from it */
 	return false;
 }
 
@@ -454,14 +456,15 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
 		.n_headers = request_sigv4_headers(req, headers),
 		.payload_hash = hash,
 	};
-	struct sigv4_auth auth;
+	struct sigv4_auth parsed;
+	const struct sigv4_auth *auth_p = req->auth_parsed ? req->auth : &parsed;
 	struct sigv4_error e;
-	int64_t now = (int64_t)clock_epoch_seconds();
-	if (sigv4_parse(&sreq, a->region, SIGV4_SERVICE, now, &auth, &e) != SIGV4_OK) {
+	if (!req->auth_parsed &&
+	    sigv4_parse(&sreq, a->region, SIGV4_SERVICE, (int64_t)clock_epoch_seconds(), &parsed, &e) != SIGV4_OK) {
 		refuse(req, &e);
 		return;
 	}
-	const struct auth_key *k = find_key(a, auth.key_id);
+	const struct auth_key *k = find_key(a, auth_p->key_id);
 	if (!k) {
 		sigv4_error_unknown_key(&e);
 		refuse(req, &e);
@@ -469,13 +472,13 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
 	}
 	struct sigv4_mac *day_key = NULL;
 	for (size_t i = 0; i < k->n_days; i++)
-		if (strcmp(k->days[i].date, auth.date) == 0)
+		if (strcmp(k->days[i].date, auth_p->date) == 0)
 			day_key = k->days[i].mac;
 	if (k->via_berthd || !day_key) {
-		ask_berthd(srv, req, endpoint, &auth, &sreq, cont);
+		ask_berthd(srv, req, endpoint, auth_p, &sreq, cont);
 		return;
 	}
-	int r = sigv4_verify_mac(&sreq, &auth, day_key, &e);
+	int r = sigv4_verify_mac(&sreq, auth_p, day_key, &e);
 	if (r != SIGV4_OK) {
 		if (r < 0)
 			respond_runtime_error(req, 500, "InternalFailure", "out of memory");

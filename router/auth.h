@@ -54,7 +54,7 @@ bool router_auth_control(struct server *srv, struct request *req);
  * is answered before the body is read, so a caller without a key cannot
  * make the router hold bodies. true with *out filled: refuse the request
  * with it (dispatch_refuse_early). */
-bool router_auth_refused_at_head(const struct server *srv, const struct request *req, struct sigv4_error *out);
+bool router_auth_refused_at_head(const struct server *srv, struct request *req, struct sigv4_error *out);
 /* Answers req with the refusal found at its head, in its plane's shape. */
 void router_auth_refuse(struct request *req, const struct sigv4_error *e, bool runtime);
 

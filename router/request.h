@@ -73,6 +73,9 @@ struct request {
 	bool hash_body;
 	/* refused at its head (dispatch_head): answered without its body */
 	struct sigv4_error *refusal;
+	/* its Authorization as parsed at its head (kept across reuse) */
+	struct sigv4_auth *auth;
+	bool auth_parsed;
 
 	/* response */
 	bool responded;
