@@ -11,6 +11,7 @@
 #include "http2.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define H2_READ_CHUNK (32u << 10)
 #define H2_OUT_HIGH_WATER (64u << 10)
@@ -22,6 +23,7 @@ struct h2_conn {
 	struct client_conn link;
 	struct server *srv;
 	int fd;
+	struct tls_conn *tls;      /* NULL: cleartext */
 	struct loop_watch watch;
 	struct loop_timer timer;   /* stream deadlines and the idle timeout */
 	uint64_t last_activity_ns; /* a stream began or ended (not PINGs and SETTINGS) */
@@ -113,6 +115,8 @@ static void h2_close(struct h2_conn *c)
 	struct server *srv = c->srv;
 	loop_watch_del(srv->loop, &c->watch);
 	loop_timer_cancel(srv->loop, &c->timer);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -379,7 +383,8 @@ static void h2_flush(struct h2_conn *c)
 		}
 		if (c->out_off == c->out.len)
 			break;
-		ssize_t w = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+		ssize_t w = c->tls ? tls_conn_write(c->tls, c->out.data + c->out_off, c->out.len - c->out_off)
+				   : write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -443,7 +448,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 		return;
 	uint8_t buf[H2_READ_CHUNK];
 	for (int rounds = 0; rounds < 8; rounds++) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
+		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : read(c->fd, buf, sizeof(buf));
 		if (n > 0) {
 			if (h2_feed(c, buf, (size_t)n) < 0) {
 				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
@@ -452,7 +457,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 			}
 			if (c->closed)
 				return;
-			if ((size_t)n < sizeof(buf))
+			if ((size_t)n < sizeof(buf) && !(c->tls && tls_conn_has_pending(c->tls)))
 				break;
 			continue;
 		}
@@ -576,17 +581,23 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	return c;
 }
 
-int http2_conn_new(struct server *srv, int fd, const char *data, size_t len)
+int http2_conn_new(struct server *srv, int fd, struct tls_conn *tls, const char *data, size_t len)
 {
 	struct h2_conn *c = h2_conn_create(srv, fd);
 	if (!c) {
+		tls_conn_free(tls);
 		close(fd);
 		return -1;
 	}
+	c->tls = tls;
 	if (len && h2_feed(c, (const uint8_t *)data, len) < 0) {
 		h2_flush(c);
 		h2_close(c);
 		return -1;
+	}
+	if (tls && tls_conn_has_pending(tls)) {
+		h2_on_event(&c->watch, EPOLLIN); /* the preface came with the handshake's last flight */
+		return 0;
 	}
 	h2_dispatch_pending(c);
 	h2_flush(c);
