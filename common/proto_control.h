@@ -2,7 +2,7 @@
  * default /run/berth/berthd.sock; root only, 0600; every kind below; the
  * berth CLI's, and a router run by hand as root) and the router's channel
  * (RUN_DIR/router.sock when berthd runs the router; root:ROUTER_GROUP 0660,
- * only the router's uid served; kinds 1, 2, 4 and 5 only, anything else
+ * only the router's uid served; kinds 1, 2, 4, 5 and 6 only, anything else
  * answered {"ok":false,"error":"operation \"OP\" is not offered on the
  * router's channel; the berth CLI uses berthd's admin socket"}; see
  * orchestrator/control_server.h). Newline-delimited JSON (ipc.h), nested
@@ -10,8 +10,15 @@
  * one request line from the client; the kinds are:
  *
  * 1. Control-plane call (one per connection; berthd closes after replying):
- *      → {"op":"control","target":"CreateModel","request_id":"…","body":"<raw JSON text of the HTTP body>"}
+ *      → {"op":"control","target":"CreateModel","request_id":"…",
+ *         "method":"POST","path":"/","headers":[["host","127.0.0.1:8080"],["authorization","AWS4-HMAC-SHA256 …"],…],
+ *         "body":"<raw JSON text of the HTTP body>"}
  *      ← {"status":200,"body":"<raw JSON text to send back>"}
+ *    From the router, method, path and headers (every header as received,
+ *    names lower-case, HTTP/2's :authority included) are the signed
+ *    request: berthd verifies the signature itself and checks the key's
+ *    permission before anything runs (orchestrator/api/api_access.h); the
+ *    CLI's calls on the admin socket carry none and are root's.
  *    "target" is the operation without the "SageMaker." prefix. "body" is
  *    the client's bytes as a JSON string (may be malformed JSON: berthd
  *    answers SerializationException). The reply body is sent to the client
@@ -60,6 +67,26 @@
  * 5. Multi-model usage (the router, about once a second while invoked):
  *      → {"op":"mme_touch","endpoint":"E","models":{"N":COUNT,…}}
  *    No answer. Recency and counts for berthd's LRU and /metrics.
+ *
+ * 6. Signature question (the router, for an invocation signed by a key
+ *    whose derived day key it was not given; one per connection):
+ *      → {"op":"auth_verify","key_id":"AKIA…","string_to_sign":"AWS4-HMAC-SHA256\n…",
+ *         "signature":"<64 hex>","endpoint":"E"}
+ *      ← {"ok":true}
+ *      ← {"ok":false,"type":"InvalidSignatureException"|…,"status":403,"message":"…"}
+ *    berthd checks the string's date and scope, the signature with the
+ *    key's secret, and the key's sagemaker:InvokeEndpoint permission on E.
+ *
+ *    On the route-table connection (kind 2) berthd first sends the router's
+ *    settings, before the first table and again whenever they change:
+ *      {"op":"auth","mode":"sigv4"|"none","region":"us-east-1","account":"000000000000",
+ *       "keys":[{"id":"AKIA…","name":"app","allow":["sagemaker:InvokeEndpoint"],"endpoints":["prod-*"]|null,
+ *                "signing":{"20261130":"<64 hex>","20261201":"…","20261202":"…"}},
+ *               {"id":"AKIA…","name":"ops","verify":"berthd"}]}
+ *    "signing" holds the derived SigV4 keys (common/sigv4.h step 3) of a
+ *    key that may only invoke, for the UTC days around now; a key that may
+ *    do more is only named, and the router asks berthd (kind 6). No
+ *    secret is ever sent (docs/design.md, "Who holds secrets").
  *
  *    On the route-table connection (kind 2) berthd also sends, between
  *    tables, {"op":"mme_evicted","endpoint":"E","model":"N"} when it

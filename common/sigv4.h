@@ -42,9 +42,10 @@ enum sigv4_status {
 	SIGV4_OK = 0,
 	SIGV4_MISSING,     /* MissingAuthenticationTokenException: no Authorization header at all */
 	SIGV4_INCOMPLETE,  /* IncompleteSignatureException: a part missing or garbled, X-Amz-Date missing or malformed,
-	                    * a signed header absent, host not signed, Authorization repeated or over the bound */
+	                    * Authorization repeated or over the bound */
 	SIGV4_UNKNOWN_KEY, /* UnrecognizedClientException: no such access key id */
-	SIGV4_INVALID,     /* InvalidSignatureException: mismatch, expired or not yet current, wrong scope */
+	SIGV4_INVALID,     /* InvalidSignatureException: mismatch (a signed header absent too), host not signed,
+	                    * X-Amz-Content-Sha256 not the body's hash, expired or not yet current, wrong scope */
 	SIGV4_DENIED,      /* AccessDeniedException: a valid key without the permission (credentials.h) */
 };
 
@@ -90,15 +91,33 @@ struct sigv4_auth {
 };
 
 /* Step 1. region is berthd's; service SIGV4_SERVICE; now in seconds since
- * the epoch. SIGV4_OK, or the status with err filled. */
+ * the epoch. SIGV4_OK, or the status with err filled, checked in this
+ * order: Authorization absent, repeated, over SIGV4_MAX_AUTHORIZATION
+ * bytes, another algorithm; Credential/Signature/SignedHeaders missing or
+ * garbled and X-Amz-Date missing (one message); X-Amz-Date malformed or
+ * repeated; scope date, region, service, terminator; clock skew (exactly
+ * SIGV4_MAX_SKEW_S passes). Only X-Amz-Date is read (every SigV4 client
+ * sends it; a Date header alone is answered as X-Amz-Date missing).
+ * req->payload_hash is not used (the body may not have arrived yet).
+ * Values quoted back in messages are cut at 256 bytes ("..."), bytes
+ * that are not printable ASCII shown as '?'. */
 enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *region, const char *service, int64_t now,
 			      struct sigv4_auth *out, struct sigv4_error *err);
 
 /* Step 2: the string to sign into out (reset first). Returns SIGV4_OK, or
- * SIGV4_INCOMPLETE with err filled (a signed header the request does not
- * carry, "host" not among the signed headers), or -1 on ENOMEM. */
+ * SIGV4_INVALID with err filled (a signed header the request does not
+ * carry: AWS's mismatch message; "host" not among the signed headers; an
+ * X-Amz-Content-Sha256 header that is not req->payload_hash, which
+ * refuses UNSIGNED-PAYLOAD too), or -1 on ENOMEM. req->payload_hash must
+ * be set from here on. */
 int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_auth *auth, struct berth_buf *out,
 			 struct sigv4_error *err);
+
+/* The canonical request step 2 hashes (into out, reset first), as
+ * botocore's SigV4Auth.canonical_request builds it; same answers as
+ * sigv4_string_to_sign. For tests and debug logs. */
+int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_auth *auth, struct berth_buf *out,
+			    struct sigv4_error *err);
 
 /* Step 3. secret: the secret access key; date YYYYMMDD. */
 void sigv4_signing_key(const char *secret, const char *date, const char *region, const char *service,
@@ -109,8 +128,8 @@ enum sigv4_status sigv4_check(const unsigned char key[SIGV4_KEY_LEN], const char
 			      const char *signature_hex, struct sigv4_error *err);
 
 /* Steps 2–4 with a key already derived for auth->date (what the router and
- * berthd both call once they know the key): SIGV4_OK, SIGV4_INCOMPLETE or
- * SIGV4_INVALID with err filled, -1 on ENOMEM. */
+ * berthd both call once they know the key): SIGV4_OK or SIGV4_INVALID with
+ * err filled, -1 on ENOMEM. */
 int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth,
 		 const unsigned char key[SIGV4_KEY_LEN], struct sigv4_error *err);
 

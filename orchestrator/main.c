@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "clock.h"
 #include "api.h"
 #include "config.h"
 #include "container.h"
@@ -220,6 +222,8 @@ struct berthd {
 	struct control_server *cs;
 	struct router_supervisor *router;
 	struct router_log *router_output; /* the router's stdout and stderr */
+	struct access *access;            /* the keys (access.h) */
+	int64_t access_day;               /* UTC day whose keys the routers hold */
 	struct tls_material *tls;         /* --tls-cert, --tls-key; NULL without */
 };
 
@@ -420,6 +424,64 @@ static int load_sources(struct berthd *d)
 	return 0;
 }
 
+/* Who may call: the mode and, with sigv4, the keys (access.h). */
+static int load_access(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	struct access_config ac = { c->auth, c->credentials, c->region, c->account };
+	if (access_open(&ac, &d->access, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	if (access_enabled(d->access))
+		log_info("calls are verified (SigV4, region %s) against %zu key%s of %s", c->region,
+			 access_key_count(d->access), access_key_count(d->access) == 1 ? "" : "s", c->credentials);
+	else
+		log_warn("auth none: every caller that reaches a loopback listen address may use the whole API "
+			 "(requests must name localhost, 127.0.0.1, [::1] or the listen address in Host)");
+	d->access_day = (int64_t)clock_epoch_seconds() / 86400;
+	return 0;
+}
+
+/* The router's greeting: its keys (runtime_add_watch_greeting). */
+static int render_access(void *data, struct berth_buf *out)
+{
+	struct berthd *d = data;
+	return access_render_router(d->access, (int64_t)clock_epoch_seconds(), out);
+}
+
+/* Sends every router the keys now in use. */
+static void push_access(struct berthd *d)
+{
+	struct berth_buf doc = BERTH_BUF_INIT;
+	if (access_render_router(d->access, (int64_t)clock_epoch_seconds(), &doc) == 0)
+		runtime_send_to_watchers(d->rt, doc.data, doc.len);
+	else
+		log_error("cannot render the router's keys (out of memory); the routers keep the previous ones");
+	explicit_bzero(doc.data, doc.cap);
+	buf_free(&doc);
+}
+
+/* SIGHUP (force) or the once-a-second look at the credentials file: new
+ * keys take effect for the next call; open connections stay. A new UTC
+ * day gives the routers that day's derived keys. */
+static void refresh_access(struct berthd *d, bool force)
+{
+	struct berth_err err;
+	int r = access_reload(d->access, force, &err);
+	if (r < 0)
+		log_error("credentials not reloaded, the previous keys stay in use: %s", err.msg);
+	else if (r > 0)
+		log_info("credentials reloaded: %zu key%s", access_key_count(d->access),
+			 access_key_count(d->access) == 1 ? "" : "s");
+	int64_t day = (int64_t)clock_epoch_seconds() / 86400;
+	if (r > 0 || day != d->access_day) {
+		d->access_day = day;
+		push_access(d);
+	}
+}
+
 /* One berthd per state directory. */
 static int lock_state_dir(struct berthd *d)
 {
@@ -496,6 +558,10 @@ static int start_core(struct berthd *d)
 		return -1;
 	}
 	mme_attach(d->mme, notify_routers, d->rt);
+	if (runtime_add_watch_greeting(d->rt, render_access, d) < 0) {
+		log_error("cannot register the router's greeting");
+		return -1;
+	}
 	if (d->tls != NULL && runtime_add_watch_greeting(d->rt, tls_material_render, d->tls) < 0) {
 		log_error("cannot hand the router its TLS certificate: too many greetings");
 		return -1;
@@ -508,6 +574,7 @@ static int start_core(struct berthd *d)
 		.region = c->region,
 		.account = c->account,
 		.grace_ms = c->create_grace_ms,
+		.access = d->access,
 		.runtime = {
 			.data = d->rt,
 			.endpoint_start = hook_endpoint_start,
@@ -599,6 +666,7 @@ static void berthd_stop(struct berthd *d)
 
 static void berthd_free(struct berthd *d)
 {
+	access_free(d->access);
 	tls_material_free(d->tls);
 	seccomp_profile_free(d->seccomp);
 	uid_range_policy_free(&d->userns);
@@ -637,7 +705,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (resolve_paths(&d) < 0 || load_sources(&d) < 0 || load_limits(&d) < 0 || prepare_userns(&d) < 0 ||
-	    lock_state_dir(&d) < 0) {
+	    load_access(&d) < 0 || lock_state_dir(&d) < 0) {
 		berthd_free(&d);
 		return 1;
 	}
@@ -660,13 +728,20 @@ int main(int argc, char **argv)
 		return 1; /* containers keep running; the next start picks them up */
 	log_info("berthd ready: state %s, control socket %s", d.state_dir, d.socket_path);
 
+	/* SIGHUP reloads; once a second the credentials file is looked at */
 	int sig = 0;
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
-			continue;
-		if (sig != SIGHUP)
+		struct timespec tick = { 1, 0 };
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reloading the credentials");
+			refresh_access(&d, true);
+			reload_tls(&d);
+		} else if (sig < 0) {
+			refresh_access(&d, false);
+		} else {
 			break;
-		reload_tls(&d);
+		}
 	}
 	log_info("berthd stopping on signal %d; %s", sig,
 		 d.conf.stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");

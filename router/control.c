@@ -8,14 +8,35 @@
 #include "log.h"
 #include "server.h"
 
-int control_render_call(struct berth_buf *out, const char *operation, const char *request_id,
-			const char *body, size_t body_len)
+/* The signed request, as received, for berthd to verify: method, path
+ * and every header (berthd builds the canonical request itself). */
+static int render_signed(yajl_gen g, const struct request *req)
+{
+	if (json_gen_kv_str(g, "method", req->method == REQUEST_POST ? "POST" : req->method == REQUEST_GET ? "GET"
+					  : req->method == REQUEST_HEAD ? "HEAD" : "OTHER") < 0 ||
+	    json_gen_str(g, "path") < 0 || json_gen_strn(g, request_path(req), req->path.len ? req->path.len : 1) < 0 ||
+	    json_gen_str(g, "headers") < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
+		return -1;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const struct request_header *h = &req->headers[i];
+		if (yajl_gen_array_open(g) != yajl_gen_status_ok ||
+		    json_gen_strn(g, request_str(req, h->name), h->name.len) < 0 ||
+		    json_gen_strn(g, request_str(req, h->value), h->value.len) < 0 ||
+		    yajl_gen_array_close(g) != yajl_gen_status_ok)
+			return -1;
+	}
+	return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+}
+
+int control_render_call(struct berth_buf *out, const struct request *req, const char *operation,
+			const char *request_id, const char *body, size_t body_len)
 {
 	yajl_gen g = json_gen_new();
 	if (!g)
 		return -1;
 	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "op", "control") < 0 ||
 	    json_gen_kv_str(g, "target", operation) < 0 || json_gen_kv_str(g, "request_id", request_id) < 0 ||
+	    (req && render_signed(g, req) < 0) ||
 	    json_gen_str(g, "body") < 0 || json_gen_strn(g, body ? body : "", body_len) < 0 ||
 	    yajl_gen_map_close(g) != yajl_gen_status_ok) {
 		yajl_gen_free(g);
@@ -65,7 +86,7 @@ static void call_done(void *data, enum berthd_call_outcome outcome, const char *
 void control_start(struct server *srv, struct request *req, const char *operation)
 {
 	struct berth_buf line = BERTH_BUF_INIT;
-	if (control_render_call(&line, operation, req->id, req->body.data, req->body.len) < 0) {
+	if (control_render_call(&line, req, operation, req->id, req->body.data, req->body.len) < 0) {
 		buf_free(&line);
 		respond_control_error(req, 400, "SerializationException", "The request body is not valid UTF-8 JSON.");
 		return;

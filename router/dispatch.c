@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "control.h"
 #include "dispatch.h"
 #include "mme.h"
@@ -74,7 +75,11 @@ void dispatch_head(struct server *srv, struct request *req)
 	struct dispatch_target t = classify_request(req);
 	switch (t.kind) {
 	case DISPATCH_CONTROL: req->body_limit = ROUTER_CONTROL_MAX_BODY; break;
-	case DISPATCH_INVOKE: req->body_limit = srv->cfg.max_body_bytes; break;
+	case DISPATCH_INVOKE:
+		req->body_limit = srv->cfg.max_body_bytes;
+		if (srv->auth && router_auth_hashes_bodies(srv->auth) && request_hash_body(req) < 0)
+			log_error("request %s: out of memory for its body hash; its signature will not match", req->id);
+		break;
 	default: req->body_limit = ROUTER_OTHER_MAX_BODY; break;
 	}
 }
@@ -112,6 +117,11 @@ static void answer_metrics(struct server *srv, struct request *req)
 	request_respond_finish(req);
 }
 
+static void invoke_authorized(struct server *srv, struct request *req, const char *endpoint)
+{
+	invoker_start(srv->invoker, req, endpoint);
+}
+
 void dispatch_request(struct server *srv, struct request *req)
 {
 	struct dispatch_target t = classify_request(req);
@@ -131,7 +141,8 @@ void dispatch_request(struct server *srv, struct request *req)
 			respond_control_error(req, 400, "UnknownOperationException", "Unknown operation %s.", t.name);
 			return;
 		}
-		control_start(srv, req, t.name + pl);
+		if (router_auth_control(srv, req))
+			control_start(srv, req, t.name + pl);
 		return;
 	}
 	case DISPATCH_INVOKE: {
@@ -143,7 +154,7 @@ void dispatch_request(struct server *srv, struct request *req)
 		}
 		memcpy(name, t.name, t.name_len);
 		name[t.name_len] = '\0';
-		invoker_start(srv->invoker, req, name);
+		router_auth_invoke(srv, req, name, invoke_authorized);
 		return;
 	}
 	case DISPATCH_NOT_FOUND:

@@ -192,6 +192,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
 			if (request_set_path(req, (const char *)value, valuelen) < 0)
 				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		} else if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+			/* the Host of HTTP/2: signed as "host" (sigv4.h), checked with auth none */
+			if (request_add_header(req, (const char *)name, namelen, (const char *)value, valuelen) < 0)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 		return 0;
 	}

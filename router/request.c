@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "request.h"
+#include "sigv4.h"
 
 #define REQUEST_POOL_KEEP 256
 #define REQUEST_KEEP_BUFFER (1u << 20) /* larger buffers are freed on release */
@@ -59,6 +60,7 @@ static void request_free(struct request *req)
 	buf_free(&req->body);
 	buf_free(&req->resp_text);
 	buf_free(&req->resp_body);
+	sigv4_hasher_free(req->hasher);
 	free(req);
 }
 
@@ -81,7 +83,9 @@ struct request *request_acquire(struct request_pool *pool, uint64_t now_ns)
 		pool->n_free--;
 		pool->kept_bytes -= buffer_bytes(req);
 		struct berth_buf text = req->text, body = req->body, rt = req->resp_text, rb = req->resp_body;
+		struct sigv4_hasher *hasher = req->hasher;
 		memset(req, 0, sizeof(*req));
+		req->hasher = hasher;
 		req->text = text;
 		req->body = body;
 		req->resp_text = rt;
@@ -156,7 +160,32 @@ int request_append_body(struct request *req, struct budget *conn, struct budget 
 		req->charged_global = global;
 		req->charged = cap;
 	}
-	return buf_append(&req->body, data, len) < 0 ? -1 : 0;
+	if (buf_append(&req->body, data, len) < 0)
+		return -1;
+	if (req->hash_body)
+		sigv4_hasher_update(req->hasher, data, len);
+	return 0;
+}
+
+int request_hash_body(struct request *req)
+{
+	if (req->hasher == NULL && (req->hasher = sigv4_hasher_new()) == NULL)
+		return -1;
+	sigv4_hasher_reset(req->hasher);
+	req->hash_body = true;
+	return 0;
+}
+
+void request_payload_hash(struct request *req, char out[65])
+{
+	if (!req->hash_body) {
+		memcpy(out, SIGV4_EMPTY_PAYLOAD_HASH, 65);
+		if (req->body.len > 0)
+			sigv4_sha256_hex(req->body.data, req->body.len, out);
+		return;
+	}
+	sigv4_hasher_final_hex(req->hasher, out);
+	req->hash_body = false;
 }
 
 static int text_add(struct berth_buf *b, const char *s, size_t len, struct request_span *out)

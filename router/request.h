@@ -67,6 +67,10 @@ struct request {
 	size_t charged;
 	struct budget *charged_conn, *charged_global;
 	char id[REQUEST_ID_LEN + 1];
+	/* SHA-256 of the body as it arrives (request_hash_body), for SigV4;
+	 * the hasher is kept across reuse */
+	struct sigv4_hasher *hasher;
+	bool hash_body;
 
 	/* response */
 	bool responded;
@@ -108,6 +112,12 @@ enum request_method request_method_from(const char *name, size_t len);
  * charged or appended); -1 on ENOMEM. request_release gives it back. */
 int request_append_body(struct request *req, struct budget *conn, struct budget *global, const void *data,
 			size_t len);
+/* From now on the body is hashed as it arrives (call before the first
+ * body byte). -1 on ENOMEM. */
+int request_hash_body(struct request *req);
+/* The body's SHA-256 in hex (that of the empty body when it was not
+ * hashed). Once per request. */
+void request_payload_hash(struct request *req, char out[65]);
 /* Frees the body now and gives its charge back (a refused request). */
 void request_drop_body(struct request *req);
 

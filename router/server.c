@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "invoke.h"
 #include "log.h"
@@ -60,7 +61,9 @@ static void on_route_table(void *data, const struct route_table *t)
 static bool on_route_event(void *data, const char *line, size_t len)
 {
 	struct server *srv = data;
-	return tls_server_route_event(srv->tls, line, len) || rmme_route_event(srv->mme, line, len);
+	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len))
+		return true;
+	return rmme_route_event(srv->mme, line, len);
 }
 
 static void on_drain_tick(struct loop_timer *t)
@@ -158,11 +161,12 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	srv->routes = routes_new(srv->loop, cfg->berthd_socket, &srv->metrics, on_route_table, srv);
 	srv->invoker = invoker_new(srv);
 	srv->mme = rmme_new(srv);
+	srv->auth = router_auth_new();
 	srv->listeners = listeners_new(srv->loop, accept_client, srv);
 	srv->tls = tls_server_new(srv);
 	if (srv->routes && srv->mme)
 		routes_set_event_handler(srv->routes, on_route_event, srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->listeners || !srv->tls)
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->auth || !srv->listeners || !srv->tls)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
 		if (listener_adopt(srv->listeners, cfg->listen_fds[i], ROUTER_LISTEN_ANY, err) < 0)
@@ -211,6 +215,7 @@ void server_fini(struct server *srv)
 	invoker_free(srv->invoker);
 	if (srv->mme)
 		rmme_free(srv->mme);
+	router_auth_free(srv->auth);
 	upstream_free(srv->upstream);
 	loop_run_deferred(srv->loop);
 	routes_free(srv->routes);

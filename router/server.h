@@ -77,6 +77,7 @@ struct tls_server;
 struct upstream;
 struct invoker;
 struct mme;
+struct router_auth;
 
 struct server {
 	struct loop *loop;
@@ -88,6 +89,7 @@ struct server {
 	struct upstream *upstream;
 	struct invoker *invoker;
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
+	struct router_auth *auth;    /* access keys and mode from berthd (auth.h) */
 	struct listeners *listeners;
 	struct tls_server *tls;      /* certificate from berthd, handshakes (tls.h) */
 	struct client_conn conns; /* list head */

@@ -62,6 +62,8 @@ struct api_runtime_hooks {
 	int (*instance_type_check)(void *limits, const char *instance_type, struct berth_err *err);
 };
 
+struct access;
+
 struct api_ctx {
 	struct store *store;
 	pthread_mutex_t *lock;
@@ -70,6 +72,7 @@ struct api_ctx {
 	const char *account;       /* "000000000000" */
 	int grace_ms;              /* CreateEndpoint/DeleteEndpoint wait, default 5000 */
 	struct api_runtime_hooks runtime;
+	struct access *access;     /* who may call through the router (access.h) */
 };
 
 #define API_MAX_BODY_BYTES (1u << 20) /* larger control bodies get 413 ValidationException */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api_access.h"
 #include "clock.h"
 #include "ipc.h"
 #include "json.h"
@@ -72,7 +73,7 @@ static void connection_end(struct connection *c)
  * socket only. */
 static bool router_may(const char *op)
 {
-	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch" };
+	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch", "auth_verify" };
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(offered); i++)
 		if (strcmp(op, offered[i]) == 0)
 			return true;
@@ -85,7 +86,7 @@ static void refuse_op(struct channel *ch, int fd, const char *op)
 	char shown[112];
 	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
 	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
-		 "mme_load, mme_touch)", ch->path, shown);
+		 "mme_load, mme_touch, auth_verify)", ch->path, shown);
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
 	char msg[256];
@@ -123,14 +124,21 @@ static bool peer_allowed(struct channel *ch, int fd)
 	return true;
 }
 
-static void reply_control(struct control_server *cs, int fd, yajl_val req)
+/* A control call: a client's, forwarded by a router with the signed
+ * request (always so on the router's channel; on the admin socket when a
+ * router run by hand as root uses it), is checked first (api_access.h);
+ * the CLI's on the admin socket carries none and is root's own. */
+static void reply_control(struct control_server *cs, struct channel *ch, int fd, yajl_val req)
 {
 	const char *target = json_get_string(req, "target");
 	yajl_val body = json_get(req, "body");
 	struct api_reply reply = { 0, BERTH_BUF_INIT };
+	struct access_principal who;
 	if (target == NULL || body == NULL || !YAJL_IS_STRING(body))
 		api_reply_error(&reply, BERTH_ERR_SERIALIZATION, "control request without target or body");
-	else
+	else if ((ch->kind != CONTROL_ROUTER && json_get(req, "headers") == NULL) ||
+		 api_access_check(cs->api->access, target, req, body->u.string, strlen(body->u.string),
+				  (int64_t)clock_epoch_seconds(), &reply, &who))
 		api_handle(cs->api, target, body->u.string, strlen(body->u.string), &reply);
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
@@ -147,6 +155,39 @@ static void reply_control(struct control_server *cs, int fd, yajl_val req)
 	}
 	buf_free(&out);
 	buf_free(&reply.body);
+}
+
+/* The router asks about an invocation signed by a key whose day key it
+ * does not hold (access.h): {"ok":true} or the refusal to answer with. */
+static void reply_auth_verify(struct control_server *cs, int fd, yajl_val req)
+{
+	const char *key_id = json_get_string(req, "key_id"), *sts = json_get_string(req, "string_to_sign");
+	const char *sig = json_get_string(req, "signature"), *endpoint = json_get_string(req, "endpoint");
+	struct sigv4_error e = { SIGV4_OK, "" };
+	struct access_principal who;
+	int64_t now = (int64_t)clock_epoch_seconds();
+	enum sigv4_status s;
+	if (!key_id || !sts || !sig || !endpoint) {
+		e.status = s = SIGV4_INVALID;
+		snprintf(e.message, sizeof(e.message), "The request signature could not be checked (malformed question "
+			 "from the router).");
+	} else if ((s = access_verify_string(cs->api->access, key_id, sts, sig, now, &who, &e)) == SIGV4_OK) {
+		s = access_authorize(cs->api->access, &who, "sagemaker:InvokeEndpoint", CRED_KIND_ENDPOINT, endpoint, &e);
+	}
+	yajl_gen g = json_gen_new();
+	struct berth_buf out = BERTH_BUF_INIT;
+	yajl_gen_map_open(g);
+	json_gen_kv_bool(g, "ok", s == SIGV4_OK);
+	if (s != SIGV4_OK) {
+		json_gen_kv_str(g, "type", sigv4_error_type(s));
+		json_gen_kv_int(g, "status", sigv4_error_http_status(s, true));
+		json_gen_kv_str(g, "message", e.message);
+	}
+	yajl_gen_map_close(g);
+	struct berth_err err;
+	if (json_gen_finish(g, &out) < 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0)
+		log_warn("auth_verify reply not delivered");
+	buf_free(&out);
 }
 
 static void *connection_main(void *arg)
@@ -180,7 +221,9 @@ static void *connection_main(void *arg)
 	} else if (ch->kind == CONTROL_ROUTER && !router_may(op)) {
 		refuse_op(ch, fd, op);
 	} else if (strcmp(op, "control") == 0) {
-		reply_control(cs, fd, req);
+		reply_control(cs, ch, fd, req);
+	} else if (strcmp(op, "auth_verify") == 0) {
+		reply_auth_verify(cs, fd, req);
 	} else if (strcmp(op, "watch_routes") == 0) {
 		tv.tv_sec = 0;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

@@ -10,6 +10,8 @@
 - the router's output reaches berthd's log through berthd, each line
   marked "router: ", so a router cannot forge berthd's own lines.
 """
+import hashlib
+import hmac
 import inspect
 import io
 import json
@@ -21,6 +23,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 
 import pytest
 
@@ -315,3 +318,85 @@ def test_router_user_nobody_is_refused():
     finally:
         for d in (inst.state_dir, inst.run_dir, inst.object_root):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _derived_key(secret, day, region=bh.REGION, service="sagemaker"):
+    """SigV4's day key: HMAC chain secret → day → region → service → aws4_request."""
+    k = hmac.new(("AWS4" + secret).encode(), day.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k.hex()
+
+
+def _signed_lines(inst, op, body):
+    """The headers of op(body) as a client signs it with the admin key, as
+    the router forwards them: [[name, value], …] with host."""
+    hdrs = bh.sign_headers(inst.port, "POST", "/", body=body, key=inst.admin_key,
+                           headers={"X-Amz-Target": "SageMaker." + op,
+                                    "Content-Type": "application/x-amz-json-1.1"})
+    return [[k.lower(), v] for k, v in hdrs.items()] + [["host", "127.0.0.1:%d" % inst.port]]
+
+
+def test_a_taken_over_router_holds_no_secret_and_cannot_act_as_admin(supervised_berth):
+    """The attacker owns the router's uid: what it can read from berthd, and
+    what it can make berthd do, on the router's own channel."""
+    inst = supervised_berth()
+    _m, _c, ep = bh.create_endpoint_stack(inst.sm, "owned-ep", primary=bh.container(), inst=inst)
+    uid, gid = _ids("berth")
+    channel = os.path.join(inst.run_dir, "router.sock")
+
+    # 1. what berthd tells the router: no secret, only derived day keys of
+    #    the invoke-only key; the admin key is only named
+    r = as_user(uid, gid, channel, '{"op":"watch_routes"}')
+    doc, raw = r["doc"], r["reply"]
+    assert doc["op"] == "auth" and doc["mode"] == "sigv4"
+    for _key_id, secret in inst.keys.values():
+        assert secret not in raw
+    by_id = {k["id"]: k for k in doc["keys"]}
+    assert by_id[inst.admin_key[0]] == {"id": inst.admin_key[0], "name": "admin", "verify": "berthd"}
+    invoke = by_id[inst.invoke_key[0]]
+    assert invoke["allow"] == ["sagemaker:InvokeEndpoint"] and invoke["endpoints"] is None
+    now = time.time()
+    days = {time.strftime("%Y%m%d", time.gmtime(now + d * 86400)) for d in (-1, 0, 1)}
+    assert set(invoke["signing"]) == days
+    for day, key in invoke["signing"].items():
+        assert key == _derived_key(inst.invoke_key[1], day)
+
+    def control(line):
+        reply = as_user(uid, gid, channel, json.dumps(line))["doc"]
+        return reply["status"], json.loads(reply["body"])
+
+    body = json.dumps({"ModelName": "forged", "ExecutionRoleArn": bh.ROLE, "PrimaryContainer": bh.container()})
+    # 2. a control call without a signature
+    assert control({"op": "control", "target": "CreateModel", "request_id": "f", "body": body}) == (
+        403, {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
+    # 3. an admin's real signed DescribeModel (the router saw it pass), replayed:
+    #    as DeleteModel (the line's target changed) and with another body
+    describe = json.dumps({"ModelName": "owned-ep"})
+    signed = _signed_lines(inst, "DescribeModel", describe)
+    status, answer = control({"op": "control", "target": "DescribeModel", "request_id": "f", "method": "POST",
+                              "path": "/", "headers": signed, "body": describe})
+    assert status == 200 and answer["ModelName"] == "owned-ep"   # replaying it as is: what it was
+    status, answer = control({"op": "control", "target": "DeleteModel", "request_id": "f", "method": "POST",
+                              "path": "/", "headers": signed, "body": describe})
+    assert (status, answer["__type"]) == (403, "InvalidSignatureException")
+    assert answer["message"] == ("The request signature does not cover the operation SageMaker.DeleteModel: "
+                                 "sign the X-Amz-Target header (every AWS SDK does).")
+    status, answer = control({"op": "control", "target": "DescribeModel", "request_id": "f", "method": "POST",
+                              "path": "/", "headers": signed, "body": body})
+    assert (status, answer["__type"]) == (403, "InvalidSignatureException")
+    # 4. the admin key's invocations are berthd's to check: a made-up signature is refused
+    sts = "AWS4-HMAC-SHA256\n%s\n%s/%s/sagemaker/aws4_request\n%s" % (
+        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)), time.strftime("%Y%m%d", time.gmtime(now)), bh.REGION,
+        "0" * 64)
+    r = as_user(uid, gid, channel, json.dumps({"op": "auth_verify", "key_id": inst.admin_key[0],
+                                                "string_to_sign": sts, "signature": "1" * 64, "endpoint": ep}))
+    assert r["doc"]["ok"] is False and r["doc"]["type"] == "InvalidSignatureException"
+    assert r["doc"]["status"] == 403
+
+    # nothing changed, and berth serves its callers
+    assert model_names(inst) == ["owned-ep"]
+    assert inst.rt.invoke_endpoint(EndpointName=ep, Body=b"still mine")["Body"].read() == b"still mine"
+    admin_rt = inst.client("sagemaker-runtime", key=inst.admin_key)
+    assert admin_rt.invoke_endpoint(EndpointName=ep, Body=b"admin too")["Body"].read() == b"admin too"
+    inst.assert_serving()
