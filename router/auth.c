@@ -49,6 +49,8 @@ static void free_globs(struct credentials_globs *g)
 
 static void free_keys(struct auth_key *keys, size_t n)
 {
+	if (keys == NULL)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		free(keys[i].ck.name);
 		free(keys[i].ck.key_id);
@@ -282,10 +284,19 @@ bool router_auth_control(struct server *srv, struct request *req)
 
 /* ---- sigv4: invocations ------------------------------------------------------- */
 
+void router_auth_refuse(struct request *req, const struct sigv4_error *e, bool runtime)
+{
+	if (runtime)
+		respond_runtime_error(req, sigv4_error_http_status(e->status, true), sigv4_error_type(e->status), "%s",
+				      e->message);
+	else
+		respond_control_error(req, sigv4_error_http_status(e->status, false), sigv4_error_type(e->status),
+				      "%s", e->message);
+}
+
 static void refuse(struct request *req, const struct sigv4_error *e)
 {
-	respond_runtime_error(req, sigv4_error_http_status(e->status, true), sigv4_error_type(e->status), "%s",
-			      e->message);
+	router_auth_refuse(req, e, true);
 }
 
 static size_t request_sigv4_headers(const struct request *req, struct sigv4_header *out)
@@ -391,6 +402,29 @@ static void ask_berthd(struct server *srv, struct request *req, const char *endp
 		return;
 	}
 	request_set_cancel(req, verify_cancel, v);
+}
+
+bool router_auth_refused_at_head(const struct server *srv, const struct request *req, struct sigv4_error *out)
+{
+	const struct router_auth *a = srv->auth;
+	if (a == NULL || a->mode != ROUTER_AUTH_SIGV4)
+		return false;
+	struct sigv4_header headers[REQUEST_MAX_HEADERS];
+	struct sigv4_request sreq = {
+		.method = "POST",
+		.target = request_path(req),
+		.headers = headers,
+		.n_headers = request_sigv4_headers(req, headers),
+		.payload_hash = SIGV4_EMPTY_PAYLOAD_HASH, /* not looked at before step 2 */
+	};
+	struct sigv4_auth auth;
+	if (sigv4_parse(&sreq, a->region, SIGV4_SERVICE, (int64_t)clock_epoch_seconds(), &auth, out) != SIGV4_OK)
+		return true;
+	if (find_key(a, auth.key_id) == NULL) {
+		sigv4_error_unknown_key(out);
+		return true;
+	}
+	return false;
 }
 
 void router_auth_invoke(struct server *srv, struct request *req, const char *endpoint, router_auth_continue_fn cont)

@@ -25,6 +25,7 @@
 struct server;
 struct request;
 struct router_auth;
+struct sigv4_error;
 
 enum router_auth_mode { ROUTER_AUTH_UNKNOWN, ROUTER_AUTH_SIGV4, ROUTER_AUTH_NONE };
 
@@ -47,6 +48,15 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
  * false when req was answered (auth none and a foreign Host, or no keys
  * yet). */
 bool router_auth_control(struct server *srv, struct request *req);
+
+/* With sigv4, what the head alone already refuses — no or a malformed
+ * Authorization, a date out of the skew, a wrong scope, an unknown key —
+ * is answered before the body is read, so a caller without a key cannot
+ * make the router hold bodies. true with *out filled: refuse the request
+ * with it (dispatch_refuse_early). */
+bool router_auth_refused_at_head(const struct server *srv, const struct request *req, struct sigv4_error *out);
+/* Answers req with the refusal found at its head, in its plane's shape. */
+void router_auth_refuse(struct request *req, const struct sigv4_error *e, bool runtime);
 
 /* auth none: is host (the Host header or :authority, with or without a
  * port) a loopback name or the host of one of the listen addresses? */

@@ -1,5 +1,6 @@
 /* dispatch.c — request classification and the router's own answers. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -10,6 +11,7 @@
 #include "invoke.h"
 #include "log.h"
 #include "server.h"
+#include "sigv4.h"
 
 #define AMZ_TARGET_PREFIX "SageMaker."
 
@@ -70,9 +72,30 @@ static struct dispatch_target classify_request(const struct request *req)
 	return dispatch_classify(req->method, request_path(req), request_header(req, "x-amz-target", NULL));
 }
 
+/* A control call or an invocation whose head alone is refused (auth.h):
+ * keep the refusal, answered by dispatch_refuse_early. */
+static void check_head(struct server *srv, struct request *req)
+{
+	struct sigv4_error e;
+	if (!router_auth_refused_at_head(srv, req, &e))
+		return;
+	req->refusal = malloc(sizeof(*req->refusal));
+	if (req->refusal)
+		*req->refusal = e;
+}
+
+void dispatch_refuse_early(struct server *srv, struct request *req)
+{
+	struct dispatch_target t = classify_request(req);
+	srv->metrics.requests[kind_metric(t.kind)]++;
+	router_auth_refuse(req, req->refusal, t.kind == DISPATCH_INVOKE);
+}
+
 void dispatch_head(struct server *srv, struct request *req)
 {
 	struct dispatch_target t = classify_request(req);
+	if (t.kind == DISPATCH_CONTROL || t.kind == DISPATCH_INVOKE)
+		check_head(srv, req);
 	switch (t.kind) {
 	case DISPATCH_CONTROL: req->body_limit = ROUTER_CONTROL_MAX_BODY; break;
 	case DISPATCH_INVOKE:

@@ -34,6 +34,11 @@ struct server;
 
 void dispatch_head(struct server *srv, struct request *req);
 void dispatch_body_too_large(struct server *srv, struct request *req, size_t size);
+/* dispatch_head may find the request refused by its head alone (a
+ * signature that cannot pass, auth.h): req->refusal is then set, and the
+ * front end, instead of reading the body, calls this (outside its parser)
+ * to answer, then treats the request like one whose body was too large. */
+void dispatch_refuse_early(struct server *srv, struct request *req);
 void dispatch_request(struct server *srv, struct request *req);
 
 #endif

@@ -315,6 +315,11 @@ static int on_headers_complete(http_parser *p)
 	const char *m = http_method_str((enum http_method)p->method);
 	req->method = request_method_from(m, strlen(m));
 	dispatch_head(c->srv, req);
+	if (req->refusal) { /* answered without reading the body: as a body too large */
+		c->rejected = true;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	const char *upgrade = request_header(req, "upgrade", NULL);
 	c->want_h2c = !c->tls && upgrade && header_has_token(upgrade, "h2c") && request_header(req, "http2-settings", NULL);
 	if (p->content_length != ULLONG_MAX && p->content_length > req->body_limit) {
@@ -540,6 +545,11 @@ static void h1_process(struct h1_conn *c)
 				respond_busy(c->req, ROUTER_RETRY_AFTER,
 					     "The router holds the maximum of %zu bytes of request bodies in memory: retry shortly.",
 					     srv->buffered.limit);
+				return;
+			}
+			if (c->rejected && c->req->refusal) {
+				c->state = H1_WAIT;
+				dispatch_refuse_early(srv, c->req);
 				return;
 			}
 			if (c->rejected) {

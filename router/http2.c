@@ -207,6 +207,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 static void end_of_headers(struct h2_conn *c, struct request *req)
 {
 	dispatch_head(c->srv, req);
+	if (req->refusal) { /* answered now; DATA that follows is ignored */
+		dispatch_refuse_early(c->srv, req);
+		return;
+	}
 	const char *cl = request_header(req, "content-length", NULL);
 	if (cl) {
 		char *end;

@@ -61,6 +61,7 @@ static void request_free(struct request *req)
 	buf_free(&req->resp_text);
 	buf_free(&req->resp_body);
 	sigv4_hasher_free(req->hasher);
+	free(req->refusal);
 	free(req);
 }
 
@@ -84,6 +85,7 @@ struct request *request_acquire(struct request_pool *pool, uint64_t now_ns)
 		pool->kept_bytes -= buffer_bytes(req);
 		struct berth_buf text = req->text, body = req->body, rt = req->resp_text, rb = req->resp_body;
 		struct sigv4_hasher *hasher = req->hasher;
+		free(req->refusal);
 		memset(req, 0, sizeof(*req));
 		req->hasher = hasher;
 		req->text = text;

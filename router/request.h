@@ -71,6 +71,8 @@ struct request {
 	 * the hasher is kept across reuse */
 	struct sigv4_hasher *hasher;
 	bool hash_body;
+	/* refused at its head (dispatch_head): answered without its body */
+	struct sigv4_error *refusal;
 
 	/* response */
 	bool responded;

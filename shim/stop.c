@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -33,6 +35,31 @@ static void arm_timer(struct shim *shim)
 	}
 }
 
+bool stop_term_is_dropped(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	bool init = false, caught = false, blocked = false, read_any = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "NSpid:", 6) == 0) {
+			/* the last field is its pid in its own namespace */
+			const char *last = strrchr(line, '\t');
+			init = last != NULL && strtol(last + 1, NULL, 10) == 1;
+		} else if (strncmp(line, "SigCgt:", 7) == 0) {
+			caught = (strtoull(line + 7, NULL, 16) >> (SIGTERM - 1)) & 1;
+			read_any = true;
+		} else if (strncmp(line, "SigBlk:", 7) == 0) {
+			/* blocked (a signalfd reader): queued, never dropped */
+			blocked = (strtoull(line + 7, NULL, 16) >> (SIGTERM - 1)) & 1;
+		}
+	}
+	fclose(f);
+	return init && read_any && !caught && !blocked;
+}
+
 void shim_stop_request(struct shim *shim, long long timeout_ms)
 {
 	if (shim->exited || shim->container_pid <= 0)
@@ -42,6 +69,15 @@ void shim_stop_request(struct shim *shim, long long timeout_ms)
 	if (timeout_ms > STOP_TIMEOUT_MS_MAX)
 		timeout_ms = STOP_TIMEOUT_MS_MAX;
 	long long deadline = clock_now_ms() + timeout_ms;
+	if (!shim->stopping && timeout_ms > 0 && stop_term_is_dropped(shim->container_pid)) {
+		shim->stopping = true;
+		log_info("stop: container %s's init (pid %d) has no SIGTERM handler, and the kernel drops SIGTERM "
+			 "for a namespace's init: waiting %lld ms would change nothing",
+			 shim->cfg.id, (int)shim->container_pid, timeout_ms);
+		shim->kill_deadline_ms = clock_now_ms();
+		send_kill(shim);
+		return;
+	}
 	if (!shim->stopping) {
 		shim->stopping = true;
 		log_info("stop: sending SIGTERM to container %s (pid %d), SIGKILL in %lld ms", shim->cfg.id,

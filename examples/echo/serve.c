@@ -1617,12 +1617,18 @@ int main(int argc, char **argv)
 	const char *it = getenv("ECHO_IGNORE_TERM");
 	bool ignore_term = it && strcmp(it, "1") == 0; /* for testing stop timeouts */
 
+	/* ECHO_TERM_DEFAULT=1: leave SIGTERM as it is, like a server that
+	 * never installs a handler; as pid 1 of its namespace it never sees it */
+	const char *td = getenv("ECHO_TERM_DEFAULT");
+	bool term_default = td && strcmp(td, "1") == 0;
+
 	signal(SIGPIPE, SIG_IGN);
 	/* As pid 1 of its namespace the default SIGTERM action does nothing, so
 	 * SIGTERM and SIGINT are taken through a signalfd and end the loop. */
 	sigset_t mask;
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
+	if (!term_default)
+		sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 

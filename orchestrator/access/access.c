@@ -20,6 +20,7 @@ struct access {
 	pthread_mutex_t mu;     /* guards keys and the file's identity */
 	struct credentials keys;
 	struct stat seen;       /* the file as last read */
+	bool gone;              /* it could not be found at the last look */
 };
 
 static void copy_principal(struct access_principal *who, const struct credentials_key *k)
@@ -106,22 +107,31 @@ int access_reload(struct access *a, bool force, struct berth_err *err)
 	if (!a->enabled)
 		return 0;
 	struct stat st;
-	if (!force && stat(a->path, &st) == 0) {
+	if (stat(a->path, &st) < 0) {
+		/* removed or unreadable: said once, the keys in use stay */
+		int saved = errno;
 		pthread_mutex_lock(&a->mu);
-		bool same = st.st_ino == a->seen.st_ino && st.st_dev == a->seen.st_dev && st.st_size == a->seen.st_size &&
-			    st.st_mtim.tv_sec == a->seen.st_mtim.tv_sec && st.st_mtim.tv_nsec == a->seen.st_mtim.tv_nsec &&
-			    st.st_mode == a->seen.st_mode && st.st_uid == a->seen.st_uid;
+		bool said = a->gone;
+		a->gone = true;
 		pthread_mutex_unlock(&a->mu);
-		if (same)
+		if (said && !force)
 			return 0;
+		return berth_err_set(err, saved, "cannot read the credentials file %s", a->path);
 	}
+	pthread_mutex_lock(&a->mu);
+	bool same = !a->gone && st.st_ino == a->seen.st_ino && st.st_dev == a->seen.st_dev &&
+		    st.st_size == a->seen.st_size && st.st_mtim.tv_sec == a->seen.st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec == a->seen.st_mtim.tv_nsec && st.st_mode == a->seen.st_mode &&
+		    st.st_uid == a->seen.st_uid;
+	a->gone = false;
+	pthread_mutex_unlock(&a->mu);
+	if (same && !force)
+		return 0;
 	if (load(a, err) < 0) {
-		/* remember this version, so a broken file is reported once, not every poll */
-		if (stat(a->path, &st) == 0) {
-			pthread_mutex_lock(&a->mu);
-			a->seen = st;
-			pthread_mutex_unlock(&a->mu);
-		}
+		/* remember this version, so a broken file is reported once, not every second */
+		pthread_mutex_lock(&a->mu);
+		a->seen = st;
+		pthread_mutex_unlock(&a->mu);
 		return -1;
 	}
 	return 1;

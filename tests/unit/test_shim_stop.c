@@ -12,6 +12,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +49,50 @@ static pid_t child_waiting(bool ignore_term)
 	char c;
 	assert_int_equal(read(p[0], &c, 1), 1);
 	close(p[0]);
+	return pid;
+}
+
+/* A child that is the init of a new pid namespace: catch_term 1, with a
+ * SIGTERM handler; 2, SIGTERM blocked and read from a signalfd (as the
+ * example echo container does); 0, neither. "ready" as above. */
+static void on_term(int sig)
+{
+	(void)sig;
+	_exit(7);
+}
+
+static pid_t child_init(int catch_term)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		int sfd = -1;
+		if (catch_term == 1)
+			signal(SIGTERM, on_term);
+		if (catch_term == 2) {
+			sigset_t set;
+			sigemptyset(&set);
+			sigaddset(&set, SIGTERM);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+			sfd = signalfd(-1, &set, SFD_NONBLOCK);
+		}
+		(void)!write(p[1], getpid() == 1 ? "1" : "x", 1);
+		for (int i = 0; i < 600; i++) {
+			struct signalfd_siginfo si;
+			if (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si))
+				_exit(8);
+			usleep(10000);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	char c;
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	assert_int_equal(c, '1');
 	return pid;
 }
 
@@ -198,10 +245,58 @@ static void test_shim_stop_huge_timeout_is_capped_at_a_day(void **state)
 	assert_true(f->shim.kill_deadline_ms >= before + STOP_TIMEOUT_MS_MAX);
 }
 
+/* A namespace's init without a SIGTERM handler never sees SIGTERM: the
+ * stop kills it at once instead of waiting out the timeout for nothing. */
+static void test_shim_stop_init_without_handler_is_killed_at_once(void **state)
+{
+	struct stop_fixture *f = *state;
+	f->child = child_init(0);
+	f->shim.container_pid = f->child;
+	assert_true(stop_term_is_dropped(f->child));
+	shim_stop_request(&f->shim, 30000);
+	assert_true(f->shim.stopping);
+	assert_true(f->shim.killed);
+	int status = wait_end(f);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+/* One with a handler gets SIGTERM and its time, as any process. */
+static void test_shim_stop_init_with_handler_gets_sigterm(void **state)
+{
+	struct stop_fixture *f = *state;
+	f->child = child_init(1);
+	f->shim.container_pid = f->child;
+	assert_false(stop_term_is_dropped(f->child));
+	shim_stop_request(&f->shim, 30000);
+	assert_false(f->shim.killed);
+	int status = wait_end(f);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 7);
+	assert_false(stop_term_is_dropped(getpid())); /* not an init */
+}
+
+/* One that blocks SIGTERM and reads it from a signalfd gets it too. */
+static void test_shim_stop_init_reading_a_signalfd_gets_sigterm(void **state)
+{
+	struct stop_fixture *f = *state;
+	f->child = child_init(2);
+	f->shim.container_pid = f->child;
+	assert_false(stop_term_is_dropped(f->child));
+	shim_stop_request(&f->shim, 30000);
+	assert_false(f->shim.killed);
+	int status = wait_end(f);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_shim_stop_sends_sigterm_and_arms_the_kill_timer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shim_stop_init_without_handler_is_killed_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shim_stop_init_with_handler_gets_sigterm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shim_stop_init_reading_a_signalfd_gets_sigterm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shim_stop_second_request_only_brings_the_deadline_closer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shim_stop_timer_before_the_deadline_does_not_kill, setup, teardown),
