@@ -28,6 +28,12 @@ What is measured
   of a one-container echo endpoint on a berthd with user namespaces (the
   default) and on one without (no_user_namespaces: true), rounds
   interleaved; the ratio's target is <= 1.2x.
+- TLS: h2load over HTTPS (ALPN http/1.1 and h2), 64 clients, into
+  berth-router's --tls-listen address and into nginx (1 worker, `listen ...
+  ssl http2`, in the container's namespace like the cleartext one), both
+  with the same certificate (ECDSA P-256, made with openssl at the start)
+  and OpenSSL's defaults; rounds interleaved; target >= 1.0x nginx.
+  berthd runs with auth none here: these figures compare transports.
 - VmRSS of berthd, berth-router and each berth-shim (from /proc/PID/status)
   after the load.
 
@@ -124,8 +130,17 @@ def vm_rss_kib(pid):
     return 0
 
 
+def make_certificate(tmp):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1: (cert, key)."""
+    cert, key = os.path.join(tmp, "tls.pem"), os.path.join(tmp, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 class Berth:
-    def __init__(self, build, user_namespaces=True):
+    def __init__(self, build, user_namespaces=True, tls=None):
         self.build = build
         self.state = tempfile.mkdtemp(prefix="berth-bench-", dir="/var/tmp")
         self.run = tempfile.mkdtemp(prefix="bb-", dir="/run")
@@ -138,8 +153,14 @@ class Berth:
         # The bench runs the serial pipelines (23 containers) at once on this
         # host: allow over-commit of the instance types' CPU and memory.
         conf = os.path.join(self.state, "berthd.json")
+        settings = {"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces,
+                    "auth": "none"}
+        # (tls) berthd reads the pair and hands it to the router
+        self.tls_port = free_port() if tls else None
+        if tls:
+            settings.update(tls_cert=tls[0], tls_key=tls[1])
         with open(conf, "w") as f:
-            json.dump({"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}, f)
+            json.dump(settings, f)
         self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
                                         "--run-dir", self.run, "--object-store-root", self.objroot,
                                         # the echo image lives in the build tree
@@ -147,8 +168,10 @@ class Berth:
                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
-        self.router = subprocess.Popen([f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}",
-                                        "--berthd-socket", self.sock], stdout=rlog, stderr=rlog)
+        rargs = [f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}", "--berthd-socket", self.sock]
+        if tls:
+            rargs += ["--tls-listen", f"127.0.0.1:{self.tls_port}"]
+        self.router = subprocess.Popen(rargs, stdout=rlog, stderr=rlog)
         wait_for(self._ping, 10, "berth-router")
         kw = dict(endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
                   aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
@@ -281,7 +304,7 @@ def wrk_script(path, headers):
 # ---- reverse proxies in the container's netns ---------------------------------
 
 class NetnsProxy:
-    def __init__(self, kind, pid, tmp):
+    def __init__(self, kind, pid, tmp, tls=None):
         self.kind, self.pid = kind, pid
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp)
         self.port = 18000 + (os.getpid() % 1000)   # inside the container's netns: nothing else listens there
@@ -289,6 +312,11 @@ class NetnsProxy:
             self.port += 1
             conf = os.path.join(self.dir, "nginx.conf")
             d = self.dir
+            # (tls) the same certificate as the router's, OpenSSL's defaults as the router's
+            self.tls_port = self.port + 2
+            tls_conf = (f"listen 127.0.0.1:{self.tls_port} ssl http2;\n        ssl_certificate {tls[0]};\n"
+                        f"        ssl_certificate_key {tls[1]};\n        ssl_protocols TLSv1.2 TLSv1.3;\n"
+                        f"        keepalive_requests 10000000;") if tls else ""
             with open(conf, "w") as f:
                 f.write(f"""user root;
 worker_processes 1;
@@ -306,6 +334,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port} http2;
         listen 127.0.0.1:{self.port + 1};
+        {tls_conf}
         location / {{
             proxy_pass http://echo;
             proxy_http_version 1.1;
@@ -581,6 +610,46 @@ def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
         b.sm.delete_endpoint(EndpointName=ep)
 
 
+def bench_tls(b, ep, cert, body, tmp, rep, n, rounds):
+    """h2load over TLS (ALPN http/1.1, h2), 64 clients: berth-router's TLS-only
+    address vs. nginx with TLS (1 worker, same certificate) in the
+    container's namespace; rounds interleaved, medians."""
+    pid = b.container_pid(ep, "a")
+    nginx = NetnsProxy("nginx", pid, tmp, tls=cert)
+    try:
+        targets = {
+            "berth-router": (f"https://127.0.0.1:{b.tls_port}/endpoints/{ep}/invocations",
+                             ["x-amzn-sagemaker-target-container-hostname: a"], None, [b.router.pid]),
+            "nginx": (f"https://127.0.0.1:{nginx.tls_port}/invocations", [], pid, proc_tree(nginx.proc.pid)),
+        }
+        for name, (url, hdr, ns, _) in targets.items():  # warm: pools, sessions, page cache
+            h2load(url, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
+        runs = {}
+        for _ in range(rounds):
+            for h1 in (True, False):
+                for name, (url, hdr, ns, pids) in targets.items():
+                    c0 = cpu_seconds(pids)
+                    rps, p50, p99, count = h2load(url, n, 64, h1, body, hdr, os.path.join(tmp, "log"), ns)
+                    cpu_us = (cpu_seconds(pids) - c0) * 1e6 / count
+                    runs.setdefault((name, h1), []).append((rps, p50, p99, cpu_us))
+        res = {k: tuple(statistics.median(v[i] for v in vals) for i in range(4)) for k, vals in runs.items()}
+        for h1 in (True, False):
+            proto = "HTTP/1.1" if h1 else "h2"
+            ng = res[("nginx", h1)]
+            for name in ("berth-router", "nginx"):
+                rps, p50, p99, cpu_us = res[(name, h1)]
+                ratio = f"{rps / ng[0]:.2f}x nginx rps, {cpu_us / ng[3]:.2f}x its CPU" if name != "nginx" else \
+                    "baseline"
+                rep.row(f"h2load TLS {proto}, 64 clients, {name}",
+                        f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, proxy CPU {cpu_us:.1f} us/req",
+                        ratio, ">= 1.0x nginx" if name != "nginx" else "")
+            r = res[("berth-router", h1)]
+            rep.target(f"router TLS throughput vs. nginx TLS, {proto}, 64 clients",
+                       f"{r[0] / ng[0]:.2f}x (CPU/req {r[3] / ng[3]:.2f}x)", ">= 1.0x", r[0] >= ng[0])
+    finally:
+        nginx.close()
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -613,6 +682,8 @@ def main():
     ap.add_argument("--mme-requests", type=int, default=5000, help="h2load requests per MME figure")
     ap.add_argument("--only-mme", action="store_true", help="run only the multi-model figures")
     ap.add_argument("--only-userns", action="store_true", help="run only the user namespace start-up figure")
+    ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
+    ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
     rep = Report()
@@ -626,8 +697,14 @@ def main():
     PR_SET_CHILD_SUBREAPER = 36
     netns.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     proxies = []
-    b = Berth(a.build)
+    cert = make_certificate(tmp)
+    b = Berth(a.build, tls=cert)
     try:
+        if a.only_tls:
+            b.stack("tlsbench", [{"ContainerHostname": "a", "Image": image}], "Direct")
+            b.sm.create_endpoint(EndpointName="tlsbench", EndpointConfigName="tlsbench")
+            bench_tls(b, "tlsbench", cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
+            raise _Done()
         if a.only_mme:
             bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
             raise _Done()
@@ -727,6 +804,9 @@ def main():
         for p in proxies:
             p.close()
         proxies = []
+
+        # -- TLS: router vs. nginx, same certificate --
+        bench_tls(b, ep, cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
 
         # -- Serial pipelines: all up at once, rounds interleaved with a direct call --
         for n in (1, 2, 5, 15):
