@@ -283,6 +283,22 @@ def test_curl_sigv4(tb, ep, version, flag):
     assert ep in [e["EndpointName"] for e in json.loads(body)["Endpoints"]]
 
 
+@pytest.mark.parametrize("version,flag", [("1.1", "--http1.1"), ("2", "--http2")])
+def test_large_body_over_tls(tb, ep, tmp_path, version, flag):
+    """5 MiB each way: many records, short writes, HTTP/2 flow control."""
+    data = os.urandom(5 << 20)
+    src, dst = tmp_path / "big", tmp_path / "back"
+    src.write_bytes(data)
+    r = run(["curl", "-sS", "--max-time", "60", flag, "--cacert", tb.pki["ca"], "--aws-sigv4",
+             "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % (KEY_ID, SECRET), "-H",
+             "Content-Type: application/octet-stream", "--data-binary", "@" + str(src), "-o", str(dst),
+             "-w", "%{http_code} %{http_version}", "%s/endpoints/%s/invocations" % (tb.https(), ep)], timeout=90)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    assert r.stdout.decode() == "200 " + version
+    assert dst.read_bytes() == data
+    assert_serving(tb)
+
+
 def test_nghttp_negotiates_h2(tb):
     r = run(["nghttp", "-v", "--timeout=10", tb.https() + "/ping"], timeout=30,
             env=dict(os.environ, SSL_CERT_FILE=tb.pki["ca"]))
