@@ -663,3 +663,67 @@ def _ping(port):
         return bh.http_request(port, "GET", "/ping", timeout=2)[0] == 200
     except OSError:
         return False
+
+
+# ---- the router run alone ----------------------------------------------------------
+
+class AloneTLSBerth(bh.Berth):
+    """berthd with the certificate; the router started by the harness, not
+    by berthd, with its own --tls-listen: berthd's greeting reaches it too."""
+
+    def __init__(self, pki, credentials, **kw):
+        super().__init__(**kw)
+        self.tls_port = bh.free_port()
+        self.pki = pki
+        self.extra_berthd += ["--tls-cert", pki["cert"], "--tls-key", pki["key"], "--credentials", credentials]
+        self.extra_router += ["--tls-listen", "127.0.0.1:%d" % self.tls_port]
+
+    https = TLSBerth.https
+    logs = TLSBerth.logs
+    start = TLSBerth.start
+
+
+def test_router_alone_gets_the_certificate_from_berthd(pki, credentials):
+    inst = AloneTLSBerth(pki, credentials)
+    try:
+        inst.start()
+        bh.wait_until(lambda: peer_cn(inst.tls_port, pki["ca"]) == "berth one", 10, "TLS on the router alone")
+        assert https_get(inst.tls_port, "/ping", pki["ca"], ["http/1.1"])[:2] == (200, "http/1.1")
+        sm = client("sagemaker", inst.https(), pki["ca"])
+        assert "Endpoints" in sm.list_endpoints()
+        inst.assert_serving()
+    finally:
+        inst.teardown()
+
+
+def test_tls_client_before_any_certificate(tmp_path):
+    """No berthd, so no certificate: TLS clients are closed, and that is
+    logged once a second at most; plain HTTP there still gets the 400."""
+    router = os.path.join(bh.build_dir(), "berth-router")
+    port = bh.free_port()
+    log = open(tmp_path / "router.log", "wb")
+    p = subprocess.Popen([router, "--tls-listen", "127.0.0.1:%d" % port, "--berthd-socket",
+                          str(tmp_path / "none.sock")], stdout=log, stderr=log)
+    try:
+        bh.wait_until(lambda: b"listening on 127.0.0.1:%d" % port in (tmp_path / "router.log").read_bytes(), 10,
+                      "the router to listen")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        t0 = time.monotonic()
+        for _ in range(5):
+            with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+                tls_connect(port, ctx).close()
+        assert time.monotonic() - t0 < 1.0, "too slow to check the once-a-second log"
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_until_closed(s, 10).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        s.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+        log.close()
+    text = (tmp_path / "router.log").read_text()
+    assert p.returncode == 0, text
+    assert text.count("closed a TLS client: berthd has not sent the router a certificate yet (berthd --tls-cert "
+                      "and --tls-key)") == 1, text
