@@ -630,6 +630,10 @@ static void h1_resume_deferred(struct loop_defer *d)
 		loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
 	}
 	h1_process(c);
+	/* TLS: what OpenSSL read ahead while reading was paused is invisible
+	 * to epoll; read it now (a partial record just meets EAGAIN) */
+	if (!c->closed && c->tls && !c->read_blocked && tls_conn_has_pending(c->tls))
+		h1_on_event(&c->watch, EPOLLIN);
 }
 
 /* Reads what is there. Returns 1 if data arrived, 0 on EAGAIN, -1 on EOF/error. */

@@ -14,6 +14,7 @@
 #include "tls.h"
 
 #define H2_READ_CHUNK (32u << 10)
+#define H2_READ_ROUNDS 8 /* reads per event, then others get their turn */
 #define H2_OUT_HIGH_WATER (64u << 10)
 #define H2_MAX_CONCURRENT_STREAMS 128
 #define H2_STREAM_WINDOW (1u << 20)
@@ -28,6 +29,7 @@ struct h2_conn {
 	struct loop_timer timer;   /* stream deadlines and the idle timeout */
 	uint64_t last_activity_ns; /* a stream began or ended (not PINGs and SETTINGS) */
 	struct loop_defer free_defer;
+	struct loop_defer read_defer; /* TLS: bytes OpenSSL holds after the round limit */
 	nghttp2_session *session;
 	struct berth_buf out;
 	size_t out_off;
@@ -455,7 +457,8 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
 	uint8_t buf[H2_READ_CHUNK];
-	for (int rounds = 0; rounds < 8; rounds++) {
+	int rounds;
+	for (rounds = 0; rounds < H2_READ_ROUNDS; rounds++) {
 		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : read(c->fd, buf, sizeof(buf));
 		if (n > 0) {
 			if (h2_feed(c, buf, (size_t)n) < 0) {
@@ -476,8 +479,21 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 		h2_close(c);
 		return;
 	}
+	/* Stopped by the round limit with bytes OpenSSL already holds: epoll
+	 * will not report them (the socket may be empty), so read again after
+	 * this batch. Never after EAGAIN: a partial record also counts as
+	 * pending, and waits for the socket. */
+	if (rounds == H2_READ_ROUNDS && c->tls && tls_conn_has_pending(c->tls))
+		loop_defer(c->srv->loop, &c->read_defer);
 	h2_dispatch_pending(c);
 	h2_flush(c);
+}
+
+static void h2_read_deferred(struct loop_defer *d)
+{
+	struct h2_conn *c = container_of(d, struct h2_conn, read_defer);
+	if (!c->closed)
+		h2_on_event(&c->watch, EPOLLIN);
 }
 
 /* A stream not received in time gets 408 (as HTTP/1.1 does), then a
@@ -543,6 +559,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	loop_watch_init(&c->watch, h2_on_event);
 	loop_timer_init(&c->timer, h2_on_timer);
 	loop_defer_init(&c->free_defer, h2_free_deferred);
+	loop_defer_init(&c->read_defer, h2_read_deferred);
 	nghttp2_session_callbacks *cbs;
 	if (nghttp2_session_callbacks_new(&cbs) != 0) {
 		free(c);
