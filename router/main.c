@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "confine.h"
 #include "http1.h"
@@ -59,9 +61,25 @@ static int parse_number(const char *flag, const char *text, unsigned long long m
 
 /* A cleartext address others can reach needs --insecure-listen; the
  * TLS-only ones may be anywhere (berthd, which holds the keys, decides
- * whether callers must sign). Inherited sockets were checked by berthd. */
+ * whether callers must sign). Inherited cleartext sockets are held to the
+ * same rule: berthd passes --insecure-listen when it allowed them. */
 static int check_listen_addresses(const struct router_config *cfg)
 {
+	for (size_t i = 0; i < cfg->n_listen_fds; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char name[INET6_ADDRSTRLEN + 16];
+		if (getsockname(cfg->listen_fds[i], (struct sockaddr *)&ss, &sl) < 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) || netaddr_is_loopback(&ss) ||
+		    cfg->insecure_listen)
+			continue; /* not a TCP socket: listener_adopt says so */
+		netaddr_format(&ss, name, sizeof(name));
+		fprintf(stderr,
+			"berth-router: --listen-fd %d is %s, not a loopback address: cleartext there needs "
+			"--insecure-listen (berthd --insecure-listen), else use a TLS-only address (--tls-listen-fd)\n",
+			cfg->listen_fds[i], name);
+		return -1;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;

@@ -658,6 +658,25 @@ def test_router_alone_refuses_cleartext_on_a_non_loopback_address(tmp_path):
     assert b"--insecure-listen: serving cleartext HTTP on 0.0.0.0:%d" % port in err
 
 
+def test_router_refuses_an_inherited_non_loopback_socket(tmp_path):
+    """A cleartext socket handed down (--listen-fd) is held to the same rule:
+    berthd passes --insecure-listen when it allowed one."""
+    router = os.path.join(bh.build_dir(), "berth-router")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        r = subprocess.run([router, "--listen-fd", str(sock.fileno()), "--berthd-socket",
+                            str(tmp_path / "none.sock")], pass_fds=[sock.fileno()], capture_output=True, timeout=20)
+    finally:
+        sock.close()
+    assert r.returncode == 2
+    assert ("berth-router: --listen-fd %d is 0.0.0.0:%d, not a loopback address: cleartext there needs "
+            "--insecure-listen (berthd --insecure-listen), else use a TLS-only address (--tls-listen-fd)"
+            % (int(r.args[2]), port)) in r.stderr.decode()
+
+
 def _ping(port):
     try:
         return bh.http_request(port, "GET", "/ping", timeout=2)[0] == 200
