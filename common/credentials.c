@@ -1,4 +1,5 @@
-/* credentials.c — see credentials.h. */
+/* credentials.c — see credentials.h. Needs no library beyond libc, so that
+ * every binary (the CLI too) can read the file. */
 #include "credentials.h"
 
 #include <ctype.h>
@@ -11,8 +12,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include "buf.h"
 
@@ -58,6 +57,15 @@ bool credentials_glob_match(const char *pattern, const char *s)
 
 /* ---- queries ------------------------------------------------------------ */
 
+/* Equal, in a time that depends on len only (not on where they differ). */
+static bool same_bytes(const char *a, const char *b, size_t len)
+{
+	unsigned char diff = 0;
+	for (size_t i = 0; i < len; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
 const struct credentials_key *credentials_find(const struct credentials *c, const char *key_id)
 {
 	if (c == NULL || key_id == NULL)
@@ -66,7 +74,7 @@ const struct credentials_key *credentials_find(const struct credentials *c, cons
 	for (size_t i = 0; i < c->n; i++) {
 		const char *k = c->keys[i].key_id;
 		/* constant time in the bytes of a candidate of the same length */
-		if (strlen(k) == len && CRYPTO_memcmp(k, key_id, len) == 0)
+		if (strlen(k) == len && same_bytes(k, key_id, len))
 			return &c->keys[i];
 	}
 	return NULL;
@@ -150,7 +158,7 @@ static void key_free(struct credentials_key *k)
 	free(k->name);
 	free(k->key_id);
 	if (k->secret != NULL) {
-		OPENSSL_cleanse(k->secret, strlen(k->secret));
+		explicit_bzero(k->secret, strlen(k->secret));
 		free(k->secret);
 	}
 	globs_free(&k->allow);
@@ -305,7 +313,7 @@ static int section_start(struct parser *p, const char *s, size_t len)
 {
 	/* "[name]" with optional blanks inside the brackets */
 	if (len < 2 || s[len - 1] != ']')
-		return parse_fail(p, "a section header must be `[NAME]`; close the bracket");
+		return parse_fail(p, "a section header is `[NAME]` alone on its line; close the bracket or remove what follows it");
 	const char *name = s + 1;
 	size_t name_len = len - 2;
 	while (name_len > 0 && (*name == ' ' || *name == '\t'))
@@ -520,7 +528,7 @@ int credentials_load(const char *path, struct credentials *out, struct berth_err
 	if (r == 0)
 		r = credentials_parse(text.data ? text.data : "", text.len, path, out, err);
 	if (text.data != NULL)
-		OPENSSL_cleanse(text.data, text.cap);
+		explicit_bzero(text.data, text.cap);
 	buf_free(&text);
 	return r;
 }

@@ -320,6 +320,34 @@ void sigv4_format_amz_date(int64_t t, char out[17])
 	*o = '\0';
 }
 
+/* "Sun, 30 Aug 2015 12:36:00 GMT": RFC 9110's IMF-fixdate, the Date header
+ * SigV4 allows instead of X-Amz-Date (botocore writes the zone "-0000"). */
+static bool parse_http_date(const char *s, size_t len, int64_t *out)
+{
+	static const char days[] = "MonTueWedThuFriSatSun", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	if (len != 29 && len != 31)
+		return false;
+	if (s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+	    s[22] != ':' || s[25] != ' ')
+		return false;
+	if (!(len == 29 ? memcmp(s + 26, "GMT", 3) == 0
+			: memcmp(s + 26, "+0000", 5) == 0 || memcmp(s + 26, "-0000", 5) == 0))
+		return false;
+	int day = -1, month = -1;
+	for (int i = 0; i < 7; i++)
+		if (memcmp(s, days + 3 * i, 3) == 0)
+			day = i;
+	for (int i = 0; i < 12; i++)
+		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+			month = i + 1;
+	if (day < 0 || month < 0)
+		return false;
+	/* the same instant in the basic format, checked by its parser */
+	char iso[16] = { s[12], s[13], s[14], s[15], (char)('0' + month / 10), (char)('0' + month % 10), s[5], s[6],
+			 'T', s[17], s[18], s[20], s[21], s[23], s[24], 'Z' };
+	return sigv4_parse_amz_date(iso, sizeof(iso), out);
+}
+
 /* ---- step 1: the Authorization header --------------------------------------- */
 
 static bool header_is(const struct sigv4_header *h, const char *lower_name)
@@ -439,8 +467,8 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 			      struct sigv4_auth *out, struct sigv4_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	const struct sigv4_header *authorization = NULL, *amz_date = NULL;
-	size_t n_authorization = 0, n_amz_date = 0;
+	const struct sigv4_header *authorization = NULL, *amz_date = NULL, *http_date = NULL;
+	size_t n_authorization = 0, n_amz_date = 0, n_http_date = 0;
 	for (size_t i = 0; i < req->n_headers; i++) {
 		if (header_is(&req->headers[i], "authorization")) {
 			if (n_authorization++ == 0)
@@ -448,6 +476,9 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		} else if (header_is(&req->headers[i], "x-amz-date")) {
 			if (n_amz_date++ == 0)
 				amz_date = &req->headers[i];
+		} else if (header_is(&req->headers[i], "date")) {
+			if (n_http_date++ == 0)
+				http_date = &req->headers[i];
 		}
 	}
 	if (authorization == NULL)
@@ -459,16 +490,20 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		return error_set(err, SIGV4_INCOMPLETE, "Authorization header of %zu bytes exceeds the limit of %d bytes.",
 				 authorization->value_len, SIGV4_MAX_AUTHORIZATION);
 
-	struct shown shown_authorization;
-	shown_set(&shown_authorization, authorization->value, authorization->value_len);
+	struct shown shown_authorization; /* filled only to answer a refusal */
 	const char *v = authorization->value;
 	size_t len = authorization->value_len;
 	trim_ows(&v, &len);
 	size_t prefix = strlen(ALGORITHM_PREFIX);
-	if (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0)
+	/* "AWS4-HMAC-SHA256" alone (its blank trimmed): the right algorithm,
+	 * every part missing */
+	bool algorithm_alone = len == prefix - 1 && memcmp(v, SIGV4_ALGORITHM, prefix - 1) == 0;
+	if (!algorithm_alone && (len < prefix || memcmp(v, ALGORITHM_PREFIX, prefix) != 0)) {
+		shown_set(&shown_authorization, authorization->value, authorization->value_len);
 		return error_set(err, SIGV4_INCOMPLETE,
 				 "Authorization header requires '" SIGV4_ALGORITHM "' as its algorithm. Authorization=%s",
 				 shown_authorization.text);
+	}
 
 	/* Credential=…, SignedHeaders=…, Signature=… in any order; other
 	 * components are ignored, a repeated one is garbled */
@@ -503,8 +538,9 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 		if (state != NULL)
 			*state = *state == PART_ABSENT && ok ? PART_OK : PART_BAD;
 	}
-	bool date_missing = amz_date == NULL;
+	bool date_missing = amz_date == NULL && http_date == NULL;
 	if (credential != PART_OK || signature != PART_OK || signed_headers != PART_OK || date_missing) {
+		shown_set(&shown_authorization, authorization->value, authorization->value_len);
 		return error_set(err, SIGV4_INCOMPLETE, "%s%s%s%sAuthorization=%s",
 				 credential != PART_OK ? "Authorization header requires 'Credential' parameter. " : "",
 				 signature != PART_OK ? "Authorization header requires 'Signature' parameter. " : "",
@@ -516,24 +552,27 @@ enum sigv4_status sigv4_parse(const struct sigv4_request *req, const char *regio
 				 shown_authorization.text);
 	}
 
-	const char *date = amz_date->value;
-	size_t date_len = amz_date->value_len;
+	/* X-Amz-Date, else Date; either once */
+	const struct sigv4_header *when = amz_date != NULL ? amz_date : http_date;
+	const char *date = when->value;
+	size_t date_len = when->value_len;
 	trim_ows(&date, &date_len);
-	if (n_amz_date > 1 || !sigv4_parse_amz_date(date, date_len, &out->amz_time)) {
+	bool date_ok = amz_date != NULL ? n_amz_date == 1 && sigv4_parse_amz_date(date, date_len, &out->amz_time)
+					: n_http_date == 1 && parse_http_date(date, date_len, &out->amz_time);
+	if (!date_ok) {
 		struct shown shown_date;
-		shown_set(&shown_date, amz_date->value, amz_date->value_len);
+		shown_set(&shown_date, when->value, when->value_len);
 		return error_set(err, SIGV4_INCOMPLETE,
 				 "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601",
 				 shown_date.text);
 	}
-	memcpy(out->amz_date, date, 16);
-	out->amz_date[16] = '\0';
+	sigv4_format_amz_date(out->amz_time, out->amz_date);
 
 	if (memcmp(out->date, out->amz_date, 8) != 0)
 		return error_set(err, SIGV4_INVALID,
 				 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-				 "HTTP: '%s' != '%.8s', from 'X-Amz-Date'.",
-				 out->date, out->amz_date);
+				 "HTTP: '%s' != '%.8s', from '%s'.",
+				 out->date, out->amz_date, amz_date != NULL ? "X-Amz-Date" : "Date");
 	if (strcmp(out->region, region) != 0)
 		return error_set(err, SIGV4_INVALID, "Credential should be scoped to a valid region, not '%s'. ",
 				 out->region);
@@ -692,7 +731,9 @@ static int append_canonical_query(struct berth_buf *b, const char *query, size_t
 	struct query_pair *pairs = calloc(n, sizeof(*pairs));
 	struct berth_buf text = BERTH_BUF_INIT;
 	int r = -1;
-	if (pairs == NULL) {
+	/* every byte may become %XX; reserved now so that text.data is set
+	 * even when every pair is empty ("?&&") */
+	if (pairs == NULL || buf_reserve(&text, len * 3) < 0) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -715,8 +756,7 @@ static int append_canonical_query(struct berth_buf *b, const char *query, size_t
 		pairs[k].value_len = text.len - pairs[k].value;
 		k++;
 	}
-	if (text.data != NULL)
-		qsort_r(pairs, n, sizeof(*pairs), query_pair_cmp, text.data);
+	qsort_r(pairs, n, sizeof(*pairs), query_pair_cmp, text.data);
 	for (size_t i = 0; i < n; i++) {
 		if ((i > 0 && buf_append(b, "&", 1) < 0) ||
 		    buf_append(b, text.data + pairs[i].name, pairs[i].name_len) < 0 || buf_append(b, "=", 1) < 0 ||
@@ -808,6 +848,8 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 			    struct sigv4_error *err)
 {
 	buf_reset(out);
+	if (buf_reserve(out, 512) < 0) /* most requests' canonical form fits: no regrowth */
+		return -1;
 	if (!signed_headers_have(auth->signed_headers, "host"))
 		return error_set(err, SIGV4_INVALID,
 				 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
@@ -849,7 +891,8 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 			return error_set(err, SIGV4_INVALID, "%s", mismatch_message);
 		p += len + (p[len] == ';');
 	}
-	if (buf_printf(out, "\n%s\n%s", auth->signed_headers, payload_hash) < 0)
+	if (buf_append(out, "\n", 1) < 0 || buf_append_str(out, auth->signed_headers) < 0 ||
+	    buf_append(out, "\n", 1) < 0 || buf_append_str(out, payload_hash) < 0)
 		return -1;
 	return SIGV4_OK;
 }
@@ -860,12 +903,16 @@ int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_aut
 	buf_reset(out);
 	struct berth_buf canonical = BERTH_BUF_INIT;
 	int r = sigv4_canonical_request(req, auth, &canonical, err);
+	if (r == SIGV4_OK && buf_reserve(out, 256) < 0)
+		r = -1;
 	if (r == SIGV4_OK) {
 		char hash[65];
 		sigv4_sha256_hex(canonical.data, canonical.len, hash);
-		if (buf_printf(out, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/" SIGV4_TERMINATOR "\n%s", auth->amz_date,
-			       auth->date, auth->region, auth->service, hash) < 0)
-			r = -1;
+		const char *parts[] = { SIGV4_ALGORITHM "\n", auth->amz_date, "\n", auth->date, "/", auth->region, "/",
+					auth->service, "/" SIGV4_TERMINATOR "\n", hash };
+		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && r == SIGV4_OK; i++)
+			if (buf_append_str(out, parts[i]) < 0)
+				r = -1;
 	}
 	buf_free(&canonical);
 	return r;

@@ -86,7 +86,7 @@ struct sigv4_auth {
 	char service[64];
 	char signed_headers[1024]; /* "host;x-amz-date", as sent */
 	char signature[65];      /* 64 lower-case hex digits */
-	char amz_date[17];       /* X-Amz-Date, "20150830T123600Z" */
+	char amz_date[17];       /* X-Amz-Date (or Date) as "20150830T123600Z" */
 	int64_t amz_time;        /* the same, seconds since the epoch */
 };
 
@@ -96,8 +96,9 @@ struct sigv4_auth {
  * bytes, another algorithm; Credential/Signature/SignedHeaders missing or
  * garbled and X-Amz-Date missing (one message); X-Amz-Date malformed or
  * repeated; scope date, region, service, terminator; clock skew (exactly
- * SIGV4_MAX_SKEW_S passes). Only X-Amz-Date is read (every SigV4 client
- * sends it; a Date header alone is answered as X-Amz-Date missing).
+ * SIGV4_MAX_SKEW_S passes). The time is X-Amz-Date's, else the Date
+ * header's (IMF-fixdate, zone GMT, +0000 or -0000, as botocore writes it
+ * when a request carries Date), either of them once.
  * req->payload_hash is not used (the body may not have arrived yet).
  * Values quoted back in messages are cut at 256 bytes ("..."), bytes
  * that are not printable ASCII shown as '?'. */
