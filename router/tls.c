@@ -190,11 +190,12 @@ static SSL_CTX *build_ctx(const char *cert, size_t cert_len, const char *key, si
 		}
 	ERR_clear_error(); /* the end of the chain reads as "no start line" */
 	pkey = PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL);
-	if (pkey == NULL || SSL_CTX_use_PrivateKey(ctx, pkey) != 1) {
+	if (pkey == NULL) {
 		openssl_error(err, "the key is not an unencrypted PEM private key");
 		goto fail;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	/* OpenSSL checks the pair here already (key values mismatch) */
+	if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		openssl_error(err, "the key does not match the certificate");
 		goto fail;
 	}
