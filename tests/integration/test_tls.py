@@ -71,6 +71,7 @@ def pki(tmp_path_factory):
     p["one"] = server_cert(d, "one", "berth one")
     p["two"] = server_cert(d, "two", "berth two")
     p["expired"] = server_cert(d, "expired", "berth expired", not_before=("20200101000000Z", "20200102000000Z"))
+    p["future"] = server_cert(d, "future", "berth future", not_before=("20990101000000Z", "20990102000000Z"))
     # what berthd reads: copies the tests replace before a SIGHUP
     p["cert"], p["key"] = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
     shutil.copy(p["one"][0], p["cert"])
@@ -534,20 +535,24 @@ def test_sighup_bad_pair_keeps_the_old_one(tb, bad):
         install(pki, pki["one"])
 
 
-def test_sighup_expired_certificate_is_a_warning(tb):
-    """An expired certificate is pushed (the operator decides), with a warning
-    that names its dates; clients refuse it."""
+@pytest.mark.parametrize("which,warning,refusal", [
+    ("expired", r"has expired: valid from Jan  1 00:00:00 2020 GMT until Jan  2 00:00:00 2020 GMT; clients will "
+                r"refuse it until it is renewed", "expired"),
+    ("future", r"is not valid yet: valid from Jan  1 00:00:00 2099 GMT until Jan  2 00:00:00 2099 GMT; clients "
+               r"will refuse it until then", "not yet valid")])
+def test_sighup_certificate_out_of_its_dates_is_a_warning(tb, which, warning, refusal):
+    """A certificate outside its validity is pushed (the operator decides),
+    with a warning that names its dates; clients refuse it."""
     pki = tb.pki
     try:
         before = tb.logs().count("TLS certificate in use")
-        install(pki, pki["expired"])
+        install(pki, pki[which])
         sighup_and_wait(tb, before)
         log = tb.logs()
-        assert re.search(r"the certificate in --tls-cert \S+ has expired: valid from Jan  1 00:00:00 2020 GMT "
-                         r"until Jan  2 00:00:00 2020 GMT", log), log[-3000:]
+        assert re.search(r"the certificate in --tls-cert \S+ " + warning, log), log[-3000:]
         with pytest.raises(ssl.SSLCertVerificationError) as e:
             peer_cn(tb.tls_port, pki["ca"])
-        assert "expired" in str(e.value)
+        assert refusal in str(e.value)
     finally:
         install(pki, pki["one"])
         before = tb.logs().count("TLS certificate in use")
