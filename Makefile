@@ -1,8 +1,9 @@
 # berth — build, set-up, tests.
 #
 #   make run     install missing Debian packages, build, create the router's
-#                system user berth, start berthd + router with a demo
-#                endpoint, print how to call it
+#                system user berth, an admin key when the credentials file
+#                has none, start berthd + router with a demo endpoint,
+#                print how to call it
 #   make check   install what tests need, build with -Werror and ASan/UBSan,
 #                run unit tests, each fuzz target briefly, integration tests,
 #                then berthd's threads under ThreadSanitizer (make tsan-check)
@@ -51,7 +52,7 @@ LDFLAGS   += $(SANFLAGS) -pthread
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev
 DEPS_RUN   := runc iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
-DEPS_TEST  := python3 python3-boto3 python3-pytest awscli nghttp2-client umoci zstd openssl
+DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
 # clang's -fsanitize=fuzzer runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev
@@ -275,7 +276,9 @@ bench: deps-bench
 
 # Binaries, /etc/berth/{berthd.json,instance-types.json,seccomp.json} (an
 # existing file is kept; the new one lands beside it as FILE.dist), the
-# systemd unit, and the system user berth the router runs as.
+# systemd unit, the system user berth the router runs as, and, when
+# /etc/berth/credentials has no key, an admin key (printed once with the
+# boto3 and aws CLI lines that use it).
 install: all
 	install -D -m 0755 $(BUILD)/berthd $(DESTDIR)/usr/local/sbin/berthd
 	install -D -m 0755 $(BUILD)/berth-router $(DESTDIR)/usr/local/sbin/berth-router
@@ -291,6 +294,7 @@ install: all
 	install -D -m 0644 README.md $(DESTDIR)/usr/local/share/doc/berth/README.md
 	@if [ -z "$(DESTDIR)" ]; then \
 		$(MAKE) --no-print-directory router-user; \
+		examples/first-key.sh /usr/local/bin/berth /etc/berth/credentials http://127.0.0.1:8080; \
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 		echo "installed; start with: systemctl enable --now berthd"; \
 	fi

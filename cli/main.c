@@ -1,31 +1,43 @@
-/* berth — the command-line client: lists and describes berthd's resources,
- * shows containers, and invokes endpoints through the router. */
+/* berth — the command-line client: lists and describes berthd's resources
+ * and shows containers through berthd's root-only admin socket (no
+ * signature: the socket's permissions are the check), invokes endpoints
+ * through the router (signed with SigV4, invoke.c), and manages the access
+ * keys of the credentials file (keys.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <curl/curl.h>
 #include <yajl/yajl_gen.h>
 
 #include "buf.h"
 #include "control_client.h"
+#include "invoke.h"
+#include "keys.h"
 #include "top.h"
 #include "logs.h"
 #include "json.h"
+#include "credentials.h"
 #include "proto_control.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berth [--socket PATH] COMMAND\n"
+		   "berthd's admin socket (root only; no signature needed, default " BERTHD_DEFAULT_SOCKET "):\n"
 		   "  ls                          models, endpoint configs and endpoints\n"
 		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "the router, signed with SigV4 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the credentials file):\n"
 		   "  invoke ENDPOINT [--target-container H] [--content-type T] [--accept T]\n"
-		   "         [--url http://127.0.0.1:8080] < BODY   the answer goes to stdout\n");
+		   "         [--url http://127.0.0.1:8080] [--credentials PATH] [--key NAME] < BODY\n"
+		   "                              the answer goes to stdout\n"
+		   "the credentials file (default " CREDENTIALS_DEFAULT_PATH "; berthd reloads it by itself):\n"
+		   "  keys add NAME [--allow ACTIONS] [--endpoints GLOBS] [--endpoint-configs GLOBS] [--models GLOBS]\n"
+		   "           [--credentials PATH]   a new key; prints its id and secret once\n"
+		   "  keys ls [--credentials PATH]    names, key ids and permissions (never secrets)\n");
 }
 
 static void print_error(const char *what, yajl_val reply)
@@ -224,88 +236,6 @@ static int cmd_ps(const char *socket)
 	return 0;
 }
 
-static size_t write_out(char *p, size_t size, size_t n, void *data)
-{
-	return fwrite(p, size, n, (FILE *)data);
-}
-
-static int cmd_invoke(int argc, char **argv)
-{
-	const char *url = "http://127.0.0.1:8080", *target = NULL, *ctype = "application/octet-stream";
-	const char *accept = NULL;
-	static const struct option opts[] = {
-		{ "target-container", required_argument, NULL, 't' },
-		{ "content-type", required_argument, NULL, 'c' },
-		{ "accept", required_argument, NULL, 'a' },
-		{ "url", required_argument, NULL, 'u' },
-		{ NULL, 0, NULL, 0 },
-	};
-	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-		switch (c) {
-		case 't': target = optarg; break;
-		case 'c': ctype = optarg; break;
-		case 'a': accept = optarg; break;
-		case 'u': url = optarg; break;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return 2;
-	}
-	const char *endpoint = argv[optind];
-	struct berth_buf body = BERTH_BUF_INIT;
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-		buf_append(&body, chunk, n);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	CURL *curl = curl_easy_init();
-	struct berth_buf full = BERTH_BUF_INIT, hdr = BERTH_BUF_INIT;
-	char *escaped = curl_easy_escape(curl, endpoint, 0);
-	buf_printf(&full, "%s/endpoints/%s/invocations", url, escaped);
-	curl_free(escaped);
-	struct curl_slist *headers = NULL;
-	buf_printf(&hdr, "Content-Type: %s", ctype);
-	headers = curl_slist_append(headers, hdr.data);
-	if (target != NULL) {
-		buf_reset(&hdr);
-		buf_printf(&hdr, "X-Amzn-SageMaker-Target-Container-Hostname: %s", target);
-		headers = curl_slist_append(headers, hdr.data);
-	}
-	if (accept != NULL) {
-		buf_reset(&hdr);
-		buf_printf(&hdr, "Accept: %s", accept);
-		headers = curl_slist_append(headers, hdr.data);
-	}
-	headers = curl_slist_append(headers, "Expect:");
-	curl_easy_setopt(curl, CURLOPT_URL, full.data);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data ? body.data : "");
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_out);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, stdout);
-	CURLcode rc = curl_easy_perform(curl);
-	long code = 0;
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-	int ret = 0;
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "berth: cannot reach the router at %s: %s\n", url, curl_easy_strerror(rc));
-		ret = 1;
-	} else if (code != 200) {
-		fprintf(stderr, "\nberth: invoke answered HTTP %ld\n", code);
-		ret = 1;
-	}
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	curl_global_cleanup();
-	buf_free(&full);
-	buf_free(&hdr);
-	buf_free(&body);
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	const char *socket = BERTHD_DEFAULT_SOCKET;
@@ -337,7 +267,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "describe") == 0 && i + 1 < argc)
 		return cmd_describe(socket, argv[i + 1]);
 	if (strcmp(cmd, "invoke") == 0)
-		return cmd_invoke(argc - i, argv + i);
+		return cli_invoke(argc - i, argv + i);
+	if (strcmp(cmd, "keys") == 0)
+		return cli_keys(argc - i, argv + i);
 	usage(stderr);
 	return 2;
 }

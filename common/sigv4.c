@@ -918,6 +918,83 @@ int sigv4_string_to_sign(const struct sigv4_request *req, const struct sigv4_aut
 	return r;
 }
 
+struct sigv4_mac {
+	EVP_MD_CTX *inner, *outer, *scratch; /* after key^ipad, after key^opad, work */
+};
+
+void sigv4_mac_free(struct sigv4_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MD_CTX_free(m->inner); /* EVP_MD_CTX_free cleanses the states */
+	EVP_MD_CTX_free(m->outer);
+	EVP_MD_CTX_free(m->scratch);
+	free(m);
+}
+
+struct sigv4_mac *sigv4_mac_new(const unsigned char key[SIGV4_KEY_LEN])
+{
+	struct sigv4_mac *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	unsigned char ipad[64], opad[64];
+	memset(ipad, 0x36, sizeof(ipad));
+	memset(opad, 0x5c, sizeof(opad));
+	for (size_t i = 0; i < SIGV4_KEY_LEN; i++) {
+		ipad[i] ^= key[i];
+		opad[i] ^= key[i];
+	}
+	m->inner = EVP_MD_CTX_new();
+	m->outer = EVP_MD_CTX_new();
+	m->scratch = EVP_MD_CTX_new();
+	bool ok = m->inner && m->outer && m->scratch && EVP_DigestInit_ex(m->inner, EVP_sha256(), NULL) == 1 &&
+		  EVP_DigestUpdate(m->inner, ipad, sizeof(ipad)) == 1 &&
+		  EVP_DigestInit_ex(m->outer, EVP_sha256(), NULL) == 1 &&
+		  EVP_DigestUpdate(m->outer, opad, sizeof(opad)) == 1;
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	if (!ok) {
+		sigv4_mac_free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return m;
+}
+
+/* HMAC-SHA256 (RFC 2104) from the prepared blocks. */
+static bool mac_compute(struct sigv4_mac *m, const void *data, size_t len, unsigned char out[32])
+{
+	unsigned char inner[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	bool ok = EVP_MD_CTX_copy_ex(m->scratch, m->inner) == 1 && EVP_DigestUpdate(m->scratch, data, len) == 1 &&
+		  EVP_DigestFinal_ex(m->scratch, inner, &n) == 1 && EVP_MD_CTX_copy_ex(m->scratch, m->outer) == 1 &&
+		  EVP_DigestUpdate(m->scratch, inner, 32) == 1 && EVP_DigestFinal_ex(m->scratch, out, &n) == 1;
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return ok;
+}
+
+int sigv4_verify_mac(const struct sigv4_request *req, const struct sigv4_auth *auth, struct sigv4_mac *m,
+		     struct sigv4_error *err)
+{
+	struct berth_buf sts = BERTH_BUF_INIT;
+	int r = sigv4_string_to_sign(req, auth, &sts, err);
+	if (r == SIGV4_OK) {
+		unsigned char mac[32];
+		char mac_hex[65];
+		if (!mac_compute(m, sts.data, sts.len, mac)) {
+			r = -1;
+		} else {
+			hex_encode(mac, sizeof(mac), mac_hex);
+			if (CRYPTO_memcmp(mac_hex, auth->signature, 64) != 0)
+				r = error_set(err, SIGV4_INVALID, "%s", mismatch_message);
+			OPENSSL_cleanse(mac_hex, sizeof(mac_hex));
+		}
+		OPENSSL_cleanse(mac, sizeof(mac));
+	}
+	buf_free(&sts);
+	return r;
+}
+
 int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth,
 		 const unsigned char key[SIGV4_KEY_LEN], struct sigv4_error *err)
 {

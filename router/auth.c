@@ -23,7 +23,7 @@ struct auth_key {
 	struct credentials_key ck; /* secret NULL */
 	bool via_berthd;           /* may do more than invoke: berthd checks its calls */
 	size_t n_days;
-	struct { char date[9]; unsigned char key[SIGV4_KEY_LEN]; } days[AUTH_DAYS];
+	struct { char date[9]; struct sigv4_mac *mac; } days[AUTH_DAYS];
 };
 
 struct router_auth {
@@ -56,8 +56,11 @@ static void free_keys(struct auth_key *keys, size_t n)
 		free(keys[i].ck.key_id);
 		free_globs(&keys[i].ck.allow);
 		free_globs(&keys[i].ck.endpoints);
+		for (size_t d = 0; d < keys[i].n_days; d++)
+			sigv4_mac_free(keys[i].days[d].mac);
 	}
-	explicit_bzero(keys, n * sizeof(*keys));
+	if (keys != NULL) /* none yet: explicit_bzero(NULL, 0) is undefined (UBSan stops the router) */
+		explicit_bzero(keys, n * sizeof(*keys));
 	free(keys);
 }
 
@@ -130,7 +133,12 @@ static int read_key(yajl_val v, struct auth_key *k)
 	for (size_t i = 0; i < signing->u.object.len; i++) {
 		const char *day = signing->u.object.keys[i];
 		yajl_val hex = signing->u.object.values[i];
-		if (strlen(day) != 8 || !YAJL_IS_STRING(hex) || hex_key(hex->u.string, k->days[i].key) < 0)
+		unsigned char key[SIGV4_KEY_LEN];
+		if (strlen(day) != 8 || !YAJL_IS_STRING(hex) || hex_key(hex->u.string, key) < 0)
+			return -1;
+		k->days[i].mac = sigv4_mac_new(key);
+		explicit_bzero(key, sizeof(key));
+		if (k->days[i].mac == NULL)
 			return -1;
 		memcpy(k->days[i].date, day, 9);
 		k->n_days++;
@@ -459,15 +467,15 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
 		refuse(req, &e);
 		return;
 	}
-	const unsigned char *day_key = NULL;
+	struct sigv4_mac *day_key = NULL;
 	for (size_t i = 0; i < k->n_days; i++)
 		if (strcmp(k->days[i].date, auth.date) == 0)
-			day_key = k->days[i].key;
+			day_key = k->days[i].mac;
 	if (k->via_berthd || !day_key) {
 		ask_berthd(srv, req, endpoint, &auth, &sreq, cont);
 		return;
 	}
-	int r = sigv4_verify(&sreq, &auth, day_key, &e);
+	int r = sigv4_verify_mac(&sreq, &auth, day_key, &e);
 	if (r != SIGV4_OK) {
 		if (r < 0)
 			respond_runtime_error(req, 500, "InternalFailure", "out of memory");

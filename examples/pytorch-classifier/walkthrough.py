@@ -12,6 +12,9 @@ pytorch-classifier]: raw iris CSV in, species probabilities out.
 --image-dir defaults to the last build (oci:/var/cache/berth/images/
 pytorch-classifier/oci:latest, symlink resolved); --rootfs runs the unpacked
 root filesystems instead. Exits non-zero if the answer is wrong.
+Calls are signed with a key of berthd's credentials file, found where boto3
+looks: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the file itself as a
+profile (AWS_SHARED_CREDENTIALS_FILE=/etc/berth/credentials AWS_PROFILE=admin).
 """
 import argparse
 import json
@@ -48,7 +51,6 @@ def container(d, hostname, rootfs):
 def main():
     a = parse_args()
     kw = dict(endpoint_url=a.endpoint_url, region_name="us-east-1",
-              aws_access_key_id="x", aws_secret_access_key="x",
               config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
     sm, rt = boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
     name = "%s-%s" % (NAME, uuid.uuid4().hex[:6])

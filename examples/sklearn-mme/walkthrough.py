@@ -14,6 +14,9 @@ With --s3-endpoint-url the artifacts are uploaded with boto3's S3 client
 instead (berthd started with --s3-endpoint URL --s3-bucket BUCKET: berthd
 reads only the buckets it lists; --bucket, default berth-walkthrough).
 Exits non-zero if an answer is wrong.
+Calls are signed with a key of berthd's credentials file, found where boto3
+looks: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the file itself as a
+profile (AWS_SHARED_CREDENTIALS_FILE=/etc/berth/credentials AWS_PROFILE=admin).
 """
 import argparse
 import json
@@ -88,7 +91,6 @@ def main():
     with open(os.path.join(d, "samples", "expected.json")) as f:
         expected = json.load(f)
     kw = dict(endpoint_url=a.endpoint_url, region_name="us-east-1",
-              aws_access_key_id="x", aws_secret_access_key="x",
               config=Config(retries={"total_max_attempts": 1}, read_timeout=70))
     sm, rt = boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
     name = "%s-%s" % (NAME, uuid.uuid4().hex[:6])

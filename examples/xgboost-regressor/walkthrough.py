@@ -9,6 +9,9 @@
 --image-dir defaults to the last build (oci:/var/cache/berth/images/
 xgboost-regressor/oci:latest, symlink resolved); --rootfs runs the unpacked
 root filesystem instead. Exits non-zero if the answer is wrong.
+Calls are signed with a key of berthd's credentials file, found where boto3
+looks: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the file itself as a
+profile (AWS_SHARED_CREDENTIALS_FILE=/etc/berth/credentials AWS_PROFILE=admin).
 """
 import argparse
 import json
@@ -37,7 +40,6 @@ def main():
     d = os.path.realpath(a.image_dir)
     image = os.path.join(d, "rootfs") if a.rootfs else "oci:%s/oci:latest" % d
     kw = dict(endpoint_url=a.endpoint_url, region_name="us-east-1",
-              aws_access_key_id="x", aws_secret_access_key="x",
               config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
     sm, rt = boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
     name = "%s-%s" % (NAME, uuid.uuid4().hex[:6])

@@ -32,10 +32,20 @@ What is measured
   berth-router's --tls-listen address and into nginx (1 worker, `listen ...
   ssl http2`, in the container's namespace like the cleartext one), both
   with the same certificate (ECDSA P-256, made with openssl at the start)
-  and OpenSSL's defaults; rounds interleaved; target >= 1.0x nginx.
-  berthd runs with auth none here: these figures compare transports.
+  and OpenSSL's defaults; rounds interleaved; target >= 1.0x nginx. The
+  router's calls are signed and verified (auth sigv4, as deployed on a
+  network); nginx checks nothing.
 - VmRSS of berthd, berth-router and each berth-shim (from /proc/PID/status)
   after the load.
+- SigV4: router CPU per request with signature verification on (auth
+  sigv4, the default) vs. off (berthd --auth none), 1 KiB bodies, 64
+  clients, h2load HTTP/1.1 and h2c, two berth instances side by side in the
+  same run, rounds interleaved; the ratio's target is <= 1.10x.
+
+Every request to a router is signed as boto3 signs it (botocore's SigV4Auth,
+with the admin / invoke keys each instance's credentials file holds):
+h2load and wrk send one pre-signed header set for their fixed body, signed
+again for every round (a signature is good for 15 minutes).
 
 Traffic goes only to loopback. Everything started is stopped and removed at
 the end (nginx, nghttpx, runc containers, endpoints, temp dirs).
@@ -57,9 +67,14 @@ import tempfile
 import time
 
 import boto3
+import botocore
 from botocore.config import Config
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import berth_helpers as bh  # noqa: E402  keys and botocore's signing, as the tests use them
+
 BODY = b"x" * 64
+SIGV4_BODY = b"x" * 1024
 CLONE_NEWNET = 0x40000000
 
 
@@ -140,8 +155,13 @@ def make_certificate(tmp):
 
 
 class Berth:
-    def __init__(self, build, user_namespaces=True, tls=None):
+    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None):
+        """auth: "sigv4" (a credentials file with an admin and an invoke
+        key; every call signed) or "none" (berthd --auth none, unsigned).
+        tls: (cert, key): berthd hands them to the router, which also
+        listens on tls_port, TLS only."""
         self.build = build
+        self.auth = auth
         self.state = tempfile.mkdtemp(prefix="berth-bench-", dir="/var/tmp")
         self.run = tempfile.mkdtemp(prefix="bb-", dir="/run")
         self.port = free_port()
@@ -153,18 +173,26 @@ class Berth:
         # The bench runs the serial pipelines (23 containers) at once on this
         # host: allow over-commit of the instance types' CPU and memory.
         conf = os.path.join(self.state, "berthd.json")
-        settings = {"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces,
-                    "auth": "none"}
+        settings = {"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}
         # (tls) berthd reads the pair and hands it to the router
         self.tls_port = free_port() if tls else None
         if tls:
             settings.update(tls_cert=tls[0], tls_key=tls[1])
         with open(conf, "w") as f:
             json.dump(settings, f)
+        self.admin_key, self.invoke_key = bh.generate_key(), bh.generate_key()
+        self.credentials = os.path.join(self.state, "credentials")
+        if auth == "sigv4":
+            bh.write_private_file(self.credentials, bh.credentials_text([
+                dict(bh.ADMIN_KEY, key_id=self.admin_key[0], secret=self.admin_key[1]),
+                dict(bh.INVOKE_KEY, key_id=self.invoke_key[0], secret=self.invoke_key[1])]))
+            auth_args = ["--credentials", self.credentials]
+        else:
+            auth_args = ["--auth", auth]
         self.berthd = subprocess.Popen([f"{build}/berthd", "--config", conf, "--state-dir", self.state,
                                         "--run-dir", self.run, "--object-store-root", self.objroot,
                                         # the echo image lives in the build tree
-                                        "--image-root", f"{build}/images"],
+                                        "--image-root", f"{build}/images"] + auth_args,
                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
@@ -173,10 +201,27 @@ class Berth:
             rargs += ["--tls-listen", f"127.0.0.1:{self.tls_port}"]
         self.router = subprocess.Popen(rargs, stdout=rlog, stderr=rlog)
         wait_for(self._ping, 10, "berth-router")
-        kw = dict(endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
-                  aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
-        self.sm = boto3.client("sagemaker", **kw)
-        self.rt = boto3.client("sagemaker-runtime", **kw)
+        cfg = dict(retries={"max_attempts": 1})
+        if auth == "none":
+            cfg["signature_version"] = botocore.UNSIGNED
+        kw = dict(endpoint_url=self.url, region_name="us-east-1", config=Config(**cfg))
+        self.sm = boto3.client("sagemaker", aws_access_key_id=self.admin_key[0],
+                               aws_secret_access_key=self.admin_key[1], **kw)
+        self.rt = boto3.client("sagemaker-runtime", aws_access_key_id=self.invoke_key[0],
+                               aws_secret_access_key=self.invoke_key[1], **kw)
+
+    def signed(self, url, body, headers=(), port=None):
+        """headers ("name: value" strings) plus the SigV4 signature of a
+        POST of body to url (this router's, on port: default its cleartext
+        one) with the invoke key, as "name: value" strings for h2load;
+        unsigned with auth none. Good for 15 minutes."""
+        hdrs = dict(h.split(": ", 1) for h in headers)
+        if self.auth == "none":
+            return list(headers)
+        port = port or self.port
+        path = url.split(str(port), 1)[1]
+        signed = bh.sign_headers(port, "POST", path, body=body, headers=hdrs, key=self.invoke_key)
+        return [f"{k}: {v}" for k, v in signed.items()]
 
     def _ping(self):
         try:
@@ -246,9 +291,14 @@ def pct(values, q):
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
+def body_of(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def h2load(url, n, clients, h1, body, headers, log, ns_pid=None):
     """(req/s, p50 us, p99 us) from h2load's per-request log (h2load
-    appends to it: start from an empty file)."""
+    appends to it: start from an empty file). body: a file."""
     if os.path.exists(log):
         os.unlink(log)
     cmd = netns_prefix(ns_pid) + ["h2load", "-n", str(n), "-c", str(clients), "-m", "1", "-d", body,
@@ -291,8 +341,12 @@ def wrk(url, seconds, clients, script, ns_pid=None):
     return rps, p50, p99, count
 
 
-def wrk_script(path, headers):
-    lines = ['wrk.method = "POST"', f'wrk.body = string.rep("x", {len(BODY)})',
+def wrk_script(path, headers, body=BODY):
+    """headers: (name, value) pairs; they must not sign Content-Type
+    (h2load's -d sends none, wrk this one), nor can they: the signature
+    covers only the headers given to bh.sign_headers."""
+    assert body == b"x" * len(body)
+    lines = ['wrk.method = "POST"', f'wrk.body = string.rep("x", {len(body)})',
              'wrk.headers["Content-Type"] = "application/octet-stream"']
     for k, v in headers:
         lines.append(f'wrk.headers["{k}"] = "{v}"')
@@ -510,6 +564,53 @@ def report_userns(b, build, image, rounds, rep):
     rep.target("InService with user namespaces vs. without", f"{on / off:.2f}x", "<= 1.2x", on <= 1.2 * off)
 
 
+# ---- SigV4 verification cost ------------------------------------------------------
+
+def bench_sigv4(b_on, image, tmp, rep, n, rounds):
+    """Router CPU per request with SigV4 verification (b_on, auth sigv4) vs.
+    without (a second instance, auth none), 1 KiB bodies, 64 clients, h2load
+    HTTP/1.1 and h2c; rounds interleave the two so that background load hits
+    both alike; each figure is the median over rounds."""
+    body = os.path.join(tmp, "body-1k")
+    with open(body, "wb") as f:
+        f.write(SIGV4_BODY)
+    b_off = Berth(b_on.build, auth="none")
+    try:
+        urls = {}
+        for auth, b in (("sigv4", b_on), ("none", b_off)):
+            b.stack("sigv4", [{"Image": image}], None)
+            b.sm.create_endpoint(EndpointName="sigv4", EndpointConfigName="sigv4")
+            wait_for(lambda: b.sm.describe_endpoint(EndpointName="sigv4")["EndpointStatus"] == "InService", 60,
+                     f"the sigv4 bench endpoint (auth {auth})")
+            urls[auth] = (b, f"{b.url}/endpoints/sigv4/invocations")
+            h2load(urls[auth][1], 2000, 4, True, body, b.signed(urls[auth][1], SIGV4_BODY),
+                   os.path.join(tmp, "warm"))
+        runs = {}
+        for _ in range(rounds):
+            for h1 in (True, False):
+                for auth, (b, u) in urls.items():
+                    hdr = b.signed(u, SIGV4_BODY)  # anew each round: good for 15 minutes
+                    c0 = cpu_seconds([b.router.pid])
+                    rps, p50, p99, count = h2load(u, n, 64, h1, body, hdr, os.path.join(tmp, "log"))
+                    cpu_us = (cpu_seconds([b.router.pid]) - c0) * 1e6 / count
+                    runs.setdefault((auth, h1), []).append((rps, p50, p99, cpu_us))
+        res = {k: tuple(statistics.median(v[i] for v in vals) for i in range(4)) for k, vals in runs.items()}
+        for h1 in (True, False):
+            tool = "h2load h1" if h1 else "h2load h2c"
+            on, off = res[("sigv4", h1)], res[("none", h1)]
+            for auth, r in (("auth none", off), ("SigV4 verified", on)):
+                rep.row(f"{tool}, 64 clients, 1 KiB body, router, {auth}",
+                        f"{r[0]:,.0f} req/s, p50 {r[1]:.0f} us, p99 {r[2]:.0f} us, router CPU {r[3]:.1f} us/req",
+                        "baseline" if r is off else f"{r[3] / off[3]:.2f}x the CPU/req of auth none, "
+                                                     f"{r[0] / off[0]:.2f}x its rps", "" if r is off else "<= 1.10x")
+            rep.target(f"router CPU/req with SigV4 vs. auth none, 1 KiB, 64 clients, {tool}",
+                       f"{on[3] / off[3]:.2f}x", "<= 1.10x", on[3] <= 1.10 * off[3])
+        for b, _ in urls.values():
+            b.sm.delete_endpoint(EndpointName="sigv4")
+    finally:
+        b_off.close()
+
+
 # ---- multi-model endpoints (mme) -------------------------------------------------
 
 def mme_artifacts(root, prefix, names):
@@ -524,14 +625,17 @@ def mme_artifacts(root, prefix, names):
             t.addfile(info, io.BytesIO(n.encode()))
 
 
-def mme_call(port, ep, target, body=BODY):
+def mme_call(b, ep, target, body=BODY):
     """(status, seconds) of one InvokeEndpoint on a fresh connection."""
     import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=120)
     try:
+        headers = {"X-Amzn-SageMaker-Target-Model": target, "Content-Type": "application/octet-stream"}
+        if b.auth == "sigv4":
+            headers = bh.sign_headers(b.port, "POST", f"/endpoints/{ep}/invocations", body=body, headers=headers,
+                                      key=b.invoke_key)
         t0 = time.monotonic()
-        c.request("POST", f"/endpoints/{ep}/invocations", body=body,
-                  headers={"X-Amzn-SageMaker-Target-Model": target, "Content-Type": "application/octet-stream"})
+        c.request("POST", f"/endpoints/{ep}/invocations", body=body, headers=headers)
         r = c.getresponse()
         r.read()
         return r.status, time.monotonic() - t0
@@ -563,8 +667,8 @@ def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
     # cold vs warm: a fresh model's first call, then its second
     cold, warm = [], []
     for n in cold_names:
-        st, t = mme_call(b.port, "mme10", n)
-        st2, t2 = mme_call(b.port, "mme10", n)
+        st, t = mme_call(b, "mme10", n)
+        st2, t2 = mme_call(b, "mme10", n)
         if st != 200 or st2 != 200:
             raise RuntimeError(f"mme cold/warm call: {st}/{st2}")
         cold.append(t * 1e3)
@@ -577,22 +681,24 @@ def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
     # load every model once: the router then knows n_models targets of mmebig
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        bad = [s for s, _ in pool.map(lambda n: mme_call(b.port, "mmebig", n), many) if s != 200]
+        bad = [s for s, _ in pool.map(lambda n: mme_call(b, "mmebig", n), many) if s != 200]
     if bad:
         raise RuntimeError(f"mme: {len(bad)} loads of {n_models} failed")
     rep.row(f"MME: {n_models} models loaded through the router (8 at a time)",
             f"{time.monotonic() - t0:.1f} s", "", "")
     for n in few:
-        mme_call(b.port, "mme10", n)
+        mme_call(b, "mme10", n)
     url = lambda ep: f"{b.url}/endpoints/{ep}/invocations"  # noqa: E731
     hdr = ["x-amzn-sagemaker-target-model: m-3.tar.gz"]
     jobs = {"single": (url("single1"), []), "mme10": (url("mme10"), hdr), "mmebig": (url("mmebig"), hdr)}
+    data = body_of(body)
     for u, h in jobs.values():
-        h2load(u, 500, 1, True, body, h, os.path.join(tmp, "warm"))
+        h2load(u, 500, 1, True, body, b.signed(u, data, h), os.path.join(tmp, "warm"))
     runs = {}
     for _ in range(rounds):
         for k, (u, h) in jobs.items():
-            runs.setdefault(k, []).append(h2load(u, n_req, 1, True, body, h, os.path.join(tmp, "log")))
+            runs.setdefault(k, []).append(h2load(u, n_req, 1, True, body, b.signed(u, data, h),
+                                                 os.path.join(tmp, "log")))
     res = {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in runs.items()}
     s, m10, mbig = res["single"], res["mme10"], res["mmebig"]
     rep.row("single-model invoke, 1 client, h2load h1", f"{s[0]:,.0f} req/s, p50 {s[1]:.0f} us, p99 {s[2]:.0f} us",
@@ -612,22 +718,25 @@ def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
 
 def bench_tls(b, ep, cert, body, tmp, rep, n, rounds):
     """h2load over TLS (ALPN http/1.1, h2), 64 clients: berth-router's TLS-only
-    address vs. nginx with TLS (1 worker, same certificate) in the
-    container's namespace; rounds interleaved, medians."""
+    address (calls SigV4-signed and verified, as deployed) vs. nginx with TLS
+    (1 worker, same certificate, no auth) in the container's namespace;
+    rounds interleaved, medians."""
     pid = b.container_pid(ep, "a")
     nginx = NetnsProxy("nginx", pid, tmp, tls=cert)
+    router_url = f"https://127.0.0.1:{b.tls_port}/endpoints/{ep}/invocations"
     try:
-        targets = {
-            "berth-router": (f"https://127.0.0.1:{b.tls_port}/endpoints/{ep}/invocations",
-                             ["x-amzn-sagemaker-target-container-hostname: a"], None, [b.router.pid]),
-            "nginx": (f"https://127.0.0.1:{nginx.tls_port}/invocations", [], pid, proc_tree(nginx.proc.pid)),
+        targets = {  # url, headers for a round, netns, pids
+            "berth-router": (router_url, lambda: b.signed(router_url, BODY, [
+                "x-amzn-sagemaker-target-container-hostname: a"], port=b.tls_port), None, [b.router.pid]),
+            "nginx": (f"https://127.0.0.1:{nginx.tls_port}/invocations", lambda: [], pid, proc_tree(nginx.proc.pid)),
         }
         for name, (url, hdr, ns, _) in targets.items():  # warm: pools, sessions, page cache
-            h2load(url, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
+            h2load(url, 2000, 4, True, body, hdr(), os.path.join(tmp, "warm"), ns)
         runs = {}
         for _ in range(rounds):
             for h1 in (True, False):
-                for name, (url, hdr, ns, pids) in targets.items():
+                for name, (url, hdrs, ns, pids) in targets.items():
+                    hdr = hdrs()  # signed anew each round: good for 15 minutes
                     c0 = cpu_seconds(pids)
                     rps, p50, p99, count = h2load(url, n, 64, h1, body, hdr, os.path.join(tmp, "log"), ns)
                     cpu_us = (cpu_seconds(pids) - c0) * 1e6 / count
@@ -682,6 +791,8 @@ def main():
     ap.add_argument("--mme-requests", type=int, default=5000, help="h2load requests per MME figure")
     ap.add_argument("--only-mme", action="store_true", help="run only the multi-model figures")
     ap.add_argument("--only-userns", action="store_true", help="run only the user namespace start-up figure")
+    ap.add_argument("--only-sigv4", action="store_true", help="run only the SigV4 verification cost figure")
+    ap.add_argument("--sigv4-requests", type=int, default=60000, help="h2load requests per SigV4 figure")
     ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
@@ -711,6 +822,9 @@ def main():
         if a.only_userns:
             report_userns(b, a.build, image, a.rounds, rep)
             raise _Done()
+        if a.only_sigv4:
+            bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
+            raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
         bare, blo, bhi = bare_runc(image, tmp, a.rounds, netns)
@@ -739,8 +853,13 @@ def main():
         }
         res = {}
         wscript_plain = wrk_script(os.path.join(tmp, "plain.lua"), [])
-        wscript_router = wrk_script(os.path.join(tmp, "router.lua"),
-                                    [("x-amzn-sagemaker-target-container-hostname", "a")])
+
+        def sign_router():
+            """The router's header set signed anew (for the next 15 minutes)."""
+            hdr = b.signed(router_url, BODY, rhdr)
+            targets["berth-router"] = (router_url, router_url, router_url, hdr, None)
+            return wrk_script(os.path.join(tmp, "router.lua"), [tuple(h.split(": ", 1)) for h in hdr])
+        wscript_router = sign_router()
         cpu_pids = {"direct": [pid], "berth-router": [b.router.pid], "nginx": proc_tree(nginx.proc.pid),
                     "nghttpx": proc_tree(nghttpx.proc.pid)}
         # warm every path (pools, page cache)
@@ -750,6 +869,7 @@ def main():
         # background load hits them alike; each figure is the median over rounds.
         runs = {}
         for _ in range(a.bench_rounds):
+            wscript_router = sign_router()
             for clients in (1, 64):
                 n = a.requests if clients == 1 else a.requests64
                 for name, (_, h1, h2, hdr, ns) in targets.items():
@@ -815,15 +935,16 @@ def main():
             b.sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
             if b.sm.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
                 raise RuntimeError(f"{name} not InService")
-            h2load(f"{b.url}/endpoints/{name}/invocations", 500, 1, True, body, [], os.path.join(tmp, "warm"))
+            u = f"{b.url}/endpoints/{name}/invocations"
+            h2load(u, 500, 1, True, body, b.signed(u, BODY), os.path.join(tmp, "warm"))
         sruns = {}
         for _ in range(a.bench_rounds):
             sruns.setdefault("direct", []).append(
                 h2load("http://127.0.0.1:8080/invocations", a.serial_requests, 1, True, body, [],
                        os.path.join(tmp, "log"), pid))
             for n in (1, 2, 5, 15):
-                sruns.setdefault(n, []).append(h2load(f"{b.url}/endpoints/serial{n}/invocations",
-                                                      a.serial_requests, 1, True, body, [],
+                u = f"{b.url}/endpoints/serial{n}/invocations"
+                sruns.setdefault(n, []).append(h2load(u, a.serial_requests, 1, True, body, b.signed(u, BODY),
                                                       os.path.join(tmp, "log")))
         serial = {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in sruns.items()}
         direct_p50 = serial["direct"][1]
@@ -843,6 +964,9 @@ def main():
                     extra or f"{p50 / direct_p50:.2f}x a direct call", "")
         for n in (1, 2, 5, 15):
             b.sm.delete_endpoint(EndpointName=f"serial{n}")
+
+        # -- SigV4 verification cost --
+        bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
 
         # -- multi-model endpoints --
         bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
@@ -868,6 +992,10 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
             reap_orphans()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # make bench passes --build and --out only; anything else is a partial or smaller run
+    extra = [x for i, x in enumerate(sys.argv[1:]) if x not in ("--build", "--out")
+             and (i == 0 or sys.argv[i] not in ("--build", "--out"))]
+    command = "`make bench`" if not extra else "`make bench` as `bench.py %s`" % " ".join(extra)
     os.makedirs(a.out, exist_ok=True)
     cpu = "?"
     try:
@@ -877,7 +1005,7 @@ def main():
         pass
     lines = [f"# berth bench {stamp}", "",
              f"Machine: {os.uname().nodename}, {cpu}, {os.cpu_count()} cores, Linux {os.uname().release}, "
-             f"{platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Command: `make bench`.", "",
+             f"{platform.freedesktop_os_release().get('PRETTY_NAME', '')}. Command: {command}.", "",
              "| figure | value | vs. baseline (same run) | target |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rep.rows]
     lines += ["", "| target | measured | goal | |", "|---|---|---|---|"]

@@ -12,14 +12,25 @@ BERTH_BUILD names the build directory (default build-san/); BERTH_WRAPPER,
 when set, is a command (split like a shell would) berthd runs under, e.g.
 "setarch x86_64 -R" for ThreadSanitizer on kernels that need it.
 
+Every instance runs with authentication on (auth sigv4, the default):
+it writes a credentials file with two generated keys, `admin` (allow =
+sagemaker:*) and `invoke` (allow = sagemaker:InvokeEndpoint), .sm signs
+with the first and .rt with the second, and every raw request (http_request,
+control_raw, sign_headers for curl / nghttp / h2load / sockets, the HTTP/2
+frames of h2_frames.py) is signed by botocore's own SigV4Auth unless a test
+asks for an unsigned or a deliberately broken one (sign=False).
+
 Everything here is bounded in time: every wait has a deadline and every
 subprocess a timeout, so a hung product fails a test instead of hanging the
 suite.
 """
+import contextlib
+import datetime
 import http.client
 import json
 import os
 import pwd
+import secrets
 import shutil
 import shlex
 import signal
@@ -31,7 +42,12 @@ import time
 import getpass
 
 import boto3
+import botocore
+import botocore.auth
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
@@ -76,6 +92,123 @@ def echo_tarball():
 
 def arn(kind, name):
     return "arn:aws:sagemaker:%s:%s:%s/%s" % (REGION, ACCOUNT, kind, name.lower())
+
+
+# ---- keys and SigV4 signatures ------------------------------------------------
+
+SERVICE = "sagemaker"   # botocore signs sagemaker and sagemaker-runtime calls as "sagemaker"
+_KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+ADMIN_KEY = {"name": "admin", "allow": "sagemaker:*"}
+INVOKE_KEY = {"name": "invoke", "allow": "sagemaker:InvokeEndpoint"}
+
+
+def generate_key():
+    """(key id, secret) in the shape `berth keys add` makes: BRTH + 16 of
+    [A-Z2-7], a 40-character secret."""
+    return ("BRTH" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16)),
+            "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)))
+
+
+def credentials_text(keys):
+    """The credentials file (common/credentials.h) for keys: dicts with
+    name, key_id, secret and optional allow, endpoints, endpoint_configs,
+    models (strings, space-separated globs)."""
+    out = []
+    for k in keys:
+        out.append("[%s]" % k["name"])
+        out.append("aws_access_key_id = %s" % k["key_id"])
+        out.append("aws_secret_access_key = %s" % k["secret"])
+        for member in ("allow", "endpoints", "endpoint_configs", "models"):
+            if k.get(member) is not None:
+                out.append("%s = %s" % (member, k[member]))
+    return "\n".join(out) + "\n"
+
+
+def write_private_file(path, text):
+    """Writes text to path as a new file of mode 0600, replacing path at
+    once (a reader sees the old file or the new one, never half of it)."""
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class _ShiftedDatetime(datetime.datetime):
+    shift = datetime.timedelta(0)
+
+    @classmethod
+    def utcnow(cls):
+        return datetime.datetime.utcnow() + cls.shift
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.datetime.now(tz) + cls.shift
+
+
+@contextlib.contextmanager
+def client_clock_shifted(seconds):
+    """botocore (in this process) signs as if its clock were `seconds`
+    ahead (negative: behind): the client's clock, not berth's."""
+    if not seconds:
+        yield
+        return
+
+    class _Module:
+        pass
+    fake = _Module()
+    fake.__dict__.update({k: getattr(datetime, k) for k in dir(datetime) if not k.startswith("__")})
+    fake.datetime = type("ShiftedDatetime", (_ShiftedDatetime,), {"shift": datetime.timedelta(seconds=seconds)})
+    real = botocore.auth.datetime
+    botocore.auth.datetime = fake
+    try:
+        yield
+    finally:
+        botocore.auth.datetime = real
+
+
+def instance_on(port):
+    """The live instance serving port, or None."""
+    for inst in LIVE:
+        if inst.port == port:
+            return inst
+    return None
+
+
+def sign_headers(port, method, path, body=b"", headers=None, key=None, host=None, region=REGION,
+                 service=SERVICE, shift_s=0):
+    """The headers of a request signed by botocore's SigV4Auth: those given
+    plus X-Amz-Date and Authorization (Host is signed as host, default
+    127.0.0.1:PORT, what http.client, curl, nghttp and h2load send; it is
+    not among the returned headers). key: (id, secret), default the
+    instance's key for the path (Berth.key_for). Returns a dict."""
+    if key is None:
+        inst = instance_on(port)
+        assert inst is not None, "no live berth on port %d to take a key from" % port
+        key = inst.key_for(path)
+    if isinstance(body, str):
+        body = body.encode()
+    host = host or "127.0.0.1:%d" % port
+    req = AWSRequest(method=method, url="http://%s%s" % (host, path), data=body or b"", headers=dict(headers or {}))
+    with client_clock_shifted(shift_s):
+        SigV4Auth(Credentials(key[0], key[1]), service, region).add_auth(req)
+    return {k: v for k, v in req.headers.items()}
+
+
+def header_args(headers, flag="-H"):
+    """["-H", "Name: value", …] for curl, nghttp and h2load."""
+    out = []
+    for k, v in headers.items():
+        out += [flag, "%s: %s" % (k, v)]
+    return out
+
+
+def header_lines(headers):
+    """b"Name: value\r\n…" for requests written by hand on a socket."""
+    return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items())
 
 
 def free_port():
@@ -254,8 +387,13 @@ class Berth:
     """One berthd + one berth-router on private temp dirs and a free port."""
 
     def __init__(self, grace_ms=5000, invocation_timeout_ms=2000, extra_berthd=(), extra_router=(),
-                 image_roots=None, model_roots=None, env=None):
+                 image_roots=None, model_roots=None, env=None, auth="sigv4", keys=()):
+        """auth: "sigv4" (a credentials file with the keys admin, invoke
+        and those of keys: dicts with name and optional allow, endpoints,
+        endpoint_configs, models) or "none" (berthd --auth none, unsigned
+        clients)."""
         self.build = build_dir()
+        self.auth = auth
         self.grace_ms = grace_ms
         self.invocation_timeout_ms = invocation_timeout_ms
         self.extra_berthd = list(extra_berthd)
@@ -273,6 +411,13 @@ class Berth:
         self.model_roots = list(model_roots) if model_roots is not None else [
             os.path.join(self.build, "images"), shared_image_dir(), pytest_tmp_root(), self.object_root]
         self.socket = os.path.join(self.run_dir, "berthd.sock")
+        self.credentials_path = os.path.join(self.state_dir, "credentials")
+        self.key_specs = []
+        self.keys = {}
+        for spec in [ADMIN_KEY, INVOKE_KEY] + list(keys):
+            self.add_key(spec, write=False)
+        if auth == "sigv4":
+            self.write_credentials()
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.berthd_log = os.path.join(self.state_dir, "berthd.stderr")
@@ -285,6 +430,65 @@ class Berth:
         self.sm = None
         self.rt = None
 
+    # -- keys --
+
+    @property
+    def admin_key(self):
+        """(id, secret) of the key allowed sagemaker:*."""
+        return self.keys["admin"]
+
+    @property
+    def invoke_key(self):
+        """(id, secret) of the key allowed sagemaker:InvokeEndpoint only."""
+        return self.keys["invoke"]
+
+    def key_for(self, path):
+        """The key a raw request to path signs with: invoke for the runtime
+        (/endpoints/…), admin for everything else."""
+        return self.invoke_key if path.startswith("/endpoints/") else self.admin_key
+
+    def add_key(self, spec, write=True):
+        """Adds a key (spec: name and optional allow, endpoints,
+        endpoint_configs, models) with a generated id and secret; rewrites
+        the credentials file when write. Returns (id, secret)."""
+        key_id, secret = generate_key()
+        self.key_specs.append(dict(spec, key_id=key_id, secret=secret))
+        self.keys[spec["name"]] = (key_id, secret)
+        if write:
+            self.write_credentials()
+        return key_id, secret
+
+    def remove_key(self, name, write=True):
+        self.key_specs = [k for k in self.key_specs if k["name"] != name]
+        del self.keys[name]
+        if write:
+            self.write_credentials()
+
+    def client_env(self, key=None):
+        """The environment for a client in a subprocess (a walkthrough, the
+        aws CLI) that signs with key (default admin) the way boto3 finds
+        keys: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, no config files."""
+        key = key or self.admin_key
+        return dict(os.environ, AWS_ACCESS_KEY_ID=key[0], AWS_SECRET_ACCESS_KEY=key[1], AWS_DEFAULT_REGION=REGION,
+                    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+    def write_credentials(self):
+        write_private_file(self.credentials_path, credentials_text(self.key_specs))
+
+    def client(self, service, key=None, **kw):
+        """A boto3 client for service ("sagemaker", "sagemaker-runtime")
+        signing with key ((id, secret); default admin for the control
+        plane, invoke for the runtime; unsigned when auth is none)."""
+        cfg = dict(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5)
+        if self.auth == "none" and key is None:
+            cfg["signature_version"] = botocore.UNSIGNED
+        if key is None:
+            key = self.admin_key if service == "sagemaker" else self.invoke_key
+        args = dict(endpoint_url=self.url, region_name=REGION, aws_access_key_id=key[0],
+                    aws_secret_access_key=key[1], config=Config(**cfg))
+        args.update(kw)
+        return boto3.client(service, **args)
+
     # -- processes --
 
     def _env(self):
@@ -296,9 +500,12 @@ class Berth:
     def berthd_args(self, state_dir=None, run_dir=None):
         """berthd's command line (under BERTH_WRAPPER) for this instance's
         directories, or others given."""
-        return berthd_wrapper() + [
+        args = berthd_wrapper() + [
             os.path.join(self.build, "berthd"), "--state-dir", state_dir or self.state_dir,
             "--run-dir", run_dir or self.run_dir]
+        if self.auth == "sigv4":
+            return args + ["--credentials", self.credentials_path]
+        return args + ["--auth", self.auth]
 
     def start_berthd(self):
         if self not in LIVE:
@@ -363,12 +570,8 @@ class Berth:
         assert os.path.isdir(echo_rootfs()), "missing echo image %s (make echo-image)" % echo_rootfs()
         self.start_berthd()
         self.start_router()
-        cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                     read_timeout=30, connect_timeout=5)
-        kw = dict(endpoint_url=self.url, region_name=REGION, aws_access_key_id="test",
-                  aws_secret_access_key="test", config=cfg)
-        self.sm = boto3.client("sagemaker", **kw)
-        self.rt = boto3.client("sagemaker-runtime", **kw)
+        self.sm = self.client("sagemaker")
+        self.rt = self.client("sagemaker-runtime")
         self.sm.meta.events.register("before-parameter-build.sagemaker.*", self._note_params)
         self.rt.meta.events.register("before-parameter-build.sagemaker-runtime.*", self._note_params)
         # The control plane works end to end (router → berthd).
@@ -426,6 +629,29 @@ class Berth:
         if b"\n" not in buf:  # an OSError, so wait_until tries again
             raise ConnectionError("berthd closed its socket without an answer: %r" % buf[:200])
         return json.loads(buf.split(b"\n")[0])
+
+    def route_table(self, timeout=10):
+        """The route table berthd pushes on a watch connection (after its
+        greeting, the router's auth settings), parsed."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        buf = b""
+        try:
+            s.connect(self.socket)
+            s.sendall(b'{"op":"watch_routes"}\n')
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and len(buf) < (16 << 20):
+                for line in buf.split(b"\n")[:-1]:
+                    doc = json.loads(line)
+                    if doc.get("op") == "routes":
+                        return doc
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            s.close()
+        raise AssertionError("no route table on the watch connection: %r" % buf[:300])
 
     def ps(self, endpoint=None):
         """`berth ps` rows from berthd ({"op":"ps"}): id, endpoint, variant,
@@ -737,11 +963,27 @@ def assert_no_leaks(inst, berthd_pid=None):
 
 # ---- raw HTTP ----------------------------------------------------------------
 
-def http_request(port, method, path, body=None, headers=None, timeout=30):
-    """(status, headers dict lower-cased, body bytes)."""
+def _signed(port, method, path, body, headers, sign):
+    """headers, signed as sign asks: True (the instance's key for path,
+    when the instance on port checks signatures), a (id, secret) key, or
+    False (as given)."""
+    if sign is False:
+        return dict(headers or {})
+    if sign is True:
+        inst = instance_on(port)
+        if inst is None or inst.auth != "sigv4":
+            return dict(headers or {})
+        sign = None
+    return sign_headers(port, method, path, body=body, headers=headers, key=sign)
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=30, sign=True):
+    """(status, headers dict lower-cased, body bytes). sign: True (signed
+    with the instance's key for path), a (id, secret) key, or False."""
+    headers = _signed(port, method, path, body, headers, sign)
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        c.request(method, path, body=body, headers=headers or {})
+        c.request(method, path, body=body, headers=headers)
         r = c.getresponse()
         data = r.read()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
@@ -749,9 +991,10 @@ def http_request(port, method, path, body=None, headers=None, timeout=30):
         c.close()
 
 
-def control_raw(port, target, body, timeout=30, extra_headers=None):
+def control_raw(port, target, body, timeout=30, extra_headers=None, sign=True):
     """POST / with X-Amz-Target: SageMaker.TARGET, bypassing botocore's
-    client-side validation. body: bytes, str or a JSON-able object."""
+    client-side validation. body: bytes, str or a JSON-able object. sign:
+    as http_request's."""
     if not isinstance(body, (bytes, str)):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -761,7 +1004,7 @@ def control_raw(port, target, body, timeout=30, extra_headers=None):
         h["X-Amz-Target"] = target if "." in target else "SageMaker." + target
     if extra_headers:
         h.update(extra_headers)
-    status, headers, data = http_request(port, "POST", "/", body=body, headers=h, timeout=timeout)
+    status, headers, data = http_request(port, "POST", "/", body=body, headers=h, timeout=timeout, sign=sign)
     try:
         doc = json.loads(data.decode()) if data else None
     except ValueError:

@@ -2,7 +2,8 @@
 berth-shim and runc, driven with the real boto3 / aws CLI / nghttp / curl.
 
   berth        module-scoped instance (berthd + router on temp dirs and a free
-               port); .sm / .rt boto3 clients, .restart_berthd(), .cli(...),
+               port, with keys: .admin_key, .invoke_key, .credentials_path);
+               .sm / .rt boto3 clients signing with them, .restart_berthd(), .cli(...),
                teardown deletes every endpoint, stops both processes and
                asserts nothing leaked (berth_helpers.Berth.teardown).
   make_berth   factory for extra instances with other flags (function scope).

@@ -1,9 +1,11 @@
 """Minimal HTTP/2 client framing (RFC 9113, HPACK RFC 7541) for attack tests.
 
-Python's standard library only. Requests are encoded as HPACK literals
-without indexing and without Huffman coding; of a response only :status is
-decoded (the client asks for a header table of 0, so nothing refers to a
-dynamic table), which is all the tests look at.
+Requests are encoded as HPACK literals without indexing and without
+Huffman coding, signed by botocore's SigV4Auth (berth_helpers.sign_headers)
+unless a test asks for an unsigned or broken request. Of a response,
+status_of decodes :status alone (the client asks for a header table of 0,
+so nothing refers to a dynamic table); response_headers decodes the whole
+block with Debian's python3-hpack.
 """
 import select
 import socket
@@ -65,9 +67,34 @@ def header_block(headers):
     return out
 
 
-def request_headers(port, path, method="POST", extra=()):
-    return [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1:%d" % port),
-            (":path", path)] + list(extra)
+def request_headers(port, path, method="POST", extra=(), body=b"", sign=True):
+    """A request's header list. sign: True (botocore's SigV4 signature of
+    the request with body, by the instance's key for path), a (id, secret)
+    key, or False (unsigned). The signed headers are extra's, host (the
+    :authority) and x-amz-date."""
+    headers = [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1:%d" % port),
+               (":path", path)] + list(extra)
+    if sign is False:
+        return headers
+    import berth_helpers as bh  # the instance's keys; bh does not import this module
+    inst = bh.instance_on(port)
+    if sign is True and (inst is None or inst.auth != "sigv4"):
+        return headers
+    signed = bh.sign_headers(port, method, path, body=body, headers=dict(extra),
+                             key=None if sign is True else sign)
+    given = {name.lower() for name, _ in extra}
+    return headers + [(k.lower(), v) for k, v in signed.items() if k.lower() not in given]
+
+
+def response_headers(block, decoder=None):
+    """A response header block as [(name, value)] (str), decoded by hpack;
+    decoder: the connection's hpack.Decoder (its dynamic table), default a
+    new one (enough while the client keeps the table size at 0)."""
+    import hpack
+    decoder = decoder or hpack.Decoder()
+    return [(k.decode(errors="replace") if isinstance(k, bytes) else k,
+             v.decode(errors="replace") if isinstance(v, bytes) else v)
+            for k, v in decoder.decode(block, raw=True)]
 
 
 def headers_frame(stream, headers, end_stream=False):

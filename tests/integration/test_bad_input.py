@@ -501,15 +501,19 @@ def test_odd_runtime_requests_get_json_errors(berth, fx, method, path, status):
 
 
 def test_client_disconnects_mid_body(berth, fx):
+    path = "/endpoints/%s/invocations" % fx[2]
     s = socket.create_connection(("127.0.0.1", berth.port), timeout=5)
-    s.sendall(b"POST /endpoints/%s/invocations HTTP/1.1\r\nHost: x\r\n"
-              b"X-Amzn-SageMaker-Target-Container-Hostname: ok\r\nContent-Length: 1000000\r\n\r\n"
-              % fx[2].encode() + b"a" * 1000)
+    signed = bh.sign_headers(berth.port, "POST", path, body=b"a" * 1000000, host="x",
+                             headers={"X-Amzn-SageMaker-Target-Container-Hostname": "ok"})
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\n" % path.encode() + bh.header_lines(signed)
+              + b"Content-Length: 1000000\r\n\r\n" + b"a" * 1000)
     s.close()
     # and one that disconnects while the container is still answering (hang)
     s = socket.create_connection(("127.0.0.1", berth.port), timeout=5)
-    s.sendall(b"POST /endpoints/%s/invocations HTTP/1.1\r\nHost: x\r\n"
-              b"X-Amzn-SageMaker-Target-Container-Hostname: hang\r\nContent-Length: 1\r\n\r\nx" % fx[2].encode())
+    signed = bh.sign_headers(berth.port, "POST", path, body=b"x", host="x",
+                             headers={"X-Amzn-SageMaker-Target-Container-Hostname": "hang"})
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\n" % path.encode() + bh.header_lines(signed)
+              + b"Content-Length: 1\r\n\r\nx")
     time.sleep(0.2)
     s.close()
 

@@ -2,6 +2,7 @@
 resources."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import uuid
@@ -25,7 +26,7 @@ def stack(berth):
 
 def aws(berth, *args):
     home = tempfile.mkdtemp(prefix="berth-aws-", dir="/var/tmp")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=berth.admin_key[0], AWS_SECRET_ACCESS_KEY=berth.admin_key[1],
                AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", HOME=home,
                AWS_CONFIG_FILE=os.path.join(home, "config"),
                AWS_SHARED_CREDENTIALS_FILE=os.path.join(home, "credentials"),
@@ -121,14 +122,14 @@ def test_berth_invoke_reaches_the_target_container(berth, stack):
     """--url: the router of this test listens on a free port, not :8080."""
     ep = stack[2]
     payload = b"hello from the berth cli \x00\xff"
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "a", input=payload)
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "a", input=payload)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"a:" + payload
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "b", "--content-type", "text/plain",
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "b", "--content-type", "text/plain",
                   input=b"shout")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"SHOUT"
-    r = berth.cli("invoke", ep, "--url", berth.url, "--target-container", "nope", input=b"x")
+    r = berth.cli("invoke", ep, "--url", berth.url, "--credentials", berth.credentials_path, "--target-container", "nope", input=b"x")
     assert r.returncode != 0
     assert r.stderr
 
@@ -185,3 +186,69 @@ def test_berth_cli_fails_with_a_message_on_bad_use(berth, stack):
     assert r.returncode != 0 and r.stderr
     r = berth.cli("invoke", stack[2], "--url", "http://127.0.0.1:1", "--target-container", "a", input=b"x")
     assert r.returncode != 0 and r.stderr
+
+
+def _keys(berth, *args):
+    return subprocess.run([os.path.join(berth.build, "berth"), "keys"] + list(args), capture_output=True,
+                          timeout=30)
+
+
+def test_berth_keys_add_creates_the_file_and_ls_shows_no_secret(berth, tmp_path):
+    path = tmp_path / "etc" / "berth" / "credentials"
+    r = _keys(berth, "add", "ops", "--allow", "sagemaker:*", "--credentials", str(path))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    key_id = re.search(r"^aws_access_key_id = (\S+)$", out, re.M).group(1)
+    secret = re.search(r"^aws_secret_access_key = (\S+)$", out, re.M).group(1)
+    assert re.fullmatch(r"BRTH[A-Z2-7]{16}", key_id), key_id
+    assert re.fullmatch(r"[A-Za-z0-9+/]{40}", secret), secret
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(path.parent).st_mode & 0o777 == 0o700
+    r = _keys(berth, "add", "app", "--allow", "sagemaker:InvokeEndpoint", "--endpoints", "prod-* canary",
+              "--models", "m-*", "--credentials", str(path))
+    assert r.returncode == 0, r.stderr
+    app_id = re.search(rb"aws_access_key_id = (\S+)", r.stdout).group(1).decode()
+    assert app_id != key_id
+    text = path.read_text()
+    assert text.count("[ops]") == 1 and "endpoints = prod-* canary" in text and "models = m-*" in text
+    r = _keys(berth, "ls", "--credentials", str(path))
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.decode().splitlines()]
+    assert rows[0][:3] == ["NAME", "KEY", "ID"]
+    assert rows[1] == ["ops", key_id, "sagemaker:*", "*", "*", "*"], rows
+    assert rows[2] == ["app", app_id, "sagemaker:InvokeEndpoint", "prod-*", "canary", "*", "m-*"], rows
+    assert secret.encode() not in r.stdout
+    # refusals: an existing name, a bad name, a value on two lines; the file is unchanged
+    for args, code, words in ((["add", "ops"], 1, b'already has a key named "ops"'),
+                              (["add", "two words"], 2, b"is not valid"),
+                              (["add", "x", "--allow", "a\nb"], 2, b"--allow wants"),
+                              (["add", "x", "--endpoints", ""], 2, b"--endpoints wants")):
+        r = _keys(berth, *args, "--credentials", str(path))
+        assert r.returncode == code and words in r.stderr, (args, r.returncode, r.stderr)
+    assert path.read_text() == text
+    # a file berthd would refuse is not appended to
+    path.write_text(text + "[broken\n")
+    os.chmod(path, 0o600)
+    r = _keys(berth, "add", "x", "--credentials", str(path))
+    assert r.returncode == 1 and b"fix the file first" in r.stderr, r.stderr
+
+
+def test_a_key_made_by_berth_keys_add_is_used_by_berthd_at_once(berth, stack):
+    """berth keys add on the instance's own file: berthd notices, and the new
+    invoke-only key works through the router while it may not list."""
+    r = _keys(berth, "add", "cli-made", "--allow", "sagemaker:InvokeEndpoint", "--credentials",
+              berth.credentials_path)
+    assert r.returncode == 0, r.stderr
+    key = (re.search(rb"aws_access_key_id = (\S+)", r.stdout).group(1).decode(),
+           re.search(rb"aws_secret_access_key = (\S+)", r.stdout).group(1).decode())
+    rt = berth.client("sagemaker-runtime", key=key)
+
+    def works():
+        return rt.invoke_endpoint(EndpointName=stack[2], TargetContainerHostname="a", Body=b"k")["Body"].read()
+    assert bh.wait_until(works, 10, "the new key to be accepted") == b"a:k"
+    with pytest.raises(bh.ClientError) as e:
+        berth.client("sagemaker", key=key).list_models()
+    assert bh.error_code(e.value) == "AccessDeniedException"
+    r = berth.cli("invoke", stack[2], "--url", berth.url, "--credentials", berth.credentials_path, "--key",
+                  "cli-made", "--target-container", "b", input=b"via key")
+    assert (r.returncode, r.stdout) == (0, b"VIA KEY"), r.stderr

@@ -32,9 +32,10 @@ import berth_helpers as bh
 DEEP_MESSAGE = ("The request body nests JSON objects and arrays more than 64 levels deep. "
                 "Send at most 64 levels; no SageMaker request needs more.")
 
-def talk(path, line):
+def talk(path, line, lines=1):
     """Connects to path, sends line, returns what happened: {"connect": "ok"
-    or the error, "reply": the answer line or None, "timeout"/"error"}."""
+    or the error, "reply": the answer (up to `lines` lines) or None,
+    "timeout"/"error"}."""
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
@@ -47,7 +48,7 @@ def talk(path, line):
     data = b""
     try:
         s.sendall(line.encode() + b"\n")
-        while not data.endswith(b"\n") and len(data) < (1 << 20):
+        while (not data.endswith(b"\n") or data.count(b"\n") < lines) and len(data) < (1 << 20):
             chunk = s.recv(65536)
             if not chunk:
                 break
@@ -63,22 +64,25 @@ def talk(path, line):
 
 
 # talk() in a process of another user (setpriv)
-PEER = inspect.getsource(talk) + "\nimport json, sys\nprint(json.dumps(talk(sys.argv[1], sys.argv[2])))\n"
+PEER = (inspect.getsource(talk)
+        + "\nimport json, sys\nprint(json.dumps(talk(sys.argv[1], sys.argv[2], int(sys.argv[3]))))\n")
 
 
-def as_user(uid, gid, path, line):
-    """What a process of uid/gid (no supplementary groups) gets from path;
-    uid 0: this (root) process itself."""
+def as_user(uid, gid, path, line, lines=1):
+    """What a process of uid/gid (no supplementary groups) gets from path
+    (up to `lines` answer lines; "doc" is the first, "docs" all); uid 0:
+    this (root) process itself."""
     if uid == 0:
-        out = talk(path, line)
+        out = talk(path, line, lines)
     else:
         argv = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
-                "/usr/bin/python3", "-c", PEER, path, line]
+                "/usr/bin/python3", "-c", PEER, path, line, str(lines)]
         r = subprocess.run(argv, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stderr.decode(errors="replace")
         out = json.loads(r.stdout.decode())
-    if out.get("reply"):
-        out["doc"] = json.loads(out["reply"])
+    if out.get("reply"):  # a watch connection may have sent more lines than asked for
+        out["docs"] = [json.loads(x) for x in out["reply"].split("\n") if x.strip()]
+        out["doc"] = out["docs"][0]
     return out
 
 
@@ -121,11 +125,11 @@ def test_deep_json_is_a_validation_error(berth):
     assert model_names(berth) == sorted(before + ["deep-64"])
     # botocore sees the exact error code and message
     try:
-        berth.sm.meta.events.register_first("before-send.sagemaker.ListModels", _deep_body)
+        berth.sm.meta.events.register_first("before-sign.sagemaker.ListModels", _deep_body)
         with pytest.raises(bh.ClientError) as e:
             berth.sm.list_models()
     finally:
-        berth.sm.meta.events.unregister("before-send.sagemaker.ListModels", _deep_body)
+        berth.sm.meta.events.unregister("before-sign.sagemaker.ListModels", _deep_body)
     assert bh.error_code(e.value) == "ValidationException"
     assert bh.error_message(e.value) == DEEP_MESSAGE
     # the admin socket itself: a deep request line is dropped, berthd lives on
@@ -139,9 +143,8 @@ def test_deep_json_is_a_validation_error(berth):
 
 
 def _deep_body(request, **kwargs):
-    """botocore hook: the signed ListModels goes out with a 65-deep body."""
-    request.body = nested(65).encode()
-    request.headers["Content-Length"] = str(len(request.body))
+    """botocore hook: ListModels is signed and sent with a 65-deep body."""
+    request.data = nested(65).encode()
 
 
 def _ids(name):
@@ -181,10 +184,15 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
         r = as_user(router_uid, router_gid, channel, json.dumps({"op": op, "endpoint": ep}))
         assert r["doc"] == {"ok": False, "error": "operation \"%s\" is not offered on the router's channel; "
                             "the berth CLI uses berthd's admin socket" % op}
-    r = as_user(router_uid, router_gid, channel, list_models)
+    # (a control call on the channel is the client's signed request, forwarded whole)
+    signed = json.dumps({"op": "control", "target": "ListModels", "request_id": "t", "method": "POST", "path": "/",
+                         "headers": _signed_lines(inst, "ListModels", b"{}"), "body": "{}"})
+    r = as_user(router_uid, router_gid, channel, signed)
     assert r["doc"]["status"] == 200 and json.loads(r["doc"]["body"])["Models"][0]["ModelName"] == "sock-ep"
-    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}')
-    assert r["doc"]["op"] == "routes" and [e["name"] for e in r["doc"]["endpoints"]] == [ep]
+    # the watch connection: the router's settings (no secret), then the route table
+    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=2)
+    assert r["doc"]["op"] == "auth"
+    assert r["docs"][1]["op"] == "routes" and [e["name"] for e in r["docs"][1]["endpoints"]] == [ep]
     # another uid that gets past the file mode (root) is still not the router: closed unanswered
     r = as_user(0, 0, channel, list_models)
     assert r["connect"] == "ok" and r.get("reply") is None and "timeout" not in r
@@ -307,8 +315,7 @@ def test_router_user_nobody_is_refused():
     nobody could then reach what is shared with the router."""
     inst = bh.Berth(extra_berthd=["--listen", "127.0.0.1:%d" % bh.free_port(), "--router-user", "nobody"])
     try:
-        p = subprocess.run([os.path.join(inst.build, "berthd"), "--state-dir", inst.state_dir, "--run-dir",
-                            inst.run_dir] + inst.extra_berthd, capture_output=True, timeout=30)
+        p = subprocess.run(inst.berthd_args() + inst.extra_berthd, capture_output=True, timeout=30)
         assert p.returncode == 1
         err = p.stderr.decode()
         assert ("--router-user nobody is nobody (uid 65534 gid 65534), which other processes share: they could "

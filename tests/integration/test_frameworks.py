@@ -342,7 +342,7 @@ def test_walkthrough_runs_green(fberth, dirs, name, extra):
     if os.environ.get("BERTH_FRAMEWORK_IMAGE") == "rootfs" and "--rootfs" not in extra:
         args.append("--rootfs")
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, timeout=IN_SERVICE_S + 20)
+    r = subprocess.run(args, capture_output=True, timeout=IN_SERVICE_S + 20, env=fberth.client_env())
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     print(out)
     assert r.returncode == 0, "walkthrough failed (%.1fs):\n%s" % (time.monotonic() - t0, out)

@@ -44,15 +44,25 @@ def inv_url(berth, ep):
     return "%s/endpoints/%s/invocations" % (berth.url, ep)
 
 
+def signed(berth, path, body=b"", headers=None, method="POST"):
+    """-H arguments for curl, nghttp and h2load: headers plus botocore's
+    SigV4 signature of the request (path on berth, body)."""
+    return bh.header_args(bh.sign_headers(berth.port, method, path, body=body, headers=headers))
+
+
+def inv_path(ep):
+    return "/endpoints/%s/invocations" % ep
+
+
 @pytest.mark.parametrize("host", ["a", "b"])
 def test_nghttp_prior_knowledge(berth, ep, payload_file, host):
     path, data = payload_file
-    r = run(["nghttp", "-d", path, "-H", ":method: POST", "-H", "content-type: text/plain",
-             "-H", "%s: %s" % (TARGET, host), inv_url(berth, ep)])
+    r = run(["nghttp", "-d", path, "-H", ":method: POST"]
+            + signed(berth, inv_path(ep), data, {"content-type": "text/plain", TARGET: host}) + [inv_url(berth, ep)])
     assert r.returncode == 0, r.stderr
     assert r.stdout == host.encode() + b":" + data
     # verbose: it really was HTTP/2 and the status was 200
-    r = run(["nghttp", "-v", "-d", path, "-H", "%s: %s" % (TARGET, host), inv_url(berth, ep)])
+    r = run(["nghttp", "-v", "-d", path] + signed(berth, inv_path(ep), data, {TARGET: host}) + [inv_url(berth, ep)])
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, r.stderr
     assert "recv SETTINGS frame" in out
@@ -61,8 +71,8 @@ def test_nghttp_prior_knowledge(berth, ep, payload_file, host):
 
 
 def test_nghttp_prior_knowledge_errors_are_json(berth, ep, payload_file):
-    path, _ = payload_file
-    r = run(["nghttp", "-v", "-d", path, "-H", "%s: nope" % TARGET, inv_url(berth, ep)])
+    path, data = payload_file
+    r = run(["nghttp", "-v", "-d", path] + signed(berth, inv_path(ep), data, {TARGET: "nope"}) + [inv_url(berth, ep)])
     out = r.stdout.decode(errors="replace")
     assert re.search(r"\) :status: 400$", out, re.M), out[-3000:]
     assert re.search(r"\) x-amzn-errortype: ValidationError", out, re.M | re.I), out[-3000:]
@@ -70,10 +80,11 @@ def test_nghttp_prior_knowledge_errors_are_json(berth, ep, payload_file):
 
 def test_nghttp_h2c_upgrade(berth, ep, payload_file):
     path, data = payload_file
-    r = run(["nghttp", "-u", "-d", path, "-H", "%s: a" % TARGET, inv_url(berth, ep)])
+    r = run(["nghttp", "-u", "-d", path] + signed(berth, inv_path(ep), data, {TARGET: "a"}) + [inv_url(berth, ep)])
     assert r.returncode == 0, r.stderr
     assert r.stdout.endswith(b"a:" + data), r.stdout[-300:]
-    r = run(["nghttp", "-u", "-v", "-d", path, "-H", "%s: b" % TARGET, inv_url(berth, ep)])
+    r = run(["nghttp", "-u", "-v", "-d", path] + signed(berth, inv_path(ep), data, {TARGET: "b"})
+            + [inv_url(berth, ep)])
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, r.stderr
     assert "HTTP Upgrade success" in out, out[-3000:]
@@ -81,7 +92,7 @@ def test_nghttp_h2c_upgrade(berth, ep, payload_file):
 
 
 def test_nghttp_h2c_upgrade_get_ping(berth):
-    r = run(["nghttp", "-u", "-v", berth.url + "/ping"])
+    r = run(["nghttp", "-u", "-v"] + signed(berth, "/ping", method="GET") + [berth.url + "/ping"])
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, r.stderr
     assert "HTTP Upgrade success" in out, out[-3000:]
@@ -92,9 +103,10 @@ def test_nghttp_h2c_upgrade_get_ping(berth):
 def test_curl_invocation_over_http11_and_http2_carries_the_contract_headers(berth, ep, payload_file, mode, version):
     path, data = payload_file
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as out:
-        r = run(["curl", "-sS", mode, "-X", "POST", "--data-binary", "@" + path,
-                 "-H", "Content-Type: application/x-test", "-H", "X-Amzn-SageMaker-Target-Container-Hostname: b",
-                 "-D", "-", "-o", out.name, "-w", "\nHTTPCODE=%{http_code} VERSION=%{http_version}\n",
+        r = run(["curl", "-sS", mode, "-X", "POST", "--data-binary", "@" + path]
+                + signed(berth, inv_path(ep), data, {"Content-Type": "application/x-test",
+                                                     "X-Amzn-SageMaker-Target-Container-Hostname": "b"})
+                + ["-D", "-", "-o", out.name, "-w", "\nHTTPCODE=%{http_code} VERSION=%{http_version}\n",
                  inv_url(berth, ep)])
         assert r.returncode == 0, r.stderr
         meta = r.stdout.decode()
@@ -113,9 +125,9 @@ def test_curl_invocation_over_http11_and_http2_carries_the_contract_headers(bert
 def test_curl_http11_keepalive_many_requests(berth, ep):
     # curl reuses one connection for several URLs on the same command line
     n = 20
-    args = ["curl", "-sS", "--http1.1", "-X", "POST", "--data-binary", "ka",
-            "-H", "X-Amzn-SageMaker-Target-Container-Hostname: a",
-            "-w", "\n%{http_code} %{num_connects}\n"]
+    args = ["curl", "-sS", "--http1.1", "-X", "POST", "--data-binary", "ka"]
+    args += signed(berth, inv_path(ep), b"ka", {"X-Amzn-SageMaker-Target-Container-Hostname": "a"})
+    args += ["-w", "\n%{http_code} %{num_connects}\n"]
     args += [inv_url(berth, ep)] * n
     r = run(args)
     assert r.returncode == 0, r.stderr
@@ -126,7 +138,8 @@ def test_curl_http11_keepalive_many_requests(berth, ep):
 
 
 def test_curl_404_is_json(berth):
-    r = run(["curl", "-sS", "--http1.1", "-w", "\n%{http_code}", berth.url + "/nope"])
+    r = run(["curl", "-sS", "--http1.1", "-w", "\n%{http_code}"] + signed(berth, "/nope", method="GET")
+            + [berth.url + "/nope"])
     body, _, code = r.stdout.decode().rpartition("\n")
     assert code == "404"
     assert "message" in json.loads(body)
@@ -147,9 +160,9 @@ def _h2load_requests(out):
 
 @pytest.mark.parametrize("extra", [[], ["-m", "8"], ["--h1"]], ids=["h2", "h2-8-streams", "h1"])
 def test_h2load_all_requests_answered_200(berth, ep, payload_file, extra):
-    path, _ = payload_file
-    r = run(["h2load", "-n", "200", "-c", "4", "-d", path, "-H", "%s: a" % TARGET] + extra
-            + [inv_url(berth, ep)], timeout=90)
+    path, data = payload_file
+    r = run(["h2load", "-n", "200", "-c", "4", "-d", path] + signed(berth, inv_path(ep), data, {TARGET: "a"})
+            + extra + [inv_url(berth, ep)], timeout=90)
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, out + r.stderr.decode(errors="replace")
     assert _h2load_status(out) == (200, 0, 0, 0), out
@@ -168,8 +181,9 @@ def test_curl_http11_chunked_and_expect_continue(berth, ep, size):
         src.write(data)
         src.flush()
         for extra in (["-H", "Transfer-Encoding: chunked"], []):
-            r = run(["curl", "-sS", "--http1.1", "-X", "POST", "--data-binary", "@" + src.name,
-                     "-H", "X-Amzn-SageMaker-Target-Container-Hostname: a", "-o", out.name,
+            r = run(["curl", "-sS", "--http1.1", "-X", "POST", "--data-binary", "@" + src.name]
+                    + signed(berth, inv_path(ep), data, {"X-Amzn-SageMaker-Target-Container-Hostname": "a"})
+                    + ["-o", out.name,
                      "-w", "%{http_code}"] + extra + [inv_url(berth, ep)])
             assert r.returncode == 0, r.stderr
             assert r.stdout == b"200", (extra, r.stdout)
@@ -181,8 +195,9 @@ def test_http2_body_over_6mib_is_refused_and_the_endpoint_still_answers(berth, e
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as src:
         src.write(b"y" * (6 * 1024 * 1024 + 1))
         src.flush()
-        r = run(["curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "--data-binary", "@" + src.name,
-                 "-H", "X-Amzn-SageMaker-Target-Container-Hostname: a", "-D", "-",
+        r = run(["curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "--data-binary", "@" + src.name]
+                + signed(berth, inv_path(ep), b"y" * (6 * 1024 * 1024 + 1),
+                         {"X-Amzn-SageMaker-Target-Container-Hostname": "a"}) + ["-D", "-",
                  "-w", "\nHTTPCODE=%{http_code}", inv_url(berth, ep)])
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode(errors="replace")
@@ -195,11 +210,13 @@ def test_http2_body_over_6mib_is_refused_and_the_endpoint_still_answers(berth, e
 
 def test_control_plane_answers_over_http2(berth, ep):
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as src:
-        src.write(json.dumps({"EndpointName": ep}).encode())
+        body = json.dumps({"EndpointName": ep}).encode()
+        src.write(body)
         src.flush()
-        r = run(["curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "--data-binary", "@" + src.name,
-                 "-H", "X-Amz-Target: SageMaker.DescribeEndpoint",
-                 "-H", "Content-Type: application/x-amz-json-1.1", "-w", "\n%{http_code} %{http_version}",
+        r = run(["curl", "-sS", "--http2-prior-knowledge", "-X", "POST", "--data-binary", "@" + src.name]
+                + signed(berth, "/", body, {"X-Amz-Target": "SageMaker.DescribeEndpoint",
+                                            "Content-Type": "application/x-amz-json-1.1"})
+                + ["-w", "\n%{http_code} %{http_version}",
                  berth.url + "/"])
     assert r.returncode == 0, r.stderr
     body, _, tail = r.stdout.decode().rpartition("\n")
@@ -244,8 +261,9 @@ def test_curl_h2c_upgrade_with_request_body(berth, ep, payload_file):
     HTTP/1.1 Upgrade request; the answer comes on stream 1 over HTTP/2."""
     path, data = payload_file
     with tempfile.NamedTemporaryFile(dir="/var/tmp") as out:
-        r = run(["curl", "-sS", "--http2", "-X", "POST", "--data-binary", "@" + path,
-                 "-H", "X-Amzn-SageMaker-Target-Container-Hostname: a", "-o", out.name,
+        r = run(["curl", "-sS", "--http2", "-X", "POST", "--data-binary", "@" + path]
+                + signed(berth, inv_path(ep), data, {"X-Amzn-SageMaker-Target-Container-Hostname": "a"})
+                + ["-o", out.name,
                  "-w", "%{http_code} %{http_version}", inv_url(berth, ep)])
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"200 2", r.stdout
@@ -254,9 +272,13 @@ def test_curl_h2c_upgrade_with_request_body(berth, ep, payload_file):
 
 
 def test_http11_pipelining(berth, ep):
-    req = (b"POST /endpoints/%s/invocations HTTP/1.1\r\nHost: x\r\n"
-           b"X-Amzn-SageMaker-Target-Container-Hostname: %s\r\nContent-Length: 2\r\n\r\n%s")
-    reqs = b"".join(req % (ep.encode(), h, b"p%d" % i) for i, h in enumerate([b"a", b"b"] * 4))
+    def req(i, h):
+        body = b"p%d" % i
+        signed = bh.sign_headers(berth.port, "POST", inv_path(ep), body=body, host="x",
+                                 headers={"X-Amzn-SageMaker-Target-Container-Hostname": h})
+        return (b"POST %s HTTP/1.1\r\nHost: x\r\n" % inv_path(ep).encode() + bh.header_lines(signed)
+                + b"Content-Length: 2\r\n\r\n" + body)
+    reqs = b"".join(req(i, h) for i, h in enumerate(["a", "b"] * 4))
     s = socket.create_connection(("127.0.0.1", berth.port), timeout=10)
     try:
         s.sendall(reqs)

@@ -156,9 +156,11 @@ def test_multimodel_invocation_over_http2(mb, echo_ep, tmp_path):
     write_artifact(mb.object_root, "echo/h2.tar.gz", {"model.txt": b"over-h2"})
     body = tmp_path / "body"
     body.write_bytes(b"h2body")
-    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-H", "X-Amzn-SageMaker-Target-Model: h2.tar.gz",
-                        "-H", "Content-Type: text/plain", "--data-binary", "@%s" % body,
-                        "%s/endpoints/%s/invocations" % (mb.url, echo_ep)], capture_output=True, timeout=30)
+    signed = bh.sign_headers(mb.port, "POST", "/endpoints/%s/invocations" % echo_ep, body=b"h2body",
+                             headers={"X-Amzn-SageMaker-Target-Model": "h2.tar.gz", "Content-Type": "text/plain"})
+    r = subprocess.run(["curl", "-s", "--http2-prior-knowledge"] + bh.header_args(signed)
+                       + ["--data-binary", "@%s" % body, "%s/endpoints/%s/invocations" % (mb.url, echo_ep)],
+                       capture_output=True, timeout=30)
     assert r.returncode == 0 and r.stdout.endswith(b":over-h2:h2body"), (r.returncode, r.stdout, r.stderr)
 
 
@@ -348,7 +350,7 @@ def test_sklearn_mme_walkthrough(mb):
     r = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "..", "examples",
                                                          "sklearn-mme", "walkthrough.py"),
                         "--endpoint-url", mb.url, "--image-dir", d, "--object-store-root", mb.object_root],
-                       capture_output=True, timeout=140)
+                       capture_output=True, timeout=140, env=mb.client_env())
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0 and "ok: cleaned up" in out, out
     assert "added after the endpoint was created" in out, out

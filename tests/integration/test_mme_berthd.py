@@ -110,7 +110,7 @@ def mme_ep(berth):
 
 
 def test_mme_endpoint_is_routed_as_multimodel_with_a_cache_dir(berth, mme_ep):
-    routes = berth.control({"op": "watch_routes"}, timeout=10)
+    routes = berth.route_table()
     e = [x for x in routes["endpoints"] if x["name"] == mme_ep][0]
     assert e["mode"] == "MultiModel"
     assert os.path.isdir(os.path.join(berth.state_dir, "mme", mme_ep))

@@ -81,7 +81,7 @@ def half_open_attack(port, streams=128, per_stream=6 * MiB - 1024, time_limit=90
     c = h2.H2Client(port, timeout=30)
     try:
         hdrs = h2.request_headers(port, "/endpoints/nowhere/invocations",
-                                  extra=[("content-type", "application/octet-stream")])
+                                  extra=[("content-type", "application/octet-stream")], body=b"x" * per_stream)
         active, next_id, sent, ended = {}, 1, 0, 0
         for _ in range(streams):
             c.open_stream(next_id, hdrs)
@@ -157,7 +157,7 @@ def test_half_open_stream_times_out(berth):
     c = h2.H2Client(berth.port)
     try:
         c.open_stream(1, h2.request_headers(berth.port, "/endpoints/nowhere/invocations",
-                                            extra=[("content-length", "1000")]))
+                                            extra=[("content-length", "1000")], body=b"x" * 1000))
         t0 = time.monotonic()
         # a byte a second: the body-idle timeout never fires, the deadline does
         headers = None
@@ -288,8 +288,10 @@ def test_custom_attributes_after_long_response_header_name(berth):
 def test_http11_body_trickle_gets_408_at_the_deadline(berth):
     s = socket.create_connection(("127.0.0.1", berth.port), timeout=10)
     try:
+        signed = bh.sign_headers(berth.port, "POST", "/endpoints/nowhere/invocations", body=b"x" * 100,
+                                 headers={"Content-Type": "text/plain"}, host="x")
         s.sendall(b"POST /endpoints/nowhere/invocations HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
+                  + bh.header_lines(signed) + b"Content-Length: 100\r\n\r\n")
         t0 = time.monotonic()
         s.settimeout(0.5)
         reply = b""
@@ -358,7 +360,8 @@ def check_connection_cap(port, cap):
         for _ in range(cap + 3):
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
             held.append(s)
-            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n" + bh.header_lines(
+                bh.sign_headers(port, "GET", "/ping", host="x")) + b"\r\n")
             line, headers, body = read_http11(s)
             if line != "HTTP/1.1 200 OK":
                 refused = (line, headers, body)
@@ -399,7 +402,7 @@ def test_limits_answer_503_with_retry_after(make_berth):
     # and the connection goes on serving
     c = h2.H2Client(b.port)
     try:
-        c.open_stream(1, h2.request_headers(b.port, "/endpoints/nowhere/invocations"))
+        c.open_stream(1, h2.request_headers(b.port, "/endpoints/nowhere/invocations", body=b"z" * MiB))
         c.send_data(1, b"z" * MiB)
         rst = c.wait_for(lambda f: f[0] == h2.RST_STREAM and f[2] == 1, 10)
         assert rst is not None and int.from_bytes(rst[3], "big") == h2.REFUSED_STREAM

@@ -21,7 +21,8 @@ def one_request(port, path, body):
     """One invocation on a new connection: ("ok"|"refused"|"failed", t_done)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        c.request("POST", path, body=body, headers={"Content-Type": "text/plain"})
+        c.request("POST", path, body=body,
+                  headers=bh.sign_headers(port, "POST", path, body=body, headers={"Content-Type": "text/plain"}))
         r = c.getresponse()
         data = r.read()
         return ("ok" if r.status == 200 and data == body else "failed:%d" % r.status), time.monotonic()

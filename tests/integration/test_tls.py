@@ -17,15 +17,10 @@ import subprocess
 import time
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import berth_helpers as bh
 import h2_frames as h2
-
-KEY_ID = "AKIATLSTESTKEY000001"
-SECRET = "tls-test-secret-" + uuid.uuid4().hex
 
 
 # ---- certificates --------------------------------------------------------------
@@ -82,23 +77,22 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def credentials(tmp_path_factory):
+    """A credentials file for berthd runs that refuse to start."""
     path = str(tmp_path_factory.mktemp("keys") / "credentials")
-    with open(path, "w") as f:
-        f.write("[tls-test]\naws_access_key_id = %s\naws_secret_access_key = %s\nallow = sagemaker:*\n"
-                % (KEY_ID, SECRET))
-    os.chmod(path, 0o600)
+    key_id, secret = bh.generate_key()
+    bh.write_private_file(path, bh.credentials_text([dict(bh.ADMIN_KEY, key_id=key_id, secret=secret)]))
     return path
 
 
 class TLSBerth(bh.SupervisedBerth):
-    """berthd with --tls-cert/--tls-key, a TLS-only address and the keys."""
+    """berthd with --tls-cert/--tls-key and a TLS-only address."""
 
-    def __init__(self, pki, credentials, **kw):
+    def __init__(self, pki, **kw):
         super().__init__(**kw)
         self.tls_port = bh.free_port()
         self.pki = pki
         self.extra_berthd += ["--tls-listen", "127.0.0.1:%d" % self.tls_port, "--tls-cert", pki["cert"],
-                              "--tls-key", pki["key"], "--credentials", credentials]
+                              "--tls-key", pki["key"]]
 
     def https(self, port=None):
         return "https://127.0.0.1:%d" % (port or self.tls_port)
@@ -107,34 +101,19 @@ class TLSBerth(bh.SupervisedBerth):
         """berthd's log, where the supervised router's lines land too."""
         return "".join(text for _, text in self.log_text())
 
-    def start(self):
-        """Berth.start, with clients that sign with this module's key."""
-        if self not in bh.LIVE:
-            bh.LIVE.append(self)
-        self.start_berthd()
-        self.start_router()
-        self.sm = client("sagemaker", self.url, None)
-        self.rt = client("sagemaker-runtime", self.url, None)
-        self.sm.meta.events.register("before-parameter-build.sagemaker.*", self._note_params)
-        self.rt.meta.events.register("before-parameter-build.sagemaker-runtime.*", self._note_params)
-        bh.wait_until(lambda: "Models" in self.sm.list_models(), 10, "ListModels through the router")
-        return self
+    def tls_client(self, service, port=None, key=None):
+        """A boto3 client over HTTPS (verify=CA), signing as self.client does."""
+        return self.client(service, key=key, endpoint_url=self.https(port), verify=self.pki["ca"])
 
 
 @pytest.fixture(scope="module")
-def tb(pki, credentials):
-    yield from bh.serve(TLSBerth, pki=pki, credentials=credentials)
-
-
-def client(kind, url, ca, **kw):
-    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5)
-    return boto3.client(kind, endpoint_url=url, region_name=bh.REGION, aws_access_key_id=KEY_ID,
-                        aws_secret_access_key=SECRET, config=cfg, verify=ca, **kw)
+def tb(pki):
+    yield from bh.serve(TLSBerth, pki=pki)
 
 
 @pytest.fixture(scope="module")
 def ep(tb):
-    sm = client("sagemaker", tb.https(), tb.pki["ca"])
+    sm = tb.tls_client("sagemaker")
     sm.meta.events.register("before-parameter-build.sagemaker.*", tb._note_params)
     st = bh.create_endpoint_stack(sm, "Tls-" + uuid.uuid4().hex[:6], primary=bh.container(), inst=tb)
     yield st[2]
@@ -202,7 +181,7 @@ def peer_cn(port, ca):
 def assert_serving(tb):
     tb.assert_serving()
     assert https_get(tb.tls_port, "/ping", tb.pki["ca"])[0] == 200
-    assert "Endpoints" in client("sagemaker", tb.https(), tb.pki["ca"]).list_endpoints()
+    assert "Endpoints" in tb.tls_client("sagemaker").list_endpoints()
 
 
 def run(args, timeout=60, env=None):
@@ -213,8 +192,8 @@ def run(args, timeout=60, env=None):
 
 def test_boto3_in_process(tb, ep):
     """Debian's boto3 (1.26, this interpreter): control and invoke over HTTPS."""
-    sm = client("sagemaker", tb.https(), tb.pki["ca"])
-    rt = client("sagemaker-runtime", tb.https(), tb.pki["ca"])
+    sm = tb.tls_client("sagemaker")
+    rt = tb.tls_client("sagemaker-runtime")
     assert ep in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
     assert sm.describe_endpoint(EndpointName=ep)["EndpointStatus"] == "InService"
     r = rt.invoke_endpoint(EndpointName=ep, Body=b"over tls", ContentType="text/plain")
@@ -228,10 +207,10 @@ def test_boto3_machine_python(tb, ep):
     assert py and os.path.realpath(py) != "/usr/bin/python3", "the machine's python3 is not on PATH: %s" % py
     script = r"""
 import json, sys, boto3
-url, ca, ep, kid, secret = sys.argv[1:]
-kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=kid, aws_secret_access_key=secret, verify=ca)
-sm = boto3.client("sagemaker", **kw)
-rt = boto3.client("sagemaker-runtime", **kw)
+url, ca, ep, admin_id, admin_secret, invoke_id, invoke_secret = sys.argv[1:]
+kw = dict(endpoint_url=url, region_name="us-east-1", verify=ca)
+sm = boto3.client("sagemaker", aws_access_key_id=admin_id, aws_secret_access_key=admin_secret, **kw)
+rt = boto3.client("sagemaker-runtime", aws_access_key_id=invoke_id, aws_secret_access_key=invoke_secret, **kw)
 names = [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
 body = rt.invoke_endpoint(EndpointName=ep, Body=b"from 1.43", ContentType="text/plain")["Body"].read()
 print(json.dumps({"version": boto3.__version__, "names": names, "body": body.decode()}))
@@ -239,7 +218,7 @@ print(json.dumps({"version": boto3.__version__, "names": names, "body": body.dec
     env = dict(os.environ)
     for k in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         env.pop(k, None)
-    r = run([py, "-c", script, tb.https(), tb.pki["ca"], ep, KEY_ID, SECRET], env=env)
+    r = run([py, "-c", script, tb.https(), tb.pki["ca"], ep] + list(tb.admin_key) + list(tb.invoke_key), env=env)
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     out = json.loads(r.stdout)
     assert out["version"].startswith("1.43"), out
@@ -247,21 +226,14 @@ print(json.dumps({"version": boto3.__version__, "names": names, "body": body.dec
     assert out["body"] == "from 1.43"
 
 
-def aws_env():
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION="us-east-1")
-    for k in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_SESSION_TOKEN"):
-        env.pop(k, None)
-    return env
-
-
 def test_aws_cli(tb, ep, tmp_path):
     base = ["aws", "--endpoint-url", tb.https(), "--ca-bundle", tb.pki["ca"]]
-    r = run(base + ["sagemaker", "list-endpoints"], env=aws_env())
+    r = run(base + ["sagemaker", "list-endpoints"], env=tb.client_env(tb.admin_key))
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     assert ep in [e["EndpointName"] for e in json.loads(r.stdout)["Endpoints"]]
     out = tmp_path / "answer"
     r = run(base + ["sagemaker-runtime", "invoke-endpoint", "--endpoint-name", ep, "--content-type", "text/plain",
-                    "--body", "from the aws cli", str(out)], env=aws_env())
+                    "--body", "from the aws cli", str(out)], env=tb.client_env(tb.invoke_key))
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     assert out.read_bytes() == b"from the aws cli"
     assert json.loads(r.stdout)["ContentType"] == "text/plain"
@@ -269,15 +241,17 @@ def test_aws_cli(tb, ep, tmp_path):
 
 @pytest.mark.parametrize("version,flag", [("1.1", "--http1.1"), ("2", "--http2")])
 def test_curl_sigv4(tb, ep, version, flag):
-    base = ["curl", "-sS", "--max-time", "30", flag, "--cacert", tb.pki["ca"], "--aws-sigv4",
-            "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % (KEY_ID, SECRET), "-w", "\n%{http_code} %{http_version}"]
-    r = run(base + ["-H", "Content-Type: text/plain", "--data-binary", "curl body",
+    def base(key):
+        return ["curl", "-sS", "--max-time", "30", flag, "--cacert", tb.pki["ca"], "--aws-sigv4",
+                "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % key, "-w", "\n%{http_code} %{http_version}"]
+    r = run(base(tb.invoke_key) + ["-H", "Content-Type: text/plain", "--data-binary", "curl body",
                     "%s/endpoints/%s/invocations" % (tb.https(), ep)])
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     body, _, tail = r.stdout.rpartition(b"\n")
     assert tail.decode() == "200 " + version
     assert body == b"curl body"
-    r = run(base + ["-H", "Content-Type: application/x-amz-json-1.1", "-H", "X-Amz-Target: SageMaker.ListEndpoints",
+    r = run(base(tb.admin_key) + ["-H", "Content-Type: application/x-amz-json-1.1", "-H",
+                                  "X-Amz-Target: SageMaker.ListEndpoints",
                     "--data-binary", "{}", tb.https() + "/"])
     body, _, tail = r.stdout.rpartition(b"\n")
     assert tail.decode() == "200 " + version, body
@@ -291,7 +265,7 @@ def test_large_body_over_tls(tb, ep, tmp_path, version, flag):
     src, dst = tmp_path / "big", tmp_path / "back"
     src.write_bytes(data)
     r = run(["curl", "-sS", "--max-time", "60", flag, "--cacert", tb.pki["ca"], "--aws-sigv4",
-             "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % (KEY_ID, SECRET), "-H",
+             "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % tb.invoke_key, "-H",
              "Content-Type: application/octet-stream", "--data-binary", "@" + str(src), "-o", str(dst),
              "-w", "%{http_code} %{http_version}", "%s/endpoints/%s/invocations" % (tb.https(), ep)], timeout=90)
     assert r.returncode == 0, r.stderr.decode(errors="replace")
@@ -346,7 +320,7 @@ def test_same_port_cleartext_and_tls(tb):
     s = tls_connect(tb.port, tls_context(tb.pki["ca"], ["h2", "http/1.1"]))
     assert s.selected_alpn_protocol() == "h2"
     s.close()
-    sm = client("sagemaker", tb.https(tb.port), tb.pki["ca"])
+    sm = tb.tls_client("sagemaker", port=tb.port)
     assert "Endpoints" in sm.list_endpoints()
     r = run(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:%d/ping" % tb.port, "-w", " %{http_version}"])
     assert r.stdout.endswith(b" 1.1")
@@ -369,9 +343,7 @@ def test_plain_http_to_tls_port(tb):
     assert json.loads(body) == {"message": "The plain HTTP request was sent to the HTTPS port: use "
                                            "https://127.0.0.1:%d/." % tb.tls_port}
     # boto3 pointed at http:// on that port sees the same answer
-    sm = boto3.client("sagemaker", endpoint_url="http://127.0.0.1:%d" % tb.tls_port, region_name=bh.REGION,
-                      aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
-                      config=Config(retries={"total_max_attempts": 1}))
+    sm = tb.client("sagemaker", endpoint_url="http://127.0.0.1:%d" % tb.tls_port)
     with pytest.raises(Exception) as e:
         sm.list_endpoints()
     assert "The plain HTTP request was sent to the HTTPS port" in str(e.value)
@@ -623,16 +595,14 @@ def test_refuses_incomplete_tls_settings(pki, credentials):
 
 
 class InsecureBerth(bh.SupervisedBerth):
-    start = TLSBerth.start
     logs = TLSBerth.logs
 
 
-def test_insecure_listen_warns_and_serves(pki, credentials):
+def test_insecure_listen_warns_and_serves():
     """--insecure-listen: the cleartext non-loopback address is served, with a
     warning at start."""
     port = bh.free_port()
-    inst = InsecureBerth(extra_berthd=["--listen", "0.0.0.0:%d" % port, "--insecure-listen",
-                                       "--credentials", credentials])
+    inst = InsecureBerth(extra_berthd=["--listen", "0.0.0.0:%d" % port, "--insecure-listen"])
     try:
         inst.start()
         assert "--insecure-listen: serving cleartext HTTP on 0.0.0.0:%d, which is not a loopback address" % port \
@@ -695,25 +665,25 @@ class AloneTLSBerth(bh.Berth):
     """berthd with the certificate; the router started by the harness, not
     by berthd, with its own --tls-listen: berthd's greeting reaches it too."""
 
-    def __init__(self, pki, credentials, **kw):
+    def __init__(self, pki, **kw):
         super().__init__(**kw)
         self.tls_port = bh.free_port()
         self.pki = pki
-        self.extra_berthd += ["--tls-cert", pki["cert"], "--tls-key", pki["key"], "--credentials", credentials]
+        self.extra_berthd += ["--tls-cert", pki["cert"], "--tls-key", pki["key"]]
         self.extra_router += ["--tls-listen", "127.0.0.1:%d" % self.tls_port]
 
     https = TLSBerth.https
     logs = TLSBerth.logs
-    start = TLSBerth.start
+    tls_client = TLSBerth.tls_client
 
 
-def test_router_alone_gets_the_certificate_from_berthd(pki, credentials):
-    inst = AloneTLSBerth(pki, credentials)
+def test_router_alone_gets_the_certificate_from_berthd(pki):
+    inst = AloneTLSBerth(pki)
     try:
         inst.start()
         bh.wait_until(lambda: peer_cn(inst.tls_port, pki["ca"]) == "berth one", 10, "TLS on the router alone")
         assert https_get(inst.tls_port, "/ping", pki["ca"], ["http/1.1"])[:2] == (200, "http/1.1")
-        sm = client("sagemaker", inst.https(), pki["ca"])
+        sm = inst.tls_client("sagemaker")
         assert "Endpoints" in sm.list_endpoints()
         inst.assert_serving()
     finally:
