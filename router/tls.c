@@ -500,8 +500,10 @@ void tls_server_accept(struct tls_server *ts, int fd, const char *data, size_t l
 
 /* ---- the transport ------------------------------------------------------- */
 
-/* -1 with errno for an SSL_read / SSL_write that returned r <= 0. */
-static ssize_t io_result(struct tls_conn *t, int r)
+/* For an SSL_read / SSL_write that returned r <= 0: -1 with errno, or 0
+ * (reading only: the peer's close_notify). A write never returns 0, which
+ * its callers would take for progress and retry forever. */
+static ssize_t io_result(struct tls_conn *t, int r, bool reading)
 {
 	int e = SSL_get_error(t->ssl, r);
 	switch (e) {
@@ -510,7 +512,10 @@ static ssize_t io_result(struct tls_conn *t, int r)
 		errno = EAGAIN;
 		return -1;
 	case SSL_ERROR_ZERO_RETURN:
-		return 0; /* close_notify */
+		if (reading)
+			return 0;
+		errno = EPIPE;
+		return -1;
 	default:
 		t->failed = true;
 		ERR_clear_error();
@@ -525,7 +530,7 @@ ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t len)
 	int r = SSL_read(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
 	if (r > 0)
 		return r;
-	ssize_t n = io_result(t, r);
+	ssize_t n = io_result(t, r, true);
 	if (n < 0 && errno == EPIPE)
 		return 0; /* an EOF without close_notify ends the stream the same way */
 	return n;
@@ -542,7 +547,7 @@ ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
 		return 0;
 	ERR_clear_error();
 	int r = SSL_write(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	return r > 0 ? r : io_result(t, r);
+	return r > 0 ? r : io_result(t, r, false);
 }
 
 /* After a short write the caller retries from where it stopped, so the
