@@ -274,6 +274,56 @@ def test_large_body_over_tls(tb, ep, tmp_path, version, flag):
     assert_serving(tb)
 
 
+def router_cpu_seconds(tb):
+    with open("/proc/%d/stat" % tb.router_pid()) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("alpn", [["http/1.1"], ["h2"]])
+def test_client_leaves_during_a_large_answer(tb, ep, alpn):
+    """A client asks for 5 MiB back, sends close_notify and goes without
+    reading: the router drops the connection (no busy loop on the dead
+    session) and keeps serving."""
+    body = os.urandom(5 << 20)
+    key = tb.invoke_key
+    path = "/endpoints/%s/invocations" % ep
+    hdrs = bh.sign_headers(tb.tls_port, "POST", path, body=body, key=key,
+                           headers={"Content-Type": "application/octet-stream"})
+    for _ in range(3):
+        s = tls_connect(tb.tls_port, tls_context(tb.pki["ca"], alpn))
+        try:
+            if alpn == ["h2"]:
+                c = TLSH2.__new__(TLSH2)
+                c.port, c.sock, c.buf, c.closed = tb.tls_port, s, b"", False
+                c.conn_window = c.initial_window = 65535
+                c.stream_windows = {}
+                s.sendall(h2.PREFACE + h2.settings_frame([(h2.SETTINGS_HEADER_TABLE_SIZE, 0)]))
+                c.open_stream(1, [(":method", "POST"), (":scheme", "https"),
+                                  (":authority", "127.0.0.1:%d" % tb.tls_port), (":path", path)]
+                              + [(k.lower(), v) for k, v in hdrs.items()])
+                assert c.send_data(1, body, end_stream=True, timeout=20)
+            else:
+                head = "".join("%s: %s\r\n" % kv for kv in hdrs.items())
+                s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n"
+                           % (path, tb.tls_port, head, len(body))).encode() + body)
+            time.sleep(0.3)  # the answer is on its way and fills the socket
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                s.setblocking(False)
+                s.unwrap()
+            except (ssl.SSLError, OSError, ValueError):
+                pass
+            s.close()
+    time.sleep(0.5)
+    before = router_cpu_seconds(tb)
+    time.sleep(1.5)
+    assert router_cpu_seconds(tb) - before < 0.5, "the router keeps working on connections that are gone"
+    assert_serving(tb)
+
+
 def test_nghttp_negotiates_h2(tb):
     r = run(["nghttp", "-v", "--timeout=10", tb.https() + "/ping"], timeout=30,
             env=dict(os.environ, SSL_CERT_FILE=tb.pki["ca"]))
