@@ -1,6 +1,10 @@
 /* listen_policy.c — see listen_policy.h. */
 #include "listen_policy.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
 #include "log.h"
 #include "netaddr.h"
 
@@ -12,6 +16,45 @@ static int loopback(const char *flag, const char *address, struct berth_err *err
 	if (netaddr_parse(address, &ss, &len, err) < 0)
 		return berth_err_prefix(err, "%s", flag);
 	return netaddr_is_loopback(&ss) ? 1 : 0;
+}
+
+/* The i-th address of listen, then tls_listen, and the flag it came with. */
+static const char *address_at(const struct listen_policy *p, size_t i, const char **flag)
+{
+	*flag = i < p->n_listen ? "--listen" : "--tls-listen";
+	return i < p->n_listen ? p->listen[i] : p->tls_listen[i - p->n_listen];
+}
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* Two sockets on one address (berthd sets SO_REUSEPORT) would share its
+ * connections at random between a TLS-only and a cleartext listener. */
+static int check_duplicates(const struct listen_policy *p, struct berth_err *err)
+{
+	size_t n = p->n_listen + p->n_tls_listen;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			const char *fi, *fj, *ai = address_at(p, i, &fi), *aj = address_at(p, j, &fj);
+			struct sockaddr_storage a, b;
+			socklen_t la, lb;
+			if (netaddr_parse(ai, &a, &la, err) < 0 || netaddr_parse(aj, &b, &lb, err) < 0)
+				return -1;
+			if (same_address(&a, &b) && ntohs(((const struct sockaddr_in *)&a)->sin_port) != 0)
+				return berth_err_set(err, 0, "%s %s and %s %s are the same address: give each address once "
+							     "(a --listen address takes TLS too once there is a certificate)",
+						     fi, ai, fj, aj);
+		}
+	return 0;
 }
 
 int listen_policy_check(const struct listen_policy *p, struct berth_err *err)
@@ -55,5 +98,5 @@ int listen_policy_check(const struct listen_policy *p, struct berth_err *err)
 			 "and their signatures cross the network unencrypted; prefer --tls-listen",
 			 p->listen[i]);
 	}
-	return 0;
+	return check_duplicates(p, err);
 }

@@ -6,7 +6,9 @@
  *   - a cleartext --listen on it is refused unless --insecure-listen
  *     (then a warning is logged at every start);
  *   - auth none on it is refused, --insecure-listen or not.
- * --tls-listen needs --tls-cert and --tls-key, which come together.
+ * --tls-listen needs --tls-cert and --tls-key, which come together. No
+ * address may be given twice (berthd binds with SO_REUSEPORT: two sockets
+ * would share its connections at random).
  * berthd checks this before it binds anything, and exits 2 on a refusal. */
 #ifndef BERTH_LISTEN_POLICY_H
 #define BERTH_LISTEN_POLICY_H

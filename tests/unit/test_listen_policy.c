@@ -97,6 +97,12 @@ static void test_policy(void **state)
 	assert_non_null(strstr(err.msg, "--tls-key without --tls-cert"));
 	assert_int_equal(check(NULL, "127.0.0.1:8443", false, false, false, false, &err), -1);
 	assert_string_equal(err.msg, "--tls-listen 127.0.0.1:8443 needs a certificate: add --tls-cert PEM and --tls-key PEM");
+	/* one address, two sockets: refused */
+	assert_int_equal(check("127.0.0.1:8443", "localhost:8443", true, true, false, false, &err), -1);
+	assert_string_equal(err.msg, "--listen 127.0.0.1:8443 and --tls-listen localhost:8443 are the same address: "
+				     "give each address once (a --listen address takes TLS too once there is a "
+				     "certificate)");
+	assert_int_equal(check("127.0.0.1:8080", "127.0.0.1:8443", true, true, false, false, &err), 0);
 	/* a bad address is named */
 	assert_int_equal(check("nowhere", NULL, false, false, false, false, &err), -1);
 	assert_non_null(strstr(err.msg, "--listen"));
