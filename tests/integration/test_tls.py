@@ -642,6 +642,12 @@ def test_refuses_incomplete_tls_settings(pki, credentials):
                                                   "--tls-key", pki["one"][1]])
     assert code == 2
     assert "--tls-cert %s is not a PEM certificate" % pki["one"][1] in err
+    code, err = berthd_refuses(pki, credentials, ["--listen", "127.0.0.1:%d" % port, "--tls-listen",
+                                                  "localhost:%d" % port, "--tls-cert", pki["one"][0],
+                                                  "--tls-key", pki["one"][1]])
+    assert code == 2
+    assert ("berthd: --listen 127.0.0.1:%d and --tls-listen localhost:%d are the same address: give each address "
+            "once" % (port, port)) in err
 
 
 class InsecureBerth(bh.SupervisedBerth):
