@@ -237,6 +237,24 @@ static void test_load(void **state)
 	assert_string_equal(err.msg, "credentials file /tmp is not a regular file; name the file itself");
 	free(path);
 
+	/* over the size bound: refused before reading; a symlink to a good file is read */
+	path = write_file("", 0600);
+	assert_int_equal(truncate(path, CREDENTIALS_MAX_BYTES + 1), 0);
+	assert_int_equal(credentials_load(path, &c, &err), -1);
+	snprintf(expected, sizeof(expected),
+		 "credentials file %s: 1048577 bytes exceeds the limit of 1048576 bytes; remove keys", path);
+	assert_string_equal(err.msg, expected);
+	assert_int_equal(truncate(path, 0), 0);
+	char link[64];
+	snprintf(link, sizeof(link), "%s.link", path);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(credentials_load(link, &c, &err), 0);
+	assert_int_equal(c.n, 0);
+	credentials_free(&c);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(path), 0);
+	free(path);
+
 	/* a parse refusal names the path given */
 	path = write_file("[a]\n", 0600);
 	assert_int_equal(credentials_load(path, &c, &err), -1);

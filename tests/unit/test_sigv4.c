@@ -323,6 +323,27 @@ static void test_suite_vectors(void **state)
 	assert_vector_verifies(&suite_get_vanilla_query_order_key_case, "service", SUITE_TIME);
 }
 
+static void test_suite_string_to_sign(void **state)
+{
+	(void)state;
+	/* the test suite's get-vanilla.sts */
+	struct request r;
+	request_from(&r, &suite_get_vanilla);
+	struct sigv4_auth auth;
+	struct sigv4_error err;
+	assert_int_equal(parse(&r, "service", SUITE_TIME, &auth, &err), SIGV4_OK);
+	struct berth_buf sts = BERTH_BUF_INIT;
+	assert_int_equal(sigv4_string_to_sign(&r.req, &auth, &sts, &err), SIGV4_OK);
+	assert_string_equal(sts.data, "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
+				      "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+	unsigned char key[SIGV4_KEY_LEN];
+	sigv4_signing_key(SECRET, "20150830", "us-east-1", "service", key);
+	assert_int_equal(sigv4_check(key, sts.data, sts.len,
+				     "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31", &err),
+			 SIGV4_OK);
+	buf_free(&sts);
+}
+
 static void test_botocore_vectors(void **state)
 {
 	(void)state;
@@ -925,6 +946,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suite_vectors),
+		cmocka_unit_test(test_suite_string_to_sign),
 		cmocka_unit_test(test_botocore_vectors),
 		cmocka_unit_test(test_http_date),
 		cmocka_unit_test(test_curl_vector),
