@@ -29,7 +29,7 @@ enum setting_kind {
 	SETTING_FRACTION, /* double, 0 <= F <= 1 */
 	SETTING_COUNT,    /* long long, min..max */
 	SETTING_BYTES,    /* unsigned long long, >= min */
-	SETTING_LIST,     /* listen: array in the file, repeatable flag */
+	SETTING_LIST,     /* listen, tls_listen: array in the file, repeatable flag */
 	SETTING_SWITCH,   /* bool; a flag without argument */
 	SETTING_ROOTS,    /* struct host_roots: array in the file, repeatable flag */
 	SETTING_BUCKETS,  /* struct objstore_list of bucket names: the same */
@@ -78,6 +78,8 @@ static const struct setting settings[] = {
 	  "processes per endpoint instance (4096)" },
 	{ "listen", "listen", "HOST:PORT", SETTING_LIST, AT(listen), 0, 0,
 	  "bind this router address and run berth-router on it (repeatable)" },
+	{ "tls_listen", "tls-listen", "HOST:PORT", SETTING_LIST, AT(tls_listen), 0, 0,
+	  "bind this router address for TLS only (needs --tls-cert, --tls-key; repeatable)" },
 	{ "router", "router", "PATH", SETTING_STRING, AT(router), 0, 0, "berth-router binary (default: next to berthd)" },
 	{ "router_user", "router-user", "USER", SETTING_STRING, AT(router_user), 0, 0,
 	  "the router's dedicated unprivileged user (default berth; never nobody)" },
@@ -185,24 +187,36 @@ static int set_string(const struct setting *s, struct berthd_config *c, const ch
 	return 0;
 }
 
-static int add_listen(struct berthd_config *c, const char *v, const char *name, struct berth_err *err)
+/* The address list a SETTING_LIST setting fills, and its count. */
+static char **list_of(const struct setting *s, struct berthd_config *c, size_t **n)
 {
-	if (c->n_listen == BERTHD_CONFIG_MAX_LISTEN)
+	*n = s->offset == AT(tls_listen) ? &c->n_tls_listen : &c->n_listen;
+	return s->offset == AT(tls_listen) ? c->tls_listen : c->listen;
+}
+
+static int add_listen(const struct setting *s, struct berthd_config *c, const char *v, const char *name,
+		      struct berth_err *err)
+{
+	size_t *n;
+	char **list = list_of(s, c, &n);
+	if (*n == BERTHD_CONFIG_MAX_LISTEN)
 		return berth_err_set(err, 0, "%s takes at most %d \"HOST:PORT\" addresses", name,
 				     BERTHD_CONFIG_MAX_LISTEN);
 	if (strlen(v) == 0 || strlen(v) > 255)
 		return berth_err_set(err, 0, "%s must be \"HOST:PORT\" addresses", name);
-	if ((c->listen[c->n_listen] = strdup(v)) == NULL)
+	if ((list[*n] = strdup(v)) == NULL)
 		return berth_err_set(err, ENOMEM, "configuration");
-	c->n_listen++;
+	(*n)++;
 	return 0;
 }
 
-static void clear_listen(struct berthd_config *c)
+static void clear_listen(const struct setting *s, struct berthd_config *c)
 {
-	for (size_t i = 0; i < c->n_listen; i++)
-		free(c->listen[i]);
-	c->n_listen = 0;
+	size_t *n;
+	char **list = list_of(s, c, &n);
+	for (size_t i = 0; i < *n; i++)
+		free(list[i]);
+	*n = 0;
 }
 
 /* One item of an array setting (roots, buckets, hosts), checked. */
@@ -290,12 +304,12 @@ static int set_member(const struct setting *s, yajl_val v, struct berthd_config 
 		if (!YAJL_IS_ARRAY(v) || v->u.array.len > BERTHD_CONFIG_MAX_LISTEN)
 			return berth_err_set(err, 0, "%s must be an array of at most %d \"HOST:PORT\" strings", name,
 					     BERTHD_CONFIG_MAX_LISTEN);
-		clear_listen(c);
+		clear_listen(s, c);
 		for (size_t i = 0; i < v->u.array.len; i++) {
 			yajl_val a = v->u.array.values[i];
 			if (!YAJL_IS_STRING(a))
 				return berth_err_set(err, 0, "%s must be an array of \"HOST:PORT\" strings", name);
-			if (add_listen(c, a->u.string, name, err) < 0)
+			if (add_listen(s, c, a->u.string, name, err) < 0)
 				return -1;
 		}
 		return 0;
@@ -375,9 +389,9 @@ static int set_flag(const struct setting *s, const char *arg, struct berthd_conf
 		return 0;
 	case SETTING_LIST:
 		if (!*given) /* flags replace the file's list */
-			clear_listen(c);
+			clear_listen(s, c);
 		*given = true;
-		return add_listen(c, arg, name, err);
+		return add_listen(s, c, arg, name, err);
 	case SETTING_ROOTS:
 	case SETTING_BUCKETS:
 	case SETTING_HOSTS:
@@ -463,8 +477,9 @@ void berthd_config_free(struct berthd_config *c)
 			char **m = member(c, &settings[i]);
 			free(*m);
 			*m = NULL;
+		} else if (settings[i].kind == SETTING_LIST) {
+			clear_listen(&settings[i], c);
 		}
-	clear_listen(c);
 	host_roots_free(&c->image_roots);
 	host_roots_free(&c->model_roots);
 	objstore_list_free(&c->s3_buckets);

@@ -9,6 +9,7 @@
  *   state_dir, run_dir, socket, object_store_root, region, account, shim,
  *   runc, router, router_user, instance_types, seccomp_profile   strings
  *   listen                       array of "HOST:PORT" (router sockets)
+ *   tls_listen                   array of "HOST:PORT" (router sockets, TLS only)
  *   create_grace_ms, health_timeout_ms, stop_timeout_ms          integers ≥ 0
  *   instance_pids_limit          integer 16..4194304 (flag --pids-limit)
  *   cpu_overcommit, memory_overcommit                            numbers > 0
@@ -57,6 +58,8 @@ struct berthd_config {
 	char *seccomp_profile;  /* NULL: the compiled-in profile; "" or "none": no filter */
 	char *listen[BERTHD_CONFIG_MAX_LISTEN];
 	size_t n_listen;
+	char *tls_listen[BERTHD_CONFIG_MAX_LISTEN]; /* TLS only (needs tls_cert, tls_key) */
+	size_t n_tls_listen;
 	int create_grace_ms, health_timeout_ms, stop_timeout_ms;
 	long long instance_pids_limit;
 	/* berth-router's containment limits; 0: not set (the router's defaults) */

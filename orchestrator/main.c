@@ -23,6 +23,7 @@
 #include "control_server.h"
 #include "host_limits.h"
 #include "image.h"
+#include "listen_policy.h"
 #include "reconcile.h"
 #include "router_log.h"
 #include "router_supervisor.h"
@@ -35,6 +36,7 @@
 #include "proto_control.h"
 #include "runtime.h"
 #include "store.h"
+#include "tls_material.h"
 
 static char *default_shim_path(void)
 {
@@ -222,7 +224,67 @@ struct berthd {
 	struct router_log *router_output; /* the router's stdout and stderr */
 	struct access *access;            /* the keys (access.h) */
 	int64_t access_day;               /* UTC day whose keys the routers hold */
+	struct tls_material *tls;         /* --tls-cert, --tls-key; NULL without */
 };
+
+/* berthd runs a router when it has an address to serve. */
+static bool runs_router(const struct berthd_config *c)
+{
+	return c->n_listen + c->n_tls_listen > 0;
+}
+
+/* Who may listen where (listen_policy.h), before anything is bound. */
+static int check_listen_policy(const struct berthd_config *c, struct berth_err *err)
+{
+	struct listen_policy p = {
+		.listen = (const char *const *)c->listen,
+		.n_listen = c->n_listen,
+		.tls_listen = (const char *const *)c->tls_listen,
+		.n_tls_listen = c->n_tls_listen,
+		.have_cert = c->tls_cert != NULL,
+		.have_key = c->tls_key != NULL,
+		.auth_none = c->auth != NULL && strcmp(c->auth, "none") == 0,
+		.insecure_listen = c->insecure_listen,
+	};
+	return listen_policy_check(&p, err);
+}
+
+/* The router's certificate and key: read here, by root, and handed to
+ * every router as a greeting on its route watch (tls_material.h). */
+static int load_tls(struct berthd *d, struct berth_err *err)
+{
+	if (d->conf.tls_cert == NULL)
+		return 0;
+	d->tls = tls_material_load(d->conf.tls_cert, d->conf.tls_key, err);
+	if (d->tls == NULL)
+		return -1;
+	log_info("TLS certificate %s and key %s loaded for the router", d->conf.tls_cert, d->conf.tls_key);
+	return 0;
+}
+
+/* SIGHUP: the certificate and key again, to every router; a pair that
+ * fails a check leaves the one in use. */
+static void reload_tls(struct berthd *d)
+{
+	if (d->tls == NULL)
+		return;
+	struct berth_err err;
+	if (tls_material_reload(d->tls, &err) < 0) {
+		log_error("SIGHUP: the TLS certificate was not reloaded: %s; the router keeps serving the previous one",
+			  err.msg);
+		return;
+	}
+	struct berth_buf doc = BERTH_BUF_INIT;
+	if (tls_material_render(d->tls, &doc) < 0) {
+		log_error("SIGHUP: out of memory sending the TLS certificate to the router");
+	} else {
+		runtime_send_to_watchers(d->rt, doc.data, doc.len);
+		log_info("SIGHUP: TLS certificate %s reloaded and sent to the router", d->conf.tls_cert);
+	}
+	if (doc.data != NULL)
+		explicit_bzero(doc.data, doc.cap);
+	buf_free(&doc);
+}
 
 /* Absolute paths of the state and run directories, the control socket and
  * the programs berthd runs (the shim runs in / and wants absolute paths). */
@@ -252,7 +314,7 @@ static int resolve_paths(struct berthd *d)
 		log_error("berth-shim not found at %s; pass --shim PATH", shim ? shim : "?");
 		return -1;
 	}
-	if (c->n_listen > 0) {
+	if (runs_router(c)) {
 		if (resolve_router_user(c->router_user, &d->router_uid, &d->router_gid) < 0)
 			return -1;
 		d->router_user = c->router_user;
@@ -455,7 +517,7 @@ static int start_core(struct berthd *d)
 		.container_pids_limit = 4096,
 		.limits = &d->limits,
 		.seccomp = d->seccomp,
-		.router_gid = c->n_listen > 0 ? d->router_gid : 0,
+		.router_gid = runs_router(c) ? d->router_gid : 0,
 		.userns = c->no_user_namespaces ? NULL : &d->userns,
 		.images = &d->images,
 		.store = &d->mc.store,
@@ -500,6 +562,10 @@ static int start_core(struct berthd *d)
 		log_error("cannot register the router's greeting");
 		return -1;
 	}
+	if (d->tls != NULL && runtime_add_watch_greeting(d->rt, tls_material_render, d->tls) < 0) {
+		log_error("cannot hand the router its TLS certificate: too many greetings");
+		return -1;
+	}
 	d->limits.store = d->store;
 	d->api = (struct api_ctx){
 		.store = d->store,
@@ -540,7 +606,7 @@ static int start_serving(struct berthd *d)
 		log_error("%s", err.msg);
 		return -1;
 	}
-	if (c->n_listen == 0)
+	if (!runs_router(c))
 		return 0;
 	/* the unprivileged router reaches berthd through its group: the run
 	 * directory is berthd's own, so make it searchable for that group
@@ -564,6 +630,9 @@ static int start_serving(struct berthd *d)
 		.router_path = d->router_path,
 		.listen = (const char *const *)c->listen,
 		.n_listen = c->n_listen,
+		.tls_listen = (const char *const *)c->tls_listen,
+		.n_tls_listen = c->n_tls_listen,
+		.insecure_listen = c->insecure_listen,
 		.berthd_socket = d->router_socket,
 		.user = d->router_user,
 		.run_dir = d->run_dir,
@@ -598,6 +667,7 @@ static void berthd_stop(struct berthd *d)
 static void berthd_free(struct berthd *d)
 {
 	access_free(d->access);
+	tls_material_free(d->tls);
 	seccomp_profile_free(d->seccomp);
 	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
@@ -627,6 +697,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "berthd: %s\n", err.msg);
 		berthd_config_free(&d.conf);
 		return r > 0 ? 0 : 2;
+	}
+	/* settings that contradict each other are usage errors, like a bad flag */
+	if (check_listen_policy(&d.conf, &err) < 0 || load_tls(&d, &err) < 0) {
+		fprintf(stderr, "berthd: %s\n", err.msg);
+		berthd_free(&d);
+		return 2;
 	}
 	if (resolve_paths(&d) < 0 || load_sources(&d) < 0 || load_limits(&d) < 0 || prepare_userns(&d) < 0 ||
 	    load_access(&d) < 0 || lock_state_dir(&d) < 0) {
@@ -660,6 +736,7 @@ int main(int argc, char **argv)
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading the credentials");
 			refresh_access(&d, true);
+			reload_tls(&d);
 		} else if (sig < 0) {
 			refresh_access(&d, false);
 		} else {

@@ -1,5 +1,6 @@
 /* http1.c — HTTP/1.1 server connections. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <http_parser.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,7 +16,9 @@
 #include "http1.h"
 #include "http2.h"
 #include "log.h"
+#include "netaddr.h"
 #include "server.h"
+#include "tls.h"
 
 #define H1_READ_CHUNK (16u << 10)
 #define H1_MAX_BUFFERED (256u << 10) /* pipelined bytes kept while a request is served */
@@ -36,13 +39,15 @@ struct h1_conn {
 	struct client_conn link;
 	struct server *srv;
 	int fd;
+	struct tls_conn *tls; /* NULL: cleartext */
 	struct loop_watch watch;
 	struct loop_timer timer;
 	uint64_t deadline_ns;
 	struct loop_defer free_defer;
 	struct loop_defer resume_defer;
 	enum h1_state state;
-	bool sniffed;      /* decided it is not the HTTP/2 preface */
+	bool sniffed;      /* decided it is neither TLS nor the HTTP/2 preface */
+	bool tls_only;     /* accepted on a --tls-listen address */
 	bool closed;
 	bool close_after;  /* close once the response is written */
 	bool rejected;     /* body over the limit: answered, then linger */
@@ -158,8 +163,12 @@ static void h1_destroy(struct h1_conn *c, bool close_fd)
 	struct server *srv = c->srv;
 	loop_watch_del(srv->loop, &c->watch);
 	loop_timer_cancel(srv->loop, &c->timer);
-	if (close_fd && c->fd >= 0)
-		close(c->fd);
+	if (close_fd) {
+		tls_conn_free(c->tls);
+		if (c->fd >= 0)
+			close(c->fd);
+	}
+	c->tls = NULL;
 	c->fd = -1;
 	if (c->req) {
 		if (!c->req->responded)
@@ -312,7 +321,7 @@ static int on_headers_complete(http_parser *p)
 		return 0;
 	}
 	const char *upgrade = request_header(req, "upgrade", NULL);
-	c->want_h2c = upgrade && header_has_token(upgrade, "h2c") && request_header(req, "http2-settings", NULL);
+	c->want_h2c = !c->tls && upgrade && header_has_token(upgrade, "h2c") && request_header(req, "http2-settings", NULL);
 	if (p->content_length != ULLONG_MAX && p->content_length > req->body_limit) {
 		c->rejected = true;
 		http_parser_pause(p, 1);
@@ -425,7 +434,7 @@ static void h1_flush(struct h1_conn *c)
 			iov[n_iov++] = (struct iovec){ req->resp_body.data + req->resp_body_sent, body_len - req->resp_body_sent };
 		if (n_iov == 0)
 			break;
-		ssize_t n = writev(c->fd, iov, n_iov);
+		ssize_t n = c->tls ? tls_conn_writev(c->tls, iov, n_iov) : writev(c->fd, iov, n_iov);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -582,6 +591,35 @@ static void h1_process(struct h1_conn *c)
 	}
 }
 
+/* The first bytes are a TLS handshake record: the connection goes to
+ * tls.c with what was read, and comes back through http1_tls_ready. */
+static void h1_switch_to_tls(struct h1_conn *c)
+{
+	int fd = c->fd;
+	struct server *srv = c->srv;
+	struct berth_buf in = c->in;
+	c->in = (struct berth_buf)BERTH_BUF_INIT;
+	h1_destroy(c, false);
+	tls_server_accept(srv->tls, fd, in.data, in.len);
+	buf_free(&in);
+}
+
+/* Plain HTTP on a --tls-listen address: the answer nginx gives, in JSON,
+ * naming the address to use; then the connection lingers and closes. */
+static void h1_plain_on_tls_port(struct h1_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char address[INET6_ADDRSTRLEN + 16] = "?";
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		netaddr_format(&ss, address, sizeof(address));
+	char msg[160];
+	snprintf(msg, sizeof(msg), "The plain HTTP request was sent to the HTTPS port: use https://%s/.", address);
+	c->sniffed = true;
+	c->rejected = true; /* answered before the request was read: linger */
+	h1_bad_request(c, 400, msg);
+}
+
 static void h1_resume_deferred(struct loop_defer *d)
 {
 	struct h1_conn *c = container_of(d, struct h1_conn, resume_defer);
@@ -592,6 +630,10 @@ static void h1_resume_deferred(struct loop_defer *d)
 		loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
 	}
 	h1_process(c);
+	/* TLS: what OpenSSL read ahead while reading was paused is invisible
+	 * to epoll; read it now (a partial record just meets EAGAIN) */
+	if (!c->closed && c->tls && !c->read_blocked && tls_conn_has_pending(c->tls))
+		h1_on_event(&c->watch, EPOLLIN);
 }
 
 /* Reads what is there. Returns 1 if data arrived, 0 on EAGAIN, -1 on EOF/error. */
@@ -613,13 +655,16 @@ static int h1_read(struct h1_conn *c)
 		if (buf_reserve(&c->in, H1_READ_CHUNK) < 0)
 			return -1;
 		size_t want = c->in.cap - c->in.len - 1;
-		ssize_t n = read(c->fd, c->in.data + c->in.len, want);
+		ssize_t n = c->tls ? tls_conn_read(c->tls, c->in.data + c->in.len, want)
+				   : read(c->fd, c->in.data + c->in.len, want);
 		if (n > 0) {
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
 			got = 1;
-			if ((size_t)n < want)
-				return got; /* short read: nothing more for now */
+			/* short read: nothing more for now (TLS: one record at a
+			 * time, unless OpenSSL holds nothing more) */
+			if ((size_t)n < want && !(c->tls && tls_conn_has_pending(c->tls)))
+				return got;
 			continue;
 		}
 		if (n == 0)
@@ -668,6 +713,14 @@ static void h1_on_event(struct loop_watch *w, uint32_t events)
 		return;
 	}
 	if (!c->sniffed && c->in.len > 0) {
+		if (!c->tls && (unsigned char)c->in.data[0] == TLS_RECORD_HANDSHAKE) {
+			h1_switch_to_tls(c);
+			return;
+		}
+		if (c->tls_only) {
+			h1_plain_on_tls_port(c);
+			return;
+		}
 		size_t n = c->in.len < sizeof(h2_preface) - 1 ? c->in.len : sizeof(h2_preface) - 1;
 		if (memcmp(c->in.data, h2_preface, n) == 0) {
 			if (n < sizeof(h2_preface) - 1)
@@ -676,8 +729,10 @@ static void h1_on_event(struct loop_watch *w, uint32_t events)
 			struct server *srv = c->srv;
 			struct berth_buf in = c->in;
 			c->in = (struct berth_buf)BERTH_BUF_INIT;
+			struct tls_conn *t = c->tls;
+			c->tls = NULL; /* handed over with the fd */
 			h1_destroy(c, false);
-			http2_conn_new(srv, fd, in.data, in.len);
+			http2_conn_new(srv, fd, t, in.data, in.len);
 			buf_free(&in);
 			return;
 		}
@@ -717,15 +772,18 @@ static void h1_on_timer(struct loop_timer *t)
 	}
 }
 
-static struct h1_conn *h1_conn_create(struct server *srv, int fd)
+/* tls: the connection's session (NULL: cleartext); owned from here on. */
+static struct h1_conn *h1_conn_create(struct server *srv, int fd, struct tls_conn *tls)
 {
 	struct h1_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
+		tls_conn_free(tls);
 		close(fd);
 		return NULL;
 	}
 	c->srv = srv;
 	c->fd = fd;
+	c->tls = tls;
 	c->link.close = h1_close_link;
 	c->link.drain = h1_drain_link;
 	loop_watch_init(&c->watch, h1_on_event);
@@ -737,20 +795,33 @@ static struct h1_conn *h1_conn_create(struct server *srv, int fd)
 	struct berth_err err;
 	if (loop_watch_add(srv->loop, &c->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
 		log_error("%s", err.msg);
+		tls_conn_free(tls);
 		close(fd);
 		free(c);
 		return NULL;
 	}
 	server_conn_link(srv, &c->link);
 	srv->metrics.client_connections++;
-	srv->metrics.client_connections_total++;
+	if (!tls) /* a TLS connection was counted when it was accepted */
+		srv->metrics.client_connections_total++;
 	h1_set_deadline(c, ROUTER_KEEPALIVE_IDLE_MS);
 	return c;
 }
 
 int http1_conn_new(struct server *srv, int fd)
 {
-	return h1_conn_create(srv, fd) ? 0 : -1;
+	return h1_conn_create(srv, fd, NULL) ? 0 : -1;
+}
+
+void http1_tls_ready(struct server *srv, int fd, struct tls_conn *t, bool h2)
+{
+	if (h2) {
+		http2_conn_new(srv, fd, t, NULL, 0);
+		return;
+	}
+	struct h1_conn *c = h1_conn_create(srv, fd, t);
+	if (c && tls_conn_has_pending(t)) /* read with the handshake's last flight */
+		h1_on_event(&c->watch, EPOLLIN);
 }
 
 /* Past the connection cap: answer 503 at once (before the request, which
@@ -774,16 +845,21 @@ static void h1_refuse(struct h1_conn *c)
 		     srv->cfg.max_connections);
 }
 
-void http1_accept(int fd, void *user_data)
+void http1_accept(int fd, int tag, void *user_data)
 {
 	struct server *srv = user_data;
 	size_t open = srv->metrics.client_connections > 0 ? (size_t)srv->metrics.client_connections : 0;
-	if (open >= srv->cfg.max_connections + ROUTER_REFUSING_EXTRA) {
+	/* far past the cap: not even an answer; on a TLS-only address a plain
+	 * 503 would be garbage to the client, so it is closed at the cap */
+	if (open >= srv->cfg.max_connections + ROUTER_REFUSING_EXTRA ||
+	    (tag == ROUTER_LISTEN_TLS_ONLY && open >= srv->cfg.max_connections)) {
 		srv->metrics.refused_connections++;
-		close(fd); /* far past the cap: not even an answer */
+		close(fd);
 		return;
 	}
-	struct h1_conn *c = h1_conn_create(srv, fd);
+	struct h1_conn *c = h1_conn_create(srv, fd, NULL);
+	if (c)
+		c->tls_only = tag == ROUTER_LISTEN_TLS_ONLY;
 	if (c && open >= srv->cfg.max_connections)
 		h1_refuse(c);
 }

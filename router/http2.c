@@ -11,8 +11,10 @@
 #include "http2.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define H2_READ_CHUNK (32u << 10)
+#define H2_READ_ROUNDS 8 /* reads per event, then others get their turn */
 #define H2_OUT_HIGH_WATER (64u << 10)
 #define H2_MAX_CONCURRENT_STREAMS 128
 #define H2_STREAM_WINDOW (1u << 20)
@@ -22,10 +24,12 @@ struct h2_conn {
 	struct client_conn link;
 	struct server *srv;
 	int fd;
+	struct tls_conn *tls;      /* NULL: cleartext */
 	struct loop_watch watch;
 	struct loop_timer timer;   /* stream deadlines and the idle timeout */
 	uint64_t last_activity_ns; /* a stream began or ended (not PINGs and SETTINGS) */
 	struct loop_defer free_defer;
+	struct loop_defer read_defer; /* TLS: bytes OpenSSL holds after the round limit */
 	nghttp2_session *session;
 	struct berth_buf out;
 	size_t out_off;
@@ -113,6 +117,8 @@ static void h2_close(struct h2_conn *c)
 	struct server *srv = c->srv;
 	loop_watch_del(srv->loop, &c->watch);
 	loop_timer_cancel(srv->loop, &c->timer);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -387,7 +393,8 @@ static void h2_flush(struct h2_conn *c)
 		}
 		if (c->out_off == c->out.len)
 			break;
-		ssize_t w = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+		ssize_t w = c->tls ? tls_conn_write(c->tls, c->out.data + c->out_off, c->out.len - c->out_off)
+				   : write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -450,8 +457,9 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		return;
 	uint8_t buf[H2_READ_CHUNK];
-	for (int rounds = 0; rounds < 8; rounds++) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
+	int rounds;
+	for (rounds = 0; rounds < H2_READ_ROUNDS; rounds++) {
+		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : read(c->fd, buf, sizeof(buf));
 		if (n > 0) {
 			if (h2_feed(c, buf, (size_t)n) < 0) {
 				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
@@ -460,7 +468,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 			}
 			if (c->closed)
 				return;
-			if ((size_t)n < sizeof(buf))
+			if ((size_t)n < sizeof(buf) && !(c->tls && tls_conn_has_pending(c->tls)))
 				break;
 			continue;
 		}
@@ -471,8 +479,21 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 		h2_close(c);
 		return;
 	}
+	/* Stopped by the round limit with bytes OpenSSL already holds: epoll
+	 * will not report them (the socket may be empty), so read again after
+	 * this batch. Never after EAGAIN: a partial record also counts as
+	 * pending, and waits for the socket. */
+	if (rounds == H2_READ_ROUNDS && c->tls && tls_conn_has_pending(c->tls))
+		loop_defer(c->srv->loop, &c->read_defer);
 	h2_dispatch_pending(c);
 	h2_flush(c);
+}
+
+static void h2_read_deferred(struct loop_defer *d)
+{
+	struct h2_conn *c = container_of(d, struct h2_conn, read_defer);
+	if (!c->closed)
+		h2_on_event(&c->watch, EPOLLIN);
 }
 
 /* A stream not received in time gets 408 (as HTTP/1.1 does), then a
@@ -538,6 +559,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	loop_watch_init(&c->watch, h2_on_event);
 	loop_timer_init(&c->timer, h2_on_timer);
 	loop_defer_init(&c->free_defer, h2_free_deferred);
+	loop_defer_init(&c->read_defer, h2_read_deferred);
 	nghttp2_session_callbacks *cbs;
 	if (nghttp2_session_callbacks_new(&cbs) != 0) {
 		free(c);
@@ -584,17 +606,23 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	return c;
 }
 
-int http2_conn_new(struct server *srv, int fd, const char *data, size_t len)
+int http2_conn_new(struct server *srv, int fd, struct tls_conn *tls, const char *data, size_t len)
 {
 	struct h2_conn *c = h2_conn_create(srv, fd);
 	if (!c) {
+		tls_conn_free(tls);
 		close(fd);
 		return -1;
 	}
+	c->tls = tls;
 	if (len && h2_feed(c, (const uint8_t *)data, len) < 0) {
 		h2_flush(c);
 		h2_close(c);
 		return -1;
+	}
+	if (tls && tls_conn_has_pending(tls)) {
+		h2_on_event(&c->watch, EPOLLIN); /* the preface came with the handshake's last flight */
+		return 0;
 	}
 	h2_dispatch_pending(c);
 	h2_flush(c);

@@ -1,7 +1,7 @@
-/* http2.h — the HTTP/2 server side of a client connection (nghttp2),
- * cleartext: prior knowledge (the connection starts with the client
- * preface) or Upgrade: h2c from an HTTP/1.1 request (that request becomes
- * stream 1). Each stream is one struct request; the response is submitted
+/* http2.h — the HTTP/2 server side of a client connection (nghttp2):
+ * over TLS (ALPN h2, tls.h), or cleartext: prior knowledge (the connection
+ * starts with the client preface) or Upgrade: h2c from an HTTP/1.1 request
+ * (that request becomes stream 1). Each stream is one struct request; the response is submitted
  * when the request is answered. */
 #ifndef BERTH_ROUTER_HTTP2_H
 #define BERTH_ROUTER_HTTP2_H
@@ -12,10 +12,12 @@
 #include "request.h"
 
 struct server;
+struct tls_conn;
 
-/* fd: accepted, non-blocking; data/len: bytes already read (the preface).
- * Takes ownership of fd. 0 or -1 (fd closed). */
-int http2_conn_new(struct server *srv, int fd, const char *data, size_t len);
+/* fd: accepted, non-blocking; tls: its TLS session (NULL: cleartext);
+ * data/len: bytes already read (the preface). Takes ownership of fd and
+ * tls. 0 or -1 (fd closed, tls freed). */
+int http2_conn_new(struct server *srv, int fd, struct tls_conn *tls, const char *data, size_t len);
 
 /* From HTTP/1.1 Upgrade: h2c. req is the complete upgrade request (it is
  * answered on stream 1); settings is the HTTP2-Settings value (base64url);

@@ -27,6 +27,7 @@ struct listener {
 	struct listener *next;
 	struct listeners *set;
 	int fd;
+	int tag;
 	struct loop_watch watch;
 	struct loop_timer resume;
 	char name[80];
@@ -77,7 +78,7 @@ static void listener_on_accept(struct loop_watch *w, uint32_t events)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		ls->on_accept(fd, ls->user_data); /* must not close the listeners */
+		ls->on_accept(fd, l->tag, ls->user_data); /* must not close the listeners */
 	}
 }
 
@@ -106,7 +107,7 @@ void listeners_free(struct listeners *ls)
 	free(ls);
 }
 
-static int listener_register(struct listeners *ls, int fd, struct berth_err *err)
+static int listener_register(struct listeners *ls, int fd, int tag, struct berth_err *err)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	if (!l) {
@@ -115,6 +116,7 @@ static int listener_register(struct listeners *ls, int fd, struct berth_err *err
 	}
 	l->set = ls;
 	l->fd = fd;
+	l->tag = tag;
 	loop_watch_init(&l->watch, listener_on_accept);
 	loop_timer_init(&l->resume, listener_on_resume);
 	format_name(fd, l->name, sizeof(l->name));
@@ -131,7 +133,7 @@ static int listener_register(struct listeners *ls, int fd, struct berth_err *err
 	return 0;
 }
 
-int listener_open(struct listeners *ls, const char *address, struct berth_err *err)
+int listener_open(struct listeners *ls, const char *address, int tag, struct berth_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -155,10 +157,10 @@ int listener_open(struct listeners *ls, const char *address, struct berth_err *e
 		close(fd);
 		return berth_err_set(err, e, "listen on %s", address);
 	}
-	return listener_register(ls, fd, err);
+	return listener_register(ls, fd, tag, err);
 }
 
-int listener_adopt(struct listeners *ls, int fd, struct berth_err *err)
+int listener_adopt(struct listeners *ls, int fd, int tag, struct berth_err *err)
 {
 	int type = 0, accepting = 0;
 	socklen_t sl = sizeof(type);
@@ -170,7 +172,7 @@ int listener_adopt(struct listeners *ls, int fd, struct berth_err *err)
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return berth_err_set(err, errno, "fcntl on --listen-fd %d", fd);
-	return listener_register(ls, fd, err);
+	return listener_register(ls, fd, tag, err);
 }
 
 void listener_close_all(struct listeners *ls)

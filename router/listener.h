@@ -11,8 +11,10 @@
 #include "err.h"
 #include "loop.h"
 
-/* Owns fd from then on (closes it or hands it on). */
-typedef void (*listener_accept_cb)(int fd, void *user_data);
+/* Owns fd from then on (closes it or hands it on). tag: the listener's,
+ * as given to listener_open / listener_adopt (what it means is the
+ * callback's business: server.h's ROUTER_LISTEN_*). */
+typedef void (*listener_accept_cb)(int fd, int tag, void *user_data);
 
 struct listeners;
 
@@ -23,9 +25,9 @@ void listeners_free(struct listeners *ls);
 
 /* Binds (SO_REUSEADDR), listens and registers; prints
  * "berth-router: listening on ADDR" on stdout. */
-int listener_open(struct listeners *ls, const char *address, struct berth_err *err);
+int listener_open(struct listeners *ls, const char *address, int tag, struct berth_err *err);
 /* Adopts fd, a socket already listening (made non-blocking here). */
-int listener_adopt(struct listeners *ls, int fd, struct berth_err *err);
+int listener_adopt(struct listeners *ls, int fd, int tag, struct berth_err *err);
 /* Stops accepting for good (drain): closes every listening socket. */
 void listener_close_all(struct listeners *ls);
 /* Stops (paused) or resumes accepting on every listener; pending clients

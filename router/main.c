@@ -5,20 +5,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "confine.h"
 #include "http1.h"
 #include "log.h"
 #include "proto_control.h"
+#include "netaddr.h"
 #include "server.h"
+#include "tls.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: berth-router [--listen HOST:PORT]... [--listen-fd N]... [--berthd-socket PATH]\n"
 		"                    [--invocation-timeout-ms N] [--max-body-bytes N] [--max-step-bytes N]\n"
-		"  --listen HOST:PORT        listen address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8080)\n"
+		"  --listen HOST:PORT        listen address, repeatable; [::1]:PORT for IPv6 (default 127.0.0.1:8080);\n"
+		"                            HTTP/1.1 and h2c, and TLS once berthd sent a certificate; loopback only\n"
+		"                            unless --insecure-listen\n"
 		"  --listen-fd N             adopt an already listening socket, repeatable\n"
+		"  --tls-listen HOST:PORT    TLS-only listen address (certificate from berthd), repeatable\n"
+		"  --tls-listen-fd N         adopt an already listening TLS-only socket, repeatable\n"
+		"  --insecure-listen         allow a cleartext --listen on a non-loopback address (a warning at start)\n"
 		"  --berthd-socket PATH      berthd's socket (default %s, root only; berthd passes\n"
 		"                            the router's own channel, RUN_DIR/router.sock)\n"
 		"  --invocation-timeout-ms N container answer timeout (default 60000)\n"
@@ -50,11 +59,58 @@ static int parse_number(const char *flag, const char *text, unsigned long long m
 	return 0;
 }
 
+/* A cleartext address others can reach needs --insecure-listen; the
+ * TLS-only ones may be anywhere (berthd, which holds the keys, decides
+ * whether callers must sign). Inherited cleartext sockets are held to the
+ * same rule: berthd passes --insecure-listen when it allowed them. */
+static int check_listen_addresses(const struct router_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listen_fds; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char name[INET6_ADDRSTRLEN + 16];
+		if (getsockname(cfg->listen_fds[i], (struct sockaddr *)&ss, &sl) < 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) || netaddr_is_loopback(&ss) ||
+		    cfg->insecure_listen)
+			continue; /* not a TCP socket: listener_adopt says so */
+		netaddr_format(&ss, name, sizeof(name));
+		fprintf(stderr,
+			"berth-router: --listen-fd %d is %s, not a loopback address: cleartext there needs "
+			"--insecure-listen (berthd --insecure-listen), else use a TLS-only address (--tls-listen-fd)\n",
+			cfg->listen_fds[i], name);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		struct berth_err err;
+		if (netaddr_parse(cfg->listen[i], &ss, &len, &err) < 0) {
+			fprintf(stderr, "berth-router: --listen %s: %s\n", cfg->listen[i], err.msg);
+			return -1;
+		}
+		if (netaddr_is_loopback(&ss))
+			continue;
+		if (!cfg->insecure_listen) {
+			fprintf(stderr,
+				"berth-router: --listen %s is not a loopback address: anyone who reaches it would talk to berth "
+				"in cleartext. Serve it over TLS with --tls-listen %s (berthd --tls-cert/--tls-key), or, on a "
+				"network you trust, add --insecure-listen\n",
+				cfg->listen[i], cfg->listen[i]);
+			return -1;
+		}
+		log_warn("--insecure-listen: serving cleartext HTTP on %s, which is not a loopback address", cfg->listen[i]);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "listen-fd", required_argument, NULL, 'f' },
+		{ "tls-listen", required_argument, NULL, 'T' },
+		{ "tls-listen-fd", required_argument, NULL, 'F' },
+		{ "insecure-listen", no_argument, NULL, 'I' },
 		{ "berthd-socket", required_argument, NULL, 's' },
 		{ "invocation-timeout-ms", required_argument, NULL, 't' },
 		{ "max-body-bytes", required_argument, NULL, 'm' },
@@ -90,6 +146,25 @@ int main(int argc, char **argv)
 			if (parse_number("--listen-fd", optarg, 0, 65535, &v) < 0)
 				return 2;
 			cfg.listen_fds[cfg.n_listen_fds++] = (int)v;
+			break;
+		case 'T':
+			if (cfg.n_tls_listen >= ROUTER_MAX_LISTEN) {
+				fprintf(stderr, "berth-router: at most %d --tls-listen\n", ROUTER_MAX_LISTEN);
+				return 2;
+			}
+			cfg.tls_listen[cfg.n_tls_listen++] = optarg;
+			break;
+		case 'F':
+			if (cfg.n_tls_listen_fds >= ROUTER_MAX_LISTEN) {
+				fprintf(stderr, "berth-router: at most %d --tls-listen-fd\n", ROUTER_MAX_LISTEN);
+				return 2;
+			}
+			if (parse_number("--tls-listen-fd", optarg, 0, 65535, &v) < 0)
+				return 2;
+			cfg.tls_listen_fds[cfg.n_tls_listen_fds++] = (int)v;
+			break;
+		case 'I':
+			cfg.insecure_listen = true;
 			break;
 		case 's':
 			cfg.berthd_socket = optarg;
@@ -150,8 +225,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (cfg.n_listen == 0 && cfg.n_listen_fds == 0)
+	if (cfg.n_listen == 0 && cfg.n_listen_fds == 0 && cfg.n_tls_listen == 0 && cfg.n_tls_listen_fds == 0)
 		cfg.listen[cfg.n_listen++] = "127.0.0.1:8080";
+	if (check_listen_addresses(&cfg) < 0)
+		return 2;
 
 	/* Request bodies come and go in sizes up to --max-body-bytes: a fixed
 	 * mmap threshold returns each large one to the kernel when freed
@@ -161,8 +238,15 @@ int main(int argc, char **argv)
 	struct server srv;
 	struct berth_err err;
 	int rc = 0;
-	if (server_init(&srv, &cfg, http1_accept, &err) < 0 || (user != NULL && router_confine(user, &err) < 0) ||
-	    server_run(&srv, &err) < 0) {
+	if (tls_global_init(&err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (server_init(&srv, &cfg, http1_accept, &err) == 0)
+		tls_server_set_ready(srv.tls, http1_tls_ready);
+	else
+		rc = -1;
+	if (rc < 0 || (user != NULL && router_confine(user, &err) < 0) || server_run(&srv, &err) < 0) {
 		log_error("%s", err.msg);
 		rc = 1;
 	}

@@ -41,6 +41,10 @@ int metrics_render(const struct metrics *m, struct berth_buf *out)
 	COUNTER("berth_router_request_timeouts_total", "Requests not received in time (408).", m->request_timeouts);
 	COUNTER("berth_router_shim_connect_timeouts_total", "Shims that did not hand over a container socket in time.",
 		m->shim_connect_timeouts);
+	COUNTER("berth_router_tls_handshakes_total", "TLS handshakes completed.", m->tls_handshakes);
+	COUNTER("berth_router_tls_handshake_failures_total",
+		"TLS clients closed before a session: failed or stalled handshakes, or no certificate yet.",
+		m->tls_handshake_failures);
 	GAUGE("berth_router_buffered_bytes", "Request body bytes held in memory.", m->buffered_bytes);
 	GAUGE("berth_router_berthd_connected", "1 while the route watch connection to berthd is up.",
 	      m->berthd_connected);

@@ -22,6 +22,8 @@ struct metrics {
 	uint64_t refused_busy;          /* requests refused at the buffered-bytes budget (503 / REFUSED_STREAM) */
 	uint64_t request_timeouts;      /* requests not received in time (408) */
 	uint64_t shim_connect_timeouts; /* a shim did not hand over a socket in time */
+	uint64_t tls_handshakes;        /* TLS handshakes completed */
+	uint64_t tls_handshake_failures; /* failed, timed out, or refused (no certificate yet) */
 	int64_t client_connections;     /* gauge */
 	int64_t buffered_bytes;         /* gauge: request body bytes held */
 	int64_t berthd_connected;       /* gauge, 0/1 */

@@ -16,6 +16,7 @@
 #include "proto_control.h"
 #include "routes.h"
 #include "server.h"
+#include "tls.h"
 #include "upstream.h"
 
 void router_config_defaults(struct router_config *cfg)
@@ -30,24 +31,6 @@ void router_config_defaults(struct router_config *cfg)
 	cfg->max_connections = ROUTER_MAX_CONNECTIONS;
 	cfg->max_buffered_bytes = ROUTER_MAX_BUFFERED_BYTES;
 	cfg->max_connection_buffered_bytes = ROUTER_MAX_CONNECTION_BUFFERED_BYTES;
-}
-
-void server_conn_link(struct server *srv, struct client_conn *c)
-{
-	c->prev = &srv->conns;
-	c->next = srv->conns.next;
-	srv->conns.next->prev = c;
-	srv->conns.next = c;
-}
-
-void server_conn_unlink(struct server *srv, struct client_conn *c)
-{
-	(void)srv;
-	if (!c->next)
-		return;
-	c->prev->next = c->next;
-	c->next->prev = c->prev;
-	c->prev = c->next = NULL;
 }
 
 static void accept_clients(struct server *srv, const char *why)
@@ -78,7 +61,7 @@ static void on_route_table(void *data, const struct route_table *t)
 static bool on_route_event(void *data, const char *line, size_t len)
 {
 	struct server *srv = data;
-	if (router_auth_handle_event(srv->auth, line, len))
+	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len))
 		return true;
 	return rmme_route_event(srv->mme, line, len);
 }
@@ -180,18 +163,28 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	srv->mme = rmme_new(srv);
 	srv->auth = router_auth_new();
 	srv->listeners = listeners_new(srv->loop, accept_client, srv);
+	srv->tls = tls_server_new(srv);
 	if (srv->routes && srv->mme)
 		routes_set_event_handler(srv->routes, on_route_event, srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->auth || !srv->listeners)
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->auth || !srv->listeners || !srv->tls)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
-		if (listener_adopt(srv->listeners, cfg->listen_fds[i], err) < 0)
+		if (listener_adopt(srv->listeners, cfg->listen_fds[i], ROUTER_LISTEN_ANY, err) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_tls_listen_fds; i++)
+		if (listener_adopt(srv->listeners, cfg->tls_listen_fds[i], ROUTER_LISTEN_TLS_ONLY, err) < 0)
 			return -1;
 	for (size_t i = 0; i < cfg->n_listen; i++)
-		if (listener_open(srv->listeners, cfg->listen[i], err) < 0)
+		if (listener_open(srv->listeners, cfg->listen[i], ROUTER_LISTEN_ANY, err) < 0)
 			return -1;
+	for (size_t i = 0; i < cfg->n_tls_listen; i++)
+		if (listener_open(srv->listeners, cfg->tls_listen[i], ROUTER_LISTEN_TLS_ONLY, err) < 0)
+			return -1;
+	if (cfg->n_tls_listen + cfg->n_tls_listen_fds > 0)
+		log_info("%zu address%s TLS only: a certificate comes from berthd", cfg->n_tls_listen + cfg->n_tls_listen_fds,
+			 cfg->n_tls_listen + cfg->n_tls_listen_fds == 1 ? " is" : "es are");
 	loop_timer_init(&srv->routes_wait, on_routes_wait);
-	if (cfg->n_listen_fds > 0) { /* a restart: take clients once routes are known */
+	if (cfg->n_listen_fds + cfg->n_tls_listen_fds > 0) { /* a restart: take clients once routes are known */
 		srv->awaiting_routes = true;
 		listener_pause_all(srv->listeners, true);
 		loop_timer_arm_ms(srv->loop, &srv->routes_wait, ROUTER_FIRST_ROUTES_WAIT_MS);
@@ -226,6 +219,8 @@ void server_fini(struct server *srv)
 	upstream_free(srv->upstream);
 	loop_run_deferred(srv->loop);
 	routes_free(srv->routes);
+	tls_server_free(srv->tls);
+	srv->tls = NULL;
 	if (srv->signal_fd >= 0) {
 		loop_watch_del(srv->loop, &srv->signal_watch);
 		close(srv->signal_fd);

@@ -37,11 +37,20 @@
 #define ROUTER_RETRY_AFTER "1"     /* seconds, on every 503 for a limit */
 #define ROUTER_REFUSING_EXTRA 64u  /* connections past the cap still answered 503; beyond, closed at once */
 
+/* Listener tags (listener.h): what an accepted connection may speak. */
+#define ROUTER_LISTEN_ANY 0      /* HTTP/1.1, h2c, and TLS once berthd sent a certificate */
+#define ROUTER_LISTEN_TLS_ONLY 1 /* TLS only: plain HTTP gets 400 and is closed */
+
 struct router_config {
 	const char *listen[ROUTER_MAX_LISTEN]; /* "HOST:PORT", "[::1]:PORT" */
 	size_t n_listen;
 	int listen_fds[ROUTER_MAX_LISTEN];     /* inherited listening sockets */
 	size_t n_listen_fds;
+	const char *tls_listen[ROUTER_MAX_LISTEN]; /* TLS-only addresses */
+	size_t n_tls_listen;
+	int tls_listen_fds[ROUTER_MAX_LISTEN];
+	size_t n_tls_listen_fds;
+	bool insecure_listen;                  /* a non-loopback --listen is allowed (cleartext) */
 	const char *berthd_socket;
 	uint64_t invocation_timeout_ms;
 	size_t max_body_bytes;
@@ -64,6 +73,7 @@ struct client_conn {
 };
 
 struct routes;
+struct tls_server;
 struct upstream;
 struct invoker;
 struct mme;
@@ -81,6 +91,7 @@ struct server {
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
 	struct router_auth *auth;    /* access keys and mode from berthd (auth.h) */
 	struct listeners *listeners;
+	struct tls_server *tls;      /* certificate from berthd, handshakes (tls.h) */
 	struct client_conn conns; /* list head */
 	struct budget buffered;      /* request body bytes held, every connection */
 	int signal_fd;
@@ -106,7 +117,24 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 int server_run(struct server *srv, struct berth_err *err);
 void server_fini(struct server *srv);
 
-void server_conn_link(struct server *srv, struct client_conn *c);
-void server_conn_unlink(struct server *srv, struct client_conn *c);
+/* Inline: every front (http1.c, http2.c, tls.c) links its connections
+ * without calling into server.c, which calls them. */
+static inline void server_conn_link(struct server *srv, struct client_conn *c)
+{
+	c->prev = &srv->conns;
+	c->next = srv->conns.next;
+	srv->conns.next->prev = c;
+	srv->conns.next = c;
+}
+
+static inline void server_conn_unlink(struct server *srv, struct client_conn *c)
+{
+	(void)srv;
+	if (!c->next)
+		return;
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
 
 #endif

@@ -25,7 +25,7 @@
 #include "log.h"
 #include "netaddr.h"
 
-#define MAX_LISTEN 16
+#define MAX_LISTEN 32 /* listen and tls_listen together */
 #define QUICK_DEATH_MS 1000
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -34,8 +34,8 @@
 
 struct router_supervisor {
 	struct router_supervisor_config cfg;
-	int fds[MAX_LISTEN];
-	size_t n_fds;
+	int fds[MAX_LISTEN];         /* the listen ones, then the tls_listen ones */
+	size_t n_fds, n_tls_fds;
 	int wake_fd;              /* eventfd: stop */
 	pthread_t thread;
 	bool thread_started;
@@ -75,14 +75,16 @@ static pid_t spawn_router(struct router_supervisor *s)
 {
 	char fd_args[MAX_LISTEN][16];
 	char limit_args[4][24];
-	const char *argv[16 + 2 * MAX_LISTEN];
+	const char *argv[18 + 2 * MAX_LISTEN];
 	size_t n = 0;
 	argv[n++] = s->cfg.router_path;
 	for (size_t i = 0; i < s->n_fds; i++) {
 		snprintf(fd_args[i], sizeof(fd_args[i]), "%zu", 3 + i);
-		argv[n++] = "--listen-fd";
+		argv[n++] = i < s->n_fds - s->n_tls_fds ? "--listen-fd" : "--tls-listen-fd";
 		argv[n++] = fd_args[i];
 	}
+	if (s->cfg.insecure_listen)
+		argv[n++] = "--insecure-listen";
 	argv[n++] = "--berthd-socket";
 	argv[n++] = s->cfg.berthd_socket;
 	if (s->cfg.user != NULL) {
@@ -235,8 +237,9 @@ static void *watch(void *arg)
 
 struct router_supervisor *router_supervisor_start(const struct router_supervisor_config *cfg, struct berth_err *err)
 {
-	if (cfg->n_listen == 0 || cfg->n_listen > MAX_LISTEN) {
-		berth_err_set(err, EINVAL, "1 to %d --listen addresses", MAX_LISTEN);
+	size_t n_all = cfg->n_listen + cfg->n_tls_listen;
+	if (n_all == 0 || n_all > MAX_LISTEN) {
+		berth_err_set(err, EINVAL, "1 to %d --listen and --tls-listen addresses", MAX_LISTEN);
 		return NULL;
 	}
 	struct router_supervisor *s = calloc(1, sizeof(*s));
@@ -248,18 +251,21 @@ struct router_supervisor *router_supervisor_start(const struct router_supervisor
 	s->wake_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	s->pid_file = fs_path("%s/router.pid", cfg->run_dir);
-	for (size_t i = 0; i < cfg->n_listen; i++) {
-		int fd = bind_one(cfg->listen[i], err);
+	for (size_t i = 0; i < n_all; i++) {
+		bool tls = i >= cfg->n_listen;
+		const char *address = tls ? cfg->tls_listen[i - cfg->n_listen] : cfg->listen[i];
+		int fd = bind_one(address, err);
 		if (fd < 0)
 			goto fail;
 		int high = fcntl(fd, F_DUPFD_CLOEXEC, SPAWN_FD_BASE);
 		close(fd);
 		if (high < 0) {
-			berth_err_set(err, errno, "moving the socket of %s", cfg->listen[i]);
+			berth_err_set(err, errno, "moving the socket of %s", address);
 			goto fail;
 		}
 		s->fds[s->n_fds++] = high;
-		log_info("listening on %s for berth-router", cfg->listen[i]);
+		s->n_tls_fds += tls;
+		log_info("listening on %s for berth-router%s", address, tls ? " (TLS only)" : "");
 	}
 	if ((s->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
 		berth_err_set(err, errno, "eventfd");

@@ -1,7 +1,8 @@
 /* router_supervisor.h — berthd runs berth-router and keeps it running.
  *
  * berthd binds the listening sockets itself (SO_REUSEADDR, SO_REUSEPORT)
- * and hands them to each router it starts as --listen-fd 3, 4, …, with
+ * and hands them to each router it starts as --listen-fd 3, 4, … (the
+ * TLS-only ones of tls_listen as --tls-listen-fd N, after them), with
  * --berthd-socket (its own channel, RUN_DIR/router.sock), --user and the
  * containment limits set in its config, and its stdout and stderr on
  * berthd's log pipe, so the router never needs root and a
@@ -19,6 +20,7 @@
 #ifndef BERTH_ROUTER_SUPERVISOR_H
 #define BERTH_ROUTER_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,6 +30,9 @@ struct router_supervisor_config {
 	const char *router_path;
 	const char *const *listen;   /* "HOST:PORT", "[::1]:PORT" */
 	size_t n_listen;
+	const char *const *tls_listen; /* TLS only */
+	size_t n_tls_listen;
+	bool insecure_listen;        /* passed on as --insecure-listen */
 	const char *berthd_socket;   /* the router's channel (control_server.h) */
 	const char *user;            /* the router's user (it switches itself) */
 	const char *run_dir;         /* router.pid */

@@ -28,6 +28,13 @@ What is measured
   of a one-container echo endpoint on a berthd with user namespaces (the
   default) and on one without (no_user_namespaces: true), rounds
   interleaved; the ratio's target is <= 1.2x.
+- TLS: h2load over HTTPS (ALPN http/1.1 and h2), 64 clients, into
+  berth-router's --tls-listen address and into nginx (1 worker, `listen ...
+  ssl http2`, in the container's namespace like the cleartext one), both
+  with the same certificate (ECDSA P-256, made with openssl at the start)
+  and OpenSSL's defaults; rounds interleaved; target >= 1.0x nginx. The
+  router's calls are signed and verified (auth sigv4, as deployed on a
+  network); nginx checks nothing.
 - VmRSS of berthd, berth-router and each berth-shim (from /proc/PID/status)
   after the load.
 - SigV4: router CPU per request with signature verification on (auth
@@ -138,10 +145,21 @@ def vm_rss_kib(pid):
     return 0
 
 
+def make_certificate(tmp):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1: (cert, key)."""
+    cert, key = os.path.join(tmp, "tls.pem"), os.path.join(tmp, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 class Berth:
-    def __init__(self, build, user_namespaces=True, auth="sigv4"):
+    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None):
         """auth: "sigv4" (a credentials file with an admin and an invoke
-        key; every call signed) or "none" (berthd --auth none, unsigned)."""
+        key; every call signed) or "none" (berthd --auth none, unsigned).
+        tls: (cert, key): berthd hands them to the router, which also
+        listens on tls_port, TLS only."""
         self.build = build
         self.auth = auth
         self.state = tempfile.mkdtemp(prefix="berth-bench-", dir="/var/tmp")
@@ -155,8 +173,13 @@ class Berth:
         # The bench runs the serial pipelines (23 containers) at once on this
         # host: allow over-commit of the instance types' CPU and memory.
         conf = os.path.join(self.state, "berthd.json")
+        settings = {"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}
+        # (tls) berthd reads the pair and hands it to the router
+        self.tls_port = free_port() if tls else None
+        if tls:
+            settings.update(tls_cert=tls[0], tls_key=tls[1])
         with open(conf, "w") as f:
-            json.dump({"cpu_overcommit": 32, "memory_overcommit": 32, "no_user_namespaces": not user_namespaces}, f)
+            json.dump(settings, f)
         self.admin_key, self.invoke_key = bh.generate_key(), bh.generate_key()
         self.credentials = os.path.join(self.state, "credentials")
         if auth == "sigv4":
@@ -173,8 +196,10 @@ class Berth:
                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.sock), 10, "berthd")
         rlog = open(os.path.join(self.state, "router.log"), "w")
-        self.router = subprocess.Popen([f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}",
-                                        "--berthd-socket", self.sock], stdout=rlog, stderr=rlog)
+        rargs = [f"{build}/berth-router", "--listen", f"127.0.0.1:{self.port}", "--berthd-socket", self.sock]
+        if tls:
+            rargs += ["--tls-listen", f"127.0.0.1:{self.tls_port}"]
+        self.router = subprocess.Popen(rargs, stdout=rlog, stderr=rlog)
         wait_for(self._ping, 10, "berth-router")
         cfg = dict(retries={"max_attempts": 1})
         if auth == "none":
@@ -185,16 +210,17 @@ class Berth:
         self.rt = boto3.client("sagemaker-runtime", aws_access_key_id=self.invoke_key[0],
                                aws_secret_access_key=self.invoke_key[1], **kw)
 
-    def signed(self, url, body, headers=()):
+    def signed(self, url, body, headers=(), port=None):
         """headers ("name: value" strings) plus the SigV4 signature of a
-        POST of body to url (this router's) with the invoke key, as
-        "name: value" strings for h2load; unsigned with auth none. Good for
-        15 minutes."""
+        POST of body to url (this router's, on port: default its cleartext
+        one) with the invoke key, as "name: value" strings for h2load;
+        unsigned with auth none. Good for 15 minutes."""
         hdrs = dict(h.split(": ", 1) for h in headers)
         if self.auth == "none":
             return list(headers)
-        path = url.split(str(self.port), 1)[1]
-        signed = bh.sign_headers(self.port, "POST", path, body=body, headers=hdrs, key=self.invoke_key)
+        port = port or self.port
+        path = url.split(str(port), 1)[1]
+        signed = bh.sign_headers(port, "POST", path, body=body, headers=hdrs, key=self.invoke_key)
         return [f"{k}: {v}" for k, v in signed.items()]
 
     def _ping(self):
@@ -332,7 +358,7 @@ def wrk_script(path, headers, body=BODY):
 # ---- reverse proxies in the container's netns ---------------------------------
 
 class NetnsProxy:
-    def __init__(self, kind, pid, tmp):
+    def __init__(self, kind, pid, tmp, tls=None):
         self.kind, self.pid = kind, pid
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=tmp)
         self.port = 18000 + (os.getpid() % 1000)   # inside the container's netns: nothing else listens there
@@ -340,6 +366,11 @@ class NetnsProxy:
             self.port += 1
             conf = os.path.join(self.dir, "nginx.conf")
             d = self.dir
+            # (tls) the same certificate as the router's, OpenSSL's defaults as the router's
+            self.tls_port = self.port + 2
+            tls_conf = (f"listen 127.0.0.1:{self.tls_port} ssl http2;\n        ssl_certificate {tls[0]};\n"
+                        f"        ssl_certificate_key {tls[1]};\n        ssl_protocols TLSv1.2 TLSv1.3;\n"
+                        f"        keepalive_requests 10000000;") if tls else ""
             with open(conf, "w") as f:
                 f.write(f"""user root;
 worker_processes 1;
@@ -357,6 +388,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port} http2;
         listen 127.0.0.1:{self.port + 1};
+        {tls_conf}
         location / {{
             proxy_pass http://echo;
             proxy_http_version 1.1;
@@ -689,6 +721,49 @@ def bench_mme(b, image, body, tmp, rep, n_models, n_req, rounds):
         b.sm.delete_endpoint(EndpointName=ep)
 
 
+def bench_tls(b, ep, cert, body, tmp, rep, n, rounds):
+    """h2load over TLS (ALPN http/1.1, h2), 64 clients: berth-router's TLS-only
+    address (calls SigV4-signed and verified, as deployed) vs. nginx with TLS
+    (1 worker, same certificate, no auth) in the container's namespace;
+    rounds interleaved, medians."""
+    pid = b.container_pid(ep, "a")
+    nginx = NetnsProxy("nginx", pid, tmp, tls=cert)
+    router_url = f"https://127.0.0.1:{b.tls_port}/endpoints/{ep}/invocations"
+    try:
+        targets = {  # url, headers for a round, netns, pids
+            "berth-router": (router_url, lambda: b.signed(router_url, BODY, [
+                "x-amzn-sagemaker-target-container-hostname: a"], port=b.tls_port), None, [b.router.pid]),
+            "nginx": (f"https://127.0.0.1:{nginx.tls_port}/invocations", lambda: [], pid, proc_tree(nginx.proc.pid)),
+        }
+        for name, (url, hdr, ns, _) in targets.items():  # warm: pools, sessions, page cache
+            h2load(url, 2000, 4, True, body, hdr(), os.path.join(tmp, "warm"), ns)
+        runs = {}
+        for _ in range(rounds):
+            for h1 in (True, False):
+                for name, (url, hdrs, ns, pids) in targets.items():
+                    hdr = hdrs()  # signed anew each round: good for 15 minutes
+                    c0 = cpu_seconds(pids)
+                    rps, p50, p99, count = h2load(url, n, 64, h1, body, hdr, os.path.join(tmp, "log"), ns)
+                    cpu_us = (cpu_seconds(pids) - c0) * 1e6 / count
+                    runs.setdefault((name, h1), []).append((rps, p50, p99, cpu_us))
+        res = {k: tuple(statistics.median(v[i] for v in vals) for i in range(4)) for k, vals in runs.items()}
+        for h1 in (True, False):
+            proto = "HTTP/1.1" if h1 else "h2"
+            ng = res[("nginx", h1)]
+            for name in ("berth-router", "nginx"):
+                rps, p50, p99, cpu_us = res[(name, h1)]
+                ratio = f"{rps / ng[0]:.2f}x nginx rps, {cpu_us / ng[3]:.2f}x its CPU" if name != "nginx" else \
+                    "baseline"
+                rep.row(f"h2load TLS {proto}, 64 clients, {name}",
+                        f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, proxy CPU {cpu_us:.1f} us/req",
+                        ratio, ">= 1.0x nginx" if name != "nginx" else "")
+            r = res[("berth-router", h1)]
+            rep.target(f"router TLS throughput vs. nginx TLS, {proto}, 64 clients",
+                       f"{r[0] / ng[0]:.2f}x (CPU/req {r[3] / ng[3]:.2f}x)", ">= 1.0x", r[0] >= ng[0])
+    finally:
+        nginx.close()
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -723,6 +798,8 @@ def main():
     ap.add_argument("--only-userns", action="store_true", help="run only the user namespace start-up figure")
     ap.add_argument("--only-sigv4", action="store_true", help="run only the SigV4 verification cost figure")
     ap.add_argument("--sigv4-requests", type=int, default=60000, help="h2load requests per SigV4 figure")
+    ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
+    ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
     rep = Report()
@@ -736,8 +813,14 @@ def main():
     PR_SET_CHILD_SUBREAPER = 36
     netns.libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     proxies = []
-    b = Berth(a.build)
+    cert = make_certificate(tmp)
+    b = Berth(a.build, tls=cert)
     try:
+        if a.only_tls:
+            b.stack("tlsbench", [{"ContainerHostname": "a", "Image": image}], "Direct")
+            b.sm.create_endpoint(EndpointName="tlsbench", EndpointConfigName="tlsbench")
+            bench_tls(b, "tlsbench", cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
+            raise _Done()
         if a.only_mme:
             bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
             raise _Done()
@@ -846,6 +929,9 @@ def main():
         for p in proxies:
             p.close()
         proxies = []
+
+        # -- TLS: router vs. nginx, same certificate --
+        bench_tls(b, ep, cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
 
         # -- Serial pipelines: all up at once, rounds interleaved with a direct call --
         for n in (1, 2, 5, 15):

@@ -287,7 +287,7 @@ static void connection_cap(void **state)
 	f->srv.cfg.max_connections = 1; /* the fixture's connection is open */
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-	http1_accept(sv[1], &f->srv);
+	http1_accept(sv[1], ROUTER_LISTEN_ANY, &f->srv);
 	exchange(f, "", 0);
 	char reply[4096];
 	ssize_t n = read(sv[0], reply, sizeof(reply) - 1);
