@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "openssl_err.h"
 #include "server.h"
 
 #define TLS_STAGE_BYTES 16384      /* one full record: a head and the start of its body */
@@ -120,23 +121,10 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* An encrypted key has no one to ask for its passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 static int openssl_error(struct berth_err *err, const char *what)
 {
-	char text[256] = "";
-	unsigned long e = ERR_peek_last_error();
-	if (e != 0)
-		ERR_error_string_n(e, text, sizeof(text));
-	ERR_clear_error();
+	char text[256];
+	openssl_last_error(text, sizeof(text), "");
 	return berth_err_set(err, 0, "%s%s%s", what, text[0] ? ": " : "", text);
 }
 
@@ -177,19 +165,19 @@ static SSL_CTX *build_ctx(const char *cert, size_t cert_len, const char *key, si
 	SSL_CTX_set_read_ahead(ctx, 1); /* a record header and its body in one read */
 	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-	leaf = PEM_read_bio_X509_AUX(cb, NULL, no_passphrase, NULL);
+	leaf = PEM_read_bio_X509_AUX(cb, NULL, openssl_no_passphrase, NULL);
 	if (leaf == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1) {
 		openssl_error(err, "the certificate is not a PEM X.509 certificate");
 		goto fail;
 	}
-	for (X509 *ca; (ca = PEM_read_bio_X509(cb, NULL, no_passphrase, NULL)) != NULL;)
+	for (X509 *ca; (ca = PEM_read_bio_X509(cb, NULL, openssl_no_passphrase, NULL)) != NULL;)
 		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
 			X509_free(ca);
 			openssl_error(err, "adding a chain certificate");
 			goto fail;
 		}
 	ERR_clear_error(); /* the end of the chain reads as "no start line" */
-	pkey = PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL);
+	pkey = PEM_read_bio_PrivateKey(kb, NULL, openssl_no_passphrase, NULL);
 	if (pkey == NULL) {
 		openssl_error(err, "the key is not an unencrypted PEM private key");
 		goto fail;

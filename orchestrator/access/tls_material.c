@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "openssl_err.h"
 
 struct tls_material {
 	char *cert_path, *key_path;
@@ -27,27 +28,6 @@ static void buf_wipe(struct berth_buf *b)
 	if (b->data != NULL)
 		OPENSSL_cleanse(b->data, b->cap);
 	buf_free(b);
-}
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-/* OpenSSL's last error, for a message. */
-static const char *openssl_reason(char *text, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	if (e == 0)
-		snprintf(text, len, "no PEM data");
-	else
-		ERR_error_string_n(e, text, len);
-	ERR_clear_error();
-	return text;
 }
 
 static void print_time(const ASN1_TIME *t, char *out, size_t len)
@@ -75,21 +55,21 @@ static int check_pair(const struct tls_material *m, const struct berth_buf *cert
 		berth_err_set(err, ENOMEM, "checking the TLS certificate");
 		goto out;
 	}
-	x = PEM_read_bio_X509(cb, NULL, no_passphrase, NULL);
+	x = PEM_read_bio_X509(cb, NULL, openssl_no_passphrase, NULL);
 	if (x == NULL) {
 		berth_err_set(err, 0, "--tls-cert %s is not a PEM certificate (%s): give the server certificate, then "
 				      "its chain, each as -----BEGIN CERTIFICATE-----",
-			      m->cert_path, openssl_reason(why, sizeof(why)));
+			      m->cert_path, openssl_last_error(why, sizeof(why), "no PEM data"));
 		goto out;
 	}
-	for (X509 *ca; (ca = PEM_read_bio_X509(cb, NULL, no_passphrase, NULL)) != NULL;)
+	for (X509 *ca; (ca = PEM_read_bio_X509(cb, NULL, openssl_no_passphrase, NULL)) != NULL;)
 		X509_free(ca);
 	ERR_clear_error(); /* the end of the chain */
-	k = PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL);
+	k = PEM_read_bio_PrivateKey(kb, NULL, openssl_no_passphrase, NULL);
 	if (k == NULL) {
 		berth_err_set(err, 0, "--tls-key %s is not an unencrypted PEM private key (%s): give the key of the "
 				      "certificate without a passphrase (openssl pkey -in KEY -out KEY.pem)",
-			      m->key_path, openssl_reason(why, sizeof(why)));
+			      m->key_path, openssl_last_error(why, sizeof(why), "no PEM data"));
 		goto out;
 	}
 	if (X509_check_private_key(x, k) != 1) {

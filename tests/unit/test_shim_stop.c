@@ -261,33 +261,31 @@ static void test_shim_stop_init_without_handler_is_killed_at_once(void **state)
 	assert_int_equal(WTERMSIG(status), SIGKILL);
 }
 
-/* One with a handler gets SIGTERM and its time, as any process. */
-static void test_shim_stop_init_with_handler_gets_sigterm(void **state)
+/* An init that sees SIGTERM (mode as child_init) gets it and its time,
+ * as any process; it exits with code. */
+static void expect_graceful(struct stop_fixture *f, int mode, int code)
 {
-	struct stop_fixture *f = *state;
-	f->child = child_init(1);
+	f->child = child_init(mode);
 	f->shim.container_pid = f->child;
 	assert_false(stop_term_is_dropped(f->child));
 	shim_stop_request(&f->shim, 30000);
 	assert_false(f->shim.killed);
 	int status = wait_end(f);
 	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 7);
+	assert_int_equal(WEXITSTATUS(status), code);
+}
+
+/* One with a handler. */
+static void test_shim_stop_init_with_handler_gets_sigterm(void **state)
+{
+	expect_graceful(*state, 1, 7);
 	assert_false(stop_term_is_dropped(getpid())); /* not an init */
 }
 
-/* One that blocks SIGTERM and reads it from a signalfd gets it too. */
+/* One that blocks SIGTERM and reads it from a signalfd. */
 static void test_shim_stop_init_reading_a_signalfd_gets_sigterm(void **state)
 {
-	struct stop_fixture *f = *state;
-	f->child = child_init(2);
-	f->shim.container_pid = f->child;
-	assert_false(stop_term_is_dropped(f->child));
-	shim_stop_request(&f->shim, 30000);
-	assert_false(f->shim.killed);
-	int status = wait_end(f);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 8);
+	expect_graceful(*state, 2, 8);
 }
 
 int main(void)
