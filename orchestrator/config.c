@@ -52,7 +52,8 @@ static const struct setting settings[] = {
 	{ "state_dir", "state-dir", "DIR", SETTING_STRING, AT(state_dir), 0, 0,
 	  "state, bundles, logs, caches (default " BERTHD_DEFAULT_STATE_DIR ")" },
 	{ "run_dir", "run-dir", "DIR", SETTING_STRING, AT(run_dir), 0, 0,
-	  "sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR ")" },
+	  "sockets and runc state (default " BERTHD_DEFAULT_RUN_DIR " for the default state directory, "
+	  "/run/berth-HASH for any other: docs/design.md, State)" },
 	{ "socket", "socket", "PATH", SETTING_STRING, AT(socket), 0, 0, "admin socket, root only (default RUN_DIR/berthd.sock)" },
 	{ "object_store_root", "object-store-root", "DIR", SETTING_STRING, AT(object_store_root), 0, 0,
 	  "where s3://bucket/key is read from (DIR/bucket/key)" },
@@ -107,7 +108,8 @@ static const struct setting settings[] = {
 	{ "no_user_namespaces", "no-user-namespaces", NULL, SETTING_SWITCH, AT(no_user_namespaces), 0, 0,
 	  "containers' root is host root (default: a user namespace per instance)" },
 	{ "userns_uid_base", "userns-uid-base", "UID", SETTING_COUNT, AT(userns_uid_base), USERNS_RANGE_SIZE,
-	  USERNS_ID_LIMIT - USERNS_RANGE_SIZE, "first host uid of the containers' ranges (100000000)" },
+	  USERNS_ID_LIMIT - USERNS_RANGE_SIZE, "first host uid of the containers' ranges (100000000; another state directory than the default "
+	  "takes a window of 67108864 ids above it, unless this is given)" },
 	{ "image_roots", "image-root", "DIR", SETTING_ROOTS, AT(image_roots), 0, 0,
 	  "local images (rootfs dirs, tarballs, oci: layouts) only under DIR (repeatable; default "
 	  "STATE_DIR/local/images and " BERTHD_SHARED_IMAGE_DIR ")" },
@@ -162,7 +164,6 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;
 	c->image_max_entries = IMAGE_DEFAULT_MAX_ENTRIES;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
-	    berthd_config_set(&c->run_dir, BERTHD_DEFAULT_RUN_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->auth, "sigv4") < 0 ||
 	    berthd_config_set(&c->credentials, CREDENTIALS_DEFAULT_PATH) < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
 	    berthd_config_set(&c->runc, "runc") < 0 || berthd_config_set(&c->router_user, "berth") < 0)
@@ -275,6 +276,8 @@ static int set_number(const struct setting *s, struct berthd_config *c, double v
 		if (!integral || v < (double)s->min || v > (double)s->max)
 			return berth_err_set(err, 0, "%s must be a whole number from %lld to %lld", name, s->min, s->max);
 		*(long long *)member(c, s) = (long long)v;
+		if (s->offset == AT(userns_uid_base))
+			c->userns_uid_base_set = true;
 		return 0;
 	case SETTING_BYTES:
 		if (!integral || v < (double)s->min || v > 9.2e18)

@@ -21,7 +21,11 @@
  *                                container in a user namespace of its
  *                                instance's own uid range)
  *   userns_uid_base              integer 65536..4294901759, first host
- *                                uid/gid of those ranges (100000000)
+ *                                uid/gid of those ranges (100000000); not
+ *                                given, a berthd of another state directory
+ *                                than the default takes a window above it
+ *                                (uid_range.h)
+ *   run_dir                      not given: /run/IDENTITY (identity.h)
  *   image_roots, model_roots     arrays of absolute directories (host_paths.h);
  *                                absent: STATE_DIR/local/images (models) and
  *                                /var/cache/berth/images; []: none at all
@@ -51,7 +55,7 @@
 #define BERTHD_SHARED_IMAGE_DIR "/var/cache/berth/images"
 
 struct berthd_config {
-	char *state_dir, *run_dir, *socket, *object_store_root;
+	char *state_dir, *run_dir, *socket, *object_store_root; /* run_dir NULL: /run/IDENTITY */
 	char *region, *account;
 	char *shim, *runc, *router, *router_user;
 	char *instance_types;   /* NULL: the compiled-in table */
@@ -72,6 +76,7 @@ struct berthd_config {
 	double mme_memory_high_water;
 	bool no_user_namespaces;
 	long long userns_uid_base;
+	bool userns_uid_base_set; /* given: its window is used as it is */
 	struct host_roots image_roots, model_roots;
 	bool image_roots_set, model_roots_set; /* given (even as []): no defaults */
 	struct objstore_list s3_buckets, https_hosts;

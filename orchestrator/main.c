@@ -22,6 +22,7 @@
 #include "container.h"
 #include "control_server.h"
 #include "host_limits.h"
+#include "identity.h"
 #include "image.h"
 #include "listen_policy.h"
 #include "reconcile.h"
@@ -202,7 +203,10 @@ struct berthd {
 	struct berthd_config conf;
 	char *state_dir, *run_dir, *socket_path, *shim_path, *runc_path, *router_path, *lock_path;
 	char *router_socket;              /* the router's channel (control_server.h) */
-	int lock_fd;
+	char identity[BERTH_IDENTITY_MAX]; /* names what the host shares (identity.h) */
+	int lock_fd, run_lock_fd;         /* the state and run directories' locks */
+	char *run_lock_path;
+	int userns_lock_fd;               /* holds this berthd's uid window (uid_range.h) */
 	const char *router_user;
 	uid_t router_uid;
 	gid_t router_gid;
@@ -298,8 +302,11 @@ static int resolve_paths(struct berthd *d)
 		log_error("cannot use state directory %s: %s", c->state_dir, strerror(errno));
 		return -1;
 	}
-	if (fs_mkdir_p(c->run_dir, 0755, &err) < 0 || !(d->run_dir = realpath(c->run_dir, NULL))) {
-		log_error("cannot use run directory %s: %s", c->run_dir, err.msg);
+	_cleanup_free_ char *default_real = realpath(BERTHD_DEFAULT_STATE_DIR, NULL);
+	berth_identity_of(d->state_dir, default_real ? default_real : BERTHD_DEFAULT_STATE_DIR, d->identity);
+	_cleanup_free_ char *run_dir = c->run_dir ? strdup(c->run_dir) : fs_path("/run/%s", d->identity);
+	if (run_dir == NULL || fs_mkdir_p(run_dir, 0755, &err) < 0 || !(d->run_dir = realpath(run_dir, NULL))) {
+		log_error("cannot use run directory %s: %s", run_dir ? run_dir : "?", run_dir ? err.msg : "out of memory");
 		return -1;
 	}
 	d->socket_path = c->socket ? strdup(c->socket) : fs_path("%s/berthd.sock", d->run_dir);
@@ -482,9 +489,20 @@ static void refresh_access(struct berthd *d, bool force)
 	}
 }
 
-/* One berthd per state directory. */
+/* One berthd per state directory, and per run directory: two berthds
+ * given the same --run-dir would share runc's state, the shims' sockets
+ * and the control socket, and remove each other's containers at start. */
 static int lock_state_dir(struct berthd *d)
 {
+	d->run_lock_path = fs_path("%s/berthd.lock", d->run_dir);
+	d->run_lock_fd = d->run_lock_path ? open(d->run_lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+	if (d->run_lock_fd < 0 || flock(d->run_lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("run directory %s is in use by another berthd (lock %s: %s); give this berthd its own "
+			  "--run-dir, or leave it out (default /run/%s for state directory %s)",
+			  d->run_dir, d->run_lock_path ? d->run_lock_path : "?", strerror(errno), d->identity,
+			  d->state_dir);
+		return -1;
+	}
 	d->lock_path = fs_path("%s/berthd.lock", d->state_dir);
 	d->lock_fd = d->lock_path ? open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -492,6 +510,70 @@ static int lock_state_dir(struct berthd *d)
 			  d->lock_path ? d->lock_path : "?", strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* (userns, identity) The window of host uids this berthd hands ranges out
+ * of, disjoint from every other berthd's on this host (uid_range.h):
+ * that of the ranges its records already hold; else userns_uid_base's
+ * own for the default state directory or when it is given; else the first
+ * free one of those its identity tries. Taken before anything starts. */
+static int claim_userns_window(struct berthd *d)
+{
+	if (d->conf.no_user_namespaces)
+		return 0;
+	long long base = d->conf.userns_uid_base, held = -1;
+	for (size_t i = 0; i < store_count_endpoints(d->store); i++) {
+		const struct endpoint *e = store_endpoint_at(d->store, i);
+		for (size_t j = 0; j < e->n_containers; j++)
+			if (e->containers[j].uid_base > 0 && (held < 0 || e->containers[j].uid_base < held))
+				held = e->containers[j].uid_base;
+	}
+	uint32_t number = d->conf.userns_uid_base_set ? 0 : berth_identity_number(d->identity);
+	struct berth_err err;
+	long long start = -1;
+	if (held >= 0) {
+		long long off = held - base;
+		start = base + (off >= 0 ? off / USERNS_WINDOW_IDS : -((-off + USERNS_WINDOW_IDS - 1) / USERNS_WINDOW_IDS)) *
+				       USERNS_WINDOW_IDS;
+		int r = uid_range_window_claim(USERNS_WINDOW_LOCK, start, &d->userns_lock_fd, &err);
+		if (r != 0) {
+			log_error("%s: this berthd's containers (state directory %s) already use uid %lld of that window; "
+				  "stop the other berthd, or delete this one's endpoints and give them different "
+				  "userns_uid_base settings at least %lld apart",
+				  err.msg, d->state_dir, held, USERNS_WINDOW_IDS);
+			return -1;
+		}
+	} else {
+		for (long long k = 0; start < 0; k++) {
+			long long candidate = uid_range_window_candidate(base, number, k);
+			if (candidate < 0) {
+				log_error("%s; every window of %lld ids above userns_uid_base %lld is held by another berthd: "
+					  "give this one (state directory %s) a userns_uid_base whose window no other "
+					  "berthd uses",
+					  k > 0 ? err.msg : "no window of user namespace ids", USERNS_WINDOW_IDS, base,
+					  d->state_dir);
+				return -1;
+			}
+			int r = uid_range_window_claim(USERNS_WINDOW_LOCK, candidate, &d->userns_lock_fd, &err);
+			if (r < 0) {
+				log_error("%s", err.msg);
+				return -1;
+			}
+			if (r == 0)
+				start = candidate;
+			else if (number == 0) {
+				log_error("%s; give this berthd (state directory %s) a userns_uid_base at least %lld away "
+					  "from the other's, e.g. --userns-uid-base %lld",
+					  err.msg, d->state_dir, USERNS_WINDOW_IDS, base + 2 * USERNS_WINDOW_IDS);
+				return -1;
+			}
+		}
+	}
+	d->userns.base = start;
+	d->userns.limit = start + USERNS_WINDOW_IDS;
+	log_info("user namespace ids of this berthd: %lld..%lld (lock %s)", start, start + USERNS_WINDOW_IDS - 1,
+		 USERNS_WINDOW_LOCK);
 	return 0;
 }
 
@@ -505,6 +587,7 @@ static int start_core(struct berthd *d)
 	d->rc = (struct runtime_config){
 		.state_dir = d->state_dir,
 		.run_dir = d->run_dir,
+		.cgroup_root = d->identity,
 		.shim_path = d->shim_path,
 		.runc_path = d->runc_path,
 		.object_store_root = c->object_store_root,
@@ -527,6 +610,8 @@ static int start_core(struct berthd *d)
 		log_error("cannot open the state in %s: %s", d->state_dir, err.msg);
 		return -1;
 	}
+	if (claim_userns_window(d) < 0)
+		return -1;
 	objstore_global_init();
 	d->mc = (struct mme_config){
 		.state_dir = d->state_dir,
@@ -675,7 +760,12 @@ static void berthd_free(struct berthd *d)
 	berthd_config_free(&d->conf);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	if (d->run_lock_fd >= 0)
+		close(d->run_lock_fd);
+	if (d->userns_lock_fd >= 0)
+		close(d->userns_lock_fd);
 	free(d->lock_path);
+	free(d->run_lock_path);
 	free(d->router_path);
 	free(d->socket_path);
 	free(d->router_socket);
@@ -687,7 +777,7 @@ static void berthd_free(struct berthd *d)
 
 int main(int argc, char **argv)
 {
-	struct berthd d = { .lock_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct berthd d = { .lock_fd = -1, .run_lock_fd = -1, .userns_lock_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct berth_err err;
 	int r = berthd_config_from_args(argc, argv, &d.conf, &err);
 	if (r != 0) {
@@ -726,7 +816,8 @@ int main(int argc, char **argv)
 
 	if (start_core(&d) < 0 || start_serving(&d) < 0)
 		return 1; /* containers keep running; the next start picks them up */
-	log_info("berthd ready: state %s, control socket %s", d.state_dir, d.socket_path);
+	log_info("berthd ready: state %s, identity %s (cgroups /%s, run directory %s), control socket %s", d.state_dir,
+		 d.identity, d.identity, d.run_dir, d.socket_path);
 
 	/* SIGHUP reloads; once a second the credentials file is looked at */
 	int sig = 0;

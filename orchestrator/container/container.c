@@ -156,10 +156,10 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	/* the container joins its instance's cgroup, whose limits berthd sets */
 	struct container_placement place;
 	limits_place(cfg->limits, endpoint, c, &place);
-	if (cfg->limits != NULL && cgroup_instance_setup(endpoint, place.instance, &place.lim, err) < 0)
+	if (cfg->limits != NULL && cgroup_instance_setup(cfg->cgroup_root, endpoint, place.instance, &place.lim, err) < 0)
 		return -1;
-	_cleanup_free_ char *cgroups_path = cfg->limits ? cgroup_container_path_in(endpoint, place.instance, c->id)
-							: cgroup_container_path(endpoint, c->id);
+	_cleanup_free_ char *cgroups_path = cfg->limits ? cgroup_container_path_in(cfg->cgroup_root, endpoint, place.instance, c->id)
+							: cgroup_container_path(cfg->cgroup_root, endpoint, c->id);
 	_cleanup_free_ char *shims = fs_path("%s/shims", cfg->run_dir);
 	_cleanup_free_ char *runc_root = fs_path("%s/runc", cfg->run_dir);
 	size_t n_args = 0;

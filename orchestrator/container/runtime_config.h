@@ -15,6 +15,9 @@ struct uid_range_policy;
 struct runtime_config {
 	const char *state_dir;
 	const char *run_dir;
+	/* (identity) This berthd's name for what the host shares (identity.h):
+	 * its cgroup root, "berth" or "berth-HASH". */
+	const char *cgroup_root;
 	const char *shim_path;
 	const char *runc_path;
 	const char *object_store_root; /* NULL: s3:// URLs are refused */
@@ -32,7 +35,7 @@ struct runtime_config {
 	long long container_pids_limit;
 	/* (limits) Instance types and the host's limits: each container goes
 	 * into its instance's cgroup (limits_place), with the instance's limits.
-	 * NULL: "/berth/ENDPOINT/ID" with the two limits above. */
+	 * NULL: "/CGROUP_ROOT/ENDPOINT/ID" with the two limits above. */
 	const struct limits *limits;
 	/* (confinement) The containers' seccomp profile; NULL: none. */
 	const struct seccomp_profile *seccomp;

@@ -21,14 +21,14 @@ struct hierarchy {
 	bool cpu, memory, pids; /* v1: the controllers this mount carries */
 };
 
-char *cgroup_container_path(const char *endpoint, const char *id)
+char *cgroup_container_path(const char *root, const char *endpoint, const char *id)
 {
-	return fs_path("/" CGROUP_ROOT_NAME "/%s/%s", endpoint, id);
+	return fs_path("/%s/%s/%s", root, endpoint, id);
 }
 
-char *cgroup_container_path_in(const char *endpoint, const char *instance, const char *id)
+char *cgroup_container_path_in(const char *root, const char *endpoint, const char *instance, const char *id)
 {
-	return fs_path("/" CGROUP_ROOT_NAME "/%s/%s/%s", endpoint, instance, id);
+	return fs_path("/%s/%s/%s/%s", root, endpoint, instance, id);
 }
 
 static bool has_option(const char *opts, const char *name)
@@ -118,7 +118,7 @@ static bool v2_offers(const char *dir, const char *name)
 }
 
 struct setup_job {
-	const char *endpoint, *instance;
+	const char *root, *endpoint, *instance;
 	const struct cgroup_limits *lim;
 	struct berth_err *err;
 };
@@ -133,9 +133,9 @@ static int mkdir_one(const char *path, struct berth_err *err)
 static int setup_v2(const struct hierarchy *h, const struct setup_job *job)
 {
 	static const char *const controllers[] = { "cpu", "memory", "pids" };
-	_cleanup_free_ char *l1 = fs_path("%s/" CGROUP_ROOT_NAME, h->mnt);
-	_cleanup_free_ char *l2 = fs_path("%s/" CGROUP_ROOT_NAME "/%s", h->mnt, job->endpoint);
-	_cleanup_free_ char *l3 = fs_path("%s/" CGROUP_ROOT_NAME "/%s/%s", h->mnt, job->endpoint, job->instance);
+	_cleanup_free_ char *l1 = fs_path("%s/%s", h->mnt, job->root);
+	_cleanup_free_ char *l2 = fs_path("%s/%s/%s", h->mnt, job->root, job->endpoint);
+	_cleanup_free_ char *l3 = fs_path("%s/%s/%s/%s", h->mnt, job->root, job->endpoint, job->instance);
 	if (!l1 || !l2 || !l3)
 		return berth_err_set(job->err, ENOMEM, "cgroup");
 	const char *levels[] = { h->mnt, l1, l2, l3 };
@@ -181,7 +181,7 @@ static int setup_v1(const struct hierarchy *h, const struct setup_job *job)
 	     pids = h->pids && lim->pids > 0;
 	if (!cpu && !memory && !pids)
 		return 0; /* runc makes the directories of the other hierarchies */
-	_cleanup_free_ char *dir = fs_path("%s/" CGROUP_ROOT_NAME "/%s/%s", h->mnt, job->endpoint, job->instance);
+	_cleanup_free_ char *dir = fs_path("%s/%s/%s/%s", h->mnt, job->root, job->endpoint, job->instance);
 	if (dir == NULL)
 		return berth_err_set(job->err, ENOMEM, "cgroup");
 	if (fs_mkdir_p(dir, 0755, job->err) < 0)
@@ -220,11 +220,11 @@ static int setup_in(const struct hierarchy *h, void *data)
 	return h->v2 ? setup_v2(h, job) : setup_v1(h, job);
 }
 
-int cgroup_instance_setup(const char *endpoint, const char *instance, const struct cgroup_limits *lim,
-			  struct berth_err *err)
+int cgroup_instance_setup(const char *root, const char *endpoint, const char *instance,
+			  const struct cgroup_limits *lim, struct berth_err *err)
 {
 	struct berth_err local;
-	struct setup_job job = { endpoint, instance, lim, err ? err : &local };
+	struct setup_job job = { root, endpoint, instance, lim, err ? err : &local };
 	job.err->msg[0] = '\0';
 	if (for_each_hierarchy(setup_in, &job) < 0) {
 		if (job.err->msg[0] == '\0')
@@ -258,11 +258,15 @@ static void rmdir_tree(const char *path, int depth)
 	rmdir_quiet(path);
 }
 
+struct remove_job {
+	const char *root, *endpoint;
+};
+
 static int remove_in(const struct hierarchy *h, void *data)
 {
-	const char *endpoint = data;
-	_cleanup_free_ char *parent = fs_path("%s/" CGROUP_ROOT_NAME "/%s", h->mnt, endpoint);
-	_cleanup_free_ char *root = fs_path("%s/" CGROUP_ROOT_NAME, h->mnt);
+	const struct remove_job *job = data;
+	_cleanup_free_ char *parent = fs_path("%s/%s/%s", h->mnt, job->root, job->endpoint);
+	_cleanup_free_ char *root = fs_path("%s/%s", h->mnt, job->root);
 	if (parent == NULL || root == NULL)
 		return -1;
 	rmdir_tree(parent, 0);
@@ -271,19 +275,31 @@ static int remove_in(const struct hierarchy *h, void *data)
 	return 0;
 }
 
-int cgroup_remove_endpoint(const char *endpoint, const char *const *ids, size_t n_ids, struct berth_err *err)
+/* A single path component: an identity or an endpoint name. */
+static bool component_ok(const char *name)
+{
+	return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, "..") != 0 &&
+	       strcmp(name, ".") != 0;
+}
+
+int cgroup_remove_endpoint(const char *root, const char *endpoint, const char *const *ids, size_t n_ids,
+			   struct berth_err *err)
 {
 	(void)ids;
 	(void)n_ids;
+	if (!component_ok(root))
+		return berth_err_set(err, EINVAL, "bad cgroup root name");
 	if (endpoint == NULL || endpoint[0] == '\0' || strchr(endpoint, '/') != NULL || strcmp(endpoint, "..") == 0 ||
 	    strcmp(endpoint, ".") == 0)
 		return berth_err_set(err, EINVAL, "bad endpoint name for a cgroup");
-	if (for_each_hierarchy(remove_in, (void *)endpoint) < 0)
+	struct remove_job job = { root, endpoint };
+	if (for_each_hierarchy(remove_in, &job) < 0)
 		return berth_err_set(err, errno, "removing the cgroups of endpoint %s", endpoint);
 	return 0;
 }
 
 struct list_job {
+	const char *root;
 	char **names;
 	size_t n;
 	char **young;  /* seen too recently made somewhere: left out */
@@ -310,7 +326,7 @@ static int add_name(char ***list, size_t *n, const char *name)
 static int list_in(const struct hierarchy *h, void *data)
 {
 	struct list_job *job = data;
-	_cleanup_free_ char *root = fs_path("%s/" CGROUP_ROOT_NAME, h->mnt);
+	_cleanup_free_ char *root = fs_path("%s/%s", h->mnt, job->root);
 	DIR *d = root ? opendir(root) : NULL;
 	if (d == NULL)
 		return 0;
@@ -330,9 +346,11 @@ static int list_in(const struct hierarchy *h, void *data)
 	return 0;
 }
 
-int cgroup_list_endpoints(int min_age_s, char ***names, size_t *n, struct berth_err *err)
+int cgroup_list_endpoints(const char *root, int min_age_s, char ***names, size_t *n, struct berth_err *err)
 {
-	struct list_job job = { .min_age_s = min_age_s };
+	if (!component_ok(root))
+		return berth_err_set(err, EINVAL, "bad cgroup root name");
+	struct list_job job = { .root = root, .min_age_s = min_age_s };
 	for_each_hierarchy(list_in, &job);
 	for (size_t i = 0; i < job.n_young; i++) {
 		for (size_t j = 0; j < job.n; j++)

@@ -2,9 +2,11 @@
 #include "uid_range.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fsutil.h"
@@ -108,7 +110,8 @@ static bool overlaps(long long a, long long a_count, long long b, long long b_co
 int uid_range_pick(const struct uid_range_policy *policy, const long long *used, size_t n_used, long long *start,
 		   struct berth_err *err)
 {
-	for (long long s = policy->base; s + USERNS_RANGE_SIZE <= USERNS_ID_LIMIT; s += USERNS_RANGE_SIZE) {
+	long long limit = policy->limit > 0 && policy->limit < USERNS_ID_LIMIT ? policy->limit : USERNS_ID_LIMIT;
+	for (long long s = policy->base; s + USERNS_RANGE_SIZE <= limit; s += USERNS_RANGE_SIZE) {
 		bool taken = false;
 		for (size_t i = 0; i < n_used && !taken; i++)
 			taken = overlaps(s, USERNS_RANGE_SIZE, used[i], USERNS_RANGE_SIZE);
@@ -120,7 +123,42 @@ int uid_range_pick(const struct uid_range_policy *policy, const long long *used,
 		}
 	}
 	return berth_err_set(err, 0,
-			     "every user namespace range above uid %lld is taken (%zu in use): delete endpoints, or "
-			     "lower \"userns_uid_base\"",
-			     policy->base, n_used);
+			     "every user namespace range from uid %lld to %lld is taken (%zu in use): delete endpoints, "
+			     "or lower \"userns_uid_base\"",
+			     policy->base, limit - 1, n_used);
+}
+
+long long uid_range_window_count(long long base)
+{
+	return base < 0 || base >= USERNS_ID_LIMIT ? 0 : (USERNS_ID_LIMIT - base) / USERNS_WINDOW_IDS;
+}
+
+long long uid_range_window_candidate(long long base, uint32_t number, long long k)
+{
+	long long n = uid_range_window_count(base);
+	if (k < 0 || n < 1)
+		return -1;
+	if (number == 0)
+		return k == 0 ? base : -1;
+	if (n < 2 || k >= n - 1)
+		return -1;
+	return base + (1 + ((long long)number + k) % (n - 1)) * USERNS_WINDOW_IDS;
+}
+
+int uid_range_window_claim(const char *lock_path, long long start, int *fd, struct berth_err *err)
+{
+	if (*fd < 0 && (*fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return berth_err_set(err, errno, "cannot open %s, the host's lock of user namespace ids", lock_path);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = USERNS_WINDOW_IDS };
+	if (fcntl(*fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EAGAIN && errno != EACCES)
+		return berth_err_set(err, errno, "cannot lock host uids %lld..%lld in %s", start,
+				     start + USERNS_WINDOW_IDS - 1, lock_path);
+	struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = USERNS_WINDOW_IDS };
+	long long pid = fcntl(*fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long long)who.l_pid : -1;
+	berth_err_set(err, EBUSY,
+		      "host uids %lld..%lld overlap the user namespace ids of another berthd (pid %lld, lock %s)",
+		      start, start + USERNS_WINDOW_IDS - 1, pid, lock_path);
+	return 1;
 }

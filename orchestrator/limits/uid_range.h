@@ -12,6 +12,7 @@
 #define BERTH_UID_RANGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -19,6 +20,12 @@
 /* The highest valid uid is 2^32 - 2 ((uid_t)-1 means "none"). */
 #define USERNS_ID_LIMIT 4294967295LL
 #define USERNS_DEFAULT_BASE 100000000LL
+/* (identity) The ids one berthd hands out lie in one window of this many
+ * (1024 ranges) above userns_uid_base; two berthds on one host hold
+ * disjoint windows (uid_range_window_claim). */
+#define USERNS_WINDOW_IDS (1024 * USERNS_RANGE_SIZE)
+/* The host-wide file whose byte ranges stand for uid windows. */
+#define USERNS_WINDOW_LOCK "/run/berth-userns.lock"
 
 struct uid_span {
 	long long start, count;
@@ -26,6 +33,7 @@ struct uid_span {
 
 struct uid_range_policy {
 	long long base;            /* first id a range may start at */
+	long long limit;           /* ranges end at or below it; 0: USERNS_ID_LIMIT */
 	struct uid_span *reserved; /* the subordinate id entries found */
 	size_t n_reserved;
 };
@@ -45,5 +53,20 @@ void uid_range_policy_free(struct uid_range_policy *policy);
  * message says when every range is taken. */
 int uid_range_pick(const struct uid_range_policy *policy, const long long *used, size_t n_used, long long *start,
 		   struct berth_err *err);
+
+/* How many whole windows lie between base and USERNS_ID_LIMIT. */
+long long uid_range_window_count(long long base);
+/* The k-th window a berthd whose identity number is number (identity.h)
+ * tries: the default identity (0) has only base itself (k 0); any other
+ * starts at a window chosen by its number among those above base's first
+ * and tries the next ones in turn, so two identities rarely want the same
+ * window and never both get it. -1: no k-th window. */
+long long uid_range_window_candidate(long long base, uint32_t number, long long k);
+/* Takes the window [start, start + USERNS_WINDOW_IDS) host-wide: a write
+ * lock on those bytes of lock_path, held as long as *fd stays open (the
+ * process's life), so it is free again the moment its berthd dies and can
+ * never outlive it. 0: taken; 1: another process holds an overlapping
+ * window (err names its pid); -1: err says what failed. */
+int uid_range_window_claim(const char *lock_path, long long start, int *fd, struct berth_err *err);
 
 #endif

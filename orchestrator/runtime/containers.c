@@ -113,7 +113,7 @@ void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct end
 	for (size_t i = 0; ids && i < n; i++)
 		ids[i] = c[i].id;
 	struct berth_err err;
-	if (ids != NULL && cgroup_remove_endpoint(endpoint, ids, n, &err) < 0)
+	if (ids != NULL && cgroup_remove_endpoint(rt->cfg.cgroup_root, endpoint, ids, n, &err) < 0)
 		log_warn("%s", err.msg);
 	free(ids);
 	free(jobs);

@@ -19,7 +19,9 @@
 #include "shim_client.h"
 
 #define RECORD_MAX_BYTES (16u << 20)
-/* other berthd on this host share /berth: leave what may be theirs, starting */
+/* each berthd has its own cgroup root (identity.h), but one of an older
+ * version shares /berth whatever its state directory: leave what may be
+ * its own, starting */
 #define RECONCILE_CGROUP_MIN_AGE_S 30
 
 /* Every endpoint record's text, one after another (NUL-separated). */
@@ -122,19 +124,19 @@ static size_t reconcile_shims(const struct runtime_config *cfg, const struct ber
 	return n;
 }
 
-static size_t reconcile_cgroups(const struct store *store)
+static size_t reconcile_cgroups(const struct runtime_config *cfg, const struct store *store)
 {
 	char **names = NULL;
 	size_t n_names = 0, n = 0;
 	struct berth_err err;
-	if (cgroup_list_endpoints(RECONCILE_CGROUP_MIN_AGE_S, &names, &n_names, &err) < 0) {
+	if (cgroup_list_endpoints(cfg->cgroup_root, RECONCILE_CGROUP_MIN_AGE_S, &names, &n_names, &err) < 0) {
 		log_warn("%s", err.msg);
 		return 0;
 	}
 	for (size_t i = 0; i < n_names; i++) {
 		if (store_get_endpoint(store, names[i]) == NULL) {
-			log_info("leftover cgroup /%s/%s belongs to no endpoint; removing it", CGROUP_ROOT_NAME, names[i]);
-			if (cgroup_remove_endpoint(names[i], NULL, 0, &err) < 0)
+			log_info("leftover cgroup /%s/%s belongs to no endpoint; removing it", cfg->cgroup_root, names[i]);
+			if (cgroup_remove_endpoint(cfg->cgroup_root, names[i], NULL, 0, &err) < 0)
 				log_warn("%s", err.msg);
 			n++;
 		}
@@ -151,7 +153,7 @@ void reconcile_leftovers(const struct runtime_config *cfg, const struct store *s
 	struct reconcile_stats st = { 0 };
 	st.runc_containers = reconcile_runc(cfg, &records);
 	st.shim_sockets = reconcile_shims(cfg, &records);
-	st.cgroups = reconcile_cgroups(store);
+	st.cgroups = reconcile_cgroups(cfg, store);
 	buf_free(&records);
 	if (st.runc_containers || st.shim_sockets || st.cgroups)
 		log_info("start-up clean-up: removed %zu runc container%s, %zu shim socket%s, %zu endpoint cgroup%s "

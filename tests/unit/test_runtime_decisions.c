@@ -28,7 +28,7 @@ static int setup(void **state)
 	void *fs = NULL;
 	fixture_setup(&fs);
 	x->f = fs;
-	x->cfg = (struct runtime_config){ .state_dir = x->f->dir, .run_dir = "/run/berth-unit", .region = "us-east-1",
+	x->cfg = (struct runtime_config){ .state_dir = x->f->dir, .run_dir = "/run/berth-unit", .cgroup_root = "berth-unit", .region = "us-east-1",
 					  .account = "000000000000", .stop_timeout_ms = 1000,
 					  .health_timeout_ms = 1000, .ping_timeout_ms = 100 };
 	struct berth_err err;
