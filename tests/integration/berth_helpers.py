@@ -27,9 +27,11 @@ suite.
 import contextlib
 import datetime
 import http.client
+import hashlib
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import shlex
@@ -685,6 +687,23 @@ class Berth:
             tail = "\n".join(text.splitlines()[-lines:])
             parts.append("---- %s stderr (%s) ----\n%s" % (name, self.state_dir, tail))
         return "\n".join(parts)
+
+    def userns_window(self):
+        """(first, last) host uid of the window berthd took for its
+        containers' ranges, from its last start's log line."""
+        found = None
+        for name, text in self.log_text():
+            if name == "berthd":
+                for m in re.finditer(r"user namespace ids of this berthd: (\d+)\.\.(\d+)", text):
+                    found = (int(m.group(1)), int(m.group(2)))
+        assert found, "berthd logged no user namespace window\n" + self.log_tail()
+        return found
+
+    def identity(self):
+        """The instance identity berthd derives from its state directory:
+        berth-<first 8 hex digits of SHA-256 of its realpath>."""
+        real = os.path.realpath(self.state_dir)
+        return "berth-" + hashlib.sha256(real.encode()).hexdigest()[:8]
 
     def sanitizer_reports(self):
         found = []

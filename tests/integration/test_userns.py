@@ -1,6 +1,7 @@
 """User namespaces: every container's root is an
 unprivileged host uid range of its endpoint instance's own (65536 ids from
-100000000 up), recorded in the state store so a kill -9 of berthd keeps
+the start of the berthd's window up: 100000000 for the default state
+directory, a window above it for the tests' own), recorded in the state store so a kill -9 of berthd keeps
 them, and free again once the endpoint is deleted. The image and the model
 data are mounted idmapped, so the container's root owns what host root
 unpacked; nothing of the host is writable from inside."""
@@ -14,8 +15,8 @@ import uuid
 
 import berth_helpers as bh
 
-BASE = 100000000
 SIZE = 65536
+WINDOW = 1024 * SIZE
 
 
 def uniq():
@@ -51,8 +52,8 @@ def reserved_spans():
     return spans
 
 
-def lowest_free(used):
-    s = BASE
+def lowest_free(used, base):
+    s = base
     while any(s < u + SIZE and u < s + SIZE for u in used) or \
             any(s < a + n and a < s + SIZE for a, n in reserved_spans()):
         s += SIZE
@@ -116,7 +117,9 @@ def test_container_root_is_an_unprivileged_host_range(berth):
         print("probe from inside the container:", out)
         (c,) = record(berth, stack[2])
         base = c["uid_base"]
-        assert base >= BASE and (base - BASE) % SIZE == 0
+        first, last = berth.userns_window()
+        assert last - first + 1 == WINDOW and (first - 100000000) % WINDOW == 0
+        assert first <= base <= last - SIZE + 1 and (base - first) % SIZE == 0
         # inside: root is mapped, not the identity
         assert out["uid_map"] == [0, base, SIZE]
         # from the host: the container's processes are unprivileged uids
@@ -163,7 +166,7 @@ def test_instances_get_ranges_of_their_own_kept_across_kill9_freed_on_delete(ber
         c = create_instances(berth, "UnsC-" + s, 1)
         (cc,) = record(berth, c[2])
         assert cc["uid_base"] not in bases
-        assert cc["uid_base"] == lowest_free(bases_in_use(berth) - {cc["uid_base"]})
+        assert cc["uid_base"] == lowest_free(bases_in_use(berth) - {cc["uid_base"]}, berth.userns_window()[0])
 
         # deleting A frees its two ranges: the next instance takes the lowest free one
         bh.delete_stack(berth, *a)
@@ -172,7 +175,7 @@ def test_instances_get_ranges_of_their_own_kept_across_kill9_freed_on_delete(ber
         assert not used & {x["uid_base"] for x in ca}
         d = create_instances(berth, "UnsD-" + s, 1)
         (cd,) = record(berth, d[2])
-        assert cd["uid_base"] == lowest_free(used)
+        assert cd["uid_base"] == lowest_free(used, berth.userns_window()[0])
         assert cd["uid_base"] in {x["uid_base"] for x in ca} or cd["uid_base"] < min(x["uid_base"] for x in ca)
         berth.assert_serving()
         bh.delete_stack(berth, *c)
