@@ -380,7 +380,7 @@ static int prepare_userns(struct berthd *d)
 		log_error("%s", err.msg);
 		return -1;
 	}
-	log_info("containers run in user namespaces: %lld host uids each from %lld", USERNS_RANGE_SIZE,
+	log_info("containers run in user namespaces: %lld host uids each, in a window above %lld", USERNS_RANGE_SIZE,
 		 d->conf.userns_uid_base);
 	return 0;
 }

@@ -77,11 +77,14 @@ def test_restart_and_delete_in_one_leave_the_other_alone(make_berth):
         assert "identity %s (cgroups /%s" % (ident, ident) in log, log[-2000:]
     # the same endpoint name in both: once they shared /berth/NAME
     name = "Twin-" + uniq()
-    sa = bh.create_endpoint_stack(a.sm, name, inst=a)
-    sb = bh.create_endpoint_stack(b.sm, name, inst=b)
+    sa = bh.create_endpoint_stack(a.sm, name, primary=bh.container(), inst=a)
+    sb = bh.create_endpoint_stack(b.sm, name, primary=bh.container(), inst=b)
+    # and one a has no record of: a clean-up that strayed would remove it
+    only_b = bh.create_endpoint_stack(b.sm, "OnlyB-" + uniq(), primary=bh.container(), inst=b)
     ep = sa[2]
     cga, cgb = endpoint_cgroups(ia, ep), endpoint_cgroups(ib, ep)
-    assert cga and cgb, "cgroups /%s/%s and /%s/%s" % (ia, ep, ib, ep)
+    cg_only_b = endpoint_cgroups(ib, only_b[2])
+    assert cga and cgb and cg_only_b, "cgroups /%s/%s and /%s/%s" % (ia, ep, ib, ep)
     assert not endpoint_cgroups("berth", ep), "nothing of a test instance under /berth"
 
     # uid ranges: each berthd's window is its own, and its containers are in it
@@ -89,17 +92,17 @@ def test_restart_and_delete_in_one_leave_the_other_alone(make_berth):
     assert wa[1] - wa[0] + 1 == WINDOW and wb[1] - wb[0] + 1 == WINDOW
     assert wa[1] < wb[0] or wb[1] < wa[0], "windows overlap: %s %s" % (wa, wb)
     pa, pb = container_pids(a), container_pids(b)
-    assert len(pa) == 1 and len(pb) == 1
-    (base_a,), (base_b,) = uid_bases(a, ep), uid_bases(b, ep)
+    assert len(pa) == 1 and len(pb) == 2
+    (base_a,), (base_b,), (base_b2,) = uid_bases(a, ep), uid_bases(b, ep), uid_bases(b, only_b[2])
     assert wa[0] <= base_a <= wa[1] - SIZE + 1 and wb[0] <= base_b <= wb[1] - SIZE + 1
     assert uid_map(list(pa.values())[0]) == [0, base_a, SIZE]
-    assert uid_map(list(pb.values())[0]) == [0, base_b, SIZE]
+    assert sorted(uid_map(p)[1] for p in pb.values()) == sorted([base_b, base_b2])
 
     # restart a (kill -9): its start-up clean-up runs and must keep to its own
-    for d in cgb:
+    for d in cgb + cg_only_b:
         age_tree(d, 300)
     a.restart_berthd()
-    assert endpoint_cgroups(ib, ep) == cgb
+    assert endpoint_cgroups(ib, ep) == cgb and endpoint_cgroups(ib, only_b[2]) == cg_only_b
     assert container_pids(b) == pb
     assert container_pids(a) == pa  # re-adopted, not restarted
     assert a.userns_window() == wa  # the window its records hold
@@ -116,6 +119,7 @@ def test_restart_and_delete_in_one_leave_the_other_alone(make_berth):
     assert container_pids(a) == pa and container_pids(b) == pb
 
     # deleting in b removes b's own and nothing of a's
+    bh.delete_stack(b, *only_b)
     bh.delete_stack(b, *sb)
     assert endpoint_cgroups(ib, ep) == []
     assert not os.path.exists(os.path.join(bh.CGROUP_ROOT, "memory", ib))
@@ -139,7 +143,7 @@ def berthd_once(inst, state, extra, timeout=30):
 def test_another_berthds_run_directory_or_uid_window_is_refused(make_berth):
     a = make_berth()
     name = "Held-" + uniq()
-    sa = bh.create_endpoint_stack(a.sm, name, inst=a)
+    sa = bh.create_endpoint_stack(a.sm, name, primary=bh.container(), inst=a)
     pids = container_pids(a)
     top = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
     os.chmod(top, 0o711)
