@@ -14,7 +14,7 @@ MODELS = {}
 
 
 def uniq(name):
-    """Names are unique per run: cgroups (/berth/ENDPOINT) are host-wide and
+    """Names are unique per run: cgroups (/IDENTITY/ENDPOINT) outlive a berthd and
     other test runs may be going on at the same time."""
     return "%s-%s" % (name, uuid.uuid4().hex[:6])
 

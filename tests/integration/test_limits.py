@@ -1,5 +1,5 @@
 """Instance types and limits: each endpoint instance is a
-parent cgroup /berth/ENDPOINT/VARIANT-N whose CPU quota, memory limit and
+parent cgroup /IDENTITY/ENDPOINT/VARIANT-N (berth-HASH for the tests) whose CPU quota, memory limit and
 pids limit berthd writes from the instance type; unknown types, bad counts
 and endpoints that do not fit the host are refused as SageMaker does; a
 container that allocates past its instance's memory is killed by the OOM
@@ -38,18 +38,18 @@ def read(path):
         return f.read().strip()
 
 
-def instance_limits(endpoint, instance="AllTraffic-0"):
+def instance_limits(inst, endpoint, instance="AllTraffic-0"):
     """(cpu quota/period, memory bytes, pids) read back from the cgroup files,
     on a v1 host from each controller's hierarchy, on v2 from cgroup2."""
     m = cgroup_mounts()
     if "memory" in m:   # v1 (or hybrid with v1 controllers)
-        d = lambda c: os.path.join(m[c], "berth", endpoint, instance)
+        d = lambda c: os.path.join(m[c], inst.identity(), endpoint, instance)
         quota = int(read(os.path.join(d("cpu"), "cpu.cfs_quota_us")))
         period = int(read(os.path.join(d("cpu"), "cpu.cfs_period_us")))
         mem = int(read(os.path.join(d("memory"), "memory.limit_in_bytes")))
         pids = int(read(os.path.join(d("pids"), "pids.max")))
         return quota / period, mem, pids
-    d = os.path.join(m["unified"], "berth", endpoint, instance)
+    d = os.path.join(m["unified"], inst.identity(), endpoint, instance)
     quota, period = read(os.path.join(d, "cpu.max")).split()
     return int(quota) / int(period), int(read(os.path.join(d, "memory.max"))), int(read(os.path.join(d, "pids.max")))
 
@@ -73,7 +73,7 @@ def container_ids(inst):
 def test_t2_medium_limits_in_cgroup_files(berth):
     ep = make_stack(berth.sm, "lim-t2")
     berth.note_containers()
-    cpus, mem, pids = instance_limits(ep)
+    cpus, mem, pids = instance_limits(berth, ep)
     print("ml.t2.medium instance cgroup: %.1f CPUs, %d MiB, pids.max %d" % (cpus, mem >> 20, pids))
     assert cpus == 2.0
     assert mem == 4 << 30
@@ -82,12 +82,12 @@ def test_t2_medium_limits_in_cgroup_files(berth):
     (cid,) = container_ids(berth)
     m = cgroup_mounts()
     base = m.get("memory") or m["unified"]
-    assert os.path.isdir(os.path.join(base, "berth", ep, "AllTraffic-0", cid))
+    assert os.path.isdir(os.path.join(base, berth.identity(), ep, "AllTraffic-0", cid))
     assert berth.rt.invoke_endpoint(EndpointName=ep, Body=b"x")["Body"].read() == b"x"
     berth.delete_endpoint_and_wait(ep)
     # deleting the endpoint removes the instance and endpoint cgroups
     for ctl, mnt in cgroup_mounts().items():
-        assert not os.path.exists(os.path.join(mnt, "berth", ep)), (ctl, mnt)
+        assert not os.path.exists(os.path.join(mnt, berth.identity(), ep)), (ctl, mnt)
 
 
 def test_unknown_instance_type_is_a_validation_error(berth):
@@ -169,7 +169,7 @@ def test_out_of_memory_is_reported(make_berth, tmp_path):
                     env={"ECHO_MODE": "alloc", "ECHO_ALLOC_MB": "256"})
     inst.note_containers()
     (cid,) = container_ids(inst)
-    _q, mem, _p = instance_limits(ep)
+    _q, mem, _p = instance_limits(inst, ep)
     assert mem == 96 << 20
     with pytest.raises(ClientError) as e:
         inst.rt.invoke_endpoint(EndpointName=ep, Body=b"grow")
@@ -194,7 +194,7 @@ def test_out_of_memory_is_reported(make_berth, tmp_path):
 def test_fork_until_pids_limit_fails_cleanly(make_berth):
     inst = make_berth(extra_berthd=["--pids-limit", "64"])
     ep = make_stack(inst.sm, "forker", env={"ECHO_MODE": "fork"})
-    _q, _m, pids = instance_limits(ep)
+    _q, _m, pids = instance_limits(inst, ep)
     assert pids == 64
     out = json.loads(inst.rt.invoke_endpoint(EndpointName=ep, Body=b"go")["Body"].read())
     print("fork mode:", out)
