@@ -561,7 +561,16 @@ static int claim_userns_window(struct berthd *d)
 				log_error("%s", err.msg);
 				return -1;
 			}
-			if (r == 0)
+			long long pid = r == 0 && number != 0 ? uid_range_window_mapped("/proc", candidate) : 0;
+			if (pid > 0) {
+				/* a berthd that is down may have containers there */
+				log_info("host uids %lld..%lld are mapped by process %lld's user namespace; trying the next "
+					 "window",
+					 candidate, candidate + USERNS_WINDOW_IDS - 1, pid);
+				uid_range_window_release(d->userns_lock_fd, candidate);
+				berth_err_set(&err, 0, "host uids %lld..%lld are in use by process %lld", candidate,
+					      candidate + USERNS_WINDOW_IDS - 1, pid);
+			} else if (r == 0)
 				start = candidate;
 			else if (number == 0) {
 				log_error("%s; give this berthd (state directory %s) a userns_uid_base at least %lld away "

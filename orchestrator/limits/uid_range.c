@@ -1,9 +1,11 @@
 /* uid_range.c — see uid_range.h. */
 #include "uid_range.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,6 +147,32 @@ long long uid_range_window_candidate(long long base, uint32_t number, long long 
 	return base + (1 + ((long long)number + k) % (n - 1)) * USERNS_WINDOW_IDS;
 }
 
+long long uid_range_window_mapped(const char *proc, long long start)
+{
+	DIR *d = opendir(proc);
+	if (d == NULL)
+		return 0;
+	long long found = 0;
+	for (struct dirent *de; found == 0 && (de = readdir(d)) != NULL;) {
+		size_t len = strlen(de->d_name);
+		if (len == 0 || len > 10 || strspn(de->d_name, "0123456789") != len)
+			continue;
+		_cleanup_free_ char *path = fs_path("%s/%s/uid_map", proc, de->d_name);
+		_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
+		long long inside, outside, count;
+		/* "inside outside count" lines, at most 340 of them; the host's own
+		 * namespace (and any like it) maps ids to themselves: no range */
+		for (int line = 0; f != NULL && line < 400 && fscanf(f, "%lld %lld %lld", &inside, &outside, &count) == 3;
+		     line++)
+			if (inside != outside && overlaps(start, USERNS_WINDOW_IDS, outside, count)) {
+				found = atoll(de->d_name);
+				break;
+			}
+	}
+	closedir(d);
+	return found;
+}
+
 int uid_range_window_claim(const char *lock_path, long long start, int *fd, struct berth_err *err)
 {
 	if (*fd < 0 && (*fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
@@ -161,4 +189,11 @@ int uid_range_window_claim(const char *lock_path, long long start, int *fd, stru
 		      "host uids %lld..%lld overlap the user namespace ids of another berthd (pid %lld, lock %s)",
 		      start, start + USERNS_WINDOW_IDS - 1, pid, lock_path);
 	return 1;
+}
+
+void uid_range_window_release(int fd, long long start)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = USERNS_WINDOW_IDS };
+	if (fd >= 0)
+		fcntl(fd, F_SETLK, &fl);
 }

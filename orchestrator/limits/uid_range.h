@@ -62,11 +62,19 @@ long long uid_range_window_count(long long base);
  * and tries the next ones in turn, so two identities rarely want the same
  * window and never both get it. -1: no k-th window. */
 long long uid_range_window_candidate(long long base, uint32_t number, long long k);
+/* The pid of a process under proc (/proc) whose uid_map maps host ids
+ * inside [start, start + USERNS_WINDOW_IDS): a container of a berthd that
+ * is down (its window lock went with it) or any other user namespace; 0:
+ * none; identity maps (the host's own namespace) are no range. A window
+ * in use that way is not taken by a berthd choosing one. */
+long long uid_range_window_mapped(const char *proc, long long start);
 /* Takes the window [start, start + USERNS_WINDOW_IDS) host-wide: a write
  * lock on those bytes of lock_path, held as long as *fd stays open (the
  * process's life), so it is free again the moment its berthd dies and can
  * never outlive it. 0: taken; 1: another process holds an overlapping
  * window (err names its pid); -1: err says what failed. */
 int uid_range_window_claim(const char *lock_path, long long start, int *fd, struct berth_err *err);
+/* Lets go of a window uid_range_window_claim took on fd. */
+void uid_range_window_release(int fd, long long start);
 
 #endif

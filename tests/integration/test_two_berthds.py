@@ -140,6 +140,80 @@ def berthd_once(inst, state, extra, timeout=30):
     return subprocess.run(args, capture_output=True, timeout=timeout, env=env)
 
 
+def window_of(state, base=100000000):
+    """The first window a berthd on state tries (uid_range.h): one of the
+    61 above base's own, chosen by the first 32 bits of its identity."""
+    number = int(hashlib.sha256(os.path.realpath(state).encode()).hexdigest()[:8], 16)
+    n = (4294967295 - base) // WINDOW
+    return base + (1 + number % (n - 1)) * WINDOW
+
+
+def start_bare_berthd(inst, state, log_path):
+    """A berthd on state with no --run-dir (so /run/<its identity>) and
+    inst's keys; returns (process, its run directory) once it serves."""
+    ident = "berth-" + hashlib.sha256(os.path.realpath(state).encode()).hexdigest()[:8]
+    run = "/run/" + ident
+    log = open(log_path, "wb")
+    p = subprocess.Popen([os.path.join(inst.build, "berthd"), "--state-dir", state, "--credentials",
+                          inst.credentials_path], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1"), start_new_session=True)
+    log.close()
+    bh.wait_until(lambda: os.path.exists(os.path.join(run, "berthd.sock")) or p.poll() is not None,
+                  15, "berthd socket in " + run)
+    assert p.poll() is None, open(log_path).read()
+    return p, run
+
+
+def logged_window(text):
+    lo, hi = text.split("user namespace ids of this berthd: ")[-1].split(" ")[0].split("..")
+    return int(lo), int(hi)
+
+
+def test_a_window_whose_berthd_is_down_is_not_taken_while_its_containers_run(make_berth):
+    a = make_berth()
+    stack = bh.create_endpoint_stack(a.sm, "Down-" + uniq(), primary=bh.container(), inst=a)
+    wa = a.userns_window()
+    pids = container_pids(a)
+    top = tempfile.mkdtemp(prefix="berth-it-", dir="/var/tmp")
+    os.chmod(top, 0o711)
+    # a state directory whose first choice is a's window
+    state = None
+    for i in range(5000):
+        candidate = os.path.join(top, "s%d" % i)
+        if window_of(candidate) == wa[0]:
+            state = candidate
+            break
+    assert state, "no state directory name found whose window is %d" % wa[0]
+    os.makedirs(state)
+    run = None
+    try:
+        a.berthd.send_signal(signal.SIGKILL)   # a is down; its container runs on
+        a.berthd.wait(timeout=10)
+        assert container_pids(a) == pids
+        p, run = start_bare_berthd(a, state, os.path.join(top, "c.log"))
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=15)
+        text = open(os.path.join(top, "c.log")).read()
+        assert p.returncode == 0, text
+        lo, hi = logged_window(text)
+        assert "host uids %d..%d are mapped by process %d's user namespace" % (
+            wa[0], wa[1], list(pids.values())[0]) in text, text
+        assert hi < wa[0] or wa[1] < lo, "took %d..%d, a's window" % (lo, hi)
+    finally:
+        if run:
+            shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
+        if a.berthd.poll() is not None:
+            a.start_berthd()
+            bh.wait_until(lambda: "Models" in a.sm.list_models(), 15, "ListModels after a's restart")
+    # a is back with its window and its container, and serves
+    assert a.userns_window() == wa
+    assert container_pids(a) == pids
+    assert a.rt.invoke_endpoint(EndpointName=stack[2], Body=b"x")["Body"].read() == b"x"
+    a.assert_serving()
+    bh.delete_stack(a, *stack)
+
+
 def test_another_berthds_run_directory_or_uid_window_is_refused(make_berth):
     a = make_berth()
     name = "Held-" + uniq()

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +132,51 @@ static void test_overlapping_windows_are_refused_host_wide(void **state)
 	unlink(path);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A fake /proc: process 41 maps 65536 ids at 200000000, 42 the identity
+ * map, "self" and non-numbers are not processes. */
+static void test_windows_mapped_by_live_namespaces_are_seen(void **state)
+{
+	(void)state;
+	char proc[] = "/tmp/berth-unit-proc-XXXXXX";
+	assert_non_null(mkdtemp(proc));
+	char path[256];
+	const char *dirs[] = { "41", "42", "self" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", proc, dirs[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	snprintf(path, sizeof(path), "%s/41/uid_map", proc);
+	write_text(path, "         0  200000000      65536\n");
+	snprintf(path, sizeof(path), "%s/42/uid_map", proc);
+	write_text(path, "         0          0 4294967295\n");
+	snprintf(path, sizeof(path), "%s/self/uid_map", proc);
+	write_text(path, "         0  300000000      65536\n");
+	long long w = 200000000 - USERNS_WINDOW_IDS / 2;
+	/* 42 maps everything to itself (the host's namespace): not a range */
+	assert_int_equal(uid_range_window_mapped(proc, w), 41);
+	assert_int_equal(uid_range_window_mapped(proc, 1000), 0);
+	snprintf(path, sizeof(path), "%s/42/uid_map", proc);
+	write_text(path, "         0 2000000000      65536\n");
+	assert_int_equal(uid_range_window_mapped(proc, 2000000000 - 65536), 42);
+	assert_int_equal(uid_range_window_mapped(proc, 200000000 + 65536), 0);   /* just after it */
+	assert_int_equal(uid_range_window_mapped(proc, 300000000 - 1000), 0);    /* "self" is no pid */
+	assert_int_equal(uid_range_window_mapped("/nonexistent-proc", w), 0);
+	const char *files[] = { "41/uid_map", "42/uid_map", "self/uid_map", "41", "42", "self" };
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/%s", proc, files[i]);
+		assert_int_equal(remove(path), 0);
+	}
+	assert_int_equal(rmdir(proc), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_other_identities_try_every_other_window_once),
 		cmocka_unit_test(test_picks_stay_inside_the_window),
 		cmocka_unit_test(test_overlapping_windows_are_refused_host_wide),
+		cmocka_unit_test(test_windows_mapped_by_live_namespaces_are_seen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
