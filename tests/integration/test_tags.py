@@ -254,6 +254,7 @@ def test_update_endpoint_as_the_sdk_does(berth, stack):
     keys, create a new config with them, update the endpoint to it."""
     sm = berth.sm
     ep = stack[2]
+    ep_tags = tags_of(sm, bh.arn("endpoint", ep))
     current = sm.describe_endpoint(EndpointName=ep)["EndpointConfigName"]
     desc = sm.describe_endpoint_config(EndpointConfigName=current)
     resp = sm.list_tags(ResourceArn=desc["EndpointConfigArn"], MaxResults=50)
@@ -272,6 +273,8 @@ def test_update_endpoint_as_the_sdk_does(berth, stack):
     assert sm.describe_endpoint(EndpointName=ep)["EndpointConfigName"] == new
     assert tags_of(sm, bh.arn("endpoint-config", new)) == [{"Key": "stage", "Value": "blue"}]
     assert berth.rt.invoke_endpoint(EndpointName=ep, Body=b"updated")["Body"].read() == b"updated"
+    # the endpoint keeps its own tags through the update
+    assert tags_of(sm, bh.arn("endpoint", ep)) == ep_tags
     # back to the original config so the stack deletes cleanly
     sm.update_endpoint(EndpointName=ep, EndpointConfigName=current)
     bh.wait_until(lambda: sm.describe_endpoint(EndpointName=ep)["EndpointStatus"] == "InService", 60,
