@@ -92,7 +92,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps deps-test deps-bench run check unit integration bench clean install echo-image router-user
+.PHONY: all deps deps-test deps-bench run stop check unit integration bench clean install echo-image router-user
 .PHONY: framework-images layers deps-fuzz fuzz fuzz-check fuzz-build tsan-check
 
 all: $(BINS) $(BUILD)/echo-serve
@@ -223,6 +223,15 @@ run: deps
 	$(MAKE) echo-image
 	$(MAKE) --no-print-directory router-user
 	examples/demo.sh $(BUILD)
+
+# Stops what make run started: berthd and its router (berth shutdown on
+# the demo's admin socket); the containers keep running, and the next
+# make run adopts them, unless STOP_CONTAINERS=1 (records kept either way).
+BERTH_RUN_DIR ?= /run/berth
+stop:
+	@if [ -S "$(BERTH_RUN_DIR)/berthd.sock" ]; then \
+		$(BUILD)/berth --socket "$(BERTH_RUN_DIR)/berthd.sock" shutdown $(if $(STOP_CONTAINERS),--stop-containers); \
+	else echo "no berthd is serving $(BERTH_RUN_DIR)/berthd.sock: nothing to stop"; fi
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

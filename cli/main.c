@@ -5,10 +5,13 @@
  * keys of the credentials file (keys.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <yajl/yajl_gen.h>
 
 #include "buf.h"
@@ -30,6 +33,8 @@ static void usage(FILE *f)
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
+		   "                              the containers keep running unless --stop-containers (records kept)\n"
 		   "the router, signed with SigV4 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the credentials file):\n"
 		   "  invoke ENDPOINT [--target-container H] [--content-type T] [--accept T]\n"
 		   "         [--url http://127.0.0.1:8080] [--credentials PATH] [--key NAME] < BODY\n"
@@ -236,6 +241,63 @@ static int cmd_ps(const char *socket)
 	return 0;
 }
 
+/* Has pid exited (gone, or a zombie its parent has not reaped yet)? */
+static bool process_gone(pid_t pid)
+{
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	char path[64], stat[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return true;
+	size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *end = strrchr(stat, ')'); /* the name may hold anything */
+	return end != NULL && end[1] == ' ' && end[2] == 'Z';
+}
+
+/* berthd stops as on SIGTERM; waits (bounded) until its process is gone. */
+static int cmd_shutdown(const char *socket, int argc, char **argv)
+{
+	bool stop = false;
+	for (int k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--stop-containers") == 0) {
+			stop = true;
+		} else {
+			fprintf(stderr, "berth: shutdown takes only --stop-containers, not \"%s\"\n", argv[k]);
+			return 2;
+		}
+	}
+	struct berth_err err;
+	yajl_val v = control_request(socket,
+				     stop ? "{\"op\":\"shutdown\",\"stop_containers\":true}" : "{\"op\":\"shutdown\"}",
+				     &err);
+	long long pid = 0;
+	bool ok = false;
+	if (v == NULL || !json_get_bool(v, "ok", &ok) || !ok || !json_get_int64(v, "pid", &pid) || pid <= 0) {
+		fprintf(stderr, "berth: berthd did not take the shutdown: %s\n", v ? "unexpected answer" : err.msg);
+		if (v)
+			yajl_tree_free(v);
+		return 1;
+	}
+	yajl_tree_free(v);
+	printf("berthd (pid %lld) is stopping; %s\n", pid,
+	       stop ? "its containers are being stopped (their records are kept)" : "the containers keep running");
+	fflush(stdout);
+	/* containers get their stop timeout (30 s) each, in parallel */
+	for (int t = 0; t < 1200; t++) {
+		if (process_gone((pid_t)pid)) {
+			printf("berthd stopped\n");
+			return 0;
+		}
+		usleep(100000);
+	}
+	fprintf(stderr, "berth: berthd (pid %lld) is still running after 120 s; see its log\n", pid);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *socket = BERTHD_DEFAULT_SOCKET;
@@ -270,6 +332,8 @@ int main(int argc, char **argv)
 		return cli_invoke(argc - i, argv + i);
 	if (strcmp(cmd, "keys") == 0)
 		return cli_keys(argc - i, argv + i);
+	if (strcmp(cmd, "shutdown") == 0)
+		return cmd_shutdown(socket, argc - i, argv + i);
 	usage(stderr);
 	return 2;
 }

@@ -77,6 +77,13 @@
  *    berthd checks the string's date and scope, the signature with the
  *    key's secret, and the key's sagemaker:InvokeEndpoint permission on E.
  *
+ * 7. Shutdown (the CLI's `berth shutdown`, `make stop`; admin socket only):
+ *      → {"op":"shutdown","stop_containers":false}
+ *      ← {"ok":true,"pid":PID}
+ *    berthd then stops as on SIGTERM: containers keep running (the next
+ *    berthd adopts them) unless stop_containers, as with --stop-containers;
+ *    records are kept either way. The CLI waits for PID to exit.
+ *
  *    On the route-table connection (kind 2) berthd first sends the router's
  *    settings, before the first table and again whenever they change:
  *      {"op":"auth","mode":"sigv4"|"none","region":"us-east-1","account":"000000000000",

@@ -225,6 +225,7 @@ struct berthd {
 	struct access *access;            /* the keys (access.h) */
 	int64_t access_day;               /* UTC day whose keys the routers hold */
 	struct tls_material *tls;         /* --tls-cert, --tls-key; NULL without */
+	volatile sig_atomic_t shutdown_stop_containers; /* `berth shutdown --stop-containers` */
 };
 
 /* berthd runs a router when it has an address to serve. */
@@ -595,6 +596,16 @@ static int start_core(struct berthd *d)
 	return 0;
 }
 
+/* `berth shutdown` (a control connection's thread): the main thread stops
+ * berthd as on SIGTERM. */
+static void on_shutdown(void *data, bool stop_containers)
+{
+	struct berthd *d = data;
+	if (stop_containers)
+		d->shutdown_stop_containers = 1;
+	kill(getpid(), SIGTERM);
+}
+
 /* The admin socket, then the router's channel, its log pipe and the
  * supervised router on the listen addresses. */
 static int start_serving(struct berthd *d)
@@ -606,6 +617,7 @@ static int start_serving(struct berthd *d)
 		log_error("%s", err.msg);
 		return -1;
 	}
+	control_server_on_shutdown(d->cs, on_shutdown, d);
 	if (!runs_router(c))
 		return 0;
 	/* the unprivileged router reaches berthd through its group: the run
@@ -743,6 +755,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (d.shutdown_stop_containers)
+		d.conf.stop_containers = true;
 	log_info("berthd stopping on signal %d; %s", sig,
 		 d.conf.stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
 	berthd_stop(&d);

@@ -49,6 +49,8 @@ struct control_server {
 	pthread_mutex_t mu;
 	pthread_cond_t conn_ended;
 	struct connection *conns;
+	control_shutdown_fn on_shutdown;
+	void *on_shutdown_data;
 };
 
 /* The connection's thread is done with cs: unlist it (the last thing the
@@ -234,6 +236,15 @@ static void *connection_main(void *arg)
 		runtime_add_route_watcher(cs->rt, fd);
 		pthread_mutex_unlock(cs->api->lock);
 		fd = -1; /* the runtime owns it now */
+	} else if (strcmp(op, "shutdown") == 0 && ch->kind == CONTROL_ADMIN) {
+		bool stop = false;
+		json_get_bool(req, "stop_containers", &stop);
+		char answer[64];
+		int n = snprintf(answer, sizeof(answer), "{\"ok\":true,\"pid\":%d}", (int)getpid());
+		ipc_send(fd, answer, (size_t)n, -1, &err);
+		log_info("shutdown asked on the admin socket%s", stop ? ", the containers to be stopped" : "");
+		if (cs->on_shutdown)
+			cs->on_shutdown(cs->on_shutdown_data, stop);
 	} else if (strcmp(op, "ps") == 0) {
 		struct berth_buf out = BERTH_BUF_INIT;
 		if (runtime_ps(cs->rt, &out) == 0)
@@ -389,6 +400,12 @@ int control_server_open_router_channel(struct control_server *cs, const char *pa
 		return -1;
 	}
 	return 0;
+}
+
+void control_server_on_shutdown(struct control_server *cs, control_shutdown_fn fn, void *data)
+{
+	cs->on_shutdown = fn;
+	cs->on_shutdown_data = data;
 }
 
 void control_server_stop(struct control_server *cs)

@@ -17,6 +17,8 @@
 
 #include <sys/types.h>
 
+#include <stdbool.h>
+
 #include "api.h"
 #include "err.h"
 #include "runtime.h"
@@ -28,6 +30,12 @@ struct control_server;
 /* Opens the admin socket at socket_path (0600). */
 struct control_server *control_server_start(const char *socket_path, struct api_ctx *api, struct runtime *rt,
 					    struct berth_err *err);
+/* The admin socket's {"op":"shutdown","stop_containers":B} (the CLI's
+ * `berth shutdown`): fn runs on the connection's thread after the answer
+ * {"ok":true,"pid":PID} was sent; it must only ask the main thread to stop.
+ * Set before the socket serves. */
+typedef void (*control_shutdown_fn)(void *data, bool stop_containers);
+void control_server_on_shutdown(struct control_server *cs, control_shutdown_fn fn, void *data);
 /* Opens the router's channel at path: group router_gid, mode 0660, only
  * peers of uid router_uid served. */
 int control_server_open_router_channel(struct control_server *cs, const char *path, uid_t router_uid,
