@@ -39,6 +39,9 @@ static const struct {
 	{ "DeleteEndpoint", NULL, api_delete_kind, &api_kind_endpoint },
 	{ "UpdateEndpoint", api_update_endpoint, NULL, NULL },
 	{ "UpdateEndpointWeightsAndCapacities", api_update_endpoint_weights_and_capacities, NULL, NULL },
+	{ "AddTags", api_add_tags, NULL, NULL },
+	{ "DeleteTags", api_delete_tags, NULL, NULL },
+	{ "ListTags", api_list_tags, NULL, NULL },
 };
 
 static bool body_is_blank(const char *body, size_t len)

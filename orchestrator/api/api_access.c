@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_internal.h"
 #include "error_json.h"
 #include "json.h"
 #include "log.h"
@@ -32,7 +33,28 @@ static const struct op_resource op_resources[] = {
 	{ "UpdateEndpoint", CRED_KIND_ENDPOINT, "EndpointName" },
 	{ "UpdateEndpointWeightsAndCapacities", CRED_KIND_ENDPOINT, "EndpointName" },
 	{ "ListEndpoints", CRED_KIND_ENDPOINT, NULL },
+	/* the kind and name come from the ResourceArn (resource_from_arn) */
+	{ "AddTags", CRED_KIND_NONE, "ResourceArn" },
+	{ "DeleteTags", CRED_KIND_NONE, "ResourceArn" },
+	{ "ListTags", CRED_KIND_NONE, "ResourceArn" },
 };
+
+/* A tag operation's resource: the kind and name its ResourceArn names
+ * (names in ARNs are lower-cased, so a key's globs see that spelling).
+ * false for an ARN berth cannot resolve: the action alone decides, and the
+ * API refuses the ARN, executing nothing. */
+static bool resource_from_arn(const char *arn, enum credentials_kind *kind, char *name, size_t size)
+{
+	struct api_arn_parts parts;
+	if (!api_arn_split(arn, &parts) || !parts.known || !*parts.name || strlen(parts.name) >= size)
+		return false;
+	static const enum credentials_kind kinds[] = { [API_TAG_MODEL] = CRED_KIND_MODEL,
+						       [API_TAG_ENDPOINT_CONFIG] = CRED_KIND_ENDPOINT_CONFIG,
+						       [API_TAG_ENDPOINT] = CRED_KIND_ENDPOINT };
+	*kind = kinds[parts.kind];
+	snprintf(name, size, "%s", parts.name);
+	return true;
+}
 
 bool api_access_resource(const char *operation, enum credentials_kind *kind, const char **member)
 {
@@ -170,6 +192,9 @@ bool api_access_check(struct access *a, const char *operation, yajl_val call, co
 	struct berth_err perr;
 	yajl_val v = json_parse(body, body_len, &perr);
 	const char *name = v ? json_get_string(v, member) : NULL;
+	char arn_name[256];
+	if (name && kind == CRED_KIND_NONE)
+		name = resource_from_arn(name, &kind, arn_name, sizeof(arn_name)) ? arn_name : NULL;
 	enum sigv4_status s = name ? access_authorize(a, who, action, kind, name, &e)
 				   : access_authorize(a, who, action, CRED_KIND_NONE, NULL, &e);
 	if (s == SIGV4_OK && (strcmp(operation, "CreateEndpoint") == 0 || strcmp(operation, "UpdateEndpoint") == 0)) {

@@ -72,7 +72,7 @@ void api_create_endpoint(struct api_request *r)
 	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
 	const char *config_name = req_name(r, r->root, "EndpointConfigName", "endpointConfigName");
 	req_tags(r, r->root, &e->tags, &e->n_tags);
-	if (req_failed(r))
+	if (req_failed(r) || api_tags_reserved(r, e->tags, e->n_tags))
 		goto out;
 	if (api_endpoint_name_taken(ctx->store, name)) {
 		api_reply_exists(r, "endpoint", "endpoint", name);

@@ -116,7 +116,7 @@ void api_create_endpoint_config(struct api_request *r)
 		api_reply_nomem(r->reply);
 		goto out;
 	}
-	if (req_failed(r))
+	if (req_failed(r) || api_tags_reserved(r, c->tags, c->n_tags))
 		goto out;
 	for (size_t i = 0; i < c->n_variants; i++)
 		for (size_t j = i + 1; j < c->n_variants; j++)

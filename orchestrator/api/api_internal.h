@@ -71,8 +71,6 @@ void check_name(struct api_request *r, yajl_val v, const char *s, const char *pa
 bool check_enum(struct api_request *r, yajl_val v, const char *s, const char *path, const char *const *values);
 /* Gets member key as a name (required, validated); NULL when absent/invalid. */
 const char *req_name(struct api_request *r, yajl_val obj, const char *key, const char *path);
-/* Tags: list of {Key, Value}, ≤ 50; copies into *out (NULL when none). */
-void req_tags(struct api_request *r, yajl_val obj, struct kv **out, size_t *n_out);
 
 /* ---- replies (api_reply.c) ------------------------------------------------------- */
 
@@ -186,6 +184,34 @@ void api_list_kind(struct api_request *r, const struct api_kind *k);
  * exist, else the kind's removal. */
 void api_delete_kind(struct api_request *r, const struct api_kind *k);
 
+/* ---- tags (api_tags.c) ------------------------------------------------------------ */
+
+/* Tags: list of {Key, Value} (both required), ≤ 50, keys 1..128 and values
+ * 0..256 characters of SageMaker's tag pattern; a key given twice keeps its
+ * last value. Copies into *out (NULL when none). */
+void req_tags(struct api_request *r, yajl_val obj, struct kv **out, size_t *n_out);
+/* true (and the reply written: "System prefix 'aws:' reserved …") when a
+ * key starts with "aws:", which SageMaker keeps for itself. */
+bool api_tags_reserved(struct api_request *r, const struct kv *tags, size_t n);
+/* The whole of s matches ([\p{L}\p{Z}\p{N}_.:/=+\-@]*) (UTF-8). */
+bool api_tag_text_valid(const char *s);
+bool api_tag_key_reserved(const char *key);
+
+enum api_tag_kind { API_TAG_MODEL, API_TAG_ENDPOINT_CONFIG, API_TAG_ENDPOINT };
+
+/* A ResourceArn split: "arn:aws:sagemaker:REGION:ACCOUNT:KIND/NAME". */
+struct api_arn_parts {
+	char region[64];
+	char account[16];
+	char arn_kind[64];     /* "endpoint", "training-job", … (cut at 63) */
+	const char *name;      /* points into the ARN; "" when absent */
+	bool known;            /* arn_kind is one berth serves; then kind says which */
+	enum api_tag_kind kind;
+};
+/* false when arn is longer than 256 or does not match SageMaker's
+ * ResourceArn pattern arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+ */
+bool api_arn_split(const char *arn, struct api_arn_parts *out);
+
 /* ---- operations ---------------------------------------------------------------- */
 
 void api_create_model(struct api_request *r);
@@ -197,6 +223,10 @@ void api_describe_endpoint(struct api_request *r);
 /* (added) api_endpoint_update.c */
 void api_update_endpoint(struct api_request *r);
 void api_update_endpoint_weights_and_capacities(struct api_request *r);
+/* (added) api_tags.c */
+void api_add_tags(struct api_request *r);
+void api_delete_tags(struct api_request *r);
+void api_list_tags(struct api_request *r);
 /* (added) api_endpoint.c: waits, with *ctx->lock held, until the endpoint is
  * gone or its status is no longer while_status, at most ctx->grace_ms. */
 void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status);

@@ -266,7 +266,7 @@ void api_create_model(struct api_request *r)
 		api_reply_nomem(r->reply);
 		goto out;
 	}
-	if (req_failed(r))
+	if (req_failed(r) || api_tags_reserved(r, m->tags, m->n_tags))
 		goto out;
 	if (primary && list) {
 		api_reply_error(r->reply, BERTH_ERR_VALIDATION,

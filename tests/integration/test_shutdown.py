@@ -56,8 +56,11 @@ def test_shutdown_keeps_or_stops_the_containers(make_berth):
 
 
 def test_make_stop_without_berthd_says_so(tmp_path):
-    r = subprocess.run(["make", "-s", "stop", "BERTH_RUN_DIR=%s" % tmp_path, "BUILD=%s" % bh.build_dir()],
+    # as a user types it, not as a sub-make of make check (no inherited -w)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    r = subprocess.run(["make", "-s", "--no-print-directory", "stop", "BERTH_RUN_DIR=%s" % tmp_path,
+                        "BUILD=%s" % bh.build_dir()],
                        cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."),
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == "no berthd is serving %s/berthd.sock: nothing to stop\n" % tmp_path
