@@ -133,6 +133,22 @@ bool credentials_invoke_only(const struct credentials_key *key)
 	return true;
 }
 
+void credentials_resource_arn(char *out, size_t len, const char *region, const char *account,
+			      enum credentials_kind kind, const char *name)
+{
+	const char *part = kind == CRED_KIND_ENDPOINT ? "endpoint"
+			   : kind == CRED_KIND_ENDPOINT_CONFIG ? "endpoint-config"
+			   : kind == CRED_KIND_MODEL ? "model" : NULL;
+	int n = part ? snprintf(out, len, "arn:aws:sagemaker:%s:%s:%s/", region, account, part)
+		     : snprintf(out, len, "*");
+	if (n < 0 || (size_t)n >= len || part == NULL)
+		return;
+	size_t i = (size_t)n;
+	for (const char *p = name ? name : ""; *p && i < len - 1; p++, i++)
+		out[i] = (*p >= 'A' && *p <= 'Z') ? (char)(*p + ('a' - 'A')) : *p;
+	out[i] = '\0';
+}
+
 void credentials_denied_message(const struct credentials_key *key, const char *account, const char *action,
 				const char *resource_arn, char *out, size_t len)
 {

@@ -80,6 +80,12 @@ bool credentials_invoke_only(const struct credentials_key *key);
 /* Shell-style match of '*' (any run, also empty) and '?' (one byte). */
 bool credentials_glob_match(const char *pattern, const char *s);
 
+/* The ARN an AccessDenied message names: arn:aws:sagemaker:REGION:ACCOUNT:
+ * endpoint|endpoint-config|model/NAME, the name lower-cased as berth's ARNs
+ * are ("*" for a List* call); "*" for CRED_KIND_NONE. Cut to len. */
+void credentials_resource_arn(char *out, size_t len, const char *region, const char *account,
+			      enum credentials_kind kind, const char *name);
+
 /* AWS's AccessDeniedException message:
  * "User: arn:aws:iam::ACCOUNT:user/NAME is not authorized to perform:
  *  ACTION on resource: ARN because no identity-based policy allows the

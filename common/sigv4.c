@@ -832,7 +832,7 @@ static int append_canonical_header(struct berth_buf *b, const struct sigv4_reque
 	return buf_append(b, "\n", 1);
 }
 
-static bool signed_headers_have(const char *list, const char *name)
+bool sigv4_signed_headers_have(const char *list, const char *name)
 {
 	size_t n = strlen(name);
 	for (const char *p = list; *p != '\0';) {
@@ -853,7 +853,7 @@ int sigv4_canonical_request(const struct sigv4_request *req, const struct sigv4_
 	buf_reset(out);
 	if (buf_reserve(out, 512) < 0) /* most requests' canonical form fits: no regrowth */
 		return -1;
-	if (!signed_headers_have(auth->signed_headers, "host"))
+	if (!sigv4_signed_headers_have(auth->signed_headers, "host"))
 		return error_set(err, SIGV4_INVALID,
 				 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
 	const char *payload_hash = req->payload_hash != NULL ? req->payload_hash : "";

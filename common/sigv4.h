@@ -160,6 +160,9 @@ void sigv4_hasher_update(struct sigv4_hasher *h, const void *data, size_t len);
 void sigv4_hasher_final_hex(struct sigv4_hasher *h, char out[65]);
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Is name (lower-case) one of list's ';'-separated signed headers? */
+bool sigv4_signed_headers_have(const char *list, const char *name);
+
 /* "20150830T123600Z" → seconds since the epoch; false when malformed. */
 bool sigv4_parse_amz_date(const char *text, size_t len, int64_t *out);
 /* Seconds since the epoch → "20150830T123600Z". */

@@ -487,12 +487,8 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
 		return;
 	}
 	if (!credentials_allows(&k->ck, "sagemaker:InvokeEndpoint", CRED_KIND_ENDPOINT, endpoint)) {
-		char arn[512], lower[256];
-		size_t i = 0;
-		for (; endpoint[i] && i < sizeof(lower) - 1; i++)
-			lower[i] = (char)tolower((unsigned char)endpoint[i]);
-		lower[i] = '\0';
-		snprintf(arn, sizeof(arn), "arn:aws:sagemaker:%s:%s:endpoint/%s", a->region, a->account, lower);
+		char arn[512];
+		credentials_resource_arn(arn, sizeof(arn), a->region, a->account, CRED_KIND_ENDPOINT, endpoint);
 		e.status = SIGV4_DENIED;
 		credentials_denied_message(&k->ck, a->account, "sagemaker:InvokeEndpoint", arn, e.message,
 					   sizeof(e.message));

@@ -1,7 +1,6 @@
 /* access.c — see access.h. */
 #include "access.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -324,17 +323,6 @@ enum sigv4_status access_verify_string(struct access *a, const char *key_id, con
 	return s;
 }
 
-static const char *kind_arn_part(enum credentials_kind kind)
-{
-	switch (kind) {
-	case CRED_KIND_ENDPOINT: return "endpoint";
-	case CRED_KIND_ENDPOINT_CONFIG: return "endpoint-config";
-	case CRED_KIND_MODEL: return "model";
-	case CRED_KIND_NONE: break;
-	}
-	return NULL;
-}
-
 enum sigv4_status access_authorize(struct access *a, const struct access_principal *who, const char *action,
 				   enum credentials_kind kind, const char *name, struct sigv4_error *err)
 {
@@ -344,16 +332,8 @@ enum sigv4_status access_authorize(struct access *a, const struct access_princip
 	const struct credentials_key *k = credentials_find(&a->keys, who->key_id);
 	bool ok = k != NULL && credentials_allows(k, action, kind, name);
 	if (!ok) {
-		char arn[512], lower[256];
-		size_t i = 0;
-		for (; name && name[i] && i < sizeof(lower) - 1; i++)
-			lower[i] = (char)tolower((unsigned char)name[i]);
-		lower[i] = '\0';
-		const char *part = kind_arn_part(kind);
-		if (part)
-			snprintf(arn, sizeof(arn), "arn:aws:sagemaker:%s:%s:%s/%s", a->region, a->account, part, lower);
-		else
-			snprintf(arn, sizeof(arn), "*");
+		char arn[512];
+		credentials_resource_arn(arn, sizeof(arn), a->region, a->account, kind, name);
 		if (k != NULL) {
 			credentials_denied_message(k, a->account, action, arn, err->message, sizeof(err->message));
 		} else {

@@ -108,15 +108,7 @@ static bool read_request(yajl_val call, struct sigv4_header *headers, size_t *n,
  * "SageMaker.OPERATION"? */
 static bool target_signed(const struct sigv4_request *req, const char *signed_headers, const char *operation)
 {
-	bool listed = false;
-	for (const char *p = signed_headers; *p;) {
-		const char *end = strchr(p, ';');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len == 12 && memcmp(p, "x-amz-target", 12) == 0)
-			listed = true;
-		p += len + (end ? 1 : 0);
-	}
-	if (!listed)
+	if (!sigv4_signed_headers_have(signed_headers, "x-amz-target"))
 		return false;
 	const char *value = NULL;
 	size_t value_len = 0;
