@@ -237,15 +237,23 @@ static int flush_path(struct h1_conn *c)
 	return 0;
 }
 
+/* A request of this connection, as c->req; NULL on ENOMEM. */
+static struct request *h1_new_request(struct h1_conn *c)
+{
+	c->req = request_acquire(&c->srv->requests, loop_now_ns(c->srv->loop));
+	if (c->req) {
+		c->req->ops = &h1_ops;
+		c->req->frontend = c;
+	}
+	return c->req;
+}
+
 static int on_message_begin(http_parser *p)
 {
 	struct h1_conn *c = p->data;
 	struct server *srv = c->srv;
-	c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
-	if (!c->req)
+	if (!h1_new_request(c))
 		return -1;
-	c->req->ops = &h1_ops;
-	c->req->frontend = c;
 	c->state = H1_HEAD;
 	c->request_deadline_ns = loop_now_ns(srv->loop) + srv->cfg.request_timeout_ms * 1000000ull;
 	c->have_path = false;
@@ -498,14 +506,9 @@ static const struct request_frontend_ops h1_ops = { .send = h1_send };
 static void h1_bad_request(struct h1_conn *c, int status, const char *what)
 {
 	struct server *srv = c->srv;
-	if (!c->req) {
-		c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
-		if (!c->req) {
-			h1_close(c);
-			return;
-		}
-		c->req->ops = &h1_ops;
-		c->req->frontend = c;
+	if (!c->req && !h1_new_request(c)) {
+		h1_close(c);
+		return;
 	}
 	c->close_after = true;
 	c->state = H1_WAIT;
@@ -829,13 +832,10 @@ void http1_tls_ready(struct server *srv, int fd, struct tls_conn *t, bool h2)
 static void h1_refuse(struct h1_conn *c)
 {
 	struct server *srv = c->srv;
-	c->req = request_acquire(&srv->requests, loop_now_ns(srv->loop));
-	if (!c->req) {
+	if (!h1_new_request(c)) {
 		h1_close(c);
 		return;
 	}
-	c->req->ops = &h1_ops;
-	c->req->frontend = c;
 	c->rejected = true;
 	c->sniffed = true;
 	c->state = H1_WAIT;
