@@ -63,6 +63,8 @@ static const char *endpoint_mode_for(const struct model *m)
 void api_create_endpoint(struct api_request *r)
 {
 	struct api_ctx *ctx = r->ctx;
+	if (api_refuse_unsupported(r, "CreateEndpoint"))
+		return;
 	struct endpoint *e = calloc(1, sizeof(*e));
 	char *arn = NULL, *name_copy = NULL;
 	if (!e) {

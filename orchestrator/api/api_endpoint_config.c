@@ -38,6 +38,24 @@ static bool instance_type_ok(const char *s)
 	}
 }
 
+/* A per-variant timeout in seconds, SageMaker's 60..3600; 0 when absent. */
+static long long req_variant_timeout(struct api_request *r, yajl_val o, const char *key, const char *member,
+				     size_t index)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "productionVariants.%zu.%s", index, member);
+	long long s = 0;
+	if (!req_int(r, o, key, path, false, &s))
+		return 0;
+	if (s < VARIANT_TIMEOUT_MIN_S)
+		req_invalid(r, json_get(o, key), path, "Member must have value greater than or equal to %d",
+			    VARIANT_TIMEOUT_MIN_S);
+	else if (s > VARIANT_TIMEOUT_MAX_S)
+		req_invalid(r, json_get(o, key), path, "Member must have value less than or equal to %d",
+			    VARIANT_TIMEOUT_MAX_S);
+	return s;
+}
+
 static void decode_variant(struct api_request *r, yajl_val o, size_t index, struct variant *v, bool *nomem)
 {
 	char p_name[64], p_model[64], p_count[64], p_type[64], p_weight[64];
@@ -70,6 +88,11 @@ static void decode_variant(struct api_request *r, yajl_val o, size_t index, stru
 	if (req_number(r, o, "InitialVariantWeight", p_weight, false, &weight) && weight < 0)
 		req_invalid(r, json_get(o, "InitialVariantWeight"), p_weight,
 			    "Member must have value greater than or equal to 0");
+	v->startup_health_check_timeout_s =
+		req_variant_timeout(r, o, "ContainerStartupHealthCheckTimeoutInSeconds",
+				    "containerStartupHealthCheckTimeoutInSeconds", index);
+	v->model_data_download_timeout_s = req_variant_timeout(r, o, "ModelDataDownloadTimeoutInSeconds",
+							       "modelDataDownloadTimeoutInSeconds", index);
 	v->variant_name = name ? strdup(name) : NULL;
 	v->model_name = model ? strdup(model) : NULL;
 	v->instance_type = type ? strdup(type) : NULL;
@@ -82,6 +105,8 @@ static void decode_variant(struct api_request *r, yajl_val o, size_t index, stru
 void api_create_endpoint_config(struct api_request *r)
 {
 	yajl_val root = r->root;
+	if (api_refuse_unsupported(r, "CreateEndpointConfig"))
+		return;
 	struct endpoint_config *c = calloc(1, sizeof(*c));
 	char *arn = NULL;
 	if (!c) {

@@ -7,10 +7,11 @@
  * desired instance count), hand the roll-out to the runtime through the
  * endpoint_start hook (the runtime sees status Updating, runtime_update.c)
  * and answer once the endpoint is stable again or after ctx->grace_ms,
- * like CreateEndpoint. RetainAllVariantProperties,
- * ExcludeRetainedVariantProperties, DeploymentConfig and
- * RetainDeploymentConfig are accepted and ignored: every update is
- * blue/green, all at once, with automatic roll-back. */
+ * like CreateEndpoint. Every update is blue/green, all at once, with
+ * automatic roll-back: DeploymentConfig, ExcludeRetainedVariantProperties
+ * and RetainAllVariantProperties true are refused (api_unsupported.c);
+ * RetainDeploymentConfig is accepted either way, as there is never a
+ * DeploymentConfig to retain. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,8 @@ static void roll_out(struct api_request *r, struct endpoint *e)
 
 void api_update_endpoint(struct api_request *r)
 {
+	if (api_refuse_unsupported(r, "UpdateEndpoint"))
+		return;
 	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
 	const char *config_name = req_name(r, r->root, "EndpointConfigName", "endpointConfigName");
 	bool ignored;
@@ -111,6 +114,8 @@ void api_update_endpoint(struct api_request *r)
 
 void api_update_endpoint_weights_and_capacities(struct api_request *r)
 {
+	if (api_refuse_unsupported(r, "UpdateEndpointWeightsAndCapacities"))
+		return;
 	const char *name = req_name(r, r->root, "EndpointName", "endpointName");
 	yajl_val list = req_array(r, r->root, "DesiredWeightsAndCapacities", "desiredWeightsAndCapacities", true);
 	if (list && list->u.array.len < 1)

@@ -212,6 +212,14 @@ struct api_arn_parts {
  * ResourceArn pattern arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+ */
 bool api_arn_split(const char *arn, struct api_arn_parts *out);
 
+/* ---- members berth does not implement yet (api_unsupported.c) ---------------- */
+
+/* true (and the reply written: 400 ValidationException "berth does not
+ * support PATH yet: …") when the request of operation ("CreateModel", …)
+ * gives a member of SageMaker's that berth does not implement. Called
+ * before anything is created or changed. */
+bool api_refuse_unsupported(struct api_request *r, const char *operation);
+
 /* ---- operations ---------------------------------------------------------------- */
 
 void api_create_model(struct api_request *r);

@@ -209,6 +209,8 @@ void api_create_model(struct api_request *r)
 {
 	static const char *const exec_modes[] = { "Serial", "Direct", NULL };
 	yajl_val root = r->root;
+	if (api_refuse_unsupported(r, "CreateModel"))
+		return;
 	struct model *m = calloc(1, sizeof(*m));
 	if (!m) {
 		api_reply_nomem(r->reply);
@@ -258,8 +260,10 @@ void api_create_model(struct api_request *r)
 		if (!(m->execution_role_arn = strdup(role)))
 			nomem = true;
 	}
-	bool isolation;
-	(void)req_bool(r, root, "EnableNetworkIsolation", "enableNetworkIsolation", &isolation);
+	/* kept and described; containers have no network but loopback either way */
+	bool isolation = false;
+	if (req_bool(r, root, "EnableNetworkIsolation", "enableNetworkIsolation", &isolation))
+		m->enable_network_isolation = isolation;
 	req_tags(r, root, &m->tags, &m->n_tags);
 
 	if (nomem) {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "host_paths.h"
 #include "unpack.h"
@@ -53,6 +54,8 @@ static int open_source(const struct objstore_config *store, const char *url, str
 int artifact_resolve(const char *state_dir, const struct objstore_config *store, const char *url, int *dir_fd,
 		     struct berth_err *err)
 {
+	int timeout_ms = store ? store->artifact_timeout_ms : 0;
+	long long deadline_ms = timeout_ms > 0 ? clock_now_ms() + timeout_ms : 0;
 	_cleanup_close_ int fd = open_source(store, url, err);
 	if (fd < 0)
 		return -1;
@@ -80,9 +83,17 @@ int artifact_resolve(const char *state_dir, const struct objstore_config *store,
 		return berth_err_set(err, ENOMEM, "ModelDataUrl");
 	if (fs_mkdir_p(parent, 0700, err) < 0)
 		return -1;
-	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
-	if (unpack_once_fd(file, url, dest, &lim, err) < 0)
+	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES,
+				     .deadline_ms = deadline_ms };
+	if (unpack_once_fd(file, url, dest, &lim, err) < 0) {
+		if (err->errnum == ETIMEDOUT)
+			return berth_err_set(err, ETIMEDOUT,
+					     "Failed to download and extract model data from %s within the variant's "
+					     "ModelDataDownloadTimeoutInSeconds (%d seconds). Raise it (at most 3600) in "
+					     "a new endpoint configuration, or make the artifact smaller.",
+					     url, timeout_ms / 1000);
 		return berth_err_prefix(err, "Failed to extract model data from %s", url);
+	}
 	int d = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (d < 0)
 		return berth_err_set(err, errno, "cannot open %s", dest);

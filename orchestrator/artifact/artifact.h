@@ -10,7 +10,10 @@
  * A URL naming a directory is used as it is (already unpacked).
  *
  * The result is an open directory (O_PATH), never a path to look up again:
- * the caller mounts it (model_mount.h). */
+ * the caller mounts it (model_mount.h). With store->artifact_timeout_ms,
+ * fetching and unpacking must end within it (ETIMEDOUT otherwise, the
+ * message naming ModelDataDownloadTimeoutInSeconds); an artifact already
+ * unpacked is used at once. */
 #ifndef BERTH_ARTIFACT_H
 #define BERTH_ARTIFACT_H
 

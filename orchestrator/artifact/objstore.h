@@ -62,6 +62,10 @@ struct objstore_config {
 	const char *s3_endpoint;  /* e.g. http://127.0.0.1:9000; NULL: local root */
 	const char *region;       /* SigV4 region, us-east-1 when NULL */
 	int timeout_ms;           /* whole transfer; connect gets min(this, 10 s) */
+	/* one single-model artifact's fetch and unpack together (artifact.h):
+	 * a variant's ModelDataDownloadTimeoutInSeconds, set per container;
+	 * 0: no bound but timeout_ms per transfer */
+	int artifact_timeout_ms;
 	const struct host_roots *model_roots;      /* file:// (NULL: refused) */
 	const struct objstore_list *buckets;       /* s3:// buckets (see above) */
 	const struct objstore_list *https_hosts;   /* http(s):// hosts (NULL or empty: refused) */

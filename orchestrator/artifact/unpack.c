@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -48,6 +49,7 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		   struct berth_err *err)
 {
 	uint64_t max_bytes = lim ? lim->max_bytes : 0, max_entries = lim ? lim->max_entries : 0;
+	long long deadline_ms = lim ? lim->deadline_ms : 0;
 	struct archive *in = archive_read_new();
 	struct archive *out = archive_write_disk_new();
 	int r = -1;
@@ -80,6 +82,11 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		int s = archive_read_next_header(in, &e);
 		if (s == ARCHIVE_EOF)
 			break;
+		if (deadline_ms > 0 && clock_now_ms() > deadline_ms) {
+			berth_err_setc(err, BERTH_ERR_VALIDATION, ETIMEDOUT, "unpacking %s did not finish in time",
+				       archive_path);
+			goto done;
+		}
 		if (s != ARCHIVE_OK && s != ARCHIVE_WARN) {
 			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s is not a readable tar archive: %s",
 				       archive_path, archive_error_string(in));
@@ -148,6 +155,11 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		la_int64_t offset;
 		while ((s = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK) {
 			total += size;
+			if (deadline_ms > 0 && clock_now_ms() > deadline_ms) {
+				berth_err_setc(err, BERTH_ERR_VALIDATION, ETIMEDOUT,
+					       "unpacking %s did not finish in time", archive_path);
+				goto done;
+			}
 			if (max_bytes && total > max_bytes) {
 				berth_err_setc(err, BERTH_ERR_VALIDATION, EFBIG, "%s unpacks to more than %llu bytes",
 					       archive_path, (unsigned long long)max_bytes);

@@ -23,6 +23,10 @@
 struct unpack_limits {
 	uint64_t max_bytes;
 	uint64_t max_entries;
+	/* clock_now_ms() (monotonic) by which the whole unpack must be done,
+	 * checked at every entry and data block; past it the unpack fails
+	 * with ETIMEDOUT (a variant's ModelDataDownloadTimeoutInSeconds). */
+	long long deadline_ms;
 };
 
 /* Unpacks archive_path into dest unless dest already exists. Going past a

@@ -102,26 +102,62 @@ static void gen_kv(yajl_gen g, const struct kv *kv)
 	buf_free(&s);
 }
 
-/* image Env < berth's PATH default and port < CreateModel Environment */
+/* What SageMaker itself sets in a serving container (the SDK's own
+ * variables, SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, SAGEMAKER_REGION
+ * and the like, come in through CreateModel Environment). It overrides the
+ * image's Env, as `docker run -e` does; CreateModel Environment may override
+ * those marked so (docs/contract.md §4). */
+struct platform_env {
+	const char *key;
+	const char *value;
+	bool user_wins;         /* CreateModel Environment may set its own */
+	bool multi_model_only;  /* only for Mode MultiModel */
+};
+
+static const struct platform_env platform_env[] = {
+	/* every container listens here; its network namespace is its own */
+	{ "SAGEMAKER_BIND_TO_PORT", BUNDLE_BIND_TO_PORT, false, false },
+	/* ports a container may use for its own processes (TensorFlow
+	 * Serving's gRPC and REST ports, Triton's metrics) */
+	{ "SAGEMAKER_SAFE_PORT_RANGE", BUNDLE_SAFE_PORT_RANGE, true, false },
+	{ "SAGEMAKER_MULTI_MODEL", "true", true, true },
+};
+
+static const struct platform_env *platform_env_for(const struct bundle_spec *spec, const char *key)
+{
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(platform_env); i++)
+		if (strcmp(platform_env[i].key, key) == 0 &&
+		    (!platform_env[i].multi_model_only || spec->multi_model_dir != NULL))
+			return &platform_env[i];
+	return NULL;
+}
+
+/* image Env < berth's PATH default < SageMaker's variables < CreateModel
+ * Environment (for the variables SageMaker lets it set) */
 static void gen_env(yajl_gen g, const struct bundle_spec *spec)
 {
-	static const char port[] = "SAGEMAKER_BIND_TO_PORT";
 	json_gen_str(g, "env");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < spec->n_image_env; i++) {
 		const struct kv *kv = &spec->image_env[i];
-		if (strcmp(kv->key, port) != 0 && !env_has(spec->env, spec->n_env, kv->key) &&
+		if (platform_env_for(spec, kv->key) == NULL && !env_has(spec->env, spec->n_env, kv->key) &&
 		    !env_has(spec->image_env, i, kv->key))
 			gen_kv(g, kv);
 	}
 	if (!env_has(spec->image_env, spec->n_image_env, "PATH") && !env_has(spec->env, spec->n_env, "PATH"))
 		json_gen_str(g, "PATH=" IMAGE_PATH);
-	json_gen_str(g, "SAGEMAKER_BIND_TO_PORT=8080");
-	if (spec->multi_model_dir != NULL && !env_has(spec->env, spec->n_env, "SAGEMAKER_MULTI_MODEL"))
-		json_gen_str(g, "SAGEMAKER_MULTI_MODEL=true");
-	for (size_t i = 0; i < spec->n_env; i++)
-		if (strcmp(spec->env[i].key, port) != 0 && !env_has(spec->env, i, spec->env[i].key))
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(platform_env); i++) {
+		const struct platform_env *p = &platform_env[i];
+		if ((p->multi_model_only && spec->multi_model_dir == NULL) ||
+		    (p->user_wins && env_has(spec->env, spec->n_env, p->key)))
+			continue;
+		gen_kv(g, &(struct kv){ (char *)p->key, (char *)p->value });
+	}
+	for (size_t i = 0; i < spec->n_env; i++) {
+		const struct platform_env *p = platform_env_for(spec, spec->env[i].key);
+		if ((p == NULL || p->user_wins) && !env_has(spec->env, i, spec->env[i].key))
 			gen_kv(g, &spec->env[i]);
+	}
 	yajl_gen_array_close(g);
 }
 

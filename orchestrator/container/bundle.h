@@ -7,9 +7,11 @@
  * rootfs_writable, the container's private overlay root writable and no
  * /tmp tmpfs: /tmp is in the overlay, as with Docker), and the model
  * artifact read-only at /opt/ml/model. Environment: image Env, then PATH
- * (default when neither sets it) and SAGEMAKER_BIND_TO_PORT=8080 (berth's,
- * always), then CreateModel Environment, each key once, the later source
- * winning. With uid_base, a user namespace too: the container's root is
+ * (default when neither sets it), then SageMaker's variables
+ * (SAGEMAKER_BIND_TO_PORT=8080, always; SAGEMAKER_SAFE_PORT_RANGE;
+ * SAGEMAKER_MULTI_MODEL=true for a multi-model container), then CreateModel
+ * Environment, each key once, the later source winning (Environment cannot
+ * move the port). With uid_base, a user namespace too: the container's root is
  * an unprivileged host uid. */
 #ifndef BERTH_BUNDLE_H
 #define BERTH_BUNDLE_H
@@ -22,6 +24,13 @@
 #include "resources.h"
 
 struct seccomp_profile;
+
+/* SageMaker's variables in every serving container (docs/contract.md §4):
+ * the port it listens on and the ports it may use for its own processes
+ * (SageMaker's range; a container's network namespace is its own, so no
+ * two containers share these). */
+#define BUNDLE_BIND_TO_PORT "8080"
+#define BUNDLE_SAFE_PORT_RANGE "23000-23999"
 
 struct bundle_spec {
 	const char *id;            /* runc container id */

@@ -147,8 +147,14 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	_cleanup_free_ char *mme_dir = multi_model ? state_path_mme_endpoint(cfg->state_dir, endpoint) : NULL;
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
+	/* the variant's ModelDataDownloadTimeoutInSeconds bounds this container's fetch */
+	struct objstore_config store = { 0 };
+	if (cfg->store != NULL)
+		store = *cfg->store;
+	if (c->download_timeout_ms > 0) /* the variant's bound replaces the operator's per-transfer one */
+		store.timeout_ms = store.artifact_timeout_ms = (int)c->download_timeout_ms;
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(cfg->state_dir, cfg->store, def->model_data_url, &model_fd, err) < 0)
+	    artifact_resolve(cfg->state_dir, cfg->store ? &store : NULL, def->model_data_url, &model_fd, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
 	_cleanup_free_ char *bundle = fs_path("%s/bundle", dir);

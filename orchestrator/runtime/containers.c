@@ -119,6 +119,11 @@ void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct end
 	free(jobs);
 }
 
+long long runtime_startup_timeout_ms(const struct runtime_config *cfg, const struct endpoint_container *c)
+{
+	return c->startup_timeout_ms > 0 ? c->startup_timeout_ms : cfg->health_timeout_ms;
+}
+
 int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
 			 struct berth_buf *reason)
 {
@@ -129,7 +134,8 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 		free(last);
 		return buf_append_str(reason, "out of memory"), -1;
 	}
-	long long deadline = clock_now_ms() + rt->cfg.health_timeout_ms;
+	/* each container's variant may set its own (ContainerStartupHealthCheckTimeoutInSeconds) */
+	long long start = clock_now_ms();
 	useconds_t pause = 2000;
 	size_t n_healthy = 0;
 	int r = -1;
@@ -167,15 +173,15 @@ int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endp
 			buf_append_str(reason, "cancelled");
 			goto out;
 		}
-		if (clock_now_ms() > deadline) {
-			for (size_t i = 0; i < n; i++)
-				if (!healthy[i]) {
-					buf_printf(reason, "container %s did not pass the ping health check within %d seconds "
-						   "(last: %s).", c[i].hostname, rt->cfg.health_timeout_ms / 1000,
-						   last[i].msg[0] ? last[i].msg : "no answer");
-					break;
-				}
-			goto out;
+		long long now = clock_now_ms();
+		for (size_t i = 0; i < n; i++) {
+			long long timeout_ms = runtime_startup_timeout_ms(&rt->cfg, &c[i]);
+			if (!healthy[i] && now - start > timeout_ms) {
+				buf_printf(reason, "container %s did not pass the ping health check within %lld seconds "
+					   "(last: %s).", c[i].hostname, timeout_ms / 1000,
+					   last[i].msg[0] ? last[i].msg : "no answer");
+				goto out;
+			}
 		}
 		usleep(pause);
 		if (pause < 50000)
@@ -254,6 +260,8 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 			x->instance = k;
 			x->pending = pending;
 			x->uid_base = uid_base;
+			x->startup_timeout_ms = v->startup_health_check_timeout_s * 1000;
+			x->download_timeout_ms = v->model_data_download_timeout_s * 1000;
 			d[*n] = &m->containers[i];
 			(*n)++;
 			if (x->variant == NULL)

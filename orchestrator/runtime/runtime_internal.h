@@ -88,8 +88,13 @@ void runtime_stop_containers(struct runtime *rt, const char *endpoint, const str
 			     size_t n);
 /* Stops and removes the containers in parallel, then their cgroups. */
 void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n);
+/* How long a started container may take to pass its first ping health
+ * check: its variant's ContainerStartupHealthCheckTimeoutInSeconds, else
+ * berthd's configured health timeout. */
+long long runtime_startup_timeout_ms(const struct runtime_config *cfg, const struct endpoint_container *c);
 /* Polls /ping of every container until all answer 200 (0), or one exits,
- * the health deadline passes or w is cancelled (-1, reason filled). */
+ * a container's startup deadline (runtime_startup_timeout_ms) passes or w
+ * is cancelled (-1, reason filled). */
 int runtime_wait_healthy(struct runtime *rt, struct worker *w, const struct endpoint_container *c, size_t n,
 			 struct berth_buf *reason);
 /* Appends the last log lines of each container to reason. */

@@ -154,6 +154,7 @@ struct model *model_dup(const struct model *m)
 	r->execution_role_arn = dup_or_null(m->execution_role_arn, &ok);
 	r->has_primary = m->has_primary;
 	r->execution_mode = dup_or_null(m->execution_mode, &ok);
+	r->enable_network_isolation = m->enable_network_isolation;
 	r->tags = kvs_dup(m->tags, m->n_tags, &ok);
 	r->n_tags = r->tags ? m->n_tags : 0;
 	if (m->n_containers > 0) {
@@ -198,6 +199,8 @@ struct variant *variants_dup(const struct variant *v, size_t n)
 		r[i].initial_instance_count = v[i].initial_instance_count;
 		r[i].instance_type = dup_or_null(v[i].instance_type, &ok);
 		r[i].initial_weight = v[i].initial_weight;
+		r[i].startup_health_check_timeout_s = v[i].startup_health_check_timeout_s;
+		r[i].model_data_download_timeout_s = v[i].model_data_download_timeout_s;
 	}
 	if (!ok) {
 		variants_free(r, n);
@@ -344,7 +347,7 @@ static int gen_model(yajl_gen g, const struct model *m, bool disk)
 	}
 	if (m->execution_role_arn)
 		GEN(json_gen_kv_str(g, "ExecutionRoleArn", m->execution_role_arn));
-	GEN(json_gen_kv_bool(g, "EnableNetworkIsolation", false));
+	GEN(json_gen_kv_bool(g, "EnableNetworkIsolation", m->enable_network_isolation));
 	if (disk) {
 		GEN(gen_tags(g, m->tags, m->n_tags));
 		GEN(json_gen_str(g, "Berth"));
@@ -371,6 +374,11 @@ static int gen_variants(yajl_gen g, const char *key, const struct variant *v, si
 		GEN(json_gen_kv_int(g, "InitialInstanceCount", v[i].initial_instance_count));
 		GEN(json_gen_kv_str(g, "InstanceType", v[i].instance_type));
 		GEN(json_gen_kv_double(g, "InitialVariantWeight", v[i].initial_weight));
+		if (v[i].model_data_download_timeout_s > 0)
+			GEN(json_gen_kv_int(g, "ModelDataDownloadTimeoutInSeconds", v[i].model_data_download_timeout_s));
+		if (v[i].startup_health_check_timeout_s > 0)
+			GEN(json_gen_kv_int(g, "ContainerStartupHealthCheckTimeoutInSeconds",
+					    v[i].startup_health_check_timeout_s));
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
@@ -431,6 +439,10 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 			GEN(json_gen_kv_bool(g, "retiring", true));
 		if (c->uid_base > 0)
 			GEN(json_gen_kv_int(g, "uid_base", c->uid_base));
+		if (c->startup_timeout_ms > 0)
+			GEN(json_gen_kv_int(g, "startup_timeout_ms", c->startup_timeout_ms));
+		if (c->download_timeout_ms > 0)
+			GEN(json_gen_kv_int(g, "download_timeout_ms", c->download_timeout_ms));
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
@@ -550,6 +562,20 @@ static long long dec_int(struct dec *d, yajl_val obj, const char *key)
 	if (!v || !YAJL_IS_INTEGER(v)) {
 		dec_fail(d, "member %s is missing or not an integer", key);
 		return 0;
+	}
+	return YAJL_GET_INTEGER(v);
+}
+
+/* An optional integer within [min, max]; fallback when absent. */
+static long long dec_int_in(struct dec *d, yajl_val obj, const char *key, long long min, long long max,
+			    long long fallback)
+{
+	yajl_val v = member(obj, key);
+	if (!v)
+		return fallback;
+	if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < min || YAJL_GET_INTEGER(v) > max) {
+		dec_fail(d, "member %s is not an integer from %lld to %lld", key, min, max);
+		return fallback;
 	}
 	return YAJL_GET_INTEGER(v);
 }
@@ -677,6 +703,8 @@ struct model *model_from_json(const char *text, size_t len, struct berth_err *er
 	m->arn = dec_str(&d, root, "ModelArn", true);
 	m->creation_time = dec_double(&d, root, "CreationTime", true, 0);
 	m->execution_role_arn = dec_str(&d, root, "ExecutionRoleArn", false);
+	yajl_val isolation = json_get(root, "EnableNetworkIsolation"); /* absent in older records */
+	m->enable_network_isolation = isolation != NULL && YAJL_IS_TRUE(isolation);
 	yajl_val iec = dec_object(&d, root, "InferenceExecutionConfig");
 	if (iec) {
 		m->execution_mode = dec_str(&d, iec, "Mode", true);
@@ -740,6 +768,10 @@ static void dec_variants(struct dec *d, yajl_val a, struct variant **out, size_t
 			dec_fail(d, "InitialInstanceCount %lld is not valid", v[i].initial_instance_count);
 		if (v[i].initial_weight < 0)
 			dec_fail(d, "InitialVariantWeight is negative");
+		v[i].model_data_download_timeout_s =
+			dec_int_in(d, o, "ModelDataDownloadTimeoutInSeconds", VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
+		v[i].startup_health_check_timeout_s = dec_int_in(d, o, "ContainerStartupHealthCheckTimeoutInSeconds",
+								 VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
 	}
 }
 
@@ -829,6 +861,10 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 				dec_fail(&d, "Berth.containers[%zu].uid_base is not a uid range start", i);
 			else if (ub)
 				e->containers[i].uid_base = YAJL_GET_INTEGER(ub);
+			e->containers[i].startup_timeout_ms =
+				dec_int_in(&d, o, "startup_timeout_ms", 1, VARIANT_TIMEOUT_MAX_S * 1000, 0);
+			e->containers[i].download_timeout_ms =
+				dec_int_in(&d, o, "download_timeout_ms", 1, VARIANT_TIMEOUT_MAX_S * 1000, 0);
 		}
 		dec_variants(&d, dec_array(&d, berth, "production_variants", false), &e->variants,
 			     &e->n_variants);

@@ -37,7 +37,15 @@ struct model {
 	char *execution_mode;  /* InferenceExecutionConfig.Mode: "Serial" | "Direct" | NULL */
 	struct kv *tags;
 	size_t n_tags;
+	/* EnableNetworkIsolation as given (false when absent): kept and
+	 * described; containers have no network but loopback either way */
+	bool enable_network_isolation;
 };
+
+/* SageMaker's bounds of a variant's ContainerStartupHealthCheckTimeoutInSeconds
+ * and ModelDataDownloadTimeoutInSeconds. */
+#define VARIANT_TIMEOUT_MIN_S 60
+#define VARIANT_TIMEOUT_MAX_S 3600
 
 struct variant {
 	char *variant_name;
@@ -45,6 +53,11 @@ struct variant {
 	long long initial_instance_count;
 	char *instance_type;
 	double initial_weight; /* 1.0 when absent */
+	/* ContainerStartupHealthCheckTimeoutInSeconds and
+	 * ModelDataDownloadTimeoutInSeconds (60..3600); 0 when absent: berthd's
+	 * configured defaults apply */
+	long long startup_health_check_timeout_s;
+	long long model_data_download_timeout_s;
 };
 
 struct endpoint_config {
@@ -78,6 +91,11 @@ struct endpoint_container {
 	 * (USERNS_RANGE_SIZE ids; uid_range.h), shared by the containers of one
 	 * instance; 0: none (user namespaces off, or a record written before). */
 	long long uid_base;
+	/* Its variant's ContainerStartupHealthCheckTimeoutInSeconds and
+	 * ModelDataDownloadTimeoutInSeconds in ms, copied when the instance
+	 * is allocated (restarts use them too); 0: berthd's defaults. */
+	long long startup_timeout_ms;
+	long long download_timeout_ms;
 };
 
 struct endpoint {

@@ -115,11 +115,52 @@ static void test_rules(void **state)
 	    "SerializationException", "'productionVariants.1.initialVariantWeight' must be a number, not a string.");
 }
 
+/* ContainerStartupHealthCheckTimeoutInSeconds and
+ * ModelDataDownloadTimeoutInSeconds: SageMaker's 60..3600, kept and
+ * described; unsupported members refused by name, nothing created. */
+static void test_variant_timeouts_and_unsupported_members(void **state)
+{
+	struct fixture *f = *state;
+	make_model(f, "m");
+	bad(f, "{\"EndpointConfigName\":\"c\",\"ProductionVariants\":[" VARIANT(",\"ContainerStartupHealthCheckTimeoutInSeconds\":59") "]}",
+	    "ValidationException",
+	    "1 validation error detected: Value '59' at 'productionVariants.1.containerStartupHealthCheckTimeoutInSeconds' "
+	    "failed to satisfy constraint: Member must have value greater than or equal to 60");
+	bad(f, "{\"EndpointConfigName\":\"c\",\"ProductionVariants\":[" VARIANT(",\"ModelDataDownloadTimeoutInSeconds\":3601") "]}",
+	    "ValidationException",
+	    "1 validation error detected: Value '3601' at 'productionVariants.1.modelDataDownloadTimeoutInSeconds' "
+	    "failed to satisfy constraint: Member must have value less than or equal to 3600");
+	bad(f, "{\"EndpointConfigName\":\"c\",\"ProductionVariants\":[" VARIANT("") "],\"DataCaptureConfig\":"
+	       "{\"InitialSamplingPercentage\":100,\"DestinationS3Uri\":\"s3://b/c\",\"CaptureOptions\":[]}}",
+	    "ValidationException",
+	    "berth does not support DataCaptureConfig yet: requests and responses are not captured. Remove it from "
+	    "the CreateEndpointConfig request.");
+	bad(f, "{\"EndpointConfigName\":\"c\",\"ProductionVariants\":[" VARIANT("") "," VARIANT(",\"EnableSSMAccess\":true") "]}",
+	    "ValidationException",
+	    "berth does not support ProductionVariants.2.EnableSSMAccess yet: there is no SSM agent to reach the "
+	    "containers (false is accepted). Remove it from the CreateEndpointConfig request.");
+	/* JSON null is "not given" */
+	call_ok(f, "CreateEndpointConfig",
+		"{\"EndpointConfigName\":\"c\",\"KmsKeyId\":null,\"ProductionVariants\":["
+		VARIANT(",\"EnableSSMAccess\":false,\"ContainerStartupHealthCheckTimeoutInSeconds\":60,"
+			"\"ModelDataDownloadTimeoutInSeconds\":3600") "]}");
+	yajl_val v = expect_ok(call(f, "DescribeEndpointConfig", "{\"EndpointConfigName\":\"c\"}"));
+	yajl_val pv = json_get(v, "ProductionVariants")->u.array.values[0];
+	long long n = 0;
+	assert_true(json_get_int64(pv, "ContainerStartupHealthCheckTimeoutInSeconds", &n) && n == 60);
+	assert_true(json_get_int64(pv, "ModelDataDownloadTimeoutInSeconds", &n) && n == 3600);
+	assert_null(json_get(pv, "EnableSSMAccess"));
+	yajl_tree_free(v);
+	assert_int_equal(store_get_endpoint_config(f->store, "c")->variants[0].startup_health_check_timeout_s, 60);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_describe, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rules, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_timeouts_and_unsupported_members, fixture_setup,
+						fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,6 +249,37 @@ static void test_wrong_types(void **state)
 	call_ok(f, "CreateModel", "{\"ModelName\":\"m\",\"PrimaryContainer\":{\"Image\":\"a\"},\"Containers\":null,\"Tags\":null}");
 }
 
+/* EnableNetworkIsolation is kept and described as given; members berth
+ * does not implement are refused by name and nothing is created. */
+static void test_network_isolation_and_unsupported_members(void **state)
+{
+	struct fixture *f = *state;
+	call_ok(f, "CreateModel", "{\"ModelName\":\"iso\",\"PrimaryContainer\":{\"Image\":\"a\"},"
+				  "\"EnableNetworkIsolation\":true}");
+	yajl_val v = expect_ok(call(f, "DescribeModel", "{\"ModelName\":\"iso\"}"));
+	bool iso = false;
+	assert_true(json_get_bool(v, "EnableNetworkIsolation", &iso) && iso);
+	yajl_tree_free(v);
+	expect_error(call(f, "CreateModel", "{\"ModelName\":\"vpc\",\"PrimaryContainer\":{\"Image\":\"a\"},"
+					    "\"VpcConfig\":{\"SecurityGroupIds\":[\"sg-1\"],\"Subnets\":[\"s-1\"]}}"),
+		     400, "ValidationException",
+		     "berth does not support VpcConfig yet: containers have no network but their own loopback, so "
+		     "there is no VPC to attach them to. Remove it from the CreateModel request.");
+	expect_error(call(f, "CreateModel", "{\"ModelName\":\"pkg\",\"Containers\":[{\"Image\":\"a\"},"
+					    "{\"ModelPackageName\":\"arn:aws:sagemaker:us-east-1:1:model-package/p\"}]}"),
+		     400, "ValidationException",
+		     "berth does not support Containers.2.ModelPackageName yet: there is no model registry; give "
+		     "Image (and ModelDataUrl) instead. Remove it from the CreateModel request.");
+	expect_error(call(f, "CreateModel", "{\"ModelName\":\"auth\",\"PrimaryContainer\":{\"Image\":\"a\",\"ImageConfig\":"
+					    "{\"RepositoryAccessMode\":\"Vpc\",\"RepositoryAuthConfig\":"
+					    "{\"RepositoryCredentialsProviderArn\":\"arn:aws:lambda:x\"}}}}"),
+		     400, "ValidationException",
+		     "berth does not support PrimaryContainer.ImageConfig.RepositoryAuthConfig yet: registry "
+		     "credentials are berthd's (its registries configuration), not a Lambda function's. Remove it "
+		     "from the CreateModel request.");
+	assert_int_equal(store_count_models(f->store), 1);
+}
+
 static void test_exists_describe_delete(void **state)
 {
 	struct fixture *f = *state;
@@ -404,6 +435,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_environment_rules, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_types, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exists_describe_delete, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_network_isolation_and_unsupported_members, fixture_setup,
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_persistence_failure, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_image_check_classes, fixture_setup, fixture_teardown),
 	};

@@ -110,6 +110,61 @@ static void test_render_without_model_has_no_model_mount(void **state)
 	yajl_tree_free(v);
 }
 
+/* SageMaker's variables: over the image's Env, under CreateModel
+ * Environment where SageMaker lets it set them; the port is always 8080. */
+static size_t env_count(yajl_val env, const char *key)
+{
+	size_t n = 0, klen = strlen(key);
+	for (size_t i = 0; env && i < env->u.array.len; i++) {
+		const char *s = env->u.array.values[i]->u.string;
+		n += strncmp(s, key, klen) == 0 && s[klen] == '=';
+	}
+	return n;
+}
+
+static void test_render_sets_sagemaker_variables(void **state)
+{
+	(void)state;
+	const char *args[] = { "/serve", "serve" };
+	struct kv image_env[] = { { "SAGEMAKER_SAFE_PORT_RANGE", "1-2" }, { "SAGEMAKER_BIND_TO_PORT", "9999" },
+				  { "SAGEMAKER_MULTI_MODEL", "false" }, { "LANG", "C.UTF-8" } };
+	struct bundle_spec spec = { .id = "abc", .hostname = "h", .rootfs = "/r", .cgroups_path = "/berth/e/abc",
+				    .args = args, .n_args = 2, .image_env = image_env, .n_image_env = 4 };
+	yajl_val v = render(&spec);
+	yajl_val env = json_get(json_get(v, "process"), "env");
+	assert_true(array_has(env, "SAGEMAKER_BIND_TO_PORT=8080"));
+	assert_true(array_has(env, "SAGEMAKER_SAFE_PORT_RANGE=23000-23999"));
+	assert_int_equal(env_count(env, "SAGEMAKER_BIND_TO_PORT"), 1);
+	assert_int_equal(env_count(env, "SAGEMAKER_SAFE_PORT_RANGE"), 1);
+	/* not multi-model: the image's own value stays */
+	assert_true(array_has(env, "SAGEMAKER_MULTI_MODEL=false"));
+	assert_true(array_has(env, "LANG=C.UTF-8"));
+	yajl_tree_free(v);
+
+	/* multi-model: SageMaker's value over the image's */
+	spec.multi_model_dir = "/state/mme/e";
+	v = render(&spec);
+	env = json_get(json_get(v, "process"), "env");
+	assert_true(array_has(env, "SAGEMAKER_MULTI_MODEL=true"));
+	assert_int_equal(env_count(env, "SAGEMAKER_MULTI_MODEL"), 1);
+	yajl_tree_free(v);
+
+	/* CreateModel Environment wins, but never over the port */
+	struct kv user_env[] = { { "SAGEMAKER_SAFE_PORT_RANGE", "9000-9999" }, { "SAGEMAKER_BIND_TO_PORT", "7000" },
+				 { "SAGEMAKER_MULTI_MODEL", "yes" } };
+	spec.env = user_env;
+	spec.n_env = 3;
+	v = render(&spec);
+	env = json_get(json_get(v, "process"), "env");
+	assert_true(array_has(env, "SAGEMAKER_SAFE_PORT_RANGE=9000-9999"));
+	assert_int_equal(env_count(env, "SAGEMAKER_SAFE_PORT_RANGE"), 1);
+	assert_true(array_has(env, "SAGEMAKER_BIND_TO_PORT=8080"));
+	assert_int_equal(env_count(env, "SAGEMAKER_BIND_TO_PORT"), 1);
+	assert_true(array_has(env, "SAGEMAKER_MULTI_MODEL=yes"));
+	assert_int_equal(env_count(env, "SAGEMAKER_MULTI_MODEL"), 1);
+	yajl_tree_free(v);
+}
+
 static void test_find_serve_stays_inside_the_root(void **state)
 {
 	(void)state;
@@ -186,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_render_confines_the_container),
 		cmocka_unit_test(test_render_user_namespace_maps_the_range),
 		cmocka_unit_test(test_render_without_model_has_no_model_mount),
+		cmocka_unit_test(test_render_sets_sagemaker_variables),
 		cmocka_unit_test(test_find_serve_stays_inside_the_root),
 	};
 	return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);

@@ -56,6 +56,7 @@ static struct model *new_model(const char *name, const char *image)
 	m->n_tags = 1;
 	m->tags = calloc(1, sizeof(struct kv));
 	m->tags[0] = (struct kv){ strdup("team"), strdup("ml") };
+	m->enable_network_isolation = strcmp(name, "alpha") == 0;
 	return m;
 }
 
@@ -78,7 +79,11 @@ static struct endpoint *new_endpoint(const char *name)
 	e->containers[1] = (struct endpoint_container){ .id = strdup("c1"), .hostname = strdup("b") };
 	e->n_variants = 1;
 	e->variants = calloc(1, sizeof(*e->variants));
-	e->variants[0] = (struct variant){ strdup("AllTraffic"), strdup("m"), 2, strdup("ml.m5.large"), 0.5 };
+	e->variants[0] = (struct variant){ .variant_name = strdup("AllTraffic"), .model_name = strdup("m"),
+					   .initial_instance_count = 2, .instance_type = strdup("ml.m5.large"),
+					   .initial_weight = 0.5, .startup_health_check_timeout_s = 60 };
+	e->containers[0].startup_timeout_ms = 60000;
+	e->containers[0].download_timeout_ms = 3600000;
 	return e;
 }
 
@@ -111,7 +116,9 @@ static void test_put_get_delete_reopen(void **state)
 	c->creation_time = 5.5;
 	c->n_variants = 1;
 	c->variants = calloc(1, sizeof(*c->variants));
-	c->variants[0] = (struct variant){ strdup("v1"), strdup("alpha"), 3, strdup("ml.c5.xlarge"), 1.0 };
+	c->variants[0] = (struct variant){ .variant_name = strdup("v1"), .model_name = strdup("alpha"),
+					   .initial_instance_count = 3, .instance_type = strdup("ml.c5.xlarge"),
+					   .initial_weight = 1.0, .model_data_download_timeout_s = 3600 };
 	assert_int_equal(store_put_endpoint_config(s, c, &err), 0);
 
 	assert_int_equal(store_delete_model(s, "zeta", &err), 0);
@@ -137,6 +144,8 @@ static void test_put_get_delete_reopen(void **state)
 	assert_string_equal(m->containers[0].env[1].value, "two \"quoted\"");
 	assert_int_equal(m->n_tags, 1);
 	assert_string_equal(m->tags[0].value, "ml");
+	assert_true(m->enable_network_isolation);
+	assert_false(store_get_model(s, "mid")->enable_network_isolation);
 
 	const struct endpoint *e = store_get_endpoint(s, "ep");
 	assert_non_null(e);
@@ -150,11 +159,19 @@ static void test_put_get_delete_reopen(void **state)
 	assert_int_equal(e->n_variants, 1);
 	assert_int_equal(e->variants[0].initial_instance_count, 2);
 	assert_true(e->variants[0].initial_weight == 0.5);
+	/* the per-variant timeouts and each container's copy survive a restart */
+	assert_int_equal(e->variants[0].startup_health_check_timeout_s, 60);
+	assert_int_equal(e->variants[0].model_data_download_timeout_s, 0);
+	assert_int_equal(e->containers[0].startup_timeout_ms, 60000);
+	assert_int_equal(e->containers[0].download_timeout_ms, 3600000);
+	assert_int_equal(e->containers[1].startup_timeout_ms, 0);
 	assert_true(e->last_modified_time == 1700000001.25);
 
 	const struct endpoint_config *cc = store_get_endpoint_config(s, "cfg");
 	assert_non_null(cc);
 	assert_string_equal(cc->variants[0].instance_type, "ml.c5.xlarge");
+	assert_int_equal(cc->variants[0].model_data_download_timeout_s, 3600);
+	assert_int_equal(cc->variants[0].startup_health_check_timeout_s, 0);
 	assert_int_equal(store_delete_endpoint(s, "ep", &err), 0);
 	assert_int_equal(store_delete_endpoint_config(s, "cfg", &err), 0);
 	assert_int_equal(store_count_endpoints(s), 0);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fsutil.h"
 #include "unpack.h"
 
@@ -197,6 +198,26 @@ static void test_entry_bound(void **state)
 	free(dest);
 }
 
+/* A deadline already past (a variant's ModelDataDownloadTimeoutInSeconds
+ * spent) stops the unpack: ETIMEDOUT, nothing left behind. */
+static void test_deadline_bound(void **state)
+{
+	struct fixture *f = *state;
+	char *tgz = fs_path("%s/slow.tar.gz", f->dir), *dest = fs_path("%s/slow-out", f->dir);
+	struct entry e[] = { { "a", "1", NULL }, { "b", "2", NULL } };
+	write_tgz(tgz, e, 2);
+	struct berth_err err;
+	struct unpack_limits lim = { .deadline_ms = clock_now_ms() - 1 };
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), -1);
+	assert_int_equal(err.errnum, ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "did not finish in time"));
+	assert_int_not_equal(access(dest, F_OK), 0);
+	lim.deadline_ms = clock_now_ms() + 60000;
+	assert_int_equal(unpack_once(tgz, dest, &lim, &err), 0);
+	free(tgz);
+	free(dest);
+}
+
 static void test_not_an_archive(void **state)
 {
 	struct fixture *f = *state;
@@ -255,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declared_size_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deadline_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_an_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_failure_is_internal, setup, teardown),
 	};
