@@ -70,6 +70,7 @@ struct server_config {
 	enum echo_mode mode;
 	int ping_status;
 	long long ping_fail_at_ms; /* ECHO_PING_FAIL_AFTER: /ping answers 500 from then on (0: never) */
+	long long ping_ok_at_ms;   /* ECHO_PING_OK_AFTER: /ping answers 503 until then (0: at once) */
 	int fail_status;
 	const char *fail_body;
 	size_t fail_body_len;
@@ -1299,6 +1300,8 @@ static int handle_request(struct server *s, struct conn *c, struct request *req)
 		int ping = s->cfg->ping_status;
 		if (s->cfg->ping_fail_at_ms > 0 && echo_now_ms() >= s->cfg->ping_fail_at_ms)
 			ping = 500;
+		if (s->cfg->ping_ok_at_ms > 0 && echo_now_ms() < s->cfg->ping_ok_at_ms)
+			ping = 503; /* a model still loading */
 		return send_response(c, req, ping, "text/plain", 10, NULL, 0);
 	}
 	if (s->models && req->path_len >= 7 && memcmp(req->path, "/models", 7) == 0 &&
@@ -1565,6 +1568,9 @@ static int config_load(struct server_config *cfg)
 	const char *pf = getenv("ECHO_PING_FAIL_AFTER");
 	if (pf && atoi(pf) > 0)
 		cfg->ping_fail_at_ms = echo_now_ms() + atoi(pf) * 1000LL;
+	const char *po = getenv("ECHO_PING_OK_AFTER");
+	if (po && atoi(po) > 0)
+		cfg->ping_ok_at_ms = echo_now_ms() + atoi(po) * 1000LL;
 	cfg->hostname[cfg->hostname_len++] = ':';
 	cfg->hostname[cfg->hostname_len] = '\0';
 	return 0;
