@@ -95,7 +95,20 @@ static void decode_container(struct api_request *r, yajl_val c, const char *pref
 		check_enum(r, json_get(c, "Mode"), mode, p_mode, modes);
 		out->mode = strdup(mode);
 	}
-	(void)req_object(r, c, "ImageConfig", p_image_config, false); /* accepted; images are local */
+	/* RepositoryAccessMode: berthd pulls with its own registry settings
+	 * either way (RepositoryAuthConfig is refused, api_unsupported.c) */
+	static const char *const access_modes[] = { "Platform", "Vpc", NULL };
+	yajl_val image_config = req_object(r, c, "ImageConfig", p_image_config, false);
+	if (image_config) {
+		_cleanup_free_ char *p_access = path_of(p_image_config, "repositoryAccessMode");
+		if (!p_access) {
+			*nomem = true;
+			return;
+		}
+		const char *access = req_string(r, image_config, "RepositoryAccessMode", p_access, true);
+		if (access)
+			check_enum(r, json_get(image_config, "RepositoryAccessMode"), access, p_access, access_modes);
+	}
 
 	yajl_val env = req_object(r, c, "Environment", p_env, false);
 	if (env && env->u.object.len > 0) {

@@ -379,3 +379,18 @@ def test_container_environment(berth):
     assert env["SAGEMAKER_BIND_TO_PORT"] == "7000"
     bh.delete_stack(berth, *st)
     berth.assert_serving()
+
+
+def test_image_config_access_mode(berth):
+    """RepositoryAccessMode is checked (berthd pulls with its own registry
+    settings whichever is given); RepositoryAuthConfig is refused above."""
+    name = "AccessMode-" + S
+    refused(lambda: berth.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer=dict(
+        bh.container(), ImageConfig={"RepositoryAccessMode": "Private"})),
+        "1 validation error detected: Value 'Private' at 'primaryContainer.imageConfig.repositoryAccessMode' "
+        "failed to satisfy constraint: Member must satisfy enum value set: [Platform, Vpc]")
+    gone(lambda: berth.sm.describe_model(ModelName=name))
+    berth.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer=dict(
+        bh.container(), ImageConfig={"RepositoryAccessMode": "Platform"}))
+    berth.sm.delete_model(ModelName=name)
+    berth.assert_serving()

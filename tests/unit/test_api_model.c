@@ -277,7 +277,14 @@ static void test_network_isolation_and_unsupported_members(void **state)
 		     "berth does not support PrimaryContainer.ImageConfig.RepositoryAuthConfig yet: registry "
 		     "credentials are berthd's (its registries configuration), not a Lambda function's. Remove it "
 		     "from the CreateModel request.");
-	assert_int_equal(store_count_models(f->store), 1);
+	expect_error(call(f, "CreateModel", "{\"ModelName\":\"mode\",\"PrimaryContainer\":{\"Image\":\"a\",\"ImageConfig\":"
+					    "{\"RepositoryAccessMode\":\"Private\"}}}"),
+		     400, "ValidationException",
+		     "1 validation error detected: Value 'Private' at 'primaryContainer.imageConfig.repositoryAccessMode' "
+		     "failed to satisfy constraint: Member must satisfy enum value set: [Platform, Vpc]");
+	call_ok(f, "CreateModel", "{\"ModelName\":\"vpc-mode\",\"PrimaryContainer\":{\"Image\":\"a\",\"ImageConfig\":"
+				  "{\"RepositoryAccessMode\":\"Vpc\"}}}");
+	assert_int_equal(store_count_models(f->store), 2);
 }
 
 static void test_exists_describe_delete(void **state)

@@ -324,6 +324,44 @@ static void test_runtime_alloc_instances_numbers_each_instance_and_its_container
 	free(d);
 }
 
+/* A variant's ContainerStartupHealthCheckTimeoutInSeconds and
+ * ModelDataDownloadTimeoutInSeconds reach each container of its
+ * instances; without them berthd's health timeout applies. */
+static void test_variant_timeouts_reach_each_container(void **state)
+{
+	struct rt_fixture *x = *state;
+	struct container_def defs[2] = { { .hostname = "pre" }, { .hostname = "clf" } };
+	struct model m = { .name = "m", .containers = defs, .n_containers = 2 };
+	struct variant timed = { .variant_name = "Slow", .startup_health_check_timeout_s = 600,
+				 .model_data_download_timeout_s = 90 };
+	struct variant plain = { .variant_name = "Plain" };
+	struct endpoint_container *c = NULL;
+	const struct container_def **d = NULL;
+	size_t n = 0;
+	struct berth_err err;
+	assert_int_equal(runtime_alloc_instances(x->rt, &timed, &m, 0, 1, false, &c, &d, &n, &err), 0);
+	assert_int_equal(runtime_alloc_instances(x->rt, &plain, &m, 0, 1, false, &c, &d, &n, &err), 0);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(c[i].startup_timeout_ms, 600000);
+		assert_int_equal(c[i].download_timeout_ms, 90000);
+		assert_int_equal(runtime_startup_timeout_ms(&x->cfg, &c[i]), 600000);
+	}
+	for (size_t i = 2; i < 4; i++) {
+		assert_int_equal(c[i].startup_timeout_ms, 0);
+		assert_int_equal(c[i].download_timeout_ms, 0);
+		assert_int_equal(runtime_startup_timeout_ms(&x->cfg, &c[i]), x->cfg.health_timeout_ms);
+	}
+	/* a restart copies the container, timeouts included */
+	struct endpoint_container *copy = calloc(1, sizeof(*copy));
+	assert_int_equal(endpoint_container_copy(copy, &c[0]), 0);
+	assert_int_equal(runtime_startup_timeout_ms(&x->cfg, copy), 600000);
+	assert_int_equal(copy->download_timeout_ms, 90000);
+	endpoint_containers_free(copy, 1);
+	endpoint_containers_free(c, n);
+	free(d);
+}
+
 static void test_runtime_ps_health_column_says_what_each_container_is_doing(void **state)
 {
 	struct rt_fixture *x = *state;
@@ -362,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runtime_status_change_is_persisted_then_pushed_to_routers, setup,
 						teardown),
 		cmocka_unit_test(test_runtime_mode_for_each_kind_of_model),
+		cmocka_unit_test_setup_teardown(test_variant_timeouts_reach_each_container, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_alloc_instances_numbers_each_instance_and_its_containers,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_ps_health_column_says_what_each_container_is_doing, setup,
