@@ -86,12 +86,15 @@ int artifact_resolve(const char *state_dir, const struct objstore_config *store,
 	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES,
 				     .deadline_ms = deadline_ms };
 	if (unpack_once_fd(file, url, dest, &lim, err) < 0) {
-		if (err->errnum == ETIMEDOUT)
-			return berth_err_set(err, ETIMEDOUT,
-					     "Failed to download and extract model data from %s within the variant's "
-					     "ModelDataDownloadTimeoutInSeconds (%d seconds). Raise it (at most 3600) in "
-					     "a new endpoint configuration, or make the artifact smaller.",
-					     url, timeout_ms / 1000);
+		if (err->errnum == ETIMEDOUT) {
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+				       "Failed to download and extract model data from %s within the variant's "
+				       "ModelDataDownloadTimeoutInSeconds (%d seconds). Raise it (at most 3600) in a "
+				       "new endpoint configuration, or make the artifact smaller.",
+				       url, timeout_ms / 1000);
+			err->errnum = ETIMEDOUT;
+			return -1;
+		}
 		return berth_err_prefix(err, "Failed to extract model data from %s", url);
 	}
 	int d = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -83,8 +83,9 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		if (s == ARCHIVE_EOF)
 			break;
 		if (deadline_ms > 0 && clock_now_ms() > deadline_ms) {
-			berth_err_setc(err, BERTH_ERR_VALIDATION, ETIMEDOUT, "unpacking %s did not finish in time",
+			berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "unpacking %s did not finish in time",
 				       archive_path);
+			err->errnum = ETIMEDOUT; /* for the caller; not a system error to quote */
 			goto done;
 		}
 		if (s != ARCHIVE_OK && s != ARCHIVE_WARN) {
@@ -156,8 +157,9 @@ static int extract(int archive_fd, const char *archive_path, const char *dest, c
 		while ((s = archive_read_data_block(in, &block, &size, &offset)) == ARCHIVE_OK) {
 			total += size;
 			if (deadline_ms > 0 && clock_now_ms() > deadline_ms) {
-				berth_err_setc(err, BERTH_ERR_VALIDATION, ETIMEDOUT,
-					       "unpacking %s did not finish in time", archive_path);
+				berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "unpacking %s did not finish in time",
+					       archive_path);
+				err->errnum = ETIMEDOUT;
 				goto done;
 			}
 			if (max_bytes && total > max_bytes) {
