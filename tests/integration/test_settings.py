@@ -205,6 +205,29 @@ def test_newer_members_refused_as_sent(berth, model, extra, path, what):
     berth.assert_serving()
 
 
+MODEL_RAW_CASES = [
+    ({"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://b/m/", "S3DataType": "S3Prefix",
+                                           "CompressionType": "None"}}},
+     "ModelDataSource", "give the model data as ModelDataUrl (a .tar.gz, or a directory already unpacked)"),
+    ({"AdditionalModelDataSources": [{"ChannelName": "draft", "S3DataSource": {
+        "S3Uri": "s3://b/d/", "S3DataType": "S3Prefix", "CompressionType": "None"}}]},
+     "AdditionalModelDataSources", "only ModelDataUrl is mounted, at /opt/ml/model"),
+]
+
+
+@pytest.mark.parametrize("extra,path,what", MODEL_RAW_CASES, ids=[c[1] for c in MODEL_RAW_CASES])
+def test_newer_container_members_refused_as_sent(berth, extra, path, what):
+    name = "RefusedRawModel-" + S
+    primary = dict(bh.container(), **extra)
+    refused_raw(berth, "CreateModel", {"ModelName": name, "ExecutionRoleArn": bh.ROLE, "PrimaryContainer": primary},
+                message("PrimaryContainer." + path, what, "CreateModel"))
+    refused_raw(berth, "CreateModel", {"ModelName": name, "ExecutionRoleArn": bh.ROLE,
+                                       "Containers": [bh.container(hostname="a"), dict(primary, ContainerHostname="b")]},
+                message("Containers.2." + path, what, "CreateModel"))
+    gone(lambda: berth.sm.describe_model(ModelName=name))
+    berth.assert_serving()
+
+
 def test_false_and_null_are_not_settings(berth, model):
     """EnableSSMAccess false is what berth does; JSON null is "not given"."""
     name = "Accepted-" + S
