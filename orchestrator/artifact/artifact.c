@@ -3,89 +3,113 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsutil.h"
-#include "host_paths.h"
+#include "log.h"
+#include "sigv4.h"
 #include "unpack.h"
 
-/* Opens what the URL names (O_PATH), beneath the root it must stay in. */
-static int open_source(const struct objstore_config *store, const char *url, struct berth_err *err)
+/* STATE/artifacts/KEY for this version of url */
+static char *cache_entry(const char *state_dir, const char *url, const char *version)
 {
-	struct berth_err oe;
-	int fd;
-	if (strncmp(url, "s3://", 5) == 0) {
-		const char *rest = url + 5;
-		if (rest[0] == '\0' || rest[0] == '/' || strstr(rest, "..") != NULL)
-			return berth_err_set(err, 0, "ModelDataUrl \"%s\" is not a valid s3:// URL", url);
-		if (store == NULL || store->local_root == NULL)
-			return berth_err_set(err, 0,
-					     "ModelDataUrl \"%s\" needs an object store: start berthd with "
-					     "--object-store-root DIR (s3://bucket/key is read from DIR/bucket/key)",
-					     url);
-		if (objstore_check(store, url, err) < 0)
-			return -1;
-		fd = host_path_open_beneath(store->local_root, rest, O_PATH, &oe);
-		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
-			return berth_err_set(err, 0,
-					     "Could not access model data at %s: it leads out of the object store root "
-					     "%s through a symbolic link.",
-					     url, store->local_root);
-	} else if (strncmp(url, "file://", 7) == 0) {
-		const char *p = url + 7;
-		if (p[0] != '/')
-			return berth_err_set(err, 0, "ModelDataUrl \"%s\" must be file:///absolute/path", url);
-		fd = host_path_open(store ? store->model_roots : NULL, p, O_PATH, &oe);
-		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
-			return host_paths_refuse_model(store ? store->model_roots : NULL, url, err);
-	} else {
-		return berth_err_set(err, 0,
-				     "ModelDataUrl \"%s\" uses a scheme berth cannot read yet; use s3:// or file://", url);
-	}
-	if (fd < 0)
-		return berth_err_set(err, 0, "Failed to download model data from %s: %s", url, oe.msg);
-	return fd;
+	_cleanup_free_ char *id = fs_path("%s\n%s", url, version);
+	if (id == NULL)
+		return NULL;
+	char hex[65];
+	sigv4_sha256_hex(id, strlen(id), hex);
+	hex[16] = '\0';
+	return fs_path("%s/artifacts/%s", state_dir, hex);
 }
 
-int artifact_resolve(const char *state_dir, const struct objstore_config *store, const char *url, int *dir_fd,
-		     struct berth_err *err)
+static int open_dir(const char *path, int *dir_fd, struct berth_err *err)
 {
-	_cleanup_close_ int fd = open_source(store, url, err);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return berth_err_set(err, errno, "ModelDataUrl %s", url);
-	if (S_ISDIR(st.st_mode)) {
-		*dir_fd = berth_steal_fd(&fd);
-		return 0;
-	}
-	if (!S_ISREG(st.st_mode))
-		return berth_err_set(err, 0, "Failed to download model data from %s: it is neither a file nor a directory",
-				     url);
-	/* the file found beneath the root, reopened for reading through its descriptor */
-	_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", fd);
-	_cleanup_close_ int file = self ? open(self, O_RDONLY | O_CLOEXEC) : -1;
-	if (file < 0)
-		return berth_err_set(err, errno, "ModelDataUrl %s", url);
-	char key[17];
-	if (unpack_fd_key(file, url, key, err) < 0)
-		return -1;
-	_cleanup_free_ char *parent = fs_path("%s/artifacts", state_dir);
-	_cleanup_free_ char *dest = fs_path("%s/artifacts/%s", state_dir, key);
-	if (parent == NULL || dest == NULL)
-		return berth_err_set(err, ENOMEM, "ModelDataUrl");
-	if (fs_mkdir_p(parent, 0700, err) < 0)
-		return -1;
-	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
-	if (unpack_once_fd(file, url, dest, &lim, err) < 0)
-		return berth_err_prefix(err, "Failed to extract model data from %s", url);
-	int d = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int d = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (d < 0)
-		return berth_err_set(err, errno, "cannot open %s", dest);
+		return berth_err_set(err, errno, "cannot open %s", path);
 	*dir_fd = d;
 	return 0;
+}
+
+/* Downloads o into STATE/artifacts/.fetch and unpacks it into dest; the
+ * download is removed whatever happens. */
+static int fetch_unpack(const struct artifact_config *cfg, const struct objstore_object *o, const char *url,
+			const char *what, const char *dest, const struct unpack_limits *lim, struct berth_err *err)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", cfg->state_dir);
+	_cleanup_free_ char *tmp = fs_path("%s/artifacts/.fetch/%d.%lx", cfg->state_dir, (int)getpid(),
+					   (unsigned long)pthread_self());
+	if (tdir == NULL || tmp == NULL)
+		return berth_err_set(err, ENOMEM, "artifact cache");
+	if (fs_mkdir_p(tdir, 0700, err) < 0)
+		return -1;
+	log_info("artifact: fetching %s", url);
+	enum objstore_status st = OBJSTORE_OK;
+	struct berth_err cause;
+	if (objstore_fetch(cfg->store, o, tmp, lim->max_bytes, &st, &cause) < 0) {
+		objstore_failure(o, url, what, st, &cause, err);
+		return -1;
+	}
+	int r = unpack_once(tmp, dest, lim, err);
+	unlink(tmp);
+	if (r < 0)
+		return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
+	return 0;
+}
+
+int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
+		     struct berth_err *err)
+{
+	if (cfg->store == NULL)
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s \"%s\": berthd has no object store", what, url);
+	__attribute__((cleanup(objstore_object_free))) struct objstore_object o = { 0 };
+	_cleanup_free_ char *version = NULL;
+	enum objstore_status st = OBJSTORE_OK;
+	long long size = -1;
+	struct berth_err cause;
+	if (objstore_locate(cfg->store, url, &o, &st, &cause) < 0 ||
+	    objstore_stat(cfg->store, &o, &version, &size, &st, &cause) < 0) {
+		objstore_failure(&o, url, what, st, &cause, err);
+		return -1;
+	}
+	if (o.local_dir) { /* already unpacked: used as it is, through the descriptor opened beneath its root */
+		_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", o.local_fd);
+		return self ? open_dir(self, dir_fd, err) : berth_err_set(err, ENOMEM, "artifact");
+	}
+	uint64_t max = cfg->max_bytes > 0 ? cfg->max_bytes : ARTIFACT_MAX_UNPACKED_BYTES;
+	if (size > 0 && (uint64_t)size > max) { /* said before a byte is fetched */
+		berth_err_set(&cause, 0, "%s is larger than the limit of %llu bytes", url, (unsigned long long)max);
+		objstore_failure(&o, url, what, OBJSTORE_TOO_BIG, &cause, err);
+		return -1;
+	}
+	_cleanup_free_ char *parent = fs_path("%s/artifacts", cfg->state_dir);
+	_cleanup_free_ char *dest = cache_entry(cfg->state_dir, url, version);
+	if (parent == NULL || dest == NULL)
+		return berth_err_set(err, ENOMEM, "artifact cache");
+	if (fs_mkdir_p(parent, 0700, err) < 0)
+		return -1;
+	struct stat sb;
+	if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) /* this version is here: nothing to fetch */
+		return open_dir(dest, dir_fd, err);
+	struct unpack_limits lim = { .max_bytes = max, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
+	if (o.local_open) {
+		/* the file objstore_stat opened beneath its root, not its path again */
+		if (unpack_once_fd(o.local_fd, url, dest, &lim, err) < 0)
+			return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
+	} else if (fetch_unpack(cfg, &o, url, what, dest, &lim, err) < 0) {
+		return -1;
+	}
+	return open_dir(dest, dir_fd, err);
+}
+
+void artifact_sweep(const char *state_dir)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", state_dir);
+	struct berth_err err;
+	if (tdir != NULL && access(tdir, F_OK) == 0 && fs_remove_tree(tdir, &err) < 0)
+		log_warn("artifact cache: %s", err.msg);
 }
