@@ -54,7 +54,9 @@ static int fetch_unpack(const struct artifact_config *cfg, const struct objstore
 		objstore_failure(o, url, what, st, &cause, err);
 		return -1;
 	}
-	int r = unpack_once(tmp, dest, lim, err);
+	/* messages name the URL, not the download's path */
+	_cleanup_close_ int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int r = fd >= 0 ? unpack_once_fd(fd, url, dest, lim, err) : berth_err_set(err, errno, "cannot open %s", tmp);
 	unlink(tmp);
 	if (r < 0)
 		return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
@@ -82,7 +84,8 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 	}
 	uint64_t max = cfg->max_bytes > 0 ? cfg->max_bytes : ARTIFACT_MAX_UNPACKED_BYTES;
 	if (size > 0 && (uint64_t)size > max) { /* said before a byte is fetched */
-		berth_err_set(&cause, 0, "%s is larger than the limit of %llu bytes", url, (unsigned long long)max);
+		berth_err_set(&cause, 0, "%s is larger than the limit of %llu bytes (berthd's model_max_bytes)", url,
+			      (unsigned long long)max);
 		objstore_failure(&o, url, what, OBJSTORE_TOO_BIG, &cause, err);
 		return -1;
 	}
