@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,45 @@ static int fetch_unpack(const struct artifact_config *cfg, const struct objstore
 	return 0;
 }
 
+/* STATE/artifacts/.fetch/KEY.lock, held (flock) while KEY is fetched; a
+ * waiter finds KEY there when it gets the lock. */
+static char *lock_path(const char *state_dir, const char *dest)
+{
+	const char *key = strrchr(dest, '/');
+	return fs_path("%s/artifacts/.fetch/%s.lock", state_dir, key ? key + 1 : dest);
+}
+
+static int lock_entry(const char *state_dir, const char *dest, struct berth_err *err)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", state_dir);
+	_cleanup_free_ char *path = lock_path(state_dir, dest);
+	if (tdir == NULL || path == NULL)
+		return berth_err_set(err, ENOMEM, "artifact cache");
+	if (fs_mkdir_p(tdir, 0700, err) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berth_err_set(err, errno, "cannot create %s", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			return berth_err_set(err, e, "cannot lock %s", path);
+		}
+	}
+	return fd;
+}
+
+/* Removed while still held: whoever waits on it finds the entry done, and
+ * whoever comes later creates a new lock and finds it too. */
+static void unlock_entry(const char *state_dir, const char *dest, int fd)
+{
+	_cleanup_free_ char *path = lock_path(state_dir, dest);
+	if (path != NULL)
+		unlink(path);
+	flock(fd, LOCK_UN);
+}
+
 int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
 		     struct berth_err *err)
 {
@@ -103,10 +143,15 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 		/* the file objstore_stat opened beneath its root, not its path again */
 		if (unpack_once_fd(o.local_fd, url, dest, &lim, err) < 0)
 			return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
-	} else if (fetch_unpack(cfg, &o, url, what, dest, &lim, err) < 0) {
-		return -1;
+		return open_dir(dest, dir_fd, err);
 	}
-	return open_dir(dest, dir_fd, err);
+	/* one download per entry: the instances of an endpoint start together */
+	_cleanup_close_ int lock = lock_entry(cfg->state_dir, dest, err);
+	if (lock < 0)
+		return -1;
+	int r = stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : fetch_unpack(cfg, &o, url, what, dest, &lim, err);
+	unlock_entry(cfg->state_dir, dest, lock);
+	return r < 0 ? -1 : open_dir(dest, dir_fd, err);
 }
 
 void artifact_sweep(const char *state_dir)

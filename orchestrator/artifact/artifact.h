@@ -11,7 +11,9 @@
  * ETag, or mtime/size/inode for a local file; objstore_stat). The version
  * is asked first and an entry already there is used without fetching:
  * restarting a container does not download again, and a changed object
- * gets a new entry. A remote object is downloaded into
+ * gets a new entry. Containers starting together that name the same
+ * version share one download (a lock file in .fetch/). A remote object is
+ * downloaded into
  * STATE_DIR/artifacts/.fetch/ (at most max_bytes; removed once unpacked,
  * or on failure, never kept half-downloaded), then unpacked (unpack.h:
  * bounded by max_bytes and UNPACK_DEFAULT_MAX_ENTRIES, into a .partial
