@@ -223,6 +223,24 @@ def test_single_model_from_s3_is_fetched_once_and_cached_by_etag(berth, moto):
     berth.sm.delete_endpoint_config(EndpointConfigName=cfg2)
 
 
+def test_instances_starting_together_share_one_download(berth, moto):
+    p = uniq("two")
+    key = p + "/model.tar.gz"
+    moto.s3.put_object(Bucket=BUCKET, Key=key, Body=tgz({"model.txt": b"shared\n"}))
+    berth.sm.create_model(ModelName=p, ExecutionRoleArn=bh.ROLE, PrimaryContainer=bh.container(
+        env={"ECHO_MODE": "model"}, model_data_url="s3://%s/%s" % (BUCKET, key)))
+    berth.sm.create_endpoint_config(EndpointConfigName=p + "-cfg", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": p, "InitialInstanceCount": 3, "InstanceType": "ml.m5.large"}])
+    berth.sm.create_endpoint(EndpointName=p + "-ep", EndpointConfigName=p + "-cfg")
+    berth.wait_in_service(p + "-ep")
+    assert len(berth.ps(p + "-ep")) == 3
+    for _ in range(6):
+        assert invoke(berth, p + "-ep", b"x") == b"shared\n"
+    assert moto.requests("GET", BUCKET, key) == [200]
+    bh.delete_stack(berth, p, p + "-cfg", p + "-ep")
+    assert cache_leftovers(berth) == []
+
+
 def test_pipeline_containers_each_fetch_their_model_data(berth, moto):
     p = uniq("pipe")
     # container a answers with its model file, which is container b's command: read b's model file
