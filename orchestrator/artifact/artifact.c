@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fsutil.h"
 #include "log.h"
 #include "sigv4.h"
@@ -25,6 +27,48 @@ static char *cache_entry(const char *state_dir, const char *url, const char *ver
 	sigv4_sha256_hex(id, strlen(id), hex);
 	hex[16] = '\0';
 	return fs_path("%s/artifacts/%s", state_dir, hex);
+}
+
+/* STATE/artifacts/.last/HASH(url): the entry this URL last resolved to
+ * from a remote store, for when the store cannot be reached */
+static char *last_record(const char *state_dir, const char *url)
+{
+	char hex[65];
+	sigv4_sha256_hex(url, strlen(url), hex);
+	hex[16] = '\0';
+	return fs_path("%s/artifacts/.last/%s", state_dir, hex);
+}
+
+static void remember(const char *state_dir, const char *url, const char *dest)
+{
+	_cleanup_free_ char *dir = fs_path("%s/artifacts/.last", state_dir);
+	_cleanup_free_ char *rec = last_record(state_dir, url);
+	const char *key = strrchr(dest, '/');
+	struct berth_err err;
+	if (dir == NULL || rec == NULL || key == NULL)
+		return;
+	if (fs_mkdir_p(dir, 0700, &err) < 0 || fs_write_atomic(rec, key + 1, strlen(key + 1), 0600, &err) < 0)
+		log_warn("artifact cache: %s", err.msg);
+}
+
+/* The entry url last resolved to, when it is still there; NULL if none. */
+static char *remembered(const char *state_dir, const char *url)
+{
+	_cleanup_free_ char *rec = last_record(state_dir, url);
+	struct berth_buf b = BERTH_BUF_INIT;
+	struct berth_err err;
+	char *dest = NULL;
+	if (rec != NULL && fs_read_file(rec, &b, 64, &err) == 0 && b.len == 16 &&
+	    strspn(b.data, "0123456789abcdef") >= 16) {
+		dest = fs_path("%s/artifacts/%.16s", state_dir, b.data);
+		struct stat sb;
+		if (dest != NULL && (stat(dest, &sb) < 0 || !S_ISDIR(sb.st_mode))) {
+			free(dest);
+			dest = NULL;
+		}
+	}
+	buf_free(&b);
+	return dest;
 }
 
 static int open_dir(const char *path, int *dir_fd, struct berth_err *err)
@@ -115,6 +159,12 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 	struct berth_err cause;
 	if (objstore_locate(cfg->store, url, &o, &st, &cause) < 0 ||
 	    objstore_stat(cfg->store, &o, &version, &size, &st, &cause) < 0) {
+		/* a restart while the store is down runs what this URL ran before */
+		_cleanup_free_ char *last = st == OBJSTORE_UNREACHABLE ? remembered(cfg->state_dir, url) : NULL;
+		if (last != NULL) {
+			log_warn("artifact: %s; using the copy of %s fetched before (%s)", cause.msg, url, last);
+			return open_dir(last, dir_fd, err);
+		}
 		objstore_failure(&o, url, what, st, &cause, err);
 		return -1;
 	}
@@ -135,9 +185,13 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 		return berth_err_set(err, ENOMEM, "artifact cache");
 	if (fs_mkdir_p(parent, 0700, err) < 0)
 		return -1;
+	bool remote = !o.local_open;
 	struct stat sb;
-	if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) /* this version is here: nothing to fetch */
+	if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* this version is here: nothing to fetch */
+		if (remote)
+			remember(cfg->state_dir, url, dest);
 		return open_dir(dest, dir_fd, err);
+	}
 	struct unpack_limits lim = { .max_bytes = max, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
 	if (o.local_open) {
 		/* the file objstore_stat opened beneath its root, not its path again */
@@ -151,7 +205,10 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 		return -1;
 	int r = stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : fetch_unpack(cfg, &o, url, what, dest, &lim, err);
 	unlock_entry(cfg->state_dir, dest, lock);
-	return r < 0 ? -1 : open_dir(dest, dir_fd, err);
+	if (r < 0)
+		return -1;
+	remember(cfg->state_dir, url, dest);
+	return open_dir(dest, dir_fd, err);
 }
 
 void artifact_sweep(const char *state_dir)

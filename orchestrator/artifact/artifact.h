@@ -19,6 +19,11 @@
  * bounded by max_bytes and UNPACK_DEFAULT_MAX_ENTRIES, into a .partial
  * directory renamed when complete).
  *
+ * The entry a URL of a remote store last resolved to is recorded in
+ * STATE_DIR/artifacts/.last/; when the store cannot be reached (not when
+ * it answers "missing") that entry is used, with a warning in the log, so
+ * a container restarted while the store is down runs what it ran before.
+ *
  * The result is an open directory (O_PATH), never a path to look up again:
  * the caller mounts it (model_mount.h). */
 #ifndef BERTH_ARTIFACT_H

@@ -153,7 +153,10 @@ def cache_leftovers(inst):
     top = os.path.join(inst.state_dir, "artifacts")
     if not os.path.isdir(top):
         return []
-    odd = [x for x in os.listdir(top) if x != ".fetch" and not re.fullmatch(r"[0-9a-f]{16}", x)]
+    odd = [x for x in os.listdir(top) if x not in (".fetch", ".last") and not re.fullmatch(r"[0-9a-f]{16}", x)]
+    last = os.path.join(top, ".last")
+    if os.path.isdir(last):
+        odd += [".last/" + x for x in os.listdir(last) if not re.fullmatch(r"[0-9a-f]{16}", x)]
     fetch = os.path.join(top, ".fetch")
     if os.path.isdir(fetch):
         odd += [".fetch/" + x for x in os.listdir(fetch)]
@@ -385,3 +388,35 @@ def test_the_store_down_fails_clearly_and_nothing_else_changes(make_berth, moto)
     m, c, ep = bh.create_endpoint_stack(inst.sm, uniq("down-ok"), primary=bh.container(), inst=inst)
     assert invoke(inst, ep, b"still serving") == b"still serving"
     bh.delete_stack(inst, m, c, ep)
+
+
+def test_a_container_restarted_while_the_store_is_down_runs_its_cached_model(make_berth, tmp_path):
+    own = Moto(str(tmp_path))
+    try:
+        own.s3.create_bucket(Bucket=BUCKET)
+        key = uniq("restart") + "/model.tar.gz"
+        own.s3.put_object(Bucket=BUCKET, Key=key, Body=tgz({"model.txt": b"still here\n"}))
+        inst = make_berth(extra_berthd=["--s3-endpoint", own.url, "--s3-bucket", BUCKET], env=s3_env())
+        url = "s3://%s/%s" % (BUCKET, key)
+        m, c, ep = bh.create_endpoint_stack(inst.sm, uniq("restart"), inst=inst, primary=bh.container(
+            env={"ECHO_MODE": "model"}, model_data_url=url))
+        assert invoke(inst, ep, b"x") == b"still here\n"
+    finally:
+        own.stop()
+    victim = inst.ps(ep)[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+
+    def restarted():
+        r = [x for x in inst.ps(ep) if x["id"] == victim["id"]]
+        return r and r[0]["restarts"] >= 1 and r[0]["state"] == "running" and r[0]["health"] == "healthy"
+    bh.wait_until(restarted, 60, "the killed container restarted with the store down")
+    assert invoke(inst, ep, b"x") == b"still here\n"
+    with open(inst.berthd_log, "rb") as f:
+        assert ("using the copy of %s fetched before" % url) in f.read().decode(errors="replace")
+    # what was never fetched still fails clearly
+    other = "s3://%s/%s" % (BUCKET, uniq("never") + "/model.tar.gz")
+    st, reason = failed_stack(inst, uniq("never"), bh.container(model_data_url=other))
+    assert "could not be reached" in reason, reason
+    bh.delete_stack(inst, *st)
+    bh.delete_stack(inst, m, c, ep)
+    assert cache_leftovers(inst) == []
