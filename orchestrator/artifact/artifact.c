@@ -39,14 +39,37 @@ static char *last_record(const char *state_dir, const char *url)
 	return fs_path("%s/artifacts/.last/%s", state_dir, hex);
 }
 
+/* The 16 hex digits of the record at rec into key[17]; -1 when none. */
+static int read_record(const char *rec, char key[17])
+{
+	struct berth_buf b = BERTH_BUF_INIT;
+	struct berth_err err;
+	int r = -1;
+	if (fs_read_file(rec, &b, 64, &err) == 0 && b.len == 16) {
+		r = 0;
+		for (size_t i = 0; i < 16; i++)
+			if (!strchr("0123456789abcdef", b.data[i]) || b.data[i] == '\0')
+				r = -1;
+		if (r == 0) {
+			memcpy(key, b.data, 16);
+			key[16] = '\0';
+		}
+	}
+	buf_free(&b);
+	return r;
+}
+
 static void remember(const char *state_dir, const char *url, const char *dest)
 {
 	_cleanup_free_ char *dir = fs_path("%s/artifacts/.last", state_dir);
 	_cleanup_free_ char *rec = last_record(state_dir, url);
 	const char *key = strrchr(dest, '/');
+	char old[17];
 	struct berth_err err;
 	if (dir == NULL || rec == NULL || key == NULL)
 		return;
+	if (read_record(rec, old) == 0 && strcmp(old, key + 1) == 0)
+		return; /* the usual case: written once per version, not at every start */
 	if (fs_mkdir_p(dir, 0700, &err) < 0 || fs_write_atomic(rec, key + 1, strlen(key + 1), 0600, &err) < 0)
 		log_warn("artifact cache: %s", err.msg);
 }
@@ -55,19 +78,15 @@ static void remember(const char *state_dir, const char *url, const char *dest)
 static char *remembered(const char *state_dir, const char *url)
 {
 	_cleanup_free_ char *rec = last_record(state_dir, url);
-	struct berth_buf b = BERTH_BUF_INIT;
-	struct berth_err err;
-	char *dest = NULL;
-	if (rec != NULL && fs_read_file(rec, &b, 64, &err) == 0 && b.len == 16 &&
-	    strspn(b.data, "0123456789abcdef") >= 16) {
-		dest = fs_path("%s/artifacts/%.16s", state_dir, b.data);
-		struct stat sb;
-		if (dest != NULL && (stat(dest, &sb) < 0 || !S_ISDIR(sb.st_mode))) {
-			free(dest);
-			dest = NULL;
-		}
+	char key[17];
+	if (rec == NULL || read_record(rec, key) < 0)
+		return NULL;
+	char *dest = fs_path("%s/artifacts/%s", state_dir, key);
+	struct stat sb;
+	if (dest != NULL && (stat(dest, &sb) < 0 || !S_ISDIR(sb.st_mode))) {
+		free(dest);
+		dest = NULL;
 	}
-	buf_free(&b);
 	return dest;
 }
 
