@@ -471,3 +471,66 @@ def test_multi_model_streams(berth):
         assert "TargetModel" in out["error"]["message"], out
     finally:
         bh.delete_stack(berth, model, cfg, ep2)
+
+
+def test_http2_flow_control_holds_the_container_back(berth, ep):
+    """An HTTP/2 client that grants 16 MiB of window and no more, then
+    resets the stream: the router sends what the window allows, stops
+    reading the container meanwhile (its memory stays put), and the reset
+    closes the container's connection."""
+    import h2_frames as h2
+    before = container_log(berth, ep).count("stream ended after")
+    chunk, n = 65536, 16384  # 1 GiB if nothing held it back
+    path = stream_path(ep)
+    extra = [("x-amzn-sagemaker-custom-attributes", "stream=%d,bytes=%d" % (n, chunk)), ("content-length", "1")]
+    c = h2.H2Client(berth.port)
+    try:
+        hwm_before = router_rss_kib(berth, "VmHWM")
+        c.open_stream(1, h2.request_headers(berth.port, path, extra=extra, body=b"x"))
+        c.send(h2.data_frames(1, b"x", end_stream=True))
+        got, status = 0, None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            f = c.read_frame(0.2)
+            if f is None:
+                continue
+            ftype, flags, stream, payload = f
+            if ftype == h2.HEADERS and stream == 1:
+                status = h2.status_of(payload)
+            elif ftype == h2.DATA and stream == 1:
+                got += len(payload)
+            assert not (ftype == h2.RST_STREAM and stream == 1), f
+        assert status == 200
+        window = 1 << 24
+        assert window - 2 * 65536 <= got <= window, got  # all the window allowed, not a byte more
+        hwm_paused = router_rss_kib(berth, "VmHWM")
+        c.send(h2.rst_frame(1))
+
+        def closed():
+            log = container_log(berth, ep)
+            return log.count("stream ended after") > before and "the connection closed" in log.splitlines()[-1]
+        bh.wait_until(closed, 5, "the container's connection closed after RST_STREAM")
+    finally:
+        c.close()
+    last = [l for l in container_log(berth, ep).splitlines() if "stream ended after" in l][-1]
+    sent = int(last.split("after ")[1].split()[0])
+    assert sent < n // 8, last  # held back: far from the 16384 chunks it would have sent
+    assert hwm_paused - hwm_before < 48 * 1024, (hwm_before, hwm_paused)
+    berth.assert_serving()
+
+
+def test_confined_router_streams(supervised_berth):
+    """The router berthd runs (unprivileged, seccomp allow-list) streams with
+    the system calls it already had."""
+    inst = supervised_berth()
+    _, _, ep2 = bh.create_endpoint_stack(inst.sm, "strm-conf-" + S, primary=bh.container(), inst=inst)
+    for version in ("--http1.1", "--http2-prior-knowledge"):
+        code, heads, data = curl_stream(inst, ep2, b"x",
+                                        {"X-Amzn-SageMaker-Custom-Attributes": "stream=8,bytes=70000,delay=10"},
+                                        version)
+        assert code == 0 and heads[":status"] == "200", (code, heads)
+        assert b"".join(p for _, p in parse_events(data)) == pattern(0, 8 * 70000)
+        code, heads, data = curl_stream(inst, ep2, b"x",
+                                        {"X-Amzn-SageMaker-Custom-Attributes": "stream=4,bytes=10,reset=1"}, version)
+        assert json.loads(parse_events(data)[-1][1])["ErrorCode"] == "StreamBroken"
+    inst.assert_serving()
