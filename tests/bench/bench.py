@@ -764,6 +764,115 @@ def bench_tls(b, ep, cert, body, tmp, rep, n, rounds):
         nginx.close()
 
 
+# ---- InvokeEndpointWithResponseStream -------------------------------------------
+
+def _stream_request(path, headers, close=False):
+    h = dict(headers, **{"Content-Length": "1"})
+    if close:
+        h["Connection"] = "close"
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + bh.header_lines(h) + b"\r\nx")
+
+
+def _first_byte_us(sock, request):
+    """Microseconds from sending request to the first body byte of its
+    (chunked) answer; the rest of the answer is read and dropped."""
+    t0 = time.perf_counter()
+    sock.sendall(request)
+    data, first = b"", None
+    while True:
+        more = sock.recv(1 << 16)
+        if not more:
+            raise RuntimeError("connection closed: %r" % data[-200:])
+        data += more
+        head_end = data.find(b"\r\n\r\n")
+        if first is None and head_end >= 0 and len(data) > head_end + 4:
+            first = time.perf_counter()
+        if data.endswith(b"\r\n0\r\n\r\n"):
+            return (first - t0) * 1e6
+
+
+def _drain_rate(sock, request):
+    """(bytes, MB/s) of an answer read until the peer closes."""
+    buf = bytearray(1 << 20)
+    t0 = time.perf_counter()
+    sock.sendall(request)
+    total = 0
+    while True:
+        n = sock.recv_into(buf)
+        if n == 0:
+            break
+        total += n
+    return total, total / (time.perf_counter() - t0) / 1e6
+
+
+def bench_stream(b, image, netns, rep, rounds, n_ttfb=2000, stream_bytes=1 << 30):
+    """Time to the first streamed byte and the rate of a 1 GiB streamed
+    answer (echo's stream= custom attribute), through the router's
+    InvokeEndpointWithResponseStream (signed, verified, HTTP/1.1) and
+    straight from the container in its network namespace; interleaved
+    rounds, medians."""
+    b.stack("streambench", [{"ContainerHostname": "a", "Image": image}], None)
+    b.sm.create_endpoint(EndpointName="streambench", EndpointConfigName="streambench")
+    b.sm.get_waiter("endpoint_in_service").wait(EndpointName="streambench", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    pid = b.container_pid("streambench", "a")
+    path = "/endpoints/streambench/invocations-response-stream"
+    small = {"X-Amzn-SageMaker-Custom-Attributes": "stream=1,bytes=64"}
+    chunk = 1 << 16
+    big = {"X-Amzn-SageMaker-Custom-Attributes": f"stream={stream_bytes // chunk},bytes={chunk}"}
+
+    def signed(headers, close=False):
+        h = dict(headers, **{"Content-Length": "1"})
+        if close:
+            h["Connection"] = "close"
+        hd = bh.sign_headers(b.port, "POST", path, body=b"x", headers=h, key=b.invoke_key,
+                             host="x") if b.auth == "sigv4" else h
+        return f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + bh.header_lines(hd) + b"\r\nx"
+
+    def router_sock():
+        return socket.create_connection(("127.0.0.1", b.port))
+
+    def direct_sock():
+        s = netns.socket_in(pid)
+        s.connect(("127.0.0.1", 8080))
+        return s
+    targets = {
+        "direct": (direct_sock, _stream_request("/invocations", small),
+                   _stream_request("/invocations", big, close=True)),
+        "berth-router": (router_sock, signed(small), signed(big, close=True)),
+    }
+    ttfb, rate = {}, {}
+    for _ in range(rounds):
+        for name, (connect, small_req, big_req) in targets.items():
+            s = connect()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                for _ in range(100):  # warm
+                    _first_byte_us(s, small_req)
+                ttfb.setdefault(name, []).append(statistics.median(_first_byte_us(s, small_req)
+                                                                   for _ in range(n_ttfb)))
+            finally:
+                s.close()
+            s = connect()
+            try:
+                rate.setdefault(name, []).append(_drain_rate(s, big_req)[1])
+            finally:
+                s.close()
+    med = {k: statistics.median(v) for k, v in ttfb.items()}
+    mrate = {k: statistics.median(v) for k, v in rate.items()}
+    for name in targets:
+        rep.row(f"stream: time to first byte, 1 client, HTTP/1.1, {name}", f"{med[name]:.0f} us (median)",
+                "baseline" if name == "direct" else f"{med[name] - med['direct']:+.0f} us over direct",
+                "" if name == "direct" else "<= +100 us")
+        rep.row(f"stream: 1 GiB answer, HTTP/1.1, {name}", f"{mrate[name]:,.0f} MB/s",
+                "baseline" if name == "direct" else f"{mrate[name] / mrate['direct']:.2f}x direct",
+                "" if name == "direct" else ">= 0.8x direct")
+    d = med["berth-router"] - med["direct"]
+    rep.target("stream time to first PayloadPart over direct (median)", f"{d:+.0f} us", "<= +100 us", d <= 100)
+    r = mrate["berth-router"] / mrate["direct"]
+    rep.target("stream throughput vs. direct, 1 GiB", f"{r:.2f}x", ">= 0.8x", r >= 0.8)
+    b.sm.delete_endpoint(EndpointName="streambench")
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -799,6 +908,7 @@ def main():
     ap.add_argument("--only-sigv4", action="store_true", help="run only the SigV4 verification cost figure")
     ap.add_argument("--sigv4-requests", type=int, default=60000, help="h2load requests per SigV4 figure")
     ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
+    ap.add_argument("--only-stream", action="store_true", help="run only the response streaming figures")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
@@ -820,6 +930,9 @@ def main():
             b.stack("tlsbench", [{"ContainerHostname": "a", "Image": image}], "Direct")
             b.sm.create_endpoint(EndpointName="tlsbench", EndpointConfigName="tlsbench")
             bench_tls(b, "tlsbench", cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
+            raise _Done()
+        if a.only_stream:
+            bench_stream(b, image, netns, rep, a.bench_rounds)
             raise _Done()
         if a.only_mme:
             bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
@@ -972,6 +1085,9 @@ def main():
 
         # -- SigV4 verification cost --
         bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
+
+        # -- InvokeEndpointWithResponseStream --
+        bench_stream(b, image, netns, rep, a.bench_rounds)
 
         # -- multi-model endpoints --
         bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
