@@ -177,8 +177,8 @@ static inline const char *request_resp_str(const struct request *req, struct req
  * until `resume` is called (from the loop, never from inside a request_*
  * call), so a slow client slows the producer instead of growing memory.
  * 0 otherwise, -1 on ENOMEM. request_stream_end ends the response. */
-#define REQUEST_STREAM_HIGH_WATER (256u << 10)
-#define REQUEST_STREAM_LOW_WATER (64u << 10)
+#define REQUEST_STREAM_HIGH_WATER (512u << 10)
+#define REQUEST_STREAM_LOW_WATER (128u << 10)
 void request_stream_begin(struct request *req, void (*resume)(void *arg));
 int request_stream_write(struct request *req, const struct iovec *iov, int n);
 void request_stream_end(struct request *req);

@@ -23,7 +23,7 @@
 #include "log.h"
 #include "upstream.h"
 
-#define UPSTREAM_READ_CHUNK (64u << 10)
+#define UPSTREAM_READ_CHUNK (256u << 10)
 
 #define UPSTREAM_SHIM_IDLE_CHANNELS 4 /* shim connections kept open per container */
 
