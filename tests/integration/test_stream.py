@@ -534,3 +534,28 @@ def test_confined_router_streams(supervised_berth):
                                         {"X-Amzn-SageMaker-Custom-Attributes": "stream=4,bytes=10,reset=1"}, version)
         assert json.loads(parse_events(data)[-1][1])["ErrorCode"] == "StreamBroken"
     inst.assert_serving()
+
+
+def test_http10_client_gets_the_stream_delimited_by_the_close(berth, ep):
+    """No chunked encoding in HTTP/1.0: the event stream goes out as it is
+    and the router closes the connection at its end."""
+    path = stream_path(ep)
+    h = bh.sign_headers(berth.port, "POST", path, body=b"abcdef",
+                        headers={"X-Amzn-SageMaker-Custom-Attributes": "stream=3,delay=20", "Content-Length": "6"})
+    s = socket.create_connection(("127.0.0.1", berth.port), timeout=30)
+    try:
+        s.sendall(b"POST %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n" % (path.encode(), berth.port) + bh.header_lines(h)
+                  + b"\r\nabcdef")
+        raw = b""
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            raw += more
+    finally:
+        s.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 "), head
+    assert b"Connection: close" in head and b"Transfer-Encoding" not in head and b"Content-Length" not in head, head
+    assert [p for _, p in parse_events(body)] == [b"ab", b"cd", b"ef"]
+    assert sum(12 + 89 + 2 + 4 for _ in range(3)) == len(body)  # nothing but the three messages
