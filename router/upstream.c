@@ -134,6 +134,13 @@ static int on_header(void *user_data, const char *name, size_t name_len, const c
 	return 0;
 }
 
+/* The container may answer before it has read the whole request: its
+ * rest still needs EPOLLOUT while reading pauses. */
+static bool request_unsent(const struct upstream_conn *c)
+{
+	return c->x && c->written < c->head.len + c->x->body_len;
+}
+
 static size_t exchange_limit(const struct upstream_conn *c)
 {
 	return c->x->max_body ? c->x->max_body : c->pool->u->max_body;
@@ -186,7 +193,7 @@ static int on_body(void *user_data, const char *at, size_t len)
 		}
 		if (r > 0 && !c->paused) {
 			c->paused = true; /* conn_on_event stops reading after this feed */
-			loop_watch_mod(c->pool->u->loop, &c->watch, 0);
+			loop_watch_mod(c->pool->u->loop, &c->watch, request_unsent(c) ? EPOLLOUT : 0);
 		}
 		return 0;
 	}
@@ -715,12 +722,14 @@ static int conn_write(struct upstream_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+				return loop_watch_mod(c->pool->u->loop, &c->watch,
+						      (c->paused ? 0 : EPOLLIN | EPOLLRDHUP) | EPOLLOUT);
 			return -1;
 		}
 		c->written += (size_t)n;
 	}
-	return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	/* all sent: reading, unless a streamed answer is paused (upstream_resume) */
+	return loop_watch_mod(c->pool->u->loop, &c->watch, c->paused ? 0 : EPOLLIN | EPOLLRDHUP);
 }
 
 static void exchange_reset_result(struct upstream_exchange *x)
@@ -845,7 +854,7 @@ void upstream_resume(struct upstream *u, struct upstream_exchange *x)
 		return;
 	c->paused = false;
 	/* level-triggered: what waits in the socket is reported at once */
-	loop_watch_mod(u->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	loop_watch_mod(u->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (request_unsent(c) ? EPOLLOUT : 0));
 }
 
 static void exchange_complete(struct upstream_conn *c, enum upstream_result result, bool reusable)
