@@ -512,10 +512,22 @@ static int stream_start(struct conn *c, const struct request *req, int status, c
 	else
 		for (size_t i = 0, off = 0; i < (size_t)n_body; off += body[i].iov_len, i++)
 			memcpy(st->data + off, body[i].iov_base, body[i].iov_len);
-	char head[512];
-	int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+	char head[768];
+	size_t ra_len = req->reply_attributes ? req->reply_attributes_len : 0;
+	if (ra_len > 200)
+		ra_len = 200;
+	const char *extra = req->extra_header;
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n%s%.*s%s%.200s%s%s\r\n",
 			  status, status_text(status), (int)(ctype_len > 200 ? 200 : ctype_len), ctype,
-			  c->close_after ? "Connection: close\r\n" : "");
+			  ra_len ? "X-Amzn-SageMaker-Custom-Attributes: " : "", (int)ra_len,
+			  ra_len ? req->reply_attributes : "", ra_len ? "\r\n" : "", extra ? extra : "",
+			  extra ? "\r\n" : "", c->close_after ? "Connection: close\r\n" : "");
+	if (hl < 0 || (size_t)hl >= sizeof(head)) {
+		free(st->data);
+		free(st);
+		return -1;
+	}
 	struct iovec iov = { head, (size_t)hl };
 	c->stream = st;
 	c->srv->n_streams++;

@@ -413,7 +413,8 @@ def test_container_killed_mid_stream(berth):
 
 
 def test_direct_mode_targets_a_container(berth):
-    containers = [bh.container("ca", env={"ECHO_MODE": "hostname"}), bh.container("cb", env={"ECHO_MODE": "hostname"})]
+    containers = [bh.container("ca", env={"ECHO_MODE": "hostname"}), bh.container("cb", env={"ECHO_MODE": "hostname"}),
+                  bh.container("hd", env={"ECHO_MODE": "headers"})]
     model, cfg, ep2 = bh.create_endpoint_stack(berth.sm, "strm-dir-" + S, containers=containers, mode="Direct",
                                                inst=berth)
     try:
@@ -422,8 +423,16 @@ def test_direct_mode_targets_a_container(berth):
             assert out["error"] is None, out
             assert len(out["parts"]) == 2
             assert b"".join(p for _, p in out["parts"]) == host.encode() + b":payload"
+        # the SDK's Accept travels as X-Amzn-SageMaker-Accept; the container gets it as Accept
+        out = boto3_stream(berth, ep2, b"payload", CustomAttributes="stream=2", TargetContainerHostname="hd",
+                           Accept="application/jsonlines", ContentType="text/csv")
+        assert out["error"] is None, out
+        line = b"".join(p for _, p in out["parts"]).split(b"\n")[0]
+        assert line == b"hd ct=text/csv accept=application/jsonlines ca=stream=2", line
+        assert out["meta"]["CustomAttributes"] == "hd:stream=2", out["meta"]  # echo answers HOST:CA
         out = boto3_stream(berth, ep2, b"payload", CustomAttributes="stream=2")
         assert out["error"]["code"] == "ValidationError", out
+        assert "Direct invocation mode" in out["error"]["message"], out
     finally:
         bh.delete_stack(berth, model, cfg, ep2)
 
