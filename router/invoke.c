@@ -330,6 +330,7 @@ static void stream_begin(struct invocation *iv)
 	if (x->has_resp_custom_attributes)
 		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
 	iv->stream_started = true;
+	iv->inv->srv->metrics.streams++;
 	request_stream_begin(req, stream_resume);
 }
 
@@ -338,6 +339,7 @@ static void stream_begin(struct invocation *iv)
 static int stream_parts(struct invocation *iv, const char *data, size_t len)
 {
 	int r = 0;
+	iv->inv->srv->metrics.stream_bytes += len;
 	do {
 		size_t n = len < EVENTSTREAM_MAX_PAYLOAD ? len : EVENTSTREAM_MAX_PAYLOAD;
 		struct eventstream_frame f;
@@ -406,6 +408,7 @@ static void stream_finish(struct invocation *iv)
 			 host, (unsigned long long)x->streamed, x->error);
 		break;
 	}
+	iv->inv->srv->metrics.stream_errors++;
 	log_warn("invoke %s: streamed response from %s ended early: %s", iv->plan.endpoint->name, host, msg);
 	struct berth_buf ev = BERTH_BUF_INIT;
 	if (eventstream_append_exception(&ev, type, code, msg) == 0) {

@@ -568,3 +568,23 @@ def test_http10_client_gets_the_stream_delimited_by_the_close(berth, ep):
     assert b"Connection: close" in head and b"Transfer-Encoding" not in head and b"Content-Length" not in head, head
     assert [p for _, p in parse_events(body)] == [b"ab", b"cd", b"ef"]
     assert sum(12 + 89 + 2 + 4 for _ in range(3)) == len(body)  # nothing but the three messages
+
+
+def router_counter(inst, name):
+    st, _, body = bh.http_request(inst.port, "GET", "/metrics")
+    assert st == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_metrics_count_streams_bytes_and_errors(berth, ep):
+    streams, sent, errors = (router_counter(berth, "berth_router_" + n)
+                             for n in ("streams_total", "stream_bytes_total", "stream_errors_total"))
+    assert boto3_stream(berth, ep, b"x", CustomAttributes="stream=4,bytes=1000")["error"] is None
+    out = boto3_stream(berth, ep, b"x", CustomAttributes="stream=4,bytes=1000,reset=1")
+    assert out["error"]["code"] == "ModelStreamError", out
+    assert router_counter(berth, "berth_router_streams_total") == streams + 2
+    assert router_counter(berth, "berth_router_stream_bytes_total") == sent + 5000
+    assert router_counter(berth, "berth_router_stream_errors_total") == errors + 1
