@@ -158,7 +158,7 @@ def test_first_part_arrives_before_the_container_writes_its_last_chunk(berth, ep
     # each chunk became its own part, delivered as it was written
     assert len(parts) == 5, [p for _, p in parts]
     for (received, _), written in zip(parts, stamps):
-        assert 0 <= received - written < 0.25, (received, written)
+        assert 0 <= received - written < 0.5, (received, written)  # each part as it was written
     assert out["meta"]["ContentType"] == "text/plain", out["meta"]
     assert out["meta"]["InvokedProductionVariant"] == "AllTraffic", out["meta"]
     assert out["headers"]["content-type"] == "application/vnd.amazon.eventstream", out["headers"]
@@ -497,10 +497,14 @@ def test_http2_flow_control_holds_the_container_back(berth, ep):
         hwm_before = router_rss_kib(berth, "VmHWM")
         c.open_stream(1, h2.request_headers(berth.port, path, extra=extra, body=b"x"))
         c.send(h2.data_frames(1, b"x", end_stream=True))
-        got, status = 0, None
-        deadline = time.monotonic() + 3
+        got, status, window = 0, None, 1 << 24
+        deadline, quiet_until = time.monotonic() + 20, None
         while time.monotonic() < deadline:
-            f = c.read_frame(0.2)
+            if got >= window - 2 * 65536:  # the window is used up: nothing more may come
+                quiet_until = quiet_until or time.monotonic() + 0.5
+                if time.monotonic() >= quiet_until:
+                    break
+            f = c.read_frame(0.1)
             if f is None:
                 continue
             ftype, flags, stream, payload = f
@@ -510,7 +514,6 @@ def test_http2_flow_control_holds_the_container_back(berth, ep):
                 got += len(payload)
             assert not (ftype == h2.RST_STREAM and stream == 1), f
         assert status == 200
-        window = 1 << 24
         assert window - 2 * 65536 <= got <= window, got  # all the window allowed, not a byte more
         hwm_paused = router_rss_kib(berth, "VmHWM")
         c.send(h2.rst_frame(1))
