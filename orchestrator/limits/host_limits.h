@@ -20,6 +20,8 @@
 #ifndef BERTH_HOST_LIMITS_H
 #define BERTH_HOST_LIMITS_H
 
+struct cdi_registry;
+
 #include "cgroup.h"
 #include "err.h"
 #include "instance_types.h"
@@ -34,6 +36,11 @@ struct limits {
 	long long host_memory_bytes;
 	const char *state_dir;     /* where endpoint records are (limits_place) */
 	struct store *store;       /* read by limits_endpoint_fits, with the lock held */
+	/* (devices) The host's CDI devices (NULL: none; every GPU type is then
+	 * refused) and the kind an instance type's gpus are when the table
+	 * does not say (NULL: DEVICES_DEFAULT_KIND). devices.h. */
+	struct cdi_registry *cdi;
+	const char *accelerator_kind;
 };
 
 /* types_path NULL: the compiled-in table. Reads nproc and MemTotal. */

@@ -55,8 +55,9 @@ static void *start_worker(void *arg)
 		}
 		struct berth_err err;
 		if ((models[v] = model_dup(m)) == NULL ||
-		    runtime_alloc_instances(rt, &variants[v], models[v], 0, variants[v].initial_instance_count, false,
-					    &containers, &defs, &n, &err) < 0)
+		    runtime_alloc_instances_replacing(rt, w->endpoint, &variants[v], models[v], 0,
+						      variants[v].initial_instance_count, false, &containers, &defs, &n,
+						      &err) < 0)
 			buf_printf(&reason, "%s", models[v] ? err.msg : "out of memory");
 	}
 	if (reason.len == 0) /* record the ids before anything runs, so a crash can clean up */

@@ -78,7 +78,12 @@ struct endpoint_container {
 	 * (USERNS_RANGE_SIZE ids; uid_range.h), shared by the containers of one
 	 * instance; 0: none (user namespaces off, or a record written before). */
 	long long uid_base;
+	/* (devices) The CDI devices ("nvidia.com/gpu=0") its instance holds,
+	 * the same in each container of the instance; none on CPU types. */
+	char **devices;
+	size_t n_devices;
 };
+#define RESOURCES_MAX_DEVICES 64
 
 struct endpoint {
 	char *name;
