@@ -413,13 +413,13 @@ int cdi_registry_edits(struct cdi_registry *r, char *const *names, size_t n, str
 			if (d == NULL) {
 				rc = berth_err_set(err, 0,
 						   "CDI device %s, reserved for this instance, is defined by no CDI spec in %s%s%s "
-						   "any more; restore its spec or delete and re-create the endpoint",
+						   "any more; restore its spec or delete and re-create the endpoint.",
 						   names[i], r->dirs[0], r->n_dirs > 1 ? " or " : "",
 						   r->n_dirs > 1 ? r->dirs[1] : "");
 				break;
 			}
 			if (d->health != NULL) {
-				rc = berth_err_set(err, 0, "CDI device %s is not usable: %s", d->name, d->health);
+				rc = berth_err_set(err, 0, "CDI device %s is not usable: %s.", d->name, d->health);
 				break;
 			}
 			const struct cdi_spec *sp = &r->specs[d->spec].spec;

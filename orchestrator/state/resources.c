@@ -71,18 +71,24 @@ void endpoint_config_free(struct endpoint_config *c)
 	free(c);
 }
 
+void endpoint_container_clear(struct endpoint_container *c)
+{
+	free(c->id);
+	free(c->hostname);
+	free(c->socket);
+	free(c->log);
+	free(c->variant);
+	for (size_t j = 0; j < c->n_devices; j++)
+		free(c->devices[j]);
+	free(c->devices);
+	c->devices = NULL;
+	c->n_devices = 0;
+}
+
 void endpoint_containers_free(struct endpoint_container *ec, size_t n)
 {
-	for (size_t i = 0; ec && i < n; i++) {
-		free(ec[i].id);
-		free(ec[i].hostname);
-		free(ec[i].socket);
-		free(ec[i].log);
-		free(ec[i].variant);
-		for (size_t j = 0; j < ec[i].n_devices; j++)
-			free(ec[i].devices[j]);
-		free(ec[i].devices);
-	}
+	for (size_t i = 0; ec && i < n; i++)
+		endpoint_container_clear(&ec[i]);
 	free(ec);
 }
 

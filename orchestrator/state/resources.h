@@ -131,6 +131,8 @@ struct endpoint *endpoint_dup(const struct endpoint *e);
  * endpoint_containers_free) and free an array of n. */
 int endpoint_container_copy(struct endpoint_container *dst, const struct endpoint_container *src);
 void endpoint_containers_free(struct endpoint_container *ec, size_t n);
+/* Frees the members of one record (what endpoint_container_copy made). */
+void endpoint_container_clear(struct endpoint_container *c);
 struct model *model_dup(const struct model *m);
 struct endpoint_config *endpoint_config_dup(const struct endpoint_config *c);
 
