@@ -434,3 +434,41 @@ def test_spec_changes_under_a_running_endpoint(berth, host):
     assert environ(berth, a)["BERTH_TEST_DRIVER"] == "2"
     berth.delete_endpoint_and_wait(a)
     assert holders(berth)["nvidia.com/gpu=0"] is None
+
+
+def test_update_moves_the_reservation(berth, host):
+    a = stack(berth, "upd-a")
+    assert holders(berth) == {"nvidia.com/gpu=0": a, "nvidia.com/gpu=1": None}
+    berth.sm.create_endpoint_config(EndpointConfigName="upd-a-cfg2", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "upd-a", "InitialInstanceCount": 1,
+        "InstanceType": "ml.g5.xlarge"}])
+    # blue/green: the new instance takes the free device while the old one still serves on its own
+    berth.sm.update_endpoint(EndpointName=a, EndpointConfigName="upd-a-cfg2")
+    berth.wait_in_service(a)
+    bh.wait_until(lambda: holders(berth) == {"nvidia.com/gpu=0": None, "nvidia.com/gpu=1": a}, 30,
+                  "the old instance's device freed once the update is done")
+    assert file_op(berth, a, "read /dev/berth-gpu1") == (200, b"\0" * 65536)
+    assert file_op(berth, a, "read /dev/berth-gpu0")[0] == 404
+    berth.assert_serving()
+
+
+def test_without_user_namespaces_runc_makes_the_node(make_berth, host):
+    # an instance of its own (its own spec directory: two berthds do not share devices)
+    specdir = tempfile.mkdtemp(prefix="berth-cdi-nouserns-", dir="/var/tmp")
+    try:
+        os.chmod(specdir, 0o755)
+        with open(os.path.join(specdir, "gpus.json"), "w") as f:
+            json.dump(host.spec(), f)
+        inst = make_berth(extra_berthd=["--cdi-spec-dir", specdir, "--no-user-namespaces"])
+        a = stack(inst, "nu-a")
+        assert file_op(inst, a, "read /dev/berth-gpu0") == (200, b"")
+        assert environ(inst, a)["NVIDIA_VISIBLE_DEVICES"] == "0"
+        cid = inst.ps(a)[0]["id"]
+        with open(os.path.join(inst.state_dir, "containers", cid, "bundle", "config.json")) as f:
+            config = json.load(f)
+        assert config["linux"]["devices"] == [{
+            "path": "/dev/berth-gpu0", "type": "c", "major": os.major(NULL_DEV), "minor": os.minor(NULL_DEV),
+            "fileMode": 0o600, "uid": 0, "gid": 0}]
+        inst.assert_serving()
+    finally:
+        shutil.rmtree(specdir, ignore_errors=True)
