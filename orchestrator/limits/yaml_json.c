@@ -31,8 +31,9 @@ static bool plain_literal(const char *s, size_t len)
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	regex_t re;
-	if (regcomp(&re, "^[-+]?([0-9]+|[0-9]*\\.[0-9]+([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)$",
-		    REG_EXTENDED | REG_NOSUB) != 0)
+	/* what JSON can carry as a number (after an optional '+'); 0x1F, .5
+	 * and 007 stay strings */
+	if (regcomp(&re, "^[-+]?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$", REG_EXTENDED | REG_NOSUB) != 0)
 		return false;
 	bool m = regexec(&re, tmp, 0, NULL, 0) == 0;
 	regfree(&re);
@@ -48,7 +49,7 @@ static void gen_literal(yajl_gen g, const char *s, size_t len)
 	} else if (len == 5 && strncasecmp(s, "false", 5) == 0) {
 		yajl_gen_bool(g, 0);
 	} else {
-		const char *p = s[0] == '+' ? s + 1 : s;
+		const char *p = s[0] == '+' ? s + 1 : s; /* JSON has no leading '+' */
 		yajl_gen_number(g, p, len - (size_t)(p - s));
 	}
 }

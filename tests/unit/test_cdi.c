@@ -179,6 +179,12 @@ static void test_bad_specs(void **state)
 		{ "{\"cdiVersion\":", false, "not a JSON CDI spec*" },
 		{ "cdiVersion: 0.6.0\nkind: a.com/b\ndevices:\n- name: 0\n  containerEdits: {env: [A=1]}\n", true,
 		  "devices[0].name must be a string" },
+		{ "cdiVersion: 0.6.0\nkind: a.com/b\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes:\n"
+		  "    - path: /dev/x\n      major: 0x1F\n", true,
+		  "devices[0].containerEdits.deviceNodes[0].major must be an integer from 0 to 1048575" },
+		{ "cdiVersion: 0.6.0\nkind: a.com/b\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes:\n"
+		  "    - path: /dev/x\n      minor: .5\n", true,
+		  "devices[0].containerEdits.deviceNodes[0].minor must be an integer from 0 to 1048575" },
 		{ "a: &x 1\nb: *x\n", true, "not a YAML CDI spec: line 1: anchors are not accepted in a CDI spec" },
 		{ "a: 1\n---\nb: 2\n", true, "not a YAML CDI spec: line 2: a CDI spec is one YAML document, this is a second" },
 		{ "a: [1\n", true, "not a YAML CDI spec: line *" },
