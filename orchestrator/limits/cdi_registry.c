@@ -120,6 +120,40 @@ static int load_file(const char *path, struct cdi_spec *spec, struct berth_err *
 	return r;
 }
 
+static int cmp_ull(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* every node of a is one of b's */
+static bool nodes_within(const struct cdi_registry_device *a, const struct cdi_registry_device *b)
+{
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		bool found = false;
+		for (size_t j = 0; j < b->n_nodes && !found; j++)
+			found = a->nodes[i] == b->nodes[j];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static bool same_nodes(const struct cdi_registry_device *a, const struct cdi_registry_device *b)
+{
+	return a->n_nodes > 0 && a->n_nodes == b->n_nodes && nodes_within(a, b);
+}
+
+/* shares a node with b */
+static bool overlaps(const struct cdi_registry_device *a, const struct cdi_registry_device *b)
+{
+	for (size_t i = 0; i < a->n_nodes; i++)
+		for (size_t j = 0; j < b->n_nodes; j++)
+			if (a->nodes[i] == b->nodes[j])
+				return true;
+	return false;
+}
+
 static int cmp_device(const void *a, const void *b)
 {
 	return strverscmp(((const struct cdi_registry_device *)a)->name, ((const struct cdi_registry_device *)b)->name);
@@ -135,6 +169,7 @@ static void clear_loaded(struct cdi_registry *r)
 	for (size_t i = 0; i < r->n_devices; i++) {
 		free(r->devices[i].name);
 		free(r->devices[i].health);
+		free(r->devices[i].nodes);
 	}
 	free(r->devices);
 	for (size_t i = 0; i < r->n_problems; i++) {
@@ -297,6 +332,21 @@ static void check_health(struct cdi_registry *r)
 		}
 		free(d->health);
 		d->health = msg[0] ? strdup(msg) : NULL;
+		/* its own nodes' numbers, for aliases and aggregates */
+		const struct cdi_edits *own = &sp->devices[d->index].edits;
+		free(d->nodes);
+		d->nodes = calloc(own->n_nodes + 1, sizeof(*d->nodes));
+		d->n_nodes = 0;
+		for (size_t k = 0; d->nodes && d->health == NULL && k < own->n_nodes; k++) {
+			struct cdi_device_node copy = own->nodes[k];
+			char ignored[512];
+			if (fill_node(&copy, ignored, sizeof(ignored)) == 0 && copy.type != 'p')
+				d->nodes[d->n_nodes++] = (unsigned long long)makedev((unsigned)copy.major,
+										      (unsigned)copy.minor) * 2 +
+							 (copy.type == 'b');
+		}
+		if (d->nodes)
+			qsort(d->nodes, d->n_nodes, sizeof(*d->nodes), cmp_ull);
 	}
 }
 
@@ -355,20 +405,48 @@ void cdi_names_free(char **names)
 	free(names);
 }
 
-int cdi_registry_usable(struct cdi_registry *r, const char *kind, char ***names, size_t *n)
+static const struct cdi_registry_device *find(const struct cdi_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_devices; i++)
+		if (strcmp(r->devices[i].name, name) == 0)
+			return &r->devices[i];
+	return NULL;
+}
+
+int cdi_registry_usable(struct cdi_registry *r, const char *kind, char *const *held, size_t n_held, char ***names,
+			size_t *n)
 {
 	pthread_mutex_lock(&r->mu);
 	refresh_locked(r);
 	*n = 0;
 	*names = calloc(r->n_devices + 1, sizeof(**names));
 	int rc = *names ? 0 : -1;
-	for (size_t i = 0; rc == 0 && i < r->n_devices; i++)
-		if (r->devices[i].health == NULL && strcmp(r->devices[i].kind, kind) == 0) {
-			if (((*names)[*n] = strdup(r->devices[i].name)) == NULL)
-				rc = -1;
-			else
-				(*n)++;
+	for (size_t i = 0; rc == 0 && i < r->n_devices; i++) {
+		const struct cdi_registry_device *d = &r->devices[i];
+		if (d->health != NULL || strcmp(d->kind, kind) != 0)
+			continue;
+		bool skip = false;
+		for (size_t j = 0; j < r->n_devices && !skip; j++) {
+			const struct cdi_registry_device *o = &r->devices[j];
+			if (j == i || o->n_nodes == 0 || strcmp(o->kind, kind) != 0)
+				continue;
+			if (same_nodes(d, o))
+				skip = j < i; /* an alias: the first name stands for the device */
+			else if (nodes_within(o, d))
+				skip = true;  /* an aggregate of o and others */
 		}
+		/* held: by this name, an alias, or a device sharing a node */
+		for (size_t h = 0; h < n_held && !skip; h++) {
+			const struct cdi_registry_device *o = find(r, held[h]);
+			skip = strcmp(held[h], d->name) == 0 || (o != NULL && overlaps(d, o));
+		}
+		if (skip)
+			continue;
+		if (((*names)[*n] = strdup(d->name)) == NULL)
+			rc = -1;
+		else
+			(*n)++;
+	}
 	pthread_mutex_unlock(&r->mu);
 	if (rc < 0) {
 		cdi_names_free(*names);
@@ -386,14 +464,6 @@ bool cdi_registry_has_kind(struct cdi_registry *r, const char *kind)
 		has = strcmp(r->devices[i].kind, kind) == 0;
 	pthread_mutex_unlock(&r->mu);
 	return has;
-}
-
-static const struct cdi_registry_device *find(const struct cdi_registry *r, const char *name)
-{
-	for (size_t i = 0; i < r->n_devices; i++)
-		if (strcmp(r->devices[i].name, name) == 0)
-			return &r->devices[i];
-	return NULL;
 }
 
 int cdi_registry_edits(struct cdi_registry *r, char *const *names, size_t n, struct cdi_edits *out,

@@ -14,7 +14,9 @@
  * Health: a device is usable when each of its device nodes (its own and
  * its spec's) exists on the host as a device of the spec's type and
  * numbers; otherwise its health says which node and why, and it is never
- * handed out (a reservation it already has is kept).
+ * handed out (a reservation it already has is kept). A physical device a
+ * spec names twice (by index and by UUID) is handed out once, and an
+ * aggregate ("all") never: see cdi_registry_usable.
  *
  * Re-reading: cdi_registry_refresh compares the directories' listings and
  * each file's inode, size and modification time with the last read, and
@@ -40,6 +42,11 @@ struct cdi_registry_device {
 	char *spec_path;  /* the file that defines it */
 	char *health;     /* NULL: usable; else what is wrong */
 	size_t spec, index; /* into specs[] and its devices[] */
+	/* (physical identity) its own device nodes' numbers (dev_t, sorted);
+	 * an alias has the same set as another device (nvidia-ctk's "0" and
+	 * "GPU-UUID"), an aggregate a strict superset of another's ("all") */
+	unsigned long long *nodes;
+	size_t n_nodes;
 };
 
 struct cdi_registry_problem {
@@ -72,10 +79,14 @@ void cdi_registry_free(struct cdi_registry *r);
  * found), and the devices' health. true: the specs were read again. */
 bool cdi_registry_refresh(struct cdi_registry *r);
 
-/* The usable devices of kind, in name order (strverscmp: gpu=2 before
- * gpu=10); *names is a NULL-terminated array the caller frees with
- * cdi_names_free. -1: out of memory. */
-int cdi_registry_usable(struct cdi_registry *r, const char *kind, char ***names, size_t *n);
+/* The usable devices of kind that can be handed out whole, in name order
+ * (strverscmp: gpu=2 before gpu=10): one name per physical device (the
+ * first of its aliases), no aggregate (a device whose nodes include
+ * another device's, such as "all"), and none of whose aliases or parts
+ * is among held (n_held names; NULL: none). *names is a NULL-terminated
+ * array the caller frees with cdi_names_free. -1: out of memory. */
+int cdi_registry_usable(struct cdi_registry *r, const char *kind, char *const *held, size_t n_held, char ***names,
+			size_t *n);
 /* Whether the kind has any device at all, usable or not. */
 bool cdi_registry_has_kind(struct cdi_registry *r, const char *kind);
 void cdi_names_free(char **names);

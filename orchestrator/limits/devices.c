@@ -97,13 +97,11 @@ int devices_reserve(const struct limits *l, const char *instance_type, const cha
 		return 0;
 	char **usable = NULL;
 	size_t n_usable = 0, n_held = 0;
-	if (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, &usable, &n_usable) < 0)
-		return berth_err_set(err, ENOMEM, "devices");
 	_cleanup_free_ char **held = held_names(l, except, fresh, n_fresh, &n_held);
+	if (held == NULL || (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, held, n_held, &usable, &n_usable) < 0))
+		return berth_err_set(err, ENOMEM, "devices");
 	int r = 0;
-	if (held == NULL)
-		r = berth_err_set(err, ENOMEM, "devices");
-	else if (devices_pick(usable, n_usable, held, n_held, (size_t)gpus, out) < 0)
+	if (devices_pick(usable, n_usable, held, n_held, (size_t)gpus, out) < 0)
 		r = berth_err_setc(err, BERTH_ERR_RESOURCE_LIMIT, 0,
 				   "An instance of %s needs %d %s device%s and fewer are free now; delete an endpoint that "
 				   "holds %s devices and create this one again.",
@@ -186,18 +184,21 @@ static int fit_kind(const struct limits *l, const char *kind, int per_instance, 
 	long long delta = demand(l, kind, want, n_want) - demand(l, kind, have, n_have);
 	if (delta <= 0)
 		return 0;
-	char **usable = NULL;
-	size_t n_usable = 0, n_held = 0;
-	if (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, &usable, &n_usable) < 0)
-		return berth_err_set(err, ENOMEM, "devices");
+	/* every device that can be handed out, and those no record holds */
+	char **usable = NULL, **free_names = NULL;
+	size_t n_usable = 0, n_held = 0, n_free_names = 0;
 	_cleanup_free_ char **held = held_names(l, NULL, NULL, 0, &n_held);
+	if (held == NULL ||
+	    (l->cdi != NULL && (cdi_registry_usable(l->cdi, kind, NULL, 0, &usable, &n_usable) < 0 ||
+				cdi_registry_usable(l->cdi, kind, held, n_held, &free_names, &n_free_names) < 0))) {
+		cdi_names_free(usable);
+		return berth_err_set(err, ENOMEM, "devices");
+	}
 	struct berth_buf free_list = BERTH_BUF_INIT;
-	long long n_free = 0;
-	for (size_t i = 0; held && i < n_usable; i++)
-		if (!in(held, n_held, usable[i])) {
-			buf_printf(&free_list, "%s%s", n_free ? ", " : "", usable[i]);
-			n_free++;
-		}
+	long long n_free = (long long)n_free_names;
+	for (size_t i = 0; i < n_free_names; i++)
+		buf_printf(&free_list, "%s%s", i ? ", " : "", free_names[i]);
+	cdi_names_free(free_names);
 	long long pending = still_to_take(l, kind);
 	long long available = n_free - pending;
 	long long held_of_kind = 0;

@@ -271,7 +271,7 @@ static void test_registry(void **state)
 	char low[] = "/tmp/berth-cdi-low-XXXXXX", high[] = "/tmp/berth-cdi-high-XXXXXX";
 	assert_non_null(mkdtemp(low));
 	assert_non_null(mkdtemp(high));
-	_cleanup_free_ char *a = spec_of(DEV("10", "/dev/null", "") "," DEV("2", "/dev/null", "") ","
+	_cleanup_free_ char *a = spec_of(DEV("10", "/dev/full", "") "," DEV("2", "/dev/null", "") ","
 					 DEV("bad", "/dev/null", ",\"major\":1,\"minor\":5"),
 					 "a");
 	put(low, "a.json", a);
@@ -287,7 +287,7 @@ static void test_registry(void **state)
 	assert_string_equal(r.devices[2].health, "device node /dev/null is 1:3, the spec says 1:5");
 	char **names;
 	size_t n;
-	assert_int_equal(cdi_registry_usable(&r, "k.io/g", &names, &n), 0);
+	assert_int_equal(cdi_registry_usable(&r, "k.io/g", NULL, 0, &names, &n), 0);
 	assert_int_equal(n, 2);
 	cdi_names_free(names);
 	assert_false(cdi_registry_refresh(&r)); /* nothing changed */
@@ -343,6 +343,44 @@ static void test_registry(void **state)
 	assert_int_equal(fs_remove_tree(high, &err), 0);
 }
 
+/* nvidia-ctk names one GPU twice (by index and by UUID) and adds "all":
+ * each physical device is handed out once, the aggregate never */
+static void test_aliases_and_aggregates(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/berth-cdi-alias-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	_cleanup_free_ char *a = spec_of(DEV("0", "/dev/null", "") "," DEV("1", "/dev/zero", "") ","
+					 DEV("GPU-aaa", "/dev/null", "") ","
+					 "{\"name\":\"all\",\"containerEdits\":{\"deviceNodes\":[{\"path\":\"/dev/g0\","
+					 "\"hostPath\":\"/dev/null\"},{\"path\":\"/dev/g1\",\"hostPath\":\"/dev/zero\"}]}}",
+					 "a");
+	put(dir, "a.json", a);
+	const char *dirs[] = { dir };
+	struct cdi_registry r;
+	struct berth_err err;
+	assert_int_equal(cdi_registry_init(&r, dirs, 1, &err), 0);
+	assert_int_equal(r.n_devices, 4);
+	char **names;
+	size_t n;
+	assert_int_equal(cdi_registry_usable(&r, "k.io/g", NULL, 0, &names, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "k.io/g=0");
+	assert_string_equal(names[1], "k.io/g=1");
+	cdi_names_free(names);
+	char *by_uuid[] = { "k.io/g=GPU-aaa" }; /* held under its other name */
+	assert_int_equal(cdi_registry_usable(&r, "k.io/g", by_uuid, 1, &names, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "k.io/g=1");
+	cdi_names_free(names);
+	char *all[] = { "k.io/g=all" };
+	assert_int_equal(cdi_registry_usable(&r, "k.io/g", all, 1, &names, &n), 0);
+	assert_int_equal(n, 0);
+	cdi_names_free(names);
+	cdi_registry_free(&r);
+	assert_int_equal(fs_remove_tree(dir, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_aliases_and_aggregates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
