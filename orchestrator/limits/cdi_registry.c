@@ -503,6 +503,32 @@ int cdi_registry_edits(struct cdi_registry *r, char *const *names, size_t n, str
 		}
 	free(spec_done);
 	pthread_mutex_unlock(&r->mu);
+	/* one node and one mount per container path: a later edit replaces an
+	 * earlier one, as the CDI specification's runtimes do */
+	size_t kept = 0;
+	for (size_t k = 0; rc == 0 && k < out->n_nodes; k++) {
+		bool later = false;
+		for (size_t j = k + 1; j < out->n_nodes && !later; j++)
+			later = strcmp(out->nodes[j].path, out->nodes[k].path) == 0;
+		if (later)
+			cdi_node_clear(&out->nodes[k]);
+		else
+			out->nodes[kept++] = out->nodes[k];
+	}
+	if (rc == 0)
+		out->n_nodes = kept;
+	kept = 0;
+	for (size_t k = 0; rc == 0 && k < out->n_mounts; k++) {
+		bool later = false;
+		for (size_t j = k + 1; j < out->n_mounts && !later; j++)
+			later = strcmp(out->mounts[j].container_path, out->mounts[k].container_path) == 0;
+		if (later)
+			cdi_mount_clear(&out->mounts[k]);
+		else
+			out->mounts[kept++] = out->mounts[k];
+	}
+	if (rc == 0)
+		out->n_mounts = kept;
 	char msg[512];
 	for (size_t k = 0; rc == 0 && k < out->n_nodes; k++)
 		if (fill_node(&out->nodes[k], msg, sizeof(msg)) < 0)

@@ -482,21 +482,31 @@ static char *dup_or_null(const char *s, bool *ok)
 	return d;
 }
 
+void cdi_node_clear(struct cdi_device_node *n)
+{
+	free(n->path);
+	free(n->host_path);
+	free(n->permissions);
+	n->path = n->host_path = n->permissions = NULL;
+}
+
+void cdi_mount_clear(struct cdi_mount *m)
+{
+	free(m->host_path);
+	free(m->container_path);
+	free(m->type);
+	strv_free(m->options, m->n_options);
+	memset(m, 0, sizeof(*m));
+}
+
 void cdi_edits_free(struct cdi_edits *e)
 {
 	strv_free(e->env, e->n_env);
-	for (size_t i = 0; i < e->n_nodes; i++) {
-		free(e->nodes[i].path);
-		free(e->nodes[i].host_path);
-		free(e->nodes[i].permissions);
-	}
+	for (size_t i = 0; i < e->n_nodes; i++)
+		cdi_node_clear(&e->nodes[i]);
 	free(e->nodes);
-	for (size_t i = 0; i < e->n_mounts; i++) {
-		free(e->mounts[i].host_path);
-		free(e->mounts[i].container_path);
-		free(e->mounts[i].type);
-		strv_free(e->mounts[i].options, e->mounts[i].n_options);
-	}
+	for (size_t i = 0; i < e->n_mounts; i++)
+		cdi_mount_clear(&e->mounts[i]);
 	free(e->mounts);
 	for (size_t i = 0; i < e->n_hooks; i++) {
 		free(e->hooks[i].hook_name);

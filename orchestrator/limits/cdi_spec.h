@@ -103,5 +103,8 @@ bool cdi_qualified_name_valid(const char *name);
 /* Appends a deep copy of src to dst. -1: out of memory (dst keeps what it had). */
 int cdi_edits_append(struct cdi_edits *dst, const struct cdi_edits *src);
 void cdi_edits_free(struct cdi_edits *e);
+/* Free one entry's members. */
+void cdi_node_clear(struct cdi_device_node *n);
+void cdi_mount_clear(struct cdi_mount *m);
 
 #endif
