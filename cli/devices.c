@@ -42,8 +42,11 @@ int cli_devices(const char *socket, int argc, char **argv)
 			snprintf(inst, sizeof(inst), "%lld", instance);
 		const char *health = json_get_string(d, "health") ?: "";
 		bool healthy = strcmp(health, "ok") == 0;
+		char other[96] = "-"; /* held by another berthd of this host */
+		if (json_get_string(d, "berthd"))
+			snprintf(other, sizeof(other), "berthd:%s", json_get_string(d, "berthd"));
 		printf("%-28s %-18s %-24s %-6s %-10s %s\n", json_get_string(d, "name") ?: "",
-		       json_get_string(d, "endpoint") ?: "-", json_get_string(d, "variant") ?: "-", inst,
+		       json_get_string(d, "endpoint") ?: other, json_get_string(d, "variant") ?: "-", inst,
 		       healthy ? "ok" : "unusable", json_get_string(d, "spec") ?: "-");
 		if (!healthy)
 			printf("    %s\n", health);

@@ -352,6 +352,8 @@ static int load_devices(struct berthd *d)
 		return -1;
 	}
 	d->limits.accelerator_kind = c->accelerator_kind;
+	d->limits.claims_dir = DEVICES_CLAIMS_DIR;
+	d->limits.identity = d->identity;
 	static const char *const defaults[] = CDI_DEFAULT_SPEC_DIRS;
 	const char *const *dirs = c->cdi_spec_dirs_set ? (const char *const *)c->cdi_spec_dirs.dirs : defaults;
 	size_t n = c->cdi_spec_dirs_set ? c->cdi_spec_dirs.n : BERTH_ARRAY_SIZE(defaults);
@@ -886,12 +888,18 @@ int main(int argc, char **argv)
 			reload_tls(&d);
 		} else if (sig < 0) {
 			refresh_access(&d, false);
+			pthread_mutex_lock(&d.lock); /* (devices) what this berthd holds, for the others */
+			devices_publish(&d.limits, NULL, 0);
+			pthread_mutex_unlock(&d.lock);
 		} else {
 			break;
 		}
 	}
 	if (d.shutdown_stop_containers)
 		d.conf.stop_containers = true;
+	pthread_mutex_lock(&d.lock);
+	devices_publish(&d.limits, NULL, 0); /* kept while records hold devices: their containers run on */
+	pthread_mutex_unlock(&d.lock);
 	log_info("berthd stopping on signal %d; %s", sig,
 		 d.conf.stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
 	berthd_stop(&d);

@@ -1,13 +1,17 @@
 /* devices.c — see devices.h. */
 #include "devices.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cdi_registry.h"
+#include "fsutil.h"
+#include "log.h"
 #include "json.h"
 #include "store.h"
 
@@ -48,12 +52,62 @@ int devices_pick(char *const *usable, size_t n_usable, char *const *held, size_t
 	return 0;
 }
 
+#define CLAIMS_MAX_BYTES (1u << 20)
+
+/* Other berthds' claims: "NAME\n" lines of CLAIMS_DIR/IDENTITY files. With
+ * owners (parallel, may be NULL): whose file named each. Caller frees both
+ * with cdi_names_free. */
+static char **others_claims(const struct limits *l, size_t *n, char ***owners)
+{
+	*n = 0;
+	char **names = calloc(1, sizeof(*names));
+	if (owners)
+		*owners = calloc(1, sizeof(**owners));
+	DIR *dir = l->claims_dir ? opendir(l->claims_dir) : NULL;
+	struct dirent *de;
+	while (names && dir && (de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.' || (l->identity && strcmp(de->d_name, l->identity) == 0) ||
+		    strchr(de->d_name, '.') != NULL)
+			continue;
+		_cleanup_free_ char *path = fs_path("%s/%s", l->claims_dir, de->d_name);
+		struct berth_buf text = BERTH_BUF_INIT;
+		struct berth_err err;
+		if (path == NULL || fs_read_file(path, &text, CLAIMS_MAX_BYTES, &err) < 0 || text.data == NULL) {
+			buf_free(&text);
+			continue;
+		}
+		char *save = NULL;
+		for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!cdi_qualified_name_valid(line))
+				continue;
+			char **grown = realloc(names, (*n + 2) * sizeof(*names));
+			if (grown == NULL)
+				break;
+			names = grown;
+			if (owners) {
+				char **og = realloc(*owners, (*n + 2) * sizeof(**owners));
+				if (og == NULL)
+					break;
+				*owners = og;
+				(*owners)[*n] = strdup(de->d_name);
+				(*owners)[*n + 1] = NULL;
+			}
+			names[*n] = strdup(line);
+			names[++*n] = NULL;
+		}
+		buf_free(&text);
+	}
+	if (dir)
+		closedir(dir);
+	return names;
+}
+
 /* Every device name a record holds (each once), skipping endpoint except;
  * then those of fresh. Pointers into the records: valid under the lock. */
 static char **held_names(const struct limits *l, const char *except, const struct endpoint_container *fresh,
-			 size_t n_fresh, size_t *n)
+			 size_t n_fresh, char *const *extra, size_t n_extra, size_t *n)
 {
-	size_t cap = 0;
+	size_t cap = n_extra;
 	for (size_t i = 0; l->store && i < store_count_endpoints(l->store); i++) {
 		const struct endpoint *e = store_endpoint_at(l->store, i);
 		for (size_t j = 0; j < e->n_containers; j++)
@@ -76,6 +130,9 @@ static char **held_names(const struct limits *l, const char *except, const struc
 		for (size_t k = 0; k < fresh[j].n_devices; k++)
 			if (!in(held, *n, fresh[j].devices[k]))
 				held[(*n)++] = fresh[j].devices[k];
+	for (size_t j = 0; held && j < n_extra; j++)
+		if (!in(held, *n, extra[j]))
+			held[(*n)++] = extra[j];
 	return held;
 }
 
@@ -96,10 +153,13 @@ int devices_reserve(const struct limits *l, const char *instance_type, const cha
 	if (kind == NULL || gpus == 0)
 		return 0;
 	char **usable = NULL;
-	size_t n_usable = 0, n_held = 0;
-	_cleanup_free_ char **held = held_names(l, except, fresh, n_fresh, &n_held);
-	if (held == NULL || (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, held, n_held, &usable, &n_usable) < 0))
+	size_t n_usable = 0, n_held = 0, n_others = 0;
+	char **others = others_claims(l, &n_others, NULL);
+	_cleanup_free_ char **held = held_names(l, except, fresh, n_fresh, others, n_others, &n_held);
+	if (held == NULL || (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, held, n_held, &usable, &n_usable) < 0)) {
+		cdi_names_free(others);
 		return berth_err_set(err, ENOMEM, "devices");
+	}
 	int r = 0;
 	if (devices_pick(usable, n_usable, held, n_held, (size_t)gpus, out) < 0)
 		r = berth_err_setc(err, BERTH_ERR_RESOURCE_LIMIT, 0,
@@ -109,6 +169,13 @@ int devices_reserve(const struct limits *l, const char *instance_type, const cha
 	else
 		*n = (size_t)gpus;
 	cdi_names_free(usable);
+	cdi_names_free(others);
+	if (r == 0) { /* claimed host-wide before anyone else can look */
+		size_t n_mine = 0;
+		_cleanup_free_ char **mine = held_names(l, except, fresh, n_fresh, *out, *n, &n_mine);
+		if (mine != NULL)
+			devices_publish(l, mine, n_mine);
+	}
 	return r;
 }
 
@@ -186,12 +253,14 @@ static int fit_kind(const struct limits *l, const char *kind, int per_instance, 
 		return 0;
 	/* every device that can be handed out, and those no record holds */
 	char **usable = NULL, **free_names = NULL;
-	size_t n_usable = 0, n_held = 0, n_free_names = 0;
-	_cleanup_free_ char **held = held_names(l, NULL, NULL, 0, &n_held);
+	size_t n_usable = 0, n_held = 0, n_free_names = 0, n_others = 0;
+	char **others = others_claims(l, &n_others, NULL);
+	_cleanup_free_ char **held = held_names(l, NULL, NULL, 0, others, n_others, &n_held);
 	if (held == NULL ||
 	    (l->cdi != NULL && (cdi_registry_usable(l->cdi, kind, NULL, 0, &usable, &n_usable) < 0 ||
 				cdi_registry_usable(l->cdi, kind, held, n_held, &free_names, &n_free_names) < 0))) {
 		cdi_names_free(usable);
+		cdi_names_free(others);
 		return berth_err_set(err, ENOMEM, "devices");
 	}
 	struct berth_buf free_list = BERTH_BUF_INIT;
@@ -234,6 +303,7 @@ static int fit_kind(const struct limits *l, const char *kind, int per_instance, 
 	buf_free(&what);
 	buf_free(&free_list);
 	cdi_names_free(usable);
+	cdi_names_free(others);
 	return r;
 }
 
@@ -278,9 +348,14 @@ int devices_describe(const struct limits *l, struct berth_buf *out)
 	struct cdi_registry_listing list = { 0 };
 	if (l->cdi != NULL && cdi_registry_list(l->cdi, &list) < 0)
 		return -1;
+	size_t n_others = 0;
+	char **owners = NULL;
+	char **others = others_claims(l, &n_others, &owners);
 	yajl_gen g = json_gen_new();
 	if (g == NULL) {
 		cdi_registry_listing_free(&list);
+		cdi_names_free(others);
+		cdi_names_free(owners);
 		return -1;
 	}
 	yajl_gen_map_open(g);
@@ -307,6 +382,11 @@ int devices_describe(const struct limits *l, struct berth_buf *out)
 			json_gen_kv_str(g, "variant", endpoint_container_variant(e, c));
 			json_gen_kv_int(g, "instance", c->instance);
 		}
+		for (size_t k = 0; e == NULL && k < n_others; k++)
+			if (strcmp(others[k], d->name) == 0 && owners && owners[k]) {
+				json_gen_kv_str(g, "berthd", owners[k]); /* another berthd of this host */
+				break;
+			}
 		yajl_gen_map_close(g);
 	}
 	for (size_t i = 0; l->store && i < store_count_endpoints(l->store); i++) {
@@ -345,5 +425,37 @@ int devices_describe(const struct limits *l, struct berth_buf *out)
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	cdi_registry_listing_free(&list);
+	cdi_names_free(others);
+	cdi_names_free(owners);
 	return json_gen_finish(g, out);
+}
+
+void devices_publish(const struct limits *l, char *const *extra, size_t n_extra)
+{
+	if (l->claims_dir == NULL || l->identity == NULL)
+		return;
+	size_t n = 0;
+	_cleanup_free_ char **mine = held_names(l, NULL, NULL, 0, extra, n_extra, &n);
+	if (mine == NULL)
+		return;
+	struct berth_buf text = BERTH_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&text, "%s\n", mine[i]);
+	_cleanup_free_ char *path = fs_path("%s/%s", l->claims_dir, l->identity);
+	struct berth_buf now = BERTH_BUF_INIT;
+	struct berth_err err;
+	bool exists = path && fs_read_file(path, &now, CLAIMS_MAX_BYTES, &err) == 0;
+	bool same = exists ? now.len == text.len && (text.len == 0 || memcmp(now.data, text.data, text.len) == 0)
+			   : text.len == 0;
+	if (path && !same) {
+		if (text.len == 0) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				log_warn("cannot remove %s: %s", path, strerror(errno));
+		} else if (fs_mkdir_p(l->claims_dir, 0755, &err) < 0 ||
+			   fs_write_atomic(path, text.data, text.len, 0644, &err) < 0) {
+			log_warn("cannot publish the devices this berthd holds: %s", err.msg);
+		}
+	}
+	buf_free(&now);
+	buf_free(&text);
 }

@@ -18,7 +18,16 @@
  *                     of the kind that no record and no container allocated
  *                     so far holds, for one new instance.
  *   devices_describe  (berth devices) every device with its health and the
- *                     instance holding it, and each spec file's problem. */
+ *                     instance holding it, and each spec file's problem.
+ *   devices_publish   (*lock held; main.c once a second, and each
+ *                     reservation) writes the names this berthd's records
+ *                     hold to CLAIMS_DIR/IDENTITY (removed when none);
+ *                     every check and choice counts the names other
+ *                     berthds' files list as held. A berthd that is down
+ *                     keeps its claims (its containers still run); a
+ *                     claim file left by a state directory wiped by hand
+ *                     stays until it is removed or the host reboots
+ *                     (/run), and berth devices names its owner. */
 #ifndef BERTH_DEVICES_H
 #define BERTH_DEVICES_H
 
@@ -30,6 +39,8 @@
 #include "resources.h"
 
 #define DEVICES_DEFAULT_KIND "nvidia.com/gpu"
+/* Host-wide: one file per berthd identity listing the devices it holds. */
+#define DEVICES_CLAIMS_DIR "/run/berth-devices"
 
 /* The kind of instance type's gpus; NULL when the type is unknown. */
 const char *devices_kind(const struct limits *l, const char *instance_type, int *gpus);
@@ -53,5 +64,8 @@ int devices_reserve(const struct limits *l, const char *instance_type, const cha
 /* {"dirs":[…],"devices":[{"name","kind","spec","health","endpoint","variant","instance"}],
  *  "problems":[{"file","error"}]} */
 int devices_describe(const struct limits *l, struct berth_buf *out);
+
+/* extra: names held that no record shows yet (a reservation in progress). */
+void devices_publish(const struct limits *l, char *const *extra, size_t n_extra);
 
 #endif

@@ -41,6 +41,11 @@ struct limits {
 	 * does not say (NULL: DEVICES_DEFAULT_KIND). devices.h. */
 	struct cdi_registry *cdi;
 	const char *accelerator_kind;
+	/* (devices, identity) Where each berthd of this host publishes the
+	 * devices its records hold (CLAIMS_DIR/IDENTITY), so that another
+	 * berthd reading the same specs never hands them out too; NULL: none. */
+	const char *claims_dir;
+	const char *identity;
 };
 
 /* types_path NULL: the compiled-in table. Reads nproc and MemTotal. */

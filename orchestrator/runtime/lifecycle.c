@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "devices.h"
 #include "log.h"
 #include "mme.h"
 #include "store.h"
@@ -126,6 +127,8 @@ static void *stop_worker(void *arg)
 			  err.msg);
 	else
 		log_info("endpoint %s: deleted", w->endpoint);
+	if (rt->cfg.limits != NULL) /* (devices) its devices are free for other berthds too */
+		devices_publish(rt->cfg.limits, NULL, 0);
 	runtime_push_routes(rt);
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);

@@ -472,3 +472,32 @@ def test_without_user_namespaces_runc_makes_the_node(make_berth, host):
         inst.assert_serving()
     finally:
         shutil.rmtree(specdir, ignore_errors=True)
+
+
+def test_two_berthds_never_share_a_gpu(berth, make_berth, host):
+    """Two berthds of one host reading the same specs: each sees the other's
+    reservations (/run/berth-devices/IDENTITY) and never hands them out."""
+    a = stack(berth, "two-a")
+    other = make_berth(extra_berthd=["--cdi-spec-dir", host.specdir])
+    b = stack(other, "two-b")
+    assert holders(other) == {"nvidia.com/gpu=0": None, "nvidia.com/gpu=1": b}
+    claims = os.path.join("/run/berth-devices", berth.identity())
+    with open(claims) as f:
+        assert f.read() == "nvidia.com/gpu=0\n"
+    mine = [d for d in devices(other)["devices"] if d["name"] == "nvidia.com/gpu=0"]
+    assert mine[0]["berthd"] == berth.identity(), mine
+    other.sm.create_model(ModelName="two-c", ExecutionRoleArn=bh.ROLE, PrimaryContainer=bh.container())
+    other.sm.create_endpoint_config(EndpointConfigName="two-c-cfg", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "two-c", "InitialInstanceCount": 1,
+        "InstanceType": "ml.g5.xlarge"}])
+    msg = limit_exceeded(other, other.sm.create_endpoint, EndpointName="two-c-ep", EndpointConfigName="two-c-cfg")
+    assert "current utilization of 2 devices" in msg and "Free devices: none." in msg, msg
+    out = berth.cli("devices").stdout.decode()
+    assert "berthd:%s" % other.identity() in out, out
+    # the other's delete frees its device for this one
+    other.delete_endpoint_and_wait(b)
+    assert not os.path.exists(os.path.join("/run/berth-devices", other.identity()))
+    c = stack(berth, "two-d")
+    assert holders(berth) == {"nvidia.com/gpu=0": a, "nvidia.com/gpu=1": c}
+    berth.delete_all_endpoints()
+    bh.wait_until(lambda: not os.path.exists(claims), 10, "the claims file removed once nothing is held")
