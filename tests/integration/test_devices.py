@@ -501,3 +501,27 @@ def test_two_berthds_never_share_a_gpu(berth, make_berth, host):
     assert holders(berth) == {"nvidia.com/gpu=0": a, "nvidia.com/gpu=1": c}
     berth.delete_all_endpoints()
     bh.wait_until(lambda: not os.path.exists(claims), 10, "the claims file removed once nothing is held")
+
+
+def test_every_container_of_an_instance_sees_its_devices(berth, host):
+    env = {"ECHO_MODE": "file"}
+    berth.sm.create_model(ModelName="mc", ExecutionRoleArn=bh.ROLE, InferenceExecutionConfig={"Mode": "Direct"},
+                          Containers=[bh.container(hostname="first", env=env),
+                                      bh.container(hostname="second", env=env)])
+    berth.sm.create_endpoint_config(EndpointConfigName="mc-cfg", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "mc", "InitialInstanceCount": 1, "InstanceType": "ml.g5.xlarge"}])
+    berth.sm.create_endpoint(EndpointName="mc-ep", EndpointConfigName="mc-cfg")
+    berth.wait_in_service("mc-ep")
+    berth.note_containers()
+    for hostname in ("first", "second"):
+        r = berth.rt.invoke_endpoint(EndpointName="mc-ep", TargetContainerHostname=hostname,
+                                     Body=b"read /dev/berth-gpu0")
+        assert r["Body"].read() == b""
+    # one instance, one device: the two containers share it
+    assert holders(berth) == {"nvidia.com/gpu=0": "mc-ep", "nvidia.com/gpu=1": None}
+    ids = [c["id"] for c in berth.ps("mc-ep")]
+    assert len(ids) == 2
+    for cid in ids:   # the same device in each container's record
+        with open(os.path.join(berth.state_dir, "endpoints", "mc-ep.json")) as f:
+            rec = json.load(f)
+        assert [c.get("devices") for c in rec["Berth"]["containers"] if c["id"] == cid] == [["nvidia.com/gpu=0"]]

@@ -381,6 +381,34 @@ static void test_aliases_and_aggregates(void **state)
 	assert_int_equal(fs_remove_tree(dir, &err), 0);
 }
 
+/* which kind a type's gpus are: the table's device_kind, else the default */
+static void test_instance_type_kinds(void **state)
+{
+	(void)state;
+	static const char table[] = "{\"ml.g5.xlarge\":{\"vcpus\":4,\"memory_mib\":16384,\"gpus\":1},"
+				    "\"ml.inf2.xlarge\":{\"vcpus\":4,\"memory_mib\":16384,\"gpus\":1,"
+				    "\"device_kind\":\"aws.amazon.com/neuron\"},"
+				    "\"ml.t2.medium\":{\"vcpus\":2,\"memory_mib\":4096}}";
+	struct limits l = { 0 };
+	struct berth_err err;
+	assert_int_equal(instance_types_parse(table, strlen(table), &l.types, &err), 0);
+	int gpus = -1;
+	assert_string_equal(devices_kind(&l, "ml.g5.xlarge", &gpus), "nvidia.com/gpu");
+	assert_int_equal(gpus, 1);
+	assert_string_equal(devices_kind(&l, "ml.inf2.xlarge", &gpus), "aws.amazon.com/neuron");
+	l.accelerator_kind = "amd.com/gpu";
+	assert_string_equal(devices_kind(&l, "ml.g5.xlarge", &gpus), "amd.com/gpu");
+	assert_string_equal(devices_kind(&l, "ml.t2.medium", &gpus), "amd.com/gpu");
+	assert_int_equal(gpus, 0);
+	assert_null(devices_kind(&l, "ml.x.none", &gpus));
+	instance_types_free(&l.types);
+	static const char bad[] = "{\"ml.g5.xlarge\":{\"vcpus\":4,\"memory_mib\":16384,\"gpus\":1,"
+				  "\"device_kind\":\"gpu\"}}";
+	assert_int_equal(instance_types_parse(bad, strlen(bad), &l.types, &err), -1);
+	assert_string_equal(err.msg, "instance types: \"ml.g5.xlarge\": \"device_kind\" must be a CDI kind, "
+				     "VENDOR/CLASS (\"nvidia.com/gpu\")");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_aliases_and_aggregates),
+		cmocka_unit_test(test_instance_type_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
