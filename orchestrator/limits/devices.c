@@ -1,15 +1,14 @@
 /* devices.c — see devices.h. */
 #include "devices.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cdi_registry.h"
+#include "device_claims.h"
 #include "fsutil.h"
 #include "log.h"
 #include "json.h"
@@ -50,56 +49,6 @@ int devices_pick(char *const *usable, size_t n_usable, char *const *held, size_t
 		return -1;
 	}
 	return 0;
-}
-
-#define CLAIMS_MAX_BYTES (1u << 20)
-
-/* Other berthds' claims: "NAME\n" lines of CLAIMS_DIR/IDENTITY files. With
- * owners (parallel, may be NULL): whose file named each. Caller frees both
- * with cdi_names_free. */
-static char **others_claims(const struct limits *l, size_t *n, char ***owners)
-{
-	*n = 0;
-	char **names = calloc(1, sizeof(*names));
-	if (owners)
-		*owners = calloc(1, sizeof(**owners));
-	DIR *dir = l->claims_dir ? opendir(l->claims_dir) : NULL;
-	struct dirent *de;
-	while (names && dir && (de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.' || (l->identity && strcmp(de->d_name, l->identity) == 0) ||
-		    strchr(de->d_name, '.') != NULL)
-			continue;
-		_cleanup_free_ char *path = fs_path("%s/%s", l->claims_dir, de->d_name);
-		struct berth_buf text = BERTH_BUF_INIT;
-		struct berth_err err;
-		if (path == NULL || fs_read_file(path, &text, CLAIMS_MAX_BYTES, &err) < 0 || text.data == NULL) {
-			buf_free(&text);
-			continue;
-		}
-		char *save = NULL;
-		for (char *line = strtok_r(text.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			if (!cdi_qualified_name_valid(line))
-				continue;
-			char **grown = realloc(names, (*n + 2) * sizeof(*names));
-			if (grown == NULL)
-				break;
-			names = grown;
-			if (owners) {
-				char **og = realloc(*owners, (*n + 2) * sizeof(**owners));
-				if (og == NULL)
-					break;
-				*owners = og;
-				(*owners)[*n] = strdup(de->d_name);
-				(*owners)[*n + 1] = NULL;
-			}
-			names[*n] = strdup(line);
-			names[++*n] = NULL;
-		}
-		buf_free(&text);
-	}
-	if (dir)
-		closedir(dir);
-	return names;
 }
 
 /* Every device name a record holds (each once), skipping endpoint except;
@@ -154,7 +103,7 @@ int devices_reserve(const struct limits *l, const char *instance_type, const cha
 		return 0;
 	char **usable = NULL;
 	size_t n_usable = 0, n_held = 0, n_others = 0;
-	char **others = others_claims(l, &n_others, NULL);
+	char **others = device_claims_read(l->claims_dir, l->identity, &n_others, NULL);
 	_cleanup_free_ char **held = held_names(l, except, fresh, n_fresh, others, n_others, &n_held);
 	if (held == NULL || (l->cdi != NULL && cdi_registry_usable(l->cdi, kind, held, n_held, &usable, &n_usable) < 0)) {
 		cdi_names_free(others);
@@ -254,7 +203,7 @@ static int fit_kind(const struct limits *l, const char *kind, int per_instance, 
 	/* every device that can be handed out, and those no record holds */
 	char **usable = NULL, **free_names = NULL;
 	size_t n_usable = 0, n_held = 0, n_free_names = 0, n_others = 0;
-	char **others = others_claims(l, &n_others, NULL);
+	char **others = device_claims_read(l->claims_dir, l->identity, &n_others, NULL);
 	_cleanup_free_ char **held = held_names(l, NULL, NULL, 0, others, n_others, &n_held);
 	if (held == NULL ||
 	    (l->cdi != NULL && (cdi_registry_usable(l->cdi, kind, NULL, 0, &usable, &n_usable) < 0 ||
@@ -350,7 +299,7 @@ int devices_describe(const struct limits *l, struct berth_buf *out)
 		return -1;
 	size_t n_others = 0;
 	char **owners = NULL;
-	char **others = others_claims(l, &n_others, &owners);
+	char **others = device_claims_read(l->claims_dir, l->identity, &n_others, &owners);
 	yajl_gen g = json_gen_new();
 	if (g == NULL) {
 		cdi_registry_listing_free(&list);
@@ -436,26 +385,7 @@ void devices_publish(const struct limits *l, char *const *extra, size_t n_extra)
 		return;
 	size_t n = 0;
 	_cleanup_free_ char **mine = held_names(l, NULL, NULL, 0, extra, n_extra, &n);
-	if (mine == NULL)
-		return;
-	struct berth_buf text = BERTH_BUF_INIT;
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&text, "%s\n", mine[i]);
-	_cleanup_free_ char *path = fs_path("%s/%s", l->claims_dir, l->identity);
-	struct berth_buf now = BERTH_BUF_INIT;
 	struct berth_err err;
-	bool exists = path && fs_read_file(path, &now, CLAIMS_MAX_BYTES, &err) == 0;
-	bool same = exists ? now.len == text.len && (text.len == 0 || memcmp(now.data, text.data, text.len) == 0)
-			   : text.len == 0;
-	if (path && !same) {
-		if (text.len == 0) {
-			if (unlink(path) < 0 && errno != ENOENT)
-				log_warn("cannot remove %s: %s", path, strerror(errno));
-		} else if (fs_mkdir_p(l->claims_dir, 0755, &err) < 0 ||
-			   fs_write_atomic(path, text.data, text.len, 0644, &err) < 0) {
-			log_warn("cannot publish the devices this berthd holds: %s", err.msg);
-		}
-	}
-	buf_free(&now);
-	buf_free(&text);
+	if (mine != NULL && device_claims_write(l->claims_dir, l->identity, mine, n, &err) < 0)
+		log_warn("cannot publish the devices this berthd holds: %s", err.msg);
 }
