@@ -877,7 +877,8 @@ int main(int argc, char **argv)
 	log_info("berthd ready: state %s, identity %s (cgroups /%s, run directory %s), control socket %s", d.state_dir,
 		 d.identity, d.identity, d.run_dir, d.socket_path);
 
-	/* SIGHUP reloads; once a second the credentials file is looked at */
+	/* SIGHUP reloads; once a second the credentials file and the CDI specs
+	 * are looked at and this berthd's device claims published */
 	int sig = 0;
 	for (;;) {
 		struct timespec tick = { 1, 0 };
@@ -888,7 +889,8 @@ int main(int argc, char **argv)
 			reload_tls(&d);
 		} else if (sig < 0) {
 			refresh_access(&d, false);
-			pthread_mutex_lock(&d.lock); /* (devices) what this berthd holds, for the others */
+			cdi_registry_refresh(&d.cdi); /* (devices) a changed spec is logged when it changes */
+			pthread_mutex_lock(&d.lock); /* what this berthd holds, for the others */
 			devices_publish(&d.limits, NULL, 0);
 			pthread_mutex_unlock(&d.lock);
 		} else {
