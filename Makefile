@@ -51,8 +51,8 @@ LDFLAGS   += $(SANFLAGS) -pthread
 # Debian packages: what it takes to build, to run, and to test.
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev libpcre2-dev
-DEPS_RUN   := runc iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
-DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl
+DEPS_RUN   := runc skopeo iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
+DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl docker-registry apache2-utils
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
 # clang's -fsanitize=fuzzer runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev
