@@ -216,6 +216,8 @@ struct berthd {
 	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
 	struct image_policy images;
+	struct registry registry;         /* registry references: the pull cache (registry.h) */
+	bool registry_ready;
 	struct mme_config mc;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -416,11 +418,20 @@ static int load_sources(struct berthd *d)
 		log_error("--https-ca-file %s: %s", c->https_ca_file, strerror(errno));
 		return -1;
 	}
+	if (registry_config_check(&c->registries, &err) < 0 ||
+	    registry_open(&d->registry, d->state_dir, &c->registries, c->image_max_bytes, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	d->registry_ready = true;
 	d->images = (struct image_policy){
 		.roots = &c->image_roots,
 		.max_bytes = c->image_max_bytes,
 		.max_entries = c->image_max_entries,
+		.registry = &d->registry,
 	};
+	log_info("registries: %zu listed, %zu mirrors%s", c->registries.n_hosts, c->registries.n_mirrors,
+		 c->registries.allow_unlisted ? ", others allowed (allow_unlisted)" : "; others refused");
 	struct berth_buf text = BERTH_BUF_INIT;
 	buf_append_str(&text, "image roots: ");
 	host_roots_describe(&c->image_roots, &text);
@@ -763,6 +774,8 @@ static void berthd_stop(struct berthd *d)
 	router_log_stop(d->router_output); /* after the router: its last lines */
 	control_server_stop(d->cs);
 	mme_detach(d->mme); /* its monitor first: it sends through the runtime */
+	if (d->registry_ready)
+		registry_stop(&d->registry); /* a running pull ends now, not after its timeout */
 	runtime_free(d->rt); /* no health check may restart what is being stopped */
 	mme_free(d->mme);
 	if (d->conf.stop_containers && d->store != NULL)
@@ -778,6 +791,8 @@ static void berthd_free(struct berthd *d)
 	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
+	if (d->registry_ready)
+		registry_close(&d->registry);
 	berthd_config_free(&d->conf);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
