@@ -141,6 +141,17 @@ static int hook_image_check(void *sources, const char *image, struct berth_err *
 	return image_check(rc->images, image, err);
 }
 
+static int hook_image_resolved(void *sources, const char *image, char *resolved, size_t size, double *at)
+{
+	const struct runtime_config *rc = sources;
+	struct registry_image img;
+	if (rc->images == NULL || rc->images->registry == NULL || registry_lookup(rc->images->registry, image, &img) < 0)
+		return -1;
+	snprintf(resolved, size, "%s", img.resolved);
+	*at = img.resolved_at;
+	return 0;
+}
+
 static int hook_model_data_check(void *sources, const char *url, struct berth_err *err)
 {
 	const struct runtime_config *rc = sources;
@@ -688,6 +699,7 @@ static int start_core(struct berthd *d)
 			.routes_changed = hook_routes_changed,
 			.sources = &d->rc,
 			.image_check = hook_image_check,
+			.image_resolved = hook_image_resolved,
 			.model_data_check = hook_model_data_check,
 			.limits = &d->limits,
 			.endpoint_fits = limits_endpoint_fits,
