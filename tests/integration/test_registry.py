@@ -1,0 +1,357 @@
+"""Images by registry reference (docs/contract.md §5): a real registry,
+Debian's docker-registry on 127.0.0.1 with htpasswd auth and TLS (a CA made
+here with openssl), filled with skopeo from an OCI layout of the echo image;
+berthd pulls with skopeo into its cache, resolves tags at CreateEndpoint and
+reports ResolvedImage; an ECR-style name reaches it through a mirror; every
+bad input fails the endpoint (or the call) with the registry's own words,
+leaves nothing in the cache and berth keeps serving."""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import pytest
+
+import berth_helpers as bh
+
+S = "%x" % (int(time.time() * 1000) % 0xFFFFFF)
+USER, PASSWORD = "berth-test", "s3cret-%s" % S
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+MANIFEST_MT = "application/vnd.oci.image.manifest.v1+json"
+
+
+# ---- the registry -------------------------------------------------------------
+
+def run(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=True, **kw)
+
+
+def make_certs(d):
+    """A test CA and a server certificate for 127.0.0.1 and localhost."""
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key", "-out",
+         d + "/ca.crt", "-days", "1", "-subj", "/CN=berth test CA " + S])
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/reg.key", "-out", d + "/reg.csr",
+         "-subj", "/CN=127.0.0.1"])
+    with open(d + "/ext", "w") as fh:
+        fh.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run(["openssl", "x509", "-req", "-in", d + "/reg.csr", "-CA", d + "/ca.crt", "-CAkey", d + "/ca.key",
+         "-CAcreateserial", "-out", d + "/reg.crt", "-days", "1", "-extfile", d + "/ext"])
+    certs = d + "/certs"
+    os.makedirs(certs)
+    shutil.copy(d + "/ca.crt", certs + "/ca.crt")  # skopeo --cert-dir: *.crt are CAs
+    return certs
+
+
+def add_blob(layout, data):
+    h = hashlib.sha256(data).hexdigest()
+    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+    with open(os.path.join(layout, "blobs", "sha256", h), "wb") as fh:
+        fh.write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+
+
+def make_layout(layout, layer_gz, arch="amd64", tag="v1"):
+    """An OCI layout of one gzip layer; returns the layer's digest."""
+    os.makedirs(layout, exist_ok=True)
+    with open(os.path.join(layout, "oci-layout"), "w") as fh:
+        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+    layer = dict(add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
+    cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"]},
+           "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+    manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}
+    mdesc = dict(add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT)
+    with open(os.path.join(layout, "index.json"), "w") as fh:
+        json.dump({"schemaVersion": 2, "manifests": [
+            dict(mdesc, annotations={"org.opencontainers.image.ref.name": tag})]}, fh)
+    return layer["digest"]
+
+
+def file_layer(name, data):
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w") as t:
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    return gzip.compress(bio.getvalue(), mtime=0)
+
+
+class Registry:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="berth-registry-", dir="/var/tmp")
+        self.certs = make_certs(self.dir)
+        self.port = bh.free_port()
+        self.down_port = bh.free_port()  # nothing listens there
+        self.host = "127.0.0.1:%d" % self.port
+        with open(self.dir + "/htpasswd", "w") as fh:
+            fh.write(run(["htpasswd", "-Bbn", USER, PASSWORD]).stdout)
+        with open(self.dir + "/config.yml", "w") as fh:
+            fh.write("version: 0.1\nlog: {level: warn}\n"
+                     "storage: {filesystem: {rootdirectory: %s/data}}\n"
+                     "http: {addr: \"%s\", secret: \"%s\", tls: {certificate: %s/reg.crt, key: %s/reg.key}}\n"
+                     "auth: {htpasswd: {realm: berth-test, path: %s/htpasswd}}\n"
+                     % (self.dir, self.host, S, self.dir, self.dir, self.dir))
+        self.log = open(self.dir + "/registry.log", "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.dir + "/config.yml"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        ctx = ssl.create_default_context(cafile=self.dir + "/ca.crt")
+
+        def up():
+            assert self.proc.poll() is None, open(self.dir + "/registry.log").read()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    with ctx.wrap_socket(s, server_hostname="127.0.0.1"):
+                        return True
+            except OSError:
+                return False
+        bh.wait_until(up, 20, "docker-registry on %s" % self.host)
+
+    def skopeo(self, *args):
+        return run(["skopeo", "--insecure-policy"] + list(args))
+
+    def push(self, layout, tag, name):
+        self.skopeo("copy", "--dest-creds", "%s:%s" % (USER, PASSWORD), "--dest-cert-dir", self.certs,
+                    "oci:%s:%s" % (layout, tag), "docker://%s/%s" % (self.host, name))
+
+    def digest(self, name):
+        raw = subprocess.run(["skopeo", "inspect", "--raw", "--creds", "%s:%s" % (USER, PASSWORD), "--cert-dir",
+                              self.certs, "docker://%s/%s" % (self.host, name)],
+                             capture_output=True, timeout=60, check=True).stdout
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    def blob_path(self, digest):
+        h = digest.split(":")[1]
+        return os.path.join(self.dir, "data", "docker", "registry", "v2", "blobs", "sha256", h[:2], h, "data")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    reg = Registry()
+    try:
+        work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+        with open(bh.echo_tarball(), "rb") as fh:
+            echo_gz = fh.read()
+        make_layout(work + "/echo", echo_gz)
+        reg.push(work + "/echo", "v1", "echo:v1")
+        reg.push(work + "/echo", "v1", "ecr/echo:v1")
+        make_layout(work + "/arm", echo_gz, arch="arm64")
+        reg.push(work + "/arm", "v1", "arm:v1")
+        reg.big_layer = os.urandom(3 << 20)
+        make_layout(work + "/big", file_layer("big", reg.big_layer))
+        reg.push(work + "/big", "v1", "big:v1")
+        reg.corrupt_layer = make_layout(work + "/corrupt", file_layer("only-here", ("corrupt %s" % S).encode() * 1000))
+        reg.push(work + "/corrupt", "v1", "corrupt:v1")
+        shutil.rmtree(work)
+        yield reg
+    finally:
+        reg.stop()
+
+
+def registries_file(reg, d, **extra):
+    conf = {
+        "hosts": {
+            reg.host: {"username": USER, "password": PASSWORD, "cert_dir": reg.certs},
+            "localhost:%d" % reg.port: {"username": USER, "password": "not-the-password", "cert_dir": reg.certs},
+            "127.0.0.1:%d" % reg.down_port: {"cert_dir": reg.certs},
+        },
+        "mirrors": {"*.dkr.ecr.*.amazonaws.com": reg.host + "/ecr"},
+        "pull_timeout_ms": 60000,
+    }
+    conf.update(extra)
+    path = os.path.join(d, "registries-%s.json" % S)
+    with open(path, "w") as fh:
+        json.dump(conf, fh)
+    return path
+
+
+@pytest.fixture(scope="module")
+def berth(registry):
+    d = tempfile.mkdtemp(prefix="berth-regconf-", dir="/var/tmp")
+    try:
+        yield from bh.serve(extra_berthd=["--registries", registries_file(registry, d)])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- helpers ------------------------------------------------------------------
+
+def cache(inst):
+    p = os.path.join(inst.state_dir, "registry")
+    return sorted(n for n in os.listdir(p) if n.startswith("sha256-")) if os.path.isdir(p) else []
+
+
+def wait_settled(inst, ep, timeout=90):
+    def settled():
+        dd = inst.sm.describe_endpoint(EndpointName=ep)
+        return dd if dd["EndpointStatus"] in ("InService", "Failed") else None
+    return bh.wait_until(settled, timeout, "endpoint %s to settle" % ep, interval=0.2)
+
+
+def stack(inst, name, image):
+    return bh.create_endpoint_stack(inst.sm, name, primary=bh.container(image=image), wait=False)
+
+
+def invoke(inst, ep, body):
+    r = inst.rt.invoke_endpoint(EndpointName=ep, Body=body, ContentType="text/plain")
+    return r["Body"].read()
+
+
+def assert_fails(inst, name, image, want):
+    """The endpoint fails with want in its FailureReason; the cache gains
+    nothing (no image, no partial pull, no lock); berth keeps serving."""
+    before = cache(inst)
+    m, c, ep = stack(inst, name, image)
+    dd = wait_settled(inst, ep)
+    assert dd["EndpointStatus"] == "Failed", dd
+    assert want in dd.get("FailureReason", ""), (want, dd.get("FailureReason"))
+    leftovers = [n for n in os.listdir(os.path.join(inst.state_dir, "registry"))
+                 if n.endswith(".partial") or n.endswith(".lock")]
+    assert cache(inst) == before and not leftovers, (cache(inst), leftovers)
+    bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+    return dd["FailureReason"]
+
+
+# ---- what works ---------------------------------------------------------------
+
+def test_pull_serve_and_resolved_image(berth, registry):
+    digest = registry.digest("echo:v1")
+    image = registry.host + "/echo:v1"
+    m, c, ep = stack(berth, "reg-ok-" + S, image)
+    dd = wait_settled(berth, ep)
+    assert dd["EndpointStatus"] == "InService", dd
+    berth.note_containers()
+    assert invoke(berth, ep, b"hello from a registry") == b"hello from a registry"
+    (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
+    assert deployed["SpecifiedImage"] == image
+    assert deployed["ResolvedImage"] == "%s/echo@%s" % (registry.host, digest)
+    assert abs(deployed["ResolutionTime"].timestamp() - time.time()) < 120
+    assert cache(berth) == ["sha256-" + digest.split(":")[1]]
+    log = berth.log_text()
+    assert "pull %s: " % image in log and "Copying blob" in log, berth.log_tail(40)
+    bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+
+
+def test_ecr_name_through_mirror_uses_the_cache(berth, registry):
+    """The same manifest under ecr/echo: the ECR name resolves through the
+    mirror to the digest already cached, so nothing is pulled again."""
+    digest = registry.digest("ecr/echo:v1")
+    image = ECR + "/echo:v1"
+    pulls_before = berth.log_text().count("pull %s: done" % image)
+    m, c, ep = stack(berth, "reg-ecr-" + S, image)
+    dd = wait_settled(berth, ep)
+    assert dd["EndpointStatus"] == "InService", dd
+    berth.note_containers()
+    assert invoke(berth, ep, b"via ecr") == b"via ecr"
+    (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
+    assert deployed["ResolvedImage"] == "%s/echo@%s" % (ECR, digest)
+    assert berth.log_text().count("pull %s: done" % image) == pulls_before
+    assert "sha256-" + digest.split(":")[1] in cache(berth)
+    # the pinned form runs from the cache as well
+    m2, c2, ep2 = stack(berth, "reg-pin-" + S, "%s/echo@%s" % (ECR, digest))
+    assert wait_settled(berth, ep2)["EndpointStatus"] == "InService"
+    berth.note_containers()
+    bh.delete_stack(berth, m2, c2, ep2)
+    bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+
+
+# ---- bad input ----------------------------------------------------------------
+
+def test_refused_at_create_model(berth, registry):
+    """Malformed references and registries berthd does not pull from are
+    400s at CreateModel; nothing is created."""
+    cases = [
+        ("ghcr.io/someone/model:1", 'berthd does not pull from registry "ghcr.io"'),
+        ("999999999999.dkr.ecr.us-west-2.amazonaws.com.evil.io/x:1", "does not pull from registry"),
+        ("public.ecr.aws/x/y:1", "registries.mirrors"),
+        ("ubuntu", 'registry "docker.io"'),
+        (registry.host + "/Echo:v1", "invalid repository name"),
+        (registry.host + "/echo:-v1", "invalid tag"),
+        (registry.host + "/echo@sha256:1234", "invalid digest"),
+    ]
+    for i, (image, want) in enumerate(cases):
+        with pytest.raises(bh.ClientError) as ei:
+            berth.sm.create_model(ModelName="reg-bad-%d-%s" % (i, S), ExecutionRoleArn=bh.ROLE,
+                                  PrimaryContainer={"Image": image})
+        assert bh.error_code(ei.value) == "ValidationException", image
+        assert want in bh.error_message(ei.value), (image, bh.error_message(ei.value))
+        with pytest.raises(bh.ClientError):
+            berth.sm.describe_model(ModelName="reg-bad-%d-%s" % (i, S))
+    berth.assert_serving()
+
+
+def test_unknown_tag(berth, registry):
+    r = assert_fails(berth, "reg-tag-" + S, registry.host + "/echo:nope", "manifest unknown")
+    assert r.startswith('Container primary could not be started: Image "%s/echo:nope" could not be pulled: '
+                        % registry.host), r
+
+
+def test_bad_digest(berth, registry):
+    assert_fails(berth, "reg-dig-" + S, registry.host + "/echo@sha256:" + "0" * 64, "manifest unknown")
+
+
+def test_refused_credentials(berth, registry):
+    assert_fails(berth, "reg-cred-" + S, "localhost:%d/echo:v1" % registry.port,
+                 "unauthorized: authentication required")
+
+
+def test_registry_down(berth, registry):
+    assert_fails(berth, "reg-down-" + S, "127.0.0.1:%d/echo:v1" % registry.down_port, "connection refused")
+
+
+def test_other_platform(berth, registry):
+    r = assert_fails(berth, "reg-arm-" + S, registry.host + "/arm:v1", "is built for linux/arm64")
+    assert "berthd runs linux/amd64 images" in r, r
+
+
+def test_layer_not_matching_its_digest_leaves_nothing(berth, registry):
+    """The registry serves a layer whose bytes are not what its digest
+    names: skopeo refuses it, the partial pull is removed."""
+    path = registry.blob_path(registry.corrupt_layer)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    with open(path, "wb") as fh:
+        fh.write(bytes(data))
+    assert_fails(berth, "reg-corrupt-" + S, registry.host + "/corrupt:v1", "Digest did not match")
+
+
+def test_image_over_bound(make_berth, registry, tmp_path):
+    inst = make_berth(extra_berthd=["--registries", registries_file(registry, str(tmp_path)),
+                                    "--image-max-bytes", str(2 << 20)])
+    r = assert_fails(inst, "reg-big-" + S, registry.host + "/big:v1", "is over berthd's image bounds")
+    assert "above image_max_bytes %d; nothing was downloaded" % (2 << 20) in r, r
+
+
+def test_mirror_to_unlisted_registry_refused_at_start(registry, tmp_path):
+    path = registries_file(registry, str(tmp_path), mirrors={"*.dkr.ecr.*.amazonaws.com": "10.0.0.1:5000"})
+    state, rund = str(tmp_path / "state"), tempfile.mkdtemp(prefix="bt-", dir="/run")
+    try:
+        p = subprocess.run([os.path.join(bh.build_dir(), "berthd"), "--state-dir", state, "--run-dir", rund,
+                            "--registries", path], capture_output=True, text=True, timeout=30)
+    finally:
+        shutil.rmtree(rund, ignore_errors=True)
+    assert p.returncode != 0
+    assert ('registries: mirror "*.dkr.ecr.*.amazonaws.com" leads to registry "10.0.0.1:5000", which is not '
+            "in registries.hosts") in p.stderr, p.stderr
