@@ -429,7 +429,7 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 	}
 	if (out->digest[0] && cached(r, out->digest, out->layout, sizeof(out->layout))) {
 		image_reference_pinned(&ref, out->digest, out->resolved, sizeof(out->resolved));
-		out->resolved_at = clock_now_ms() / 1000.0;
+		out->resolved_at = clock_epoch_seconds_ms();
 		if (registry_lookup(r, image, &known) == 0 && strcmp(known.digest, out->digest) == 0)
 			out->resolved_at = known.resolved_at;
 		else
@@ -458,7 +458,7 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 				      image, out->digest, ref.digest);
 	}
 	image_reference_pinned(&ref, out->digest, out->resolved, sizeof(out->resolved));
-	out->resolved_at = clock_now_ms() / 1000.0;
+	out->resolved_at = clock_epoch_seconds_ms();
 	bool is_list = res.out.len > 0 && doc_is_list(res.out.data, res.out.len);
 	struct berth_buf manifest = res.out;
 	res.out = (struct berth_buf)BERTH_BUF_INIT;

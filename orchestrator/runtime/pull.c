@@ -19,8 +19,8 @@ struct pull_progress {
 
 static void on_progress(void *user_data, const char *line)
 {
-	const struct pull_progress *p = user_data;
-	log_info("endpoint %s: container %s: %s", p->endpoint, p->hostname, line);
+	(void)user_data; /* registry.c logs each line already */
+	(void)line;
 }
 
 int runtime_pull_images(struct runtime *rt, const char *endpoint, struct model *const *models, size_t n_models,

@@ -194,6 +194,10 @@ def berth(registry):
 
 # ---- helpers ------------------------------------------------------------------
 
+def berthd_log(inst):
+    return dict(inst.log_text())["berthd"]
+
+
 def cache(inst):
     p = os.path.join(inst.state_dir, "registry")
     return sorted(n for n in os.listdir(p) if n.startswith("sha256-")) if os.path.isdir(p) else []
@@ -247,7 +251,7 @@ def test_pull_serve_and_resolved_image(berth, registry):
     assert deployed["ResolvedImage"] == "%s/echo@%s" % (registry.host, digest)
     assert abs(deployed["ResolutionTime"].timestamp() - time.time()) < 120
     assert cache(berth) == ["sha256-" + digest.split(":")[1]]
-    log = berth.log_text()
+    log = berthd_log(berth)
     assert "pull %s: " % image in log and "Copying blob" in log, berth.log_tail(40)
     bh.delete_stack(berth, m, c, ep)
     bh.assert_no_leaks(berth)
@@ -258,7 +262,7 @@ def test_ecr_name_through_mirror_uses_the_cache(berth, registry):
     mirror to the digest already cached, so nothing is pulled again."""
     digest = registry.digest("ecr/echo:v1")
     image = ECR + "/echo:v1"
-    pulls_before = berth.log_text().count("pull %s: done" % image)
+    pulls_before = berthd_log(berth).count("pull %s: done" % image)
     m, c, ep = stack(berth, "reg-ecr-" + S, image)
     dd = wait_settled(berth, ep)
     assert dd["EndpointStatus"] == "InService", dd
@@ -266,7 +270,7 @@ def test_ecr_name_through_mirror_uses_the_cache(berth, registry):
     assert invoke(berth, ep, b"via ecr") == b"via ecr"
     (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
     assert deployed["ResolvedImage"] == "%s/echo@%s" % (ECR, digest)
-    assert berth.log_text().count("pull %s: done" % image) == pulls_before
+    assert berthd_log(berth).count("pull %s: done" % image) == pulls_before
     assert "sha256-" + digest.split(":")[1] in cache(berth)
     # the pinned form runs from the cache as well
     m2, c2, ep2 = stack(berth, "reg-pin-" + S, "%s/echo@%s" % (ECR, digest))
