@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "control_client.h"
 #include "invoke.h"
+#include "images.h"
 #include "keys.h"
 #include "top.h"
 #include "logs.h"
@@ -33,6 +34,9 @@ static void usage(FILE *f)
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "  images [prune]              registry images cached: size, references, models using each;\n"
+		   "                              prune removes those no model uses\n"
+		   "  pull REF                    resolve and pull a registry image now ([registry/]repo[:tag][@digest])\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
 		   "                              the containers keep running unless --stop-containers (records kept)\n"
 		   "the router, signed with SigV4 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the credentials file):\n"
@@ -332,6 +336,8 @@ int main(int argc, char **argv)
 		return cli_invoke(argc - i, argv + i);
 	if (strcmp(cmd, "keys") == 0)
 		return cli_keys(argc - i, argv + i);
+	if (strcmp(cmd, "images") == 0 || strcmp(cmd, "pull") == 0)
+		return cli_images(socket, argc - i, argv + i);
 	if (strcmp(cmd, "shutdown") == 0)
 		return cmd_shutdown(socket, argc - i, argv + i);
 	usage(stderr);

@@ -782,12 +782,12 @@ static int start_serving(struct berthd *d)
 /* In the order that lets nothing act on what is already gone. */
 static void berthd_stop(struct berthd *d)
 {
+	if (d->registry_ready)
+		registry_stop(&d->registry); /* running pulls end now, not after their timeout */
 	router_supervisor_stop(d->router);
 	router_log_stop(d->router_output); /* after the router: its last lines */
 	control_server_stop(d->cs);
 	mme_detach(d->mme); /* its monitor first: it sends through the runtime */
-	if (d->registry_ready)
-		registry_stop(&d->registry); /* a running pull ends now, not after its timeout */
 	runtime_free(d->rt); /* no health check may restart what is being stopped */
 	mme_free(d->mme);
 	if (d->conf.stop_containers && d->store != NULL)

@@ -566,6 +566,7 @@ static int each_cached(const struct registry *r, int (*fn)(void *ctx, const char
 
 struct list_ctx {
 	const struct registry *r;
+	const char *const *users;
 	yajl_gen g;
 };
 
@@ -597,17 +598,23 @@ static int list_one(void *c, const char *digest, const char *path)
 		closedir(d);
 	yajl_gen_array_close(g);
 	json_gen_kv_double(g, "resolved_at", newest);
+	json_gen_str(g, "models");
+	yajl_gen_array_open(g);
+	for (const char *const *u = lc->users; u && u[0] && u[1]; u += 2)
+		if (strcmp(u[0], digest) == 0)
+			json_gen_str(g, u[1]);
+	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	return 0;
 }
 
-int registry_list(const struct registry *r, struct berth_buf *json, struct berth_err *err)
+int registry_list(const struct registry *r, const char *const *users, struct berth_buf *json, struct berth_err *err)
 {
 	yajl_gen g = json_gen_new();
 	if (g == NULL)
 		return berth_err_set(err, ENOMEM, "registry");
 	yajl_gen_array_open(g);
-	struct list_ctx lc = { r, g };
+	struct list_ctx lc = { r, users, g };
 	int rc = each_cached(r, list_one, &lc, err);
 	yajl_gen_array_close(g);
 	if (rc == 0 && json_gen_finish(g, json) < 0)

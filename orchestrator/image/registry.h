@@ -78,8 +78,9 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 int registry_lookup(const struct registry *r, const char *image, struct registry_image *out);
 
 /* The cache as `berth images` shows it: a JSON array of
- * {"digest","bytes","references":[…],"resolved_at"}. */
-int registry_list(const struct registry *r, struct berth_buf *json, struct berth_err *err);
+ * {"digest","bytes","references":[…],"resolved_at","models":[…]}; users
+ * (may be NULL) is NULL-terminated pairs digest, model name. */
+int registry_list(const struct registry *r, const char *const *users, struct berth_buf *json, struct berth_err *err);
 /* Removes cached images whose digest is not in keep (NULL-terminated
  * digests); *removed counts them, *freed their bytes. */
 int registry_prune(struct registry *r, const char *const *keep, size_t *removed, uint64_t *freed,

@@ -359,3 +359,42 @@ def test_mirror_to_unlisted_registry_refused_at_start(registry, tmp_path):
     assert p.returncode != 0
     assert ('registries: mirror "*.dkr.ecr.*.amazonaws.com" leads to registry "10.0.0.1:5000", which is not '
             "in registries.hosts") in p.stderr, p.stderr
+
+
+def test_cli_pull_images_prune(berth, registry):
+    """berth pull fetches ahead (then CreateEndpoint pulls nothing), berth
+    images lists the cache with the models using each image, prune removes
+    only what no model uses; a bad pull says why and changes nothing."""
+    image = registry.host + "/echo:v1"
+    digest = registry.digest("echo:v1")
+    p = berth.cli("pull", image, timeout=90)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().startswith("%s is %s/echo@%s (" % (image, registry.host, digest)), p.stdout
+    p = berth.cli("pull", registry.host + "/echo:nope", timeout=90)
+    assert p.returncode == 1
+    assert ('berth: pull: Image "%s/echo:nope" could not be pulled: ' % registry.host) in p.stderr.decode()
+    assert "manifest unknown" in p.stderr.decode(), p.stderr
+    p = berth.cli("pull", "ghcr.io/x/y:1")
+    assert p.returncode == 1 and 'does not pull from registry "ghcr.io"' in p.stderr.decode(), p.stderr
+
+    name = "reg-cli-" + S
+    berth.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer={"Image": image})
+    p = berth.cli("images")
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line for line in p.stdout.decode().splitlines()[1:]}
+    short = digest[:19]
+    assert short in rows and name in rows[short] and image in rows[short], p.stdout
+    size = float(rows[short].split()[1])
+    assert size > 0, rows[short]
+
+    # pull something no model uses, then prune: only that goes
+    p = berth.cli("pull", registry.host + "/big:v1", timeout=90)
+    assert p.returncode == 0, p.stderr
+    big = "sha256-" + registry.digest("big:v1").split(":")[1]
+    assert big in cache(berth)
+    p = berth.cli("images", "prune")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().startswith("removed 1 image no model uses"), p.stdout
+    assert cache(berth) == ["sha256-" + digest.split(":")[1]], cache(berth)
+    berth.sm.delete_model(ModelName=name)
+    berth.assert_serving()
