@@ -89,9 +89,10 @@ static int pull(const char *socket, const char *image)
 	yajl_gen g = json_gen_new();
 	struct berth_buf req = BERTH_BUF_INIT;
 	bool built = g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_str(g, "op", "pull") == 0 &&
-		     json_gen_kv_str(g, "image", image) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok &&
-		     json_gen_finish(g, &req) == 0;
-	if (g)
+		     json_gen_kv_str(g, "image", image) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok;
+	if (built)
+		built = json_gen_finish(g, &req) == 0; /* frees g */
+	else if (g)
 		yajl_gen_free(g);
 	if (!built) {
 		buf_free(&req);

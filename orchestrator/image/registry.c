@@ -617,10 +617,13 @@ int registry_list(const struct registry *r, const char *const *users, struct ber
 	struct list_ctx lc = { r, users, g };
 	int rc = each_cached(r, list_one, &lc, err);
 	yajl_gen_array_close(g);
-	if (rc == 0 && json_gen_finish(g, json) < 0)
-		rc = berth_err_set(err, ENOMEM, "registry");
-	yajl_gen_free(g);
-	return rc;
+	if (rc < 0) {
+		yajl_gen_free(g);
+		return -1;
+	}
+	if (json_gen_finish(g, json) < 0) /* frees g */
+		return berth_err_set(err, ENOMEM, "registry");
+	return 0;
 }
 
 struct prune_ctx {

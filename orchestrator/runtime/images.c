@@ -53,8 +53,8 @@ static void reply_error(struct berth_buf *out, const char *msg)
 	yajl_gen g = json_gen_new();
 	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_bool(g, "ok", false) == 0 &&
 	    json_gen_kv_str(g, "error", msg) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
-		json_gen_finish(g, out);
-	if (g)
+		json_gen_finish(g, out); /* frees g */
+	else if (g)
 		yajl_gen_free(g);
 }
 
@@ -78,8 +78,8 @@ static void pull(struct registry *reg, yajl_val request, struct berth_buf *out)
 	    json_gen_kv_str(g, "image", image) == 0 && json_gen_kv_str(g, "resolved", img.resolved) == 0 &&
 	    json_gen_kv_str(g, "digest", img.digest) == 0 && json_gen_kv_bool(g, "pulled", img.pulled) == 0 &&
 	    json_gen_kv_int(g, "ms", clock_now_ms() - t0) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
-		json_gen_finish(g, out);
-	if (g)
+		json_gen_finish(g, out); /* frees g */
+	else if (g)
 		yajl_gen_free(g);
 }
 
