@@ -152,6 +152,14 @@ static int hook_image_resolved(void *sources, const char *image, char *resolved,
 	return 0;
 }
 
+static int hook_image_pull_step(void *sources, const char *image, char *step, size_t size)
+{
+	const struct runtime_config *rc = sources;
+	if (rc->images == NULL || rc->images->registry == NULL)
+		return -1;
+	return registry_pull_step(rc->images->registry, image, step, size);
+}
+
 static int hook_model_data_check(void *sources, const char *url, struct berth_err *err)
 {
 	const struct runtime_config *rc = sources;
@@ -700,6 +708,7 @@ static int start_core(struct berthd *d)
 			.sources = &d->rc,
 			.image_check = hook_image_check,
 			.image_resolved = hook_image_resolved,
+			.image_pull_step = hook_image_pull_step,
 			.model_data_check = hook_model_data_check,
 			.limits = &d->limits,
 			.endpoint_fits = limits_endpoint_fits,

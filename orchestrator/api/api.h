@@ -52,6 +52,9 @@ struct api_runtime_hooks {
 	 * ("registry/repository@sha256:…") and when (epoch seconds); -1 when it
 	 * has not been resolved (NULL: images are shown as specified). */
 	int (*image_resolved)(void *sources, const char *image, char *resolved, size_t size, double *at);
+	/* DescribeEndpoint: the last step of a pull of image in progress; -1
+	 * when none runs (NULL: never shown). */
+	int (*image_pull_step)(void *sources, const char *image, char *step, size_t size);
 	/* (host_limits.h) Data for the two hooks below, which belong to the host's
 	 * limits rather than to the runtime. */
 	void *limits;

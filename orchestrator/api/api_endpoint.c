@@ -187,6 +187,11 @@ static int gen_describe_endpoint(yajl_gen g, const struct api_ctx *ctx, const st
 			if (ok && known)
 				ok = json_gen_kv_str(g, "ResolvedImage", registry ? resolved : image) == 0 &&
 				     json_gen_kv_double(g, "ResolutionTime", at) == 0;
+			/* (berth) a pull in progress: its last step, while Creating */
+			char step[400];
+			if (ok && registry && strcmp(e->status, "Creating") == 0 && ctx->runtime.image_pull_step &&
+			    ctx->runtime.image_pull_step(ctx->runtime.sources, image, step, sizeof(step)) == 0)
+				ok = json_gen_kv_str(g, "BerthPullProgress", step) == 0;
 			ok = ok && gen_ok(yajl_gen_map_close(g));
 		}
 		ok = ok && gen_ok(yajl_gen_array_close(g)) &&

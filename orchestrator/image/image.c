@@ -113,7 +113,7 @@ int image_resolve(const char *state_dir, const struct image_policy *p, const cha
 		if (p == NULL || p->registry == NULL)
 			return no_registry(image, err);
 		struct registry_image pulled;
-		if (registry_fetch(p->registry, image, false, NULL, NULL, &pulled, err) < 0)
+		if (registry_fetch(p->registry, image, NULL, &pulled, err) < 0)
 			return -1;
 		_cleanup_free_ char *layout = fs_path(OCI_PREFIX "%s:image", pulled.layout);
 		if (layout == NULL)

@@ -32,6 +32,7 @@ int registry_open(struct registry *r, const char *state_dir, const struct regist
 	r->cfg = cfg;
 	r->max_bytes = max_bytes;
 	atomic_init(&r->stopping, false);
+	pthread_mutex_init(&r->progress_lock, NULL);
 	r->dir = fs_path("%s/registry", state_dir);
 	r->conf_file = fs_path("%s/registry/registries.conf", state_dir);
 	r->policy_file = fs_path("%s/registry/policy.json", state_dir);
@@ -73,7 +74,45 @@ void registry_close(struct registry *r)
 	free(r->conf_file);
 	free(r->policy_file);
 	host_roots_free(&r->roots);
+	pthread_mutex_destroy(&r->progress_lock);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+/* Sets (step != NULL) or ends (NULL) the shown step of a pull of image. */
+static void progress_set(struct registry *r, const char *image, const char *step)
+{
+	pthread_mutex_lock(&r->progress_lock);
+	struct registry_progress *slot = NULL, *free_slot = NULL;
+	for (size_t i = 0; i < REGISTRY_MAX_PULLS && slot == NULL; i++) {
+		if (strcmp(r->progress[i].image, image) == 0)
+			slot = &r->progress[i];
+		else if (free_slot == NULL && r->progress[i].image[0] == '\0')
+			free_slot = &r->progress[i];
+	}
+	if (slot == NULL && step != NULL && free_slot != NULL) {
+		slot = free_slot;
+		snprintf(slot->image, sizeof(slot->image), "%s", image);
+	}
+	if (slot != NULL && step != NULL)
+		snprintf(slot->step, sizeof(slot->step), "%s", step);
+	else if (slot != NULL)
+		memset(slot, 0, sizeof(*slot));
+	pthread_mutex_unlock(&r->progress_lock);
+}
+
+int registry_pull_step(struct registry *r, const char *image, char *step, size_t size)
+{
+	int found = -1;
+	pthread_mutex_lock(&r->progress_lock);
+	for (size_t i = 0; i < REGISTRY_MAX_PULLS && found < 0; i++)
+		if (r->progress[i].image[0] != '\0' && strcmp(r->progress[i].image, image) == 0) {
+			snprintf(step, size, "%s", r->progress[i].step);
+			found = 0;
+		}
+	pthread_mutex_unlock(&r->progress_lock);
+	return found;
 }
 
 int registry_check(const struct registry *r, const char *image, struct berth_err *err)
@@ -177,11 +216,12 @@ static void run_result_free(struct run_result *res)
 }
 
 /* Runs skopeo; -1 with a message for the API user unless it exited 0. */
-static int run(struct registry *r, const char *image, struct argv_builder *a, registry_progress_fn progress,
-	       void *user_data, struct run_result *res, struct berth_err *err)
+static int run(struct registry *r, const char *image, const struct registry_fetch_opts *o, struct argv_builder *a,
+	       registry_progress_fn progress, void *user_data, struct run_result *res, struct berth_err *err)
 {
 	struct skopeo_run sr = { .argv = a->v, .registries_conf = r->conf_file, .home = r->dir,
 				 .timeout_ms = r->cfg->pull_timeout_ms, .stop = &r->stopping,
+				 .cancelled = o->cancelled, .cancel_ctx = o->cancel_ctx,
 				 .max_stdout = CONFIG_MAX, .on_line = progress, .user_data = user_data };
 	if (skopeo_run(&sr, &res->out, &res->errtext, &res->outcome, &res->status, err) < 0)
 		return berth_err_prefix(err, "Image \"%s\" could not be pulled", image);
@@ -193,7 +233,9 @@ static int run(struct registry *r, const char *image, struct argv_builder *a, re
 				      image, r->cfg->pull_timeout_ms / 1000);
 	case SKOPEO_STOPPED:
 		return berth_err_setc(err, BERTH_ERR_UNAVAILABLE, 0,
-				      "Image \"%s\" was not pulled: berthd is stopping", image);
+				      "Image \"%s\" was not pulled: the pull was stopped (berthd is stopping, or the "
+				      "endpoint is being deleted)",
+				      image);
 	case SKOPEO_TOO_MUCH:
 		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				      "Image \"%s\": the registry's manifest or config is larger than berth reads "
@@ -363,6 +405,7 @@ static bool doc_is_list(const char *text, size_t len)
 /* ---- the pull ----------------------------------------------------------- */
 
 struct progress_ctx {
+	struct registry *r;
 	const char *image;
 	registry_progress_fn fn;
 	void *user_data;
@@ -372,13 +415,13 @@ static void on_copy_line(void *user_data, const char *line)
 {
 	struct progress_ctx *p = user_data;
 	log_info("pull %s: %s", p->image, line);
+	progress_set(p->r, p->image, line);
 	if (p->fn)
 		p->fn(p->user_data, line);
 }
 
-static int pull_locked(struct registry *r, const char *image, const struct registry_route *route,
-		       const char *digest, const char *layout, registry_progress_fn progress, void *user_data,
-		       struct berth_err *err)
+static int pull_locked(struct registry *r, const char *image, const struct registry_fetch_opts *o,
+		       const struct registry_route *route, const char *digest, const char *layout, struct berth_err *err)
 {
 	_cleanup_free_ char *partial = fs_path("%s.partial", layout);
 	_cleanup_free_ char *dest = fs_path("oci:%s.partial:" LAYOUT_TAG, layout);
@@ -392,11 +435,11 @@ static int pull_locked(struct registry *r, const char *image, const struct regis
 	argv_source_opts(&a, r, route, true);
 	arg(&a, route->pinned_source);
 	arg(&a, dest);
-	struct progress_ctx pc = { image, progress, user_data };
+	struct progress_ctx pc = { r, image, o->progress, o->user_data };
 	struct run_result res = { BERTH_BUF_INIT, BERTH_BUF_INIT, SKOPEO_EXITED, 0 };
 	long long t0 = clock_now_ms();
 	log_info("pull %s: %s (%s) into %s", image, route->pinned_source, digest, layout);
-	int rc = run(r, image, &a, on_copy_line, &pc, &res, err);
+	int rc = run(r, image, o, &a, on_copy_line, &pc, &res, err);
 	run_result_free(&res);
 	if (rc == 0 && rename(partial, layout) < 0)
 		rc = berth_err_set(err, errno, "cannot move %s into place", partial);
@@ -409,9 +452,10 @@ static int pull_locked(struct registry *r, const char *image, const struct regis
 	return 0;
 }
 
-int registry_fetch(struct registry *r, const char *image, bool refresh, registry_progress_fn progress,
-		   void *user_data, struct registry_image *out, struct berth_err *err)
+static int fetch(struct registry *r, const char *image, const struct registry_fetch_opts *o,
+		 struct registry_image *out, struct berth_err *err)
 {
+	bool refresh = o->refresh;
 	memset(out, 0, sizeof(*out));
 	struct image_reference ref;
 	struct registry_route route;
@@ -437,13 +481,16 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 		return 0;
 	}
 	/* ask the registry what the reference means */
+	char step[400];
+	snprintf(step, sizeof(step), "asking %.200s what %.150s means", route.source, ref.digest[0] ? ref.digest : ref.tag);
+	progress_set(r, image, step);
 	struct argv_builder a;
 	struct run_result res = { BERTH_BUF_INIT, BERTH_BUF_INIT, SKOPEO_EXITED, 0 };
 	argv_start(&a, r, "inspect");
 	arg(&a, "--raw");
 	argv_source_opts(&a, r, &route, false);
 	arg(&a, route.source);
-	if (run(r, image, &a, NULL, NULL, &res, err) < 0) {
+	if (run(r, image, o, &a, NULL, NULL, &res, err) < 0) {
 		run_result_free(&res);
 		return -1;
 	}
@@ -481,7 +528,7 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 			arg(&a, "--raw");
 			argv_source_opts(&a, r, &route, false);
 			arg(&a, route.pinned_source);
-			rc = run(r, image, &a, NULL, NULL, &res, err);
+			rc = run(r, image, o, &a, NULL, NULL, &res, err);
 			if (rc == 0)
 				rc = buf_append(&manifest, res.out.data ? res.out.data : "", res.out.len);
 			run_result_free(&res);
@@ -497,7 +544,7 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 		arg(&a, "--raw");
 		argv_source_opts(&a, r, &route, false);
 		arg(&a, route.pinned_source);
-		rc = run(r, image, &a, NULL, NULL, &res, err);
+		rc = run(r, image, o, &a, NULL, NULL, &res, err);
 		if (rc == 0)
 			rc = check_config(image, r->cfg, res.out.data ? res.out.data : "", res.out.len, err);
 		run_result_free(&res);
@@ -513,7 +560,7 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 	if (lock < 0)
 		return -1;
 	if (!cached(r, out->digest, out->layout, sizeof(out->layout))) {
-		rc = pull_locked(r, image, &route, out->digest, out->layout, progress, user_data, err);
+		rc = pull_locked(r, image, o, &route, out->digest, out->layout, err);
 		out->pulled = rc == 0;
 	}
 	unlink(lock_path);
@@ -521,6 +568,15 @@ int registry_fetch(struct registry *r, const char *image, bool refresh, registry
 		return -1;
 	write_ref_record(r, normalized, out);
 	return 0;
+}
+
+int registry_fetch(struct registry *r, const char *image, const struct registry_fetch_opts *opts,
+		   struct registry_image *out, struct berth_err *err)
+{
+	static const struct registry_fetch_opts none = { 0 };
+	int rc = fetch(r, image, opts ? opts : &none, out, err);
+	progress_set(r, image, NULL);
+	return rc;
 }
 
 /* ---- listing and pruning ------------------------------------------------ */

@@ -27,6 +27,7 @@
 #ifndef BERTH_REGISTRY_H
 #define BERTH_REGISTRY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +37,8 @@
 #include "host_paths.h"
 #include "registry_config.h"
 
+#define REGISTRY_MAX_PULLS 32 /* shown at once in DescribeEndpoint; more still pull */
+
 struct registry {
 	const struct registry_config *cfg;
 	char *dir;             /* STATE/registry */
@@ -44,6 +47,13 @@ struct registry {
 	struct host_roots roots; /* { dir }: where cached layouts are opened beneath */
 	uint64_t max_bytes;    /* image_max_bytes */
 	atomic_bool stopping;  /* berthd is stopping: running pulls are killed */
+	/* pulls in progress: the image as given and its last step (for
+	 * DescribeEndpoint while Creating), guarded by progress_lock */
+	pthread_mutex_t progress_lock;
+	struct registry_progress {
+		char image[600];
+		char step[400];
+	} progress[REGISTRY_MAX_PULLS];
 };
 
 /* Creates the cache directory, removes what interrupted pulls left. */
@@ -68,11 +78,24 @@ typedef void (*registry_progress_fn)(void *user_data, const char *line);
  * pull from its registry (VALIDATION errors for the API user). */
 int registry_check(const struct registry *r, const char *image, struct berth_err *err);
 
-/* Resolves and, when not cached, pulls image. refresh: ask the registry
- * what a tag means now (else a tag resolved before is taken as it was).
- * Errors are for the API user (FailureReason) and quote skopeo. */
-int registry_fetch(struct registry *r, const char *image, bool refresh, registry_progress_fn progress,
-		   void *user_data, struct registry_image *out, struct berth_err *err);
+struct registry_fetch_opts {
+	bool refresh;                    /* ask the registry what a tag means now (else a
+					    tag resolved before is taken as it was) */
+	registry_progress_fn progress;   /* each line of skopeo copy (may be NULL) */
+	void *user_data;
+	bool (*cancelled)(void *ctx);    /* asked while skopeo runs: true kills it (may be NULL) */
+	void *cancel_ctx;
+};
+
+/* Resolves and, when not cached, pulls image. Errors are for the API user
+ * (FailureReason) and quote skopeo; a pull stopped by registry_stop or
+ * cancelled() fails with class UNAVAILABLE. opts may be NULL (no refresh). */
+int registry_fetch(struct registry *r, const char *image, const struct registry_fetch_opts *opts,
+		   struct registry_image *out, struct berth_err *err);
+
+/* The last step of a pull of image in progress ("asking H what T means",
+ * "Copying blob sha256:…"); -1 when none runs. */
+int registry_pull_step(struct registry *r, const char *image, char *step, size_t size);
 
 /* What image last resolved to (no network); -1 when never. */
 int registry_lookup(const struct registry *r, const char *image, struct registry_image *out);

@@ -101,7 +101,7 @@ int skopeo_run(const struct skopeo_run *r, struct berth_buf *out, struct berth_b
 			*outcome = SKOPEO_TIMED_OUT;
 			break;
 		}
-		if (r->stop && atomic_load(r->stop)) {
+		if ((r->stop && atomic_load(r->stop)) || (r->cancelled && r->cancelled(r->cancel_ctx))) {
 			*outcome = SKOPEO_STOPPED;
 			break;
 		}

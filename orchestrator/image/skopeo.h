@@ -6,7 +6,8 @@
  * and an environment of PATH, HOME and CONTAINERS_REGISTRIES_CONF (the
  * caller's file: berthd's own registries settings, never the host's
  * /etc/containers mirrors). It is killed (the whole group, SIGKILL) and
- * reaped when the deadline passes, when *stop becomes true, or when its
+ * reaped when the deadline passes, when *stop becomes true or cancelled()
+ * says so, or when its
  * standard output grows past max_stdout; skopeo_run returns only once it
  * is gone. */
 #ifndef BERTH_SKOPEO_H
@@ -27,6 +28,8 @@ struct skopeo_run {
 	const char *home;               /* HOME (where skopeo would look for its auth.json) */
 	long long timeout_ms;
 	const atomic_bool *stop;        /* may be NULL */
+	bool (*cancelled)(void *ctx);   /* also asked every 200 ms (may be NULL) */
+	void *cancel_ctx;
 	size_t max_stdout;
 	/* each line of standard output as it arrives (may be NULL) */
 	void (*on_line)(void *user_data, const char *line);
@@ -36,7 +39,7 @@ struct skopeo_run {
 enum skopeo_outcome {
 	SKOPEO_EXITED,    /* *exit_status is its status (0: success) */
 	SKOPEO_TIMED_OUT,
-	SKOPEO_STOPPED,   /* *stop became true */
+	SKOPEO_STOPPED,   /* *stop became true, or cancelled() */
 	SKOPEO_TOO_MUCH,  /* standard output past max_stdout */
 };
 

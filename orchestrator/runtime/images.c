@@ -69,7 +69,7 @@ static void pull(struct registry *reg, yajl_val request, struct berth_buf *out)
 	struct berth_err err;
 	long long t0 = clock_now_ms();
 	log_info("pull %s asked on the admin socket", image);
-	if (registry_fetch(reg, image, true, NULL, NULL, &img, &err) < 0) {
+	if (registry_fetch(reg, image, &(struct registry_fetch_opts){ .refresh = true }, &img, &err) < 0) {
 		reply_error(out, err.msg);
 		return;
 	}

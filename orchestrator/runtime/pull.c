@@ -12,20 +12,20 @@
 #include "reference.h"
 #include "registry.h"
 
-struct pull_progress {
-	const char *endpoint;
-	const char *hostname;
-};
-
-static void on_progress(void *user_data, const char *line)
+/* A DeleteEndpoint (or berthd's stop) cancels the worker: its pull ends. */
+static bool worker_cancelled(void *ctx)
 {
-	(void)user_data; /* registry.c logs each line already */
-	(void)line;
+	struct worker *w = ctx;
+	pthread_mutex_lock(w->rt->lock);
+	bool c = w->cancel;
+	pthread_mutex_unlock(w->rt->lock);
+	return c;
 }
 
-int runtime_pull_images(struct runtime *rt, const char *endpoint, struct model *const *models, size_t n_models,
+int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
 			struct berth_buf *reason)
 {
+	const char *endpoint = w->endpoint;
 	struct registry *reg = rt->cfg.images ? rt->cfg.images->registry : NULL;
 	for (size_t v = 0; v < n_models; v++) {
 		for (size_t k = 0; models[v] && k < models[v]->n_containers; k++) {
@@ -41,10 +41,18 @@ int runtime_pull_images(struct runtime *rt, const char *endpoint, struct model *
 				continue;
 			struct berth_err err;
 			struct registry_image img;
-			struct pull_progress p = { endpoint, def->hostname };
+			struct registry_fetch_opts opts = { .refresh = true, .cancelled = worker_cancelled, .cancel_ctx = w };
 			long long t0 = clock_now_ms();
-			int rc = reg ? registry_fetch(reg, def->image, true, on_progress, &p, &img, &err)
+			int rc = reg ? registry_fetch(reg, def->image, &opts, &img, &err)
 				     : image_check(rt->cfg.images, def->image, &err);
+			if (rc < 0 && err.cls == BERTH_ERR_UNAVAILABLE) {
+				/* stopped, not failed: berthd's stop or a delete; a
+				 * restarted berthd creates it again */
+				pthread_mutex_lock(rt->lock);
+				w->cancel = true;
+				pthread_mutex_unlock(rt->lock);
+				log_info("endpoint %s: %s", endpoint, err.msg);
+			}
 			if (rc < 0) {
 				buf_printf(reason, "Container %s could not be started: %s", def->hostname, err.msg);
 				return -1;

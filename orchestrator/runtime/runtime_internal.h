@@ -73,8 +73,10 @@ void runtime_set_status(struct runtime *rt, const char *name, const char *status
 struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
 
 /* pull.c. Without *lock: resolves and pulls the registry images of the
- * models (refreshing tags); -1 with reason filled when one cannot be. */
-int runtime_pull_images(struct runtime *rt, const char *endpoint, struct model *const *models, size_t n_models,
+ * models (refreshing tags); -1 with reason filled when one cannot be. A
+ * cancel of w kills a running pull; a pull stopped that way (or by
+ * berthd's stop) cancels w, so the endpoint is not marked Failed. */
+int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
 			struct berth_buf *reason);
 
 /* workers.c. With *lock held: adds a worker and starts its thread running fn(w).

@@ -8,6 +8,7 @@ leaves nothing in the cache and berth keeps serving."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -15,7 +16,7 @@ import time
 import pytest
 
 import berth_helpers as bh
-from registry_helpers import PASSWORD, S, USER, Registry, file_layer, make_layout
+from registry_helpers import PASSWORD, S, USER, HangingRegistry, Registry, file_layer, make_layout, skopeo_pids
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -275,3 +276,81 @@ def test_cli_pull_images_prune(berth, registry):
     assert cache(berth) == ["sha256-" + digest.split(":")[1]], cache(berth)
     berth.sm.delete_model(ModelName=name)
     berth.assert_serving()
+
+
+# ---- a registry that hangs: the deadline, DeleteEndpoint, berthd's stop -------------------
+
+@pytest.fixture
+def hanging():
+    h = HangingRegistry()
+    yield h
+    h.stop()
+
+
+def hanging_instance(make_berth, hanging, d, timeout_ms):
+    path = os.path.join(d, "hang-%d.json" % timeout_ms)
+    with open(path, "w") as fh:
+        json.dump({"hosts": {hanging.host: {}}, "pull_timeout_ms": timeout_ms}, fh)
+    return make_berth(extra_berthd=["--registries", path])
+
+
+def test_pull_deadline_and_progress(make_berth, hanging, tmp_path):
+    # longer than CreateEndpoint's wait for a stable state (5 s)
+    inst = hanging_instance(make_berth, hanging, str(tmp_path), 9000)
+    image = hanging.host + "/x:v1"
+    m, c, ep = stack(inst, "reg-hang-" + S, image)
+    dd = inst.sm.describe_endpoint(EndpointName=ep)
+    assert dd["EndpointStatus"] == "Creating", dd
+    # `berth describe` (DescribeEndpoint's raw answer) shows the pull's step
+    p = inst.cli("describe", ep)
+    assert p.returncode == 0, p.stderr
+    (deployed,) = json.loads(p.stdout)["ProductionVariants"][0]["DeployedImages"]
+    assert deployed["BerthPullProgress"] == "asking docker://%s/x:v1 what v1 means" % hanging.host, deployed
+    assert "ResolvedImage" not in deployed
+    dd = wait_settled(inst, ep)
+    assert dd["EndpointStatus"] == "Failed", dd
+    assert dd["FailureReason"] == ('Container primary could not be started: Image "%s" could not be pulled within 9 '
+                                   "seconds (registries.pull_timeout_ms); check that the registry answers, or raise "
+                                   "the limit" % image), dd["FailureReason"]
+    assert skopeo_pids(inst.state_dir) == []
+    bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+
+
+def test_delete_endpoint_ends_its_pull(make_berth, hanging, tmp_path):
+    inst = hanging_instance(make_berth, hanging, str(tmp_path), 120000)
+    m, c, ep = stack(inst, "reg-hdel-" + S, hanging.host + "/x:v1")
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run")
+    t0 = time.monotonic()
+    inst.delete_endpoint_and_wait(ep)
+    assert time.monotonic() - t0 < 5
+    assert skopeo_pids(inst.state_dir) == []
+    bh.delete_stack(inst, m, c, None)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+
+
+def test_berthd_stop_and_kill_end_the_pull(make_berth, hanging, tmp_path):
+    """SIGTERM: berthd stops at once, its skopeo with it, and the endpoint
+    is not marked Failed (the next berthd creates it again); SIGKILL: skopeo
+    dies with berthd (PDEATHSIG), and nothing partial stays in the cache."""
+    inst = hanging_instance(make_berth, hanging, str(tmp_path), 120000)
+    m, c, ep = stack(inst, "reg-hstop-" + S, hanging.host + "/x:v1")
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run")
+    t0 = time.monotonic()
+    inst.berthd.send_signal(signal.SIGTERM)
+    inst.berthd.wait(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert skopeo_pids(inst.state_dir) == []
+    inst.start_berthd()
+    bh.wait_until(lambda: "Models" in inst.sm.list_models(), 15, "berthd back")
+    assert inst.sm.describe_endpoint(EndpointName=ep)["EndpointStatus"] == "Creating"
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run again")
+    inst.restart_berthd()  # SIGKILL
+    bh.wait_until(lambda: not skopeo_pids(inst.state_dir), 5, "skopeo to die with berthd")
+    reg = os.path.join(inst.state_dir, "registry")
+    assert not [n for n in os.listdir(reg) if n.endswith(".partial")]
+    bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
