@@ -68,6 +68,30 @@ def make_layout(layout, layer_gz, arch="amd64", tag="v1"):
     return layer["digest"]
 
 
+def make_index_layout(layout, layer_gz, archs, tag="v1"):
+    """An OCI layout whose tag names an image index (a manifest list) with
+    one image per architecture in archs (all the same layer)."""
+    os.makedirs(layout, exist_ok=True)
+    with open(os.path.join(layout, "oci-layout"), "w") as fh:
+        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+    layer = dict(add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
+    entries = []
+    for arch in archs:
+        cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"]},
+               "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+        cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+        manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}
+        entries.append(dict(add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT,
+                            platform={"architecture": arch, "os": "linux"}))
+    index_mt = "application/vnd.oci.image.index.v1+json"
+    index = {"schemaVersion": 2, "mediaType": index_mt, "manifests": entries}
+    idesc = dict(add_blob(layout, json.dumps(index).encode()), mediaType=index_mt)
+    with open(os.path.join(layout, "index.json"), "w") as fh:
+        json.dump({"schemaVersion": 2, "manifests": [
+            dict(idesc, annotations={"org.opencontainers.image.ref.name": tag})]}, fh)
+
+
 def file_layer(name, data):
     bio = io.BytesIO()
     with tarfile.open(fileobj=bio, mode="w") as t:
@@ -110,8 +134,8 @@ class Registry:
     def skopeo(self, *args):
         return run(["skopeo", "--insecure-policy"] + list(args))
 
-    def push(self, layout, tag, name):
-        self.skopeo("copy", "--dest-creds", "%s:%s" % (USER, PASSWORD), "--dest-cert-dir", self.certs,
+    def push(self, layout, tag, name, all_images=False):
+        self.skopeo("copy", *(["--all"] if all_images else []), "--dest-creds", "%s:%s" % (USER, PASSWORD), "--dest-cert-dir", self.certs,
                     "oci:%s:%s" % (layout, tag), "docker://%s/%s" % (self.host, name))
 
     def digest(self, name):

@@ -16,7 +16,8 @@ import time
 import pytest
 
 import berth_helpers as bh
-from registry_helpers import PASSWORD, S, USER, HangingRegistry, Registry, file_layer, make_layout, skopeo_pids
+from registry_helpers import (PASSWORD, S, USER, HangingRegistry, Registry, file_layer, make_index_layout,
+                              make_layout, skopeo_pids)
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -33,6 +34,10 @@ def registry():
         reg.push(work + "/echo", "v1", "ecr/echo:v1")
         make_layout(work + "/arm", echo_gz, arch="arm64")
         reg.push(work + "/arm", "v1", "arm:v1")
+        make_index_layout(work + "/multi", echo_gz, ["arm64", "amd64", "s390x"])
+        reg.push(work + "/multi", "v1", "multi:v1", all_images=True)
+        make_index_layout(work + "/armlist", echo_gz, ["arm64", "ppc64le"])
+        reg.push(work + "/armlist", "v1", "armlist:v1", all_images=True)
         reg.big_layer = os.urandom(3 << 20)
         make_layout(work + "/big", file_layer("big", reg.big_layer))
         reg.push(work + "/big", "v1", "big:v1")
@@ -159,6 +164,22 @@ def test_ecr_name_through_mirror_uses_the_cache(berth, registry):
     bh.assert_no_leaks(berth)
 
 
+def test_manifest_list_runs_this_platform(berth, registry):
+    """A multi-arch image (an image index): berthd pulls its linux/amd64
+    entry; ResolvedImage names the list's digest, as Docker's does."""
+    digest = registry.digest("multi:v1")
+    image = registry.host + "/multi:v1"
+    m, c, ep = stack(berth, "reg-multi-" + S, image)
+    dd = wait_settled(berth, ep)
+    assert dd["EndpointStatus"] == "InService", dd
+    berth.note_containers()
+    assert invoke(berth, ep, b"multi") == b"multi"
+    (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
+    assert deployed["ResolvedImage"] == "%s/multi@%s" % (registry.host, digest)
+    bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+
+
 # ---- bad input ----------------------------------------------------------------
 
 def test_refused_at_create_model(berth, registry):
@@ -206,6 +227,12 @@ def test_registry_down(berth, registry):
 def test_other_platform(berth, registry):
     r = assert_fails(berth, "reg-arm-" + S, registry.host + "/arm:v1", "is built for linux/arm64")
     assert "berthd runs linux/amd64 images" in r, r
+
+
+def test_manifest_list_without_this_platform(berth, registry):
+    r = assert_fails(berth, "reg-armlist-" + S, registry.host + "/armlist:v1",
+                     "has no linux/amd64 image (its manifest list has: linux/arm64, linux/ppc64le)")
+    assert "berthd runs linux/amd64 images (registries.os, registries.arch)" in r, r
 
 
 def test_layer_not_matching_its_digest_leaves_nothing(berth, registry):
@@ -270,9 +297,11 @@ def test_cli_pull_images_prune(berth, registry):
     assert p.returncode == 0, p.stderr
     big = "sha256-" + registry.digest("big:v1").split(":")[1]
     assert big in cache(berth)
+    unused = len(cache(berth)) - 1  # big, and what earlier tests left unused
     p = berth.cli("images", "prune")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.decode().startswith("removed 1 image no model uses"), p.stdout
+    assert p.stdout.decode().startswith("removed %d image%s no model uses" % (unused, "" if unused == 1 else "s")), \
+        p.stdout
     assert cache(berth) == ["sha256-" + digest.split(":")[1]], cache(berth)
     berth.sm.delete_model(ModelName=name)
     berth.assert_serving()
