@@ -142,11 +142,13 @@ static int hook_image_check(void *sources, const char *image, struct berth_err *
 	return image_check(rc->images, image, err);
 }
 
-static int hook_image_resolved(void *sources, const char *image, char *resolved, size_t size, double *at)
+static int hook_image_resolved(void *sources, const char *endpoint, const char *image, char *resolved, size_t size,
+			       double *at)
 {
 	const struct runtime_config *rc = sources;
 	struct registry_image img;
-	if (rc->images == NULL || rc->images->registry == NULL || registry_lookup(rc->images->registry, image, &img) < 0)
+	if (rc->images == NULL || rc->images->registry == NULL ||
+	    registry_pinned(rc->images->registry, endpoint, image, &img) < 0)
 		return -1;
 	snprintf(resolved, size, "%s", img.resolved);
 	*at = img.resolved_at;

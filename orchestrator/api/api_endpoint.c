@@ -182,7 +182,8 @@ static int gen_describe_endpoint(yajl_gen g, const struct api_ctx *ctx, const st
 			double at = e->creation_time;
 			bool registry = image_reference_is(image);
 			bool known = !registry || (ctx->runtime.image_resolved &&
-						   ctx->runtime.image_resolved(ctx->runtime.sources, image, resolved, sizeof(resolved), &at) == 0);
+						   ctx->runtime.image_resolved(ctx->runtime.sources, e->name, image, resolved,
+								       sizeof(resolved), &at) == 0);
 			ok = gen_ok(yajl_gen_map_open(g)) && json_gen_kv_str(g, "SpecifiedImage", image) == 0;
 			if (ok && known)
 				ok = json_gen_kv_str(g, "ResolvedImage", registry ? resolved : image) == 0 &&

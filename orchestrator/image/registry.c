@@ -261,9 +261,8 @@ static char *ref_record_path(const struct registry *r, const char *normalized)
 	return fs_path("%s/refs/%s", r->dir, hex);
 }
 
-static int write_ref_record(const struct registry *r, const char *normalized, const struct registry_image *img)
+static int write_record(const char *p, const char *normalized, const struct registry_image *img)
 {
-	_cleanup_free_ char *p = ref_record_path(r, normalized);
 	char text[1400];
 	int n = snprintf(text, sizeof(text), "%s\n%s\n%s\n%.3f\n", img->digest, normalized, img->resolved,
 			 img->resolved_at);
@@ -271,6 +270,12 @@ static int write_ref_record(const struct registry *r, const char *normalized, co
 	if (p == NULL || n < 0 || (size_t)n >= sizeof(text) || fs_write_atomic(p, text, (size_t)n, 0600, &err) < 0)
 		return -1;
 	return 0;
+}
+
+static int write_ref_record(const struct registry *r, const char *normalized, const struct registry_image *img)
+{
+	_cleanup_free_ char *p = ref_record_path(r, normalized);
+	return write_record(p, normalized, img);
 }
 
 /* Reads a record file: digest, reference, resolved, time. */
@@ -314,6 +319,50 @@ int registry_lookup(const struct registry *r, const char *image, struct registry
 		return -1;
 	cached(r, out->digest, out->layout, sizeof(out->layout));
 	return 0;
+}
+
+/* ---- per-endpoint pins --------------------------------------------------- */
+
+static char *pin_path(const struct registry *r, const char *endpoint, const char *image)
+{
+	struct image_reference ref;
+	struct berth_err err;
+	char normalized[600], hex[65];
+	if (strchr(endpoint, '/') || endpoint[0] == '.' || image_reference_parse(image, &ref, &err) < 0 ||
+	    image_reference_format(&ref, normalized, sizeof(normalized)) < 0)
+		return NULL;
+	sigv4_sha256_hex(normalized, strlen(normalized), hex);
+	return fs_path("%s/pins/%s/%s", r->dir, endpoint, hex);
+}
+
+int registry_pin(struct registry *r, const char *endpoint, const char *image, const struct registry_image *img)
+{
+	_cleanup_free_ char *p = pin_path(r, endpoint, image);
+	_cleanup_free_ char *dir = fs_path("%s/pins/%s", r->dir, endpoint);
+	struct berth_err err;
+	if (p == NULL || dir == NULL || fs_mkdir_p(dir, 0700, &err) < 0)
+		return -1;
+	return write_record(p, image, img);
+}
+
+int registry_pinned(const struct registry *r, const char *endpoint, const char *image, struct registry_image *out)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_free_ char *p = pin_path(r, endpoint, image);
+	if (p == NULL || read_ref_record(p, out, NULL, 0) < 0)
+		return -1;
+	cached(r, out->digest, out->layout, sizeof(out->layout));
+	return 0;
+}
+
+void registry_unpin(struct registry *r, const char *endpoint)
+{
+	if (strchr(endpoint, '/') || endpoint[0] == '.' || endpoint[0] == '\0')
+		return;
+	_cleanup_free_ char *dir = fs_path("%s/pins/%s", r->dir, endpoint);
+	struct berth_err err;
+	if (dir)
+		fs_remove_tree(dir, &err);
 }
 
 /* ---- checks before pulling --------------------------------------------- */

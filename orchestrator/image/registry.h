@@ -13,6 +13,7 @@
  *   refs/SHA             what a reference last resolved to: its digest, the
  *                        reference and the time (one file per reference,
  *                        SHA = sha256 of the normalized reference)
+ *   pins/ENDPOINT/SHA    the same, as of that endpoint's CreateEndpoint
  *
  * A reference with a digest, or a tag resolved before whose digest is
  * cached, needs no network at all at container start (restarts, new
@@ -99,6 +100,14 @@ int registry_pull_step(struct registry *r, const char *image, char *step, size_t
 
 /* What image last resolved to (no network); -1 when never. */
 int registry_lookup(const struct registry *r, const char *image, struct registry_image *out);
+
+/* Per endpoint: what its images resolved to at its CreateEndpoint
+ * (STATE/registry/pins/ENDPOINT/SHA), so that a tag moved since changes
+ * neither its DescribeEndpoint nor what its restarted containers run.
+ * registry_pinned: -1 when the endpoint has no pin for image. */
+int registry_pin(struct registry *r, const char *endpoint, const char *image, const struct registry_image *img);
+int registry_pinned(const struct registry *r, const char *endpoint, const char *image, struct registry_image *out);
+void registry_unpin(struct registry *r, const char *endpoint);
 
 /* The cache as `berth images` shows it: a JSON array of
  * {"digest","bytes","references":[…],"resolved_at","models":[…]}; users

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "image.h"
 #include "mme.h"
 #include "store.h"
 
@@ -127,6 +128,8 @@ static void *stop_worker(void *arg)
 			  err.msg);
 	else
 		log_info("endpoint %s: deleted", w->endpoint);
+	if (rt->cfg.images && rt->cfg.images->registry) /* what its tags resolved to */
+		registry_unpin(rt->cfg.images->registry, w->endpoint);
 	runtime_push_routes(rt);
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);

@@ -5,6 +5,7 @@
  * berthd's control loop never waits for a registry. */
 #include "runtime_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "image.h"
@@ -59,7 +60,30 @@ int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *cons
 			}
 			log_info("endpoint %s: container %s: image %s is %s (%s in %lld ms)", endpoint, def->hostname,
 				 def->image, img.resolved, img.pulled ? "pulled" : "cached", clock_now_ms() - t0);
+			if (reg && registry_pin(reg, endpoint, def->image, &img) < 0)
+				log_warn("endpoint %s: cannot record that %s is %s; a restart resolves it again", endpoint,
+					 def->image, img.resolved);
 		}
 	}
+	/* this endpoint's containers start from what the tags meant now */
+	for (size_t v = 0; v < n_models; v++)
+		runtime_pin_model(rt, endpoint, models[v]);
 	return 0;
 }
+
+void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m)
+{
+	struct registry *reg = rt->cfg.images ? rt->cfg.images->registry : NULL;
+	for (size_t k = 0; reg && m && k < m->n_containers; k++) {
+		struct container_def *def = &m->containers[k];
+		struct registry_image img;
+		char *pinned;
+		if (!image_reference_is(def->image) || registry_pinned(reg, endpoint, def->image, &img) < 0 ||
+		    (pinned = strdup(img.resolved)) == NULL)
+			continue;
+		free(def->image);
+		def->image = pinned;
+	}
+}
+
+

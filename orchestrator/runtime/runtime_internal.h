@@ -78,6 +78,9 @@ struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
  * berthd's stop) cancels w, so the endpoint is not marked Failed. */
 int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
 			struct berth_buf *reason);
+/* pull.c. m's registry images replaced by what they resolved to at the
+ * endpoint's CreateEndpoint (its pins), where it has them. */
+void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m);
 
 /* workers.c. With *lock held: adds a worker and starts its thread running fn(w).
  * container_id may be NULL. Returns the worker or NULL. */

@@ -180,6 +180,48 @@ def test_manifest_list_runs_this_platform(berth, registry):
     bh.assert_no_leaks(berth)
 
 
+def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
+    """SageMaker resolves a tag at CreateEndpoint: an endpoint created
+    before the tag moved keeps showing, and restarting from, the digest it
+    got; one created after gets the new one."""
+    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    try:
+        with open(bh.echo_tarball(), "rb") as fh:
+            echo_gz = fh.read()
+        make_layout(work + "/a", echo_gz)
+        make_index_layout(work + "/b", echo_gz, ["amd64"])
+        registry.push(work + "/a", "v1", "mov:v1")
+        first = registry.digest("mov:v1")
+        image = registry.host + "/mov:v1"
+        m1, c1, ep1 = stack(berth, "reg-mov1-" + S, image)
+        assert wait_settled(berth, ep1)["EndpointStatus"] == "InService"
+        berth.note_containers()
+        registry.push(work + "/b", "v1", "mov:v1", all_images=True)
+        second = registry.digest("mov:v1")
+        assert second != first
+        m2, c2, ep2 = stack(berth, "reg-mov2-" + S, image)
+        assert wait_settled(berth, ep2)["EndpointStatus"] == "InService"
+        berth.note_containers()
+        resolved = {ep: berth.sm.describe_endpoint(EndpointName=ep)["ProductionVariants"][0]["DeployedImages"][0]
+                    ["ResolvedImage"] for ep in (ep1, ep2)}
+        assert resolved == {ep1: "%s/mov@%s" % (registry.host, first), ep2: "%s/mov@%s" % (registry.host, second)}
+        # a restarted container of the first endpoint runs the first digest
+        def starts():
+            return [ln for ln in berthd_log(berth).splitlines()
+                    if "endpoint %s: container primary (" % ep1 in ln and " started from " in ln]
+        assert len(starts()) == 1
+        os.kill(berth.running_pid(ep1), signal.SIGKILL)
+        bh.wait_until(lambda: len(starts()) == 2, 30, "the container's restart")
+        assert starts()[1].endswith("started from %s/mov@%s" % (registry.host, first)), starts()
+        assert invoke(berth, ep1, b"still") == b"still"
+        bh.delete_stack(berth, m1, c1, ep1)
+        bh.delete_stack(berth, m2, c2, ep2)
+        assert not os.path.exists(os.path.join(berth.state_dir, "registry", "pins", ep1))
+        bh.assert_no_leaks(berth)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ---- bad input ----------------------------------------------------------------
 
 def test_refused_at_create_model(berth, registry):
