@@ -214,6 +214,16 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
         bh.wait_until(lambda: len(starts()) == 2, 30, "the container's restart")
         assert starts()[1].endswith("started from %s/mov@%s" % (registry.host, first)), starts()
         assert invoke(berth, ep1, b"still") == b"still"
+        # UpdateEndpoint resolves the new config's tag anew, as a create does
+        berth.sm.update_endpoint(EndpointName=ep1, EndpointConfigName=c2)
+        bh.wait_until(lambda: berth.sm.describe_endpoint(EndpointName=ep1)["EndpointStatus"] == "InService"
+                      and berth.sm.describe_endpoint(EndpointName=ep1)["EndpointConfigName"] == c2, 60,
+                      "the update")
+        berth.note_containers()
+        dd = berth.sm.describe_endpoint(EndpointName=ep1)
+        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/mov@%s" % (
+            registry.host, second), dd
+        assert invoke(berth, ep1, b"updated") == b"updated"
         bh.delete_stack(berth, m1, c1, ep1)
         bh.delete_stack(berth, m2, c2, ep2)
         assert not os.path.exists(os.path.join(berth.state_dir, "registry", "pins", ep1))
