@@ -246,7 +246,7 @@ check: deps-test
 	$(MAKE) SAN=1 integration
 	$(MAKE) tsan-check
 
-# berthd's threads (workers, health monitor, updates, multi-model loads)
+# berthd's threads (workers, health monitor, updates, multi-model loads, pulls)
 # under ThreadSanitizer: the integration tests that drive them, against
 # build-tsan/. Any report fails the run: TSan's exit code is 66 and the
 # fixture's teardown fails on a "ThreadSanitizer" line in berthd's or the
@@ -256,7 +256,7 @@ check: deps-test
 # berthd without address randomisation: make tsan-check
 # TSAN_WRAPPER="setarch $$(uname -m) -R".
 TSAN_TESTS   := tests/integration/test_health.py tests/integration/test_update.py \
-                tests/integration/test_mme_berthd.py
+                tests/integration/test_mme_berthd.py tests/integration/test_registry.py
 TSAN_WRAPPER ?=
 tsan-check:
 	$(MAKE) -j$(JOBS) TSAN=1 all echo-image

@@ -213,7 +213,13 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
         os.kill(berth.running_pid(ep1), signal.SIGKILL)
         bh.wait_until(lambda: len(starts()) == 2, 30, "the container's restart")
         assert starts()[1].endswith("started from %s/mov@%s" % (registry.host, first)), starts()
-        assert invoke(berth, ep1, b"still") == b"still"
+
+        def serves_again():
+            try:
+                return invoke(berth, ep1, b"still") == b"still"
+            except bh.ClientError:
+                return False  # ServiceUnavailable until its /ping answers
+        bh.wait_until(serves_again, 30, "the restarted container to serve")
         # UpdateEndpoint resolves the new config's tag anew, as a create does
         berth.sm.update_endpoint(EndpointName=ep1, EndpointConfigName=c2)
         bh.wait_until(lambda: berth.sm.describe_endpoint(EndpointName=ep1)["EndpointStatus"] == "InService"
