@@ -52,8 +52,8 @@ LDFLAGS   += $(SANFLAGS) -pthread
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev libpcre2-dev \
               libyaml-dev libdeflate-dev
-DEPS_RUN   := runc iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
-DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl
+DEPS_RUN   := runc skopeo iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
+DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl docker-registry apache2-utils
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
 # clang's -fsanitize=fuzzer runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev
@@ -247,7 +247,7 @@ check: deps-test
 	$(MAKE) SAN=1 integration
 	$(MAKE) tsan-check
 
-# berthd's threads (workers, health monitor, updates, multi-model loads)
+# berthd's threads (workers, health monitor, updates, multi-model loads, pulls)
 # under ThreadSanitizer: the integration tests that drive them, against
 # build-tsan/. Any report fails the run: TSan's exit code is 66 and the
 # fixture's teardown fails on a "ThreadSanitizer" line in berthd's or the
@@ -257,7 +257,7 @@ check: deps-test
 # berthd without address randomisation: make tsan-check
 # TSAN_WRAPPER="setarch $$(uname -m) -R".
 TSAN_TESTS   := tests/integration/test_health.py tests/integration/test_update.py \
-                tests/integration/test_mme_berthd.py
+                tests/integration/test_mme_berthd.py tests/integration/test_registry.py
 TSAN_WRAPPER ?=
 tsan-check:
 	$(MAKE) -j$(JOBS) TSAN=1 all echo-image

@@ -155,7 +155,7 @@ def make_certificate(tmp):
 
 
 class Berth:
-    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None):
+    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None, registries=None):
         """auth: "sigv4" (a credentials file with an admin and an invoke
         key; every call signed) or "none" (berthd --auth none, unsigned).
         tls: (cert, key): berthd hands them to the router, which also
@@ -178,6 +178,8 @@ class Berth:
         self.tls_port = free_port() if tls else None
         if tls:
             settings.update(tls_cert=tls[0], tls_key=tls[1])
+        if registries:
+            settings["registries"] = registries
         with open(conf, "w") as f:
             json.dump(settings, f)
         self.admin_key, self.invoke_key = bh.generate_key(), bh.generate_key()
@@ -872,6 +874,99 @@ def bench_stream(b, image, netns, rep, rounds, n_ttfb=2000, stream_bytes=1 << 30
     rep.target("stream throughput vs. direct, 1 GiB", f"{r:.2f}x", ">= 0.8x", r >= 0.8)
     b.sm.delete_endpoint(EndpointName="streambench")
 
+# ---- registry images -------------------------------------------------------------
+
+SKLEARN_LAYOUT = "/var/cache/berth/images/sklearn-mme/oci"
+
+
+def bench_registry(build, rep, rounds):
+    """A registry of our own (docker-registry, htpasswd, TLS; registry_helpers).
+    Warm: CreateEndpoint -> InService of the echo image by registry tag whose
+    digest is cached (berthd still asks the registry what the tag means, as
+    SageMaker resolves tags at CreateEndpoint) vs. the same image from an OCI
+    layout, rounds interleaved. Cold: `berth pull` of the scikit-learn image
+    into an empty cache vs. `skopeo copy` of it alone."""
+    import registry_helpers as rh
+    reg = rh.Registry()
+    layout = os.path.join(build, "images", f"bench-echo-oci-{os.getpid()}")
+    b = None
+    try:
+        with open(os.path.join(build, "images/echo/rootfs.tar.gz"), "rb") as f:
+            rh.make_layout(layout, f.read())
+        reg.push(layout, "v1", "echo:v1")
+        have_sklearn = os.path.isfile(os.path.join(SKLEARN_LAYOUT, "index.json"))
+        if have_sklearn:
+            reg.push(SKLEARN_LAYOUT, "latest", "sklearn:v1")
+        creds = {"username": rh.USER, "password": rh.PASSWORD, "cert_dir": reg.certs}
+        b = Berth(build, registries={"hosts": {reg.host: creds}})
+        images = {"registry": f"{reg.host}/echo:v1", "pinned": f"{reg.host}/echo@{reg.digest('echo:v1')}",
+                  "oci": f"oci:{layout}:v1"}
+        for kind, image in images.items():
+            b.stack(f"reg-{kind}", [{"ContainerHostname": "a", "Image": image}], None)
+            # warm: the pull (registry) and the unpack (both) happen here
+            b.sm.create_endpoint(EndpointName=f"reg-{kind}-warm", EndpointConfigName=f"reg-{kind}")
+            if b.sm.describe_endpoint(EndpointName=f"reg-{kind}-warm")["EndpointStatus"] != "InService":
+                raise RuntimeError(f"reg-{kind}-warm not InService")
+            b.sm.delete_endpoint(EndpointName=f"reg-{kind}-warm")
+        times = {k: [] for k in images}
+        for i in range(rounds):
+            for kind in images:
+                name = f"reg-{kind}-{i}"
+                t0 = time.monotonic()
+                b.sm.create_endpoint(EndpointName=name, EndpointConfigName=f"reg-{kind}")
+                status = b.sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
+                times[kind].append((time.monotonic() - t0) * 1000)
+                if status != "InService":
+                    raise RuntimeError(f"{name} is {status}")
+                b.sm.delete_endpoint(EndpointName=name)
+                wait_for(lambda: not any(e["EndpointName"] == name for e in b.sm.list_endpoints()["Endpoints"]),
+                         60, f"{name} to go")
+        warm, oci = statistics.median(times["registry"]), statistics.median(times["oci"])
+        pinned = statistics.median(times["pinned"])
+        rep.row("CreateEndpoint -> InService, 1 echo container, registry tag, digest cached (tag asked of the "
+                "registry)", f"{warm:.1f} ms", f"{warm / oci:.2f}x OCI layout", "<= 1.1x OCI layout")
+        rep.row("CreateEndpoint -> InService, 1 echo container, registry @sha256 digest, cached (no network)",
+                f"{pinned:.1f} ms", f"{pinned / oci:.2f}x OCI layout", "<= 1.1x OCI layout")
+        rep.row("CreateEndpoint -> InService, 1 echo container, OCI layout", f"{oci:.1f} ms", "baseline", "")
+        rep.target("warm CreateEndpoint, registry tag vs. OCI layout", f"{warm / oci:.2f}x", "<= 1.1x",
+                   warm <= 1.1 * oci)
+        rep.target("warm CreateEndpoint, registry digest vs. OCI layout", f"{pinned / oci:.2f}x", "<= 1.1x",
+                   pinned <= 1.1 * oci)
+        if not have_sklearn:
+            rep.row("cold pull of the scikit-learn image", "not measured: make framework-images first", "", "")
+            return
+        ref = f"{reg.host}/sklearn:v1"
+        pulls, copies = [], []
+        dest = tempfile.mkdtemp(prefix="bench-skopeo-", dir="/var/tmp")
+        try:
+            for _ in range(max(1, min(rounds, 3))):
+                subprocess.run([f"{build}/berth", "--socket", b.sock, "images", "prune"], check=True,
+                               capture_output=True, timeout=120)
+                t0 = time.monotonic()
+                subprocess.run([f"{build}/berth", "--socket", b.sock, "pull", ref], check=True,
+                               capture_output=True, timeout=600)
+                pulls.append((time.monotonic() - t0) * 1000)
+                shutil.rmtree(os.path.join(dest, "x"), ignore_errors=True)
+                t0 = time.monotonic()
+                subprocess.run(["skopeo", "--insecure-policy", "copy", "--src-creds", f"{rh.USER}:{rh.PASSWORD}",
+                                "--src-cert-dir", reg.certs, f"docker://{ref}", f"oci:{dest}/x:image"],
+                               check=True, capture_output=True, timeout=600)
+                copies.append((time.monotonic() - t0) * 1000)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(SKLEARN_LAYOUT) for f in fs)
+        pull, copy = statistics.median(pulls), statistics.median(copies)
+        rep.row(f"cold `berth pull` of the scikit-learn image ({size / (1 << 20):.0f} MiB) from a local registry",
+                f"{pull:.0f} ms", f"{pull / copy:.2f}x `skopeo copy` alone", "")
+        rep.row("`skopeo copy` of the same image alone", f"{copy:.0f} ms", "baseline", "")
+    finally:
+        try:
+            if b is not None:
+                b.close()
+        finally:
+            reg.stop()
+            shutil.rmtree(layout, ignore_errors=True)
+
 
 # ---- report ----------------------------------------------------------------------
 
@@ -909,6 +1004,7 @@ def main():
     ap.add_argument("--sigv4-requests", type=int, default=60000, help="h2load requests per SigV4 figure")
     ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
     ap.add_argument("--only-stream", action="store_true", help="run only the response streaming figures")
+    ap.add_argument("--only-registry", action="store_true", help="run only the registry image figures")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
@@ -943,6 +1039,9 @@ def main():
         if a.only_sigv4:
             bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
             raise _Done()
+        if a.only_registry:
+            bench_registry(a.build, rep, a.rounds)
+            raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
         bare, blo, bhi = bare_runc(image, tmp, a.rounds, netns)
@@ -953,6 +1052,7 @@ def main():
         rep.target("InService (2 echo containers)", f"{med:.1f} ms", "<= 100 ms", med <= 100)
         rep.target("InService vs. bare runc run", f"{med / bare:.2f}x", "<= 1.5x", med <= 1.5 * bare)
         report_userns(b, a.build, image, a.rounds, rep)  # (userns) with and without
+        bench_registry(a.build, rep, a.rounds)  # registry images: warm vs. OCI layout, cold pull
 
         # -- router overhead --
         pid = b.container_pid(ep, "a")
