@@ -17,8 +17,10 @@
 #include "buf.h"
 #include "control_client.h"
 #include "invoke.h"
+#include "images.h"
 #include "keys.h"
 #include "top.h"
+#include "devices.h"
 #include "logs.h"
 #include "json.h"
 #include "credentials.h"
@@ -33,6 +35,11 @@ static void usage(FILE *f)
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "  images [prune]              registry images cached: size, references, models using each;\n"
+		   "                              prune removes those no model uses\n"
+		   "  pull REF                    resolve and pull a registry image now ([registry/]repo[:tag][@digest])\n"
+		   "  devices                     CDI devices (GPUs): health, the endpoint instance holding each,\n"
+		   "                              spec files refused and why\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
 		   "                              the containers keep running unless --stop-containers (records kept)\n"
 		   "the router, signed with SigV4 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the credentials file):\n"
@@ -322,6 +329,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "devices") == 0)
+		return cli_devices(socket, argc - i, argv + i);
 	if (strcmp(cmd, "top") == 0)
 		return cli_top(socket, argc - i, argv + i);
 	if (strcmp(cmd, "logs") == 0)
@@ -332,6 +341,8 @@ int main(int argc, char **argv)
 		return cli_invoke(argc - i, argv + i);
 	if (strcmp(cmd, "keys") == 0)
 		return cli_keys(argc - i, argv + i);
+	if (strcmp(cmd, "images") == 0 || strcmp(cmd, "pull") == 0)
+		return cli_images(socket, argc - i, argv + i);
 	if (strcmp(cmd, "shutdown") == 0)
 		return cmd_shutdown(socket, argc - i, argv + i);
 	usage(stderr);

@@ -35,6 +35,7 @@ enum setting_kind {
 	SETTING_ROOTS,    /* struct host_roots: array in the file, repeatable flag */
 	SETTING_BUCKETS,  /* struct objstore_list of bucket names: the same */
 	SETTING_HOSTS,    /* struct objstore_list of HOST[:PORT]: the same */
+	SETTING_REGISTRIES, /* struct registry_config: an object in the file, a file of it as a flag */
 };
 
 struct setting {
@@ -129,6 +130,9 @@ static const struct setting settings[] = {
 	  "unpacked size of one image, all layers (21474836480)" },
 	{ "image_max_entries", "image-max-entries", "N", SETTING_COUNT, AT(image_max_entries), 1, 1LL << 40,
 	  "files, directories and links of one image (1000000)" },
+	{ "registries", "registries", "FILE", SETTING_REGISTRIES, AT(registries), 0, 0,
+	  "registries images are pulled from, their credentials and CAs, mirrors (a JSON file holding the "
+	  "\"registries\" object of the settings file; default: none, registry images refused)" },
 	{ "auth", "auth", "MODE", SETTING_STRING, AT(auth), 0, 0,
 	  "sigv4: every call is signed with a key of --credentials (default); none: anyone who reaches a loopback "
 	  "address may call (Host checked)" },
@@ -137,6 +141,11 @@ static const struct setting settings[] = {
 	{ "tls_cert", "tls-cert", "PEM", SETTING_STRING, AT(tls_cert), 0, 0,
 	  "the router's certificate chain; with --tls-key: TLS 1.2+ with ALPN h2, http/1.1 (reloaded on SIGHUP)" },
 	{ "tls_key", "tls-key", "PEM", SETTING_STRING, AT(tls_key), 0, 0, "the private key of --tls-cert" },
+	{ "cdi_spec_dirs", "cdi-spec-dir", "DIR", SETTING_ROOTS, AT(cdi_spec_dirs), 0, 0,
+	  "CDI spec files (*.json, *.yaml) of the host's accelerators, later directories first (repeatable; "
+	  "default /etc/cdi and /var/run/cdi)" },
+	{ "accelerator_kind", "accelerator-kind", "KIND", SETTING_STRING, AT(accelerator_kind), 0, 0,
+	  "the CDI kind of a GPU instance type's devices when its table entry names none (default nvidia.com/gpu)" },
 	{ "insecure_listen", "insecure-listen", NULL, SETTING_SWITCH, AT(insecure_listen), 0, 0,
 	  "allow a non-loopback --listen without TLS or keys (logged as a warning at every start)" },
 };
@@ -167,6 +176,8 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	c->image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;
 	c->image_max_entries = IMAGE_DEFAULT_MAX_ENTRIES;
+	if (registry_config_defaults(&c->registries, err) < 0)
+		return -1;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->auth, "sigv4") < 0 ||
 	    berthd_config_set(&c->credentials, CREDENTIALS_DEFAULT_PATH) < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
@@ -224,6 +235,14 @@ static void clear_listen(const struct setting *s, struct berthd_config *c)
 	*n = 0;
 }
 
+/* Whether a SETTING_ROOTS setting was given (even as []). */
+static bool *roots_set(const struct setting *s, struct berthd_config *c)
+{
+	if (s->offset == AT(cdi_spec_dirs))
+		return &c->cdi_spec_dirs_set;
+	return s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set;
+}
+
 /* One item of an array setting (roots, buckets, hosts), checked. */
 static int add_item(const struct setting *s, struct berthd_config *c, const char *v, const char *name,
 		    struct berth_err *err)
@@ -232,7 +251,7 @@ static int add_item(const struct setting *s, struct berthd_config *c, const char
 	if (s->kind == SETTING_ROOTS) {
 		if (host_roots_add(member(c, s), v, err) < 0)
 			return berth_err_prefix(err, "%s", name);
-		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+		*roots_set(s, c) = true;
 		return 0;
 	}
 	if (s->kind == SETTING_BUCKETS &&
@@ -249,7 +268,7 @@ static void clear_items(const struct setting *s, struct berthd_config *c)
 {
 	if (s->kind == SETTING_ROOTS) {
 		host_roots_free(member(c, s));
-		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+		*roots_set(s, c) = true;
 	} else {
 		objstore_list_free(member(c, s));
 	}
@@ -334,6 +353,8 @@ static int set_member(const struct setting *s, yajl_val v, struct berthd_config 
 				return -1;
 		}
 		return 0;
+	case SETTING_REGISTRIES:
+		return registry_config_parse(v, member(c, s), err);
 	case SETTING_SWITCH:
 		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
 			return berth_err_set(err, 0, "%s must be true or false", name);
@@ -394,6 +415,15 @@ static int set_flag(const struct setting *s, const char *arg, struct berthd_conf
 	case SETTING_SWITCH:
 		*(bool *)member(c, s) = true;
 		return 0;
+	case SETTING_REGISTRIES: {
+		struct berth_buf doc = BERTH_BUF_INIT;
+		int r = fs_read_file(arg, &doc, CONFIG_MAX_BYTES, err);
+		yajl_val v = r == 0 ? json_parse(doc.data ? doc.data : "", doc.len, err) : NULL;
+		buf_free(&doc);
+		r = v ? registry_config_parse(v, member(c, s), err) : -1;
+		yajl_tree_free(v);
+		return r < 0 ? berth_err_prefix(err, "%s %s", name, arg) : 0;
+	}
 	case SETTING_LIST:
 		if (!*given) /* flags replace the file's list */
 			clear_listen(s, c);
@@ -489,8 +519,10 @@ void berthd_config_free(struct berthd_config *c)
 		}
 	host_roots_free(&c->image_roots);
 	host_roots_free(&c->model_roots);
+	host_roots_free(&c->cdi_spec_dirs);
 	objstore_list_free(&c->s3_buckets);
 	objstore_list_free(&c->https_hosts);
+	registry_config_free(&c->registries);
 }
 
 int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err)

@@ -48,6 +48,15 @@ struct api_runtime_hooks {
 	 * The operator's model roots, buckets and hosts (objstore.h); -1 with a
 	 * message for the user when not (NULL: every URL is accepted). */
 	int (*model_data_check)(void *sources, const char *url, struct berth_err *err);
+	/* DescribeEndpoint: what a registry image resolved to at the endpoint's
+	 * CreateEndpoint ("registry/repository@sha256:…") and when (epoch
+	 * seconds); -1 when it has not been resolved (NULL: images are shown
+	 * as specified). */
+	int (*image_resolved)(void *sources, const char *endpoint, const char *image, char *resolved, size_t size,
+			      double *at);
+	/* DescribeEndpoint: the last step of a pull of image in progress; -1
+	 * when none runs (NULL: never shown). */
+	int (*image_pull_step)(void *sources, const char *image, char *step, size_t size);
 	/* (host_limits.h) Data for the two hooks below, which belong to the host's
 	 * limits rather than to the runtime. */
 	void *limits;
@@ -60,6 +69,13 @@ struct api_runtime_hooks {
 	 * the constraint text ("Member must satisfy enum value set: [...]")
 	 * when not (NULL: every well-formed type is accepted). */
 	int (*instance_type_check)(void *limits, const char *instance_type, struct berth_err *err);
+	/* (devices) UpdateEndpoint and UpdateEndpointWeightsAndCapacities: do
+	 * the accelerators the change adds (want less have; have NULL for a
+	 * blue/green update, whose new fleet runs beside the old) fit what is
+	 * free? -1 with ResourceLimitExceeded naming the free devices (NULL:
+	 * everything fits). devices.h. */
+	int (*devices_fit)(void *limits, const struct variant *want, size_t n_want, const struct variant *have,
+			   size_t n_have, struct berth_err *err);
 };
 
 struct access;

@@ -147,6 +147,7 @@ static void *restart_worker(void *arg)
 		}
 		const struct model *m = model_name ? store_get_model(rt->store, model_name) : NULL;
 		model = m ? model_dup(m) : NULL;
+		runtime_pin_model(rt, w->endpoint, model); /* the digests of its CreateEndpoint */
 		for (size_t i = 0; model && i < model->n_containers; i++)
 			if (strcmp(model->containers[i].hostname, cur->hostname) == 0)
 				def = &model->containers[i];
@@ -197,13 +198,8 @@ static void *restart_worker(void *arg)
 		h->restarting = false;
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);
-	if (copied) {
-		free(c.id);
-		free(c.hostname);
-		free(c.socket);
-		free(c.log);
-		free(c.variant);
-	}
+	if (copied)
+		endpoint_container_clear(&c);
 	if (model != NULL)
 		model_free(model);
 	buf_free(&reason);

@@ -7,6 +7,7 @@
  *   status.c      persist an endpoint record's change, then announce it
  *   workers.c     background jobs: spawn, finish, cancel and wait
  *   containers.c  a set of containers: allocate, start/stop in parallel, wait healthy
+ *   pull.c        CreateEndpoint's registry images: resolve tags, pull what is not cached
  *   backoff.c     when a failed container is restarted (pure)
  *   health.c      the monitor thread: checks and restarts
  *   update.c      UpdateEndpoint: blue/green roll-out and scaling
@@ -71,6 +72,16 @@ void runtime_set_status(struct runtime *rt, const char *name, const char *status
 /* A copy of e's containers (one spare zeroed entry); NULL on ENOMEM. */
 struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
 
+/* pull.c. Without *lock: resolves and pulls the registry images of the
+ * models (refreshing tags); -1 with reason filled when one cannot be. A
+ * cancel of w kills a running pull; a pull stopped that way (or by
+ * berthd's stop) cancels w, so the endpoint is not marked Failed. */
+int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
+			struct berth_buf *reason);
+/* pull.c. m's registry images replaced by what they resolved to at the
+ * endpoint's CreateEndpoint (its pins), where it has them. */
+void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m);
+
 /* workers.c. With *lock held: adds a worker and starts its thread running fn(w).
  * container_id may be NULL. Returns the worker or NULL. */
 struct worker *runtime_worker_spawn(struct runtime *rt, const char *endpoint, enum worker_kind kind,
@@ -107,6 +118,14 @@ void runtime_append_logs(const struct endpoint_container *c, size_t n, struct be
 int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err);
+/* (devices) The same for a create that replaces the containers endpoint
+ * `replacing` recorded before (a create resumed after a crash): the
+ * devices those records hold may be taken again. Each instance of a GPU
+ * type reserves its devices here (devices.h), recorded in its containers. */
+int runtime_alloc_instances_replacing(struct runtime *rt, const char *replacing, const struct variant *v,
+				      const struct model *m, long long first_instance, long long count, bool pending,
+				      struct endpoint_container **out, const struct container_def ***defs, size_t *n,
+				      struct berth_err *err);
 /* Frees n models (entries may be NULL) and the array. */
 void runtime_models_free(struct model **models, size_t n);
 /* Single / Direct / Serial for a model (as CreateEndpoint decides it). */
