@@ -16,16 +16,6 @@
 #include "shim_client.h"
 #include "uid_range.h"
 
-const char *runtime_mode_for(const struct model *m)
-{
-	/* as CreateEndpoint decides it (api_endpoint.c) */
-	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
-		return "MultiModel";
-	if (m->n_containers == 1 && !m->execution_mode)
-		return "Single";
-	return m->execution_mode ? m->execution_mode : "Serial";
-}
-
 struct start_job {
 	const struct runtime_config *cfg;
 	const char *endpoint;
