@@ -63,9 +63,17 @@ int runtime_start_containers(struct runtime *rt, const char *endpoint, const str
 	struct start_job *jobs = calloc(n, sizeof(*jobs));
 	if (jobs == NULL)
 		return buf_append_str(reason, "out of memory"), -1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* the model's container count: those of c[i]'s instance (a batch
+		 * may hold instances of several variants, each its own model) */
+		size_t same = 0;
+		for (size_t j = 0; j < n; j++)
+			same += c[j].instance == c[i].instance &&
+				((c[j].variant == NULL && c[i].variant == NULL) ||
+				 (c[j].variant != NULL && c[i].variant != NULL && strcmp(c[j].variant, c[i].variant) == 0));
 		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i], .def = defs[i],
-					      .n_model_containers = n };
+					      .n_model_containers = same };
+	}
 	run_parallel(jobs, n, start_one);
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++)

@@ -174,3 +174,30 @@ def test_a_link_cannot_lead_the_lookup_out_of_the_image(berth, layout):
     assert invoke(berth, ep, b"still serving") == b"STILL SERVING"
     bh.delete_stack(berth, m, c, ep)
     bh.assert_no_leaks(berth)
+
+
+def test_bind_to_port_label_warning_only_for_multi_container_variants(berth, layout):
+    """The image lacks com.amazonaws.sagemaker.capabilities.accept-bind-to-port:
+    berth warns for the containers of a multi-container model only, also
+    when a single-container variant starts beside it on the same endpoint."""
+    image = "oci:%s:ep-cmd" % layout
+    base = hh.uniq("label")
+    berth.sm.create_model(ModelName=base + "-one", ExecutionRoleArn=bh.ROLE,
+                          PrimaryContainer=bh.container(image=image))
+    berth.sm.create_model(ModelName=base + "-two", ExecutionRoleArn=bh.ROLE, InferenceExecutionConfig={"Mode": "Direct"},
+                          Containers=[bh.container("left", image=image), bh.container("right", image=image)])
+    berth.sm.create_endpoint_config(EndpointConfigName=base + "-cfg", ProductionVariants=[
+        {"VariantName": v, "ModelName": base + "-" + v, "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}
+        for v in ("one", "two")])
+    ep = base + "-ep"
+    berth.sm.create_endpoint(EndpointName=ep, EndpointConfigName=base + "-cfg")
+    d = settled(berth, ep)
+    assert d["EndpointStatus"] == "InService", d.get("FailureReason")
+    log = dict(berth.log_text())["berthd"]
+    warned = set(re.findall(r"endpoint %s: container (\S+): image \S+ lacks the label" % re.escape(ep), log))
+    assert warned == {"left", "right"}, warned
+    berth.delete_endpoint_and_wait(ep)
+    berth.sm.delete_endpoint_config(EndpointConfigName=base + "-cfg")
+    for m in ("one", "two"):
+        berth.sm.delete_model(ModelName=base + "-" + m)
+    bh.assert_no_leaks(berth)
