@@ -146,7 +146,24 @@ static int read_key(yajl_val v, struct auth_key *k)
 	return 0;
 }
 
-bool router_auth_handle_event(struct router_auth *a, const char *line, size_t len)
+/* The greeting carried signing keys: wipe them from the parsed tree and
+ * the watch buffer before both are let go. */
+static void forget_greeting(yajl_val v, char *line, size_t len)
+{
+	yajl_val keys = json_get(v, "keys");
+	for (size_t i = 0; keys && YAJL_IS_ARRAY(keys) && i < keys->u.array.len; i++) {
+		yajl_val signing = json_get(keys->u.array.values[i], "signing");
+		for (size_t d = 0; signing && YAJL_IS_OBJECT(signing) && d < signing->u.object.len; d++) {
+			yajl_val hex = signing->u.object.values[d];
+			if (YAJL_IS_STRING(hex))
+				explicit_bzero(hex->u.string, strlen(hex->u.string));
+		}
+	}
+	yajl_tree_free(v);
+	explicit_bzero(line, len);
+}
+
+bool router_auth_handle_event(struct router_auth *a, char *line, size_t len)
 {
 	if (!memmem(line, len < 64 ? len : 64, "\"auth\"", 6))
 		return false;
@@ -177,7 +194,7 @@ bool router_auth_handle_event(struct router_auth *a, const char *line, size_t le
 	if (!ok) {
 		log_error("berthd sent malformed access keys; the previous ones stay in use");
 		free_keys(fresh, n);
-		yajl_tree_free(v);
+		forget_greeting(v, line, len);
 		return true;
 	}
 	enum router_auth_mode was = a->mode;
@@ -190,7 +207,7 @@ bool router_auth_handle_event(struct router_auth *a, const char *line, size_t le
 	if (was != a->mode)
 		log_info("access: %s (%zu key%s)", a->mode == ROUTER_AUTH_SIGV4 ? "SigV4 verified" : "auth none", n,
 			 n == 1 ? "" : "s");
-	yajl_tree_free(v);
+	forget_greeting(v, line, len);
 	return true;
 }
 

@@ -32,8 +32,9 @@ enum router_auth_mode { ROUTER_AUTH_UNKNOWN, ROUTER_AUTH_SIGV4, ROUTER_AUTH_NONE
 struct router_auth *router_auth_new(void);
 void router_auth_free(struct router_auth *a);
 /* A watch line: true when it was berthd's {"op":"auth",…} (taken: the
- * table is replaced whole; a malformed one is logged and the old kept). */
-bool router_auth_handle_event(struct router_auth *a, const char *line, size_t len);
+ * table is replaced whole; a malformed one is logged and the old kept;
+ * either way the line, which carries signing keys, is zeroed). */
+bool router_auth_handle_event(struct router_auth *a, char *line, size_t len);
 enum router_auth_mode router_auth_mode(const struct router_auth *a);
 /* Does a request need its body hashed as it arrives (sigv4, or not yet
  * known)? */

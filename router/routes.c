@@ -28,7 +28,7 @@ struct routes {
 	uint64_t backoff_ms;
 	bool logged_unreachable; /* one log line per outage, not per attempt */
 	bool ever_connected;
-	bool (*on_event)(void *data, const char *line, size_t len); /* (mme) */
+	bool (*on_event)(void *data, char *line, size_t len); /* (mme), auth, TLS */
 	void *event_data;
 };
 
@@ -171,7 +171,7 @@ static void routes_connect(struct routes *r)
 
 void routes_start(struct routes *r) { routes_connect(r); }
 
-void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, const char *line, size_t len), void *data)
+void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, char *line, size_t len), void *data)
 {
 	r->on_event = fn;
 	r->event_data = data;
@@ -229,7 +229,8 @@ static void routes_on_event(struct loop_watch *w, uint32_t events)
 		if (fd >= 0)
 			close(fd);
 		if (rc == 1) {
-			if (!(r->on_event && r->on_event(r->event_data, line, len)))
+			/* the line lies in the reader's own buffer: a handler may wipe it */
+			if (!(r->on_event && r->on_event(r->event_data, (char *)line, len)))
 				install(r, line, len);
 			continue;
 		}

@@ -33,7 +33,8 @@ bool routes_connected(const struct routes *r);
 void routes_berthd_reachable(struct routes *r);
 /* (mme) Lines on the watch that are events between tables
  * ({"op":"mme_evicted",…}) go to fn first; it returns true when it took
- * the line (otherwise the line is parsed as a table). */
-void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, const char *line, size_t len), void *data);
+ * the line (otherwise the line is parsed as a table); a handler that took
+ * it may overwrite it (secrets are wiped in place). */
+void routes_set_event_handler(struct routes *r, bool (*fn)(void *data, char *line, size_t len), void *data);
 
 #endif

@@ -58,7 +58,7 @@ static void on_route_table(void *data, const struct route_table *t)
 }
 
 /* (mme) a line on the route watch that is not a table */
-static bool on_route_event(void *data, const char *line, size_t len)
+static bool on_route_event(void *data, char *line, size_t len)
 {
 	struct server *srv = data;
 	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len))

@@ -270,7 +270,7 @@ int tls_server_set_pem(struct tls_server *ts, const char *cert, size_t cert_len,
 	return 0;
 }
 
-bool tls_server_route_event(struct tls_server *ts, const char *line, size_t len)
+bool tls_server_route_event(struct tls_server *ts, char *line, size_t len)
 {
 	static const char tag[] = "{\"op\":\"tls\"";
 	if (len < sizeof(tag) - 1 || memcmp(line, tag, sizeof(tag) - 1) != 0)
@@ -291,6 +291,7 @@ bool tls_server_route_event(struct tls_server *ts, const char *line, size_t len)
 	if (key != NULL)
 		OPENSSL_cleanse((char *)key, strlen(key));
 	yajl_tree_free(v);
+	OPENSSL_cleanse(line, len); /* the watch buffer held the key too */
 	return true;
 }
 

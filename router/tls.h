@@ -63,8 +63,9 @@ int tls_server_set_pem(struct tls_server *ts, const char *cert, size_t cert_len,
 		       struct berth_err *err);
 bool tls_server_has_cert(const struct tls_server *ts);
 /* A line of the route watch: true when it was {"op":"tls",…} (installed,
- * or logged as refused), false when it is something else. */
-bool tls_server_route_event(struct tls_server *ts, const char *line, size_t len);
+ * or logged as refused; the line, which carries the private key, is
+ * zeroed), false when it is something else (left as it was). */
+bool tls_server_route_event(struct tls_server *ts, char *line, size_t len);
 /* A client sent a TLS handshake record first: takes fd (accepted,
  * non-blocking); data/len are the bytes already read from it (copied). */
 void tls_server_accept(struct tls_server *ts, int fd, const char *data, size_t len);

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -57,13 +58,20 @@ static void table_from_berthd(void **state)
 	assert_int_equal(router_auth_mode(a), ROUTER_AUTH_UNKNOWN);
 	assert_true(router_auth_hashes_bodies(a)); /* not known yet: hash, in case */
 	/* not ours: left to the next handler */
-	const char *routes = "{\"op\":\"routes\",\"generation\":1,\"endpoints\":[]}";
+	char routes[] = "{\"op\":\"routes\",\"generation\":1,\"endpoints\":[]}";
 	assert_false(router_auth_handle_event(a, routes, strlen(routes)));
-	const char *evicted = "{\"op\":\"mme_evicted\",\"endpoint\":\"e\",\"model\":\"1\"}";
+	assert_memory_equal(routes, "{\"op\":\"routes\"", 14); /* not ours: left as it was */
+	char evicted[] = "{\"op\":\"mme_evicted\",\"endpoint\":\"e\",\"model\":\"1\"}";
 	assert_false(router_auth_handle_event(a, evicted, strlen(evicted)));
 
-	assert_true(router_auth_handle_event(a, keys_msg, strlen(keys_msg)));
+	char *line = strdup(keys_msg);
+	assert_non_null(line);
+	size_t len = strlen(line);
+	assert_true(router_auth_handle_event(a, line, len));
 	assert_int_equal(router_auth_mode(a), ROUTER_AUTH_SIGV4);
+	for (size_t i = 0; i < len; i++) /* the signing keys do not stay in the watch buffer */
+		assert_int_equal(line[i], 0);
+	free(line);
 
 	/* malformed: taken, the previous table kept */
 	const char *bad[] = {
@@ -76,11 +84,15 @@ static void table_from_berthd(void **state)
 		"\"verify\":\"router\"}]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_true(router_auth_handle_event(a, bad[i], strlen(bad[i])));
+		line = strdup(bad[i]);
+		assert_non_null(line);
+		assert_true(router_auth_handle_event(a, line, strlen(line)));
 		assert_int_equal(router_auth_mode(a), ROUTER_AUTH_SIGV4);
+		assert_int_equal(line[0], 0);
+		free(line);
 	}
 
-	const char *none = "{\"op\":\"auth\",\"mode\":\"none\",\"region\":\"us-east-1\",\"account\":\"0\",\"keys\":[]}";
+	char none[] = "{\"op\":\"auth\",\"mode\":\"none\",\"region\":\"us-east-1\",\"account\":\"0\",\"keys\":[]}";
 	assert_true(router_auth_handle_event(a, none, strlen(none)));
 	assert_int_equal(router_auth_mode(a), ROUTER_AUTH_NONE);
 	assert_false(router_auth_hashes_bodies(a));

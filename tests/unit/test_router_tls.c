@@ -130,9 +130,9 @@ static void route_events(void **state)
 {
 	struct fixture *f = *state;
 	/* not ours: left to the next handler */
-	static const char other[] = "{\"op\":\"mme_evicted\",\"endpoint\":\"e\",\"model\":\"m\"}";
+	char other[] = "{\"op\":\"mme_evicted\",\"endpoint\":\"e\",\"model\":\"m\"}";
 	assert_false(tls_server_route_event(f->ts, other, strlen(other)));
-	static const char table[] = "{\"generation\":1,\"endpoints\":[]}";
+	char table[] = "{\"generation\":1,\"endpoints\":[]}";
 	assert_false(tls_server_route_event(f->ts, table, strlen(table)));
 	/* ours, but incomplete or bad: taken, logged, nothing installed */
 	char *doc = greeting(f->one.cert, NULL);
@@ -144,8 +144,11 @@ static void route_events(void **state)
 	assert_false(tls_server_has_cert(f->ts));
 	free(doc);
 	doc = greeting(f->one.cert, f->one.key);
-	assert_true(tls_server_route_event(f->ts, doc, strlen(doc)));
+	size_t len = strlen(doc);
+	assert_true(tls_server_route_event(f->ts, doc, len));
 	assert_true(tls_server_has_cert(f->ts));
+	for (size_t i = 0; i < len; i++) /* the private key does not stay in the watch buffer */
+		assert_int_equal(doc[i], 0);
 	free(doc);
 }
 
