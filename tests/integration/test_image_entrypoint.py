@@ -162,6 +162,18 @@ def test_missing_serve_fails_the_endpoint_saying_where_it_looked(berth, layout):
     berth.assert_serving()
 
 
+def test_the_models_path_wins_for_the_lookup(berth, layout):
+    """The "noserve" image's PATH misses serve; the model's Environment PATH
+    names /opt/program: berthd's check and runc's lookup both use it."""
+    m, c, ep = endpoint(berth, "envpath", "oci:%s:noserve" % layout,
+                        env={"PATH": "/nowhere2:/opt/program", "ECHO_MODE": "file"})
+    d = settled(berth, ep)
+    assert d["EndpointStatus"] == "InService", d.get("FailureReason")
+    assert invoke(berth, ep, CMDLINE) == b"serve\0"
+    bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+
+
 def test_a_link_cannot_lead_the_lookup_out_of_the_image(berth, layout):
     """/esc/serve -> /usr/bin/env: the host has that file, the image does not;
     the link resolves inside the image's root, so nothing is found."""
