@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifact.h"
 #include "credentials.h"
 #include "fsutil.h"
 #include "image.h"
@@ -98,7 +99,9 @@ static const struct setting settings[] = {
 	{ "stop_containers", "stop-containers", NULL, SETTING_SWITCH, AT(stop_containers), 0, 0,
 	  "on SIGTERM, stop every endpoint's containers (records are kept)" },
 	{ "s3_endpoint", "s3-endpoint", "URL", SETTING_STRING, AT(s3_endpoint), 0, 0,
-	  "S3-compatible store for s3:// multi-model artifacts (SigV4, path style)" },
+	  "S3-compatible store every s3:// URL is read from (SigV4, path style; default: --object-store-root)" },
+	{ "model_max_bytes", "model-max-bytes", "N", SETTING_BYTES, AT(model_max_bytes), 1, 0,
+	  "bound of one ModelDataUrl or SAGEMAKER_SUBMIT_DIRECTORY artifact, downloaded and unpacked (68719476736)" },
 	{ "mme_max_model_bytes", "mme-max-model-bytes", "N", SETTING_BYTES, AT(mme_max_model_bytes), 1, 0,
 	  "bound of one multi-model artifact, unpacked (10737418240)" },
 	{ "mme_disk_bytes", "mme-disk-bytes", "N", SETTING_BYTES, AT(mme_disk_bytes), 0, 0,
@@ -157,6 +160,7 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->instance_pids_limit = 4096;
 	c->cpu_overcommit = 8.0;
 	c->memory_overcommit = 2.0;
+	c->model_max_bytes = ARTIFACT_MAX_UNPACKED_BYTES;
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "artifact.h"
 #include "clock.h"
 #include "api.h"
 #include "config.h"
@@ -614,6 +615,7 @@ static int start_core(struct berthd *d)
 		.userns = c->no_user_namespaces ? NULL : &d->userns,
 		.images = &d->images,
 		.store = &d->mc.store,
+		.model_max_bytes = c->model_max_bytes,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {
@@ -623,6 +625,7 @@ static int start_core(struct berthd *d)
 	if (claim_userns_window(d) < 0)
 		return -1;
 	objstore_global_init();
+	artifact_sweep(d->state_dir);
 	d->mc = (struct mme_config){
 		.state_dir = d->state_dir,
 		.account = c->account,

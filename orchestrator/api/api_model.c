@@ -147,6 +147,15 @@ static void decode_container(struct api_request *r, yajl_val c, const char *pref
 		*nomem = true;
 }
 
+/* SAGEMAKER_SUBMIT_DIRECTORY when berthd fetches it (s3://), else NULL. */
+static const char *submit_directory(const struct container_def *c)
+{
+	for (size_t i = 0; i < c->n_env; i++)
+		if (strcmp(c->env[i].key, "SAGEMAKER_SUBMIT_DIRECTORY") == 0 && strncmp(c->env[i].value, "s3://", 5) == 0)
+			return c->env[i].value;
+	return NULL;
+}
+
 /* The model-level rules that come after member validation. Returns false
  * with the reply set when one is broken. */
 static bool check_model_rules(struct api_request *r, const struct model *m, size_t env_bytes)
@@ -189,6 +198,15 @@ static bool check_model_rules(struct api_request *r, const struct model *m, size
 		const char *url = m->containers[i].model_data_url;
 		if (url != NULL && rt->model_data_check != NULL && rt->model_data_check(rt->sources, url, &err) < 0) {
 			berth_err_prefix(&err, "Container '%s'", m->containers[i].hostname);
+			api_reply_err(r->reply, &err);
+			return false;
+		}
+		/* (s3) berthd fetches an s3:// submit directory as it does model data */
+		const char *submit = submit_directory(&m->containers[i]);
+		if (submit != NULL && rt->model_data_check != NULL &&
+		    rt->model_data_check(rt->sources, submit, &err) < 0) {
+			berth_err_prefix(&err, "Container '%s': Environment SAGEMAKER_SUBMIT_DIRECTORY",
+					 m->containers[i].hostname);
 			api_reply_err(r->reply, &err);
 			return false;
 		}

@@ -3,89 +3,237 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fsutil.h"
-#include "host_paths.h"
+#include "log.h"
+#include "sigv4.h"
 #include "unpack.h"
 
-/* Opens what the URL names (O_PATH), beneath the root it must stay in. */
-static int open_source(const struct objstore_config *store, const char *url, struct berth_err *err)
+/* STATE/artifacts/KEY for this version of url */
+static char *cache_entry(const char *state_dir, const char *url, const char *version)
 {
-	struct berth_err oe;
-	int fd;
-	if (strncmp(url, "s3://", 5) == 0) {
-		const char *rest = url + 5;
-		if (rest[0] == '\0' || rest[0] == '/' || strstr(rest, "..") != NULL)
-			return berth_err_set(err, 0, "ModelDataUrl \"%s\" is not a valid s3:// URL", url);
-		if (store == NULL || store->local_root == NULL)
-			return berth_err_set(err, 0,
-					     "ModelDataUrl \"%s\" needs an object store: start berthd with "
-					     "--object-store-root DIR (s3://bucket/key is read from DIR/bucket/key)",
-					     url);
-		if (objstore_check(store, url, err) < 0)
-			return -1;
-		fd = host_path_open_beneath(store->local_root, rest, O_PATH, &oe);
-		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
-			return berth_err_set(err, 0,
-					     "Could not access model data at %s: it leads out of the object store root "
-					     "%s through a symbolic link.",
-					     url, store->local_root);
-	} else if (strncmp(url, "file://", 7) == 0) {
-		const char *p = url + 7;
-		if (p[0] != '/')
-			return berth_err_set(err, 0, "ModelDataUrl \"%s\" must be file:///absolute/path", url);
-		fd = host_path_open(store ? store->model_roots : NULL, p, O_PATH, &oe);
-		if (fd < 0 && (oe.errnum == EXDEV || oe.errnum == ELOOP))
-			return host_paths_refuse_model(store ? store->model_roots : NULL, url, err);
-	} else {
-		return berth_err_set(err, 0,
-				     "ModelDataUrl \"%s\" uses a scheme berth cannot read yet; use s3:// or file://", url);
+	_cleanup_free_ char *id = fs_path("%s\n%s", url, version);
+	if (id == NULL)
+		return NULL;
+	char hex[65];
+	sigv4_sha256_hex(id, strlen(id), hex);
+	hex[16] = '\0';
+	return fs_path("%s/artifacts/%s", state_dir, hex);
+}
+
+/* STATE/artifacts/.last/HASH(url): the entry this URL last resolved to
+ * from a remote store, for when the store cannot be reached */
+static char *last_record(const char *state_dir, const char *url)
+{
+	char hex[65];
+	sigv4_sha256_hex(url, strlen(url), hex);
+	hex[16] = '\0';
+	return fs_path("%s/artifacts/.last/%s", state_dir, hex);
+}
+
+/* The 16 hex digits of the record at rec into key[17]; -1 when none. */
+static int read_record(const char *rec, char key[17])
+{
+	struct berth_buf b = BERTH_BUF_INIT;
+	struct berth_err err;
+	int r = -1;
+	if (fs_read_file(rec, &b, 64, &err) == 0 && b.len == 16) {
+		r = 0;
+		for (size_t i = 0; i < 16; i++)
+			if (!strchr("0123456789abcdef", b.data[i]) || b.data[i] == '\0')
+				r = -1;
+		if (r == 0) {
+			memcpy(key, b.data, 16);
+			key[16] = '\0';
+		}
 	}
+	buf_free(&b);
+	return r;
+}
+
+static void remember(const char *state_dir, const char *url, const char *dest)
+{
+	_cleanup_free_ char *dir = fs_path("%s/artifacts/.last", state_dir);
+	_cleanup_free_ char *rec = last_record(state_dir, url);
+	const char *key = strrchr(dest, '/');
+	char old[17];
+	struct berth_err err;
+	if (dir == NULL || rec == NULL || key == NULL)
+		return;
+	if (read_record(rec, old) == 0 && strcmp(old, key + 1) == 0)
+		return; /* the usual case: written once per version, not at every start */
+	if (fs_mkdir_p(dir, 0700, &err) < 0 || fs_write_atomic(rec, key + 1, strlen(key + 1), 0600, &err) < 0)
+		log_warn("artifact cache: %s", err.msg);
+}
+
+/* The entry url last resolved to, when it is still there; NULL if none. */
+static char *remembered(const char *state_dir, const char *url)
+{
+	_cleanup_free_ char *rec = last_record(state_dir, url);
+	char key[17];
+	if (rec == NULL || read_record(rec, key) < 0)
+		return NULL;
+	char *dest = fs_path("%s/artifacts/%s", state_dir, key);
+	struct stat sb;
+	if (dest != NULL && (stat(dest, &sb) < 0 || !S_ISDIR(sb.st_mode))) {
+		free(dest);
+		dest = NULL;
+	}
+	return dest;
+}
+
+static int open_dir(const char *path, int *dir_fd, struct berth_err *err)
+{
+	int d = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return berth_err_set(err, errno, "cannot open %s", path);
+	*dir_fd = d;
+	return 0;
+}
+
+/* Downloads o into STATE/artifacts/.fetch and unpacks it into dest; the
+ * download is removed whatever happens. */
+static int fetch_unpack(const struct artifact_config *cfg, const struct objstore_object *o, const char *url,
+			const char *what, const char *dest, const struct unpack_limits *lim, struct berth_err *err)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", cfg->state_dir);
+	_cleanup_free_ char *tmp = fs_path("%s/artifacts/.fetch/%d.%lx", cfg->state_dir, (int)getpid(),
+					   (unsigned long)pthread_self());
+	if (tdir == NULL || tmp == NULL)
+		return berth_err_set(err, ENOMEM, "artifact cache");
+	if (fs_mkdir_p(tdir, 0700, err) < 0)
+		return -1;
+	log_info("artifact: fetching %s", url);
+	enum objstore_status st = OBJSTORE_OK;
+	struct berth_err cause;
+	if (objstore_fetch(cfg->store, o, tmp, lim->max_bytes, &st, &cause) < 0) {
+		objstore_failure(o, url, what, st, &cause, err);
+		return -1;
+	}
+	/* messages name the URL, not the download's path */
+	_cleanup_close_ int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int r = fd >= 0 ? unpack_once_fd(fd, url, dest, lim, err) : berth_err_set(err, errno, "cannot open %s", tmp);
+	unlink(tmp);
+	if (r < 0)
+		return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
+	return 0;
+}
+
+/* STATE/artifacts/.fetch/KEY.lock, held (flock) while KEY is fetched; a
+ * waiter finds KEY there when it gets the lock. */
+static char *lock_path(const char *state_dir, const char *dest)
+{
+	const char *key = strrchr(dest, '/');
+	return fs_path("%s/artifacts/.fetch/%s.lock", state_dir, key ? key + 1 : dest);
+}
+
+static int lock_entry(const char *state_dir, const char *dest, struct berth_err *err)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", state_dir);
+	_cleanup_free_ char *path = lock_path(state_dir, dest);
+	if (tdir == NULL || path == NULL)
+		return berth_err_set(err, ENOMEM, "artifact cache");
+	if (fs_mkdir_p(tdir, 0700, err) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return berth_err_set(err, 0, "Failed to download model data from %s: %s", url, oe.msg);
+		return berth_err_set(err, errno, "cannot create %s", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			return berth_err_set(err, e, "cannot lock %s", path);
+		}
+	}
 	return fd;
 }
 
-int artifact_resolve(const char *state_dir, const struct objstore_config *store, const char *url, int *dir_fd,
+/* Removed while still held: whoever waits on it finds the entry done, and
+ * whoever comes later creates a new lock and finds it too. */
+static void unlock_entry(const char *state_dir, const char *dest, int fd)
+{
+	_cleanup_free_ char *path = lock_path(state_dir, dest);
+	if (path != NULL)
+		unlink(path);
+	flock(fd, LOCK_UN);
+}
+
+int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
 		     struct berth_err *err)
 {
-	_cleanup_close_ int fd = open_source(store, url, err);
-	if (fd < 0)
+	if (cfg->store == NULL)
+		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s \"%s\": berthd has no object store", what, url);
+	__attribute__((cleanup(objstore_object_free))) struct objstore_object o = { 0 };
+	_cleanup_free_ char *version = NULL;
+	enum objstore_status st = OBJSTORE_OK;
+	long long size = -1;
+	struct berth_err cause;
+	if (objstore_locate(cfg->store, url, &o, &st, &cause) < 0 ||
+	    objstore_stat(cfg->store, &o, &version, &size, &st, &cause) < 0) {
+		/* a restart while the store is down runs what this URL ran before */
+		_cleanup_free_ char *last = st == OBJSTORE_UNREACHABLE ? remembered(cfg->state_dir, url) : NULL;
+		if (last != NULL) {
+			log_warn("artifact: %s; using the copy of %s fetched before (%s)", cause.msg, url, last);
+			return open_dir(last, dir_fd, err);
+		}
+		objstore_failure(&o, url, what, st, &cause, err);
 		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return berth_err_set(err, errno, "ModelDataUrl %s", url);
-	if (S_ISDIR(st.st_mode)) {
-		*dir_fd = berth_steal_fd(&fd);
-		return 0;
 	}
-	if (!S_ISREG(st.st_mode))
-		return berth_err_set(err, 0, "Failed to download model data from %s: it is neither a file nor a directory",
-				     url);
-	/* the file found beneath the root, reopened for reading through its descriptor */
-	_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", fd);
-	_cleanup_close_ int file = self ? open(self, O_RDONLY | O_CLOEXEC) : -1;
-	if (file < 0)
-		return berth_err_set(err, errno, "ModelDataUrl %s", url);
-	char key[17];
-	if (unpack_fd_key(file, url, key, err) < 0)
+	if (o.local_dir) { /* already unpacked: used as it is, through the descriptor opened beneath its root */
+		_cleanup_free_ char *self = fs_path("/proc/self/fd/%d", o.local_fd);
+		return self ? open_dir(self, dir_fd, err) : berth_err_set(err, ENOMEM, "artifact");
+	}
+	uint64_t max = cfg->max_bytes > 0 ? cfg->max_bytes : ARTIFACT_MAX_UNPACKED_BYTES;
+	if (size > 0 && (uint64_t)size > max) { /* said before a byte is fetched */
+		berth_err_set(&cause, 0, "%s is larger than the limit of %llu bytes (berthd's model_max_bytes)", url,
+			      (unsigned long long)max);
+		objstore_failure(&o, url, what, OBJSTORE_TOO_BIG, &cause, err);
 		return -1;
-	_cleanup_free_ char *parent = fs_path("%s/artifacts", state_dir);
-	_cleanup_free_ char *dest = fs_path("%s/artifacts/%s", state_dir, key);
+	}
+	_cleanup_free_ char *parent = fs_path("%s/artifacts", cfg->state_dir);
+	_cleanup_free_ char *dest = cache_entry(cfg->state_dir, url, version);
 	if (parent == NULL || dest == NULL)
-		return berth_err_set(err, ENOMEM, "ModelDataUrl");
+		return berth_err_set(err, ENOMEM, "artifact cache");
 	if (fs_mkdir_p(parent, 0700, err) < 0)
 		return -1;
-	struct unpack_limits lim = { .max_bytes = ARTIFACT_MAX_UNPACKED_BYTES, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
-	if (unpack_once_fd(file, url, dest, &lim, err) < 0)
-		return berth_err_prefix(err, "Failed to extract model data from %s", url);
-	int d = open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (d < 0)
-		return berth_err_set(err, errno, "cannot open %s", dest);
-	*dir_fd = d;
-	return 0;
+	bool remote = !o.local_open;
+	struct stat sb;
+	if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* this version is here: nothing to fetch */
+		if (remote)
+			remember(cfg->state_dir, url, dest);
+		return open_dir(dest, dir_fd, err);
+	}
+	struct unpack_limits lim = { .max_bytes = max, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES };
+	if (o.local_open) {
+		/* the file objstore_stat opened beneath its root, not its path again */
+		if (unpack_once_fd(o.local_fd, url, dest, &lim, err) < 0)
+			return berth_err_prefix(err, "Failed to extract %s from %s", what, url);
+		return open_dir(dest, dir_fd, err);
+	}
+	/* one download per entry: the instances of an endpoint start together */
+	_cleanup_close_ int lock = lock_entry(cfg->state_dir, dest, err);
+	if (lock < 0)
+		return -1;
+	int r = stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : fetch_unpack(cfg, &o, url, what, dest, &lim, err);
+	unlock_entry(cfg->state_dir, dest, lock);
+	if (r < 0)
+		return -1;
+	remember(cfg->state_dir, url, dest);
+	return open_dir(dest, dir_fd, err);
+}
+
+void artifact_sweep(const char *state_dir)
+{
+	_cleanup_free_ char *tdir = fs_path("%s/artifacts/.fetch", state_dir);
+	struct berth_err err;
+	if (tdir != NULL && access(tdir, F_OK) == 0 && fs_remove_tree(tdir, &err) < 0)
+		log_warn("artifact cache: %s", err.msg);
 }

@@ -558,6 +558,12 @@ int objstore_stat(const struct objstore_config *cfg, struct objstore_object *o, 
 			*st = OBJSTORE_ERROR;
 			return berth_err_set(err, errno, "%s", o->local_path);
 		}
+		if (S_ISDIR(sb.st_mode)) {
+			o->local_dir = true;
+			*version = strdup("dir");
+			*st = *version ? OBJSTORE_OK : OBJSTORE_ERROR;
+			return *version ? 0 : berth_err_set(err, ENOMEM, "object store");
+		}
 		if (!S_ISREG(sb.st_mode)) {
 			*st = OBJSTORE_NOT_FOUND;
 			return berth_err_set(err, 0, "%s is not a file", o->local_path);
@@ -597,4 +603,38 @@ int objstore_fetch(const struct objstore_config *cfg, const struct objstore_obje
 	if (r < 0)
 		unlink(dest_file);
 	return r;
+}
+
+void objstore_failure(const struct objstore_object *o, const char *url, const char *what, enum objstore_status st,
+		      const struct berth_err *cause, struct berth_err *out)
+{
+	if (st == OBJSTORE_FORBIDDEN && o->bucket) /* as S3 answers for a bucket one may not read */
+		log_warn("object store: %s", cause->msg);
+	if (st == OBJSTORE_NOT_FOUND || (st == OBJSTORE_FORBIDDEN && o->bucket)) {
+		if (o->bucket)
+			berth_err_setc(out, BERTH_ERR_VALIDATION, 0,
+				       "Failed to download %s(bucket: %s, key: %s). Please ensure that there is an "
+				       "object located at the URL and that the role passed to CreateModel has "
+				       "permissions to download the model.",
+				       what, o->bucket, o->key);
+		else
+			berth_err_setc(out, BERTH_ERR_VALIDATION, 0,
+				       "Failed to download %s(url: %s). Please ensure that there is an object located "
+				       "at the URL and that the role passed to CreateModel has permissions to download "
+				       "the model.",
+				       what, url);
+	} else if (st == OBJSTORE_UNREACHABLE) {
+		berth_err_setc(out, BERTH_ERR_UNAVAILABLE, 0,
+			       "Failed to download %s from %s: the object store could not be reached (%s). Please "
+			       "try again.",
+			       what, url, cause->msg);
+	} else if (st == OBJSTORE_TOO_BIG) {
+		berth_err_setc(out, BERTH_ERR_VALIDATION, 0, "Failed to download %s from %s: %s.", what, url, cause->msg);
+	} else {
+		/* a bad URL or a refused object is the caller's; a local I/O error berth's */
+		struct berth_err blamed = *cause;
+		berth_err_blame_input(&blamed);
+		berth_err_setc(out, blamed.cls, 0, "Failed to download %s from %s: %s", what, url, cause->msg);
+		out->errnum = cause->errnum;
+	}
 }

@@ -1,6 +1,7 @@
-/* objstore.h — where multi-model artifacts come from: maps a URL
- * to an object, asks its version (ETag or mtime) and fetches it, bounded in
- * size and time.
+/* objstore.h — where every artifact comes from (single-model and pipeline
+ * ModelDataUrl, multi-model prefixes, SAGEMAKER_SUBMIT_DIRECTORY): maps a
+ * URL to an object, asks its version (ETag or mtime) and fetches it,
+ * bounded in size and time. The one place that speaks to a store.
  *
  *   s3://BUCKET/KEY   → LOCAL_ROOT/BUCKET/KEY (berthd --object-store-root), or,
  *                       with --s3-endpoint URL, URL/BUCKET/KEY (path style)
@@ -74,6 +75,7 @@ struct objstore_object {
 	bool local_open;
 	char *http_url;     /* set for HTTP objects */
 	bool signed_s3;     /* http_url is an S3 endpoint: sign it */
+	bool local_dir;     /* objstore_stat found a directory (local objects): local_fd is it */
 	char *bucket;       /* s3:// only */
 	char *key;          /* s3:// only; file:// the path */
 };
@@ -109,12 +111,29 @@ void objstore_sigv4_free(struct objstore_sigv4 *s);
 
 /* The object's version (ETag, or "mtime-size-inode" for local files;
  * caller frees) and size (-1 when unknown). Local objects are opened here
- * (o->local_fd) beneath their root. */
+ * (o->local_fd) beneath their root; a local directory is OBJSTORE_OK with
+ * o->local_dir set and version "dir" (an already unpacked artifact: the
+ * caller decides whether it takes one). */
 int objstore_stat(const struct objstore_config *cfg, struct objstore_object *o, char **version,
 		  long long *size, enum objstore_status *st, struct berth_err *err);
 /* HTTP objects: downloads into dest_file (created 0600), at most max_bytes. */
 int objstore_fetch(const struct objstore_config *cfg, const struct objstore_object *o, const char *dest_file,
 		   uint64_t max_bytes, enum objstore_status *st, struct berth_err *err);
+
+/* What the API user is told when an object could not be had, as SageMaker
+ * words it (what: "model data" or e.g. "the source directory"), into out
+ * with its class:
+ *   NOT_FOUND, FORBIDDEN (s3://)  400  Failed to download WHAT(bucket: B, key: K). Please ensure that
+ *                                      there is an object located at the URL and that the role passed
+ *                                      to CreateModel has permissions to download the model.
+ *   UNREACHABLE                   503  Failed to download WHAT from URL: the object store could not be
+ *                                      reached (CAUSE). Please try again.
+ *   TOO_BIG                       400  Failed to download WHAT from URL: CAUSE.
+ *   other                         400 (the URL) or 500 (berth's disk, memory): … from URL: CAUSE
+ * A FORBIDDEN bucket answers as S3 does for a bucket one may not read;
+ * the operator's reason (cause) is logged. */
+void objstore_failure(const struct objstore_object *o, const char *url, const char *what, enum objstore_status st,
+		      const struct berth_err *cause, struct berth_err *out);
 
 /* Once, from main() before threads. */
 void objstore_global_init(void);

@@ -82,6 +82,8 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 		gen_mount(g, "/opt/ml/model", "bind", spec->model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
 	if (spec->multi_model_dir != NULL)
 		gen_mount(g, "/opt/ml/models", "bind", spec->multi_model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
+	if (spec->submit_dir != NULL)
+		gen_mount(g, BUNDLE_SUBMIT_DIR, "bind", spec->submit_dir, model_o, BERTH_ARRAY_SIZE(model_o));
 	yajl_gen_array_close(g);
 }
 

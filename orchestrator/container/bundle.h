@@ -6,7 +6,8 @@
  * cgroup, the image's root read-only with a private /tmp (or, with
  * rootfs_writable, the container's private overlay root writable and no
  * /tmp tmpfs: /tmp is in the overlay, as with Docker), and the model
- * artifact read-only at /opt/ml/model. Environment: image Env, then PATH
+ * artifact read-only at /opt/ml/model (a fetched submit directory at
+ * BUNDLE_SUBMIT_DIR). Environment: image Env, then PATH
  * (default when neither sets it) and SAGEMAKER_BIND_TO_PORT=8080 (berth's,
  * always), then CreateModel Environment, each key once, the later source
  * winning. With uid_base, a user namespace too: the container's root is
@@ -22,6 +23,9 @@
 #include "resources.h"
 
 struct seccomp_profile;
+
+/* Where a fetched SAGEMAKER_SUBMIT_DIRECTORY is mounted in the container. */
+#define BUNDLE_SUBMIT_DIR "/opt/ml/berth/submit"
 
 struct bundle_spec {
 	const char *id;            /* runc container id */
@@ -48,6 +52,10 @@ struct bundle_spec {
 	/* (mme) MultiModel: this directory read-only at /opt/ml/models and
 	 * SAGEMAKER_MULTI_MODEL=true (CreateModel Environment still wins). NULL: neither. */
 	const char *multi_model_dir;
+	/* SAGEMAKER_SUBMIT_DIRECTORY=s3://… fetched and unpacked by berthd:
+	 * this directory read-only at BUNDLE_SUBMIT_DIR (the caller gives env
+	 * with the variable rewritten to that path). NULL: no mount. */
+	const char *submit_dir;
 	/* (userns) > 0: a user namespace mapping container ids 0..65535 to host
 	 * ids uid_base.. (uids and gids alike; uid_range.h). 0: none. */
 	long long uid_base;

@@ -88,6 +88,34 @@ int container_alloc(const struct runtime_config *cfg, const char *hostname, stru
 	return 0;
 }
 
+#define SUBMIT_DIRECTORY "SAGEMAKER_SUBMIT_DIRECTORY"
+
+/* SAGEMAKER_SUBMIT_DIRECTORY when it names an object to fetch (s3://);
+ * a local path (/opt/ml/model/code, what the SDK sets when it repacks the
+ * code into model.tar.gz) is the container's own business. */
+static const char *submit_directory_url(const struct container_def *def)
+{
+	for (size_t i = 0; i < def->n_env; i++)
+		if (strcmp(def->env[i].key, SUBMIT_DIRECTORY) == 0)
+			return strncmp(def->env[i].value, "s3://", 5) == 0 ? def->env[i].value : NULL;
+	return NULL;
+}
+
+/* def's Environment with SAGEMAKER_SUBMIT_DIRECTORY naming the local
+ * mount: the toolkits copy a local directory into /opt/ml/code as they
+ * would unpack the archive. Shallow (the strings are def's); caller frees
+ * the array. */
+static struct kv *env_with_submit_dir(const struct container_def *def)
+{
+	struct kv *env = calloc(def->n_env ? def->n_env : 1, sizeof(*env));
+	for (size_t i = 0; env && i < def->n_env; i++) {
+		env[i] = def->env[i];
+		if (strcmp(env[i].key, SUBMIT_DIRECTORY) == 0)
+			env[i].value = (char *)BUNDLE_SUBMIT_DIR;
+	}
+	return env;
+}
+
 int container_start(const struct runtime_config *cfg, const char *endpoint, const struct endpoint_container *c,
 		    const struct container_def *def, size_t n_model_containers, struct berth_err *err)
 {
@@ -131,9 +159,20 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	_cleanup_free_ char *mme_dir = multi_model ? state_path_mme_endpoint(cfg->state_dir, endpoint) : NULL;
 	if (multi_model && (mme_dir == NULL || fs_mkdir_p(mme_dir, 0755, err) < 0))
 		return mme_dir ? -1 : berth_err_set(err, ENOMEM, "container");
+	struct artifact_config artifacts = { .state_dir = cfg->state_dir, .store = cfg->store,
+					     .max_bytes = cfg->model_max_bytes };
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(cfg->state_dir, cfg->store, def->model_data_url, &model_fd, err) < 0)
+	    artifact_resolve(&artifacts, def->model_data_url, "model data", &model_fd, err) < 0)
 		return -1;
+	/* (s3) the SDK's sourcedir.tar.gz: the container has no network to fetch it */
+	_cleanup_close_ int submit_fd = -1;
+	const char *submit_url = submit_directory_url(def);
+	if (submit_url != NULL &&
+	    artifact_resolve(&artifacts, submit_url, "the source directory", &submit_fd, err) < 0)
+		return berth_err_prefix(err, "Environment SAGEMAKER_SUBMIT_DIRECTORY");
+	_cleanup_free_ struct kv *env = submit_fd >= 0 ? env_with_submit_dir(def) : NULL;
+	if (submit_fd >= 0 && env == NULL)
+		return berth_err_set(err, ENOMEM, "container");
 	_cleanup_free_ char *dir = container_dir(cfg, c->id);
 	_cleanup_free_ char *bundle = fs_path("%s/bundle", dir);
 	_cleanup_free_ char *exit_file = fs_path("%s/exit", dir);
@@ -174,10 +213,12 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 	 * read-only (idmapped under a user namespace); the multi-model cache is
 	 * berth's own directory, idmapped under a user namespace */
 	_cleanup_free_ char *models_mp = NULL;
+	_cleanup_free_ char *submit_dir = NULL;
 	if ((model_fd >= 0 && model_mount(dir, model_fd, userns, &model_dir, err) < 0) ||
+	    (submit_fd >= 0 && model_mount_at(dir, "submit", submit_fd, userns, &submit_dir, err) < 0) ||
 	    (userns >= 0 && mme_dir && rootfs_mount_data(dir, "models", mme_dir, userns, &models_mp, err) < 0)) {
 		struct berth_err ignored;
-		if (rootfs_unmount(dir, &ignored) < 0)
+		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);
 		return -1;
 	}
@@ -189,7 +230,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.cgroups_path = cgroups_path,
 		.args = (const char *const *)proc.argv,
 		.n_args = proc.argc,
-		.env = def->env,
+		.env = env ? env : def->env,
 		.n_env = def->n_env,
 		.image_env = img.config.env,
 		.n_image_env = img.config.n_env,
@@ -204,6 +245,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.nofile_limit = nofile_limit,
 		.seccomp = cfg->seccomp,
 		.multi_model_dir = models_mp ? models_mp : mme_dir,
+		.submit_dir = submit_dir,
 		.uid_base = userns >= 0 ? c->uid_base : 0,
 	};
 	struct shim_launch launch = {

@@ -22,9 +22,9 @@ static bool is_mounted(const char *container_dir, const char *mp)
 	       (m.stx_mask & STATX_MNT_ID) && dir.stx_mnt_id != m.stx_mnt_id;
 }
 
-int model_unmount(const char *container_dir, struct berth_err *err)
+static int unmount_one(const char *container_dir, const char *name, struct berth_err *err)
 {
-	_cleanup_free_ char *mp = fs_path("%s/model", container_dir);
+	_cleanup_free_ char *mp = fs_path("%s/%s", container_dir, name);
 	if (mp == NULL)
 		return berth_err_set(err, ENOMEM, "model mount");
 	for (int i = 0; i < 8 && is_mounted(container_dir, mp); i++) {
@@ -41,12 +41,31 @@ int model_unmount(const char *container_dir, struct berth_err *err)
 	return 0;
 }
 
+int model_unmount(const char *container_dir, struct berth_err *err)
+{
+	static const char *const names[] = MODEL_MOUNT_NAMES;
+	int r = 0;
+	struct berth_err e;
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(names); i++)
+		if (unmount_one(container_dir, names[i], &e) < 0 && r == 0) {
+			*err = e;
+			r = -1;
+		}
+	return r;
+}
+
 int model_mount(const char *container_dir, int dir_fd, int userns_fd, char **mountpoint, struct berth_err *err)
 {
-	_cleanup_free_ char *mp = fs_path("%s/model", container_dir);
+	return model_mount_at(container_dir, "model", dir_fd, userns_fd, mountpoint, err);
+}
+
+int model_mount_at(const char *container_dir, const char *name, int dir_fd, int userns_fd, char **mountpoint,
+		   struct berth_err *err)
+{
+	_cleanup_free_ char *mp = fs_path("%s/%s", container_dir, name);
 	if (mp == NULL)
 		return berth_err_set(err, ENOMEM, "model mount");
-	if (model_unmount(container_dir, err) < 0)
+	if (unmount_one(container_dir, name, err) < 0)
 		return -1;
 	if (mkdir(mp, 0755) < 0 && errno != EEXIST)
 		return berth_err_set(err, errno, "cannot create %s", mp);

@@ -22,8 +22,14 @@
  * (idmap.h), so the container's unprivileged root reads what host root
  * unpacked. */
 int model_mount(const char *container_dir, int dir_fd, int userns_fd, char **mountpoint, struct berth_err *err);
-/* Unmounts CONTAINER_DIR/model if mounted (lazily when busy) and removes
- * the directory. Idempotent. */
+/* The same at CONTAINER_DIR/NAME, one of MODEL_MOUNT_NAMES (the submit
+ * directory is "submit"). */
+int model_mount_at(const char *container_dir, const char *name, int dir_fd, int userns_fd, char **mountpoint,
+		   struct berth_err *err);
+/* Unmounts every CONTAINER_DIR/NAME of MODEL_MOUNT_NAMES if mounted
+ * (lazily when busy) and removes the directories. Idempotent. */
 int model_unmount(const char *container_dir, struct berth_err *err);
+
+#define MODEL_MOUNT_NAMES { "model", "submit" }
 
 #endif

@@ -26,6 +26,9 @@ struct runtime_config {
 	 * model roots, buckets, hosts). NULL: nothing local is accepted. */
 	const struct image_policy *images;
 	const struct objstore_config *store;
+	/* (s3) Downloaded and unpacked size of one ModelDataUrl or submit
+	 * directory artifact (artifact.h); 0: ARTIFACT_MAX_UNPACKED_BYTES. */
+	unsigned long long model_max_bytes;
 	const char *region;
 	const char *account;
 	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */

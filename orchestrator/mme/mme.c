@@ -510,34 +510,9 @@ static void facts_free(struct endpoint_facts *f)
 static void download_failed(struct result *r, const struct objstore_object *o, const char *url,
 			    enum objstore_status st, const struct berth_err *err)
 {
-	if (st == OBJSTORE_FORBIDDEN && o->bucket) /* as S3 answers for a bucket one may not read */
-		log_warn("mme: %s", err->msg);
-	if (st == OBJSTORE_NOT_FOUND || (st == OBJSTORE_FORBIDDEN && o->bucket)) {
-		if (o->bucket)
-			set_result(r, BERTH_ERR_VALIDATION,
-				   "Failed to download model data(bucket: %s, key: %s). Please ensure that there is an "
-				   "object located at the URL and that the role passed to CreateModel has permissions "
-				   "to download the model.",
-				   o->bucket, o->key);
-		else
-			set_result(r, BERTH_ERR_VALIDATION,
-				   "Failed to download model data(url: %s). Please ensure that there is an object "
-				   "located at the URL and that the role passed to CreateModel has permissions to "
-				   "download the model.",
-				   url);
-	} else if (st == OBJSTORE_UNREACHABLE) {
-		set_result(r, BERTH_ERR_UNAVAILABLE,
-			   "Failed to download model data from %s: the object store could not be reached (%s). "
-			   "Please try again.",
-			   url, err->msg);
-	} else if (st == OBJSTORE_TOO_BIG) {
-		set_result(r, BERTH_ERR_VALIDATION, "Failed to download model data from %s: %s.", url, err->msg);
-	} else {
-		/* a bad URL or a refused object is the caller's; a local I/O error berth's */
-		struct berth_err blamed = *err;
-		berth_err_blame_input(&blamed);
-		set_result(r, blamed.cls, "Failed to download model data from %s: %s", url, err->msg);
-	}
+	struct berth_err said;
+	objstore_failure(o, url, "model data", st, err, &said);
+	set_result(r, said.cls, "%s", said.msg);
 }
 
 /* Fetch + unpack into STATE/mme/E/N/model (kept when already there). */
@@ -694,6 +669,9 @@ static void lead_load(struct mme *m, struct mendpoint *ep, struct mmodel *x, con
 		}
 	} else if (objstore_stat(&m->cfg.store, &o, &version, &size, &ost, &err) < 0) {
 		download_failed(&r, &o, url, ost, &err);
+	} else if (o.local_dir) { /* a TargetModel is an archive, never a directory */
+		berth_err_set(&err, 0, "%s is a directory", url);
+		download_failed(&r, &o, url, OBJSTORE_NOT_FOUND, &err);
 	} else {
 		mme_model_name(x->target, version, name);
 		pthread_mutex_lock(&ep->mu);

@@ -110,6 +110,35 @@ static void test_render_without_model_has_no_model_mount(void **state)
 	yajl_tree_free(v);
 }
 
+static void test_render_mounts_the_submit_directory_read_only(void **state)
+{
+	(void)state;
+	const char *args[] = { "/serve", "serve" };
+	struct bundle_spec spec = { .id = "abc", .hostname = "h", .rootfs = "/r", .cgroups_path = "/berth/e/abc",
+				    .args = args, .n_args = 2, .submit_dir = "/state/containers/abc/submit" };
+	yajl_val v = render(&spec);
+	yajl_val mounts = json_get(v, "mounts");
+	int found = 0;
+	for (size_t i = 0; i < mounts->u.array.len; i++) {
+		yajl_val m = mounts->u.array.values[i];
+		if (strcmp(json_get_string(m, "destination"), BUNDLE_SUBMIT_DIR) != 0)
+			continue;
+		found++;
+		assert_string_equal(json_get_string(m, "source"), "/state/containers/abc/submit");
+		yajl_val o = json_get(m, "options");
+		assert_true(array_has(o, "ro") && array_has(o, "nosuid") && array_has(o, "nodev"));
+		assert_false(array_has(o, "rbind"));
+	}
+	assert_int_equal(found, 1);
+	yajl_tree_free(v);
+	spec.submit_dir = NULL; /* none: no mount */
+	v = render(&spec);
+	mounts = json_get(v, "mounts");
+	for (size_t i = 0; i < mounts->u.array.len; i++)
+		assert_string_not_equal(json_get_string(mounts->u.array.values[i], "destination"), BUNDLE_SUBMIT_DIR);
+	yajl_tree_free(v);
+}
+
 static bool has_namespace(yajl_val linux_, const char *type)
 {
 	yajl_val ns = json_get(linux_, "namespaces");
@@ -156,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_render_confines_the_container),
 		cmocka_unit_test(test_render_user_namespace_maps_the_range),
 		cmocka_unit_test(test_render_without_model_has_no_model_mount),
+		cmocka_unit_test(test_render_mounts_the_submit_directory_read_only),
 	};
 	return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);
 }
