@@ -19,6 +19,7 @@
 #include "invoke.h"
 #include "keys.h"
 #include "top.h"
+#include "devices.h"
 #include "logs.h"
 #include "json.h"
 #include "credentials.h"
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "  devices                     CDI devices (GPUs): health, the endpoint instance holding each,\n"
+		   "                              spec files refused and why\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
 		   "                              the containers keep running unless --stop-containers (records kept)\n"
 		   "the router, signed with SigV4 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the credentials file):\n"
@@ -322,6 +325,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "devices") == 0)
+		return cli_devices(socket, argc - i, argv + i);
 	if (strcmp(cmd, "top") == 0)
 		return cli_top(socket, argc - i, argv + i);
 	if (strcmp(cmd, "logs") == 0)

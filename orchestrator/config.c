@@ -137,6 +137,11 @@ static const struct setting settings[] = {
 	{ "tls_cert", "tls-cert", "PEM", SETTING_STRING, AT(tls_cert), 0, 0,
 	  "the router's certificate chain; with --tls-key: TLS 1.2+ with ALPN h2, http/1.1 (reloaded on SIGHUP)" },
 	{ "tls_key", "tls-key", "PEM", SETTING_STRING, AT(tls_key), 0, 0, "the private key of --tls-cert" },
+	{ "cdi_spec_dirs", "cdi-spec-dir", "DIR", SETTING_ROOTS, AT(cdi_spec_dirs), 0, 0,
+	  "CDI spec files (*.json, *.yaml) of the host's accelerators, later directories first (repeatable; "
+	  "default /etc/cdi and /var/run/cdi)" },
+	{ "accelerator_kind", "accelerator-kind", "KIND", SETTING_STRING, AT(accelerator_kind), 0, 0,
+	  "the CDI kind of a GPU instance type's devices when its table entry names none (default nvidia.com/gpu)" },
 	{ "insecure_listen", "insecure-listen", NULL, SETTING_SWITCH, AT(insecure_listen), 0, 0,
 	  "allow a non-loopback --listen without TLS or keys (logged as a warning at every start)" },
 };
@@ -224,6 +229,14 @@ static void clear_listen(const struct setting *s, struct berthd_config *c)
 	*n = 0;
 }
 
+/* Whether a SETTING_ROOTS setting was given (even as []). */
+static bool *roots_set(const struct setting *s, struct berthd_config *c)
+{
+	if (s->offset == AT(cdi_spec_dirs))
+		return &c->cdi_spec_dirs_set;
+	return s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set;
+}
+
 /* One item of an array setting (roots, buckets, hosts), checked. */
 static int add_item(const struct setting *s, struct berthd_config *c, const char *v, const char *name,
 		    struct berth_err *err)
@@ -232,7 +245,7 @@ static int add_item(const struct setting *s, struct berthd_config *c, const char
 	if (s->kind == SETTING_ROOTS) {
 		if (host_roots_add(member(c, s), v, err) < 0)
 			return berth_err_prefix(err, "%s", name);
-		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+		*roots_set(s, c) = true;
 		return 0;
 	}
 	if (s->kind == SETTING_BUCKETS &&
@@ -249,7 +262,7 @@ static void clear_items(const struct setting *s, struct berthd_config *c)
 {
 	if (s->kind == SETTING_ROOTS) {
 		host_roots_free(member(c, s));
-		*(s->offset == AT(image_roots) ? &c->image_roots_set : &c->model_roots_set) = true;
+		*roots_set(s, c) = true;
 	} else {
 		objstore_list_free(member(c, s));
 	}
@@ -489,6 +502,7 @@ void berthd_config_free(struct berthd_config *c)
 		}
 	host_roots_free(&c->image_roots);
 	host_roots_free(&c->model_roots);
+	host_roots_free(&c->cdi_spec_dirs);
 	objstore_list_free(&c->s3_buckets);
 	objstore_list_free(&c->https_hosts);
 }

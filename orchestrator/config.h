@@ -34,6 +34,10 @@
  *   https_hosts                  array of "host" / "host:port" (objstore.h)
  *   https_ca_file                string (PEM CA certificates for https://)
  *   image_max_bytes, image_max_entries  integers ≥ 1 (image.h)
+ *   cdi_spec_dirs                array of absolute directories of CDI specs
+ *                                (cdi_registry.h; absent: /etc/cdi, /var/run/cdi)
+ *   accelerator_kind             a CDI kind, VENDOR/CLASS (devices.h; absent:
+ *                                nvidia.com/gpu)
  * The arrays are repeatable flags (--image-root, --model-root, --s3-bucket,
  * --https-host); flags given replace the file's array.
  *   router_request_timeout_ms, router_max_connections, router_max_buffered_bytes,
@@ -89,6 +93,11 @@ struct berthd_config {
 	char *credentials;      /* the keys file (default CREDENTIALS_DEFAULT_PATH) */
 	char *tls_cert, *tls_key; /* PEM files; both or neither */
 	bool insecure_listen;   /* serve a non-loopback address without TLS or keys */
+	/* (devices) where CDI specs are (cdi_registry.h); not given: /etc/cdi,
+	 * /var/run/cdi. The kind of a GPU type's devices by default (devices.h). */
+	struct host_roots cdi_spec_dirs;
+	bool cdi_spec_dirs_set;
+	char *accelerator_kind;
 };
 
 /* The compiled defaults (the same values configs/berthd.json ships). */

@@ -22,6 +22,8 @@
 #include "config.h"
 #include "container.h"
 #include "control_server.h"
+#include "cdi_registry.h"
+#include "devices.h"
 #include "host_limits.h"
 #include "identity.h"
 #include "image.h"
@@ -213,6 +215,8 @@ struct berthd {
 	gid_t router_gid;
 	struct limits limits;
 	bool limits_ready;
+	struct cdi_registry cdi;        /* (devices) the host's CDI devices */
+	bool cdi_ready;
 	struct seccomp_profile *seccomp;
 	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
@@ -337,6 +341,31 @@ static int resolve_paths(struct berthd *d)
 	return d->socket_path ? 0 : -1;
 }
 
+/* (devices) The CDI spec directories and the default accelerator kind. */
+static int load_devices(struct berthd *d)
+{
+	struct berthd_config *c = &d->conf;
+	struct berth_err err;
+	if (c->accelerator_kind != NULL && !cdi_kind_valid(c->accelerator_kind)) {
+		log_error("accelerator_kind \"%s\" is not a CDI kind, VENDOR/CLASS (\"nvidia.com/gpu\")",
+			  c->accelerator_kind);
+		return -1;
+	}
+	d->limits.accelerator_kind = c->accelerator_kind;
+	d->limits.claims_dir = DEVICES_CLAIMS_DIR;
+	d->limits.identity = d->identity;
+	static const char *const defaults[] = CDI_DEFAULT_SPEC_DIRS;
+	const char *const *dirs = c->cdi_spec_dirs_set ? (const char *const *)c->cdi_spec_dirs.dirs : defaults;
+	size_t n = c->cdi_spec_dirs_set ? c->cdi_spec_dirs.n : BERTH_ARRAY_SIZE(defaults);
+	if (cdi_registry_init(&d->cdi, dirs, n, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	d->cdi_ready = true;
+	d->limits.cdi = &d->cdi;
+	return 0;
+}
+
 /* Instance types, the host's limits and the containers' seccomp profile. */
 static int load_limits(struct berthd *d)
 {
@@ -351,6 +380,8 @@ static int load_limits(struct berthd *d)
 	d->limits.memory_overcommit = c->memory_overcommit;
 	d->limits.pids_limit = c->instance_pids_limit;
 	d->limits.state_dir = d->state_dir;
+	if (load_devices(d) < 0)
+		return -1;
 	const char *seccomp = c->seccomp_profile;
 	if (seccomp == NULL || (strcmp(seccomp, "none") != 0 && seccomp[0] != '\0')) {
 		d->seccomp = seccomp_profile_load(seccomp, &err);
@@ -683,6 +714,7 @@ static int start_core(struct berthd *d)
 			.model_data_check = hook_model_data_check,
 			.limits = &d->limits,
 			.endpoint_fits = limits_endpoint_fits,
+			.devices_fit = devices_fit,
 			.instance_type_check = limits_instance_type_check,
 		},
 	};
@@ -781,6 +813,8 @@ static void berthd_free(struct berthd *d)
 	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
+	if (d->cdi_ready)
+		cdi_registry_free(&d->cdi);
 	berthd_config_free(&d->conf);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
@@ -843,7 +877,8 @@ int main(int argc, char **argv)
 	log_info("berthd ready: state %s, identity %s (cgroups /%s, run directory %s), control socket %s", d.state_dir,
 		 d.identity, d.identity, d.run_dir, d.socket_path);
 
-	/* SIGHUP reloads; once a second the credentials file is looked at */
+	/* SIGHUP reloads; once a second the credentials file and the CDI specs
+	 * are looked at and this berthd's device claims published */
 	int sig = 0;
 	for (;;) {
 		struct timespec tick = { 1, 0 };
@@ -854,12 +889,19 @@ int main(int argc, char **argv)
 			reload_tls(&d);
 		} else if (sig < 0) {
 			refresh_access(&d, false);
+			cdi_registry_refresh(&d.cdi); /* (devices) a changed spec is logged when it changes */
+			pthread_mutex_lock(&d.lock); /* what this berthd holds, for the others */
+			devices_publish(&d.limits, NULL, 0);
+			pthread_mutex_unlock(&d.lock);
 		} else {
 			break;
 		}
 	}
 	if (d.shutdown_stop_containers)
 		d.conf.stop_containers = true;
+	pthread_mutex_lock(&d.lock);
+	devices_publish(&d.limits, NULL, 0); /* kept while records hold devices: their containers run on */
+	pthread_mutex_unlock(&d.lock);
 	log_info("berthd stopping on signal %d; %s", sig,
 		 d.conf.stop_containers ? "stopping the containers (--stop-containers)" : "containers keep running");
 	berthd_stop(&d);

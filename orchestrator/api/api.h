@@ -60,6 +60,13 @@ struct api_runtime_hooks {
 	 * the constraint text ("Member must satisfy enum value set: [...]")
 	 * when not (NULL: every well-formed type is accepted). */
 	int (*instance_type_check)(void *limits, const char *instance_type, struct berth_err *err);
+	/* (devices) UpdateEndpoint and UpdateEndpointWeightsAndCapacities: do
+	 * the accelerators the change adds (want less have; have NULL for a
+	 * blue/green update, whose new fleet runs beside the old) fit what is
+	 * free? -1 with ResourceLimitExceeded naming the free devices (NULL:
+	 * everything fits). devices.h. */
+	int (*devices_fit)(void *limits, const struct variant *want, size_t n_want, const struct variant *have,
+			   size_t n_have, struct berth_err *err);
 };
 
 struct access;

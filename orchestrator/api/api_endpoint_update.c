@@ -102,6 +102,12 @@ void api_update_endpoint(struct api_request *r)
 	variants_free(check, c->n_variants);
 	if (modes < 0)
 		return;
+	struct berth_err fit_err = { 0 }; /* (devices) the new fleet comes up beside the old */
+	if (r->ctx->runtime.devices_fit &&
+	    r->ctx->runtime.devices_fit(r->ctx->runtime.limits, c->variants, c->n_variants, NULL, 0, &fit_err) < 0) {
+		api_reply_err(r->reply, &fit_err);
+		return;
+	}
 	struct endpoint *e = endpoint_dup(cur);
 	char *pending = strdup(config_name);
 	if (!e || !pending) {
@@ -200,6 +206,14 @@ void api_update_endpoint_weights_and_capacities(struct api_request *r)
 				"The sum of the desired weights of the production variants of endpoint \"%s\" must be greater than 0.",
 				e->arn);
 		endpoint_free(e);
+		return;
+	}
+	struct berth_err fit_err = { 0 }; /* (devices) added instances need their devices */
+	if (r->ctx->runtime.devices_fit &&
+	    r->ctx->runtime.devices_fit(r->ctx->runtime.limits, e->variants, e->n_variants, cur->variants,
+					cur->n_variants, &fit_err) < 0) {
+		endpoint_free(e);
+		api_reply_err(r->reply, &fit_err);
 		return;
 	}
 	free(e->failure_reason);

@@ -13,6 +13,7 @@
 
 #include "api_access.h"
 #include "clock.h"
+#include "devices.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
@@ -245,6 +246,15 @@ static void *connection_main(void *arg)
 		log_info("shutdown asked on the admin socket%s", stop ? ", the containers to be stopped" : "");
 		if (cs->on_shutdown)
 			cs->on_shutdown(cs->on_shutdown_data, stop);
+	} else if (strcmp(op, "devices") == 0 && ch->kind == CONTROL_ADMIN && cs->api->runtime.limits != NULL) {
+		/* (devices) berth devices: the records say who holds each */
+		struct berth_buf out = BERTH_BUF_INIT;
+		pthread_mutex_lock(cs->api->lock);
+		int dr = devices_describe(cs->api->runtime.limits, &out);
+		pthread_mutex_unlock(cs->api->lock);
+		if (dr == 0)
+			ipc_send(fd, out.data, out.len, -1, &err);
+		buf_free(&out);
 	} else if (strcmp(op, "ps") == 0) {
 		struct berth_buf out = BERTH_BUF_INIT;
 		if (runtime_ps(cs->rt, &out) == 0)

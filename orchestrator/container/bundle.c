@@ -84,6 +84,7 @@ static void gen_mounts(yajl_gen g, const struct bundle_spec *spec)
 		gen_mount(g, "/opt/ml/models", "bind", spec->multi_model_dir, model_o, BERTH_ARRAY_SIZE(model_o));
 	if (spec->submit_dir != NULL)
 		gen_mount(g, BUNDLE_SUBMIT_DIR, "bind", spec->submit_dir, model_o, BERTH_ARRAY_SIZE(model_o));
+	cdi_edits_gen_mounts(g, &spec->devices);
 	yajl_gen_array_close(g);
 }
 
@@ -95,8 +96,10 @@ static bool env_has(const struct kv *env, size_t n, const char *key)
 	return false;
 }
 
-static void gen_kv(yajl_gen g, const struct kv *kv)
+static void gen_kv_unless_devices(yajl_gen g, const struct kv *kv, const struct bundle_devices *d)
 {
+	if (cdi_edits_sets_env(d, kv->key, strlen(kv->key)))
+		return; /* (devices) the instance's devices decide these */
 	struct berth_buf s = BERTH_BUF_INIT;
 	buf_printf(&s, "%s=%s", kv->key, kv->value);
 	json_gen_strn(g, s.data, s.len);
@@ -113,7 +116,7 @@ static void gen_env(yajl_gen g, const struct bundle_spec *spec)
 		const struct kv *kv = &spec->image_env[i];
 		if (strcmp(kv->key, port) != 0 && !env_has(spec->env, spec->n_env, kv->key) &&
 		    !env_has(spec->image_env, i, kv->key))
-			gen_kv(g, kv);
+			gen_kv_unless_devices(g, kv, &spec->devices);
 	}
 	if (!env_has(spec->image_env, spec->n_image_env, "PATH") && !env_has(spec->env, spec->n_env, "PATH"))
 		json_gen_str(g, "PATH=" IMAGE_PATH);
@@ -122,7 +125,8 @@ static void gen_env(yajl_gen g, const struct bundle_spec *spec)
 		json_gen_str(g, "SAGEMAKER_MULTI_MODEL=true");
 	for (size_t i = 0; i < spec->n_env; i++)
 		if (strcmp(spec->env[i].key, port) != 0 && !env_has(spec->env, i, spec->env[i].key))
-			gen_kv(g, &spec->env[i]);
+			gen_kv_unless_devices(g, &spec->env[i], &spec->devices);
+	cdi_edits_gen_env(g, &spec->devices);
 	yajl_gen_array_close(g);
 }
 
@@ -135,11 +139,12 @@ static void gen_process(yajl_gen g, const struct bundle_spec *spec)
 	yajl_gen_map_open(g);
 	json_gen_kv_int(g, "uid", spec->uid);
 	json_gen_kv_int(g, "gid", spec->gid);
-	if (spec->n_additional_gids > 0) {
+	if (spec->n_additional_gids > 0 || cdi_edits_n_gids(&spec->devices) > 0) {
 		json_gen_str(g, "additionalGids");
 		yajl_gen_array_open(g);
 		for (size_t i = 0; i < spec->n_additional_gids; i++)
 			yajl_gen_integer(g, spec->additional_gids[i]);
+		cdi_edits_gen_gids(g, &spec->devices);
 		yajl_gen_array_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -204,6 +209,7 @@ static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
 	json_gen_kv_bool(g, "allow", false);
 	json_gen_kv_str(g, "access", "rwm");
 	yajl_gen_map_close(g);
+	cdi_edits_gen_device_rules(g, &spec->devices);
 	yajl_gen_array_close(g);
 	if (spec->memory_limit_bytes > 0) {
 		json_gen_str(g, "memory");
@@ -218,6 +224,7 @@ static void gen_linux(yajl_gen g, const struct bundle_spec *spec)
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_map_close(g);
+	cdi_edits_gen_devices(g, &spec->devices);
 	gen_str_array(g, "maskedPaths", masked_paths, BERTH_ARRAY_SIZE(masked_paths));
 	gen_str_array(g, "readonlyPaths", readonly_paths, BERTH_ARRAY_SIZE(readonly_paths));
 	if (spec->seccomp != NULL) /* rules the container's capabilities unlock are kept, as Docker does */
@@ -240,6 +247,7 @@ int bundle_render(const struct bundle_spec *spec, struct berth_buf *out)
 	yajl_gen_map_close(g);
 	json_gen_kv_str(g, "hostname", spec->hostname);
 	gen_mounts(g, spec);
+	cdi_edits_gen_hooks(g, &spec->devices);
 	gen_linux(g, spec);
 	yajl_gen_map_close(g);
 	return json_gen_finish(g, out);

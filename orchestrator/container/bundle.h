@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "cdi_edits.h"
 #include "err.h"
 #include "resources.h"
 
@@ -59,6 +60,8 @@ struct bundle_spec {
 	/* (userns) > 0: a user namespace mapping container ids 0..65535 to host
 	 * ids uid_base.. (uids and gids alike; uid_range.h). 0: none. */
 	long long uid_base;
+	/* (devices) The instance's CDI devices, applied by cdi_edits.c; zeros: none. */
+	struct bundle_devices devices;
 };
 
 /* Renders config.json into out (tested on its own). */

@@ -16,6 +16,7 @@
 
 #include "artifact.h"
 #include "bundle.h"
+#include "cdi_registry.h"
 #include "cgroup.h"
 #include "fsutil.h"
 #include "paths.h"
@@ -114,6 +115,22 @@ static struct kv *env_with_submit_dir(const struct container_def *def)
 			env[i].value = (char *)BUNDLE_SUBMIT_DIR;
 	}
 	return env;
+}
+
+/* (devices) The edits of the container's devices (cdi_registry.h); with a
+ * user namespace, the nodes berthd makes for its root (cdi_edits.h). */
+static int container_devices(const struct runtime_config *cfg, const char *dir, const struct endpoint_container *c,
+			     bool userns, struct cdi_edits *edits, char ***node_sources, char **visible,
+			     struct berth_err *err)
+{
+	if (cfg->limits == NULL || cfg->limits->cdi == NULL)
+		return berth_err_set(err, 0, "the instance holds CDI devices but this berthd reads no CDI specs");
+	if (cdi_registry_edits(cfg->limits->cdi, c->devices, c->n_devices, edits, err) < 0)
+		return -1;
+	if (userns && cdi_edits_make_nodes(dir, edits, c->uid_base, node_sources, err) < 0)
+		return -1;
+	*visible = cdi_edits_visible_devices(c->devices, c->n_devices);
+	return 0;
 }
 
 int container_start(const struct runtime_config *cfg, const char *endpoint, const struct endpoint_container *c,
@@ -222,6 +239,17 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 			log_warn("container %s: %s", c->id, ignored.msg);
 		return -1;
 	}
+	/* (devices) the instance's CDI devices, from the specs as they are now */
+	__attribute__((cleanup(cdi_edits_free))) struct cdi_edits edits = { 0 };
+	_cleanup_free_ char *visible = NULL;
+	char **node_sources = NULL;
+	if (c->n_devices > 0 &&
+	    container_devices(cfg, dir, c, userns >= 0, &edits, &node_sources, &visible, err) < 0) {
+		struct berth_err ignored;
+		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
+			log_warn("container %s: %s", c->id, ignored.msg);
+		return -1;
+	}
 	struct bundle_spec spec = {
 		.id = c->id,
 		.hostname = c->hostname,
@@ -247,6 +275,7 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.multi_model_dir = models_mp ? models_mp : mme_dir,
 		.submit_dir = submit_dir,
 		.uid_base = userns >= 0 ? c->uid_base : 0,
+		.devices = { .edits = c->n_devices > 0 ? &edits : NULL, .node_sources = node_sources, .visible = visible },
 	};
 	struct shim_launch launch = {
 		.shim_path = cfg->shim_path,
@@ -258,7 +287,9 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.log = c->log,
 		.exit_file = exit_file,
 	};
-	if (bundle_write(bundle, &spec, err) < 0 || shim_spawn(&launch, 60000, err) < 0) {
+	int started = bundle_write(bundle, &spec, err) < 0 || shim_spawn(&launch, 60000, err) < 0 ? -1 : 0;
+	cdi_names_free(node_sources);
+	if (started < 0) {
 		struct berth_err ignored;
 		if (model_unmount(dir, &ignored) < 0 || rootfs_unmount(dir, &ignored) < 0)
 			log_warn("container %s: %s", c->id, ignored.msg);

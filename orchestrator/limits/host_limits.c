@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -117,8 +118,8 @@ int limits_endpoint_fits(void *limits, const struct endpoint_config *c, struct b
 	double mem_cap_mib = (double)l->host_memory_bytes / (1024.0 * 1024.0) * l->memory_overcommit;
 	bool cpu_ok = (double)(used.vcpus + delta.vcpus) <= cpu_cap + 1e-9;
 	bool mem_ok = (double)(used.memory_mib + delta.memory_mib) <= mem_cap_mib + 1e-9;
-	if (cpu_ok && mem_ok)
-		return 0;
+	if (cpu_ok && mem_ok) /* (devices) and the accelerators it reserves */
+		return devices_fit(limits, c->variants, c->n_variants, NULL, 0, err);
 	char cap_mem[32], used_mem[32], delta_mem[32];
 	format_gib(cap_mem, sizeof(cap_mem), mem_cap_mib);
 	format_gib(used_mem, sizeof(used_mem), (double)used.memory_mib);

@@ -20,6 +20,8 @@
 #ifndef BERTH_HOST_LIMITS_H
 #define BERTH_HOST_LIMITS_H
 
+struct cdi_registry;
+
 #include "cgroup.h"
 #include "err.h"
 #include "instance_types.h"
@@ -34,6 +36,16 @@ struct limits {
 	long long host_memory_bytes;
 	const char *state_dir;     /* where endpoint records are (limits_place) */
 	struct store *store;       /* read by limits_endpoint_fits, with the lock held */
+	/* (devices) The host's CDI devices (NULL: none; every GPU type is then
+	 * refused) and the kind an instance type's gpus are when the table
+	 * does not say (NULL: DEVICES_DEFAULT_KIND). devices.h. */
+	struct cdi_registry *cdi;
+	const char *accelerator_kind;
+	/* (devices, identity) Where each berthd of this host publishes the
+	 * devices its records hold (CLAIMS_DIR/IDENTITY), so that another
+	 * berthd reading the same specs never hands them out too; NULL: none. */
+	const char *claims_dir;
+	const char *identity;
 };
 
 /* types_path NULL: the compiled-in table. Reads nproc and MemTotal. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdi_spec.h"
 #include "embedded_configs.h"
 #include "fsutil.h"
 #include "json.h"
@@ -63,9 +64,21 @@ int instance_types_parse(const char *text, size_t len, struct instance_types *ou
 				      name);
 			goto out;
 		}
+		/* (devices) which CDI kind its gpus are; absent: the default kind */
+		yajl_val kind = json_get(v, "device_kind");
+		if (kind && (!YAJL_IS_STRING(kind) || !cdi_kind_valid(YAJL_GET_STRING(kind)))) {
+			berth_err_set(err, 0,
+				      "instance types: \"%s\": \"device_kind\" must be a CDI kind, VENDOR/CLASS "
+				      "(\"nvidia.com/gpu\")",
+				      name);
+			goto out;
+		}
 		struct instance_type *t = &out->types[out->n];
 		t->name = strdup(name);
-		if (t->name == NULL) {
+		const char *kind_s = kind ? YAJL_GET_STRING(kind) : NULL;
+		t->device_kind = kind_s ? strdup(kind_s) : NULL;
+		if (t->name == NULL || (kind_s && t->device_kind == NULL)) {
+			free(t->name);
 			berth_err_set(err, ENOMEM, "instance types");
 			goto out;
 		}
@@ -115,8 +128,10 @@ void instance_types_list(const struct instance_types *t, struct berth_buf *out)
 
 void instance_types_free(struct instance_types *t)
 {
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		free(t->types[i].name);
+		free(t->types[i].device_kind);
+	}
 	free(t->types);
 	t->types = NULL;
 	t->n = 0;

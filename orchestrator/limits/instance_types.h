@@ -2,8 +2,10 @@
  * (configs/instance-types.json): name → vCPUs, memory, GPUs. The document is
  * one object, {"ml.t2.medium": {"vcpus": 2, "memory_mib": 4096, "gpus": 0}, …};
  * every entry is validated (name ml.FAMILY.SIZE, 1 ≤ vcpus ≤ 1024,
- * 64 ≤ memory_mib ≤ 64 TiB, 0 ≤ gpus ≤ 64) and the whole table is refused
- * on the first bad one. Read-only once loaded, so threads share it freely. */
+ * 64 ≤ memory_mib ≤ 64 TiB, 0 ≤ gpus ≤ 64, device_kind a CDI kind) and
+ * the whole table is refused on the first bad one. (devices) "gpus" is how
+ * many whole devices of the CDI kind "device_kind" each instance reserves
+ * (absent: berthd's accelerator_kind, nvidia.com/gpu; devices.h). Read-only once loaded, so threads share it freely. */
 #ifndef BERTH_INSTANCE_TYPES_H
 #define BERTH_INSTANCE_TYPES_H
 
@@ -17,6 +19,7 @@ struct instance_type {
 	int vcpus;
 	long long memory_mib;
 	int gpus;
+	char *device_kind; /* NULL: the configured default kind */
 };
 
 struct instance_types {

@@ -12,6 +12,8 @@
 #include "clock.h"
 #include "container.h"
 #include "container_http.h"
+#include "cdi_registry.h"
+#include "devices.h"
 #include "log.h"
 #include "shim_client.h"
 #include "uid_range.h"
@@ -225,6 +227,14 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err)
 {
+	return runtime_alloc_instances_replacing(rt, NULL, v, m, first_instance, count, pending, out, defs, n, err);
+}
+
+int runtime_alloc_instances_replacing(struct runtime *rt, const char *replacing, const struct variant *v,
+				      const struct model *m, long long first_instance, long long count, bool pending,
+				      struct endpoint_container **out, const struct container_def ***defs, size_t *n,
+				      struct berth_err *err)
+{
 	size_t add = (size_t)(count > 0 ? count : 0) * m->n_containers;
 	struct endpoint_container *c = realloc(*out, (*n + add + 1) * sizeof(*c));
 	if (c == NULL)
@@ -239,9 +249,16 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 		long long uid_base = 0;
 		if (rt->cfg.userns != NULL && pick_uid_base(rt, c, *n, &uid_base, err) < 0)
 			return -1;
+		/* (devices) one set per instance too, shared by its containers */
+		char **devices = NULL;
+		size_t n_devices = 0;
+		if (rt->cfg.limits != NULL &&
+		    devices_reserve(rt->cfg.limits, v->instance_type, replacing, c, *n, &devices, &n_devices, err) < 0)
+			return -1;
 		for (size_t i = 0; i < m->n_containers; i++) {
 			struct endpoint_container *x = &c[*n];
 			if (container_alloc(&rt->cfg, m->containers[i].hostname, x, err) < 0) {
+				cdi_names_free(devices);
 				free(x->id);
 				free(x->hostname);
 				free(x->socket);
@@ -252,11 +269,24 @@ int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const s
 			x->instance = k;
 			x->pending = pending;
 			x->uid_base = uid_base;
+			x->devices = NULL;
+			x->n_devices = 0;
 			d[*n] = &m->containers[i];
 			(*n)++;
-			if (x->variant == NULL)
+			if (x->variant == NULL ||
+			    (n_devices > 0 && (x->devices = calloc(n_devices, sizeof(char *))) == NULL)) {
+				cdi_names_free(devices);
 				return berth_err_set(err, ENOMEM, "containers");
+			}
+			for (size_t j = 0; j < n_devices; j++)
+				if ((x->devices[x->n_devices] = strdup(devices[j])) != NULL)
+					x->n_devices++;
+			if (x->n_devices != n_devices) {
+				cdi_names_free(devices);
+				return berth_err_set(err, ENOMEM, "containers");
+			}
 		}
+		cdi_names_free(devices);
 	}
 	return 0;
 }

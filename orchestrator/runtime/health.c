@@ -197,13 +197,8 @@ static void *restart_worker(void *arg)
 		h->restarting = false;
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);
-	if (copied) {
-		free(c.id);
-		free(c.hostname);
-		free(c.socket);
-		free(c.log);
-		free(c.variant);
-	}
+	if (copied)
+		endpoint_container_clear(&c);
 	if (model != NULL)
 		model_free(model);
 	buf_free(&reason);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "devices.h"
 #include "log.h"
 #include "mme.h"
 #include "store.h"
@@ -55,8 +56,9 @@ static void *start_worker(void *arg)
 		}
 		struct berth_err err;
 		if ((models[v] = model_dup(m)) == NULL ||
-		    runtime_alloc_instances(rt, &variants[v], models[v], 0, variants[v].initial_instance_count, false,
-					    &containers, &defs, &n, &err) < 0)
+		    runtime_alloc_instances_replacing(rt, w->endpoint, &variants[v], models[v], 0,
+						      variants[v].initial_instance_count, false, &containers, &defs, &n,
+						      &err) < 0)
 			buf_printf(&reason, "%s", models[v] ? err.msg : "out of memory");
 	}
 	if (reason.len == 0) /* record the ids before anything runs, so a crash can clean up */
@@ -125,6 +127,8 @@ static void *stop_worker(void *arg)
 			  err.msg);
 	else
 		log_info("endpoint %s: deleted", w->endpoint);
+	if (rt->cfg.limits != NULL) /* (devices) its devices are free for other berthds too */
+		devices_publish(rt->cfg.limits, NULL, 0);
 	runtime_push_routes(rt);
 	runtime_worker_done(w);
 	pthread_mutex_unlock(rt->lock);

@@ -65,11 +65,7 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out)
 			cgroup_usage_gen(st.pid, g);
 		yajl_gen_map_close(g);
 		free(rows[i].endpoint);
-		free(rows[i].c.id);
-		free(rows[i].c.hostname);
-		free(rows[i].c.socket);
-		free(rows[i].c.log);
-		free(rows[i].c.variant);
+		endpoint_container_clear(&rows[i].c);
 	}
 	free(rows);
 	yajl_gen_array_close(g);

@@ -102,6 +102,14 @@ void runtime_append_logs(const struct endpoint_container *c, size_t n, struct be
 int runtime_alloc_instances(struct runtime *rt, const struct variant *v, const struct model *m,
 			    long long first_instance, long long count, bool pending, struct endpoint_container **out,
 			    const struct container_def ***defs, size_t *n, struct berth_err *err);
+/* (devices) The same for a create that replaces the containers endpoint
+ * `replacing` recorded before (a create resumed after a crash): the
+ * devices those records hold may be taken again. Each instance of a GPU
+ * type reserves its devices here (devices.h), recorded in its containers. */
+int runtime_alloc_instances_replacing(struct runtime *rt, const char *replacing, const struct variant *v,
+				      const struct model *m, long long first_instance, long long count, bool pending,
+				      struct endpoint_container **out, const struct container_def ***defs, size_t *n,
+				      struct berth_err *err);
 /* Frees n models (entries may be NULL) and the array. */
 void runtime_models_free(struct model **models, size_t n);
 

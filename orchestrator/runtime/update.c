@@ -49,12 +49,7 @@ static void remove_containers(struct endpoint *e, bool (*drop)(const struct endp
 			if (*out != NULL)
 				(*out)[(*n_out)++] = e->containers[i];
 			else { /* out of memory: nobody needs the copy */
-				struct endpoint_container *c = &e->containers[i];
-				free(c->id);
-				free(c->hostname);
-				free(c->socket);
-				free(c->log);
-				free(c->variant);
+				endpoint_container_clear(&e->containers[i]);
 			}
 			continue;
 		}

@@ -94,15 +94,24 @@ void endpoint_config_free(struct endpoint_config *c)
 	free(c);
 }
 
+void endpoint_container_clear(struct endpoint_container *c)
+{
+	free(c->id);
+	free(c->hostname);
+	free(c->socket);
+	free(c->log);
+	free(c->variant);
+	for (size_t j = 0; j < c->n_devices; j++)
+		free(c->devices[j]);
+	free(c->devices);
+	c->devices = NULL;
+	c->n_devices = 0;
+}
+
 void endpoint_containers_free(struct endpoint_container *ec, size_t n)
 {
-	for (size_t i = 0; ec && i < n; i++) {
-		free(ec[i].id);
-		free(ec[i].hostname);
-		free(ec[i].socket);
-		free(ec[i].log);
-		free(ec[i].variant);
-	}
+	for (size_t i = 0; ec && i < n; i++)
+		endpoint_container_clear(&ec[i]);
 	free(ec);
 }
 
@@ -146,6 +155,13 @@ int endpoint_container_copy(struct endpoint_container *dst, const struct endpoin
 	dst->socket = dup_or_null(src->socket, &ok);
 	dst->log = dup_or_null(src->log, &ok);
 	dst->variant = dup_or_null(src->variant, &ok);
+	dst->devices = NULL;
+	dst->n_devices = 0;
+	if (src->n_devices > 0 && (dst->devices = calloc(src->n_devices, sizeof(char *))) == NULL)
+		ok = false;
+	for (size_t j = 0; dst->devices && j < src->n_devices; j++)
+		if ((dst->devices[dst->n_devices] = dup_or_null(src->devices[j], &ok)) != NULL)
+			dst->n_devices++;
 	return ok ? 0 : -1;
 }
 
@@ -457,6 +473,13 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 			GEN(json_gen_kv_bool(g, "retiring", true));
 		if (c->uid_base > 0)
 			GEN(json_gen_kv_int(g, "uid_base", c->uid_base));
+		if (c->n_devices > 0) { /* (devices) */
+			GEN(json_gen_str(g, "devices"));
+			GENY(yajl_gen_array_open(g));
+			for (size_t j = 0; j < c->n_devices; j++)
+				GEN(json_gen_str(g, c->devices[j]));
+			GENY(yajl_gen_array_close(g));
+		}
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
@@ -800,6 +823,32 @@ struct endpoint_config *endpoint_config_from_json(const char *text, size_t len, 
 	return c;
 }
 
+/* (devices) Berth.containers[i].devices: the CDI names the instance holds */
+static void dec_devices(struct dec *d, yajl_val o, size_t i, struct endpoint_container *c)
+{
+	yajl_val ds = member(o, "devices");
+	if (ds == NULL)
+		return;
+	if (!YAJL_IS_ARRAY(ds) || ds->u.array.len > RESOURCES_MAX_DEVICES) {
+		dec_fail(d, "Berth.containers[%zu].devices is not an array of at most %d names", i, RESOURCES_MAX_DEVICES);
+		return;
+	}
+	if (ds->u.array.len == 0 || (c->devices = calloc(ds->u.array.len, sizeof(char *))) == NULL)
+		return;
+	for (size_t j = 0; j < ds->u.array.len; j++) {
+		const char *name = YAJL_IS_STRING(ds->u.array.values[j]) ? YAJL_GET_STRING(ds->u.array.values[j]) : NULL;
+		if (name == NULL || strlen(name) >= 256 || strchr(name, '=') == NULL || strchr(name, '/') == NULL) {
+			dec_fail(d, "Berth.containers[%zu].devices[%zu] is not a CDI device name", i, j);
+			return;
+		}
+		if ((c->devices[c->n_devices] = strdup(name)) == NULL) {
+			dec_fail(d, "out of memory");
+			return;
+		}
+		c->n_devices++;
+	}
+}
+
 struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_err *err)
 {
 	struct dec d = { err, false };
@@ -860,6 +909,7 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 				dec_fail(&d, "Berth.containers[%zu].uid_base is not a uid range start", i);
 			else if (ub)
 				e->containers[i].uid_base = YAJL_GET_INTEGER(ub);
+			dec_devices(&d, o, i, &e->containers[i]);
 		}
 		dec_variants(&d, dec_array(&d, berth, "production_variants", false), &e->variants,
 			     &e->n_variants);

@@ -84,7 +84,12 @@ struct endpoint_container {
 	 * (USERNS_RANGE_SIZE ids; uid_range.h), shared by the containers of one
 	 * instance; 0: none (user namespaces off, or a record written before). */
 	long long uid_base;
+	/* (devices) The CDI devices ("nvidia.com/gpu=0") its instance holds,
+	 * the same in each container of the instance; none on CPU types. */
+	char **devices;
+	size_t n_devices;
 };
+#define RESOURCES_MAX_DEVICES 64
 
 struct endpoint {
 	char *name;
@@ -147,6 +152,8 @@ struct endpoint *endpoint_dup(const struct endpoint *e);
  * endpoint_containers_free) and free an array of n. */
 int endpoint_container_copy(struct endpoint_container *dst, const struct endpoint_container *src);
 void endpoint_containers_free(struct endpoint_container *ec, size_t n);
+/* Frees the members of one record (what endpoint_container_copy made). */
+void endpoint_container_clear(struct endpoint_container *c);
 struct model *model_dup(const struct model *m);
 struct endpoint_config *endpoint_config_dup(const struct endpoint_config *c);
 

@@ -179,6 +179,93 @@ static void test_render_user_namespace_maps_the_range(void **state)
 	yajl_tree_free(v);
 }
 
+/* (devices) CDI edits in config.json: without a user namespace runc makes
+ * the nodes (linux.devices); with one, berthd's nodes are bound; the
+ * instance's devices decide NVIDIA_VISIBLE_DEVICES whatever the model says. */
+static void test_render_cdi_devices(void **state)
+{
+	(void)state;
+	const char *args[] = { "/serve", "serve" };
+	struct kv env[] = { { "NVIDIA_VISIBLE_DEVICES", "all" }, { "DRIVER", "model" }, { "KEEP", "1" } };
+	char *cdi_env[] = { "DRIVER=cdi" };
+	struct cdi_device_node node = { .path = "/dev/nvidia0", .host_path = "/dev/nvidia0", .type = 'c', .major = 195,
+					.minor = 0, .file_mode = 0666, .uid = -1, .gid = -1 };
+	struct cdi_device_node none = { .path = "/dev/nvidiactl", .host_path = "/dev/nvidiactl", .type = 'c',
+					.major = 195, .minor = 255, .file_mode = 0666, .permissions = "none",
+					.uid = -1, .gid = -1 };
+	struct cdi_device_node nodes[] = { node, none };
+	char *opts[] = { "ro", "nosuid" };
+	struct cdi_mount mount = { .host_path = "/usr/lib/libcuda.so.1", .container_path = "/usr/lib/libcuda.so.1",
+				   .options = opts, .n_options = 2 };
+	char *hook_args[] = { "hook", "x" };
+	struct cdi_hook hook = { .hook_name = "createContainer", .path = "/usr/bin/hook", .args = hook_args,
+				 .n_args = 2, .timeout = 5 };
+	long long gids[] = { 44 };
+	struct cdi_edits edits = { .env = cdi_env, .n_env = 1, .nodes = nodes, .n_nodes = 2, .mounts = &mount,
+				   .n_mounts = 1, .hooks = &hook, .n_hooks = 1, .additional_gids = gids,
+				   .n_additional_gids = 1 };
+	struct bundle_spec spec = { .id = "abc", .hostname = "h", .rootfs = "/r", .cgroups_path = "/berth/e/abc",
+				    .args = args, .n_args = 2, .env = env, .n_env = 3,
+				    .devices = { .edits = &edits, .visible = "0" } };
+	yajl_val v = render(&spec);
+	yajl_val penv = json_get(json_get(v, "process"), "env");
+	assert_true(array_has(penv, "NVIDIA_VISIBLE_DEVICES=0"));
+	assert_false(array_has(penv, "NVIDIA_VISIBLE_DEVICES=all"));
+	assert_true(array_has(penv, "DRIVER=cdi"));
+	assert_false(array_has(penv, "DRIVER=model"));
+	assert_true(array_has(penv, "KEEP=1"));
+	long long gid = 0;
+	yajl_val g = json_get(json_get(json_get(v, "process"), "user"), "additionalGids");
+	assert_true(g && YAJL_IS_ARRAY(g) && g->u.array.len == 1);
+	gid = YAJL_GET_INTEGER(g->u.array.values[0]);
+	assert_int_equal(gid, 44);
+	yajl_val linux_ = json_get(v, "linux");
+	yajl_val rules = json_get(json_get(linux_, "resources"), "devices");
+	assert_int_equal(rules->u.array.len, 2); /* deny-all, then nvidia0; "none" gets no rule */
+	long long major = 0, minor = -1;
+	assert_true(json_get_int64(rules->u.array.values[1], "major", &major) && major == 195);
+	assert_true(json_get_int64(rules->u.array.values[1], "minor", &minor) && minor == 0);
+	assert_string_equal(json_get_string(rules->u.array.values[1], "access"), "rwm");
+	yajl_val devs = json_get(linux_, "devices");
+	assert_int_equal(devs->u.array.len, 2);
+	assert_string_equal(json_get_string(devs->u.array.values[0], "path"), "/dev/nvidia0");
+	yajl_val hooks = json_get(json_get(v, "hooks"), "createContainer");
+	assert_int_equal(hooks->u.array.len, 1);
+	assert_string_equal(json_get_string(hooks->u.array.values[0], "path"), "/usr/bin/hook");
+	yajl_val mounts = json_get(v, "mounts");
+	yajl_val last = mounts->u.array.values[mounts->u.array.len - 1];
+	assert_string_equal(json_get_string(last, "destination"), "/usr/lib/libcuda.so.1");
+	assert_true(array_has(json_get(last, "options"), "bind")); /* added: runc must see a bind */
+	yajl_tree_free(v);
+
+	/* a user namespace: no linux.devices; berthd's nodes bound at the paths */
+	char *sources[] = { "/state/containers/abc/devices/0", "/state/containers/abc/devices/1", NULL };
+	spec.devices.node_sources = sources;
+	spec.uid_base = 100000000;
+	v = render(&spec);
+	assert_null(json_get(json_get(v, "linux"), "devices"));
+	mounts = json_get(v, "mounts");
+	bool bound = false;
+	for (size_t i = 0; i < mounts->u.array.len; i++) {
+		yajl_val m = mounts->u.array.values[i];
+		if (strcmp(json_get_string(m, "destination"), "/dev/nvidia0") == 0) {
+			assert_string_equal(json_get_string(m, "source"), sources[0]);
+			assert_false(array_has(json_get(m, "options"), "nodev"));
+			bound = true;
+		}
+	}
+	assert_true(bound);
+	yajl_tree_free(v);
+
+	/* no devices: nothing of the above */
+	spec.devices = (struct bundle_devices){ 0 };
+	v = render(&spec);
+	assert_true(array_has(json_get(json_get(v, "process"), "env"), "NVIDIA_VISIBLE_DEVICES=all"));
+	assert_null(json_get(v, "hooks"));
+	assert_int_equal(json_get(json_get(json_get(v, "linux"), "resources"), "devices")->u.array.len, 1);
+	yajl_tree_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_render_user_namespace_maps_the_range),
 		cmocka_unit_test(test_render_without_model_has_no_model_mount),
 		cmocka_unit_test(test_render_mounts_the_submit_directory_read_only),
+		cmocka_unit_test(test_render_cdi_devices),
 	};
 	return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);
 }
