@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "control_client.h"
 #include "invoke.h"
+#include "images.h"
 #include "keys.h"
 #include "top.h"
 #include "devices.h"
@@ -34,6 +35,9 @@ static void usage(FILE *f)
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
 		   "  top [-d SECONDS] [-n N]      containers refreshed, busiest first, CPU%% over each interval\n"
 		   "  logs [-f] ENDPOINT [CONTAINER]  the containers' logs (-f: follow)\n"
+		   "  images [prune]              registry images cached: size, references, models using each;\n"
+		   "                              prune removes those no model uses\n"
+		   "  pull REF                    resolve and pull a registry image now ([registry/]repo[:tag][@digest])\n"
 		   "  devices                     CDI devices (GPUs): health, the endpoint instance holding each,\n"
 		   "                              spec files refused and why\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
@@ -337,6 +341,8 @@ int main(int argc, char **argv)
 		return cli_invoke(argc - i, argv + i);
 	if (strcmp(cmd, "keys") == 0)
 		return cli_keys(argc - i, argv + i);
+	if (strcmp(cmd, "images") == 0 || strcmp(cmd, "pull") == 0)
+		return cli_images(socket, argc - i, argv + i);
 	if (strcmp(cmd, "shutdown") == 0)
 		return cmd_shutdown(socket, argc - i, argv + i);
 	usage(stderr);

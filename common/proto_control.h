@@ -87,6 +87,17 @@
  *    berthd adopts them) unless stop_containers, as with --stop-containers;
  *    records are kept either way. The CLI waits for PID to exit.
  *
+ * 8. Registry images (the CLI's `berth images`, `berth pull`, `berth images
+ *    prune`; admin socket only; orchestrator/image/registry.h):
+ *      → {"op":"images"}
+ *      ← {"ok":true,"images":[{"digest":"sha256:…","bytes":N,"references":["reg/repo:tag",…],
+ *                              "resolved_at":EPOCH_SECONDS,"models":["m1",…]}]}
+ *      → {"op":"pull","image":"reg/repo:tag"}     (resolves the tag now; pulls when not cached)
+ *      ← {"ok":true,"image":"…","resolved":"reg/repo@sha256:…","digest":"sha256:…","pulled":true,"ms":N}
+ *      → {"op":"images_prune"}                     (removes what no model uses)
+ *      ← {"ok":true,"removed":N,"bytes":N}
+ *      ← {"ok":false,"error":"…"}                  (any of them)
+ *
  *    On the route-table connection (kind 2) berthd first sends the router's
  *    settings, before the first table and again whenever they change:
  *      {"op":"auth","mode":"sigv4"|"none","region":"us-east-1","account":"000000000000",

@@ -35,6 +35,7 @@ enum setting_kind {
 	SETTING_ROOTS,    /* struct host_roots: array in the file, repeatable flag */
 	SETTING_BUCKETS,  /* struct objstore_list of bucket names: the same */
 	SETTING_HOSTS,    /* struct objstore_list of HOST[:PORT]: the same */
+	SETTING_REGISTRIES, /* struct registry_config: an object in the file, a file of it as a flag */
 };
 
 struct setting {
@@ -129,6 +130,9 @@ static const struct setting settings[] = {
 	  "unpacked size of one image, all layers (21474836480)" },
 	{ "image_max_entries", "image-max-entries", "N", SETTING_COUNT, AT(image_max_entries), 1, 1LL << 40,
 	  "files, directories and links of one image (1000000)" },
+	{ "registries", "registries", "FILE", SETTING_REGISTRIES, AT(registries), 0, 0,
+	  "registries images are pulled from, their credentials and CAs, mirrors (a JSON file holding the "
+	  "\"registries\" object of the settings file; default: none, registry images refused)" },
 	{ "auth", "auth", "MODE", SETTING_STRING, AT(auth), 0, 0,
 	  "sigv4: every call is signed with a key of --credentials (default); none: anyone who reaches a loopback "
 	  "address may call (Host checked)" },
@@ -172,6 +176,8 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	c->image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;
 	c->image_max_entries = IMAGE_DEFAULT_MAX_ENTRIES;
+	if (registry_config_defaults(&c->registries, err) < 0)
+		return -1;
 	if (berthd_config_set(&c->state_dir, BERTHD_DEFAULT_STATE_DIR) < 0 ||
 	    berthd_config_set(&c->region, "us-east-1") < 0 || berthd_config_set(&c->auth, "sigv4") < 0 ||
 	    berthd_config_set(&c->credentials, CREDENTIALS_DEFAULT_PATH) < 0 || berthd_config_set(&c->account, "000000000000") < 0 ||
@@ -347,6 +353,8 @@ static int set_member(const struct setting *s, yajl_val v, struct berthd_config 
 				return -1;
 		}
 		return 0;
+	case SETTING_REGISTRIES:
+		return registry_config_parse(v, member(c, s), err);
 	case SETTING_SWITCH:
 		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
 			return berth_err_set(err, 0, "%s must be true or false", name);
@@ -407,6 +415,15 @@ static int set_flag(const struct setting *s, const char *arg, struct berthd_conf
 	case SETTING_SWITCH:
 		*(bool *)member(c, s) = true;
 		return 0;
+	case SETTING_REGISTRIES: {
+		struct berth_buf doc = BERTH_BUF_INIT;
+		int r = fs_read_file(arg, &doc, CONFIG_MAX_BYTES, err);
+		yajl_val v = r == 0 ? json_parse(doc.data ? doc.data : "", doc.len, err) : NULL;
+		buf_free(&doc);
+		r = v ? registry_config_parse(v, member(c, s), err) : -1;
+		yajl_tree_free(v);
+		return r < 0 ? berth_err_prefix(err, "%s %s", name, arg) : 0;
+	}
 	case SETTING_LIST:
 		if (!*given) /* flags replace the file's list */
 			clear_listen(s, c);
@@ -505,6 +522,7 @@ void berthd_config_free(struct berthd_config *c)
 	host_roots_free(&c->cdi_spec_dirs);
 	objstore_list_free(&c->s3_buckets);
 	objstore_list_free(&c->https_hosts);
+	registry_config_free(&c->registries);
 }
 
 int berthd_config_default_roots(struct berthd_config *c, const char *state_dir, struct berth_err *err)

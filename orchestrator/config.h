@@ -52,6 +52,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "registry_config.h"
 #include "host_paths.h"
 #include "objstore.h"
 
@@ -88,6 +89,9 @@ struct berthd_config {
 	struct objstore_list s3_buckets, https_hosts;
 	char *https_ca_file;
 	unsigned long long image_max_bytes, image_max_entries;
+	/* registries images are pulled from (registry_config.h): the file's
+	 * "registries" object, or --registries FILE holding that object */
+	struct registry_config registries;
 	/* who may call (docs/contract.md §1) */
 	char *auth;             /* "sigv4" (default) or "none" (loopback only) */
 	char *credentials;      /* the keys file (default CREDENTIALS_DEFAULT_PATH) */

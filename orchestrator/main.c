@@ -144,6 +144,27 @@ static int hook_image_check(void *sources, const char *image, struct berth_err *
 	return image_check(rc->images, image, err);
 }
 
+static int hook_image_resolved(void *sources, const char *endpoint, const char *image, char *resolved, size_t size,
+			       double *at)
+{
+	const struct runtime_config *rc = sources;
+	struct registry_image img;
+	if (rc->images == NULL || rc->images->registry == NULL ||
+	    registry_pinned(rc->images->registry, endpoint, image, &img) < 0)
+		return -1;
+	snprintf(resolved, size, "%s", img.resolved);
+	*at = img.resolved_at;
+	return 0;
+}
+
+static int hook_image_pull_step(void *sources, const char *image, char *step, size_t size)
+{
+	const struct runtime_config *rc = sources;
+	if (rc->images == NULL || rc->images->registry == NULL)
+		return -1;
+	return registry_pull_step(rc->images->registry, image, step, size);
+}
+
 static int hook_model_data_check(void *sources, const char *url, struct berth_err *err)
 {
 	const struct runtime_config *rc = sources;
@@ -221,6 +242,8 @@ struct berthd {
 	struct uid_range_policy userns; /* (userns) unused with no_user_namespaces */
 	struct runtime_config rc;
 	struct image_policy images;
+	struct registry registry;         /* registry references: the pull cache (registry.h) */
+	bool registry_ready;
 	struct mme_config mc;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -448,11 +471,20 @@ static int load_sources(struct berthd *d)
 		log_error("--https-ca-file %s: %s", c->https_ca_file, strerror(errno));
 		return -1;
 	}
+	if (registry_config_check(&c->registries, &err) < 0 ||
+	    registry_open(&d->registry, d->state_dir, &c->registries, c->image_max_bytes, &err) < 0) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	d->registry_ready = true;
 	d->images = (struct image_policy){
 		.roots = &c->image_roots,
 		.max_bytes = c->image_max_bytes,
 		.max_entries = c->image_max_entries,
+		.registry = &d->registry,
 	};
+	log_info("registries: %zu listed, %zu mirrors%s", c->registries.n_hosts, c->registries.n_mirrors,
+		 c->registries.allow_unlisted ? ", others allowed (allow_unlisted)" : "; others refused");
 	struct berth_buf text = BERTH_BUF_INIT;
 	buf_append_str(&text, "image roots: ");
 	host_roots_describe(&c->image_roots, &text);
@@ -711,6 +743,8 @@ static int start_core(struct berthd *d)
 			.routes_changed = hook_routes_changed,
 			.sources = &d->rc,
 			.image_check = hook_image_check,
+			.image_resolved = hook_image_resolved,
+			.image_pull_step = hook_image_pull_step,
 			.model_data_check = hook_model_data_check,
 			.limits = &d->limits,
 			.endpoint_fits = limits_endpoint_fits,
@@ -794,6 +828,8 @@ static int start_serving(struct berthd *d)
 /* In the order that lets nothing act on what is already gone. */
 static void berthd_stop(struct berthd *d)
 {
+	if (d->registry_ready)
+		registry_stop(&d->registry); /* running pulls end now, not after their timeout */
 	router_supervisor_stop(d->router);
 	router_log_stop(d->router_output); /* after the router: its last lines */
 	control_server_stop(d->cs);
@@ -813,6 +849,8 @@ static void berthd_free(struct berthd *d)
 	uid_range_policy_free(&d->userns);
 	if (d->limits_ready)
 		limits_free(&d->limits);
+	if (d->registry_ready)
+		registry_close(&d->registry);
 	if (d->cdi_ready)
 		cdi_registry_free(&d->cdi);
 	berthd_config_free(&d->conf);

@@ -23,7 +23,7 @@ static size_t path_length(const char *path)
 
 struct dispatch_target dispatch_classify(enum request_method method, const char *path, const char *amz_target)
 {
-	struct dispatch_target t = { DISPATCH_NOT_FOUND, NULL, 0 };
+	struct dispatch_target t = { DISPATCH_NOT_FOUND, NULL, 0, false };
 	size_t len = path_length(path);
 	bool get = method == REQUEST_GET || method == REQUEST_HEAD;
 	if (get && len == 5 && memcmp(path, "/ping", 5) == 0) {
@@ -40,17 +40,21 @@ struct dispatch_target dispatch_classify(enum request_method method, const char 
 		t.name_len = strlen(amz_target);
 		return t;
 	}
-	static const char prefix[] = "/endpoints/", suffix[] = "/invocations";
-	size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1;
-	if (method == REQUEST_POST && len > pl + sl && memcmp(path, prefix, pl) == 0 &&
-	    memcmp(path + len - sl, suffix, sl) == 0) {
-		const char *name = path + pl;
-		size_t name_len = len - pl - sl;
-		if (memchr(name, '/', name_len) == NULL) {
-			t.kind = DISPATCH_INVOKE;
-			t.name = name;
-			t.name_len = name_len;
-		}
+	static const char prefix[] = "/endpoints/", suffix[] = "/invocations",
+			  stream_suffix[] = "/invocations-response-stream";
+	size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1, ssl = sizeof(stream_suffix) - 1;
+	if (method != REQUEST_POST || len <= pl || memcmp(path, prefix, pl) != 0)
+		return t;
+	bool stream = len > pl + ssl && memcmp(path + len - ssl, stream_suffix, ssl) == 0;
+	if (!stream && !(len > pl + sl && memcmp(path + len - sl, suffix, sl) == 0))
+		return t;
+	const char *name = path + pl;
+	size_t name_len = len - pl - (stream ? ssl : sl);
+	if (memchr(name, '/', name_len) == NULL) {
+		t.kind = DISPATCH_INVOKE;
+		t.name = name;
+		t.name_len = name_len;
+		t.stream = stream;
 	}
 	return t;
 }
@@ -145,6 +149,11 @@ static void invoke_authorized(struct server *srv, struct request *req, const cha
 	invoker_start(srv->invoker, req, endpoint);
 }
 
+static void invoke_stream_authorized(struct server *srv, struct request *req, const char *endpoint)
+{
+	invoker_start_stream(srv->invoker, req, endpoint);
+}
+
 void dispatch_request(struct server *srv, struct request *req)
 {
 	struct dispatch_target t = classify_request(req);
@@ -177,13 +186,13 @@ void dispatch_request(struct server *srv, struct request *req)
 		}
 		memcpy(name, t.name, t.name_len);
 		name[t.name_len] = '\0';
-		router_auth_invoke(srv, req, name, invoke_authorized);
+		router_auth_invoke(srv, req, name, t.stream ? invoke_stream_authorized : invoke_authorized);
 		return;
 	}
 	case DISPATCH_NOT_FOUND:
 		break;
 	}
-	respond_message(req, 404, "No route for %s %.200s: use POST / (X-Amz-Target: SageMaker.*), POST /endpoints/NAME/invocations, GET /ping or GET /metrics.",
+	respond_message(req, 404, "No route for %s %.200s: use POST / (X-Amz-Target: SageMaker.*), POST /endpoints/NAME/invocations(-response-stream), GET /ping or GET /metrics.",
 			req->method == REQUEST_GET ? "GET" : req->method == REQUEST_POST ? "POST"
 			: req->method == REQUEST_HEAD ? "HEAD" : "this method on", request_path(req));
 }

@@ -1,7 +1,9 @@
 /* dispatch.h — what a request is and who answers it (CONTRACT.md §1):
  * GET /ping, GET /metrics, control-plane POST / with X-Amz-Target:
  * SageMaker.Op (forwarded to berthd), POST /endpoints/NAME/invocations
- * (InvokeEndpoint), anything else 404 {"message":…}.
+ * (InvokeEndpoint), POST /endpoints/NAME/invocations-response-stream
+ * (InvokeEndpointWithResponseStream: kind INVOKE, stream set), anything
+ * else 404 {"message":…}.
  *
  * Front ends call dispatch_head() once the request head is complete (it
  * sets the body limit), dispatch_body_too_large() when the body (declared
@@ -9,6 +11,7 @@
 #ifndef BERTH_ROUTER_DISPATCH_H
 #define BERTH_ROUTER_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "request.h"
@@ -25,6 +28,7 @@ struct dispatch_target {
 	enum dispatch_kind kind;
 	const char *name; /* CONTROL: operation; INVOKE: endpoint name (not NUL-terminated) */
 	size_t name_len;
+	bool stream;      /* INVOKE: InvokeEndpointWithResponseStream */
 };
 
 /* Pure classification of method, path (query ignored) and X-Amz-Target. */

@@ -45,6 +45,7 @@ struct h1_conn {
 	uint64_t deadline_ns;
 	struct loop_defer free_defer;
 	struct loop_defer resume_defer;
+	struct loop_defer flush_defer; /* a streamed response has more bytes */
 	enum h1_state state;
 	bool sniffed;      /* decided it is neither TLS nor the HTTP/2 preface */
 	bool tls_only;     /* accepted on a --tls-listen address */
@@ -65,7 +66,9 @@ struct h1_conn {
 	struct berth_buf field, value;
 	bool last_was_value;
 	bool have_path;
-	/* output: head in out, body from out_req->resp_body */
+	/* output: head in out, body from out_req->resp_body (a streamed one
+	 * already in chunks, or delimited by the close: stream_close) */
+	bool stream_chunked;
 	struct berth_buf out;
 	size_t out_off;
 	struct request *out_req;
@@ -77,6 +80,7 @@ static void h1_on_event(struct loop_watch *w, uint32_t events);
 static void h1_on_timer(struct loop_timer *t);
 static void h1_free_deferred(struct loop_defer *d);
 static void h1_resume_deferred(struct loop_defer *d);
+static void h1_flush_deferred(struct loop_defer *d);
 static void h1_process(struct h1_conn *c);
 static void h1_flush(struct h1_conn *c);
 
@@ -118,7 +122,10 @@ int http1_render_head(struct berth_buf *out, const struct request *req, int http
 		r |= buf_append(out, request_resp_str(req, h->value), h->value.len);
 		r |= buf_append(out, "\r\n", 2);
 	}
-	if (!(req->status < 200 || req->status == 204 || req->status == 304))
+	if (req->streaming) {
+		if (http_minor)
+			r |= buf_append_str(out, "Transfer-Encoding: chunked\r\n");
+	} else if (!(req->status < 200 || req->status == 204 || req->status == 304))
 		r |= buf_printf(out, "Content-Length: %zu\r\n", req->resp_body.len);
 	if (close)
 		r |= buf_append_str(out, "Connection: close\r\n");
@@ -171,7 +178,7 @@ static void h1_destroy(struct h1_conn *c, bool close_fd)
 	c->tls = NULL;
 	c->fd = -1;
 	if (c->req) {
-		if (!c->req->responded)
+		if (request_in_progress(c->req))
 			request_abort(c->req);
 		if (c->req != c->out_req)
 			request_release(&srv->requests, c->req);
@@ -451,6 +458,8 @@ static void h1_flush(struct h1_conn *c)
 					       (c->read_blocked ? 0 : EPOLLIN) | EPOLLOUT | EPOLLRDHUP);
 				if (req)
 					h1_set_deadline(c, H1_WRITE_IDLE_MS);
+				if (req && req->streaming)
+					request_stream_drained(req);
 				return;
 			}
 			h1_close(c);
@@ -465,6 +474,15 @@ static void h1_flush(struct h1_conn *c)
 		}
 	}
 	loop_watch_mod(c->srv->loop, &c->watch, c->read_blocked ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP);
+	if (req && req->streaming && !req->stream_ended) {
+		/* all written so far; the producer decides what comes (its own
+		 * timeout bounds the wait) */
+		buf_reset(&req->resp_body);
+		req->resp_body_sent = 0;
+		h1_clear_deadline(c);
+		request_stream_drained(req);
+		return;
+	}
 	if (req)
 		h1_after_write(c);
 	else {
@@ -483,6 +501,9 @@ static void h1_send(struct request *req)
 	bool close = c->close_after || c->rejected;
 	/* a request that did not parse has no version: answer as HTTP/1.1 */
 	int minor = c->parser.http_major == 1 ? c->parser.http_minor : 1;
+	if (req->streaming && minor == 0)
+		close = c->close_after = true; /* no chunked encoding: the close ends it */
+	c->stream_chunked = req->streaming && minor > 0;
 	bool keep_alive_10 = minor == 0 && !close;
 	if (c->out_off == c->out.len) {
 		buf_reset(&c->out);
@@ -496,10 +517,52 @@ static void h1_send(struct request *req)
 	req->resp_body_sent = 0;
 	if (c->state == H1_WAIT)
 		c->state = H1_WRITING;
+	if (req->streaming) { /* the producer is inside a callback: write after it */
+		loop_defer(srv->loop, &c->flush_defer);
+		return;
+	}
 	h1_flush(c);
 }
 
-static const struct request_frontend_ops h1_ops = { .send = h1_send };
+static int h1_stream_more(struct request *req, const struct iovec *iov, int n)
+{
+	struct h1_conn *c = req->frontend;
+	struct berth_buf *b = &req->resp_body;
+	if (c->closed)
+		return 0;
+	if (req->resp_body_sent == b->len) {
+		buf_reset(b);
+		req->resp_body_sent = 0;
+	} else if (req->resp_body_sent >= REQUEST_STREAM_LOW_WATER) {
+		/* a slow client: drop what was written, so the buffer stays
+		 * bounded by what is pending */
+		buf_consume(b, req->resp_body_sent);
+		req->resp_body_sent = 0;
+	}
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	int r = 0;
+	if (c->stream_chunked && n == 0)
+		r |= buf_append_str(b, "0\r\n\r\n");
+	else if (c->stream_chunked && total > 0)
+		r |= buf_printf(b, "%zx\r\n", total);
+	for (int i = 0; i < n; i++)
+		r |= buf_append(b, iov[i].iov_base, iov[i].iov_len);
+	if (c->stream_chunked && total > 0)
+		r |= buf_append(b, "\r\n", 2);
+	loop_defer(c->srv->loop, &c->flush_defer);
+	return r ? -1 : 0;
+}
+
+static void h1_flush_deferred(struct loop_defer *d)
+{
+	struct h1_conn *c = container_of(d, struct h1_conn, flush_defer);
+	if (!c->closed && c->out_req)
+		h1_flush(c);
+}
+
+static const struct request_frontend_ops h1_ops = { .send = h1_send, .stream_more = h1_stream_more };
 
 /* ---- input ------------------------------------------------------------- */
 
@@ -793,6 +856,7 @@ static struct h1_conn *h1_conn_create(struct server *srv, int fd, struct tls_con
 	loop_timer_init(&c->timer, h1_on_timer);
 	loop_defer_init(&c->free_defer, h1_free_deferred);
 	loop_defer_init(&c->resume_defer, h1_resume_deferred);
+	loop_defer_init(&c->flush_defer, h1_flush_deferred);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	struct berth_err err;

@@ -30,6 +30,7 @@ struct h2_conn {
 	uint64_t last_activity_ns; /* a stream began or ended (not PINGs and SETTINGS) */
 	struct loop_defer free_defer;
 	struct loop_defer read_defer; /* TLS: bytes OpenSSL holds after the round limit */
+	struct loop_defer flush_defer; /* a streamed response has more bytes */
 	nghttp2_session *session;
 	struct berth_buf out;
 	size_t out_off;
@@ -125,7 +126,7 @@ static void h2_close(struct h2_conn *c)
 	while (c->streams) {
 		struct request *req = c->streams;
 		stream_unlink(c, req);
-		if (!req->responded)
+		if (request_in_progress(req))
 			request_abort(req);
 		request_release(&srv->requests, req);
 	}
@@ -295,7 +296,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 	c->last_activity_ns = loop_now_ns(c->srv->loop);
 	if (c->n_streams == 0)
 		h2_arm(c, c->last_activity_ns + ms_ns(ROUTER_KEEPALIVE_IDLE_MS));
-	if (!req->responded)
+	if (request_in_progress(req))
 		request_abort(req); /* the client reset the stream */
 	request_release(&c->srv->requests, req);
 	return 0;
@@ -332,6 +333,59 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
 	return (ssize_t)n;
 }
 
+/* A streamed response: what the producer put in resp_body so far; when
+ * nothing is there yet, the stream waits (DEFERRED) until stream_more
+ * resumes it. HTTP/2 flow control decides when this is called, so a
+ * client that does not read stops the producer (request_stream_write). */
+static ssize_t read_stream(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+			   uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+	(void)session;
+	(void)stream_id;
+	(void)user_data;
+	struct request *req = source->ptr;
+	size_t left = request_stream_pending(req);
+	size_t n = left < length ? left : length;
+	if (n == 0 && !req->stream_ended)
+		return NGHTTP2_ERR_DEFERRED;
+	if (n)
+		memcpy(buf, req->resp_body.data + req->resp_body_sent, n);
+	req->resp_body_sent += n;
+	if (req->resp_body_sent == req->resp_body.len) {
+		buf_reset(&req->resp_body);
+		req->resp_body_sent = 0;
+		if (req->stream_ended)
+			*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	}
+	request_stream_drained(req);
+	return (ssize_t)n;
+}
+
+static int h2_stream_more(struct request *req, const struct iovec *iov, int n)
+{
+	struct h2_conn *c = req->frontend;
+	struct berth_buf *b = &req->resp_body;
+	if (c->closed)
+		return 0;
+	if (req->resp_body_sent >= REQUEST_STREAM_LOW_WATER) { /* keep the buffer bounded */
+		buf_consume(b, req->resp_body_sent);
+		req->resp_body_sent = 0;
+	}
+	int r = 0;
+	for (int i = 0; i < n; i++)
+		r |= buf_append(b, iov[i].iov_base, iov[i].iov_len);
+	nghttp2_session_resume_data(c->session, req->stream_id); /* not deferred: nothing to do */
+	loop_defer(c->srv->loop, &c->flush_defer);
+	return r ? -1 : 0;
+}
+
+static void h2_flush_deferred(struct loop_defer *d)
+{
+	struct h2_conn *c = container_of(d, struct h2_conn, flush_defer);
+	if (!c->closed)
+		h2_flush(c);
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 static void h2_send(struct request *req)
@@ -356,21 +410,26 @@ static void h2_send(struct request *req)
 		nva[n++] = (nghttp2_nv){ (uint8_t *)names[i], (uint8_t *)request_resp_str(req, h->value), nl,
 					 h->value.len, NGHTTP2_NV_FLAG_NONE };
 	}
-	int ln = snprintf(length, sizeof(length), "%zu", req->resp_body.len);
-	nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length, 14, (size_t)ln, NGHTTP2_NV_FLAG_NONE };
-	req->resp_body_sent = 0;
-	nghttp2_data_provider prd = { .source.ptr = req, .read_callback = read_body };
-	bool has_body = req->resp_body.len > 0 && req->method != REQUEST_HEAD;
+	if (!req->streaming) {
+		int ln = snprintf(length, sizeof(length), "%zu", req->resp_body.len);
+		nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length, 14, (size_t)ln,
+					 NGHTTP2_NV_FLAG_NONE };
+		req->resp_body_sent = 0;
+	}
+	nghttp2_data_provider prd = { .source.ptr = req, .read_callback = req->streaming ? read_stream : read_body };
+	bool has_body = req->streaming || (req->resp_body.len > 0 && req->method != REQUEST_HEAD);
 	int rv = nghttp2_submit_response(c->session, req->stream_id, nva, n, has_body ? &prd : NULL);
 	if (rv != 0) {
 		log_warn("HTTP/2 stream %d: cannot submit the response: %s", req->stream_id, nghttp2_strerror(rv));
 		nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, req->stream_id, NGHTTP2_INTERNAL_ERROR);
 	}
-	if (!c->in_recv)
+	if (req->streaming) /* the producer is inside a callback: write after it */
+		loop_defer(srv->loop, &c->flush_defer);
+	else if (!c->in_recv)
 		h2_flush(c);
 }
 
-static const struct request_frontend_ops h2_ops = { .send = h2_send };
+static const struct request_frontend_ops h2_ops = { .send = h2_send, .stream_more = h2_stream_more };
 
 static void h2_flush(struct h2_conn *c)
 {
@@ -560,6 +619,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	loop_timer_init(&c->timer, h2_on_timer);
 	loop_defer_init(&c->free_defer, h2_free_deferred);
 	loop_defer_init(&c->read_defer, h2_read_deferred);
+	loop_defer_init(&c->flush_defer, h2_flush_deferred);
 	nghttp2_session_callbacks *cbs;
 	if (nghttp2_session_callbacks_new(&cbs) != 0) {
 		free(c);

@@ -5,6 +5,7 @@
 
 #include "errors.h"
 #include "clock.h"
+#include "eventstream.h"
 #include "invoke.h"
 #include "log.h"
 #include "mme.h"
@@ -228,6 +229,10 @@ struct invocation {
 	uint64_t t0_ns, route_ns;
 	uint64_t step_ns[ROUTE_MAX_CONTAINERS];
 	bool rerouted; /* (added) moved once to another instance */
+	/* InvokeEndpointWithResponseStream: the last step's answer goes out
+	 * as PayloadPart events as it arrives; once the 200 is out
+	 * (stream_started), a failure ends the stream with an exception */
+	bool stream, stream_started, stream_nomem;
 	/* (mme) MultiModel: the container's /models/N/invoke path, the wait for
 	 * a load, whether one happened (Server-Timing "load") and whether a 404
 	 * (evicted under us) was already retried */
@@ -326,6 +331,131 @@ static void invocation_cancel(void *arg)
 static void step_start(struct invocation *iv);
 static void mme_resolve(struct invocation *iv);
 
+/* ---- streaming (InvokeEndpointWithResponseStream) ------------------------ */
+
+static void stream_resume(void *arg)
+{
+	struct invocation *iv = arg;
+	upstream_resume(iv->inv->srv->upstream, &iv->x);
+}
+
+/* The 200 and its headers, before the first PayloadPart. */
+static void stream_begin(struct invocation *iv)
+{
+	struct request *req = iv->req;
+	struct upstream_exchange *x = &iv->x;
+	request_respond_start(req, 200);
+	request_respond_header(req, "Content-Type", EVENTSTREAM_CONTENT_TYPE);
+	request_respond_header(req, "X-Amzn-SageMaker-Content-Type",
+			       x->resp_content_type[0] ? x->resp_content_type : "application/octet-stream");
+	request_respond_header(req, "X-Amzn-Invoked-Production-Variant", iv->plan.variant->name);
+	if (x->has_resp_custom_attributes)
+		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
+	iv->stream_started = true;
+	iv->inv->srv->metrics.streams++;
+	request_stream_begin(req, stream_resume);
+}
+
+/* Sends data as PayloadPart events (one, unless it exceeds the format's
+ * bound). 0, 1 (the client is behind: wait for stream_resume) or -1. */
+static int stream_parts(struct invocation *iv, const char *data, size_t len)
+{
+	int r = 0;
+	iv->inv->srv->metrics.stream_bytes += len;
+	do {
+		size_t n = len < EVENTSTREAM_MAX_PAYLOAD ? len : EVENTSTREAM_MAX_PAYLOAD;
+		struct eventstream_frame f;
+		if (eventstream_payload_part(&f, data, n) < 0)
+			return -1;
+		struct iovec iov[3] = { { f.head, f.head_len }, { (void *)data, n }, { f.trailer, 4 } };
+		int w = request_stream_write(iv->req, iov, 3);
+		if (w < 0)
+			return -1;
+		if (w > 0)
+			r = 1;
+		data += n;
+		len -= n;
+	} while (len > 0);
+	return r;
+}
+
+static int stream_on_data(struct upstream_exchange *x, const char *data, size_t len)
+{
+	struct invocation *iv = container_of(x, struct invocation, x);
+	if (!iv->stream_started)
+		stream_begin(iv);
+	int r = stream_parts(iv, data, len);
+	if (r < 0) {
+		iv->stream_nomem = true;
+		snprintf(x->error, sizeof(x->error), "out of memory framing the streamed response");
+	}
+	return r;
+}
+
+/* Ends a started stream: after a complete answer, or with the exception
+ * SageMaker sends for a failure after the first byte (botocore's
+ * ResponseStream: ModelStreamError with ErrorCode ModelInvocationTimeExceeded
+ * or StreamBroken; InternalStreamFailure for berth's own trouble). */
+static void stream_finish(struct invocation *iv)
+{
+	struct upstream_exchange *x = &iv->x;
+	struct request *req = iv->req;
+	const char *host = iv->plan.steps[iv->step]->hostname;
+	char msg[768];
+	const char *type = "ModelStreamError", *code = NULL;
+	switch (x->result) {
+	case UPSTREAM_OK:
+		if (iv->plan.variant->mode == ROUTE_MODE_MULTI)
+			rmme_count(iv->inv->srv->mme, iv->plan.endpoint->name, iv->target_model);
+		request_stream_end(req);
+		invocation_put(iv);
+		return;
+	case UPSTREAM_TIMEOUT:
+		code = "ModelInvocationTimeExceeded";
+		snprintf(msg, sizeof(msg),
+			 "Container %s did not finish its streamed response within %llu ms; %llu bytes were sent. Make the model answer faster or raise the invocation timeout.",
+			 host, (unsigned long long)iv->inv->srv->cfg.invocation_timeout_ms,
+			 (unsigned long long)x->streamed);
+		break;
+	default:
+		if (iv->stream_nomem) {
+			type = "InternalStreamFailure";
+			snprintf(msg, sizeof(msg), "The router could not pass the streamed response on (%s); try your request again.",
+				 x->error);
+			break;
+		}
+		code = "StreamBroken";
+		snprintf(msg, sizeof(msg),
+			 "The connection to container %s was reset or closed before its streamed response was complete (%llu bytes were sent): %.400s. Check the container's logs.",
+			 host, (unsigned long long)x->streamed, x->error);
+		break;
+	}
+	iv->inv->srv->metrics.stream_errors++;
+	log_warn("invoke %s: streamed response from %s ended early: %s", iv->plan.endpoint->name, host, msg);
+	struct berth_buf ev = BERTH_BUF_INIT;
+	if (eventstream_append_exception(&ev, type, code, msg) == 0) {
+		struct iovec iov = { ev.data, ev.len };
+		request_stream_write(req, &iov, 1);
+	}
+	buf_free(&ev);
+	request_stream_end(req);
+	invocation_put(iv);
+}
+
+/* A whole 2xx answer (Content-Length, or empty) of a streamed invocation:
+ * the 200, one PayloadPart (none for an empty body), the end. */
+static void stream_whole(struct invocation *iv)
+{
+	struct upstream_exchange *x = &iv->x;
+	stream_begin(iv);
+	if (x->resp_body.len > 0 && stream_parts(iv, x->resp_body.data, x->resp_body.len) < 0) {
+		iv->stream_nomem = true;
+		x->result = UPSTREAM_BAD_RESPONSE;
+		snprintf(x->error, sizeof(x->error), "out of memory framing the response");
+	}
+	stream_finish(iv);
+}
+
 static void respond_success(struct invocation *iv)
 {
 	struct request *req = iv->req;
@@ -384,6 +514,10 @@ static void step_done(struct upstream_exchange *x)
 	if (srv->debug)
 		log_debug("invoke %s step %zu (%s): result %d status %d in %.3f ms", iv->plan.endpoint->name, iv->step,
 			  c->hostname, (int)x->result, x->status, (double)iv->step_ns[iv->step] / 1e6);
+	if (iv->stream_started) { /* the 200 is out: the stream ends, well or not */
+		stream_finish(iv);
+		return;
+	}
 	switch (x->result) {
 	case UPSTREAM_OK:
 		break;
@@ -447,7 +581,10 @@ static void step_done(struct upstream_exchange *x)
 	if (iv->plan.variant->mode == ROUTE_MODE_MULTI)
 		rmme_count(srv->mme, iv->plan.endpoint->name, iv->target_model);
 	if (iv->step + 1 == iv->plan.n_steps) {
-		respond_success(iv);
+		if (iv->stream)
+			stream_whole(iv);
+		else
+			respond_success(iv);
 		return;
 	}
 	/* Serial: this answer becomes the next step's request. A 0-byte body
@@ -485,6 +622,9 @@ static void step_start(struct invocation *iv)
 	x->target_model = iv->target_model;
 	x->path = iv->mme_path[0] ? iv->mme_path : NULL;
 	x->done = step_done;
+	/* streamed: the last step only (a Serial pipeline's earlier answers
+	 * feed the next step whole, as for InvokeEndpoint) */
+	x->on_data = iv->stream && last ? stream_on_data : NULL;
 	if (first && iv->plan.variant->mode != ROUTE_MODE_MULTI) /* (mme) set before the load */
 		iv->route_ns = clock_now_ns() - iv->t0_ns;
 	if (upstream_start(iv->inv->srv->upstream, x) < 0)
@@ -561,7 +701,7 @@ static void mme_resolve(struct invocation *iv)
 	rmme_wait_start(m, iv->plan.endpoint->name, iv->target_model, &iv->mme_wait, mme_on_loaded);
 }
 
-void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name)
+static void invoke_begin(struct invoker *inv, struct request *req, const char *endpoint_name, bool stream)
 {
 	struct server *srv = inv->srv;
 	uint64_t t0 = clock_now_ns();
@@ -599,8 +739,11 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 	if (plan.instance && plan.instance->outstanding)
 		(*plan.instance->outstanding)++;
 	iv->t0_ns = t0;
+	iv->stream = stream;
 	iv->content_type = request_header(req, "content-type", NULL);
-	iv->accept = request_header(req, "accept", NULL);
+	/* InvokeEndpointWithResponseStream's Accept travels as
+	 * X-Amzn-SageMaker-Accept (the HTTP Accept is the event stream's) */
+	iv->accept = request_header(req, stream ? "x-amzn-sagemaker-accept" : "accept", NULL);
 	iv->custom_attributes = request_header(req, "x-amzn-sagemaker-custom-attributes", NULL);
 	iv->inference_id = request_header(req, "x-amzn-sagemaker-inference-id", NULL);
 	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
@@ -611,4 +754,14 @@ void invoker_start(struct invoker *inv, struct request *req, const char *endpoin
 		return;
 	}
 	step_start(iv);
+}
+
+void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name)
+{
+	invoke_begin(inv, req, endpoint_name, false);
+}
+
+void invoker_start_stream(struct invoker *inv, struct request *req, const char *endpoint_name)
+{
+	invoke_begin(inv, req, endpoint_name, true);
 }

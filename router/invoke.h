@@ -65,5 +65,13 @@ void invoker_free(struct invoker *inv);
 /* Runs the invocation and answers req (now or later). endpoint_name points
  * into req. */
 void invoker_start(struct invoker *inv, struct request *req, const char *endpoint_name);
+/* InvokeEndpointWithResponseStream: the same routing and steps; the last
+ * step's 2xx answer goes to the client as application/vnd.amazon.eventstream
+ * PayloadPart events as it arrives (eventstream.h), with back-pressure
+ * from the client to the container (request_stream_write). A failure
+ * before the first byte is the same error answer as InvokeEndpoint's; one
+ * after it ends the stream with a ModelStreamError event (ErrorCode
+ * ModelInvocationTimeExceeded or StreamBroken) or InternalStreamFailure. */
+void invoker_start_stream(struct invoker *inv, struct request *req, const char *endpoint_name);
 
 #endif

@@ -45,6 +45,11 @@ int metrics_render(const struct metrics *m, struct berth_buf *out)
 	COUNTER("berth_router_tls_handshake_failures_total",
 		"TLS clients closed before a session: failed or stalled handshakes, or no certificate yet.",
 		m->tls_handshake_failures);
+	COUNTER("berth_router_streams_total", "Streamed answers begun (InvokeEndpointWithResponseStream).", m->streams);
+	COUNTER("berth_router_stream_bytes_total", "Bytes of streamed answers passed on as PayloadPart events.",
+		m->stream_bytes);
+	COUNTER("berth_router_stream_errors_total", "Streamed answers ended by a ModelStreamError or InternalStreamFailure.",
+		m->stream_errors);
 	GAUGE("berth_router_buffered_bytes", "Request body bytes held in memory.", m->buffered_bytes);
 	GAUGE("berth_router_berthd_connected", "1 while the route watch connection to berthd is up.",
 	      m->berthd_connected);

@@ -24,6 +24,9 @@ struct metrics {
 	uint64_t shim_connect_timeouts; /* a shim did not hand over a socket in time */
 	uint64_t tls_handshakes;        /* TLS handshakes completed */
 	uint64_t tls_handshake_failures; /* failed, timed out, or refused (no certificate yet) */
+	uint64_t streams;               /* streamed answers begun (InvokeEndpointWithResponseStream) */
+	uint64_t stream_bytes;          /* their payload bytes sent on */
+	uint64_t stream_errors;         /* ended with ModelStreamError / InternalStreamFailure */
 	int64_t client_connections;     /* gauge */
 	int64_t buffered_bytes;         /* gauge: request body bytes held */
 	int64_t berthd_connected;       /* gauge, 0/1 */

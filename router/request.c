@@ -297,6 +297,54 @@ void request_respond(struct request *req, int status, const char *content_type,
 	request_respond_finish(req);
 }
 
+void request_stream_begin(struct request *req, void (*resume)(void *arg))
+{
+	if (req->responded)
+		return;
+	req->responded = true;
+	req->streaming = true;
+	req->stream_ended = false;
+	req->stream_waiting = false;
+	req->stream_resume = resume;
+	buf_reset(&req->resp_body);
+	req->resp_body_sent = 0;
+	req->ops->send(req);
+}
+
+int request_stream_write(struct request *req, const struct iovec *iov, int n)
+{
+	if (!req->streaming || req->stream_ended)
+		return -1;
+	if (req->ops->stream_more(req, iov, n) < 0)
+		return -1;
+	if (request_stream_pending(req) > REQUEST_STREAM_HIGH_WATER) {
+		req->stream_waiting = true;
+		return 1;
+	}
+	return 0;
+}
+
+void request_stream_end(struct request *req)
+{
+	if (!req->streaming || req->stream_ended)
+		return;
+	req->stream_ended = true;
+	req->stream_waiting = false;
+	req->cancel = NULL;
+	req->cancel_arg = NULL;
+	req->stream_resume = NULL;
+	req->ops->stream_more(req, NULL, 0);
+}
+
+void request_stream_drained(struct request *req)
+{
+	if (!req->stream_waiting || request_stream_pending(req) > REQUEST_STREAM_LOW_WATER)
+		return;
+	req->stream_waiting = false;
+	if (req->stream_resume)
+		req->stream_resume(req->cancel_arg);
+}
+
 void request_set_cancel(struct request *req, void (*cancel)(void *), void *arg)
 {
 	req->cancel = cancel;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "budget.h"
 #include "buf.h"
@@ -31,8 +32,15 @@ enum request_method { REQUEST_GET, REQUEST_HEAD, REQUEST_POST, REQUEST_OTHER };
 struct request;
 
 struct request_frontend_ops {
-	/* The response is complete in req: write it (now or when possible). */
+	/* The response is complete in req: write it (now or when possible).
+	 * For a streamed response (req->streaming): its head and the body
+	 * bytes so far; more follow. */
 	void (*send)(struct request *req);
+	/* Streamed response: puts n pieces on resp_body in the front end's
+	 * wire form (an HTTP/1.1 chunk, or HTTP/2 DATA as it is), or the end
+	 * (n 0, req->stream_ended set), and writes later, never from inside
+	 * this call. -1 on ENOMEM. */
+	int (*stream_more)(struct request *req, const struct iovec *iov, int n);
 };
 
 struct request_span { uint32_t off, len; };
@@ -88,6 +96,13 @@ struct request {
 	/* asynchronous work attached by dispatch */
 	void (*cancel)(void *arg);
 	void *cancel_arg;
+
+	/* streamed response (request_stream_*): resp_body holds the bytes not
+	 * yet written from resp_body_sent on; resume is called (with
+	 * cancel_arg) once they fell under REQUEST_STREAM_LOW_WATER after
+	 * request_stream_write asked the producer to wait */
+	bool streaming, stream_ended, stream_waiting;
+	void (*stream_resume)(void *arg);
 
 	struct request *pool_next;
 };
@@ -149,6 +164,37 @@ void request_respond(struct request *req, int status, const char *content_type,
 static inline const char *request_resp_str(const struct request *req, struct request_span s)
 {
 	return req->resp_text.data + s.off;
+}
+
+/* Streamed responses (InvokeEndpointWithResponseStream). After
+ * request_respond_start and the headers, request_stream_begin hands the
+ * head to the front end with no length (HTTP/1.1: chunked, or delimited
+ * by the close for HTTP/1.0; HTTP/2: DATA frames as the bytes come). The
+ * cancel hook stays attached until request_stream_end: a client that goes
+ * away mid-stream cancels the producer. request_stream_write appends n
+ * pieces as one unit; it returns 1 when the bytes the client has not
+ * taken yet exceed REQUEST_STREAM_HIGH_WATER: the producer then waits
+ * until `resume` is called (from the loop, never from inside a request_*
+ * call), so a slow client slows the producer instead of growing memory.
+ * 0 otherwise, -1 on ENOMEM. request_stream_end ends the response. */
+#define REQUEST_STREAM_HIGH_WATER (512u << 10)
+#define REQUEST_STREAM_LOW_WATER (128u << 10)
+void request_stream_begin(struct request *req, void (*resume)(void *arg));
+int request_stream_write(struct request *req, const struct iovec *iov, int n);
+void request_stream_end(struct request *req);
+/* Bytes of a streamed response not yet written (front ends). */
+static inline size_t request_stream_pending(const struct request *req)
+{
+	return req->resp_body.len - req->resp_body_sent;
+}
+/* Front ends, once they wrote some of a streamed response: resumes a
+ * waiting producer when the rest fell under the low-water mark. */
+void request_stream_drained(struct request *req);
+/* Whether work for req is still running: not answered, or a stream not
+ * ended. A front end whose client goes away then calls request_abort. */
+static inline bool request_in_progress(const struct request *req)
+{
+	return !req->responded || (req->streaming && !req->stream_ended);
 }
 
 /* Called by a front end whose client went away: cancels attached work. */

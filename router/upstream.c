@@ -23,7 +23,7 @@
 #include "log.h"
 #include "upstream.h"
 
-#define UPSTREAM_READ_CHUNK (64u << 10)
+#define UPSTREAM_READ_CHUNK (256u << 10)
 
 #define UPSTREAM_SHIM_IDLE_CHANNELS 4 /* shim connections kept open per container */
 
@@ -70,6 +70,8 @@ struct upstream_conn {
 	bool reused;       /* came from the pool for this exchange */
 	bool got_bytes;    /* some response byte arrived */
 	bool body_direct; /* Content-Length body: read straight into x->resp_body (no copy) */
+	bool streaming;   /* a 2xx answer's body goes to x->on_data */
+	bool paused;      /* on_data asked to wait: not reading */
 	enum upstream_result fail; /* set by parser callbacks to stop */
 	struct http_response resp; /* the shared response parser (common/) */
 	/* request being written */
@@ -132,9 +134,23 @@ static int on_header(void *user_data, const char *name, size_t name_len, const c
 	return 0;
 }
 
+/* The container may answer before it has read the whole request: its
+ * rest still needs EPOLLOUT while reading pauses. */
+static bool request_unsent(const struct upstream_conn *c)
+{
+	return c->x && c->written < c->head.len + c->x->body_len;
+}
+
 static size_t exchange_limit(const struct upstream_conn *c)
 {
 	return c->x->max_body ? c->x->max_body : c->pool->u->max_body;
+}
+
+/* The parser's bound on the body: none for a streamed exchange (its 2xx
+ * body is not kept; on_body bounds what else is kept). */
+static uint64_t parser_limit(const struct upstream_conn *c)
+{
+	return c->x->on_data ? UINT64_MAX : exchange_limit(c);
 }
 
 static int on_head(void *user_data, int status, uint64_t content_length, bool chunked)
@@ -142,6 +158,20 @@ static int on_head(void *user_data, int status, uint64_t content_length, bool ch
 	struct upstream_conn *c = user_data;
 	c->x->status = status;
 	c->x->resp_content_length = content_length;
+	if (c->x->on_data) {
+		/* a 2xx answer without a declared length (chunked, or delimited
+		 * by the close) streams; one with a length is kept whole, as for
+		 * InvokeEndpoint (the caller sends it as one part) */
+		c->streaming = status >= 200 && status <= 299 && (chunked || content_length == HTTP_RESPONSE_NO_LENGTH);
+		if (!c->streaming && content_length != HTTP_RESPONSE_NO_LENGTH && content_length > exchange_limit(c)) {
+			snprintf(c->x->error, sizeof(c->x->error), "the response body exceeds the maximum of %zu bytes",
+				 exchange_limit(c));
+			c->fail = UPSTREAM_TOO_LARGE;
+			return -1;
+		}
+		if (c->streaming)
+			return 0;
+	}
 	/* a declared length over the limit never gets here (the parser refuses it) */
 	if (content_length != HTTP_RESPONSE_NO_LENGTH && content_length > 0 &&
 	    buf_reserve(&c->x->resp_body, (size_t)content_length) == 0)
@@ -154,6 +184,25 @@ static int on_body(void *user_data, const char *at, size_t len)
 	struct upstream_conn *c = user_data;
 	struct upstream_exchange *x = c->x;
 	struct berth_buf *b = &x->resp_body;
+	if (c->streaming) {
+		x->streamed += len;
+		int r = x->on_data(x, at, len);
+		if (r < 0) {
+			c->fail = UPSTREAM_BAD_RESPONSE;
+			return -1;
+		}
+		if (r > 0 && !c->paused) {
+			c->paused = true; /* conn_on_event stops reading after this feed */
+			loop_watch_mod(c->pool->u->loop, &c->watch, request_unsent(c) ? EPOLLOUT : 0);
+		}
+		return 0;
+	}
+	if (x->on_data && b->len + len > exchange_limit(c)) { /* a streamed exchange's error answer */
+		snprintf(x->error, sizeof(x->error), "the response body exceeds the maximum of %zu bytes",
+			 exchange_limit(c));
+		c->fail = UPSTREAM_TOO_LARGE;
+		return -1;
+	}
 	if (b->data && at >= b->data && at < b->data + b->cap) {
 		/* read straight into the body buffer (conn_on_event): no copy; the
 		 * NUL after the body is set when the exchange completes */
@@ -673,12 +722,14 @@ static int conn_write(struct upstream_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+				return loop_watch_mod(c->pool->u->loop, &c->watch,
+						      (c->paused ? 0 : EPOLLIN | EPOLLRDHUP) | EPOLLOUT);
 			return -1;
 		}
 		c->written += (size_t)n;
 	}
-	return loop_watch_mod(c->pool->u->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
+	/* all sent: reading, unless a streamed answer is paused (upstream_resume) */
+	return loop_watch_mod(c->pool->u->loop, &c->watch, c->paused ? 0 : EPOLLIN | EPOLLRDHUP);
 }
 
 static void exchange_reset_result(struct upstream_exchange *x)
@@ -691,6 +742,7 @@ static void exchange_reset_result(struct upstream_exchange *x)
 	x->has_resp_custom_attributes = false;
 	x->resp_content_length = UINT64_MAX;
 	x->error[0] = '\0';
+	x->streamed = 0;
 }
 
 /* Binds x to c and sends. 0 or -1 (errno from the write). */
@@ -701,11 +753,12 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
 	x->conn = c;
 	c->got_bytes = false;
 	c->body_direct = false; /* set once this exchange's answer head is parsed */
+	c->streaming = c->paused = false;
 	c->fail = UPSTREAM_OK;
 	c->written = 0;
 	c->pool->n_busy++;
 	http_response_reset(&c->resp);
-	http_response_set_limits(&c->resp, UPSTREAM_MAX_HEAD, exchange_limit(c));
+	http_response_set_limits(&c->resp, UPSTREAM_MAX_HEAD, parser_limit(c));
 	build_head(c, x);
 	loop_timer_arm_at(u->loop, &c->timer, x->start_ns + u->timeout_ms * 1000000ull);
 	return conn_write(c);
@@ -794,6 +847,16 @@ void upstream_cancel(struct upstream *u, struct upstream_exchange *x)
 		conn_finish(x->conn, false); /* mid-exchange: never reused */
 }
 
+void upstream_resume(struct upstream *u, struct upstream_exchange *x)
+{
+	struct upstream_conn *c = x->conn;
+	if (!c || !c->paused)
+		return;
+	c->paused = false;
+	/* level-triggered: what waits in the socket is reported at once */
+	loop_watch_mod(u->loop, &c->watch, EPOLLIN | EPOLLRDHUP | (request_unsent(c) ? EPOLLOUT : 0));
+}
+
 static void exchange_complete(struct upstream_conn *c, enum upstream_result result, bool reusable)
 {
 	struct upstream_exchange *x = c->x;
@@ -844,6 +907,8 @@ static void conn_parse(struct upstream_conn *c, const char *data, size_t len)
 	size_t used = 0;
 	enum http_response_result res = http_response_feed(&c->resp, data, len, &used);
 	char what[256];
+	if (c->x != x) /* cancelled during a callback (streaming) */
+		return;
 	switch (res) {
 	case HTTP_RESPONSE_MORE:
 		return;
@@ -909,6 +974,8 @@ static void conn_on_event(struct loop_watch *w, uint32_t events)
 			conn_parse(c, dst, (size_t)n);
 			if (c->x == NULL || c->x->conn != c)
 				return; /* completed (and maybe freed) */
+			if (c->paused)
+				return; /* back-pressure (on_body): resumed by upstream_resume */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

@@ -19,7 +19,20 @@
  * byte is retried once on a fresh connection (it was stale). A connection
  * that timed out or was cancelled mid-exchange is closed, never reused.
  * Answers are read with the shared parser (http_response.h): Content-Length,
- * chunked or close-delimited bodies, head bounded by UPSTREAM_MAX_HEAD. */
+ * chunked or close-delimited bodies, head bounded by UPSTREAM_MAX_HEAD.
+ *
+ * Streaming (InvokeEndpointWithResponseStream): with on_data set, the
+ * body of a 2xx answer without a declared length (chunked or delimited by
+ * the close) is not kept but handed to on_data piece by piece as it is
+ * read (a chunk, or the part of one a read brought), with no bound on its
+ * total; other answers, Content-Length ones included, are kept as usual
+ * (bounded by max_body). on_data
+ * returns 0 to go on, 1 to stop reading from the container until
+ * upstream_resume (back-pressure: the connection's receive window fills
+ * and the container's writes block), -1 to give up (the exchange ends
+ * UPSTREAM_BAD_RESPONSE with x->error set by on_data). x->streamed
+ * counts the bytes handed over. The timeout still bounds the whole
+ * exchange. on_data must not cancel or finish the exchange itself. */
 #ifndef BERTH_ROUTER_UPSTREAM_H
 #define BERTH_ROUTER_UPSTREAM_H
 
@@ -63,6 +76,7 @@ struct upstream_exchange {
 	size_t body_len;
 	size_t max_body;  /* limit of the answer's body; 0: the upstream's default */
 	void (*done)(struct upstream_exchange *x);
+	int (*on_data)(struct upstream_exchange *x, const char *data, size_t len); /* streaming; NULL: keep the body */
 
 	/* result */
 	enum upstream_result result;
@@ -74,6 +88,7 @@ struct upstream_exchange {
 	uint64_t resp_content_length;       /* as declared by the container; UINT64_MAX: not declared */
 	char error[512];                    /* text for RESET / UNAVAILABLE / BAD_RESPONSE */
 	uint64_t start_ns, end_ns;
+	uint64_t streamed;                  /* body bytes handed to on_data */
 
 	/* private */
 	struct upstream_conn *conn;
@@ -89,6 +104,8 @@ void upstream_free(struct upstream *u);
 
 int upstream_start(struct upstream *u, struct upstream_exchange *x);
 void upstream_cancel(struct upstream *u, struct upstream_exchange *x);
+/* Reading x's answer goes on after on_data returned 1. */
+void upstream_resume(struct upstream *u, struct upstream_exchange *x);
 
 /* Closes pools (shim connections and idle connections) of containers not in
  * table and not in use. */

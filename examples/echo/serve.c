@@ -82,10 +82,17 @@ struct server_config {
 	const char *extra_header;        /* ECHO_EXTRA_HEADER: "Name: value" on /invocations answers */
 	enum answer_form ping_form;      /* ECHO_PING_FORM: how /ping answers are written */
 	enum answer_form answer_form;    /* ECHO_ANSWER_FORM: how every other answer is written */
+	const char *stream;              /* ECHO_STREAM: streams 2xx answers (a spec, below) */
 };
 
+struct echo_stream;
+struct conn;
+static void stream_free(struct conn *c, const char *why);
+
 struct conn {
+	struct server *srv;
 	int fd;
+	struct echo_stream *stream; /* a streamed answer being written */
 	char *in;           /* received bytes; [in_off, in_len) not yet parsed */
 	size_t in_len, in_cap, in_off;
 	char *out;          /* bytes a writev could not send; [out_off, out_len) */
@@ -108,6 +115,7 @@ struct server {
 	struct conn **conns; /* indexed by fd */
 	size_t n_conns;
 	unsigned long long invocations; /* /invocations requests received whole */
+	size_t n_streams;               /* connections writing a streamed answer */
 };
 
 /* One parsed request; pointers point into the connection's input buffer. */
@@ -233,6 +241,7 @@ static void conn_close(struct server *s, struct conn *c, bool reset)
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
+	stream_free(c, "the connection closed");
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	s->conns[c->fd] = NULL;
@@ -367,11 +376,19 @@ static int send_in_form(struct conn *c, int status, const char *ctype, size_t ct
 	return r;
 }
 
+static int stream_start(struct conn *c, const struct request *req, int status, const char *ctype,
+			size_t ctype_len, const struct iovec *body, int n_body);
+
 static int send_response(struct conn *c, const struct request *req, int status,
 			 const char *ctype, size_t ctype_len,
 			 const struct iovec *body, int n_body)
 {
 	char head[768];
+	if (req && !req->head && status >= 200 && status <= 299) {
+		int r = stream_start(c, req, status, ctype, ctype_len, body, n_body);
+		if (r != 1)
+			return r; /* streamed (or failed) */
+	}
 	size_t body_len = 0;
 	for (int i = 0; i < n_body; i++)
 		body_len += body[i].iov_len;
@@ -404,6 +421,188 @@ static int send_simple(struct conn *c, const struct request *req, int status, co
 {
 	struct iovec b = { (void *)json, strlen(json) };
 	return send_response(c, req, status, "application/json", 16, &b, 1);
+}
+
+/* ---- streamed answers (README: "Streaming") ------------------------------ */
+
+struct echo_stream {
+	long chunks, sent, delay_ms, bytes, reset_after, hang_after;
+	bool stamp;
+	char *data;      /* the body to cut in chunks, or the byte pattern (bytes=B) */
+	size_t data_len, data_off;
+	unsigned long long pattern_off;
+	long long next_at_ms;
+};
+
+/* key=N in a spec "stream=N,delay=MS,..." (separators , ; or space). */
+static bool spec_number(const char *spec, size_t len, const char *key, long *out)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i + kl < len; i++) {
+		if ((i > 0 && spec[i - 1] != ',' && spec[i - 1] != ';' && spec[i - 1] != ' ') ||
+		    memcmp(spec + i, key, kl) != 0 || spec[i + kl] != '=')
+			continue;
+		long v = 0;
+		size_t j = i + kl + 1;
+		if (j >= len || !isdigit((unsigned char)spec[j]))
+			return false;
+		for (; j < len && isdigit((unsigned char)spec[j]) && v < 1000000000L; j++)
+			v = v * 10 + (spec[j] - '0');
+		*out = v;
+		return true;
+	}
+	return false;
+}
+
+static void stream_free(struct conn *c, const char *why)
+{
+	struct echo_stream *st = c->stream;
+	if (!st)
+		return;
+	if (why) {
+		printf("echo: stream ended after %ld of %ld chunks: %s\n", st->sent, st->chunks, why);
+		fflush(stdout);
+	}
+	free(st->data);
+	free(st);
+	c->stream = NULL;
+	c->srv->n_streams--;
+}
+
+/* Starts a streamed answer when the request (custom attributes) or
+ * ECHO_STREAM asks for one: 1 when not asked, 0 started, -1 error. */
+static int stream_start(struct conn *c, const struct request *req, int status, const char *ctype,
+			size_t ctype_len, const struct iovec *body, int n_body)
+{
+	const char *spec = NULL;
+	size_t spec_len = 0;
+	long n;
+	if (req->custom_attributes && spec_number(req->custom_attributes, req->custom_attributes_len, "stream", &n)) {
+		spec = req->custom_attributes;
+		spec_len = req->custom_attributes_len;
+	} else if (c->srv->cfg->stream) {
+		spec = c->srv->cfg->stream;
+		spec_len = strlen(spec);
+	}
+	if (!spec || !spec_number(spec, spec_len, "stream", &n) || n < 1)
+		return 1;
+	struct echo_stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -1;
+	st->chunks = n;
+	st->reset_after = st->hang_after = -1;
+	spec_number(spec, spec_len, "delay", &st->delay_ms);
+	spec_number(spec, spec_len, "bytes", &st->bytes);
+	spec_number(spec, spec_len, "reset", &st->reset_after);
+	spec_number(spec, spec_len, "hang", &st->hang_after);
+	long stamp = 0;
+	st->stamp = spec_number(spec, spec_len, "stamp", &stamp) && stamp;
+	size_t body_len = 0;
+	for (int i = 0; i < n_body; i++)
+		body_len += body[i].iov_len;
+	st->data_len = st->bytes > 0 ? (size_t)st->bytes + 26 : body_len;
+	st->data = malloc(st->data_len ? st->data_len : 1);
+	if (!st->data) {
+		free(st);
+		return -1;
+	}
+	if (st->bytes > 0)
+		for (size_t k = 0; k < st->data_len; k++)
+			st->data[k] = (char)('a' + k % 26);
+	else
+		for (size_t i = 0, off = 0; i < (size_t)n_body; off += body[i].iov_len, i++)
+			memcpy(st->data + off, body[i].iov_base, body[i].iov_len);
+	char head[768];
+	size_t ra_len = req->reply_attributes ? req->reply_attributes_len : 0;
+	if (ra_len > 200)
+		ra_len = 200;
+	const char *extra = req->extra_header;
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n%s%.*s%s%.200s%s%s\r\n",
+			  status, status_text(status), (int)(ctype_len > 200 ? 200 : ctype_len), ctype,
+			  ra_len ? "X-Amzn-SageMaker-Custom-Attributes: " : "", (int)ra_len,
+			  ra_len ? req->reply_attributes : "", ra_len ? "\r\n" : "", extra ? extra : "",
+			  extra ? "\r\n" : "", c->close_after ? "Connection: close\r\n" : "");
+	if (hl < 0 || (size_t)hl >= sizeof(head)) {
+		free(st->data);
+		free(st);
+		return -1;
+	}
+	struct iovec iov = { head, (size_t)hl };
+	c->stream = st;
+	c->srv->n_streams++;
+	st->next_at_ms = echo_now_ms();
+	return conn_send(c, &iov, 1);
+}
+
+/* Writes the chunks that are due while nothing waits in the output queue
+ * (the peer's pace bounds what is held). 0, or -2 to reset the connection. */
+static int stream_pump(struct conn *c)
+{
+	long long now = echo_now_ms();
+	struct echo_stream *st;
+	while ((st = c->stream) && c->out_len == c->out_off && now >= st->next_at_ms) {
+		if (st->sent == st->reset_after) {
+			stream_free(c, "reset as asked");
+			return -2;
+		}
+		if (st->sent == st->hang_after) {
+			stream_free(c, "hanging as asked");
+			c->hung = true;
+			return 0;
+		}
+		if (st->sent == st->chunks) {
+			static const char last[] = "0\r\n\r\n";
+			struct iovec iov = { (void *)last, sizeof(last) - 1 };
+			stream_free(c, NULL);
+			return conn_send(c, &iov, 1);
+		}
+		char stamp[64], size[32];
+		const char *p;
+		size_t len;
+		if (st->stamp) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			len = (size_t)snprintf(stamp, sizeof(stamp), "%ld %lld\n", st->sent,
+					       (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+			p = stamp;
+		} else if (st->bytes > 0) {
+			p = st->data + st->pattern_off % 26;
+			len = (size_t)st->bytes;
+			st->pattern_off += len;
+		} else {
+			size_t left = st->data_len - st->data_off, parts = (size_t)(st->chunks - st->sent);
+			len = (left + parts - 1) / parts;
+			p = st->data + st->data_off;
+			st->data_off += len;
+		}
+		st->sent++;
+		st->next_at_ms = now + st->delay_ms;
+		if (len == 0)
+			continue; /* a zero-size chunk would end the answer */
+		struct iovec iov[3] = { { size, (size_t)snprintf(size, sizeof(size), "%zx\r\n", len) },
+					{ (void *)p, len }, { "\r\n", 2 } };
+		if (conn_send(c, iov, 3) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Milliseconds until the next chunk is due on any connection (-1: none). */
+static int stream_wait_ms(const struct server *s)
+{
+	if (s->n_streams == 0)
+		return -1;
+	long long now = echo_now_ms(), best = -1;
+	for (size_t fd = 0; fd < s->n_conns; fd++) {
+		const struct conn *c = s->conns[fd];
+		if (!c || !c->stream || c->out_len != c->out_off)
+			continue;
+		long long w = c->stream->next_at_ms > now ? c->stream->next_at_ms - now : 0;
+		if (best < 0 || w < best)
+			best = w;
+	}
+	return best < 0 ? -1 : (int)(best > 60000 ? 60000 : best);
 }
 
 /* ---- request parsing ----------------------------------------------------- */
@@ -1317,7 +1516,7 @@ static int handle_request(struct server *s, struct conn *c, struct request *req)
  * Returns 0, or -1 / -2 (reset) to close the connection. */
 static int conn_process(struct server *s, struct conn *c)
 {
-	while (!c->hung && !c->close_after && c->out_len == c->out_off && c->in_off < c->in_len) {
+	while (!c->hung && !c->stream && !c->close_after && c->out_len == c->out_off && c->in_off < c->in_len) {
 		struct request req;
 		int r = parse_request(s->cfg, c, c->in + c->in_off, c->in_len - c->in_off, &req);
 		if (r == 0)
@@ -1382,7 +1581,7 @@ static int conn_flush(struct conn *c)
 static int conn_rearm(struct server *s, struct conn *c)
 {
 	bool pending = c->out_off < c->out_len;
-	if (!pending && c->close_after) {
+	if (!pending && c->close_after && !c->stream) {
 		shutdown(c->fd, SHUT_WR);
 		return -1;
 	}
@@ -1395,6 +1594,10 @@ static void conn_on_event(struct server *s, struct conn *c, uint32_t events)
 	if (events & EPOLLOUT) {
 		if (conn_flush(c) < 0)
 			goto close;
+		if (c->stream && (r = stream_pump(c)) < 0) {
+			conn_close(s, c, r == -2);
+			return;
+		}
 		if (c->out_off == c->out_len && (r = conn_process(s, c)) < 0) {
 			conn_close(s, c, r == -2);
 			return;
@@ -1427,7 +1630,7 @@ static void conn_on_event(struct server *s, struct conn *c, uint32_t events)
 			if ((size_t)n < 4096)
 				break;
 		}
-		if ((r = conn_process(s, c)) < 0) {
+		if ((r = conn_process(s, c)) < 0 || (c->stream && (r = stream_pump(c)) < 0)) {
 			conn_close(s, c, r == -2);
 			return;
 		}
@@ -1475,6 +1678,7 @@ static void server_accept(struct server *s)
 			continue;
 		}
 		c->fd = fd;
+		c->srv = s;
 		c->events = EPOLLIN | EPOLLRDHUP;
 		struct epoll_event ev = { .events = c->events, .data.fd = fd };
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -1513,6 +1717,14 @@ static int config_load(struct server_config *cfg)
 	if (cfg->accept_content_type && !*cfg->accept_content_type)
 		cfg->accept_content_type = NULL;
 	cfg->content_type = getenv("ECHO_CONTENT_TYPE");
+	cfg->stream = getenv("ECHO_STREAM");
+	long chunks;
+	if (cfg->stream && *cfg->stream && (!spec_number(cfg->stream, strlen(cfg->stream), "stream", &chunks) || chunks < 1)) {
+		fprintf(stderr, "echo: ECHO_STREAM must start a spec with stream=N (N >= 1), got \"%s\"\n", cfg->stream);
+		return -1;
+	}
+	if (cfg->stream && !*cfg->stream)
+		cfg->stream = NULL;
 	cfg->extra_header = getenv("ECHO_EXTRA_HEADER");
 	if (cfg->extra_header && (strchr(cfg->extra_header, '\r') || strchr(cfg->extra_header, '\n') ||
 				  !strchr(cfg->extra_header, ':'))) {
@@ -1665,7 +1877,7 @@ int main(int argc, char **argv)
 
 	struct epoll_event events[256];
 	for (;;) {
-		int n = epoll_wait(s.epfd, events, 256, -1);
+		int n = epoll_wait(s.epfd, events, 256, stream_wait_ms(&s));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1691,6 +1903,15 @@ int main(int argc, char **argv)
 			} else if ((size_t)fd < s.n_conns && s.conns[fd]) {
 				conn_on_event(&s, s.conns[fd], events[i].events);
 			}
+		}
+		/* streamed answers whose next chunk is due */
+		for (size_t fd = 0; s.n_streams > 0 && fd < s.n_conns; fd++) {
+			struct conn *c = s.conns[fd];
+			if (!c || !c->stream || c->out_len != c->out_off)
+				continue;
+			int r = stream_pump(c);
+			if (r < 0 || conn_rearm(&s, c) < 0)
+				conn_close(&s, c, r == -2);
 		}
 	}
 }

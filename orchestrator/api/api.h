@@ -48,6 +48,15 @@ struct api_runtime_hooks {
 	 * The operator's model roots, buckets and hosts (objstore.h); -1 with a
 	 * message for the user when not (NULL: every URL is accepted). */
 	int (*model_data_check)(void *sources, const char *url, struct berth_err *err);
+	/* DescribeEndpoint: what a registry image resolved to at the endpoint's
+	 * CreateEndpoint ("registry/repository@sha256:…") and when (epoch
+	 * seconds); -1 when it has not been resolved (NULL: images are shown
+	 * as specified). */
+	int (*image_resolved)(void *sources, const char *endpoint, const char *image, char *resolved, size_t size,
+			      double *at);
+	/* DescribeEndpoint: the last step of a pull of image in progress; -1
+	 * when none runs (NULL: never shown). */
+	int (*image_pull_step)(void *sources, const char *image, char *step, size_t size);
 	/* (host_limits.h) Data for the two hooks below, which belong to the host's
 	 * limits rather than to the runtime. */
 	void *limits;

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "api_internal.h"
+#include "reference.h"
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -170,7 +171,8 @@ static long long current_instance_count(const struct endpoint *e, const struct v
 	return endpoint_variant_serving_instances(e, v->variant_name);
 }
 
-static int gen_describe_endpoint(yajl_gen g, const struct store *s, const struct endpoint *e)
+static int gen_describe_endpoint(yajl_gen g, const struct api_ctx *ctx, const struct store *s,
+				  const struct endpoint *e)
 {
 	const struct variant *variants = e->variants;
 	size_t n_variants = e->n_variants;
@@ -191,12 +193,27 @@ static int gen_describe_endpoint(yajl_gen g, const struct store *s, const struct
 		const struct model *m = store_get_model(s, v->model_name);
 		ok = gen_ok(yajl_gen_map_open(g)) && json_gen_kv_str(g, "VariantName", v->variant_name) == 0 &&
 		     json_gen_str(g, "DeployedImages") == 0 && gen_ok(yajl_gen_array_open(g));
-		for (size_t k = 0; ok && m && k < m->n_containers; k++)
-			ok = gen_ok(yajl_gen_map_open(g)) &&
-			     json_gen_kv_str(g, "SpecifiedImage", m->containers[k].image) == 0 &&
-			     json_gen_kv_str(g, "ResolvedImage", m->containers[k].image) == 0 &&
-			     json_gen_kv_double(g, "ResolutionTime", e->creation_time) == 0 &&
-			     gen_ok(yajl_gen_map_close(g));
+		for (size_t k = 0; ok && m && k < m->n_containers; k++) {
+			/* a registry image: the digest its tag resolved to at
+			 * CreateEndpoint (none yet while it is being pulled) */
+			const char *image = m->containers[k].image;
+			char resolved[600];
+			double at = e->creation_time;
+			bool registry = image_reference_is(image);
+			bool known = !registry || (ctx->runtime.image_resolved &&
+						   ctx->runtime.image_resolved(ctx->runtime.sources, e->name, image, resolved,
+								       sizeof(resolved), &at) == 0);
+			ok = gen_ok(yajl_gen_map_open(g)) && json_gen_kv_str(g, "SpecifiedImage", image) == 0;
+			if (ok && known)
+				ok = json_gen_kv_str(g, "ResolvedImage", registry ? resolved : image) == 0 &&
+				     json_gen_kv_double(g, "ResolutionTime", at) == 0;
+			/* (berth) a pull in progress: its last step, while Creating */
+			char step[400];
+			if (ok && registry && strcmp(e->status, "Creating") == 0 && ctx->runtime.image_pull_step &&
+			    ctx->runtime.image_pull_step(ctx->runtime.sources, image, step, sizeof(step)) == 0)
+				ok = json_gen_kv_str(g, "BerthPullProgress", step) == 0;
+			ok = ok && gen_ok(yajl_gen_map_close(g));
+		}
 		ok = ok && gen_ok(yajl_gen_array_close(g)) &&
 		     json_gen_kv_double(g, "CurrentWeight", v->initial_weight) == 0 &&
 		     json_gen_kv_double(g, "DesiredWeight", v->initial_weight) == 0 &&
@@ -225,7 +242,7 @@ void api_describe_endpoint(struct api_request *r)
 		return;
 	}
 	yajl_gen g = json_gen_new();
-	if (g && gen_describe_endpoint(g, r->ctx->store, e) < 0) {
+	if (g && gen_describe_endpoint(g, r->ctx, r->ctx->store, e) < 0) {
 		yajl_gen_free(g);
 		g = NULL;
 	}

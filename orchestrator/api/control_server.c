@@ -246,6 +246,16 @@ static void *connection_main(void *arg)
 		log_info("shutdown asked on the admin socket%s", stop ? ", the containers to be stopped" : "");
 		if (cs->on_shutdown)
 			cs->on_shutdown(cs->on_shutdown_data, stop);
+	} else if (ch->kind == CONTROL_ADMIN &&
+		   (strcmp(op, "images") == 0 || strcmp(op, "pull") == 0 || strcmp(op, "images_prune") == 0)) {
+		/* proto_control.h kind 8; a pull takes what it takes (bounded by
+		 * registries.pull_timeout_ms), on this connection's thread */
+		tv.tv_sec = 0;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		struct berth_buf out = BERTH_BUF_INIT;
+		runtime_images(cs->rt, op, req, &out);
+		ipc_send(fd, out.data ? out.data : "{}", out.data ? out.len : 2, -1, &err);
+		buf_free(&out);
 	} else if (strcmp(op, "devices") == 0 && ch->kind == CONTROL_ADMIN && cs->api->runtime.limits != NULL) {
 		/* (devices) berth devices: the records say who holds each */
 		struct berth_buf out = BERTH_BUF_INIT;

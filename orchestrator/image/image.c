@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "reference.h"
 #include "unpack.h"
 
 /* Opens a directory or tarball image under the roots (O_PATH). */
@@ -36,8 +37,19 @@ static int open_local(const struct image_policy *p, const char *image, struct st
 	return fd;
 }
 
+static int no_registry(const char *image, struct berth_err *err)
+{
+	return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			      "Image \"%s\" is a registry reference, and this berthd pulls from no registry. Give "
+			      "oci:/path/to/layout[:tag], a rootfs directory or tarball, or ask the operator to "
+			      "configure registries.",
+			      image);
+}
+
 int image_check(const struct image_policy *p, const char *image, struct berth_err *err)
 {
+	if (image_reference_is(image))
+		return p && p->registry ? registry_check(p->registry, image, err) : no_registry(image, err);
 	if (oci_is_ref(image))
 		return oci_check(p ? p->roots : NULL, image, err);
 	struct stat st;
@@ -96,9 +108,23 @@ int image_resolve(const char *state_dir, const struct image_policy *p, const cha
 {
 	memset(out, 0, sizeof(*out));
 	out->dir_fd = -1;
+	struct layer_budget lim = { .max_bytes = p ? p->max_bytes : 0, .max_entries = p ? p->max_entries : 0 };
+	if (image_reference_is(image)) {
+		if (p == NULL || p->registry == NULL)
+			return no_registry(image, err);
+		struct registry_image pulled;
+		if (registry_fetch(p->registry, image, NULL, &pulled, err) < 0)
+			return -1;
+		_cleanup_free_ char *layout = fs_path(OCI_PREFIX "%s:image", pulled.layout);
+		if (layout == NULL)
+			return berth_err_set(err, ENOMEM, "image");
+		out->oci = true;
+		if (oci_resolve(state_dir, &p->registry->roots, &lim, layout, &out->rootfs, &out->config, err) < 0)
+			return berth_err_prefix(err, "Image \"%s\" (%s)", image, pulled.resolved);
+		return 0;
+	}
 	if (oci_is_ref(image)) {
 		out->oci = true;
-		struct layer_budget lim = { .max_bytes = p ? p->max_bytes : 0, .max_entries = p ? p->max_entries : 0 };
 		return oci_resolve(state_dir, p ? p->roots : NULL, &lim, image, &out->rootfs, &out->config, err);
 	}
 	return resolve_path(state_dir, p, image, out, err);

@@ -1,7 +1,9 @@
 /* image.h — turns a CreateModel `Image` into a root filesystem directory
  * and the image config to run it with.
  *
- * Accepted: an OCI image layout `oci:/path/to/layout[:tag]` (oci.h: digests
+ * Accepted: a registry reference `[registry/]repository[:tag][@digest]`
+ * (registry.h: pulled with skopeo into STATE/registry/, then an OCI
+ * layout as below), an OCI image layout `oci:/path/to/layout[:tag]` (oci.h: digests
  * verified, unpacked once into STATE_DIR/images/sha256-<manifest digest>/
  * rootfs, config honoured), an absolute path to a rootfs directory (used
  * in place as the read-only lower layer) or to a rootfs tarball (.tar,
@@ -22,6 +24,7 @@
 #include "err.h"
 #include "host_paths.h"
 #include "oci.h"
+#include "registry.h"
 
 #define IMAGE_DEFAULT_MAX_BYTES (20ULL << 30)
 #define IMAGE_DEFAULT_MAX_ENTRIES 1000000ULL
@@ -30,6 +33,7 @@ struct image_policy {
 	const struct host_roots *roots; /* where local images may be (NULL: nowhere) */
 	uint64_t max_bytes;             /* unpacked size of one image, all layers (0: no bound) */
 	uint64_t max_entries;           /* entries of one image, all layers (0: no bound) */
+	struct registry *registry;      /* registry references (NULL: refused) */
 };
 
 struct image_info {

@@ -513,9 +513,7 @@ int oci_check(const struct host_roots *roots, const char *image, struct berth_er
 	return 0;
 }
 
-/* Locks STATE/images/NAME.lock, making sure the file locked is still the
- * one at that path (a previous holder removes it when done). */
-static int cache_lock(const char *lock_path, struct berth_err *err)
+int oci_cache_lock(const char *lock_path, struct berth_err *err)
 {
 	for (;;) {
 		int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -584,7 +582,7 @@ static int cache_fill(const char *state_dir, int layout_fd, const struct oci_des
 	}
 	if (fs_mkdir_p(images, 0700, err) < 0)
 		return -1;
-	_cleanup_close_ int lock = cache_lock(lock_path, err);
+	_cleanup_close_ int lock = oci_cache_lock(lock_path, err);
 	if (lock < 0)
 		return -1;
 	int r = 0;

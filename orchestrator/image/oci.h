@@ -92,4 +92,9 @@ int oci_check(const struct host_roots *roots, const char *image, struct berth_er
 int oci_resolve(const char *state_dir, const struct host_roots *roots, const struct layer_budget *limits,
 		const char *image, char **rootfs, struct oci_image_config *config, struct berth_err *err);
 
+/* Locks a cache entry's lock file (flock, exclusive), making sure the file
+ * locked is still the one at that path (a previous holder removes it when
+ * done). Returns the descriptor. */
+int oci_cache_lock(const char *lock_path, struct berth_err *err);
+
 #endif

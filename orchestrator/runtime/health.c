@@ -147,6 +147,7 @@ static void *restart_worker(void *arg)
 		}
 		const struct model *m = model_name ? store_get_model(rt->store, model_name) : NULL;
 		model = m ? model_dup(m) : NULL;
+		runtime_pin_model(rt, w->endpoint, model); /* the digests of its CreateEndpoint */
 		for (size_t i = 0; model && i < model->n_containers; i++)
 			if (strcmp(model->containers[i].hostname, cur->hostname) == 0)
 				def = &model->containers[i];

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "devices.h"
 #include "log.h"
+#include "image.h"
 #include "mme.h"
 #include "store.h"
 
@@ -67,6 +68,8 @@ static void *start_worker(void *arg)
 
 	runtime_stop_all(rt, w->endpoint, stale, n_stale);
 	long long t0 = clock_now_ms();
+	if (reason.len == 0)
+		runtime_pull_images(rt, w, models, n_models, &reason);
 	if (reason.len == 0)
 		runtime_start_containers(rt, w->endpoint, containers, defs, n, &reason);
 	if (reason.len == 0 && runtime_wait_healthy(rt, w, containers, n, &reason) < 0)
@@ -127,6 +130,8 @@ static void *stop_worker(void *arg)
 			  err.msg);
 	else
 		log_info("endpoint %s: deleted", w->endpoint);
+	if (rt->cfg.images && rt->cfg.images->registry) /* what its tags resolved to */
+		registry_unpin(rt->cfg.images->registry, w->endpoint);
 	if (rt->cfg.limits != NULL) /* (devices) its devices are free for other berthds too */
 		devices_publish(rt->cfg.limits, NULL, 0);
 	runtime_push_routes(rt);

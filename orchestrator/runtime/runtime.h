@@ -13,6 +13,8 @@
 
 #include <pthread.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "buf.h"
 #include "err.h"
 #include "runtime_config.h"
@@ -66,5 +68,11 @@ void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len);
 struct mme *runtime_mme(struct runtime *rt);
 /* proto_control.h kind 3; takes *lock itself. */
 int runtime_ps(struct runtime *rt, struct berth_buf *out);
+/* proto_control.h kind 8 (images.c): the registry image cache, for the
+ * admin socket. op "images": the cache with the models using each image;
+ * "pull" (request member "image"): resolve and pull now; "images_prune":
+ * remove what no model uses. Fills out with one JSON object; takes *lock
+ * itself, never across a pull. */
+void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct berth_buf *out);
 
 #endif

@@ -7,6 +7,7 @@
  *   status.c      persist an endpoint record's change, then announce it
  *   workers.c     background jobs: spawn, finish, cancel and wait
  *   containers.c  a set of containers: allocate, start/stop in parallel, wait healthy
+ *   pull.c        CreateEndpoint's registry images: resolve tags, pull what is not cached
  *   backoff.c     when a failed container is restarted (pure)
  *   health.c      the monitor thread: checks and restarts
  *   update.c      UpdateEndpoint: blue/green roll-out and scaling
@@ -70,6 +71,16 @@ void runtime_set_status(struct runtime *rt, const char *name, const char *status
 			const struct endpoint_container *containers, size_t n_containers, bool replace_containers);
 /* A copy of e's containers (one spare zeroed entry); NULL on ENOMEM. */
 struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
+
+/* pull.c. Without *lock: resolves and pulls the registry images of the
+ * models (refreshing tags); -1 with reason filled when one cannot be. A
+ * cancel of w kills a running pull; a pull stopped that way (or by
+ * berthd's stop) cancels w, so the endpoint is not marked Failed. */
+int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
+			struct berth_buf *reason);
+/* pull.c. m's registry images replaced by what they resolved to at the
+ * endpoint's CreateEndpoint (its pins), where it has them. */
+void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m);
 
 /* workers.c. With *lock held: adds a worker and starts its thread running fn(w).
  * container_id may be NULL. Returns the worker or NULL. */

@@ -237,6 +237,8 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	pthread_mutex_unlock(rt->lock);
 
 	long long t0 = clock_now_ms();
+	if (reason.len == 0) /* the new config's registry images: resolved now, pulled if need be */
+		runtime_pull_images(rt, w, models, n_models, &reason);
 	if (reason.len == 0 && bring_up(rt, w, fresh, defs, n, &reason) == 0) {
 		/* the swap: new instances take the traffic, old ones retire */
 		pthread_mutex_lock(rt->lock);
@@ -342,6 +344,8 @@ static void scale(struct runtime *rt, struct worker *w)
 				 runtime_alloc_instances(rt, var, models[v], max + 1, var->initial_instance_count - live,
 							 true, &fresh, &defs, &n, &err) < 0)
 				buf_printf(&reason, "%s", models[v] ? err.msg : "out of memory");
+			else
+				runtime_pin_model(rt, w->endpoint, models[v]); /* the digests the endpoint runs */
 		}
 		/* scale in: the highest instances retire first */
 		for (long long k = max; k >= 0 && live > var->initial_instance_count; k--) {

@@ -155,7 +155,7 @@ def make_certificate(tmp):
 
 
 class Berth:
-    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None):
+    def __init__(self, build, user_namespaces=True, auth="sigv4", tls=None, registries=None):
         """auth: "sigv4" (a credentials file with an admin and an invoke
         key; every call signed) or "none" (berthd --auth none, unsigned).
         tls: (cert, key): berthd hands them to the router, which also
@@ -178,6 +178,8 @@ class Berth:
         self.tls_port = free_port() if tls else None
         if tls:
             settings.update(tls_cert=tls[0], tls_key=tls[1])
+        if registries:
+            settings["registries"] = registries
         with open(conf, "w") as f:
             json.dump(settings, f)
         self.admin_key, self.invoke_key = bh.generate_key(), bh.generate_key()
@@ -764,6 +766,208 @@ def bench_tls(b, ep, cert, body, tmp, rep, n, rounds):
         nginx.close()
 
 
+# ---- InvokeEndpointWithResponseStream -------------------------------------------
+
+def _stream_request(path, headers, close=False):
+    h = dict(headers, **{"Content-Length": "1"})
+    if close:
+        h["Connection"] = "close"
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + bh.header_lines(h) + b"\r\nx")
+
+
+def _first_byte_us(sock, request):
+    """Microseconds from sending request to the first body byte of its
+    (chunked) answer; the rest of the answer is read and dropped."""
+    t0 = time.perf_counter()
+    sock.sendall(request)
+    data, first = b"", None
+    while True:
+        more = sock.recv(1 << 16)
+        if not more:
+            raise RuntimeError("connection closed: %r" % data[-200:])
+        data += more
+        head_end = data.find(b"\r\n\r\n")
+        if first is None and head_end >= 0 and len(data) > head_end + 4:
+            first = time.perf_counter()
+        if data.endswith(b"\r\n0\r\n\r\n"):
+            return (first - t0) * 1e6
+
+
+def _drain_rate(sock, request):
+    """(bytes, MB/s) of an answer read until the peer closes."""
+    buf = bytearray(1 << 20)
+    t0 = time.perf_counter()
+    sock.sendall(request)
+    total = 0
+    while True:
+        n = sock.recv_into(buf)
+        if n == 0:
+            break
+        total += n
+    return total, total / (time.perf_counter() - t0) / 1e6
+
+
+def bench_stream(b, image, netns, rep, rounds, n_ttfb=2000, stream_bytes=1 << 30):
+    """Time to the first streamed byte and the rate of a 1 GiB streamed
+    answer (echo's stream= custom attribute), through the router's
+    InvokeEndpointWithResponseStream (signed, verified, HTTP/1.1) and
+    straight from the container in its network namespace; interleaved
+    rounds, medians."""
+    b.stack("streambench", [{"ContainerHostname": "a", "Image": image}], None)
+    b.sm.create_endpoint(EndpointName="streambench", EndpointConfigName="streambench")
+    b.sm.get_waiter("endpoint_in_service").wait(EndpointName="streambench", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    pid = b.container_pid("streambench", "a")
+    path = "/endpoints/streambench/invocations-response-stream"
+    small = {"X-Amzn-SageMaker-Custom-Attributes": "stream=1,bytes=64"}
+    chunk = 1 << 16
+    big = {"X-Amzn-SageMaker-Custom-Attributes": f"stream={stream_bytes // chunk},bytes={chunk}"}
+
+    def signed(headers, close=False):
+        h = dict(headers, **{"Content-Length": "1"})
+        if close:
+            h["Connection"] = "close"
+        hd = bh.sign_headers(b.port, "POST", path, body=b"x", headers=h, key=b.invoke_key,
+                             host="x") if b.auth == "sigv4" else h
+        return f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + bh.header_lines(hd) + b"\r\nx"
+
+    def router_sock():
+        return socket.create_connection(("127.0.0.1", b.port))
+
+    def direct_sock():
+        s = netns.socket_in(pid)
+        s.connect(("127.0.0.1", 8080))
+        return s
+    targets = {
+        "direct": (direct_sock, _stream_request("/invocations", small),
+                   _stream_request("/invocations", big, close=True)),
+        "berth-router": (router_sock, signed(small), signed(big, close=True)),
+    }
+    ttfb, rate = {}, {}
+    for _ in range(rounds):
+        for name, (connect, small_req, big_req) in targets.items():
+            s = connect()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                for _ in range(100):  # warm
+                    _first_byte_us(s, small_req)
+                ttfb.setdefault(name, []).append(statistics.median(_first_byte_us(s, small_req)
+                                                                   for _ in range(n_ttfb)))
+            finally:
+                s.close()
+            s = connect()
+            try:
+                rate.setdefault(name, []).append(_drain_rate(s, big_req)[1])
+            finally:
+                s.close()
+    med = {k: statistics.median(v) for k, v in ttfb.items()}
+    mrate = {k: statistics.median(v) for k, v in rate.items()}
+    for name in targets:
+        rep.row(f"stream: time to first byte, 1 client, HTTP/1.1, {name}", f"{med[name]:.0f} us (median)",
+                "baseline" if name == "direct" else f"{med[name] - med['direct']:+.0f} us over direct",
+                "" if name == "direct" else "<= +100 us")
+        rep.row(f"stream: 1 GiB answer, HTTP/1.1, {name}", f"{mrate[name]:,.0f} MB/s",
+                "baseline" if name == "direct" else f"{mrate[name] / mrate['direct']:.2f}x direct",
+                "" if name == "direct" else ">= 0.8x direct")
+    d = med["berth-router"] - med["direct"]
+    rep.target("stream time to first PayloadPart over direct (median)", f"{d:+.0f} us", "<= +100 us", d <= 100)
+    r = mrate["berth-router"] / mrate["direct"]
+    rep.target("stream throughput vs. direct, 1 GiB", f"{r:.2f}x", ">= 0.8x", r >= 0.8)
+    b.sm.delete_endpoint(EndpointName="streambench")
+
+# ---- registry images -------------------------------------------------------------
+
+SKLEARN_LAYOUT = "/var/cache/berth/images/sklearn-mme/oci"
+
+
+def bench_registry(build, rep, rounds):
+    """A registry of our own (docker-registry, htpasswd, TLS; registry_helpers).
+    Warm: CreateEndpoint -> InService of the echo image by registry tag whose
+    digest is cached (berthd still asks the registry what the tag means, as
+    SageMaker resolves tags at CreateEndpoint) vs. the same image from an OCI
+    layout, rounds interleaved. Cold: `berth pull` of the scikit-learn image
+    into an empty cache vs. `skopeo copy` of it alone."""
+    import registry_helpers as rh
+    reg = rh.Registry()
+    layout = os.path.join(build, "images", f"bench-echo-oci-{os.getpid()}")
+    b = None
+    try:
+        with open(os.path.join(build, "images/echo/rootfs.tar.gz"), "rb") as f:
+            rh.make_layout(layout, f.read())
+        reg.push(layout, "v1", "echo:v1")
+        have_sklearn = os.path.isfile(os.path.join(SKLEARN_LAYOUT, "index.json"))
+        if have_sklearn:
+            reg.push(SKLEARN_LAYOUT, "latest", "sklearn:v1")
+        creds = {"username": rh.USER, "password": rh.PASSWORD, "cert_dir": reg.certs}
+        b = Berth(build, registries={"hosts": {reg.host: creds}})
+        images = {"registry": f"{reg.host}/echo:v1", "pinned": f"{reg.host}/echo@{reg.digest('echo:v1')}",
+                  "oci": f"oci:{layout}:v1"}
+        for kind, image in images.items():
+            b.stack(f"reg-{kind}", [{"ContainerHostname": "a", "Image": image}], None)
+            # warm: the pull (registry) and the unpack (both) happen here
+            b.sm.create_endpoint(EndpointName=f"reg-{kind}-warm", EndpointConfigName=f"reg-{kind}")
+            if b.sm.describe_endpoint(EndpointName=f"reg-{kind}-warm")["EndpointStatus"] != "InService":
+                raise RuntimeError(f"reg-{kind}-warm not InService")
+            b.sm.delete_endpoint(EndpointName=f"reg-{kind}-warm")
+        times = {k: [] for k in images}
+        for i in range(rounds):
+            for kind in images:
+                name = f"reg-{kind}-{i}"
+                t0 = time.monotonic()
+                b.sm.create_endpoint(EndpointName=name, EndpointConfigName=f"reg-{kind}")
+                status = b.sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
+                times[kind].append((time.monotonic() - t0) * 1000)
+                if status != "InService":
+                    raise RuntimeError(f"{name} is {status}")
+                b.sm.delete_endpoint(EndpointName=name)
+                wait_for(lambda: not any(e["EndpointName"] == name for e in b.sm.list_endpoints()["Endpoints"]),
+                         60, f"{name} to go")
+        warm, oci = statistics.median(times["registry"]), statistics.median(times["oci"])
+        pinned = statistics.median(times["pinned"])
+        rep.row("CreateEndpoint -> InService, 1 echo container, registry tag, digest cached (tag asked of the "
+                "registry)", f"{warm:.1f} ms", f"{warm / oci:.2f}x OCI layout", "<= 1.1x OCI layout")
+        rep.row("CreateEndpoint -> InService, 1 echo container, registry @sha256 digest, cached (no network)",
+                f"{pinned:.1f} ms", f"{pinned / oci:.2f}x OCI layout", "<= 1.1x OCI layout")
+        rep.row("CreateEndpoint -> InService, 1 echo container, OCI layout", f"{oci:.1f} ms", "baseline", "")
+        rep.target("warm CreateEndpoint, registry tag vs. OCI layout", f"{warm / oci:.2f}x", "<= 1.1x",
+                   warm <= 1.1 * oci)
+        rep.target("warm CreateEndpoint, registry digest vs. OCI layout", f"{pinned / oci:.2f}x", "<= 1.1x",
+                   pinned <= 1.1 * oci)
+        if not have_sklearn:
+            rep.row("cold pull of the scikit-learn image", "not measured: make framework-images first", "", "")
+            return
+        ref = f"{reg.host}/sklearn:v1"
+        pulls, copies = [], []
+        dest = tempfile.mkdtemp(prefix="bench-skopeo-", dir="/var/tmp")
+        try:
+            for _ in range(max(1, min(rounds, 3))):
+                subprocess.run([f"{build}/berth", "--socket", b.sock, "images", "prune"], check=True,
+                               capture_output=True, timeout=120)
+                t0 = time.monotonic()
+                subprocess.run([f"{build}/berth", "--socket", b.sock, "pull", ref], check=True,
+                               capture_output=True, timeout=600)
+                pulls.append((time.monotonic() - t0) * 1000)
+                shutil.rmtree(os.path.join(dest, "x"), ignore_errors=True)
+                t0 = time.monotonic()
+                subprocess.run(["skopeo", "--insecure-policy", "copy", "--src-creds", f"{rh.USER}:{rh.PASSWORD}",
+                                "--src-cert-dir", reg.certs, f"docker://{ref}", f"oci:{dest}/x:image"],
+                               check=True, capture_output=True, timeout=600)
+                copies.append((time.monotonic() - t0) * 1000)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(SKLEARN_LAYOUT) for f in fs)
+        pull, copy = statistics.median(pulls), statistics.median(copies)
+        rep.row(f"cold `berth pull` of the scikit-learn image ({size / (1 << 20):.0f} MiB) from a local registry",
+                f"{pull:.0f} ms", f"{pull / copy:.2f}x `skopeo copy` alone", "")
+        rep.row("`skopeo copy` of the same image alone", f"{copy:.0f} ms", "baseline", "")
+    finally:
+        try:
+            if b is not None:
+                b.close()
+        finally:
+            reg.stop()
+            shutil.rmtree(layout, ignore_errors=True)
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -799,6 +1003,8 @@ def main():
     ap.add_argument("--only-sigv4", action="store_true", help="run only the SigV4 verification cost figure")
     ap.add_argument("--sigv4-requests", type=int, default=60000, help="h2load requests per SigV4 figure")
     ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
+    ap.add_argument("--only-stream", action="store_true", help="run only the response streaming figures")
+    ap.add_argument("--only-registry", action="store_true", help="run only the registry image figures")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
@@ -821,6 +1027,9 @@ def main():
             b.sm.create_endpoint(EndpointName="tlsbench", EndpointConfigName="tlsbench")
             bench_tls(b, "tlsbench", cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
             raise _Done()
+        if a.only_stream:
+            bench_stream(b, image, netns, rep, a.bench_rounds)
+            raise _Done()
         if a.only_mme:
             bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
             raise _Done()
@@ -829,6 +1038,9 @@ def main():
             raise _Done()
         if a.only_sigv4:
             bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
+            raise _Done()
+        if a.only_registry:
+            bench_registry(a.build, rep, a.rounds)
             raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
@@ -840,6 +1052,7 @@ def main():
         rep.target("InService (2 echo containers)", f"{med:.1f} ms", "<= 100 ms", med <= 100)
         rep.target("InService vs. bare runc run", f"{med / bare:.2f}x", "<= 1.5x", med <= 1.5 * bare)
         report_userns(b, a.build, image, a.rounds, rep)  # (userns) with and without
+        bench_registry(a.build, rep, a.rounds)  # registry images: warm vs. OCI layout, cold pull
 
         # -- router overhead --
         pid = b.container_pid(ep, "a")
@@ -972,6 +1185,9 @@ def main():
 
         # -- SigV4 verification cost --
         bench_sigv4(b, image, tmp, rep, a.sigv4_requests, a.bench_rounds)
+
+        # -- InvokeEndpointWithResponseStream --
+        bench_stream(b, image, netns, rep, a.bench_rounds)
 
         # -- multi-model endpoints --
         bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)

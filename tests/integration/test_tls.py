@@ -777,3 +777,22 @@ def test_tls_client_before_any_certificate(tmp_path):
     assert p.returncode == 0, text
     assert text.count("closed a TLS client: berthd has not sent the router a certificate yet (berthd --tls-cert "
                       "and --tls-key)") == 1, text
+
+
+@pytest.mark.parametrize("version,flag", [("1.1", "--http1.1"), ("2", "--http2")])
+def test_response_stream_over_tls(tb, ep, version, flag):
+    """InvokeEndpointWithResponseStream over TLS (ALPN h2 and http/1.1): the
+    echo container streams 16 chunks of 64 KiB; botocore's event-stream
+    parser reads them back, in order, byte for byte."""
+    from botocore.eventstream import EventStreamBuffer
+    r = run(["curl", "-sS", "--max-time", "60", flag, "--cacert", tb.pki["ca"], "--aws-sigv4",
+             "aws:amz:us-east-1:sagemaker", "--user", "%s:%s" % tb.invoke_key, "-w", "\n%{http_code} %{http_version}",
+             "-H", "X-Amzn-SageMaker-Custom-Attributes: stream=16,bytes=65536,delay=5", "--data-binary", "x",
+             "%s/endpoints/%s/invocations-response-stream" % (tb.https(), ep)])
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    body, _, tail = r.stdout.rpartition(b"\n")
+    assert tail.decode() == "200 " + version
+    buf = EventStreamBuffer()
+    buf.add_data(body)
+    payload = b"".join(m.payload for m in buf if m.headers[":event-type"] == "PayloadPart")
+    assert payload == bytes(97 + k % 26 for k in range(16 * 65536))

@@ -80,6 +80,18 @@ static void classify(void **state)
 	assert_int_equal(t.kind, DISPATCH_NOT_FOUND);
 	t = dispatch_classify(REQUEST_GET, "/endpoints/a/invocations", NULL);
 	assert_int_equal(t.kind, DISPATCH_NOT_FOUND);
+	assert_false(dispatch_classify(REQUEST_POST, "/endpoints/my-ep/invocations", NULL).stream);
+	t = dispatch_classify(REQUEST_POST, "/endpoints/my-ep/invocations-response-stream", NULL);
+	assert_int_equal(t.kind, DISPATCH_INVOKE);
+	assert_true(t.stream);
+	assert_int_equal(t.name_len, 5);
+	assert_memory_equal(t.name, "my-ep", 5);
+	t = dispatch_classify(REQUEST_POST, "/endpoints//invocations-response-stream", NULL);
+	assert_int_equal(t.kind, DISPATCH_NOT_FOUND);
+	t = dispatch_classify(REQUEST_POST, "/endpoints/a/b/invocations-response-stream", NULL);
+	assert_int_equal(t.kind, DISPATCH_NOT_FOUND);
+	t = dispatch_classify(REQUEST_POST, "/endpoints/a/invocations-response-streams", NULL);
+	assert_int_equal(t.kind, DISPATCH_NOT_FOUND);
 }
 
 static void listen_addresses(void **state)
