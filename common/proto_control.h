@@ -30,14 +30,17 @@
  *      ← one route table now, then a whole new one after every change:
  *        {"op":"routes","generation":N,"account":"000000000000","region":"us-east-1",
  *         "endpoints":[{"name":"E","status":"InService"|"Creating"|"Updating"|"Deleting"|"Failed"|…,
- *                       "mode":"Single"|"Direct"|"Serial",
  *                       "variants":[{"name":"AllTraffic","weight":1.0,
+ *                                    "mode":"Single"|"Direct"|"Serial"|"MultiModel",
  *                                    "instances":[{"containers":[
  *                                        {"hostname":"h","socket":"/run/berth/shims/ID.sock",
  *                                         "log":"/var/lib/berth/containers/ID/log"}]}]}]}]}
- *      Containers of an instance are in model order (Serial order). An
- *      endpoint that is not InService may have no instances. The router
- *      replaces its whole table with each message.
+ *      Each variant has its own mode (its model's). A berthd before that
+ *      sent one endpoint-level "mode" instead, which the router still
+ *      takes for variants without one. Containers of an instance are in
+ *      model order (Serial order). An endpoint that is not InService may
+ *      have no instances. The router replaces its whole table with each
+ *      message.
  *
  * 3. Containers listing (the CLI's `berth ps` and `berth logs`):
  *      → {"op":"ps"}

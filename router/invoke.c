@@ -96,7 +96,7 @@ static int refuse(struct invoke_refusal *r, int status, const char *code, const 
 }
 
 int invoke_route(const struct route_table *table, const char *endpoint_name, const char *target_hostname,
-		 const char *target_variant, uint64_t pick, struct invoke_plan *plan,
+		 const char *target_variant, const char *target_model, uint64_t pick, struct invoke_plan *plan,
 		 struct invoke_refusal *refusal)
 {
 	memset(plan, 0, sizeof(*plan));
@@ -109,10 +109,6 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 		return refuse(refusal, 400, "ValidationError",
 			      "Endpoint %s of account %s is not InService: its status is %s. Wait until the endpoint is InService, then try again.",
 			      e->name, table->account, e->status);
-	if (target_hostname && e->mode != ROUTE_MODE_DIRECT)
-		return refuse(refusal, 400, "ValidationError",
-			      "The %s header can only be used with an endpoint in Direct invocation mode; endpoint %s is in %s mode.",
-			      TARGET_CONTAINER_HEADER, e->name, route_mode_name(e->mode));
 	if (e->n_variants == 0)
 		return refuse(refusal, 503, "ServiceUnavailable",
 			      "Endpoint %s has no production variant ready to serve; try again later.", e->name);
@@ -128,13 +124,39 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 	} else
 		v = pick_variant(e, pick);
 	plan->variant = v;
+	/* the variant's own mode decides what the target headers may say */
+	if (target_hostname && v->mode != ROUTE_MODE_DIRECT) {
+		const struct route_variant *direct = route_endpoint_variant_in_mode(e, ROUTE_MODE_DIRECT);
+		if (direct == NULL)
+			return refuse(refusal, 400, "ValidationError",
+				      "The %s header can only be used with an endpoint in Direct invocation mode; endpoint %s is in %s mode.",
+				      TARGET_CONTAINER_HEADER, e->name, route_mode_name(v->mode));
+		return refuse(refusal, 400, "ValidationError",
+			      "The %s header can only be used with a production variant in Direct invocation mode; variant %s of endpoint %s is in %s mode. Name a Direct variant (e.g. %s) in the %s header.",
+			      TARGET_CONTAINER_HEADER, v->name, e->name, route_mode_name(v->mode), direct->name,
+			      TARGET_VARIANT_HEADER);
+	}
+	if (target_model && v->mode != ROUTE_MODE_MULTI) {
+		const struct route_variant *multi = route_endpoint_variant_in_mode(e, ROUTE_MODE_MULTI);
+		if (multi == NULL) /* SageMaker's words */
+			return refuse(refusal, 400, "ValidationError",
+				      "Endpoint %s is not a multi-model endpoint and does not support target model header.",
+				      e->name);
+		return refuse(refusal, 400, "ValidationError",
+			      "Variant %s of endpoint %s is not a multi-model variant and does not support target model header. Name the multi-model variant (%s) in the %s header.",
+			      v->name, e->name, multi->name, TARGET_VARIANT_HEADER);
+	}
+	if (v->mode == ROUTE_MODE_MULTI && !target_model)
+		return refuse(refusal, 400, "ValidationError",
+			      "Endpoint %s is a multi-model endpoint: the request must name its model in the %s header (TargetModel), e.g. model-1.tar.gz.",
+			      e->name, TARGET_MODEL_HEADER);
 	if (v->n_instances == 0)
 		return refuse(refusal, 503, "ServiceUnavailable",
 			      "Endpoint %s variant %s has no instance ready to serve; try again later.", e->name,
 			      v->name);
 	const struct route_instance *in = invoke_pick_instance(v, pick, NULL);
 	plan->instance = in;
-	if (e->mode == ROUTE_MODE_DIRECT) {
+	if (v->mode == ROUTE_MODE_DIRECT) {
 		char names[512];
 		list_hostnames(names, sizeof(names), in);
 		if (!target_hostname)
@@ -151,7 +173,7 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 			      "Container hostname %s given in the %s header is not a container of endpoint %s (its containers: %s).",
 			      target_hostname, TARGET_CONTAINER_HEADER, e->name, names);
 	}
-	if (e->mode == ROUTE_MODE_SINGLE || e->mode == ROUTE_MODE_MULTI) {
+	if (v->mode == ROUTE_MODE_SINGLE || v->mode == ROUTE_MODE_MULTI) {
 		plan->steps[0] = &in->containers[0];
 		plan->n_steps = 1;
 		return 0;
@@ -383,7 +405,7 @@ static void stream_finish(struct invocation *iv)
 	const char *type = "ModelStreamError", *code = NULL;
 	switch (x->result) {
 	case UPSTREAM_OK:
-		if (iv->plan.endpoint->mode == ROUTE_MODE_MULTI)
+		if (iv->plan.variant->mode == ROUTE_MODE_MULTI)
 			rmme_count(iv->inv->srv->mme, iv->plan.endpoint->name, iv->target_model);
 		request_stream_end(req);
 		invocation_put(iv);
@@ -544,7 +566,7 @@ static void step_done(struct upstream_exchange *x)
 		respond_model_failure(iv, 0, x->error, strlen(x->error), NULL);
 		return;
 	}
-	if (x->status == 404 && iv->plan.endpoint->mode == ROUTE_MODE_MULTI && !iv->mme_retried) {
+	if (x->status == 404 && iv->plan.variant->mode == ROUTE_MODE_MULTI && !iv->mme_retried) {
 		/* (mme) the container no longer has the model (evicted under us):
 		 * a miss; load it again, once */
 		iv->mme_retried = true;
@@ -556,7 +578,7 @@ static void step_done(struct upstream_exchange *x)
 		respond_model_failure(iv, x->status, x->resp_body.data ? x->resp_body.data : "", x->resp_body.len, NULL);
 		return;
 	}
-	if (iv->plan.endpoint->mode == ROUTE_MODE_MULTI)
+	if (iv->plan.variant->mode == ROUTE_MODE_MULTI)
 		rmme_count(srv->mme, iv->plan.endpoint->name, iv->target_model);
 	if (iv->step + 1 == iv->plan.n_steps) {
 		if (iv->stream)
@@ -603,7 +625,7 @@ static void step_start(struct invocation *iv)
 	/* streamed: the last step only (a Serial pipeline's earlier answers
 	 * feed the next step whole, as for InvokeEndpoint) */
 	x->on_data = iv->stream && last ? stream_on_data : NULL;
-	if (first && iv->plan.endpoint->mode != ROUTE_MODE_MULTI) /* (mme) set before the load */
+	if (first && iv->plan.variant->mode != ROUTE_MODE_MULTI) /* (mme) set before the load */
 		iv->route_ns = clock_now_ns() - iv->t0_ns;
 	if (upstream_start(iv->inv->srv->upstream, x) < 0)
 		step_done(x);
@@ -688,30 +710,17 @@ static void invoke_begin(struct invoker *inv, struct request *req, const char *e
 	struct invoke_refusal refusal;
 	const char *target = request_header(req, "x-amzn-sagemaker-target-container-hostname", NULL);
 	const char *variant = request_header(req, "x-amzn-sagemaker-target-variant", NULL);
-	if (invoke_route(table, endpoint_name, target, variant, inv->counter++, &plan, &refusal) < 0) {
+	const char *target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL); /* (mme) */
+	if (invoke_route(table, endpoint_name, target, variant, target_model, inv->counter++, &plan, &refusal) < 0) {
 		respond_runtime_error(req, refusal.status, refusal.code, "%s", refusal.message);
 		return;
 	}
-	const char *target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL); /* (mme) */
-	if (plan.endpoint->mode == ROUTE_MODE_MULTI) {
-		if (!target_model) {
-			respond_runtime_error(req, 400, "ValidationError",
-					      "Endpoint %s is a multi-model endpoint: the request must name its model in the %s header (TargetModel), e.g. model-1.tar.gz.",
-					      plan.endpoint->name, TARGET_MODEL_HEADER);
-			return;
-		}
-		/* berthd checks the path (mme_validate_target); the router only
-		 * bounds what it keeps, with berthd's wording */
-		if (strlen(target_model) > MME_MAX_TARGET) {
-			respond_runtime_error(req, 400, "ValidationError",
-					      "TargetModel is %zu characters long; it must have length less than or equal to %d.",
-					      strlen(target_model), MME_MAX_TARGET);
-			return;
-		}
-	} else if (target_model) {
+	/* berthd checks the path (mme_validate_target); the router only bounds
+	 * what it keeps, with berthd's wording */
+	if (plan.variant->mode == ROUTE_MODE_MULTI && strlen(target_model) > MME_MAX_TARGET) {
 		respond_runtime_error(req, 400, "ValidationError",
-				      "Endpoint %s of account %s is not a multi-model endpoint: the %s header (TargetModel) can only be used with an endpoint whose model has Mode MultiModel.",
-				      plan.endpoint->name, table->account, TARGET_MODEL_HEADER);
+				      "TargetModel is %zu characters long; it must have length less than or equal to %d.",
+				      strlen(target_model), MME_MAX_TARGET);
 		return;
 	}
 	if (req->body.len > srv->cfg.max_body_bytes) { /* dispatch stops earlier; belt and braces */
@@ -739,7 +748,7 @@ static void invoke_begin(struct invoker *inv, struct request *req, const char *e
 	iv->inference_id = request_header(req, "x-amzn-sagemaker-inference-id", NULL);
 	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
 	request_set_cancel(req, invocation_cancel, iv);
-	if (plan.endpoint->mode == ROUTE_MODE_MULTI) {
+	if (plan.variant->mode == ROUTE_MODE_MULTI) {
 		iv->route_ns = clock_now_ns() - t0;
 		mme_resolve(iv);
 		return;

@@ -13,6 +13,7 @@
 #include "route_table.h"
 
 #define TARGET_CONTAINER_HEADER "X-Amzn-SageMaker-Target-Container-Hostname"
+#define TARGET_VARIANT_HEADER "X-Amzn-SageMaker-Target-Variant"
 
 /* Where one invocation goes. Pointers are into the table. */
 struct invoke_plan {
@@ -30,13 +31,18 @@ struct invoke_refusal {
 	char message[1024];
 };
 
-/* The routing decision. target_hostname / target_variant: header values or
- * NULL. pick: any number (a counter) spreading load over variants by
- * weight and over instances. Returns 0 with plan filled, or -1 with
- * refusal filled: unknown endpoint, not InService, Direct target missing or
- * unknown, target on a non-Direct endpoint, unknown variant, no instance. */
+/* The routing decision. target_hostname / target_variant / target_model:
+ * header values or NULL. pick: any number (a counter) spreading load over
+ * variants by weight and over instances. The variant is chosen first
+ * (target_variant, else by weight), then the request is routed by that
+ * variant's own mode. Returns 0 with plan filled, or -1 with refusal
+ * filled: unknown endpoint, not InService, unknown variant, a target
+ * hostname on a variant not in Direct mode, a target model on a variant
+ * not in MultiModel mode (each naming a variant that would take it, when
+ * the endpoint has one), Direct target missing or unknown, MultiModel
+ * target missing, no instance. */
 int invoke_route(const struct route_table *table, const char *endpoint_name, const char *target_hostname,
-		 const char *target_variant, uint64_t pick, struct invoke_plan *plan,
+		 const char *target_variant, const char *target_model, uint64_t pick, struct invoke_plan *plan,
 		 struct invoke_refusal *refusal);
 
 /* (added) The instance of v with the fewest invocations in flight (ties:

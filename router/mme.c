@@ -634,7 +634,7 @@ void rmme_prune(struct mme *m, const struct route_table *t)
 	for (struct mme_endpoint **pp = &m->endpoints; *pp;) {
 		struct mme_endpoint *e = *pp;
 		const struct route_endpoint *re = route_table_find(t, e->name);
-		if ((!re || re->mode != ROUTE_MODE_MULTI) && e->n_loading == 0) {
+		if ((!re || !route_endpoint_variant_in_mode(re, ROUTE_MODE_MULTI)) && e->n_loading == 0) {
 			*pp = e->next;
 			endpoint_free(e);
 		} else

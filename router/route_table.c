@@ -154,12 +154,36 @@ static int parse_instance(yajl_val v, struct route_instance *in, struct berth_er
 	return 0;
 }
 
-static int parse_variant(yajl_val v, struct route_variant *var, struct berth_err *err)
+/* mode: a mode name, or NULL for fallback; -1 for an unknown name. */
+static int parse_mode(const char *mode, enum route_mode fallback, enum route_mode *out)
+{
+	static const enum route_mode all[] = { ROUTE_MODE_SINGLE, ROUTE_MODE_DIRECT, ROUTE_MODE_SERIAL,
+					       ROUTE_MODE_MULTI };
+	if (mode == NULL) {
+		*out = fallback;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(mode, route_mode_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_variant(yajl_val v, enum route_mode endpoint_mode, struct route_variant *var,
+			 struct berth_err *err)
 {
 	if (!YAJL_IS_OBJECT(v))
 		return berth_err_set(err, 0, "route table: a variant is not an object");
 	if (take_string(v, "name", ROUTE_MAX_NAME, "variant", &var->name, err) < 0)
 		return -1;
+	yajl_val mode = json_get(v, "mode");
+	if (mode != NULL && !YAJL_IS_STRING(mode))
+		return berth_err_set(err, 0, "route table: variant %s has a \"mode\" that is not a string", var->name);
+	if (parse_mode(json_get_string(v, "mode"), endpoint_mode, &var->mode) < 0)
+		return berth_err_set(err, 0, "route table: variant %s has unknown mode \"%.64s\"", var->name,
+				     json_get_string(v, "mode"));
 	var->weight = 1.0;
 	json_get_double(v, "weight", &var->weight);
 	if (!(var->weight >= 0.0))
@@ -193,17 +217,14 @@ static int parse_endpoint(yajl_val v, struct route_endpoint *e, struct berth_err
 	 * the swap), as on SageMaker */
 	e->in_service = strcmp(e->status, "InService") == 0 || strcmp(e->status, "Updating") == 0 ||
 			strcmp(e->status, "SystemUpdating") == 0 || strcmp(e->status, "RollingBack") == 0;
-	const char *mode = json_get_string(v, "mode");
-	if (!mode || strcmp(mode, "Single") == 0)
-		e->mode = ROUTE_MODE_SINGLE;
-	else if (strcmp(mode, "Direct") == 0)
-		e->mode = ROUTE_MODE_DIRECT;
-	else if (strcmp(mode, "Serial") == 0)
-		e->mode = ROUTE_MODE_SERIAL;
-	else if (strcmp(mode, "MultiModel") == 0)
-		e->mode = ROUTE_MODE_MULTI;
-	else
-		return berth_err_set(err, 0, "route table: endpoint %s has unknown mode \"%s\"", e->name, mode);
+	/* an older berthd's table: one mode for the whole endpoint */
+	enum route_mode endpoint_mode;
+	yajl_val mode = json_get(v, "mode");
+	if (mode != NULL && !YAJL_IS_STRING(mode))
+		return berth_err_set(err, 0, "route table: endpoint %s has a \"mode\" that is not a string", e->name);
+	if (parse_mode(json_get_string(v, "mode"), ROUTE_MODE_SINGLE, &endpoint_mode) < 0)
+		return berth_err_set(err, 0, "route table: endpoint %s has unknown mode \"%.64s\"", e->name,
+				     json_get_string(v, "mode"));
 	yajl_val vs = json_get(v, "variants");
 	if (vs == NULL || YAJL_IS_NULL(vs))
 		return 0;
@@ -216,7 +237,7 @@ static int parse_endpoint(yajl_val v, struct route_endpoint *e, struct berth_err
 		return berth_err_set(err, ENOMEM, "route table");
 	for (size_t i = 0; i < vs->u.array.len; i++) {
 		e->n_variants = i + 1;
-		if (parse_variant(vs->u.array.values[i], &e->variants[i], err) < 0)
+		if (parse_variant(vs->u.array.values[i], endpoint_mode, &e->variants[i], err) < 0)
 			return berth_err_prefix(err, "endpoint %s", e->name);
 	}
 	return 0;
@@ -294,5 +315,13 @@ const struct route_endpoint *route_table_find(const struct route_table *t, const
 		else
 			lo = mid + 1;
 	}
+	return NULL;
+}
+
+const struct route_variant *route_endpoint_variant_in_mode(const struct route_endpoint *e, enum route_mode mode)
+{
+	for (size_t i = 0; i < e->n_variants; i++)
+		if (e->variants[i].mode == mode)
+			return &e->variants[i];
 	return NULL;
 }

@@ -37,6 +37,10 @@ struct route_instance {
 struct route_variant {
 	char *name;
 	double weight;
+	/* how this variant's model is invoked: each variant of an endpoint has
+	 * its own ("mode" of the variant; a table from an older berthd gives
+	 * it per endpoint, which then applies to every variant) */
+	enum route_mode mode;
 	struct route_instance *instances;
 	size_t n_instances;
 };
@@ -45,7 +49,6 @@ struct route_endpoint {
 	char *name;
 	char *status; /* "InService", "Creating", … */
 	bool in_service;
-	enum route_mode mode;
 	struct route_variant *variants;
 	size_t n_variants;
 };
@@ -70,5 +73,7 @@ void route_table_unref(struct route_table *t);
 
 const struct route_endpoint *route_table_find(const struct route_table *t, const char *name);
 const char *route_mode_name(enum route_mode mode);
+/* The first variant of e in mode, or NULL. */
+const struct route_variant *route_endpoint_variant_in_mode(const struct route_endpoint *e, enum route_mode mode);
 
 #endif

@@ -49,16 +49,34 @@ void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *wh
 	}
 }
 
-/* Single when the model has one container and no InferenceExecutionConfig;
- * otherwise the model's mode, Serial by default (as on SageMaker). */
-static const char *endpoint_mode_for(const struct model *m)
+int api_variants_set_modes(struct api_request *r, const struct endpoint_config *c, struct variant *v, size_t n)
 {
-	/* (mme) a single container with Mode MultiModel */
-	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
-		return "MultiModel";
-	if (m->n_containers == 1 && !m->execution_mode)
-		return "Single";
-	return m->execution_mode ? m->execution_mode : "Serial";
+	const char *multi = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct model *m = store_get_model(r->ctx->store, v[i].model_name);
+		const char *mode = m ? model_invocation_mode(m) : NULL;
+		if (mode == NULL) {
+			api_reply_not_found(r, "model", "model", v[i].model_name);
+			return -1;
+		}
+		/* berth keeps one multi-model cache per endpoint (mme.h) */
+		if (strcmp(mode, "MultiModel") == 0 && multi != NULL) {
+			api_reply_error(r->reply, BERTH_ERR_VALIDATION,
+					"Endpoint configuration \"%s\" has two production variants whose models are "
+					"multi-model (Mode MultiModel): %s and %s. berth serves at most one multi-model "
+					"variant per endpoint; put the other in an endpoint of its own.",
+					c->name, multi, v[i].variant_name);
+			return -1;
+		}
+		if (strcmp(mode, "MultiModel") == 0)
+			multi = v[i].variant_name;
+		free(v[i].mode);
+		if ((v[i].mode = strdup(mode)) == NULL) {
+			api_reply_nomem(r->reply);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 void api_create_endpoint(struct api_request *r)
@@ -97,19 +115,20 @@ void api_create_endpoint(struct api_request *r)
 		api_reply_err(r->reply, &fit_err);
 		goto out;
 	}
-	const struct model *m = store_get_model(ctx->store, c->variants[0].model_name);
 	e->name = strdup(name);
 	e->arn = api_arn(ctx, "endpoint", name);
 	e->config_name = strdup(config_name);
 	e->creation_time = e->last_modified_time = clock_epoch_seconds_ms();
 	e->status = strdup("Creating");
-	e->mode = strdup(endpoint_mode_for(m));
 	e->variant_name = strdup(c->variants[0].variant_name);
 	e->variants = variants_dup(c->variants, c->n_variants);
 	e->n_variants = e->variants ? c->n_variants : 0;
+	/* each variant runs and routes by its own model's mode */
+	if (e->variants && api_variants_set_modes(r, c, e->variants, e->n_variants) < 0)
+		goto out;
 	arn = e->arn ? strdup(e->arn) : NULL;
 	name_copy = strdup(name);
-	if (!e->name || !arn || !e->config_name || !e->status || !e->mode || !e->variant_name || !e->variants ||
+	if (!e->name || !arn || !e->config_name || !e->status || !e->variant_name || !e->variants ||
 	    !name_copy) {
 		api_reply_nomem(r->reply);
 		goto out;

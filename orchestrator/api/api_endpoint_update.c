@@ -94,6 +94,17 @@ void api_update_endpoint(struct api_request *r)
 			api_reply_not_found(r, "model", "model", c->variants[i].model_name);
 			return;
 		}
+	/* the new variants' modes may differ from the old ones'; the roll-out
+	 * sets them again from the models it starts (runtime/update.c) */
+	struct variant *check = variants_dup(c->variants, c->n_variants);
+	if (!check) {
+		api_reply_nomem(r->reply);
+		return;
+	}
+	int modes = api_variants_set_modes(r, c, check, c->n_variants);
+	variants_free(check, c->n_variants);
+	if (modes < 0)
+		return;
 	struct berth_err fit_err = { 0 }; /* (devices) the new fleet comes up beside the old */
 	if (r->ctx->runtime.devices_fit &&
 	    r->ctx->runtime.devices_fit(r->ctx->runtime.limits, c->variants, c->n_variants, NULL, 0, &fit_err) < 0) {

@@ -238,5 +238,10 @@ void api_list_tags(struct api_request *r);
 /* (added) api_endpoint.c: waits, with *ctx->lock held, until the endpoint is
  * gone or its status is no longer while_status, at most ctx->grace_ms. */
 void api_wait_for_endpoint(struct api_ctx *ctx, const char *name, const char *while_status);
+/* (api_endpoint.c) Sets v[i].mode of the n variants of config c (an
+ * endpoint's own copy) from each variant's model; 0, or -1 after replying
+ * (a model gone, or two multi-model variants: berth keeps one multi-model
+ * cache per endpoint). Checked by CreateEndpoint and UpdateEndpoint. */
+int api_variants_set_modes(struct api_request *r, const struct endpoint_config *c, struct variant *v, size_t n);
 
 #endif

@@ -3,20 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fsutil.h"
 #include "json.h"
 #include "proto_shim.h"
 #include "seccomp_profile.h"
+#include "serve_process.h"
 #include "uid_range.h"
 
-#define IMAGE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define IMAGE_PATH SERVE_DEFAULT_PATH
 
 /* Docker's default set (not runc spec's three): serving stacks chown their
  * directories and bind low ports at start. */
@@ -304,26 +303,4 @@ int bundle_write(const char *bundle_dir, const struct bundle_spec *spec, struct 
 		     : berth_err_set(err, ENOMEM, "bundle");
 	buf_free(&doc);
 	return r;
-}
-
-char *bundle_find_serve(const char *rootfs)
-{
-	_cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root >= 0) {
-		_cleanup_free_ char *dirs = strdup(IMAGE_PATH);
-		char *save = NULL;
-		for (char *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
-			_cleanup_free_ char *rel = fs_path("%s/serve", d + 1);
-			struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
-			int fd = rel ? (int)syscall(SYS_openat2, root, rel, &how, sizeof(how)) : -1;
-			if (fd >= 0) {
-				struct stat st;
-				int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
-				close(fd);
-				if (ok)
-					return fs_path("/%s", rel);
-			}
-		}
-	}
-	return strdup("/serve");
 }

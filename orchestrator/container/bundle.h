@@ -77,8 +77,5 @@ struct bundle_spec {
 int bundle_render(const struct bundle_spec *spec, struct berth_buf *out);
 /* Creates bundle_dir and writes bundle_dir/config.json durably. */
 int bundle_write(const char *bundle_dir, const struct bundle_spec *spec, struct berth_err *err);
-/* The program SageMaker runs: `serve` found on the image's PATH (resolved
- * inside rootfs, symlinks kept inside it), or "/serve". Caller frees. */
-char *bundle_find_serve(const char *rootfs);
 
 #endif

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "model_mount.h"
 #include "rootfs.h"
+#include "serve_process.h"
 #include "runtime_config.h"
 #include "shim_client.h"
 #include "uid_range.h"
@@ -86,23 +87,6 @@ int container_alloc(const struct runtime_config *cfg, const char *hostname, stru
 	if (!c->id || !c->hostname || !c->socket || !c->log)
 		return berth_err_set(err, ENOMEM, "container");
 	return 0;
-}
-
-/* SageMaker runs `docker run IMAGE serve`: Entrypoint + ["serve"], or
- * `serve` from PATH (berth: /serve as a last resort) without one. */
-static char **serve_args(const struct image_info *img, size_t *n)
-{
-	size_t ne = img->config.n_entrypoint;
-	char **args = calloc(ne + 3, sizeof(char *));
-	if (args == NULL)
-		return NULL;
-	for (size_t i = 0; i < ne; i++)
-		args[i] = img->config.entrypoint[i];
-	if (ne == 0)
-		args[ne++] = bundle_find_serve(img->rootfs); /* freed by the caller */
-	args[ne++] = "serve";
-	*n = ne;
-	return args;
 }
 
 #define SUBMIT_DIRECTORY "SAGEMAKER_SUBMIT_DIRECTORY"
@@ -225,12 +209,14 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 							: cgroup_container_path(cfg->cgroup_root, endpoint, c->id);
 	_cleanup_free_ char *shims = fs_path("%s/shims", cfg->run_dir);
 	_cleanup_free_ char *runc_root = fs_path("%s/runc", cfg->run_dir);
-	size_t n_args = 0;
-	_cleanup_free_ char **args = serve_args(&img, &n_args);
-	_cleanup_free_ char *serve = args && img.config.n_entrypoint == 0 ? args[0] : NULL;
-	if (!dir || !bundle || !exit_file || !cgroups_path || !shims || !runc_root || !args ||
-	    (img.config.n_entrypoint == 0 && !serve))
+	if (!dir || !bundle || !exit_file || !cgroups_path || !shims || !runc_root)
 		return berth_err_set(err, ENOMEM, "container");
+	/* `docker run IMAGE serve`, by Docker's rules (serve_process.h) */
+	__attribute__((cleanup(serve_process_free))) struct serve_process proc = { 0 };
+	const char *path = serve_process_path(img.config.env, img.config.n_env, def->env, def->n_env);
+	if (serve_process_resolve(img.rootfs, img.config.entrypoint, img.config.n_entrypoint, img.oci, path, &proc,
+				  err) < 0)
+		return berth_err_prefix(err, "Image \"%s\"", def->image);
 	if (fs_mkdir_p(shims, 0700, err) < 0 || fs_mkdir_p(runc_root, 0700, err) < 0)
 		return -1;
 	/* Docker gives containers 1048576 open files; never more than this host
@@ -277,8 +263,8 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		.rootfs = root,
 		.model_dir = model_dir,
 		.cgroups_path = cgroups_path,
-		.args = (const char *const *)args,
-		.n_args = n_args,
+		.args = (const char *const *)proc.argv,
+		.n_args = proc.argc,
 		.env = env ? env : def->env,
 		.n_env = def->n_env,
 		.image_env = img.config.env,

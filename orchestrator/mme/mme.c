@@ -450,17 +450,23 @@ static int read_endpoint(struct mme *m, const char *name, struct endpoint_facts 
 		set_result(r, BERTH_ERR_NOT_FOUND, "Endpoint %s of account %s not found.", name, m->cfg.account);
 		goto out;
 	}
-	if (e->mode == NULL || strcmp(e->mode, "MultiModel") != 0) {
-		set_result(r, BERTH_ERR_VALIDATION, "Endpoint %s of account %s is not a multi-model endpoint.", name,
-			   m->cfg.account);
+	/* the endpoint's multi-model variant (at most one: api_variants_set_modes) */
+	size_t mv = 0;
+	size_t n_v = e->n_variants > 0 ? e->n_variants : 1;
+	while (mv < n_v && strcmp(endpoint_variant_mode(e, mv), "MultiModel") != 0)
+		mv++;
+	if (mv == n_v) {
+		set_result(r, BERTH_ERR_VALIDATION,
+			   "Endpoint %s is not a multi-model endpoint and does not support target model header.", name);
 		goto out;
 	}
+	const char *variant_name = e->n_variants > 0 ? e->variants[mv].variant_name : NULL;
 	if (strcmp(e->status, "InService") != 0) {
 		set_result(r, BERTH_ERR_VALIDATION, "Endpoint %s of account %s is not in service (status %s).", name,
 			   m->cfg.account, e->status);
 		goto out;
 	}
-	const char *model_name = e->n_variants > 0 ? e->variants[0].model_name : NULL;
+	const char *model_name = e->n_variants > 0 ? e->variants[mv].model_name : NULL;
 	if (model_name == NULL) {
 		const struct endpoint_config *c = store_get_endpoint_config(m->store, e->config_name);
 		model_name = c && c->n_variants > 0 ? c->variants[0].model_name : NULL;
@@ -478,7 +484,8 @@ static int read_endpoint(struct mme *m, const char *name, struct endpoint_facts 
 	for (size_t i = 0; f->sockets && i < e->n_containers; i++) {
 		const struct endpoint_container *c = &e->containers[i];
 		buf_printf(&sig, "%s.%lld;", c->id, c->restarts);
-		if (!c->pending && !c->retiring && !c->down && c->socket)
+		if (!c->pending && !c->retiring && !c->down && c->socket &&
+		    (variant_name == NULL || strcmp(endpoint_container_variant(e, c), variant_name) == 0))
 			f->sockets[f->n_sockets++] = strdup(c->socket);
 	}
 	buf_append(&sig, "", 1);

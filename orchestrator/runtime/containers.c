@@ -18,16 +18,6 @@
 #include "shim_client.h"
 #include "uid_range.h"
 
-const char *runtime_mode_for(const struct model *m)
-{
-	/* as CreateEndpoint decides it (api_endpoint.c) */
-	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
-		return "MultiModel";
-	if (m->n_containers == 1 && !m->execution_mode)
-		return "Single";
-	return m->execution_mode ? m->execution_mode : "Serial";
-}
-
 struct start_job {
 	const struct runtime_config *cfg;
 	const char *endpoint;
@@ -75,9 +65,17 @@ int runtime_start_containers(struct runtime *rt, const char *endpoint, const str
 	struct start_job *jobs = calloc(n, sizeof(*jobs));
 	if (jobs == NULL)
 		return buf_append_str(reason, "out of memory"), -1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* the model's container count: those of c[i]'s instance (a batch
+		 * may hold instances of several variants, each its own model) */
+		size_t same = 0;
+		for (size_t j = 0; j < n; j++)
+			same += c[j].instance == c[i].instance &&
+				((c[j].variant == NULL && c[i].variant == NULL) ||
+				 (c[j].variant != NULL && c[i].variant != NULL && strcmp(c[j].variant, c[i].variant) == 0));
 		jobs[i] = (struct start_job){ .cfg = &rt->cfg, .endpoint = endpoint, .c = &c[i], .def = defs[i],
-					      .n_model_containers = n };
+					      .n_model_containers = same };
+	}
 	run_parallel(jobs, n, start_one);
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++)

@@ -30,7 +30,6 @@ int runtime_render_routes(struct runtime *rt, struct berth_buf *out)
 		yajl_gen_map_open(g);
 		json_gen_kv_str(g, "name", e->name);
 		json_gen_kv_str(g, "status", e->status);
-		json_gen_kv_str(g, "mode", e->mode ? e->mode : "Single");
 		json_gen_str(g, "variants");
 		yajl_gen_array_open(g);
 		size_t n_variants = e->n_variants > 0 ? e->n_variants : 1;
@@ -40,6 +39,8 @@ int runtime_render_routes(struct runtime *rt, struct berth_buf *out)
 			yajl_gen_map_open(g);
 			json_gen_kv_str(g, "name", vname);
 			json_gen_kv_double(g, "weight", e->n_variants > 0 ? e->variants[v].initial_weight : 1.0);
+			/* each variant is routed by its own model's mode */
+			json_gen_kv_str(g, "mode", endpoint_variant_mode(e, v));
 			json_gen_str(g, "instances");
 			yajl_gen_array_open(g);
 			/* only instances whose every container serves; their

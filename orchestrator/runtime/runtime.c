@@ -13,6 +13,7 @@
 #include "container.h"
 #include "log.h"
 #include "shim_client.h"
+#include "store.h"
 
 struct mme *runtime_mme(struct runtime *rt)
 {
@@ -39,6 +40,36 @@ static void remove_orphan_containers(struct runtime *rt)
 	free(ids);
 }
 
+/* A record written before modes were per variant has one mode (variant
+ * 0's, endpoint.legacy_mode) and variants without one. Each variant's
+ * instances run its own model's containers (they always did), so its mode
+ * is its model's; a model deleted since keeps the legacy mode. With *lock
+ * held; the record is written back at once. */
+static void upgrade_variant_modes(struct runtime *rt, const char *name)
+{
+	const struct endpoint *cur = store_get_endpoint(rt->store, name);
+	bool missing = false;
+	for (size_t v = 0; cur != NULL && v < cur->n_variants; v++)
+		missing = missing || cur->variants[v].mode == NULL;
+	if (!missing)
+		return;
+	struct endpoint *e = endpoint_dup(cur);
+	if (e == NULL) {
+		log_error("endpoint %s: out of memory giving its variants their modes", name);
+		return;
+	}
+	for (size_t v = 0; v < e->n_variants; v++) {
+		if (e->variants[v].mode != NULL)
+			continue;
+		const struct model *m = store_get_model(rt->store, e->variants[v].model_name);
+		const char *mode = m != NULL ? model_invocation_mode(m) : endpoint_variant_mode(e, v);
+		e->variants[v].mode = strdup(mode);
+		log_info("endpoint %s: variant %s routes in %s mode (a record written before modes were per variant)",
+			 name, e->variants[v].variant_name, mode);
+	}
+	runtime_commit(rt, e);
+}
+
 void runtime_resume(struct runtime *rt)
 {
 	remove_orphan_containers(rt);
@@ -49,6 +80,10 @@ void runtime_resume(struct runtime *rt)
 		names[i] = strdup(store_endpoint_at(rt->store, i)->name);
 	for (size_t i = 0; names && i < n; i++) {
 		const struct endpoint *e = store_get_endpoint(rt->store, names[i]);
+		if (e == NULL)
+			continue;
+		upgrade_variant_modes(rt, names[i]);
+		e = store_get_endpoint(rt->store, names[i]);
 		if (e == NULL)
 			continue;
 		if (strcmp(e->status, "Creating") == 0) {

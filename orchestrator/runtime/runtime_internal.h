@@ -128,8 +128,6 @@ int runtime_alloc_instances_replacing(struct runtime *rt, const char *replacing,
 				      struct berth_err *err);
 /* Frees n models (entries may be NULL) and the array. */
 void runtime_models_free(struct model **models, size_t n);
-/* Single / Direct / Serial for a model (as CreateEndpoint decides it). */
-const char *runtime_mode_for(const struct model *m);
 
 /* health.c */
 #define HEALTH_STATE_INTERVAL_MS 500      /* shim state (is the process alive?) */

@@ -183,7 +183,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	struct model **models = NULL;
 	size_t n_models = 0;
 	struct variant *variants = NULL;
-	char *config_name = NULL, *mode = NULL, *old_config = NULL;
+	char *config_name = NULL, *old_config = NULL;
 
 	pthread_mutex_lock(rt->lock);
 	struct endpoint *e = record_dup(rt, w->endpoint);
@@ -220,8 +220,12 @@ static void blue_green(struct runtime *rt, struct worker *w)
 		}
 		if (models == NULL || variants == NULL)
 			buf_append_str(&reason, "out of memory");
-		if (reason.len == 0)
-			mode = strdup(runtime_mode_for(models[0]));
+		/* each variant routes by its own model's mode */
+		for (size_t v = 0; reason.len == 0 && v < n_models; v++) {
+			free(variants[v].mode);
+			if ((variants[v].mode = strdup(model_invocation_mode(models[v]))) == NULL)
+				buf_append_str(&reason, "out of memory");
+		}
 	}
 	if (reason.len == 0 && append_containers(e, fresh, n) == 0) {
 		runtime_commit(rt, e); /* the new ids are on disk before anything runs */
@@ -256,9 +260,8 @@ static void blue_green(struct runtime *rt, struct worker *w)
 			config_name = NULL;
 			free(e->variant_name);
 			e->variant_name = strdup(e->variants[0].variant_name);
-			free(e->mode);
-			e->mode = mode;
-			mode = NULL;
+			free(e->legacy_mode); /* every variant has its own mode now */
+			e->legacy_mode = NULL;
 			free(e->pending_config_name);
 			e->pending_config_name = NULL;
 			log_info("endpoint %s: %zu new container%s healthy in %lld ms; traffic moved to endpoint configuration %s",
@@ -295,7 +298,6 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	variants_free(variants, variants ? n_models : 0);
 	free(config_name);
 	free(old_config);
-	free(mode);
 	buf_free(&reason);
 }
 

@@ -50,12 +50,35 @@ void model_free(struct model *m)
 	free(m);
 }
 
+const char *model_invocation_mode(const struct model *m)
+{
+	if (m->n_containers == 1 && m->containers[0].mode && strcmp(m->containers[0].mode, "MultiModel") == 0)
+		return "MultiModel";
+	if (m->n_containers == 1 && !m->execution_mode)
+		return "Single";
+	return m->execution_mode ? m->execution_mode : "Serial";
+}
+
+const char *endpoint_variant_mode(const struct endpoint *e, size_t i)
+{
+	if (i < e->n_variants && e->variants[i].mode)
+		return e->variants[i].mode;
+	return e->legacy_mode ? e->legacy_mode : "Single";
+}
+
+bool invocation_mode_valid(const char *mode)
+{
+	return strcmp(mode, "Single") == 0 || strcmp(mode, "Direct") == 0 || strcmp(mode, "Serial") == 0 ||
+	       strcmp(mode, "MultiModel") == 0;
+}
+
 void variants_free(struct variant *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {
 		free(v[i].variant_name);
 		free(v[i].model_name);
 		free(v[i].instance_type);
+		free(v[i].mode);
 	}
 	free(v);
 }
@@ -101,7 +124,7 @@ void endpoint_free(struct endpoint *e)
 	free(e->config_name);
 	free(e->status);
 	free(e->failure_reason);
-	free(e->mode);
+	free(e->legacy_mode);
 	free(e->variant_name);
 	free(e->pending_config_name);
 	endpoint_containers_free(e->containers, e->n_containers);
@@ -217,6 +240,7 @@ struct variant *variants_dup(const struct variant *v, size_t n)
 		r[i].initial_weight = v[i].initial_weight;
 		r[i].startup_health_check_timeout_s = v[i].startup_health_check_timeout_s;
 		r[i].model_data_download_timeout_s = v[i].model_data_download_timeout_s;
+		r[i].mode = dup_or_null(v[i].mode, &ok);
 	}
 	if (!ok) {
 		variants_free(r, n);
@@ -265,7 +289,7 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 	r->last_modified_time = e->last_modified_time;
 	r->status = dup_or_null(e->status, &ok);
 	r->failure_reason = dup_or_null(e->failure_reason, &ok);
-	r->mode = dup_or_null(e->mode, &ok);
+	r->legacy_mode = dup_or_null(e->legacy_mode, &ok);
 	r->variant_name = dup_or_null(e->variant_name, &ok);
 	r->pending_config_name = dup_or_null(e->pending_config_name, &ok);
 	if (e->n_containers > 0) {
@@ -395,6 +419,8 @@ static int gen_variants(yajl_gen g, const char *key, const struct variant *v, si
 		if (v[i].startup_health_check_timeout_s > 0)
 			GEN(json_gen_kv_int(g, "ContainerStartupHealthCheckTimeoutInSeconds",
 					    v[i].startup_health_check_timeout_s));
+		if (v[i].mode) /* only an endpoint's own copy (under "Berth") has one */
+			GEN(json_gen_kv_str(g, "Mode", v[i].mode));
 		GENY(yajl_gen_map_close(g));
 	}
 	GENY(yajl_gen_array_close(g));
@@ -428,8 +454,8 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 	GEN(gen_tags(g, e->tags, e->n_tags));
 	GEN(json_gen_str(g, "Berth"));
 	GENY(yajl_gen_map_open(g));
-	if (e->mode)
-		GEN(json_gen_kv_str(g, "mode", e->mode));
+	if (e->legacy_mode)
+		GEN(json_gen_kv_str(g, "mode", e->legacy_mode));
 	if (e->variant_name)
 		GEN(json_gen_kv_str(g, "variant_name", e->variant_name));
 	GEN(json_gen_str(g, "containers"));
@@ -795,6 +821,9 @@ static void dec_variants(struct dec *d, yajl_val a, struct variant **out, size_t
 			dec_int_in(d, o, "ModelDataDownloadTimeoutInSeconds", VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
 		v[i].startup_health_check_timeout_s = dec_int_in(d, o, "ContainerStartupHealthCheckTimeoutInSeconds",
 								 VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
+		v[i].mode = dec_str(d, o, "Mode", false);
+		if (v[i].mode && !invocation_mode_valid(v[i].mode))
+			dec_fail(d, "ProductionVariants[%zu].Mode '%s' is not valid", i, v[i].mode);
 	}
 }
 
@@ -874,7 +903,9 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 	dec_tags(&d, root, &e->tags, &e->n_tags);
 	yajl_val berth = dec_object(&d, root, "Berth");
 	if (berth) {
-		e->mode = dec_str(&d, berth, "mode", false);
+		e->legacy_mode = dec_str(&d, berth, "mode", false);
+		if (e->legacy_mode && !invocation_mode_valid(e->legacy_mode))
+			dec_fail(&d, "Berth.mode '%s' is not valid", e->legacy_mode);
 		e->variant_name = dec_str(&d, berth, "variant_name", false);
 		yajl_val cs = dec_array(&d, berth, "containers", false);
 		if (cs && cs->u.array.len > 0) {

@@ -58,6 +58,12 @@ struct variant {
 	 * configured defaults apply */
 	long long startup_health_check_timeout_s;
 	long long model_data_download_timeout_s;
+	/* How the variant's model is invoked: "Single", "Direct", "Serial" or
+	 * "MultiModel" (model_invocation_mode). Set in an endpoint's own copy
+	 * of its variants when it is created or updated; NULL in an endpoint
+	 * config and in endpoint records written before modes were per variant
+	 * (endpoint_variant_mode then answers for them). */
+	char *mode;
 };
 
 struct endpoint_config {
@@ -112,7 +118,11 @@ struct endpoint {
 	char *status;          /* Creating | InService | Failed | Deleting | Updating | … */
 	char *failure_reason;  /* NULL unless Failed */
 	/* runtime facts, persisted under "Berth" so a restarted berthd re-adopts */
-	char *mode;            /* Single | Direct | Serial, decided at create time */
+	/* The one mode records written before modes were per variant carry
+	 * (Berth.mode: variant 0's); read, kept and written back, never set
+	 * anew: each variant's own mode is variants[i].mode. NULL in records
+	 * written since. */
+	char *legacy_mode;
 	char *variant_name;    /* the variant whose instance runs (first variant for now) */
 	struct endpoint_container *containers;
 	size_t n_containers;
@@ -140,6 +150,17 @@ const char *endpoint_container_variant(const struct endpoint *e, const struct en
 bool endpoint_instance_serving(const struct endpoint *e, const char *variant, long long k);
 /* How many instances of the variant serve now (DescribeEndpoint's CurrentInstanceCount). */
 long long endpoint_variant_serving_instances(const struct endpoint *e, const char *variant);
+
+/* How a model is invoked (SageMaker's rules): "MultiModel" for one
+ * container with Mode MultiModel, "Single" for one container without an
+ * InferenceExecutionConfig, else its InferenceExecutionConfig.Mode,
+ * "Serial" by default. */
+const char *model_invocation_mode(const struct model *m);
+/* The mode of the endpoint's variant i: its own, else (a record written
+ * before modes were per variant) the endpoint's legacy_mode, else "Single". */
+const char *endpoint_variant_mode(const struct endpoint *e, size_t i);
+/* true for the four mode names above. */
+bool invocation_mode_valid(const char *mode);
 
 void model_free(struct model *m);                 /* frees members and m */
 void endpoint_config_free(struct endpoint_config *c);

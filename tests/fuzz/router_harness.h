@@ -8,7 +8,7 @@
  *
  * What stands in for the rest of the host: a fake berthd on a unix socket
  * in a temporary directory, which pushes one route table (Single, Serial,
- * Direct, MultiModel, two-variant and not-InService endpoints) on the route
+ * Direct, MultiModel, mixed-mode, two-variant and not-InService endpoints) on the route
  * watch and answers every other connection with one canned line (a control
  * call: a 400 ValidationException; an mme_load: loaded as model N); the
  * containers' shim sockets named in the table do not exist, so invocations
@@ -52,6 +52,14 @@ static const char harness_table_fmt[] =
 	"{\"name\":\"ep\",\"status\":\"InService\",\"mode\":\"Single\",\"variants\":[{\"name\":\"AllTraffic\",\"weight\":1,"
 	"\"instances\":[{\"containers\":[{\"hostname\":\"c1\",\"socket\":\"%1$s/c1.sock\",\"log\":\"%1$s/c1.log\"}]},"
 	"{\"containers\":[{\"hostname\":\"c2\",\"socket\":\"%1$s/c2.sock\"}]}]}]},"
+	/* each variant in its own mode (the form berthd pushes) */
+	"{\"name\":\"mixed\",\"status\":\"InService\",\"variants\":["
+	"{\"name\":\"one\",\"weight\":1,\"mode\":\"Single\",\"instances\":[{\"containers\":[{\"hostname\":\"x1\",\"socket\":\"%1$s/c1.sock\"}]}]},"
+	"{\"name\":\"dir\",\"weight\":1,\"mode\":\"Direct\",\"instances\":[{\"containers\":[{\"hostname\":\"a\",\"socket\":\"%1$s/a.sock\"},"
+	"{\"hostname\":\"b\",\"socket\":\"%1$s/b.sock\"}]}]},"
+	"{\"name\":\"ser\",\"weight\":1,\"mode\":\"Serial\",\"instances\":[{\"containers\":[{\"hostname\":\"s1\",\"socket\":\"%1$s/s1.sock\"},"
+	"{\"hostname\":\"s2\",\"socket\":\"%1$s/s2.sock\"}]}]},"
+	"{\"name\":\"mm\",\"weight\":0,\"mode\":\"MultiModel\",\"instances\":[{\"containers\":[{\"hostname\":\"m\",\"socket\":\"%1$s/m.sock\"}]}]}]},"
 	"{\"name\":\"mme\",\"status\":\"InService\",\"mode\":\"MultiModel\",\"variants\":[{\"name\":\"AllTraffic\",\"weight\":1,"
 	"\"instances\":[{\"containers\":[{\"hostname\":\"m\",\"socket\":\"%1$s/m.sock\"}]}]}]},"
 	"{\"name\":\"serial\",\"status\":\"InService\",\"mode\":\"Serial\",\"variants\":[{\"name\":\"AllTraffic\",\"weight\":1,"

@@ -51,13 +51,15 @@ def add_blob(layout, data):
 
 
 def make_layout(layout, layer_gz, arch="amd64", tag="v1"):
-    """An OCI layout of one gzip layer; returns the layer's digest."""
+    """An OCI layout of one gzip layer; returns the layer's digest. Its
+    config runs /serve (Entrypoint): with no Entrypoint, `serve` would be
+    looked up in its PATH, as Docker does, and the echo root has it at /."""
     os.makedirs(layout, exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as fh:
         json.dump({"imageLayoutVersion": "1.0.0"}, fh)
     layer = dict(add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
     diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
-    cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"]},
+    cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"], "Entrypoint": ["/serve"]},
            "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
     cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}
@@ -78,7 +80,7 @@ def make_index_layout(layout, layer_gz, archs, tag="v1"):
     diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
     entries = []
     for arch in archs:
-        cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"]},
+        cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"], "Entrypoint": ["/serve"]},
                "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
         cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
         manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}

@@ -112,7 +112,7 @@ def mme_ep(berth):
 def test_mme_endpoint_is_routed_as_multimodel_with_a_cache_dir(berth, mme_ep):
     routes = berth.route_table()
     e = [x for x in routes["endpoints"] if x["name"] == mme_ep][0]
-    assert e["mode"] == "MultiModel"
+    assert [v["mode"] for v in e["variants"]] == ["MultiModel"]  # each variant has its own mode
     assert os.path.isdir(os.path.join(berth.state_dir, "mme", mme_ep))
 
 

@@ -33,7 +33,8 @@ static void test_create_describe_delete(void **state)
 	assert_string_equal(f->last_started, "Ep");
 	assert_int_equal(f->routes, 1);
 	const struct endpoint *e = store_get_endpoint(f->store, "Ep");
-	assert_string_equal(e->mode, "Single");
+	assert_string_equal(e->variants[0].mode, "Single");
+	assert_null(e->legacy_mode);
 	assert_string_equal(e->variant_name, "AllTraffic");
 	assert_int_equal(e->n_containers, 0);
 	assert_int_equal(e->n_variants, 1);
@@ -142,8 +143,20 @@ static void test_failed_and_modes(void **state)
 	make_config(f, "c2", "dir");
 	call_ok(f, "CreateEndpoint", "{\"EndpointName\":\"e1\",\"EndpointConfigName\":\"c1\"}");
 	call_ok(f, "CreateEndpoint", "{\"EndpointName\":\"e2\",\"EndpointConfigName\":\"c2\"}");
-	assert_string_equal(store_get_endpoint(f->store, "e1")->mode, "Serial");
-	assert_string_equal(store_get_endpoint(f->store, "e2")->mode, "Direct");
+	assert_string_equal(store_get_endpoint(f->store, "e1")->variants[0].mode, "Serial");
+	assert_string_equal(store_get_endpoint(f->store, "e2")->variants[0].mode, "Direct");
+	/* each variant its own model's mode */
+	call_ok(f, "CreateModel", "{\"ModelName\":\"one\",\"PrimaryContainer\":{\"Image\":\"a\"}}");
+	call_ok(f, "CreateEndpointConfig",
+		"{\"EndpointConfigName\":\"mixed\",\"ProductionVariants\":["
+		"{\"VariantName\":\"s\",\"ModelName\":\"one\",\"InitialInstanceCount\":1,\"InstanceType\":\"ml.m5.large\"},"
+		"{\"VariantName\":\"p\",\"ModelName\":\"pipe\",\"InitialInstanceCount\":1,\"InstanceType\":\"ml.m5.large\"},"
+		"{\"VariantName\":\"d\",\"ModelName\":\"dir\",\"InitialInstanceCount\":1,\"InstanceType\":\"ml.m5.large\"}]}");
+	call_ok(f, "CreateEndpoint", "{\"EndpointName\":\"e3\",\"EndpointConfigName\":\"mixed\"}");
+	const struct endpoint *e3 = store_get_endpoint(f->store, "e3");
+	assert_string_equal(e3->variants[0].mode, "Single");
+	assert_string_equal(e3->variants[1].mode, "Serial");
+	assert_string_equal(e3->variants[2].mode, "Direct");
 	/* FailureReason only when Failed */
 	struct endpoint *e = endpoint_dup(store_get_endpoint(f->store, "e1"));
 	e->failure_reason = strdup("container b exited with status 3");

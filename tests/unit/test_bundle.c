@@ -1,4 +1,4 @@
-/* Unit tests for the OCI bundle renderer and `serve` lookup. */
+/* Unit tests for the OCI bundle renderer (the `serve` lookup: test_serve_process.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,36 +194,6 @@ static void test_render_mounts_the_submit_directory_read_only(void **state)
 	yajl_tree_free(v);
 }
 
-static void test_find_serve_stays_inside_the_root(void **state)
-{
-	(void)state;
-	char dir[] = "/tmp/berth-bundle-test-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char *bin = fs_path("%s/usr/local/bin", dir);
-	struct berth_err err;
-	assert_int_equal(fs_mkdir_p(bin, 0755, &err), 0);
-	/* an absolute symlink must resolve inside the root, not on the host */
-	char *link = fs_path("%s/usr/local/bin/serve", dir);
-	assert_int_equal(symlink("/opt/program/serve", link), 0);
-	char *found = bundle_find_serve(dir);
-	assert_string_equal(found, "/serve"); /* /opt/program/serve does not exist inside */
-	free(found);
-	char *prog = fs_path("%s/opt/program", dir);
-	assert_int_equal(fs_mkdir_p(prog, 0755, &err), 0);
-	char *target = fs_path("%s/opt/program/serve", dir);
-	FILE *f = fopen(target, "w");
-	fclose(f);
-	chmod(target, 0755);
-	found = bundle_find_serve(dir);
-	assert_string_equal(found, "/usr/local/bin/serve");
-	free(found);
-	assert_int_equal(fs_remove_tree(dir, &err), 0);
-	free(bin);
-	free(link);
-	free(prog);
-	free(target);
-}
-
 static bool has_namespace(yajl_val linux_, const char *type)
 {
 	yajl_val ns = json_get(linux_, "namespaces");
@@ -359,7 +329,6 @@ int main(void)
 		cmocka_unit_test(test_render_without_model_has_no_model_mount),
 		cmocka_unit_test(test_render_sets_sagemaker_variables),
 		cmocka_unit_test(test_render_mounts_the_submit_directory_read_only),
-		cmocka_unit_test(test_find_serve_stays_inside_the_root),
 		cmocka_unit_test(test_render_cdi_devices),
 	};
 	return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);

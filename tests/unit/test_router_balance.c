@@ -49,20 +49,20 @@ static void least_outstanding(void **state)
 	struct invoke_refusal r;
 	/* nothing in flight: round-robin by pick */
 	for (uint64_t pick = 0; pick < 6; pick++) {
-		assert_int_equal(invoke_route(t, "three", NULL, NULL, pick, &plan, &r), 0);
+		assert_int_equal(invoke_route(t, "three", NULL, NULL, NULL, pick, &plan, &r), 0);
 		assert_int_equal(instance_index(e, plan.instance), pick % 3);
 	}
 	/* instance 0 has 2 in flight, instance 1 has 1, instance 2 has 0 */
 	*e->variants[0].instances[0].outstanding = 2;
 	*e->variants[0].instances[1].outstanding = 1;
 	for (uint64_t pick = 0; pick < 6; pick++) {
-		assert_int_equal(invoke_route(t, "three", NULL, NULL, pick, &plan, &r), 0);
+		assert_int_equal(invoke_route(t, "three", NULL, NULL, NULL, pick, &plan, &r), 0);
 		assert_int_equal(instance_index(e, plan.instance), 2);
 		assert_string_equal(plan.steps[0]->socket, "/s/a2");
 		assert_string_equal(plan.steps[1]->socket, "/s/b2");
 	}
 	*e->variants[0].instances[2].outstanding = 5;
-	assert_int_equal(invoke_route(t, "three", NULL, NULL, 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(t, "three", NULL, NULL, NULL, 0, &plan, &r), 0);
 	assert_int_equal(instance_index(e, plan.instance), 1);
 	/* reroute: never the same instance, same container positions */
 	assert_int_equal(invoke_reroute(&plan, 0), 0);
@@ -77,7 +77,7 @@ static void weights_and_target(void **state)
 	struct invoke_refusal r;
 	int a = 0, b = 0;
 	for (uint64_t pick = 0; pick < 400; pick++) {
-		assert_int_equal(invoke_route(t, "w13", NULL, NULL, pick, &plan, &r), 0); /* Updating serves */
+		assert_int_equal(invoke_route(t, "w13", NULL, NULL, NULL, pick, &plan, &r), 0); /* Updating serves */
 		if (strcmp(plan.variant->name, "A") == 0)
 			a++;
 		else
@@ -86,14 +86,14 @@ static void weights_and_target(void **state)
 	assert_in_range(a, 90, 110);
 	assert_in_range(b, 290, 310);
 	for (uint64_t pick = 0; pick < 10; pick++) {
-		assert_int_equal(invoke_route(t, "w13", NULL, "A", pick, &plan, &r), 0);
+		assert_int_equal(invoke_route(t, "w13", NULL, "A", NULL, pick, &plan, &r), 0);
 		assert_string_equal(plan.variant->name, "A");
 	}
-	assert_int_equal(invoke_route(t, "w13", NULL, "C", 0, &plan, &r), -1);
+	assert_int_equal(invoke_route(t, "w13", NULL, "C", NULL, 0, &plan, &r), -1);
 	assert_int_equal(r.status, 400);
 	assert_string_equal(r.code, "ValidationError");
 	/* one instance only: nowhere to move */
-	assert_int_equal(invoke_route(t, "w13", NULL, "B", 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(t, "w13", NULL, "B", NULL, 0, &plan, &r), 0);
 	assert_int_equal(invoke_reroute(&plan, 0), -1);
 }
 

@@ -23,7 +23,19 @@ static const char table_json[] =
 	"{\"name\":\"a\",\"weight\":0,\"instances\":[{\"containers\":[{\"hostname\":\"ha\",\"socket\":\"/s/a\"}]}]},"
 	"{\"name\":\"b\",\"weight\":3,\"instances\":[{\"containers\":[{\"hostname\":\"hb\",\"socket\":\"/s/b\"}]}]}]},"
 	"{\"name\":\"creating\",\"status\":\"Creating\",\"mode\":\"Single\",\"variants\":[]},"
-	"{\"name\":\"empty\",\"status\":\"InService\",\"mode\":\"Single\",\"variants\":[{\"name\":\"v\",\"weight\":1,\"instances\":[]}]}"
+	"{\"name\":\"empty\",\"status\":\"InService\",\"mode\":\"Single\",\"variants\":[{\"name\":\"v\",\"weight\":1,\"instances\":[]}]},"
+	/* one endpoint, a variant of each mode, each with its own */
+	"{\"name\":\"mixed\",\"status\":\"InService\",\"variants\":["
+	"{\"name\":\"one\",\"weight\":1,\"mode\":\"Single\",\"instances\":[{\"containers\":[{\"hostname\":\"primary\",\"socket\":\"/s/one\"}]}]},"
+	"{\"name\":\"dir\",\"weight\":1,\"mode\":\"Direct\",\"instances\":[{\"containers\":["
+	"{\"hostname\":\"left\",\"socket\":\"/s/dl\"},{\"hostname\":\"right\",\"socket\":\"/s/dr\"}]}]},"
+	"{\"name\":\"ser\",\"weight\":2,\"mode\":\"Serial\",\"instances\":[{\"containers\":["
+	"{\"hostname\":\"first\",\"socket\":\"/s/s1\"},{\"hostname\":\"second\",\"socket\":\"/s/s2\"}]}]},"
+	"{\"name\":\"mm\",\"weight\":0,\"mode\":\"MultiModel\",\"instances\":[{\"containers\":[{\"hostname\":\"primary\",\"socket\":\"/s/mm\"}]}]}]},"
+	"{\"name\":\"nodirect\",\"status\":\"InService\",\"variants\":["
+	"{\"name\":\"a\",\"weight\":1,\"mode\":\"Single\",\"instances\":[{\"containers\":[{\"hostname\":\"primary\",\"socket\":\"/s/na\"}]}]},"
+	"{\"name\":\"b\",\"weight\":1,\"mode\":\"Serial\",\"instances\":[{\"containers\":[{\"hostname\":\"x\",\"socket\":\"/s/nx\"},"
+	"{\"hostname\":\"y\",\"socket\":\"/s/ny\"}]}]}]}"
 	"]}";
 
 static int setup(void **state)
@@ -44,7 +56,7 @@ static void refused(const struct route_table *t, const char *ep, const char *tar
 {
 	struct invoke_plan plan;
 	struct invoke_refusal r;
-	assert_int_equal(invoke_route(t, ep, target, variant, 0, &plan, &r), -1);
+	assert_int_equal(invoke_route(t, ep, target, variant, NULL, 0, &plan, &r), -1);
 	assert_int_equal(r.status, status);
 	assert_string_equal(r.code, code);
 	if (!strstr(r.message, message))
@@ -66,13 +78,13 @@ static void single_mode(void **state)
 {
 	struct invoke_plan plan;
 	struct invoke_refusal r;
-	assert_int_equal(invoke_route(*state, "single", NULL, NULL, 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(*state, "single", NULL, NULL, NULL, 0, &plan, &r), 0);
 	assert_int_equal(plan.n_steps, 1);
 	assert_string_equal(plan.steps[0]->hostname, "primary");
 	assert_string_equal(plan.variant->name, "AllTraffic");
 	const char *first = plan.steps[0]->socket;
 	/* successive picks spread over the two instances */
-	assert_int_equal(invoke_route(*state, "single", NULL, NULL, 1, &plan, &r), 0);
+	assert_int_equal(invoke_route(*state, "single", NULL, NULL, NULL, 1, &plan, &r), 0);
 	assert_string_not_equal(plan.steps[0]->socket, first);
 	refused(*state, "single", "primary", NULL, 400, "ValidationError", "only be used with an endpoint in Direct");
 }
@@ -81,7 +93,7 @@ static void direct_mode(void **state)
 {
 	struct invoke_plan plan;
 	struct invoke_refusal r;
-	assert_int_equal(invoke_route(*state, "direct", "xgb", NULL, 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(*state, "direct", "xgb", NULL, NULL, 0, &plan, &r), 0);
 	assert_int_equal(plan.n_steps, 1);
 	assert_string_equal(plan.steps[0]->hostname, "xgb");
 	assert_string_equal(plan.steps[0]->socket, "/s/xgb");
@@ -95,7 +107,7 @@ static void serial_mode(void **state)
 {
 	struct invoke_plan plan;
 	struct invoke_refusal r;
-	assert_int_equal(invoke_route(*state, "serial", NULL, NULL, 5, &plan, &r), 0);
+	assert_int_equal(invoke_route(*state, "serial", NULL, NULL, NULL, 5, &plan, &r), 0);
 	assert_int_equal(plan.n_steps, 3);
 	assert_string_equal(plan.steps[0]->hostname, "pre");
 	assert_string_equal(plan.steps[1]->hostname, "model");
@@ -108,13 +120,98 @@ static void variants(void **state)
 	struct invoke_plan plan;
 	struct invoke_refusal r;
 	for (uint64_t i = 0; i < 50; i++) { /* weight 0 never chosen */
-		assert_int_equal(invoke_route(*state, "weighted", NULL, NULL, i, &plan, &r), 0);
+		assert_int_equal(invoke_route(*state, "weighted", NULL, NULL, NULL, i, &plan, &r), 0);
 		assert_string_equal(plan.variant->name, "b");
 	}
-	assert_int_equal(invoke_route(*state, "weighted", NULL, "a", 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(*state, "weighted", NULL, "a", NULL, 0, &plan, &r), 0);
 	assert_string_equal(plan.steps[0]->hostname, "ha");
 	refused(*state, "weighted", NULL, "c", 400, "ValidationError", "Variant c not found");
 	refused(*state, "empty", NULL, NULL, 503, "ServiceUnavailable", "no instance");
+}
+
+static int route(const struct route_table *t, const char *ep, const char *target, const char *variant,
+		 const char *model, uint64_t pick, struct invoke_plan *plan, struct invoke_refusal *r)
+{
+	return invoke_route(t, ep, target, variant, model, pick, plan, r);
+}
+
+/* The variant is chosen first (TargetVariant or weight), then the request
+ * goes by that variant's own mode. */
+static void mixed_modes_route_per_variant(void **state)
+{
+	const struct route_table *t = *state;
+	struct invoke_plan plan;
+	struct invoke_refusal r;
+	/* pinned: each variant in its own mode */
+	assert_int_equal(route(t, "mixed", NULL, "one", NULL, 0, &plan, &r), 0);
+	assert_int_equal(plan.n_steps, 1);
+	assert_string_equal(plan.steps[0]->socket, "/s/one");
+	assert_int_equal(route(t, "mixed", "right", "dir", NULL, 0, &plan, &r), 0);
+	assert_int_equal(plan.n_steps, 1);
+	assert_string_equal(plan.steps[0]->socket, "/s/dr");
+	assert_int_equal(route(t, "mixed", NULL, "ser", NULL, 0, &plan, &r), 0);
+	assert_int_equal(plan.n_steps, 2);
+	assert_string_equal(plan.steps[0]->hostname, "first");
+	assert_string_equal(plan.steps[1]->hostname, "second");
+	assert_int_equal(route(t, "mixed", NULL, "mm", "m.tar.gz", 0, &plan, &r), 0);
+	assert_string_equal(plan.steps[0]->socket, "/s/mm");
+	/* by weight (1:1:2:0): every variant but mm, ser about half the time */
+	size_t seen[3] = { 0 };
+	for (uint64_t pick = 0; pick < 4000; pick++) {
+		if (route(t, "mixed", NULL, NULL, NULL, pick, &plan, &r) < 0) {
+			/* only the Direct variant refuses a request without its target */
+			assert_string_equal(r.code, "ValidationError");
+			assert_non_null(strstr(r.message, "Direct invocation mode"));
+			seen[1]++;
+			continue;
+		}
+		assert_string_not_equal(plan.variant->name, "mm");
+		if (strcmp(plan.variant->name, "one") == 0) {
+			assert_int_equal(plan.n_steps, 1);
+			seen[0]++;
+		} else {
+			assert_string_equal(plan.variant->name, "ser");
+			assert_int_equal(plan.n_steps, 2);
+			seen[2]++;
+		}
+	}
+	assert_in_range(seen[0], 800, 1200);
+	assert_in_range(seen[1], 800, 1200);
+	assert_in_range(seen[2], 1800, 2200);
+}
+
+static void mixed_modes_wrong_kind_of_target(void **state)
+{
+	const struct route_table *t = *state;
+	struct invoke_plan plan;
+	struct invoke_refusal r;
+	/* a hostname on the Serial variant: names the Direct one */
+	assert_int_equal(route(t, "mixed", "first", "ser", NULL, 0, &plan, &r), -1);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.code, "ValidationError");
+	assert_string_equal(r.message,
+			    "The X-Amzn-SageMaker-Target-Container-Hostname header can only be used with a production "
+			    "variant in Direct invocation mode; variant ser of endpoint mixed is in Serial mode. Name a "
+			    "Direct variant (e.g. dir) in the X-Amzn-SageMaker-Target-Variant header.");
+	/* unknown hostname on the Direct variant */
+	assert_int_equal(route(t, "mixed", "first", "dir", NULL, 0, &plan, &r), -1);
+	assert_non_null(strstr(r.message, "(its containers: left, right)"));
+	/* a TargetModel on the Single variant: names the multi-model one */
+	assert_int_equal(route(t, "mixed", NULL, "one", "m.tar.gz", 0, &plan, &r), -1);
+	assert_string_equal(r.message,
+			    "Variant one of endpoint mixed is not a multi-model variant and does not support target model "
+			    "header. Name the multi-model variant (mm) in the X-Amzn-SageMaker-Target-Variant header.");
+	/* an endpoint with neither kind: SageMaker's own words */
+	assert_int_equal(route(t, "nodirect", "x", "b", NULL, 0, &plan, &r), -1);
+	assert_string_equal(r.message,
+			    "The X-Amzn-SageMaker-Target-Container-Hostname header can only be used with an endpoint in "
+			    "Direct invocation mode; endpoint nodirect is in Serial mode.");
+	assert_int_equal(route(t, "nodirect", NULL, "a", "m.tar.gz", 0, &plan, &r), -1);
+	assert_string_equal(r.message,
+			    "Endpoint nodirect is not a multi-model endpoint and does not support target model header.");
+	/* the MultiModel variant without a TargetModel */
+	assert_int_equal(route(t, "mixed", NULL, "mm", NULL, 0, &plan, &r), -1);
+	assert_non_null(strstr(r.message, "must name its model"));
 }
 
 static void inter_step_message(void **state)
@@ -135,6 +232,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(direct_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(serial_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(variants, setup, teardown),
+		cmocka_unit_test_setup_teardown(mixed_modes_route_per_variant, setup, teardown),
+		cmocka_unit_test_setup_teardown(mixed_modes_wrong_kind_of_target, setup, teardown),
 		cmocka_unit_test(inter_step_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,16 +26,20 @@ static void multimodel_mode_parses_and_routes(void **state)
 	assert_non_null(t);
 	const struct route_endpoint *e = route_table_find(t, "mme");
 	assert_non_null(e);
-	assert_int_equal(e->mode, ROUTE_MODE_MULTI);
-	assert_string_equal(route_mode_name(e->mode), "MultiModel");
+	assert_int_equal(e->variants[0].mode, ROUTE_MODE_MULTI);
+	assert_string_equal(route_mode_name(e->variants[0].mode), "MultiModel");
 	struct invoke_plan plan;
 	struct invoke_refusal r;
-	assert_int_equal(invoke_route(t, "mme", NULL, NULL, 0, &plan, &r), 0);
+	assert_int_equal(invoke_route(t, "mme", NULL, NULL, "model-1.tar.gz", 0, &plan, &r), 0);
 	assert_int_equal(plan.n_steps, 1);
 	assert_string_equal(plan.steps[0]->hostname, "primary");
 	/* the Direct-mode header is refused on a MultiModel endpoint too */
-	assert_int_equal(invoke_route(t, "mme", "primary", NULL, 0, &plan, &r), -1);
+	assert_int_equal(invoke_route(t, "mme", "primary", NULL, "model-1.tar.gz", 0, &plan, &r), -1);
 	assert_int_equal(r.status, 400);
+	/* a MultiModel variant needs its TargetModel */
+	assert_int_equal(invoke_route(t, "mme", NULL, NULL, NULL, 0, &plan, &r), -1);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.message, "must name its model"));
 	route_table_unref(t);
 }
 

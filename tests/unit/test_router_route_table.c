@@ -36,7 +36,8 @@ static void parses_good_table(void **state)
 	const struct route_endpoint *z = route_table_find(t, "zeta");
 	assert_non_null(z);
 	assert_true(z->in_service);
-	assert_int_equal(z->mode, ROUTE_MODE_SERIAL);
+	/* a table from an older berthd: the endpoint's mode applies to each variant */
+	assert_int_equal(z->variants[0].mode, ROUTE_MODE_SERIAL);
 	assert_int_equal(z->variants[0].instances[0].n_containers, 2);
 	assert_string_equal(z->variants[0].instances[0].containers[1].socket, "/run/b.sock");
 	assert_null(z->variants[0].instances[0].containers[1].log);
@@ -45,7 +46,7 @@ static void parses_good_table(void **state)
 	assert_string_equal(a->status, "Creating");
 	assert_int_equal(a->n_variants, 0);
 	const struct route_endpoint *m = route_table_find(t, "mid");
-	assert_int_equal(m->mode, ROUTE_MODE_DIRECT);
+	assert_int_equal(m->variants[0].mode, ROUTE_MODE_DIRECT);
 	assert_true(m->variants[0].weight == 2.0);
 	assert_null(route_table_find(t, "nope"));
 	assert_null(route_table_find(t, ""));
@@ -94,6 +95,11 @@ static void rejects_malformed_tables(void **state)
 	expect_rejected(HEAD "\"endpoints\":[1]}", "not an object");
 	expect_rejected(HEAD "\"endpoints\":[{\"status\":\"InService\"}]}", "name");
 	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"mode\":\"Weird\"}]}", "unknown mode");
+	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"mode\":7}]}", "not a string");
+	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"variants\":[{\"name\":\"v\",\"mode\":\"direct\"}]}]}",
+			"variant v has unknown mode");
+	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"variants\":[{\"name\":\"v\",\"mode\":[]}]}]}",
+			"not a string");
 	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\"},{\"name\":\"e\",\"status\":\"Failed\"}]}",
 			"appears twice");
 	expect_rejected(HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"variants\":[{\"name\":\"v\","
@@ -120,12 +126,41 @@ static void rejects_malformed_tables(void **state)
 	expect_rejected(longname, "1 to 63");
 }
 
+/* Each variant has its own mode; one the variant omits is the endpoint's
+ * (an older berthd), else Single. */
+static void parses_per_variant_modes(void **state)
+{
+	(void)state;
+	static const char mixed[] = HEAD "\"endpoints\":[{\"name\":\"e\",\"status\":\"InService\",\"variants\":["
+		"{\"name\":\"one\",\"mode\":\"Single\"},{\"name\":\"dir\",\"mode\":\"Direct\"},"
+		"{\"name\":\"ser\",\"mode\":\"Serial\"},{\"name\":\"mm\",\"mode\":\"MultiModel\"},{\"name\":\"dflt\"}]},"
+		"{\"name\":\"old\",\"status\":\"InService\",\"mode\":\"Serial\",\"variants\":["
+		"{\"name\":\"a\"},{\"name\":\"b\",\"mode\":\"Direct\"}]}]}";
+	struct berth_err err;
+	struct route_table *t = route_table_parse(mixed, strlen(mixed), &err);
+	assert_non_null(t);
+	const struct route_endpoint *e = route_table_find(t, "e");
+	assert_int_equal(e->n_variants, 5);
+	assert_int_equal(e->variants[0].mode, ROUTE_MODE_SINGLE);
+	assert_int_equal(e->variants[1].mode, ROUTE_MODE_DIRECT);
+	assert_int_equal(e->variants[2].mode, ROUTE_MODE_SERIAL);
+	assert_int_equal(e->variants[3].mode, ROUTE_MODE_MULTI);
+	assert_int_equal(e->variants[4].mode, ROUTE_MODE_SINGLE);
+	assert_ptr_equal(route_endpoint_variant_in_mode(e, ROUTE_MODE_SERIAL), &e->variants[2]);
+	const struct route_endpoint *old = route_table_find(t, "old");
+	assert_int_equal(old->variants[0].mode, ROUTE_MODE_SERIAL);
+	assert_int_equal(old->variants[1].mode, ROUTE_MODE_DIRECT);
+	assert_null(route_endpoint_variant_in_mode(old, ROUTE_MODE_MULTI));
+	route_table_unref(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_good_table),
 		cmocka_unit_test(parses_empty_table),
 		cmocka_unit_test(rejects_malformed_tables),
+		cmocka_unit_test(parses_per_variant_modes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,8 +155,11 @@ static void test_runtime_routes_carry_only_serving_instances(void **state)
 	yajl_val ep = array_at(eps, 0);
 	assert_string_equal(json_get_string(ep, "name"), "ep");
 	assert_string_equal(json_get_string(ep, "status"), "Updating");
-	assert_string_equal(json_get_string(ep, "mode"), "Serial");
+	/* a record from before per-variant modes: its one mode for each variant */
+	assert_null(json_get(ep, "mode"));
 	yajl_val vs = json_get(ep, "variants");
+	assert_string_equal(json_get_string(array_at(vs, 0), "mode"), "Serial");
+	assert_string_equal(json_get_string(array_at(vs, 1), "mode"), "Serial");
 	assert_int_equal(array_len(vs), 2);
 	double w = 0;
 	assert_string_equal(json_get_string(array_at(vs, 0), "name"), "A");
@@ -168,6 +171,28 @@ static void test_runtime_routes_carry_only_serving_instances(void **state)
 	yajl_val c0 = array_at(json_get(array_at(json_get(array_at(vs, 0), "instances"), 0), "containers"), 0);
 	assert_string_equal(json_get_string(c0, "hostname"), "first");
 	assert_string_equal(json_get_string(c0, "log"), "/nonexistent/first.log");
+	yajl_tree_free(v);
+}
+
+/* Each variant is published with its own mode. */
+static void test_runtime_routes_carry_each_variant_mode(void **state)
+{
+	struct rt_fixture *x = *state;
+	const char *const cs[] = { "A/0/first", "A/0/second", "B/0/only", NULL };
+	put_endpoint(x, "ep", "InService", "Serial", cs);
+	struct endpoint *e = endpoint_dup(store_get_endpoint(x->f->store, "ep"));
+	free(e->legacy_mode);
+	e->legacy_mode = NULL;
+	e->variants[0].mode = strdup("Direct");
+	e->variants[1].mode = strdup("Single");
+	struct berth_err err;
+	assert_int_equal(store_put_endpoint(x->f->store, e, &err), 0);
+	yajl_val v = rendered(x);
+	yajl_val vs = json_get(array_at(json_get(v, "endpoints"), 0), "variants");
+	assert_string_equal(json_get_string(array_at(vs, 0), "mode"), "Direct");
+	assert_string_equal(json_get_string(array_at(vs, 1), "mode"), "Single");
+	expect_instances(array_at(vs, 0), "first-0,second-0");
+	expect_instances(array_at(vs, 1), "only-0");
 	yajl_tree_free(v);
 }
 
@@ -264,26 +289,26 @@ static void test_runtime_status_change_is_persisted_then_pushed_to_routers(void 
 	pthread_mutex_unlock(&x->f->lock);
 }
 
-static void test_runtime_mode_for_each_kind_of_model(void **state)
+static void test_model_invocation_mode_for_each_kind_of_model(void **state)
 {
 	(void)state;
 	struct container_def one = { .hostname = "primary" }, mme = { .hostname = "primary", .mode = "MultiModel" },
 			     single_model = { .hostname = "primary", .mode = "SingleModel" };
 	struct container_def two[2] = { { .hostname = "a" }, { .hostname = "b" } };
 	struct model m = { .containers = &one, .n_containers = 1 };
-	assert_string_equal(runtime_mode_for(&m), "Single");
+	assert_string_equal(model_invocation_mode(&m), "Single");
 	m.containers = &single_model;
-	assert_string_equal(runtime_mode_for(&m), "Single");
+	assert_string_equal(model_invocation_mode(&m), "Single");
 	m.containers = &mme;
-	assert_string_equal(runtime_mode_for(&m), "MultiModel");
+	assert_string_equal(model_invocation_mode(&m), "MultiModel");
 	m.containers = two;
 	m.n_containers = 2;
-	assert_string_equal(runtime_mode_for(&m), "Serial"); /* SageMaker's default for several */
+	assert_string_equal(model_invocation_mode(&m), "Serial"); /* SageMaker's default for several */
 	m.execution_mode = "Direct";
-	assert_string_equal(runtime_mode_for(&m), "Direct");
+	assert_string_equal(model_invocation_mode(&m), "Direct");
 	m.containers = &one;
 	m.n_containers = 1;
-	assert_string_equal(runtime_mode_for(&m), "Direct"); /* one container, mode given */
+	assert_string_equal(model_invocation_mode(&m), "Direct"); /* one container, mode given */
 }
 
 static void test_runtime_alloc_instances_numbers_each_instance_and_its_containers(void **state)
@@ -395,11 +420,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_only_serving_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_each_variant_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_routes_of_an_endpoint_with_every_instance_down_are_empty,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_status_change_is_persisted_then_pushed_to_routers, setup,
 						teardown),
-		cmocka_unit_test(test_runtime_mode_for_each_kind_of_model),
+		cmocka_unit_test(test_model_invocation_mode_for_each_kind_of_model),
 		cmocka_unit_test_setup_teardown(test_variant_timeouts_reach_each_container, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_alloc_instances_numbers_each_instance_and_its_containers,
 						setup, teardown),

@@ -70,7 +70,7 @@ static struct endpoint *new_endpoint(const char *name)
 	e->last_modified_time = 1700000001.25;
 	e->status = strdup("Failed");
 	e->failure_reason = strdup("container exited");
-	e->mode = strdup("Serial");
+	e->legacy_mode = strdup("Serial");
 	e->variant_name = strdup("AllTraffic");
 	e->n_containers = 2;
 	e->containers = calloc(2, sizeof(*e->containers));
@@ -151,7 +151,10 @@ static void test_put_get_delete_reopen(void **state)
 	assert_non_null(e);
 	assert_string_equal(e->status, "Failed");
 	assert_string_equal(e->failure_reason, "container exited");
-	assert_string_equal(e->mode, "Serial");
+	assert_string_equal(e->legacy_mode, "Serial");
+	/* a record without per-variant modes: each variant has the legacy one */
+	assert_null(e->variants[0].mode);
+	assert_string_equal(endpoint_variant_mode(e, 0), "Serial");
 	assert_string_equal(e->variant_name, "AllTraffic");
 	assert_int_equal(e->n_containers, 2);
 	assert_string_equal(e->containers[0].socket, "/run/a.sock");
@@ -324,6 +327,58 @@ static void test_dup_and_json_roundtrip(void **state)
 	buf_free(&b);
 }
 
+/* Each variant's mode is kept with the endpoint ("Mode" in its own copy of
+ * the variants); a record from before (one Berth.mode) still loads. */
+static void test_per_variant_modes(void **state)
+{
+	(void)state;
+	struct berth_err err = { 0 };
+	struct endpoint *e = new_endpoint("ep");
+	free(e->legacy_mode);
+	e->legacy_mode = NULL;
+	e->variants[0].mode = strdup("Direct");
+	struct berth_buf a = BERTH_BUF_INIT;
+	assert_int_equal(endpoint_to_json(e, &a), 0);
+	assert_non_null(strstr(a.data, "\"Mode\":\"Direct\""));
+	assert_null(strstr(a.data, "\"mode\""));
+	struct endpoint *back = endpoint_from_json(a.data, a.len, &err);
+	assert_non_null(back);
+	assert_string_equal(endpoint_variant_mode(back, 0), "Direct");
+	assert_string_equal(endpoint_variant_mode(back, 7), "Single"); /* no such variant, no legacy mode */
+	endpoint_free(back);
+	endpoint_free(e);
+	buf_free(&a);
+	/* the old format, as a berthd before per-variant modes wrote it */
+	static const char old[] =
+		"{\"EndpointName\":\"ep\",\"EndpointArn\":\"arn\",\"EndpointConfigName\":\"c\",\"EndpointStatus\":"
+		"\"InService\",\"CreationTime\":1,\"Berth\":{\"mode\":\"Serial\",\"variant_name\":\"a\",\"containers\":[],"
+		"\"production_variants\":[{\"VariantName\":\"a\",\"ModelName\":\"m\",\"InitialInstanceCount\":1,"
+		"\"InstanceType\":\"ml.m5.large\",\"InitialVariantWeight\":1}]}}";
+	back = endpoint_from_json(old, strlen(old), &err);
+	assert_non_null(back);
+	assert_string_equal(back->legacy_mode, "Serial");
+	assert_string_equal(endpoint_variant_mode(back, 0), "Serial");
+	endpoint_free(back);
+	/* a mode berth does not know is a corrupt record */
+	static const char weird[] =
+		"{\"EndpointName\":\"ep\",\"EndpointArn\":\"arn\",\"EndpointConfigName\":\"c\",\"EndpointStatus\":"
+		"\"InService\",\"CreationTime\":1,\"Berth\":{\"containers\":[],"
+		"\"production_variants\":[{\"VariantName\":\"a\",\"ModelName\":\"m\",\"InitialInstanceCount\":1,"
+		"\"InstanceType\":\"ml.m5.large\",\"Mode\":\"Chained\"}]}}";
+	assert_null(endpoint_from_json(weird, strlen(weird), &err));
+	assert_non_null(strstr(err.msg, "Chained"));
+	/* SageMaker's rules for a model's mode */
+	struct model *m = new_model("m", "img");
+	assert_string_equal(model_invocation_mode(m), "Single");
+	m->containers[0].mode = strdup("MultiModel");
+	assert_string_equal(model_invocation_mode(m), "MultiModel");
+	free(m->containers[0].mode);
+	m->containers[0].mode = NULL;
+	m->execution_mode = strdup("Direct"); /* one container, a mode given */
+	assert_string_equal(model_invocation_mode(m), "Direct");
+	model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_documents_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_keeps_old, setup, teardown),
 		cmocka_unit_test(test_dup_and_json_roundtrip),
+		cmocka_unit_test(test_per_variant_modes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
