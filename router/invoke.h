@@ -49,6 +49,9 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
  * round-robin from pick), never `exclude`; NULL when none. */
 const struct route_instance *invoke_pick_instance(const struct route_variant *v, uint64_t pick,
 						 const struct route_instance *exclude);
+/* Moves plan to instance `in` of its variant (same container positions):
+ * a pinned stateful session (sessions.h). -1 when in's shape differs. */
+int invoke_move(struct invoke_plan *plan, const struct route_instance *in);
 /* (added) Moves plan to another instance of its variant (a container could
  * not be reached: nothing was sent, so retrying elsewhere is safe). -1 when
  * there is no other instance. */
