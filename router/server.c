@@ -63,7 +63,8 @@ static void on_route_table(void *data, const struct route_table *t)
 static bool on_route_event(void *data, char *line, size_t len)
 {
 	struct server *srv = data;
-	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len))
+	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len) ||
+	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds()))
 		return true;
 	return rmme_route_event(srv->mme, line, len);
 }

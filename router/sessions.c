@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+#include "log.h"
 #include "sessions.h"
 
 struct sessions {
@@ -248,5 +250,77 @@ bool sessions_unpin(struct sessions *s, const char *endpoint, const char *id)
 	if (!*pp)
 		return false;
 	drop(s, pp);
+	return true;
+}
+
+static int render_line(yajl_gen g, struct berth_buf *out)
+{
+	if (json_gen_finish(g, out) < 0)
+		return -1;
+	return buf_append(out, "\n", 1);
+}
+
+int session_render_pin(const struct session_pin *pin, struct berth_buf *out)
+{
+	yajl_gen g = json_gen_new();
+	if (!g)
+		return -1;
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "op", "session_pin");
+	json_gen_kv_str(g, "endpoint", pin->endpoint);
+	json_gen_kv_str(g, "id", pin->id);
+	json_gen_kv_str(g, "variant", pin->variant);
+	json_gen_kv_str(g, "instance", pin->instance);
+	json_gen_kv_int(g, "expires", (long long)pin->expires);
+	yajl_gen_map_close(g);
+	return render_line(g, out);
+}
+
+int session_render_unpin(const char *endpoint, const char *id, struct berth_buf *out)
+{
+	yajl_gen g = json_gen_new();
+	if (!g)
+		return -1;
+	yajl_gen_map_open(g);
+	json_gen_kv_str(g, "op", "session_unpin");
+	json_gen_kv_str(g, "endpoint", endpoint);
+	json_gen_kv_str(g, "id", id);
+	yajl_gen_map_close(g);
+	return render_line(g, out);
+}
+
+bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now)
+{
+	if (!memmem(line, len < 32 ? len : 32, "\"sessions\"", 10))
+		return false;
+	struct berth_err err;
+	yajl_val v = json_parse(line, len, &err);
+	const char *op = v ? json_get_string(v, "op") : NULL;
+	if (!op || strcmp(op, "sessions") != 0) {
+		if (v)
+			yajl_tree_free(v);
+		return false;
+	}
+	yajl_val pins = json_get(v, "pins");
+	size_t kept = 0, refused = 0;
+	for (size_t i = 0; pins && YAJL_IS_ARRAY(pins) && i < pins->u.array.len; i++) {
+		yajl_val p = pins->u.array.values[i];
+		const char *endpoint = json_get_string(p, "endpoint"), *id = json_get_string(p, "id"),
+			   *variant = json_get_string(p, "variant"), *instance = json_get_string(p, "instance");
+		long long expires;
+		if (!endpoint || !id || !variant || !instance || !json_get_int64(p, "expires", &expires) ||
+		    !session_id_valid(id) || expires <= now) {
+			refused++;
+			continue;
+		}
+		if (sessions_find(s, endpoint, id, now)) /* the router's own is newer */
+			continue;
+		if (sessions_pin(s, endpoint, id, variant, instance, expires, now, NULL) < 0)
+			refused++;
+		else
+			kept++;
+	}
+	yajl_tree_free(v);
+	log_info("stateful sessions from berthd: %zu pinned%s", kept, refused ? " (some refused: expired, invalid or over --max-sessions)" : "");
 	return true;
 }

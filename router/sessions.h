@@ -12,8 +12,11 @@
  *
  * The table is bounded (router flag --max-sessions): sessions_pin refuses
  * a new pin when full, after dropping expired pins and pins whose instance
- * is gone. Pins live in the router's memory only: a router restart loses
- * them. Single-threaded; times are Unix seconds passed in by the caller. */
+ * is gone. berthd keeps a copy (proto_control.h "session_pin" /
+ * "session_unpin", sent by the router as pins change; berthd persists them
+ * in its state directory) and hands them back at the route watch's greeting
+ * ({"op":"sessions","pins":[…]}), so a restarted router honours them.
+ * Single-threaded; times are Unix seconds passed in by the caller. */
 #ifndef BERTH_ROUTER_SESSIONS_H
 #define BERTH_ROUTER_SESSIONS_H
 
@@ -21,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "route_table.h"
 
 #define SESSION_ID_MAX 256               /* SageMaker's bound on a session ID */
@@ -72,6 +76,15 @@ bool sessions_has_room(struct sessions *s, int64_t now, const struct route_table
 const struct session_pin *sessions_find(struct sessions *s, const char *endpoint, const char *id, int64_t now);
 /* Drops the pin of (endpoint, id); whether there was one. */
 bool sessions_unpin(struct sessions *s, const char *endpoint, const char *id);
+
+/* The line telling berthd about a pin ({"op":"session_pin",…}\n), or
+ * that (endpoint, id) is gone ({"op":"session_unpin",…}\n). 0 or -1 (ENOMEM). */
+int session_render_pin(const struct session_pin *pin, struct berth_buf *out);
+int session_render_unpin(const char *endpoint, const char *id, struct berth_buf *out);
+/* A line on the route watch: berthd's {"op":"sessions","pins":[…]} is
+ * merged into s (pins that are valid, not expired at now, and fit; the
+ * router's own pins of the same ID win). false when the line is not one. */
+bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now);
 
 /* The instance of table a pin names: its variant and instance, or -1 when
  * the endpoint, variant or instance is gone. */

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -168,6 +169,53 @@ def test_container_sends_malformed_new_session(berth):
     assert "x-amzn-sagemaker-new-session-id" not in h
     berth.assert_serving()
     hh.cleanup(berth, cfg, ep)
+
+
+def berthd_holds(inst, sid):
+    """berthd has saved the pin of sid (it persists before anything else)."""
+    path = os.path.join(inst.state_dir, "sessions.json")
+    try:
+        with open(path) as f:
+            return any(p["id"] == sid for p in json.load(f)["pins"])
+    except (OSError, ValueError):
+        return False
+
+
+def restart_router(inst, ep):
+    inst.router.send_signal(signal.SIGKILL)
+    inst.router.wait(timeout=10)
+    inst.start_router()
+    bh.wait_until(lambda: hh.invoke(inst, ep)[0] == 200, 10, "the restarted router to route %s" % ep)
+
+
+def test_router_kill9_keeps_pins(berth, ep):
+    sid, creator = new_session(berth, ep)
+    gone, _ = new_session(berth, ep)
+    st, h, _ = hh.invoke(berth, ep, body=b"close", headers={"X-Amzn-SageMaker-Session-Id": gone})
+    assert st == 200 and h["x-amzn-sagemaker-closed-session-id"] == gone
+    bh.wait_until(lambda: berthd_holds(berth, sid) and not berthd_holds(berth, gone), 5, "berthd to save the pins")
+    restart_router(berth, ep)
+    results = boto3_calls(berth, ep, [{"Body": "after %d" % i, "SessionId": sid} for i in range(10)])
+    assert [r["error"] for r in results] == [None] * 10, results
+    assert {who(r["body"]) for r in results} == {creator}
+    # the closed one stays closed
+    [r] = boto3_calls(berth, ep, [{"Body": "x", "SessionId": gone}])
+    assert r["error"] == {"code": "ValidationError", "status": 400, "message": unknown_message(gone, ep)}, r
+    berth.assert_serving()
+
+
+def test_berthd_kill9_keeps_pins(berth, ep):
+    sid, creator = new_session(berth, ep)
+    bh.wait_until(lambda: berthd_holds(berth, sid), 5, "berthd to save the pin")
+    berth.restart_berthd()  # kill -9, start again on the same state directory
+    # the router kept serving the session meanwhile; now it restarts too and
+    # can only have the pin from the restarted berthd
+    assert who(hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})[2].decode()) == creator
+    restart_router(berth, ep)
+    for _ in range(10):
+        st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})
+        assert st == 200 and who(body.decode()) == creator, body
+    berth.assert_serving()
 
 
 def test_session_limit(berth, ep):

@@ -181,12 +181,44 @@ static void many(void **state)
 	sessions_free(s);
 }
 
+static void lines_and_greeting(void **state)
+{
+	(void)state;
+	struct sessions *s = sessions_new(4);
+	assert_int_equal(sessions_pin(s, "chat", "abc", "AllTraffic", "/s/i0", 5000, 1000, NULL), 0);
+	struct berth_buf b = BERTH_BUF_INIT;
+	assert_int_equal(session_render_pin(sessions_find(s, "chat", "abc", 1000), &b), 0);
+	assert_string_equal(b.data, "{\"op\":\"session_pin\",\"endpoint\":\"chat\",\"id\":\"abc\",\"variant\":"
+				    "\"AllTraffic\",\"instance\":\"/s/i0\",\"expires\":5000}\n");
+	buf_reset(&b);
+	assert_int_equal(session_render_unpin("chat", "abc", &b), 0);
+	assert_string_equal(b.data, "{\"op\":\"session_unpin\",\"endpoint\":\"chat\",\"id\":\"abc\"}\n");
+	buf_free(&b);
+	/* berthd's greeting: valid, unexpired pins merged; the router's own
+	 * pin of the same ID wins; expired and malformed ones are skipped */
+	static const char greeting[] =
+		"{\"op\":\"sessions\",\"pins\":["
+		"{\"endpoint\":\"chat\",\"id\":\"abc\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":9000},"
+		"{\"endpoint\":\"chat\",\"id\":\"new-1\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":9000},"
+		"{\"endpoint\":\"chat\",\"id\":\"old\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":900},"
+		"{\"endpoint\":\"chat\",\"id\":\"bad_id\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":9000},"
+		"{\"endpoint\":\"chat\",\"id\":\"noexp\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\"}]}";
+	assert_true(sessions_route_event(s, greeting, strlen(greeting), 1000));
+	assert_int_equal(sessions_count(s), 2);
+	assert_string_equal(sessions_find(s, "chat", "abc", 1000)->instance, "/s/i0");
+	assert_string_equal(sessions_find(s, "chat", "new-1", 1000)->instance, "/s/i1");
+	/* other lines are not the module's */
+	static const char table[] = "{\"op\":\"routes\",\"endpoints\":[]}";
+	assert_false(sessions_route_event(s, table, strlen(table), 1000));
+	sessions_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(id_validation), cmocka_unit_test(parse_new),   cmocka_unit_test(pin_find_unpin),
 		cmocka_unit_test(expiry),        cmocka_unit_test(bound),       cmocka_unit_test(instance_gone),
-		cmocka_unit_test(many),
+		cmocka_unit_test(many),          cmocka_unit_test(lines_and_greeting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
