@@ -794,6 +794,8 @@ static int session_route(struct server *srv, struct request *req, const struct r
 			 const char *endpoint, const char *session, bool stream, const char **variant,
 			 const struct route_instance **pinned)
 {
+	if (!route_table_find(table, endpoint))
+		return 0; /* invoke_route answers: the endpoint is not found */
 	int64_t now = (int64_t)clock_epoch_seconds();
 	if (strcmp(session, SESSION_NEW) == 0) {
 		if (stream) {

@@ -1111,7 +1111,7 @@ static int handle_session(struct server *s, struct conn *c, struct request *req)
 		struct tm tm;
 		gmtime_r(&exp, &tm);
 		/* the hostname token without its ':' and '#' */
-		char host[64];
+		char host[160];
 		size_t hl = 0;
 		for (size_t i = 0; i + 1 < cfg->hostname_len && hl + 1 < sizeof(host); i++)
 			if (isalnum((unsigned char)cfg->hostname[i]))
