@@ -33,6 +33,8 @@
 #define SESSION_NEW_ID_HEADER "X-Amzn-SageMaker-New-Session-Id"
 #define SESSION_CLOSED_ID_HEADER "X-Amzn-SageMaker-Closed-Session-Id"
 #define SESSIONS_DEFAULT_MAX 10000
+/* --max-sessions's bound: berthd keeps at most as many (RUNTIME_SESSIONS_MAX) */
+#define SESSIONS_LIMIT 10000
 
 struct session_pin {
 	char id[SESSION_ID_MAX + 1];
