@@ -99,7 +99,7 @@
  *      ← {"ok":false,"error":"…"}                  (any of them)
  *
  * 10. Stateful session pins (the router, as its pins change; no answer;
- *    router channel only; router/sessions.h, orchestrator/runtime/sessions.c):
+ *    router/sessions.h, orchestrator/runtime/sessions.c):
  *      → {"op":"session_pin","endpoint":"E","id":"ID","variant":"V",
  *         "instance":"<first container's shim socket>","expires":<Unix seconds>}
  *      → {"op":"session_unpin","endpoint":"E","id":"ID"}

@@ -284,7 +284,7 @@ static void *connection_main(void *arg)
 		if (out.len > 0 && ipc_send(fd, out.data, out.len, -1, &err) < 0)
 			log_debug("%s reply not delivered: %s", op, err.msg);
 		buf_free(&out);
-	} else if (ch->kind == CONTROL_ROUTER && (strcmp(op, "session_pin") == 0 || strcmp(op, "session_unpin") == 0)) {
+	} else if (strcmp(op, "session_pin") == 0 || strcmp(op, "session_unpin") == 0) {
 		/* kind 10: no answer */
 		runtime_session_handle(cs->rt, op, req);
 	} else if (strcmp(op, "mme_touch") == 0) {
