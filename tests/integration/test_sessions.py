@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -158,6 +159,19 @@ def test_unknown_and_malformed_session_ids(berth, ep):
     st, _, body = hh.invoke(berth, ep + "x", headers={"X-Amzn-SageMaker-Session-Id": sid})
     assert st == 400
     berth.assert_serving()
+
+
+def test_session_expires_at_its_expires(berth):
+    cfg, ep = hh.make_endpoint(berth, "sexp", [{"name": "AllTraffic", "count": 2,
+                                                 "env": dict(SESSION_ENV, ECHO_SESSION_TTL="3")}])
+    sid, creator = new_session(berth, ep)
+    st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})
+    assert st == 200 and who(body.decode()) == creator
+    time.sleep(4.2)  # Expires has whole seconds: 3 s from the container's clock, plus rounding
+    st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})
+    assert st == 400 and json.loads(body)["message"] == unknown_message(sid, ep), body
+    berth.assert_serving()
+    hh.cleanup(berth, cfg, ep)
 
 
 def test_container_sends_malformed_new_session(berth):
