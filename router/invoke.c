@@ -340,8 +340,6 @@ static void invocation_cancel(void *arg)
 
 static void step_start(struct invocation *iv);
 static void mme_resolve(struct invocation *iv);
-static void session_tell_berthd(struct server *srv, const struct session_pin *pin, const char *endpoint,
-				const char *id);
 
 /* ---- streaming (InvokeEndpointWithResponseStream) ------------------------ */
 
@@ -367,7 +365,7 @@ static void stream_begin(struct invocation *iv)
 	 * response has no ClosedSessionId member: the pin just goes) */
 	if (iv->session_id && x->resp_closed_session[0] && strcmp(x->resp_closed_session, iv->session_id) == 0 &&
 	    sessions_unpin(iv->inv->srv->sessions, iv->plan.endpoint->name, iv->session_id))
-		session_tell_berthd(iv->inv->srv, NULL, iv->plan.endpoint->name, iv->session_id);
+		invoke_session_tell_berthd(iv->inv->srv, NULL, iv->plan.endpoint->name, iv->session_id);
 	iv->stream_started = true;
 	iv->inv->srv->metrics.streams++;
 	request_stream_begin(req, stream_resume);
@@ -531,9 +529,9 @@ static void respond_model_failure(struct invocation *iv, int status, const char 
 /* Tells berthd a pin (pin != NULL) or that (endpoint, id) is unpinned, so a
  * restarted router gets it back (sessions.h); fire-and-forget: the router
  * serves from its own table either way. */
-static void session_tell_berthd(struct server *srv, const struct session_pin *pin, const char *endpoint,
-				const char *id)
+void invoke_session_tell_berthd(void *server, const struct session_pin *pin, const char *endpoint, const char *id)
 {
+	struct server *srv = server;
 	struct berth_buf line = BERTH_BUF_INIT;
 	int r = pin ? session_render_pin(pin, &line) : session_render_unpin(endpoint, id, &line);
 	if (r < 0 || !berthd_call_start(srv, line.data, line.len, false, SESSION_SYNC_TIMEOUT_MS, NULL, NULL))
@@ -574,13 +572,13 @@ static int session_answer(struct invocation *iv)
 			return -1;
 		}
 		iv->session_created = true;
-		session_tell_berthd(srv, sessions_find(srv->sessions, endpoint, id, now), endpoint, id);
+		invoke_session_tell_berthd(srv, sessions_find(srv->sessions, endpoint, id, now), endpoint, id);
 		log_info("invoke %s: session %s pinned to variant %s instance %s until %lld", endpoint, id,
 			 iv->plan.variant->name, session_instance_key(iv->plan.instance), (long long)expires);
 	}
 	if (!iv->session_new && x->resp_closed_session[0] && strcmp(x->resp_closed_session, iv->session_id) == 0) {
 		sessions_unpin(srv->sessions, endpoint, iv->session_id);
-		session_tell_berthd(srv, NULL, endpoint, iv->session_id);
+		invoke_session_tell_berthd(srv, NULL, endpoint, iv->session_id);
 		iv->session_closed = true;
 	}
 	return 0;
@@ -824,7 +822,7 @@ static int session_route(struct server *srv, struct request *req, const struct r
 		log_info("invoke %s: session %s dropped: its instance %s is no longer in service", endpoint, session,
 			 pin->instance);
 		sessions_unpin(srv->sessions, endpoint, session);
-		session_tell_berthd(srv, NULL, endpoint, session);
+		invoke_session_tell_berthd(srv, NULL, endpoint, session);
 		pin = NULL;
 	}
 	if (!pin) {

@@ -57,6 +57,12 @@ int invoke_move(struct invoke_plan *plan, const struct route_instance *in);
  * there is no other instance. */
 int invoke_reroute(struct invoke_plan *plan, uint64_t pick);
 
+/* Stateful sessions (sessions.h): tells berthd a pin, or (pin NULL) that
+ * (endpoint, id) is unpinned, fire-and-forget. server: the struct server
+ * (a sessions_tell_fn). */
+struct session_pin;
+void invoke_session_tell_berthd(void *server, const struct session_pin *pin, const char *endpoint, const char *id);
+
 /* The Serial-mode message when step `from` produced n bytes for step `to`. */
 void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from, const char *to, size_t n);
 

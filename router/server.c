@@ -64,7 +64,7 @@ static bool on_route_event(void *data, char *line, size_t len)
 {
 	struct server *srv = data;
 	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len) ||
-	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds()))
+	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds(), invoke_session_tell_berthd, srv))
 		return true;
 	return rmme_route_event(srv->mme, line, len);
 }

@@ -14,6 +14,7 @@ struct sessions {
 	struct session_pin **buckets;
 	size_t n_buckets; /* a power of two */
 	size_t count, max;
+	bool greeted; /* berthd's pins were merged once (sessions_route_event) */
 };
 
 struct sessions *sessions_new(size_t max)
@@ -289,7 +290,49 @@ int session_render_unpin(const char *endpoint, const char *id, struct berth_buf 
 	return render_line(g, out);
 }
 
-bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now)
+/* One pin object of berthd's list, checked; false when not usable. */
+static bool greeting_pin(yajl_val p, int64_t now, const char **endpoint, const char **id, const char **variant,
+			 const char **instance, long long *expires)
+{
+	*endpoint = json_get_string(p, "endpoint");
+	*id = json_get_string(p, "id");
+	*variant = json_get_string(p, "variant");
+	*instance = json_get_string(p, "instance");
+	return *endpoint && *id && *variant && *instance && json_get_int64(p, "expires", expires) &&
+	       session_id_valid(*id) && *expires > now;
+}
+
+/* Router's pins berthd's list lacks: told to berthd. */
+static void resync(struct sessions *s, yajl_val pins, int64_t now, sessions_tell_fn tell, void *data)
+{
+	struct sessions *theirs = sessions_new(pins->u.array.len ? pins->u.array.len : 1);
+	size_t unpinned = 0, pinned = 0;
+	for (size_t i = 0; theirs && i < pins->u.array.len; i++) {
+		const char *endpoint, *id, *variant, *instance;
+		long long expires;
+		if (!greeting_pin(pins->u.array.values[i], now, &endpoint, &id, &variant, &instance, &expires))
+			continue;
+		sessions_pin(theirs, endpoint, id, variant, instance, expires, now, NULL);
+		if (!sessions_find(s, endpoint, id, now)) {
+			tell(data, NULL, endpoint, id);
+			unpinned++;
+		}
+	}
+	for (size_t b = 0; theirs && b < s->n_buckets; b++)
+		for (struct session_pin *p = s->buckets[b]; p; p = p->next)
+			if (p->expires > now && !sessions_find(theirs, p->endpoint, p->id, now)) {
+				tell(data, p, p->endpoint, p->id);
+				pinned++;
+			}
+	if (!theirs)
+		log_error("stateful sessions: out of memory comparing berthd's pins; they stay as berthd has them");
+	sessions_free(theirs);
+	log_info("stateful sessions: berthd is back; told it %zu pin%s and %zu unpin%s it missed", pinned,
+		 pinned == 1 ? "" : "s", unpinned, unpinned == 1 ? "" : "s");
+}
+
+bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now, sessions_tell_fn tell,
+			  void *data)
 {
 	if (!memmem(line, len < 32 ? len : 32, "\"sessions\"", 10))
 		return false;
@@ -302,14 +345,22 @@ bool sessions_route_event(struct sessions *s, const char *line, size_t len, int6
 		return false;
 	}
 	yajl_val pins = json_get(v, "pins");
+	if (!pins || !YAJL_IS_ARRAY(pins)) {
+		log_error("stateful sessions: berthd's message has no \"pins\" list; ignored");
+		yajl_tree_free(v);
+		return true;
+	}
+	if (s->greeted) {
+		resync(s, pins, now, tell, data);
+		yajl_tree_free(v);
+		return true;
+	}
+	s->greeted = true;
 	size_t kept = 0, refused = 0;
-	for (size_t i = 0; pins && YAJL_IS_ARRAY(pins) && i < pins->u.array.len; i++) {
-		yajl_val p = pins->u.array.values[i];
-		const char *endpoint = json_get_string(p, "endpoint"), *id = json_get_string(p, "id"),
-			   *variant = json_get_string(p, "variant"), *instance = json_get_string(p, "instance");
+	for (size_t i = 0; i < pins->u.array.len; i++) {
+		const char *endpoint, *id, *variant, *instance;
 		long long expires;
-		if (!endpoint || !id || !variant || !instance || !json_get_int64(p, "expires", &expires) ||
-		    !session_id_valid(id) || expires <= now) {
+		if (!greeting_pin(pins->u.array.values[i], now, &endpoint, &id, &variant, &instance, &expires)) {
 			refused++;
 			continue;
 		}
@@ -321,6 +372,7 @@ bool sessions_route_event(struct sessions *s, const char *line, size_t len, int6
 			kept++;
 	}
 	yajl_tree_free(v);
-	log_info("stateful sessions from berthd: %zu pinned%s", kept, refused ? " (some refused: expired, invalid or over --max-sessions)" : "");
+	log_info("stateful sessions from berthd: %zu pinned%s", kept,
+		 refused ? " (some refused: expired, invalid or over --max-sessions)" : "");
 	return true;
 }

@@ -83,10 +83,17 @@ bool sessions_unpin(struct sessions *s, const char *endpoint, const char *id);
  * that (endpoint, id) is gone ({"op":"session_unpin",…}\n). 0 or -1 (ENOMEM). */
 int session_render_pin(const struct session_pin *pin, struct berth_buf *out);
 int session_render_unpin(const char *endpoint, const char *id, struct berth_buf *out);
-/* A line on the route watch: berthd's {"op":"sessions","pins":[…]} is
- * merged into s (pins that are valid, not expired at now, and fit; the
- * router's own pins of the same ID win). false when the line is not one. */
-bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now);
+/* Tells berthd a pin (pin set) or an unpin (pin NULL, endpoint and id). */
+typedef void (*sessions_tell_fn)(void *data, const struct session_pin *pin, const char *endpoint, const char *id);
+/* A line on the route watch: berthd's {"op":"sessions","pins":[…]}. The
+ * first one a router gets is merged into s (pins that are valid, not
+ * expired at now, and fit; the router's own pins of the same ID win).
+ * A later one (berthd restarted while this router ran, and may have missed
+ * changes it sent meanwhile) is answered instead: the router's table is
+ * the truth, so tell() unpins what berthd has and s has not, and pins what
+ * s has and berthd has not. false when the line is not one. */
+bool sessions_route_event(struct sessions *s, const char *line, size_t len, int64_t now, sessions_tell_fn tell,
+			  void *data);
 
 /* The instance of table a pin names: its variant and instance, or -1 when
  * the endpoint, variant or instance is gone. */

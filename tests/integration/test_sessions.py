@@ -232,6 +232,31 @@ def test_berthd_kill9_keeps_pins(berth, ep):
     berth.assert_serving()
 
 
+def test_changes_while_berthd_is_down_reach_it_when_back(berth, ep):
+    closed, _ = new_session(berth, ep)
+    bh.wait_until(lambda: berthd_holds(berth, closed), 5, "berthd to save the pin")
+    berth.berthd.send_signal(signal.SIGKILL)
+    berth.berthd.wait(timeout=10)
+    # berthd is down: the router serves, closes and creates sessions alone
+    st, h, _ = hh.invoke(berth, ep, body=b"close", headers={"X-Amzn-SageMaker-Session-Id": closed})
+    assert st == 200 and h["x-amzn-sagemaker-closed-session-id"] == closed
+    st, h, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": "NEW_SESSION"})
+    assert st == 200, body
+    made, creator = h["x-amzn-sagemaker-new-session-id"].split(";")[0], who(body.decode())
+    assert berthd_holds(berth, closed) and not berthd_holds(berth, made)
+    berth.start_berthd()
+    # the router re-subscribes and tells the new berthd what it missed
+    bh.wait_until(lambda: berthd_holds(berth, made) and not berthd_holds(berth, closed), 15,
+                  "the router to resynchronise berthd's pins")
+    restart_router(berth, ep)
+    for _ in range(5):
+        st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": made})
+        assert st == 200 and who(body.decode()) == creator, body
+    st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": closed})
+    assert st == 400 and json.loads(body)["message"] == unknown_message(closed, ep), body
+    berth.assert_serving()
+
+
 def test_session_limit(berth, ep):
     made = []
     for _ in range(MAX_SESSIONS + 3):

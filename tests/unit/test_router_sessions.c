@@ -181,9 +181,15 @@ static void many(void **state)
 	sessions_free(s);
 }
 
+static void told(void *data, const struct session_pin *pin, const char *endpoint, const char *id)
+{
+	buf_printf(data, "%s %s/%s;", pin ? "pin" : "unpin", endpoint, id);
+}
+
 static void lines_and_greeting(void **state)
 {
 	(void)state;
+	struct berth_buf log = BERTH_BUF_INIT;
 	struct sessions *s = sessions_new(4);
 	assert_int_equal(sessions_pin(s, "chat", "abc", "AllTraffic", "/s/i0", 5000, 1000, NULL), 0);
 	struct berth_buf b = BERTH_BUF_INIT;
@@ -203,13 +209,27 @@ static void lines_and_greeting(void **state)
 		"{\"endpoint\":\"chat\",\"id\":\"old\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":900},"
 		"{\"endpoint\":\"chat\",\"id\":\"bad_id\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":9000},"
 		"{\"endpoint\":\"chat\",\"id\":\"noexp\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\"}]}";
-	assert_true(sessions_route_event(s, greeting, strlen(greeting), 1000));
+	assert_true(sessions_route_event(s, greeting, strlen(greeting), 1000, told, &log));
 	assert_int_equal(sessions_count(s), 2);
 	assert_string_equal(sessions_find(s, "chat", "abc", 1000)->instance, "/s/i0");
 	assert_string_equal(sessions_find(s, "chat", "new-1", 1000)->instance, "/s/i1");
 	/* other lines are not the module's */
 	static const char table[] = "{\"op\":\"routes\",\"endpoints\":[]}";
-	assert_false(sessions_route_event(s, table, strlen(table), 1000));
+	assert_false(sessions_route_event(s, table, strlen(table), 1000, told, &log));
+	assert_int_equal(log.len, 0); /* the first greeting is merged, nothing told */
+	/* berthd restarted and missed changes: it has "new-1" (unpinned here
+	 * meanwhile) and "gone"; the router has "abc" and "mine" */
+	assert_true(sessions_unpin(s, "chat", "new-1"));
+	assert_int_equal(sessions_pin(s, "chat", "mine", "AllTraffic", "/s/i1", 9000, 1000, NULL), 0);
+	static const char again[] =
+		"{\"op\":\"sessions\",\"pins\":["
+		"{\"endpoint\":\"chat\",\"id\":\"abc\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i0\",\"expires\":5000},"
+		"{\"endpoint\":\"chat\",\"id\":\"new-1\",\"variant\":\"AllTraffic\",\"instance\":\"/s/i1\",\"expires\":9000}]}";
+	assert_true(sessions_route_event(s, again, strlen(again), 1000, told, &log));
+	assert_string_equal(log.data, "unpin chat/new-1;pin chat/mine;");
+	assert_int_equal(sessions_count(s), 2); /* the router's table is unchanged */
+	assert_null(sessions_find(s, "chat", "new-1", 1000));
+	buf_free(&log);
 	sessions_free(s);
 }
 
