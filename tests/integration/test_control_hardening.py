@@ -189,10 +189,11 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
                          "headers": _signed_lines(inst, "ListModels", b"{}"), "body": "{}"})
     r = as_user(router_uid, router_gid, channel, signed)
     assert r["doc"]["status"] == 200 and json.loads(r["doc"]["body"])["Models"][0]["ModelName"] == "sock-ep"
-    # the watch connection: the router's settings (no secret), then the route table
-    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=2)
+    # the watch connection: the router's settings (no secret), its session pins, then the route table
+    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=3)
     assert r["doc"]["op"] == "auth"
-    assert r["docs"][1]["op"] == "routes" and [e["name"] for e in r["docs"][1]["endpoints"]] == [ep]
+    assert r["docs"][1] == {"op": "sessions", "pins": []}
+    assert r["docs"][2]["op"] == "routes" and [e["name"] for e in r["docs"][2]["endpoints"]] == [ep]
     # another uid that gets past the file mode (root) is still not the router: closed unanswered
     r = as_user(0, 0, channel, list_models)
     assert r["connect"] == "ok" and r.get("reply") is None and "timeout" not in r
