@@ -436,8 +436,12 @@ def test_berthd_stop_and_kill_end_the_pull(make_berth, hanging, tmp_path):
     bh.wait_until(lambda: "Models" in inst.sm.list_models(), 15, "berthd back")
     assert inst.sm.describe_endpoint(EndpointName=ep)["EndpointStatus"] == "Creating"
     bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run again")
-    inst.restart_berthd()  # SIGKILL
+    inst.berthd.send_signal(signal.SIGKILL)
+    inst.berthd.wait(timeout=10)
+    # checked before berthd is back: the next berthd resumes the pull with a skopeo of its own
     bh.wait_until(lambda: not skopeo_pids(inst.state_dir), 5, "skopeo to die with berthd")
+    inst.start_berthd()
+    bh.wait_until(lambda: "Models" in inst.sm.list_models(), 15, "berthd back")
     reg = os.path.join(inst.state_dir, "registry")
     assert not [n for n in os.listdir(reg) if n.endswith(".partial")]
     bh.delete_stack(inst, m, c, ep)
