@@ -5,6 +5,7 @@ berthd pulls with skopeo into its cache, resolves tags at CreateEndpoint and
 reports ResolvedImage; an ECR-style name reaches it through a mirror; every
 bad input fails the endpoint (or the call) with the registry's own words,
 leaves nothing in the cache and berth keeps serving."""
+import base64
 import json
 import os
 import shutil
@@ -236,6 +237,62 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
         bh.assert_no_leaks(berth)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def fast_resolutions(inst, image):
+    """berthd's log lines for tags it resolved with its own request."""
+    return [ln for ln in berthd_log(inst).splitlines()
+            if ("image %s is sha256:" % image) in ln and "(cached; the registry answered in " in ln]
+
+
+def test_warm_tag_is_resolved_by_berthd_itself(berth, registry):
+    """A tag whose digest is cached: CreateEndpoint asks the registry with
+    one HEAD of berthd's own, not with skopeo; for a manifest list the
+    pinned digest is still the list's, as skopeo's was."""
+    for name in ("echo:v1", "multi:v1"):
+        image = registry.host + "/" + name
+        digest = registry.digest(name)
+        p = berth.cli("pull", image, timeout=90)  # cached from here on
+        assert p.returncode == 0, p.stderr
+        before = len(fast_resolutions(berth, image))
+        m, c, ep = stack(berth, "reg-warm-%s-%s" % (name.split(":")[0], S), image)
+        dd = wait_settled(berth, ep)
+        assert dd["EndpointStatus"] == "InService", dd
+        berth.note_containers()
+        (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
+        assert deployed["ResolvedImage"] == "%s/%s@%s" % (registry.host, name.split(":")[0], digest), deployed
+        lines = fast_resolutions(berth, image)
+        assert len(lines) == before + 1 and digest in lines[-1], berth.log_tail(40)
+        assert invoke(berth, ep, b"warm") == b"warm"
+        bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+    berth.assert_serving()
+
+
+def test_auth_file_credentials(make_berth, registry, tmp_path):
+    """Credentials from an auth.json "auth" entry: skopeo's pull and
+    berthd's own tag request both log in with them."""
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"auths": {registry.host: {
+        "auth": base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()}}}))
+    conf = tmp_path / "registries-auth.json"
+    conf.write_text(json.dumps({"hosts": {registry.host: {"auth_file": str(auth), "cert_dir": registry.certs}},
+                                "pull_timeout_ms": 60000}))
+    inst = make_berth(extra_berthd=["--registries", str(conf)])
+    image = registry.host + "/echo:v1"
+    digest = registry.digest("echo:v1")
+    for i in range(2):
+        m, c, ep = stack(inst, "reg-auth%d-%s" % (i, S), image)
+        dd = wait_settled(inst, ep)
+        assert dd["EndpointStatus"] == "InService", dd
+        inst.note_containers()
+        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/echo@%s" % (
+            registry.host, digest)
+        bh.delete_stack(inst, m, c, ep)
+    # the first pulled; the second found the digest cached with its own request
+    assert len(fast_resolutions(inst, image)) == 1, inst.log_tail(40)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
 
 
 # ---- bad input ----------------------------------------------------------------
