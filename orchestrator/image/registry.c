@@ -33,7 +33,7 @@ int registry_open(struct registry *r, const char *state_dir, const struct regist
 	r->max_bytes = max_bytes;
 	atomic_init(&r->stopping, false);
 	pthread_mutex_init(&r->progress_lock, NULL);
-	resolve_tokens_init(&r->tokens);
+	resolve_cache_init(&r->resolve);
 	r->dir = fs_path("%s/registry", state_dir);
 	r->conf_file = fs_path("%s/registry/registries.conf", state_dir);
 	r->policy_file = fs_path("%s/registry/policy.json", state_dir);
@@ -76,7 +76,7 @@ void registry_close(struct registry *r)
 	free(r->policy_file);
 	host_roots_free(&r->roots);
 	pthread_mutex_destroy(&r->progress_lock);
-	resolve_tokens_free(&r->tokens);
+	resolve_cache_free(&r->resolve);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -493,7 +493,7 @@ static enum resolve_outcome resolve_fast(struct registry *r, const struct image_
 				     .auth_file = h && h->auth_file ? h->auth_file : r->cfg->auth_file,
 				     .timeout_ms = budget, .stop = &r->stopping, .cancelled = o->cancelled,
 				     .cancel_ctx = o->cancel_ctx };
-	return resolve_tag(&r->tokens, &q, digest, why, why_size);
+	return resolve_tag(&r->resolve, &q, digest, why, why_size);
 }
 
 /* ---- the pull ----------------------------------------------------------- */

@@ -55,7 +55,7 @@ struct registry {
 	struct host_roots roots; /* { dir }: where cached layouts are opened beneath */
 	uint64_t max_bytes;    /* image_max_bytes */
 	atomic_bool stopping;  /* berthd is stopping: running pulls are killed */
-	struct resolve_tokens tokens; /* Bearer tokens of tag resolutions (resolve.h) */
+	struct resolve_cache resolve; /* tokens and connections of tag resolutions (resolve.h) */
 	/* pulls in progress: the image as given and its last step (for
 	 * DescribeEndpoint while Creating), guarded by progress_lock */
 	pthread_mutex_t progress_lock;

@@ -193,22 +193,53 @@ int resolve_auth_from_json(const char *json, size_t len, const char *key, char *
 
 /* ---- tokens ----------------------------------------------------------------- */
 
-void resolve_tokens_init(struct resolve_tokens *t)
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *user_data)
+{
+	(void)c, (void)access;
+	struct resolve_cache *t = user_data;
+	pthread_mutex_lock(&t->share_locks[(size_t)data % 8]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *user_data)
+{
+	(void)c;
+	struct resolve_cache *t = user_data;
+	pthread_mutex_unlock(&t->share_locks[(size_t)data % 8]);
+}
+
+void resolve_cache_init(struct resolve_cache *t)
 {
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
+	for (size_t i = 0; i < 8; i++)
+		pthread_mutex_init(&t->share_locks[i], NULL);
+	CURLSH *sh = curl_share_init();
+	if (sh && curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) == CURLSHE_OK &&
+	    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) == CURLSHE_OK &&
+	    curl_share_setopt(sh, CURLSHOPT_USERDATA, t) == CURLSHE_OK &&
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK &&
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK) {
+		t->share = sh;
+	} else if (sh) {
+		curl_share_cleanup(sh);
+	}
 }
 
-void resolve_tokens_free(struct resolve_tokens *t)
+void resolve_cache_free(struct resolve_cache *t)
 {
+	if (t->share)
+		curl_share_cleanup(t->share);
 	for (size_t i = 0; i < RESOLVE_TOKENS; i++)
 		free(t->slots[i].token);
+	for (size_t i = 0; i < 8; i++)
+		pthread_mutex_destroy(&t->share_locks[i]);
 	pthread_mutex_destroy(&t->lock);
 	memset(t, 0, sizeof(*t));
 }
 
 /* A copy of the live token for key, or NULL. */
-static char *token_get(struct resolve_tokens *t, const char *key)
+static char *token_get(struct resolve_cache *t, const char *key)
 {
 	char *copy = NULL;
 	long long now = clock_now_ms();
@@ -220,7 +251,7 @@ static char *token_get(struct resolve_tokens *t, const char *key)
 	return copy;
 }
 
-static void token_put(struct resolve_tokens *t, const char *key, const char *token, long long life_s)
+static void token_put(struct resolve_cache *t, const char *key, const char *token, long long life_s)
 {
 	long long now = clock_now_ms();
 	pthread_mutex_lock(&t->lock);
@@ -468,7 +499,7 @@ static char *fetch_token(CURL *c, struct exchange *x, const struct resolve_chall
 	return token;
 }
 
-enum resolve_outcome resolve_tag(struct resolve_tokens *tokens, const struct resolve_request *q, char digest[72],
+enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct resolve_request *q, char digest[72],
 				 char *why, size_t why_size)
 {
 	struct exchange x = { .q = q, .deadline_ms = clock_now_ms() + q->timeout_ms, .body = BERTH_BUF_INIT,
@@ -486,6 +517,8 @@ enum resolve_outcome resolve_tag(struct resolve_tokens *tokens, const struct res
 	/* docker.io's API is registry-1.docker.io, as skopeo knows */
 	const char *api = strcmp(q->host, "docker.io") == 0 ? "registry-1.docker.io" : q->host;
 	url = fs_path("https://%s/v2/%s/manifests/%s", api, q->repository, q->tag);
+	if (tokens->share)
+		curl_easy_setopt(c, CURLOPT_SHARE, tokens->share);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -507,6 +540,8 @@ enum resolve_outcome resolve_tag(struct resolve_tokens *tokens, const struct res
 	char auth[RESOLVE_TOKEN_MAX + 16] = "";
 	if (token)
 		snprintf(auth, sizeof(auth), "Bearer %s", token);
+	else if (userpass[0])
+		basic_header(userpass, auth, sizeof(auth));
 	long status = 0;
 	for (int round = 0; round < 2; round++) {
 		if (perform(c, &x, url, auth[0] ? auth : NULL, true, &status, why, why_size) < 0)

@@ -13,7 +13,8 @@
  * any), kept for its expires_in (60 s when not said) per registry and
  * repository. TLS: the system CAs plus cert_dir's *.crt, a client
  * certificate from cert_dir's *.cert and its *.key (containers-certs.d(5));
- * tls_verify false checks nothing.
+ * tls_verify false checks nothing. Credentials set are sent with the first
+ * request (no round trip for the registry's Basic challenge).
  *
  * This is only a fast path: any answer it cannot vouch for (no or a
  * malformed digest header, another media type, an HTTP error, a transport
@@ -33,9 +34,13 @@
 #define RESOLVE_TOKENS 16
 #define RESOLVE_TOKEN_MAX 8192
 
-/* Bearer tokens kept for their lifetime, per registry and repository. */
-struct resolve_tokens {
+/* What resolutions keep between them: Bearer tokens for their lifetime,
+ * per registry and repository; and open connections and TLS sessions
+ * (a libcurl share), so a warm CreateEndpoint pays no TLS handshake. */
+struct resolve_cache {
 	pthread_mutex_t lock;
+	void *share;               /* CURLSH *, NULL when libcurl could not make one */
+	pthread_mutex_t share_locks[8]; /* by curl_lock_data */
 	struct resolve_token {
 		char key[600];      /* "host/repository" */
 		char *token;        /* NULL: free slot */
@@ -43,8 +48,8 @@ struct resolve_tokens {
 	} slots[RESOLVE_TOKENS];
 };
 
-void resolve_tokens_init(struct resolve_tokens *t);
-void resolve_tokens_free(struct resolve_tokens *t);
+void resolve_cache_init(struct resolve_cache *t);
+void resolve_cache_free(struct resolve_cache *t);
 
 struct resolve_request {
 	const char *host;        /* registry host[:port] to ask (after mirrors) */
@@ -64,7 +69,7 @@ enum resolve_outcome {
 	RESOLVE_STOPPED,   /* *stop or cancelled() */
 };
 
-enum resolve_outcome resolve_tag(struct resolve_tokens *tokens, const struct resolve_request *q, char digest[72],
+enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct resolve_request *q, char digest[72],
 				 char *why, size_t why_size);
 
 /* ---- parsing, exposed for unit tests ------------------------------------ */
