@@ -17,8 +17,8 @@ import time
 import pytest
 
 import berth_helpers as bh
-from registry_helpers import (PASSWORD, S, USER, HangingRegistry, Registry, file_layer, make_index_layout,
-                              make_layout, skopeo_pids)
+from registry_helpers import (PASSWORD, S, USER, HangingRegistry, Registry, TokenRegistry, file_layer,
+                              make_index_layout, make_layout, skopeo_pids)
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -293,6 +293,38 @@ def test_auth_file_credentials(make_berth, registry, tmp_path):
     assert len(fast_resolutions(inst, image)) == 1, inst.log_tail(40)
     bh.assert_no_leaks(inst)
     inst.assert_serving()
+
+
+def test_bearer_token_flow(make_berth, registry, tmp_path):
+    """A registry with the Bearer token flow (as Docker Hub's): berthd's own
+    request asks the WWW-Authenticate realm for a token with the configured
+    credentials, service and scope, keeps it for its expires_in, and
+    resolves the tag to the cached digest the registry names."""
+    digest = registry.digest("echo:v1")
+    tr = TokenRegistry(registry.dir, digest)
+    try:
+        conf = tmp_path / "registries-bearer.json"
+        creds = {"username": USER, "password": PASSWORD, "cert_dir": registry.certs}
+        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000}))
+        inst = make_berth(extra_berthd=["--registries", str(conf)])
+        p = inst.cli("pull", registry.host + "/echo:v1", timeout=90)  # the digest is cached from here on
+        assert p.returncode == 0, p.stderr
+        image = tr.host + "/echo:v1"
+        for _ in range(2):
+            p = inst.cli("pull", image, timeout=90)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout.decode().startswith("%s is %s/echo@%s (" % (image, tr.host, digest)), p.stdout
+        tokens = [r for r in tr.requests if r[1].startswith("/token?")]
+        assert len(tokens) == 1, tr.requests  # the second resolution kept the token
+        assert "service=berth-test" in tokens[0][1] and "scope=repository%3Aecho%3Apull" in tokens[0][1], tokens
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2].split(" ")[0] for h in heads] == ["Basic", "Bearer", "Bearer"], tr.requests
+        assert all(h[2] == "Bearer " + tr.token for h in heads[1:]), tr.requests
+        assert len(fast_resolutions(inst, image)) == 2, inst.log_tail(40)
+        bh.assert_no_leaks(inst)
+        inst.assert_serving()
+    finally:
+        tr.stop()
 
 
 # ---- bad input ----------------------------------------------------------------
