@@ -98,6 +98,16 @@
  *      ← {"ok":true,"removed":N,"bytes":N}
  *      ← {"ok":false,"error":"…"}                  (any of them)
  *
+ * 10. Stateful session pins (the router, as its pins change; no answer;
+ *    router/sessions.h, orchestrator/runtime/sessions.c):
+ *      → {"op":"session_pin","endpoint":"E","id":"ID","variant":"V",
+ *         "instance":"<first container's shim socket>","expires":<Unix seconds>}
+ *      → {"op":"session_unpin","endpoint":"E","id":"ID"}
+ *    berthd persists them (STATE_DIR/sessions.json) and, on the route-table
+ *    connection (kind 2), after the settings and before the first table,
+ *    sends {"op":"sessions","pins":[{endpoint,id,variant,instance,expires}…]}
+ *    without those expired or whose instance no longer serves.
+ *
  *    On the route-table connection (kind 2) berthd first sends the router's
  *    settings, before the first table and again whenever they change:
  *      {"op":"auth","mode":"sigv4"|"none","region":"us-east-1","account":"000000000000",

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "berthd_call.h"
 #include "clock.h"
 #include "eventstream.h"
 #include "invoke.h"
@@ -11,6 +12,7 @@
 #include "mme.h"
 #include "routes.h"
 #include "server.h"
+#include "sessions.h"
 #include "upstream.h"
 
 #define INVOKER_KEEP 128
@@ -66,10 +68,9 @@ const struct route_instance *invoke_pick_instance(const struct route_variant *v,
 	return best;
 }
 
-int invoke_reroute(struct invoke_plan *plan, uint64_t pick)
+int invoke_move(struct invoke_plan *plan, const struct route_instance *in)
 {
-	const struct route_instance *in = invoke_pick_instance(plan->variant, pick, plan->instance);
-	if (!in || in->n_containers != plan->instance->n_containers)
+	if (!in || !plan->instance || in->n_containers != plan->instance->n_containers)
 		return -1;
 	/* same model: the same container positions in the other instance */
 	for (size_t s = 0; s < plan->n_steps; s++) {
@@ -80,6 +81,11 @@ int invoke_reroute(struct invoke_plan *plan, uint64_t pick)
 	}
 	plan->instance = in;
 	return 0;
+}
+
+int invoke_reroute(struct invoke_plan *plan, uint64_t pick)
+{
+	return invoke_move(plan, invoke_pick_instance(plan->variant, pick, plan->instance));
 }
 
 static int refuse(struct invoke_refusal *r, int status, const char *code, const char *fmt, ...)
@@ -240,6 +246,10 @@ struct invocation {
 	struct mme_wait mme_wait;
 	bool mme_waiting, mme_loaded, mme_retried;
 	uint64_t load_ns;
+	/* stateful sessions (sessions.h): the request's session ID (NULL: none),
+	 * whether it is NEW_SESSION, and which session headers go back */
+	const char *session_id;
+	bool session_new, session_created, session_closed;
 	struct invocation *next_free;
 };
 
@@ -351,6 +361,11 @@ static void stream_begin(struct invocation *iv)
 	request_respond_header(req, "X-Amzn-Invoked-Production-Variant", iv->plan.variant->name);
 	if (x->has_resp_custom_attributes)
 		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
+	/* a session may be closed by a streamed answer (SageMaker's stream
+	 * response has no ClosedSessionId member: the pin just goes) */
+	if (iv->session_id && x->resp_closed_session[0] && strcmp(x->resp_closed_session, iv->session_id) == 0 &&
+	    sessions_unpin(iv->inv->srv->sessions, iv->plan.endpoint->name, iv->session_id))
+		invoke_session_tell_berthd(iv->inv->srv, NULL, iv->plan.endpoint->name, iv->session_id);
 	iv->stream_started = true;
 	iv->inv->srv->metrics.streams++;
 	request_stream_begin(req, stream_resume);
@@ -467,6 +482,10 @@ static void respond_success(struct invocation *iv)
 	request_respond_header(req, "X-Amzn-Invoked-Production-Variant", iv->plan.variant->name);
 	if (x->has_resp_custom_attributes)
 		request_respond_header(req, "X-Amzn-SageMaker-Custom-Attributes", x->resp_custom_attributes);
+	if (iv->session_created)
+		request_respond_header(req, SESSION_NEW_ID_HEADER, x->resp_new_session);
+	if (iv->session_closed)
+		request_respond_header(req, SESSION_CLOSED_ID_HEADER, x->resp_closed_session);
 	struct timing_step steps[ROUTE_MAX_CONTAINERS + 1];
 	size_t n_timing = 0;
 	if (iv->mme_loaded) /* (mme) a load happened for this request */
@@ -503,6 +522,66 @@ static void respond_model_failure(struct invocation *iv, int status, const char 
 	};
 	respond_model_error(iv->req, &me);
 	invocation_put(iv);
+}
+
+#define SESSION_SYNC_TIMEOUT_MS 2000
+
+/* Tells berthd a pin (pin != NULL) or that (endpoint, id) is unpinned, so a
+ * restarted router gets it back (sessions.h); fire-and-forget: the router
+ * serves from its own table either way. */
+void invoke_session_tell_berthd(void *server, const struct session_pin *pin, const char *endpoint, const char *id)
+{
+	struct server *srv = server;
+	struct berth_buf line = BERTH_BUF_INIT;
+	int r = pin ? session_render_pin(pin, &line) : session_render_unpin(endpoint, id, &line);
+	if (r < 0 || !berthd_call_start(srv, line.data, line.len, false, SESSION_SYNC_TIMEOUT_MS, NULL, NULL))
+		log_warn("session %s of endpoint %s: out of memory telling berthd; a router restart will lose this change",
+			 id, endpoint);
+	buf_free(&line);
+}
+
+/* The last container's 2xx answer of a request with a session ID: a
+ * NEW_SESSION answered with New-Session-Id pins the session to this
+ * instance; an answer naming the request's session in Closed-Session-Id
+ * unpins it. 0, or -1 when iv was answered with an error (a malformed
+ * New-Session-Id: ModelError; no room for the pin: 503). */
+static int session_answer(struct invocation *iv)
+{
+	struct upstream_exchange *x = &iv->x;
+	struct server *srv = iv->inv->srv;
+	const char *endpoint = iv->plan.endpoint->name;
+	if (iv->session_new && x->resp_new_session[0]) {
+		char id[SESSION_ID_MAX + 1];
+		int64_t expires;
+		if (session_parse_new(x->resp_new_session, id, &expires) < 0) {
+			char msg[640];
+			snprintf(msg, sizeof(msg),
+				 "Container %s answered a NEW_SESSION request with %s \"%.300s\", which is not of the form \"ID; Expires=YYYY-MM-DDTHH:MM:SSZ\" (ID: letters, digits and inner hyphens, at most %d characters). Fix the model's session handling.",
+				 iv->plan.steps[iv->step]->hostname, SESSION_NEW_ID_HEADER, x->resp_new_session,
+				 SESSION_ID_MAX);
+			respond_model_failure(iv, x->status, msg, strlen(msg), msg);
+			return -1;
+		}
+		int64_t now = (int64_t)clock_epoch_seconds();
+		if (sessions_pin(srv->sessions, endpoint, id, iv->plan.variant->name,
+				 session_instance_key(iv->plan.instance), expires, now, iv->table) < 0) {
+			respond_busy(iv->req, "5",
+				     "The router holds its limit of %zu stateful sessions (--max-sessions), so session %s of endpoint %s could not be kept. Close sessions you no longer need or wait for them to expire, then try again.",
+				     sessions_max(srv->sessions), id, endpoint);
+			invocation_put(iv);
+			return -1;
+		}
+		iv->session_created = true;
+		invoke_session_tell_berthd(srv, sessions_find(srv->sessions, endpoint, id, now), endpoint, id);
+		log_info("invoke %s: session %s pinned to variant %s instance %s until %lld", endpoint, id,
+			 iv->plan.variant->name, session_instance_key(iv->plan.instance), (long long)expires);
+	}
+	if (!iv->session_new && x->resp_closed_session[0] && strcmp(x->resp_closed_session, iv->session_id) == 0) {
+		sessions_unpin(srv->sessions, endpoint, iv->session_id);
+		invoke_session_tell_berthd(srv, NULL, endpoint, iv->session_id);
+		iv->session_closed = true;
+	}
+	return 0;
 }
 
 static void step_done(struct upstream_exchange *x)
@@ -581,6 +660,8 @@ static void step_done(struct upstream_exchange *x)
 	if (iv->plan.variant->mode == ROUTE_MODE_MULTI)
 		rmme_count(srv->mme, iv->plan.endpoint->name, iv->target_model);
 	if (iv->step + 1 == iv->plan.n_steps) {
+		if (iv->session_id && session_answer(iv) < 0)
+			return;
 		if (iv->stream)
 			stream_whole(iv);
 		else
@@ -620,6 +701,7 @@ static void step_start(struct invocation *iv)
 	x->custom_attributes = iv->custom_attributes;
 	x->inference_id = iv->inference_id;
 	x->target_model = iv->target_model;
+	x->session_id = iv->session_id;
 	x->path = iv->mme_path[0] ? iv->mme_path : NULL;
 	x->done = step_done;
 	/* streamed: the last step only (a Serial pipeline's earlier answers
@@ -701,6 +783,64 @@ static void mme_resolve(struct invocation *iv)
 	rmme_wait_start(m, iv->plan.endpoint->name, iv->target_model, &iv->mme_wait, mme_on_loaded);
 }
 
+/* A request's X-Amzn-SageMaker-Session-Id, before routing: NEW_SESSION
+ * (InvokeEndpoint only) needs room for a pin; an ID must name a live pin
+ * of this endpoint, whose variant (*variant, unless the request named
+ * another: refused) and instance (*pinned) the request then goes to. 0, or
+ * -1 when req was answered. */
+static int session_route(struct server *srv, struct request *req, const struct route_table *table,
+			 const char *endpoint, const char *session, bool stream, const char **variant,
+			 const struct route_instance **pinned)
+{
+	if (!route_table_find(table, endpoint))
+		return 0; /* invoke_route answers: the endpoint is not found */
+	int64_t now = (int64_t)clock_epoch_seconds();
+	if (strcmp(session, SESSION_NEW) == 0) {
+		if (stream) {
+			respond_runtime_error(req, 400, "ValidationError",
+					      "A stateful session cannot be created with InvokeEndpointWithResponseStream. Create it with InvokeEndpoint (SessionId NEW_SESSION), then pass its ID here.");
+			return -1;
+		}
+		if (!sessions_has_room(srv->sessions, now, table)) {
+			respond_busy(req, "5",
+				     "The router holds its limit of %zu stateful sessions (--max-sessions). Close sessions you no longer need or wait for them to expire, then try again.",
+				     sessions_max(srv->sessions));
+			return -1;
+		}
+		return 0;
+	}
+	if (!session_id_valid(session)) {
+		respond_runtime_error(req, 400, "ValidationError",
+				      "1 validation error detected: Value '%.300s' at 'sessionId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$ and have length less than or equal to %d",
+				      session, SESSION_ID_MAX);
+		return -1;
+	}
+	const struct session_pin *pin = sessions_find(srv->sessions, endpoint, session, now);
+	const struct route_variant *v = NULL;
+	if (pin && session_resolve(table, pin, &v, pinned) < 0) {
+		/* its instance is gone (replaced, endpoint deleted): so is the session */
+		log_info("invoke %s: session %s dropped: its instance %s is no longer in service", endpoint, session,
+			 pin->instance);
+		sessions_unpin(srv->sessions, endpoint, session);
+		invoke_session_tell_berthd(srv, NULL, endpoint, session);
+		pin = NULL;
+	}
+	if (!pin) {
+		respond_runtime_error(req, 400, "ValidationError",
+				      "Invalid session ID: %s is not an active session of endpoint %s (it was never created, was closed, has expired, or the instance serving it is gone). Start a new session with SessionId NEW_SESSION.",
+				      session, endpoint);
+		return -1;
+	}
+	if (*variant && strcmp(*variant, v->name) != 0) {
+		respond_runtime_error(req, 400, "ValidationError",
+				      "Session %s of endpoint %s is served by variant %s; the request names variant %s in the %s header. Omit TargetVariant or name %s.",
+				      session, endpoint, v->name, *variant, TARGET_VARIANT_HEADER, v->name);
+		return -1;
+	}
+	*variant = v->name;
+	return 0;
+}
+
 static void invoke_begin(struct invoker *inv, struct request *req, const char *endpoint_name, bool stream)
 {
 	struct server *srv = inv->srv;
@@ -711,8 +851,18 @@ static void invoke_begin(struct invoker *inv, struct request *req, const char *e
 	const char *target = request_header(req, "x-amzn-sagemaker-target-container-hostname", NULL);
 	const char *variant = request_header(req, "x-amzn-sagemaker-target-variant", NULL);
 	const char *target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL); /* (mme) */
+	const char *session = request_header(req, "x-amzn-sagemaker-session-id", NULL);
+	const struct route_instance *pinned = NULL;
+	if (session && session_route(srv, req, table, endpoint_name, session, stream, &variant, &pinned) < 0)
+		return;
 	if (invoke_route(table, endpoint_name, target, variant, target_model, inv->counter++, &plan, &refusal) < 0) {
 		respond_runtime_error(req, refusal.status, refusal.code, "%s", refusal.message);
+		return;
+	}
+	if (pinned && invoke_move(&plan, pinned) < 0) { /* same variant: the same shape; belt and braces */
+		respond_runtime_error(req, 400, "ValidationError",
+				      "Session %s of endpoint %s can no longer be served: its instance changed. Start a new session with SessionId NEW_SESSION.",
+				      session, endpoint_name);
 		return;
 	}
 	/* berthd checks the path (mme_validate_target); the router only bounds
@@ -747,6 +897,9 @@ static void invoke_begin(struct invoker *inv, struct request *req, const char *e
 	iv->custom_attributes = request_header(req, "x-amzn-sagemaker-custom-attributes", NULL);
 	iv->inference_id = request_header(req, "x-amzn-sagemaker-inference-id", NULL);
 	iv->target_model = request_header(req, "x-amzn-sagemaker-target-model", NULL);
+	iv->session_id = session;
+	iv->session_new = session && strcmp(session, SESSION_NEW) == 0;
+	iv->rerouted = pinned != NULL; /* a pinned session never moves to another instance */
 	request_set_cancel(req, invocation_cancel, iv);
 	if (plan.variant->mode == ROUTE_MODE_MULTI) {
 		iv->route_ns = clock_now_ns() - t0;

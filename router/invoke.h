@@ -49,10 +49,19 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
  * round-robin from pick), never `exclude`; NULL when none. */
 const struct route_instance *invoke_pick_instance(const struct route_variant *v, uint64_t pick,
 						 const struct route_instance *exclude);
+/* Moves plan to instance `in` of its variant (same container positions):
+ * a pinned stateful session (sessions.h). -1 when in's shape differs. */
+int invoke_move(struct invoke_plan *plan, const struct route_instance *in);
 /* (added) Moves plan to another instance of its variant (a container could
  * not be reached: nothing was sent, so retrying elsewhere is safe). -1 when
  * there is no other instance. */
 int invoke_reroute(struct invoke_plan *plan, uint64_t pick);
+
+/* Stateful sessions (sessions.h): tells berthd a pin, or (pin NULL) that
+ * (endpoint, id) is unpinned, fire-and-forget. server: the struct server
+ * (a sessions_tell_fn). */
+struct session_pin;
+void invoke_session_tell_berthd(void *server, const struct session_pin *pin, const char *endpoint, const char *id);
 
 /* The Serial-mode message when step `from` produced n bytes for step `to`. */
 void invoke_format_inter_step_limit(char *out, size_t out_len, const char *from, const char *to, size_t n);

@@ -14,6 +14,7 @@
 #include "proto_control.h"
 #include "netaddr.h"
 #include "server.h"
+#include "sessions.h"
 #include "tls.h"
 
 static void usage(FILE *f)
@@ -39,10 +40,11 @@ static void usage(FILE *f)
 		"  --max-buffered-bytes N    request bodies held in memory, all clients; past it 503 + Retry-After\n"
 		"                            (HTTP/2: RST_STREAM REFUSED_STREAM) (default %u)\n"
 		"  --max-connection-buffered-bytes N  the same bound for one HTTP/2 connection (default %u)\n"
+		"  --max-sessions N          stateful session pins held at once; a NEW_SESSION beyond gets 503 (default %u, at most %u)\n"
 		"  --user USER               once the sockets are open: become USER, drop every capability,\n"
 		"                            no_new_privs, seccomp allow-list (berthd passes it)\n",
 		BERTHD_DEFAULT_SOCKET, ROUTER_REQUEST_TIMEOUT_MS, ROUTER_MAX_CONNECTIONS, ROUTER_MAX_BUFFERED_BYTES,
-		ROUTER_MAX_CONNECTION_BUFFERED_BYTES);
+		ROUTER_MAX_CONNECTION_BUFFERED_BYTES, SESSIONS_DEFAULT_MAX, SESSIONS_LIMIT);
 }
 
 static int parse_number(const char *flag, const char *text, unsigned long long min, unsigned long long max,
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-buffered-bytes", required_argument, NULL, 'B' },
 		{ "max-connection-buffered-bytes", required_argument, NULL, 'b' },
+		{ "max-sessions", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -211,6 +214,11 @@ int main(int argc, char **argv)
 			if (parse_number("--max-connection-buffered-bytes", optarg, 1, 1ull << 40, &v) < 0)
 				return 2;
 			cfg.max_connection_buffered_bytes = (size_t)v;
+			break;
+		case 'P':
+			if (parse_number("--max-sessions", optarg, 1, SESSIONS_LIMIT, &v) < 0)
+				return 2;
+			cfg.max_sessions = (size_t)v;
 			break;
 		case 'h':
 			usage(stdout);

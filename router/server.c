@@ -16,6 +16,7 @@
 #include "proto_control.h"
 #include "routes.h"
 #include "server.h"
+#include "sessions.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -31,6 +32,7 @@ void router_config_defaults(struct router_config *cfg)
 	cfg->max_connections = ROUTER_MAX_CONNECTIONS;
 	cfg->max_buffered_bytes = ROUTER_MAX_BUFFERED_BYTES;
 	cfg->max_connection_buffered_bytes = ROUTER_MAX_CONNECTION_BUFFERED_BYTES;
+	cfg->max_sessions = SESSIONS_DEFAULT_MAX;
 }
 
 static void accept_clients(struct server *srv, const char *why)
@@ -61,7 +63,8 @@ static void on_route_table(void *data, const struct route_table *t)
 static bool on_route_event(void *data, char *line, size_t len)
 {
 	struct server *srv = data;
-	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len))
+	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len) ||
+	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds(), invoke_session_tell_berthd, srv))
 		return true;
 	return rmme_route_event(srv->mme, line, len);
 }
@@ -161,12 +164,13 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	srv->routes = routes_new(srv->loop, cfg->berthd_socket, &srv->metrics, on_route_table, srv);
 	srv->invoker = invoker_new(srv);
 	srv->mme = rmme_new(srv);
+	srv->sessions = sessions_new(cfg->max_sessions);
 	srv->auth = router_auth_new();
 	srv->listeners = listeners_new(srv->loop, accept_client, srv);
 	srv->tls = tls_server_new(srv);
 	if (srv->routes && srv->mme)
 		routes_set_event_handler(srv->routes, on_route_event, srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->auth || !srv->listeners || !srv->tls)
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->sessions || !srv->auth || !srv->listeners || !srv->tls)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
 		if (listener_adopt(srv->listeners, cfg->listen_fds[i], ROUTER_LISTEN_ANY, err) < 0)
@@ -215,6 +219,8 @@ void server_fini(struct server *srv)
 	invoker_free(srv->invoker);
 	if (srv->mme)
 		rmme_free(srv->mme);
+	sessions_free(srv->sessions);
+	srv->sessions = NULL;
 	router_auth_free(srv->auth);
 	upstream_free(srv->upstream);
 	loop_run_deferred(srv->loop);

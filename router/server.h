@@ -60,6 +60,7 @@ struct router_config {
 	size_t max_connections;                /* client connections served at once; more get 503 */
 	size_t max_buffered_bytes;             /* request bodies held, all connections */
 	size_t max_connection_buffered_bytes;  /* request bodies held by one HTTP/2 connection */
+	size_t max_sessions;                   /* stateful session pins held (sessions.h) */
 };
 
 /* The compiled defaults (main.c's flags override them). */
@@ -78,6 +79,7 @@ struct upstream;
 struct invoker;
 struct mme;
 struct router_auth;
+struct sessions;
 
 struct server {
 	struct loop *loop;
@@ -89,6 +91,7 @@ struct server {
 	struct upstream *upstream;
 	struct invoker *invoker;
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
+	struct sessions *sessions;   /* stateful session pins (sessions.h) */
 	struct router_auth *auth;    /* access keys and mode from berthd (auth.h) */
 	struct listeners *listeners;
 	struct tls_server *tls;      /* certificate from berthd, handshakes (tls.h) */

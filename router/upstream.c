@@ -130,7 +130,10 @@ static int on_header(void *user_data, const char *name, size_t name_len, const c
 	else if (header_is(name, name_len, "x-amzn-sagemaker-custom-attributes", 34)) {
 		keep_value(x->resp_custom_attributes, sizeof(x->resp_custom_attributes), value, value_len);
 		x->has_resp_custom_attributes = true;
-	}
+	} else if (header_is(name, name_len, "x-amzn-sagemaker-new-session-id", 31))
+		keep_value(x->resp_new_session, sizeof(x->resp_new_session), value, value_len);
+	else if (header_is(name, name_len, "x-amzn-sagemaker-closed-session-id", 34))
+		keep_value(x->resp_closed_session, sizeof(x->resp_closed_session), value, value_len);
 	return 0;
 }
 
@@ -700,6 +703,7 @@ static void build_head(struct upstream_conn *c, const struct upstream_exchange *
 	HEADER("X-Amzn-SageMaker-Custom-Attributes", x->custom_attributes);
 	HEADER("X-Amzn-SageMaker-Inference-Id", x->inference_id);
 	HEADER("X-Amzn-SageMaker-Target-Model", x->target_model);
+	HEADER(SESSION_ID_HEADER, x->session_id);
 #undef HEADER
 	buf_append(h, "\r\n", 2);
 }
@@ -740,6 +744,8 @@ static void exchange_reset_result(struct upstream_exchange *x)
 	x->resp_content_type[0] = '\0';
 	x->resp_custom_attributes[0] = '\0';
 	x->has_resp_custom_attributes = false;
+	x->resp_new_session[0] = '\0';
+	x->resp_closed_session[0] = '\0';
 	x->resp_content_length = UINT64_MAX;
 	x->error[0] = '\0';
 	x->streamed = 0;

@@ -44,6 +44,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "route_table.h"
+#include "sessions.h"
 
 #define UPSTREAM_SHIM_TIMEOUT_MS 1000
 #define UPSTREAM_MAX_HEAD (80u << 10) /* an answer's status line and headers (http-parser's own default) */
@@ -71,6 +72,7 @@ struct upstream_exchange {
 	const char *custom_attributes;
 	const char *inference_id;
 	const char *target_model;
+	const char *session_id; /* X-Amzn-SageMaker-Session-Id (sessions.h) */
 	const char *path;       /* (mme) request path; NULL = /invocations */
 	const char *body;
 	size_t body_len;
@@ -85,6 +87,10 @@ struct upstream_exchange {
 	char resp_content_type[256];
 	char resp_custom_attributes[1024];
 	bool has_resp_custom_attributes;
+	/* X-Amzn-SageMaker-New-Session-Id / -Closed-Session-Id of the answer
+	 * ("" when absent; longer values are cut, and then fail validation) */
+	char resp_new_session[SESSION_ID_MAX + 48];
+	char resp_closed_session[SESSION_ID_MAX + 2];
 	uint64_t resp_content_length;       /* as declared by the container; UINT64_MAX: not declared */
 	char error[512];                    /* text for RESET / UNAVAILABLE / BAD_RESPONSE */
 	uint64_t start_ns, end_ns;

@@ -43,10 +43,10 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 enum echo_mode { MODE_ECHO, MODE_UPPER, MODE_HOSTNAME, MODE_FAIL, MODE_RESET, MODE_HANG, MODE_MODEL, MODE_HEADERS,
-		 MODE_ENV, MODE_FILE, MODE_ALLOC, MODE_FORK, MODE_PROBE, MODE_COUNT };
+		 MODE_ENV, MODE_FILE, MODE_ALLOC, MODE_FORK, MODE_PROBE, MODE_COUNT, MODE_SESSION };
 
 static const char *const mode_names[] = { "echo", "upper", "hostname", "fail", "reset", "hang", "model", "headers",
-					  "env", "file", "alloc", "fork", "probe", "count" };
+					  "env", "file", "alloc", "fork", "probe", "count", "session" };
 
 static long long echo_now_ms(void)
 {
@@ -126,6 +126,7 @@ struct request {
 	const char *content_type; size_t content_type_len;
 	const char *accept; size_t accept_len;
 	const char *custom_attributes; size_t custom_attributes_len;
+	const char *session_id; size_t session_id_len; /* X-Amzn-SageMaker-Session-Id */
 	const char *reply_attributes; size_t reply_attributes_len; /* X-Amzn-SageMaker-Custom-Attributes back */
 	const char *extra_header; /* a whole "Name: value" line (no CRLF), or NULL */
 	char *body; size_t body_len;
@@ -787,6 +788,9 @@ static int parse_request(const struct server_config *cfg, struct conn *c,
 		} else if (token_eq(name, name_len, "X-Amzn-SageMaker-Custom-Attributes")) {
 			req->custom_attributes = v;
 			req->custom_attributes_len = vlen;
+		} else if (token_eq(name, name_len, "X-Amzn-SageMaker-Session-Id")) {
+			req->session_id = v;
+			req->session_id_len = vlen;
 		} else if (token_eq(name, name_len, "Expect")) {
 			if (header_has_token(v, vlen, "100-continue"))
 				expect_continue = true;
@@ -1086,6 +1090,58 @@ static int handle_probe(struct conn *c, struct request *req)
 	return send_response(c, req, 200, "application/json", 16, body, 1);
 }
 
+/* session mode (README: "Stateful sessions"): NEW_SESSION gets a new ID
+ * "HOST-TOKEN-N" with Expires ECHO_SESSION_TTL seconds (default 3600) from
+ * now, in X-Amzn-SageMaker-New-Session-Id (ECHO_SESSION_BAD_ID=1: a value
+ * not of SageMaker's form); a request naming an ID whose body is "close"
+ * gets X-Amzn-SageMaker-Closed-Session-Id. The body answered is
+ * "HOSTNAME session=ID calls=N\n": which instance answered, and how many
+ * requests this server saw. Sessions are not remembered: the router's
+ * pinning is what the tests check. */
+static int handle_session(struct server *s, struct conn *c, struct request *req)
+{
+	const struct server_config *cfg = s->cfg;
+	char hdr[400], id[300] = "";
+	bool is_new = req->session_id && token_eq(req->session_id, req->session_id_len, "NEW_SESSION");
+	req->extra_header = NULL;
+	if (is_new) {
+		const char *ttl_env = getenv("ECHO_SESSION_TTL");
+		long ttl = ttl_env ? atol(ttl_env) : 3600;
+		time_t exp = time(NULL) + ttl;
+		struct tm tm;
+		gmtime_r(&exp, &tm);
+		/* the hostname token without its ':' and '#' */
+		char host[160];
+		size_t hl = 0;
+		for (size_t i = 0; i + 1 < cfg->hostname_len && hl + 1 < sizeof(host); i++)
+			if (isalnum((unsigned char)cfg->hostname[i]))
+				host[hl++] = cfg->hostname[i];
+		host[hl] = '\0';
+		snprintf(id, sizeof(id), "%s-%llu", hl ? host : "echo", s->invocations);
+		const char *bad = getenv("ECHO_SESSION_BAD_ID");
+		if (bad && strcmp(bad, "1") == 0)
+			snprintf(hdr, sizeof(hdr), "X-Amzn-SageMaker-New-Session-Id: %s; Expires=tomorrow", id);
+		else
+			snprintf(hdr, sizeof(hdr), "X-Amzn-SageMaker-New-Session-Id: %s; Expires=%04d-%02d-%02dT%02d:%02d:%02dZ",
+				 id, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		req->extra_header = hdr;
+	} else if (req->session_id) {
+		snprintf(id, sizeof(id), "%.*s", (int)(req->session_id_len > 256 ? 256 : req->session_id_len),
+			 req->session_id);
+		if (req->body_len == 5 && memcmp(req->body, "close", 5) == 0) {
+			snprintf(hdr, sizeof(hdr), "X-Amzn-SageMaker-Closed-Session-Id: %s", id);
+			req->extra_header = hdr;
+		}
+	}
+	char out[512];
+	int n = snprintf(out, sizeof(out), "%.*s session=%s calls=%llu\n", (int)cfg->hostname_len - 1, cfg->hostname,
+			 id[0] ? id : "-", s->invocations);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		n = (int)strlen(out);
+	struct iovec body[1] = { { out, (size_t)n } };
+	return send_response(c, req, 200, "text/plain", 10, body, 1);
+}
+
 /* Returns 0, or -1 to close the connection (-2: with a reset). */
 static int handle_invocation(struct server *s, struct conn *c, struct request *req)
 {
@@ -1164,6 +1220,8 @@ static int handle_invocation(struct server *s, struct conn *c, struct request *r
 		body[0] = (struct iovec){ out, (size_t)n };
 		return send_response(c, req, 200, "application/json", 16, body, 1);
 	}
+	case MODE_SESSION:
+		return handle_session(s, c, req);
 	case MODE_RESET:
 		return -2;
 	case MODE_HANG:
@@ -1706,7 +1764,7 @@ static int config_load(struct server_config *cfg)
 			if (strcmp(mode, mode_names[i]) == 0)
 				break;
 		if (i == ARRAY_LEN(mode_names)) {
-			fprintf(stderr, "echo: unknown ECHO_MODE=%s (echo|upper|hostname|fail|reset|hang|model|headers|env|file|"
+			fprintf(stderr, "echo: unknown ECHO_MODE=%s (echo|upper|hostname|fail|reset|hang|model|headers|env|file|session|"
 					"alloc|fork|probe)\n",
 				mode);
 			return -1;

@@ -76,7 +76,8 @@ static void connection_end(struct connection *c)
  * socket only. */
 static bool router_may(const char *op)
 {
-	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch", "auth_verify" };
+	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch", "auth_verify",
+					       "session_pin", "session_unpin" };
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(offered); i++)
 		if (strcmp(op, offered[i]) == 0)
 			return true;
@@ -89,7 +90,7 @@ static void refuse_op(struct channel *ch, int fd, const char *op)
 	char shown[112];
 	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
 	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
-		 "mme_load, mme_touch, auth_verify)", ch->path, shown);
+		 "mme_load, mme_touch, auth_verify, session_pin, session_unpin)", ch->path, shown);
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
 	char msg[256];
@@ -283,6 +284,9 @@ static void *connection_main(void *arg)
 		if (out.len > 0 && ipc_send(fd, out.data, out.len, -1, &err) < 0)
 			log_debug("%s reply not delivered: %s", op, err.msg);
 		buf_free(&out);
+	} else if (strcmp(op, "session_pin") == 0 || strcmp(op, "session_unpin") == 0) {
+		/* kind 10: no answer */
+		runtime_session_handle(cs->rt, op, req);
 	} else if (strcmp(op, "mme_touch") == 0) {
 		/* kind 5: no answer; a router may keep the connection and send more */
 		tv.tv_sec = 0;

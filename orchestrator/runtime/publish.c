@@ -159,6 +159,13 @@ void runtime_add_route_watcher(struct runtime *rt, int sock)
 		}
 	}
 	buf_reset(&doc);
+	if (runtime_sessions_render(rt, &doc) < 0 || ipc_send(sock, doc.data, doc.len, -1, &err) < 0) {
+		log_warn("router subscription dropped: its stateful session pins could not be sent");
+		drop_watcher(rt, rt->n_watchers - 1);
+		buf_free(&doc);
+		return;
+	}
+	buf_reset(&doc);
 	if (runtime_render_routes(rt, &doc) < 0 || ipc_send(sock, doc.data, doc.len, -1, &err) < 0)
 		drop_watcher(rt, rt->n_watchers - 1);
 	buf_free(&doc);

@@ -128,6 +128,7 @@ struct runtime *runtime_new(const struct runtime_config *cfg, struct store *stor
 	rt->store = store;
 	rt->lock = lock;
 	rt->changed = changed;
+	runtime_sessions_load(rt);
 	return rt;
 }
 
@@ -146,6 +147,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < rt->n_watchers; i++)
 		close(rt->watchers[i]);
 	free(rt->watchers);
+	runtime_sessions_free(rt);
 	pthread_mutex_unlock(rt->lock);
 	free(rt);
 }

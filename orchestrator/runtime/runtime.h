@@ -66,6 +66,14 @@ int runtime_render_routes(struct runtime *rt, struct berth_buf *out);
 void runtime_send_to_watchers(struct runtime *rt, const char *doc, size_t len);
 /* (mme) The multi-model cache given in the config (may be NULL). */
 struct mme *runtime_mme(struct runtime *rt);
+/* proto_control.h kind 10: the router's "session_pin" (a stateful session
+ * and the instance serving it) or "session_unpin"; kept (at most
+ * RUNTIME_SESSIONS_MAX, each until its expiry or its instance goes) and
+ * persisted in STATE_DIR/sessions.json at once, then given to every router
+ * that subscribes ({"op":"sessions",…} after the greetings). Takes *lock
+ * itself; no answer. */
+#define RUNTIME_SESSIONS_MAX 10000
+void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req);
 /* proto_control.h kind 3; takes *lock itself. */
 int runtime_ps(struct runtime *rt, struct berth_buf *out);
 /* proto_control.h kind 8 (images.c): the registry image cache, for the

@@ -58,8 +58,18 @@ struct runtime {
 	bool stopping;
 	bool monitor_started;
 	pthread_t monitor;
+	/* sessions.c, guarded by *lock: the router's stateful session pins */
+	struct runtime_session *sessions;
+	size_t n_sessions, cap_sessions;
 };
 
+
+/* sessions.c. Without *lock, at start: the pins saved in STATE_DIR. */
+void runtime_sessions_load(struct runtime *rt);
+void runtime_sessions_free(struct runtime *rt);
+/* sessions.c. With *lock held: drops pins expired or whose instance is
+ * gone, then renders {"op":"sessions","pins":[…]} for a new subscriber. */
+int runtime_sessions_render(struct runtime *rt, struct berth_buf *out);
 
 /* status.c. With *lock held: persist e (ownership taken) and tell
  * everyone (broadcast *changed, push the route table). */

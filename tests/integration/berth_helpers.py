@@ -1078,3 +1078,12 @@ def delete_stack(inst, model, cfg, ep):
         except ClientError as e:
             if error_code(e) != "ValidationException":
                 raise
+
+
+def oci_add_blob(layout, data):
+    """Writes data as a blob of the OCI layout; its descriptor (digest, size)."""
+    h = hashlib.sha256(data).hexdigest()
+    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+    with open(os.path.join(layout, "blobs", "sha256", h), "wb") as fh:
+        fh.write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}

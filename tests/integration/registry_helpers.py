@@ -43,14 +43,6 @@ def make_certs(d):
     return certs
 
 
-def add_blob(layout, data):
-    h = hashlib.sha256(data).hexdigest()
-    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
-    with open(os.path.join(layout, "blobs", "sha256", h), "wb") as fh:
-        fh.write(data)
-    return {"digest": "sha256:" + h, "size": len(data)}
-
-
 def make_layout(layout, layer_gz, arch="amd64", tag="v1"):
     """An OCI layout of one gzip layer; returns the layer's digest. Its
     config runs /serve (Entrypoint): with no Entrypoint, `serve` would be
@@ -58,13 +50,13 @@ def make_layout(layout, layer_gz, arch="amd64", tag="v1"):
     os.makedirs(layout, exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as fh:
         json.dump({"imageLayoutVersion": "1.0.0"}, fh)
-    layer = dict(add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+    layer = dict(bh.oci_add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
     diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
     cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"], "Entrypoint": ["/serve"]},
            "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+    cdesc = dict(bh.oci_add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}
-    mdesc = dict(add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT)
+    mdesc = dict(bh.oci_add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT)
     with open(os.path.join(layout, "index.json"), "w") as fh:
         json.dump({"schemaVersion": 2, "manifests": [
             dict(mdesc, annotations={"org.opencontainers.image.ref.name": tag})]}, fh)
@@ -77,19 +69,19 @@ def make_index_layout(layout, layer_gz, archs, tag="v1"):
     os.makedirs(layout, exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as fh:
         json.dump({"imageLayoutVersion": "1.0.0"}, fh)
-    layer = dict(add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+    layer = dict(bh.oci_add_blob(layout, layer_gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
     diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer_gz)).hexdigest()
     entries = []
     for arch in archs:
         cfg = {"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/usr/bin:/bin"], "Entrypoint": ["/serve"]},
                "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-        cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+        cdesc = dict(bh.oci_add_blob(layout, json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")
         manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": [layer]}
-        entries.append(dict(add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT,
+        entries.append(dict(bh.oci_add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT,
                             platform={"architecture": arch, "os": "linux"}))
     index_mt = "application/vnd.oci.image.index.v1+json"
     index = {"schemaVersion": 2, "mediaType": index_mt, "manifests": entries}
-    idesc = dict(add_blob(layout, json.dumps(index).encode()), mediaType=index_mt)
+    idesc = dict(bh.oci_add_blob(layout, json.dumps(index).encode()), mediaType=index_mt)
     with open(os.path.join(layout, "index.json"), "w") as fh:
         json.dump({"schemaVersion": 2, "manifests": [
             dict(idesc, annotations={"org.opencontainers.image.ref.name": tag})]}, fh)

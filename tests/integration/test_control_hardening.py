@@ -189,10 +189,11 @@ def test_sockets_admin_is_root_only_and_router_has_its_own_channel(supervised_be
                          "headers": _signed_lines(inst, "ListModels", b"{}"), "body": "{}"})
     r = as_user(router_uid, router_gid, channel, signed)
     assert r["doc"]["status"] == 200 and json.loads(r["doc"]["body"])["Models"][0]["ModelName"] == "sock-ep"
-    # the watch connection: the router's settings (no secret), then the route table
-    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=2)
+    # the watch connection: the router's settings (no secret), its session pins, then the route table
+    r = as_user(router_uid, router_gid, channel, '{"op":"watch_routes"}', lines=3)
     assert r["doc"]["op"] == "auth"
-    assert r["docs"][1]["op"] == "routes" and [e["name"] for e in r["docs"][1]["endpoints"]] == [ep]
+    assert r["docs"][1] == {"op": "sessions", "pins": []}
+    assert r["docs"][2]["op"] == "routes" and [e["name"] for e in r["docs"][2]["endpoints"]] == [ep]
     # another uid that gets past the file mode (root) is still not the router: closed unanswered
     r = as_user(0, 0, channel, list_models)
     assert r["connect"] == "ok" and r.get("reply") is None and "timeout" not in r
@@ -257,7 +258,8 @@ def test_router_channel_serves_multi_model_loads_and_usage(supervised_berth):
         return models and models[0]["target"] == "m1.tar.gz" and models[0]["invocations"] >= 3 and models
     bh.wait_until(touched, 10, "the router's mme_touch to reach berthd")
     log = dict(inst.log_text())["berthd"]
-    assert "refused" not in log
+    refusals = [line for line in log.splitlines() if "router channel" in line and "refused" in line]
+    assert refusals == []
 
 
 FAKE_ROUTER = """#!/bin/sh

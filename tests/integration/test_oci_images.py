@@ -70,14 +70,6 @@ def tar_layer(entries, compression="gzip"):
     return raw, LAYER_MT, diff_id
 
 
-def add_blob(layout, data):
-    h = hashlib.sha256(data).hexdigest()
-    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
-    with open(os.path.join(layout, "blobs", "sha256", h), "wb") as fh:
-        fh.write(data)
-    return {"digest": "sha256:" + h, "size": len(data)}
-
-
 def make_layout(layout, layers, config, tags=("latest",)):
     """Writes an OCI image layout; returns the manifest digest."""
     os.makedirs(layout, exist_ok=True)
@@ -85,13 +77,13 @@ def make_layout(layout, layers, config, tags=("latest",)):
         json.dump({"imageLayoutVersion": "1.0.0"}, fh)
     descs, diff_ids = [], []
     for blob, mt, diff_id in layers:
-        descs.append(dict(add_blob(layout, blob), mediaType=mt))
+        descs.append(dict(bh.oci_add_blob(layout, blob), mediaType=mt))
         diff_ids.append(diff_id)
     cfg = {"architecture": "amd64", "os": "linux", "config": config,
            "rootfs": {"type": "layers", "diff_ids": diff_ids}}
-    cdesc = dict(add_blob(layout, json.dumps(cfg).encode()), mediaType=CONFIG_MT)
+    cdesc = dict(bh.oci_add_blob(layout, json.dumps(cfg).encode()), mediaType=CONFIG_MT)
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MT, "config": cdesc, "layers": descs}
-    mdesc = dict(add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT)
+    mdesc = dict(bh.oci_add_blob(layout, json.dumps(manifest).encode()), mediaType=MANIFEST_MT)
     index = {"schemaVersion": 2, "manifests": [
         dict(mdesc, annotations={"org.opencontainers.image.ref.name": t}) for t in tags]}
     with open(os.path.join(layout, "index.json"), "w") as fh:

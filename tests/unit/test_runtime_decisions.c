@@ -11,6 +11,7 @@
 
 #include <sys/socket.h>
 
+#include "fsutil.h"
 #include "ipc.h"
 #include "runtime.h"
 #include "runtime_internal.h"
@@ -235,9 +236,13 @@ static void test_runtime_status_change_is_persisted_then_pushed_to_routers(void 
 	struct ipc_reader r;
 	ipc_reader_init(&r, sv[1]);
 	pthread_mutex_lock(&x->f->lock);
-	runtime_add_route_watcher(x->rt, sv[0]); /* the current table at once */
+	runtime_add_route_watcher(x->rt, sv[0]); /* the session pins, then the current table at once */
 	pthread_mutex_unlock(&x->f->lock);
 	yajl_val t = next_table(&r);
+	assert_string_equal(json_get_string(t, "op"), "sessions");
+	assert_int_equal(YAJL_GET_ARRAY(json_get(t, "pins"))->len, 0);
+	yajl_tree_free(t);
+	t = next_table(&r);
 	long long g0 = -1, g1 = -1;
 	assert_true(json_get_int64(t, "generation", &g0));
 	assert_string_equal(json_get_string(array_at(json_get(t, "endpoints"), 0), "status"), "Creating");
@@ -416,10 +421,77 @@ static void test_runtime_ps_health_column_says_what_each_container_is_doing(void
 	yajl_tree_free(v);
 }
 
+static void session_op(struct rt_fixture *x, const char *json)
+{
+	struct berth_err err;
+	yajl_val v = json_parse(json, strlen(json), &err);
+	assert_non_null(v);
+	runtime_session_handle(x->rt, json_get_string(v, "op"), v);
+	yajl_tree_free(v);
+}
+
+static char *greeting_pins(struct rt_fixture *x)
+{
+	struct berth_buf out = BERTH_BUF_INIT;
+	pthread_mutex_lock(&x->f->lock);
+	assert_int_equal(runtime_sessions_render(x->rt, &out), 0);
+	pthread_mutex_unlock(&x->f->lock);
+	return out.data;
+}
+
+/* The router's session pins: kept when valid, persisted at once, given
+ * back without expired ones and ones whose instance is gone, restored by
+ * the next berthd. */
+static void test_runtime_session_pins_persist_and_drop_orphans(void **state)
+{
+	struct rt_fixture *x = *state;
+	const char *const cs[] = { "A/0/a", "A/1/a", NULL };
+	put_endpoint(x, "ep", "InService", "Single", cs);
+	long long far = (long long)clock_epoch_seconds() + 3600;
+	char line[512];
+	const char *const pins[][2] = { { "s-1", "/nonexistent/a-0.sock" }, { "s-2", "/nonexistent/a-1.sock" },
+					{ "orphan", "/nonexistent/gone.sock" }, { "bad_id", "/nonexistent/a-0.sock" } };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"op\":\"session_pin\",\"endpoint\":\"ep\",\"id\":\"%s\",\"variant\":\"A\",\"instance\":\"%s\",\"expires\":%lld}",
+			 pins[i][0], pins[i][1], far);
+		session_op(x, line);
+	}
+	session_op(x, "{\"op\":\"session_pin\",\"endpoint\":\"ep\",\"id\":\"old\",\"variant\":\"A\",\"instance\":\"/nonexistent/a-0.sock\",\"expires\":1000}");
+	session_op(x, "{\"op\":\"session_unpin\",\"endpoint\":\"ep\",\"id\":\"s-2\"}");
+	/* persisted at once: the orphan is still in the file, not yet checked */
+	char *path = fs_path("%s/sessions.json", x->f->dir);
+	struct berth_buf file = BERTH_BUF_INIT;
+	struct berth_err err;
+	assert_int_equal(fs_read_file(path, &file, 1 << 20, &err), 0);
+	assert_non_null(strstr(file.data, "\"s-1\""));
+	assert_non_null(strstr(file.data, "\"orphan\""));
+	assert_null(strstr(file.data, "\"s-2\""));
+	assert_null(strstr(file.data, "bad_id"));
+	assert_null(strstr(file.data, "\"old\""));
+	buf_free(&file);
+	char expect[512];
+	snprintf(expect, sizeof(expect),
+		 "{\"op\":\"sessions\",\"pins\":[{\"endpoint\":\"ep\",\"id\":\"s-1\",\"variant\":\"A\",\"instance\":\"/nonexistent/a-0.sock\",\"expires\":%lld}]}",
+		 far);
+	char *g = greeting_pins(x);
+	assert_string_equal(g, expect);
+	free(g);
+	/* a new berthd on the same state directory has the pin */
+	runtime_free(x->rt);
+	x->rt = runtime_new(&x->cfg, x->f->store, &x->f->lock, &x->f->changed, &err);
+	assert_non_null(x->rt);
+	g = greeting_pins(x);
+	assert_string_equal(g, expect);
+	free(g);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_only_serving_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runtime_session_pins_persist_and_drop_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_each_variant_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_routes_of_an_endpoint_with_every_instance_down_are_empty,
 						setup, teardown),
