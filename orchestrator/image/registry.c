@@ -33,6 +33,7 @@ int registry_open(struct registry *r, const char *state_dir, const struct regist
 	r->max_bytes = max_bytes;
 	atomic_init(&r->stopping, false);
 	pthread_mutex_init(&r->progress_lock, NULL);
+	resolve_cache_init(&r->resolve);
 	r->dir = fs_path("%s/registry", state_dir);
 	r->conf_file = fs_path("%s/registry/registries.conf", state_dir);
 	r->policy_file = fs_path("%s/registry/policy.json", state_dir);
@@ -75,6 +76,7 @@ void registry_close(struct registry *r)
 	free(r->policy_file);
 	host_roots_free(&r->roots);
 	pthread_mutex_destroy(&r->progress_lock);
+	resolve_cache_free(&r->resolve);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -215,27 +217,38 @@ static void run_result_free(struct run_result *res)
 	buf_free(&res->errtext);
 }
 
+static int timed_out(const struct registry *r, const char *image, struct berth_err *err)
+{
+	return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
+			      "Image \"%s\" could not be pulled within %lld seconds (registries.pull_timeout_ms); "
+			      "check that the registry answers, or raise the limit",
+			      image, r->cfg->pull_timeout_ms / 1000);
+}
+
+static int stopped(const char *image, struct berth_err *err)
+{
+	return berth_err_setc(err, BERTH_ERR_UNAVAILABLE, 0,
+			      "Image \"%s\" was not pulled: the pull was stopped (berthd is stopping, or the "
+			      "endpoint is being deleted)",
+			      image);
+}
+
 /* Runs skopeo; -1 with a message for the API user unless it exited 0. */
-static int run(struct registry *r, const char *image, const struct registry_fetch_opts *o, struct argv_builder *a,
-	       registry_progress_fn progress, void *user_data, struct run_result *res, struct berth_err *err)
+static int run_within(struct registry *r, const char *image, const struct registry_fetch_opts *o,
+		      struct argv_builder *a, registry_progress_fn progress, void *user_data, long long timeout_ms,
+		      struct run_result *res, struct berth_err *err)
 {
 	struct skopeo_run sr = { .argv = a->v, .registries_conf = r->conf_file, .home = r->dir,
-				 .timeout_ms = r->cfg->pull_timeout_ms, .stop = &r->stopping,
+				 .timeout_ms = timeout_ms, .stop = &r->stopping,
 				 .cancelled = o->cancelled, .cancel_ctx = o->cancel_ctx,
 				 .max_stdout = CONFIG_MAX, .on_line = progress, .user_data = user_data };
 	if (skopeo_run(&sr, &res->out, &res->errtext, &res->outcome, &res->status, err) < 0)
 		return berth_err_prefix(err, "Image \"%s\" could not be pulled", image);
 	switch (res->outcome) {
 	case SKOPEO_TIMED_OUT:
-		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
-				      "Image \"%s\" could not be pulled within %lld seconds (registries.pull_timeout_ms); "
-				      "check that the registry answers, or raise the limit",
-				      image, r->cfg->pull_timeout_ms / 1000);
+		return timed_out(r, image, err);
 	case SKOPEO_STOPPED:
-		return berth_err_setc(err, BERTH_ERR_UNAVAILABLE, 0,
-				      "Image \"%s\" was not pulled: the pull was stopped (berthd is stopping, or the "
-				      "endpoint is being deleted)",
-				      image);
+		return stopped(image, err);
 	case SKOPEO_TOO_MUCH:
 		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0,
 				      "Image \"%s\": the registry's manifest or config is larger than berth reads "
@@ -250,6 +263,12 @@ static int run(struct registry *r, const char *image, const struct registry_fetc
 		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "Image \"%s\" could not be pulled: %s", image, why);
 	}
 	return 0;
+}
+
+static int run(struct registry *r, const char *image, const struct registry_fetch_opts *o, struct argv_builder *a,
+	       registry_progress_fn progress, void *user_data, struct run_result *res, struct berth_err *err)
+{
+	return run_within(r, image, o, a, progress, user_data, r->cfg->pull_timeout_ms, res, err);
 }
 
 /* ---- records of what references resolved to ---------------------------- */
@@ -451,6 +470,32 @@ static bool doc_is_list(const char *text, size_t len)
 	return oci_doc_is_index(text, len) || memmem(text, len, "manifest.list.v2", 16) != NULL;
 }
 
+/* ---- what a tag means, asked by berthd itself --------------------------- */
+
+/* One HEAD (resolve.h) to where route leads, within REGISTRY_RESOLVE_BUDGET_MS
+ * of the deadline, with the credentials and TLS settings skopeo gets. */
+static enum resolve_outcome resolve_fast(struct registry *r, const struct image_reference *ref,
+					 const struct registry_route *route, const struct registry_fetch_opts *o,
+					 char digest[72], char *why, size_t why_size)
+{
+	const char *host = route->mirror ? route->mirror->registry : ref->registry;
+	const char *prefix = route->mirror ? route->mirror->prefix : "";
+	char repository[600];
+	int w = snprintf(repository, sizeof(repository), "%s%s%s", prefix, prefix[0] ? "/" : "", ref->repository);
+	if (w < 0 || (size_t)w >= sizeof(repository)) {
+		snprintf(why, why_size, "the repository name is too long");
+		return RESOLVE_FALLBACK;
+	}
+	const struct registry_host *h = route->host;
+	long long budget = r->cfg->pull_timeout_ms < REGISTRY_RESOLVE_BUDGET_MS ? r->cfg->pull_timeout_ms
+										: REGISTRY_RESOLVE_BUDGET_MS;
+	struct resolve_request q = { .host = host, .repository = repository, .tag = ref->tag, .settings = h,
+				     .auth_file = h && h->auth_file ? h->auth_file : r->cfg->auth_file,
+				     .timeout_ms = budget, .stop = &r->stopping, .cancelled = o->cancelled,
+				     .cancel_ctx = o->cancel_ctx };
+	return resolve_tag(&r->resolve, &q, digest, why, why_size);
+}
+
 /* ---- the pull ----------------------------------------------------------- */
 
 struct progress_ctx {
@@ -533,13 +578,37 @@ static int fetch(struct registry *r, const char *image, const struct registry_fe
 	char step[400];
 	snprintf(step, sizeof(step), "asking %.200s what %.150s means", route.source, ref.digest[0] ? ref.digest : ref.tag);
 	progress_set(r, image, step);
+	long long skopeo_ms = r->cfg->pull_timeout_ms;
+	if (ref.digest[0] == '\0' && !(route.mirror && route.mirror->oci_dir)) {
+		long long t0 = clock_now_ms();
+		char why[512];
+		enum resolve_outcome ro = resolve_fast(r, &ref, &route, o, out->digest, why, sizeof(why));
+		if (ro == RESOLVE_STOPPED)
+			return stopped(image, err);
+		if (ro == RESOLVE_OK && cached(r, out->digest, out->layout, sizeof(out->layout))) {
+			image_reference_pinned(&ref, out->digest, out->resolved, sizeof(out->resolved));
+			out->resolved_at = clock_epoch_seconds_ms();
+			write_ref_record(r, normalized, out);
+			log_info("image %s is %s (cached; the registry answered in %lld ms)", image, out->digest,
+				 clock_now_ms() - t0);
+			return 0;
+		}
+		if (ro == RESOLVE_FALLBACK)
+			log_info("image %s: asking skopeo what %s means, since berthd's own request could not tell: %s",
+				 image, ref.tag, why);
+		/* else a digest not cached: skopeo inspects it (platform, size) as before */
+		out->digest[0] = '\0';
+		skopeo_ms -= clock_now_ms() - t0;
+		if (skopeo_ms <= 0)
+			return timed_out(r, image, err);
+	}
 	struct argv_builder a;
 	struct run_result res = { BERTH_BUF_INIT, BERTH_BUF_INIT, SKOPEO_EXITED, 0 };
 	argv_start(&a, r, "inspect");
 	arg(&a, "--raw");
 	argv_source_opts(&a, r, &route, false);
 	arg(&a, route.source);
-	if (run(r, image, o, &a, NULL, NULL, &res, err) < 0) {
+	if (run_within(r, image, o, &a, NULL, NULL, skopeo_ms, &res, err) < 0) {
 		run_result_free(&res);
 		return -1;
 	}

@@ -18,8 +18,13 @@
  * A reference with a digest, or a tag resolved before whose digest is
  * cached, needs no network at all at container start (restarts, new
  * instances). registry_fetch with refresh (CreateEndpoint, `berth pull`)
- * asks the registry what the tag means now (`skopeo inspect --raw`, one
- * request) and pulls only a digest that is not cached.
+ * asks the registry what the tag means now and pulls only a digest that is
+ * not cached: first with one HEAD request of berthd's own (resolve.h),
+ * given at most REGISTRY_RESOLVE_BUDGET_MS of the deadline; when that
+ * cannot vouch for a digest (an error, a missing header, no answer in
+ * time) with `skopeo inspect --raw` as before, in the deadline's rest, so
+ * every error the API user sees is still skopeo's. A digest not cached is
+ * inspected with skopeo (platform and size checks) and pulled.
  *
  * Before pulling, berthd checks what the registry declares: the platform
  * (a manifest list must have registries.os/arch; a single image's config
@@ -37,7 +42,9 @@
 #include "err.h"
 #include "host_paths.h"
 #include "registry_config.h"
+#include "resolve.h"
 
+#define REGISTRY_RESOLVE_BUDGET_MS 2000 /* of pull_timeout_ms, for berthd's own HEAD */
 #define REGISTRY_MAX_PULLS 32 /* shown at once in DescribeEndpoint; more still pull */
 
 struct registry {
@@ -48,6 +55,7 @@ struct registry {
 	struct host_roots roots; /* { dir }: where cached layouts are opened beneath */
 	uint64_t max_bytes;    /* image_max_bytes */
 	atomic_bool stopping;  /* berthd is stopping: running pulls are killed */
+	struct resolve_cache resolve; /* tokens and connections of tag resolutions (resolve.h) */
 	/* pulls in progress: the image as given and its last step (for
 	 * DescribeEndpoint while Creating), guarded by progress_lock */
 	pthread_mutex_t progress_lock;

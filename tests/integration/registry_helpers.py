@@ -2,6 +2,7 @@
 Debian's docker-registry on 127.0.0.1 (a free port) with htpasswd auth and
 TLS from a CA made here with openssl, filled with skopeo from OCI layouts
 made here; stop() removes everything it made."""
+import base64
 import gzip
 import hashlib
 import io
@@ -199,3 +200,65 @@ def skopeo_pids(state_dir):
         if argv and os.path.basename(argv[0]) == b"skopeo" and any(state_dir.encode() in a for a in argv):
             out.append(int(p))
     return out
+
+
+class TokenRegistry:
+    """A registry front that only answers tag HEADs, with the Bearer token
+    flow of real registries: an unauthenticated request gets 401 with
+    `WWW-Authenticate: Bearer realm=…/token,service=…,scope=…`; the realm
+    gives a token for Basic USER:PASSWORD; a HEAD with that token answers
+    the digest it is told. Records every request it sees."""
+
+    def __init__(self, certdir, digest):
+        import http.server
+        import ssl
+        import threading
+        outer = self
+        self.digest = digest
+        self.requests = []
+        self.token = "tok-" + S
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, status, headers, body=b""):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                auth = self.headers.get("Authorization", "")
+                outer.requests.append((self.command, self.path, auth))
+                want = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+                if self.path.startswith("/token?") and auth == want:
+                    body = json.dumps({"token": outer.token, "expires_in": 300}).encode()
+                    return self._answer(200, {"Content-Type": "application/json"}, body)
+                self._answer(401, {"Content-Type": "application/json"}, b"{}")
+
+            def do_HEAD(self):
+                auth = self.headers.get("Authorization", "")
+                outer.requests.append((self.command, self.path, auth))
+                if self.path == "/v2/echo/manifests/v1" and auth == "Bearer " + outer.token:
+                    return self._answer(200, {"Docker-Content-Digest": outer.digest,
+                                              "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                challenge = ('Bearer realm="https://%s/token",service="berth-test",scope="repository:echo:pull"'
+                             % outer.host)
+                self._answer(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = "127.0.0.1:%d" % self.server.server_address[1]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(certdir, "reg.crt"), os.path.join(certdir, "reg.key"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

@@ -5,6 +5,7 @@ berthd pulls with skopeo into its cache, resolves tags at CreateEndpoint and
 reports ResolvedImage; an ECR-style name reaches it through a mirror; every
 bad input fails the endpoint (or the call) with the registry's own words,
 leaves nothing in the cache and berth keeps serving."""
+import base64
 import json
 import os
 import shutil
@@ -16,8 +17,8 @@ import time
 import pytest
 
 import berth_helpers as bh
-from registry_helpers import (PASSWORD, S, USER, HangingRegistry, Registry, file_layer, make_index_layout,
-                              make_layout, skopeo_pids)
+from registry_helpers import (PASSWORD, S, USER, HangingRegistry, Registry, TokenRegistry, file_layer,
+                              make_index_layout, make_layout, skopeo_pids)
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -236,6 +237,94 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
         bh.assert_no_leaks(berth)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def fast_resolutions(inst, image):
+    """berthd's log lines for tags it resolved with its own request."""
+    return [ln for ln in berthd_log(inst).splitlines()
+            if ("image %s is sha256:" % image) in ln and "(cached; the registry answered in " in ln]
+
+
+def test_warm_tag_is_resolved_by_berthd_itself(berth, registry):
+    """A tag whose digest is cached: CreateEndpoint asks the registry with
+    one HEAD of berthd's own, not with skopeo; for a manifest list the
+    pinned digest is still the list's, as skopeo's was."""
+    for name in ("echo:v1", "multi:v1"):
+        image = registry.host + "/" + name
+        digest = registry.digest(name)
+        p = berth.cli("pull", image, timeout=90)  # cached from here on
+        assert p.returncode == 0, p.stderr
+        before = len(fast_resolutions(berth, image))
+        m, c, ep = stack(berth, "reg-warm-%s-%s" % (name.split(":")[0], S), image)
+        dd = wait_settled(berth, ep)
+        assert dd["EndpointStatus"] == "InService", dd
+        berth.note_containers()
+        (deployed,) = dd["ProductionVariants"][0]["DeployedImages"]
+        assert deployed["ResolvedImage"] == "%s/%s@%s" % (registry.host, name.split(":")[0], digest), deployed
+        lines = fast_resolutions(berth, image)
+        assert len(lines) == before + 1 and digest in lines[-1], berth.log_tail(40)
+        assert invoke(berth, ep, b"warm") == b"warm"
+        bh.delete_stack(berth, m, c, ep)
+    bh.assert_no_leaks(berth)
+    berth.assert_serving()
+
+
+def test_auth_file_credentials(make_berth, registry, tmp_path):
+    """Credentials from an auth.json "auth" entry: skopeo's pull and
+    berthd's own tag request both log in with them."""
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"auths": {registry.host: {
+        "auth": base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()}}}))
+    conf = tmp_path / "registries-auth.json"
+    conf.write_text(json.dumps({"hosts": {registry.host: {"auth_file": str(auth), "cert_dir": registry.certs}},
+                                "pull_timeout_ms": 60000}))
+    inst = make_berth(extra_berthd=["--registries", str(conf)])
+    image = registry.host + "/echo:v1"
+    digest = registry.digest("echo:v1")
+    for i in range(2):
+        m, c, ep = stack(inst, "reg-auth%d-%s" % (i, S), image)
+        dd = wait_settled(inst, ep)
+        assert dd["EndpointStatus"] == "InService", dd
+        inst.note_containers()
+        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/echo@%s" % (
+            registry.host, digest)
+        bh.delete_stack(inst, m, c, ep)
+    # the first pulled; the second found the digest cached with its own request
+    assert len(fast_resolutions(inst, image)) == 1, inst.log_tail(40)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+
+
+def test_bearer_token_flow(make_berth, registry, tmp_path):
+    """A registry with the Bearer token flow (as Docker Hub's): berthd's own
+    request asks the WWW-Authenticate realm for a token with the configured
+    credentials, service and scope, keeps it for its expires_in, and
+    resolves the tag to the cached digest the registry names."""
+    digest = registry.digest("echo:v1")
+    tr = TokenRegistry(registry.dir, digest)
+    try:
+        conf = tmp_path / "registries-bearer.json"
+        creds = {"username": USER, "password": PASSWORD, "cert_dir": registry.certs}
+        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000}))
+        inst = make_berth(extra_berthd=["--registries", str(conf)])
+        p = inst.cli("pull", registry.host + "/echo:v1", timeout=90)  # the digest is cached from here on
+        assert p.returncode == 0, p.stderr
+        image = tr.host + "/echo:v1"
+        for _ in range(2):
+            p = inst.cli("pull", image, timeout=90)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout.decode().startswith("%s is %s/echo@%s (" % (image, tr.host, digest)), p.stdout
+        tokens = [r for r in tr.requests if r[1].startswith("/token?")]
+        assert len(tokens) == 1, tr.requests  # the second resolution kept the token
+        assert "service=berth-test" in tokens[0][1] and "scope=repository%3Aecho%3Apull" in tokens[0][1], tokens
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2].split(" ")[0] for h in heads] == ["Basic", "Bearer", "Bearer"], tr.requests
+        assert all(h[2] == "Bearer " + tr.token for h in heads[1:]), tr.requests
+        assert len(fast_resolutions(inst, image)) == 2, inst.log_tail(40)
+        bh.assert_no_leaks(inst)
+        inst.assert_serving()
+    finally:
+        tr.stop()
 
 
 # ---- bad input ----------------------------------------------------------------
