@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import http.client
 import hashlib
+import io
 import json
 import os
 import pwd
@@ -38,8 +39,10 @@ import shlex
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
+import uuid
 
 import getpass
 
@@ -1087,3 +1090,20 @@ def oci_add_blob(layout, data):
     with open(os.path.join(layout, "blobs", "sha256", h), "wb") as fh:
         fh.write(data)
     return {"digest": "sha256:" + h, "size": len(data)}
+
+
+def unique_name(prefix):
+    """prefix and 8 random hex digits: names stay unique across runs."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def tgz(files):
+    """A model.tar.gz of {name: bytes}, its entries dated now."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = int(time.time())
+            tf.addfile(info, io.BytesIO(data))
+    return bio.getvalue()

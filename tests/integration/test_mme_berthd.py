@@ -10,7 +10,6 @@ import socket
 import tarfile
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -22,19 +21,8 @@ MISSING_FMT = ("Failed to download model data(bucket: %s, key: %s). Please ensur
                "located at the URL and that the role passed to CreateModel has permissions to download the model.")
 
 
-def uniq(p):
-    return "%s-%s" % (p, uuid.uuid4().hex[:8])
-
-
-def tgz(files):
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = int(time.time())
-            tf.addfile(info, io.BytesIO(data))
-    return bio.getvalue()
+uniq = bh.unique_name
+tgz = bh.tgz
 
 
 def put(berth, key, data, prefix=PREFIX):

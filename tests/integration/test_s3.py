@@ -7,15 +7,11 @@ SageMaker's errors.
 moto runs in the Python found on PATH as python3 (the tests themselves run
 under Debian's /usr/bin/python3, which lacks it); without moto the module
 fails, it never skips."""
-import io
 import os
 import re
 import shutil
 import signal
 import subprocess
-import tarfile
-import time
-import uuid
 
 import boto3
 import pytest
@@ -34,20 +30,8 @@ MISSING = ("Container primary could not be started: Failed to download model dat
 SUBMIT_MOUNT = "/opt/ml/berth/submit"
 
 
-def uniq(p):
-    return "%s-%s" % (p, uuid.uuid4().hex[:8])
-
-
-def tgz(files):
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = int(time.time())
-            tf.addfile(info, io.BytesIO(data))
-    return bio.getvalue()
+uniq = bh.unique_name
+tgz = bh.tgz
 
 
 # ---- the S3 server -----------------------------------------------------------
