@@ -42,7 +42,8 @@ int fs_write_all(int fd, const void *data, size_t len)
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_err *err)
 {
-	_cleanup_free_ char *tmp = fs_path("%s.tmp.%d", path, (int)getpid());
+	/* by thread: two threads writing one path must not share a temporary */
+	_cleanup_free_ char *tmp = fs_path("%s.tmp.%d", path, (int)gettid());
 	if (tmp == NULL)
 		return berth_err_set(err, ENOMEM, "writing %s", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

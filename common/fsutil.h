@@ -9,7 +9,8 @@
 #include "err.h"
 
 /* Writes data to path so that after return the file holds either its old
- * content or exactly data, across crashes: PATH.tmp.PID, fsync, rename,
+ * content or exactly data, across crashes: PATH.tmp.TID (the calling
+ * thread's id: concurrent writers of one path never share it), fsync, rename,
  * fsync of the directory. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct berth_err *err);
 /* write(2) until all of len is written, retrying on EINTR; -1 with errno. */

@@ -174,7 +174,7 @@ static int shelf_load(struct shelf *sh, struct berth_err *err)
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0)
-			continue; /* ".", "..", NAME.json.tmp.PID leftovers, NAME.json.corrupt */
+			continue; /* ".", "..", NAME.json.tmp.TID leftovers, NAME.json.corrupt */
 		_cleanup_free_ char *path = fs_path("%s/%s", sh->dir, de->d_name);
 		_cleanup_free_ char *file_name = strndup(de->d_name, len - 5);
 		if (!path || !file_name || shelf_reserve(sh) < 0) {
