@@ -72,6 +72,10 @@ struct upstream_conn {
 	bool body_direct; /* Content-Length body: read straight into x->resp_body (no copy) */
 	bool streaming;   /* a 2xx answer's body goes to x->on_data */
 	bool paused;      /* on_data asked to wait: not reading */
+	/* a streamed body's pieces parsed from the last read, not yet handed
+	 * to on_data (they point into the read buffer) */
+	struct iovec spans[UPSTREAM_STREAM_SPANS];
+	int n_spans;
 	enum upstream_result fail; /* set by parser callbacks to stop */
 	struct http_response resp; /* the shared response parser (common/) */
 	/* request being written */
@@ -182,6 +186,23 @@ static int on_head(void *user_data, int status, uint64_t content_length, bool ch
 	return 0;
 }
 
+/* Hands the pieces gathered so far to on_data. 0, or -1 when it gave up. */
+static int hand_spans(struct upstream_conn *c)
+{
+	int n = c->n_spans;
+	c->n_spans = 0;
+	if (n == 0)
+		return 0;
+	int r = c->x->on_data(c->x, c->spans, n);
+	if (r < 0)
+		return -1;
+	if (r > 0 && !c->paused) {
+		c->paused = true; /* conn_on_event stops reading after this feed */
+		loop_watch_mod(c->pool->u->loop, &c->watch, request_unsent(c) ? EPOLLOUT : 0);
+	}
+	return 0;
+}
+
 static int on_body(void *user_data, const char *at, size_t len)
 {
 	struct upstream_conn *c = user_data;
@@ -189,14 +210,10 @@ static int on_body(void *user_data, const char *at, size_t len)
 	struct berth_buf *b = &x->resp_body;
 	if (c->streaming) {
 		x->streamed += len;
-		int r = x->on_data(x, at, len);
-		if (r < 0) {
+		c->spans[c->n_spans++] = (struct iovec){ (void *)at, len };
+		if (c->n_spans == UPSTREAM_STREAM_SPANS && hand_spans(c) < 0) {
 			c->fail = UPSTREAM_BAD_RESPONSE;
 			return -1;
-		}
-		if (r > 0 && !c->paused) {
-			c->paused = true; /* conn_on_event stops reading after this feed */
-			loop_watch_mod(c->pool->u->loop, &c->watch, request_unsent(c) ? EPOLLOUT : 0);
 		}
 		return 0;
 	}
@@ -760,6 +777,7 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
 	c->got_bytes = false;
 	c->body_direct = false; /* set once this exchange's answer head is parsed */
 	c->streaming = c->paused = false;
+	c->n_spans = 0;
 	c->fail = UPSTREAM_OK;
 	c->written = 0;
 	c->pool->n_busy++;
@@ -915,6 +933,12 @@ static void conn_parse(struct upstream_conn *c, const char *data, size_t len)
 	char what[256];
 	if (c->x != x) /* cancelled during a callback (streaming) */
 		return;
+	/* what this read brought of a streamed body goes on now, before the
+	 * answer completes or fails (the pieces point into the read buffer) */
+	if (c->n_spans > 0 && hand_spans(c) < 0) {
+		exchange_complete(c, UPSTREAM_BAD_RESPONSE, false);
+		return;
+	}
 	switch (res) {
 	case HTTP_RESPONSE_MORE:
 		return;
