@@ -36,10 +36,12 @@ struct request_frontend_ops {
 	 * For a streamed response (req->streaming): its head and the body
 	 * bytes so far; more follow. */
 	void (*send)(struct request *req);
-	/* Streamed response: puts n pieces on resp_body in the front end's
-	 * wire form (an HTTP/1.1 chunk, or HTTP/2 DATA as it is), or the end
-	 * (n 0, req->stream_ended set), and writes later, never from inside
-	 * this call. -1 on ENOMEM. */
+	/* Streamed response: puts n pieces in the front end's wire form (an
+	 * HTTP/1.1 chunk, or HTTP/2 DATA as it is), or the end (n 0,
+	 * req->stream_ended set), on resp_body. It may write them to the
+	 * client from its buffers at once and keep only what was not taken,
+	 * but it never closes, fails or calls back into the producer here:
+	 * errors and the rest wait for a deferred flush. -1 on ENOMEM. */
 	int (*stream_more)(struct request *req, const struct iovec *iov, int n);
 };
 
