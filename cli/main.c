@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "control_client.h"
 #include "invoke.h"
+#include "artifacts.h"
 #include "images.h"
 #include "keys.h"
 #include "top.h"
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 		   "  images [prune]              registry images cached: size, references, models using each;\n"
 		   "                              prune removes those no model uses\n"
 		   "  pull REF                    resolve and pull a registry image now ([registry/]repo[:tag][@digest])\n"
+		   "  artifacts [prune]           model data cached (ModelDataUrl, submit directories): size, last\n"
+		   "                              use, endpoints holding each; prune removes those none holds\n"
 		   "  devices                     CDI devices (GPUs): health, the endpoint instance holding each,\n"
 		   "                              spec files refused and why\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
@@ -329,6 +332,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "artifacts") == 0)
+		return cli_artifacts(socket, argc - i, argv + i);
 	if (strcmp(cmd, "devices") == 0)
 		return cli_devices(socket, argc - i, argv + i);
 	if (strcmp(cmd, "top") == 0)
