@@ -30,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berth [--socket PATH] COMMAND\n"
-		   "berthd's admin socket (root only; no signature needed, default " BERTHD_DEFAULT_SOCKET "):\n"
+		   "berthd's admin socket (root only; no signature needed; --socket, else $BERTH_SOCKET, else\n"
+		   BERTHD_DEFAULT_SOCKET "):\n"
 		   "  ls                          models, endpoint configs and endpoints\n"
 		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
@@ -310,7 +311,10 @@ static int cmd_shutdown(const char *socket, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *socket = BERTHD_DEFAULT_SOCKET;
+	/* a berthd with its own --run-dir: BERTH_SOCKET saves --socket on each command */
+	const char *socket = getenv("BERTH_SOCKET");
+	if (socket == NULL || socket[0] == '\0')
+		socket = BERTHD_DEFAULT_SOCKET;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
