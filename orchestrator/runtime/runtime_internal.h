@@ -62,6 +62,8 @@ struct runtime {
 	/* sessions.c, guarded by *lock: the router's stateful session pins */
 	struct runtime_session *sessions;
 	size_t n_sessions, cap_sessions;
+	int sessions_log_fd;        /* STATE_DIR/sessions.log, appended; -1: none open */
+	size_t sessions_log_lines;  /* changes in it since the last snapshot */
 };
 
 
