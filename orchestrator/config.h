@@ -18,6 +18,9 @@
  *   model_max_bytes (> 0)        integer (artifact.h)
  *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
  *   mme_memory_high_water        number 0..1
+ *   async_queue_max              integer 1..1000000: InvokeEndpointAsync requests
+ *                                waiting or running per endpoint (1000)
+ *   async_max_bytes (> 0)        integer: one async input or answer (104857600)
  *   no_user_namespaces           true/false (default false: every
  *                                container in a user namespace of its
  *                                instance's own uid range)
@@ -81,6 +84,8 @@ struct berthd_config {
 	unsigned long long model_max_bytes;
 	unsigned long long mme_max_model_bytes, mme_disk_bytes;
 	double mme_memory_high_water;
+	long long async_queue_max;           /* (async) */
+	unsigned long long async_max_bytes;  /* (async) */
 	bool no_user_namespaces;
 	long long userns_uid_base;
 	bool userns_uid_base_set; /* given: its window is used as it is */

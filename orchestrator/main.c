@@ -679,6 +679,8 @@ static int start_core(struct berthd *d)
 		.images = &d->images,
 		.store = &d->mc.store,
 		.model_max_bytes = c->model_max_bytes,
+		.async_queue_max = c->async_queue_max,
+		.async_max_bytes = c->async_max_bytes,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {

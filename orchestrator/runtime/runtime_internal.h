@@ -12,6 +12,8 @@
  *   health.c      the monitor thread: checks and restarts
  *   update.c      UpdateEndpoint: blue/green roll-out and scaling
  *   lifecycle.c   the create and delete workers; runtime_endpoint_start/stop
+ *   async.c       InvokeEndpointAsync's durable queue (async_internal.h)
+ *   async_run.c   its scheduler and runs
  *   ps.c          `berth ps`
  *   runtime.c     the object; what berthd does with its endpoints at start
  *
@@ -61,7 +63,19 @@ struct runtime {
 	/* sessions.c, guarded by *lock: the router's stateful session pins */
 	struct runtime_session *sessions;
 	size_t n_sessions, cap_sessions;
+	/* async.c: the asynchronous inference queue (its own lock) */
+	struct async_queue *async;
 };
+
+/* async.c. At start, after the records are resumed (runtime_resume, with
+ * *lock held; it takes only the queue's own lock): the queue on disk taken
+ * up again. */
+void runtime_async_resume(struct runtime *rt);
+/* async.c. An endpoint is being deleted (with *lock held): its waiting
+ * requests are dropped, each with a failure object "endpoint deleted". */
+void runtime_async_drop_endpoint(struct runtime *rt, const char *endpoint);
+/* async.c. At stop, without *lock: the scheduler stopped, runs given 2 s. */
+void runtime_async_stop(struct runtime *rt);
 
 
 /* sessions.c. Without *lock, at start: the pins saved in STATE_DIR. */
