@@ -167,6 +167,10 @@ static void reply_auth_verify(struct control_server *cs, int fd, yajl_val req)
 {
 	const char *key_id = json_get_string(req, "key_id"), *sts = json_get_string(req, "string_to_sign");
 	const char *sig = json_get_string(req, "signature"), *endpoint = json_get_string(req, "endpoint");
+	/* (async) the action asked about: InvokeEndpoint (also when absent) or InvokeEndpointAsync */
+	const char *action = json_get_string(req, "action");
+	if (action == NULL || strcmp(action, "sagemaker:InvokeEndpointAsync") != 0)
+		action = "sagemaker:InvokeEndpoint";
 	struct sigv4_error e = { SIGV4_OK, "" };
 	struct access_principal who;
 	int64_t now = (int64_t)clock_epoch_seconds();
@@ -176,7 +180,7 @@ static void reply_auth_verify(struct control_server *cs, int fd, yajl_val req)
 		snprintf(e.message, sizeof(e.message), "The request signature could not be checked (malformed question "
 			 "from the router).");
 	} else if ((s = access_verify_string(cs->api->access, key_id, sts, sig, now, &who, &e)) == SIGV4_OK) {
-		s = access_authorize(cs->api->access, &who, "sagemaker:InvokeEndpoint", CRED_KIND_ENDPOINT, endpoint, &e);
+		s = access_authorize(cs->api->access, &who, action, CRED_KIND_ENDPOINT, endpoint, &e);
 	}
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
