@@ -106,7 +106,7 @@ void async_item_forget(struct async_queue *q, const struct async_item *it)
 
 void async_item_fail(struct async_queue *q, struct async_item *it, const char *text, size_t len)
 {
-	struct objstore_object o;
+	struct objstore_object o = { 0 };
 	enum objstore_status st;
 	struct berth_err err;
 	const struct objstore_config *store = q->rt->cfg.store;
@@ -297,7 +297,7 @@ static struct async_item *item_from_request(struct runtime *rt, yajl_val req, st
 			 endpoint, rt->cfg.account, e->status);
 		return NULL;
 	}
-	struct objstore_object o;
+	struct objstore_object o = { 0 };
 	enum objstore_status st;
 	struct berth_err err;
 	if (rt->cfg.store == NULL || objstore_locate(rt->cfg.store, input, &o, &st, &err) < 0) {
@@ -549,7 +549,7 @@ static struct async_item *item_from_record(const char *text, size_t len, bool *r
 /* Was the run that a crash interrupted already finished (its output is there)? */
 static bool output_exists(struct async_queue *q, const struct async_item *it)
 {
-	struct objstore_object o;
+	struct objstore_object o = { 0 };
 	enum objstore_status st;
 	struct berth_err err;
 	if (q->rt->cfg.store == NULL || objstore_locate(q->rt->cfg.store, it->output_url, &o, &st, &err) < 0)

@@ -194,7 +194,7 @@ static int read_input(struct async_queue *q, struct async_item *it, struct berth
 {
 	const struct runtime_config *cfg = &q->rt->cfg;
 	unsigned long long max = cfg->async_max_bytes > 0 ? cfg->async_max_bytes : RUNTIME_ASYNC_MAX_BYTES_DEFAULT;
-	struct objstore_object o;
+	struct objstore_object o = { 0 };
 	enum objstore_status st;
 	struct berth_err err;
 	int r = cfg->store ? objstore_locate(cfg->store, it->input, &o, &st, &err) : -1;
@@ -284,8 +284,7 @@ static void run_request(struct async_queue *q, struct async_item *it)
 		int r = objstore_locate(cfg->store, it->output_url, &o, &st, &err);
 		if (r == 0)
 			r = objstore_put(cfg->store, &o, data.data ? data.data : "", data.len, step_ctype, &st, &err);
-		if (r == 0)
-			objstore_object_free(&o);
+		objstore_object_free(&o); /* objstore_locate cleared it first */
 		if (r < 0) {
 			fail_with(q, it, "The inference succeeded, but its result could not be written to %s: %s",
 				  it->output_url, err.msg);
