@@ -61,7 +61,7 @@ struct async_queue {
 	unsigned long long pick;       /* spreads choices among equal instances */
 };
 
-/* async.c */
+/* async_record.c (the lowest of the three; async_run.c above it, async.c on top) */
 void async_item_free(struct async_item *it);
 /* Writes the item's record (its state included), durably. -1 with err. */
 int async_item_persist(struct async_queue *q, const struct async_item *it, struct berth_err *err);

@@ -12,8 +12,9 @@
  *   health.c      the monitor thread: checks and restarts
  *   update.c      UpdateEndpoint: blue/green roll-out and scaling
  *   lifecycle.c   the create and delete workers; runtime_endpoint_start/stop
- *   async.c       InvokeEndpointAsync's durable queue (async_internal.h)
+ *   async_record.c  InvokeEndpointAsync's records on disk, failures, figures (async_internal.h)
  *   async_run.c   its scheduler and runs
+ *   async.c       its queue: submit, resume, drop, stop
  *   ps.c          `berth ps`
  *   runtime.c     the object; what berthd does with its endpoints at start
  *
@@ -67,7 +68,7 @@ struct runtime {
 	struct async_queue *async;
 };
 
-/* async.c. At start, after the records are resumed (runtime_resume, with
+/* async.c (also async_record.c, async_run.c). At start, after the records are resumed (runtime_resume, with
  * *lock held; it takes only the queue's own lock): the queue on disk taken
  * up again. */
 void runtime_async_resume(struct runtime *rt);
