@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,11 +354,11 @@ static struct async_item *item_from_record(const char *text, size_t len, bool *r
 	if (v == NULL)
 		return NULL;
 	struct async_item *it = calloc(1, sizeof(*it));
-	const char *id = json_get_string(v, "id"), *state = json_get_string(v, "state");
+	const char *id = json_get_string(v, "id");
 	bool nomem = false;
-	if (it && id && strlen(id) == ASYNC_ID_LEN && state) {
+	*running = false;
+	if (it && id && strlen(id) == ASYNC_ID_LEN && strspn(id, "0123456789abcdef-") == ASYNC_ID_LEN) {
 		memcpy(it->id, id, ASYNC_ID_LEN + 1);
-		*running = strcmp(state, "running") == 0;
 		it->endpoint = dup_opt(json_get_string(v, "endpoint"), &nomem);
 		it->input = dup_opt(json_get_string(v, "input"), &nomem);
 		it->output_url = dup_opt(json_get_string(v, "output"), &nomem);
@@ -423,6 +424,16 @@ void runtime_async_resume(struct runtime *rt)
 		if (path && fs_read_file(path, &text, ASYNC_RECORD_MAX, &err) == 0)
 			it = item_from_record(text.data, text.len, &running, &err);
 		buf_free(&text);
+		if (it != NULL && (strlen(de->d_name) != ASYNC_ID_LEN + 5 || strncmp(de->d_name, it->id, ASYNC_ID_LEN) != 0)) {
+			berth_err_set(&err, EINVAL, "its name is not its ID");
+			async_item_free(it);
+			it = NULL;
+		}
+		if (it != NULL) { /* sent to a container before the stop? */
+			char marker[ASYNC_ID_LEN + sizeof(ASYNC_RUNNING_SUFFIX)];
+			snprintf(marker, sizeof(marker), "%s" ASYNC_RUNNING_SUFFIX, it->id);
+			running = faccessat(dirfd(d), marker, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		}
 		if (it == NULL) {
 			log_error("asynchronous inference: record %s is unreadable (%s); left as it is", path ? path : "?",
 				  err.msg);
@@ -452,6 +463,17 @@ void runtime_async_resume(struct runtime *rt)
 		}
 		q->stats_dirty = true;
 		pthread_mutex_unlock(&q->mu);
+	}
+	/* markers whose record is gone: the request had finished */
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name), sl = sizeof(ASYNC_RUNNING_SUFFIX) - 1;
+		if (n != ASYNC_ID_LEN + sl || strcmp(de->d_name + ASYNC_ID_LEN, ASYNC_RUNNING_SUFFIX) != 0)
+			continue;
+		char record[ASYNC_ID_LEN + 6];
+		snprintf(record, sizeof(record), "%.*s.json", ASYNC_ID_LEN, de->d_name);
+		if (faccessat(dirfd(d), record, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
 	if (queued + interrupted > 0)

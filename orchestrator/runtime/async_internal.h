@@ -14,6 +14,7 @@
 #include "runtime_internal.h"
 
 #define ASYNC_DIR "async"          /* STATE_DIR/async/ID.json: one record per request */
+#define ASYNC_RUNNING_SUFFIX ".running" /* STATE_DIR/async/ID.running: sent to a container */
 #define ASYNC_ID_LEN 36
 #define ASYNC_MAX_STEPS 15         /* containers of a Serial instance */
 
@@ -65,8 +66,11 @@ struct async_queue {
 void async_item_free(struct async_item *it);
 /* Writes the item's record (its state included), durably. -1 with err. */
 int async_item_persist(struct async_queue *q, const struct async_item *it, struct berth_err *err);
-/* Removes the record (not durably: a record left behind by a crash is
- * recognised at start by its output object, see async.c). */
+/* Creates the request's marker ID.running and makes it durable (one
+ * fsync of the directory): from then on a restart never sends it again. */
+int async_item_mark_running(struct async_queue *q, const struct async_item *it, struct berth_err *err);
+/* Removes the record, then the marker (not durably: a record left behind
+ * by a crash is recognised at start by its output object, see async.c). */
 void async_item_forget(struct async_queue *q, const struct async_item *it);
 /* Writes text as the item's failure object, removes its record and logs
  * (the caller frees it). Without any lock. */

@@ -5,6 +5,7 @@
 #include "async_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,6 @@ int async_item_persist(struct async_queue *q, const struct async_item *it, struc
 	struct berth_buf doc = BERTH_BUF_INIT;
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "id", it->id);
-	json_gen_kv_str(g, "state", it->state == ASYNC_RUNNING ? "running" : "queued");
 	json_gen_kv_str(g, "endpoint", it->endpoint);
 	json_gen_kv_str(g, "input", it->input);
 	json_gen_kv_str(g, "output", it->output_url);
@@ -76,11 +76,34 @@ int async_item_persist(struct async_queue *q, const struct async_item *it, struc
 	return r;
 }
 
+int async_item_mark_running(struct async_queue *q, const struct async_item *it, struct berth_err *err)
+{
+	_cleanup_free_ char *dir = fs_path("%s/" ASYNC_DIR, q->rt->cfg.state_dir);
+	_cleanup_free_ char *name = fs_path("%s" ASYNC_RUNNING_SUFFIX, it->id);
+	if (dir == NULL || name == NULL)
+		return berth_err_set(err, ENOMEM, "asynchronous request marker");
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return berth_err_set(err, errno, "%s", dir);
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return berth_err_set(err, errno, "%s/%s", dir, name);
+	close(fd);
+	/* the empty file has no data: its name in the directory is what must last */
+	if (fsync(dfd) < 0)
+		return berth_err_set(err, errno, "%s", dir);
+	return 0;
+}
+
 void async_item_forget(struct async_queue *q, const struct async_item *it)
 {
+	/* the record first: a marker left alone is removed at the next start */
 	_cleanup_free_ char *path = record_path(q, it->id);
+	_cleanup_free_ char *marker = fs_path("%s/" ASYNC_DIR "/%s" ASYNC_RUNNING_SUFFIX, q->rt->cfg.state_dir, it->id);
 	if (path != NULL && unlink(path) < 0 && errno != ENOENT)
 		log_warn("asynchronous request %s: cannot remove its record %s: %s", it->id, path, strerror(errno));
+	if (marker != NULL && unlink(marker) < 0 && errno != ENOENT)
+		log_warn("asynchronous request %s: cannot remove %s: %s", it->id, marker, strerror(errno));
 }
 
 void async_item_fail(struct async_queue *q, struct async_item *it, const char *text, size_t len)

@@ -228,7 +228,7 @@ static void run_request(struct async_queue *q, struct async_item *it)
 	if (read_input(q, it, &data) < 0)
 		goto out;
 	/* from here the container may compute it: a restart must not run it again */
-	if (async_item_persist(q, it, &err) < 0) {
+	if (async_item_mark_running(q, it, &err) < 0) {
 		fail_with(q, it, "berthd could not record that the request started (%s); it was not run.", err.msg);
 		goto out;
 	}

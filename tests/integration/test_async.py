@@ -106,7 +106,8 @@ def wait_object(inst, url, timeout=20):
 
 
 def async_records(inst):
-    return sorted(glob.glob(os.path.join(inst.state_dir, "async", "*.json")))
+    """Requests on disk: ID.json records and ID.running markers."""
+    return sorted(glob.glob(os.path.join(inst.state_dir, "async", "*")))
 
 
 def async_stack(inst, name, env=None, max_concurrent=None, output=None, failure=None, notification=False):
@@ -338,10 +339,10 @@ def test_berthd_kill_9_with_requests_queued_and_running(berth):
 
     def states():
         out = {}
-        for p in async_records(berth):
+        for p in glob.glob(os.path.join(berth.state_dir, "async", "*.json")):
             with open(p) as f:
                 doc = json.load(f)
-            out[doc["inference_id"]] = doc["state"]
+            out[doc["inference_id"]] = "running" if os.path.exists(p[:-5] + ".running") else "queued"
         return out
     bh.wait_until(lambda: states() == {"running": "running", "queued-1": "queued", "queued-2": "queued"}, 10,
                   "one request running, two queued, on disk")
@@ -389,7 +390,7 @@ def test_delete_endpoint_drops_its_queue(berth):
     results = invoke_async(berth, [dict(EndpointName=ep, InputLocation=url, InferenceId="d%d" % i,
                                         InvocationTimeoutSeconds=30) for i in range(3)])
     assert all(r.get("status") == 202 for r in results), results
-    bh.wait_until(lambda: len(async_records(berth)) == 3, 5, "three records")
+    bh.wait_until(lambda: len(glob.glob(os.path.join(berth.state_dir, "async", "*.json"))) == 3, 5, "three records")
     berth.delete_endpoint_and_wait(ep)
     for r in results[1:]:
         assert wait_object(berth, r["FailureLocation"]).decode() == \
