@@ -8,7 +8,7 @@ itself. Inputs are written to, and outputs read from, berthd's local
 object store root (s3://BUCKET/KEY is OBJECT_ROOT/BUCKET/KEY); one test
 goes through moto's S3 server instead (test_s3.py's).
 
-Covered: success (output bytes exact), a container error (the failure
+Covered: success (output bytes exact), a Serial pipeline, a container error (the failure
 object is its body), a timeout, TTL expiry of a queued request (with the
 queue gauges on /metrics and in `berth describe` while it waits), a kill -9
 of berthd with requests queued and one running (queued ones run after the
@@ -110,12 +110,18 @@ def async_records(inst):
     return sorted(glob.glob(os.path.join(inst.state_dir, "async", "*")))
 
 
-def async_stack(inst, name, env=None, max_concurrent=None, output=None, failure=None, notification=False):
-    """Model, async endpoint config and endpoint (InService). Returns the
-    endpoint name and its output and failure prefixes."""
+def async_stack(inst, name, env=None, max_concurrent=None, output=None, failure=None, notification=False,
+                containers=None):
+    """Model (one container, or a Serial pipeline of containers), async
+    endpoint config and endpoint (InService). Returns the endpoint name and
+    its output and failure prefixes."""
     output = output or "s3://%s/%s/out" % (BUCKET, name)
     failure = failure if failure is not None else "s3://%s/%s/failed" % (BUCKET, name)
-    inst.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer=bh.container(env=env))
+    if containers:
+        inst.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, Containers=containers,
+                             InferenceExecutionConfig={"Mode": "Serial"})
+    else:
+        inst.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, PrimaryContainer=bh.container(env=env))
     oc = {"S3OutputPath": output}
     if failure:
         oc["S3FailurePath"] = failure
@@ -248,6 +254,19 @@ def test_success_writes_the_containers_answer_exactly(berth):
     assert r2["OutputLocation"] == "%s/%s.out" % (output, r2["InferenceId"])
     assert wait_object(berth, r2["OutputLocation"]) == data
     assert "notification of its success not delivered: berth has no SNS" in berthd_log(berth)
+    bh.delete_stack(berth, name, name + "-cfg", ep)
+    berth.assert_serving()
+
+
+def test_serial_pipeline_runs_as_one_request(berth):
+    """Each step's answer is the next one's input, as for InvokeEndpoint."""
+    name = bh.unique_name("aser")
+    ep, _, _ = async_stack(berth, name, containers=[bh.container("first", env={"ECHO_MODE": "upper"}),
+                                                    bh.container("second", env={"ECHO_MODE": "hostname"})])
+    url = put_object(berth, name + "/in/x", b"make me loud")
+    r = invoke_one(berth, ep, url, ContentType="text/plain", InferenceId="chain")
+    assert r.get("status") == 202, r
+    assert wait_object(berth, r["OutputLocation"]) == b"second:MAKE ME LOUD"
     bh.delete_stack(berth, name, name + "-cfg", ep)
     berth.assert_serving()
 
