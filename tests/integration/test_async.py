@@ -33,13 +33,15 @@ import berth_helpers as bh
 
 BUCKET = "async-bucket"
 QUEUE_MAX = 3  # --async-queue-max of this module's berthd
+MAX_BYTES = 1 << 20  # --async-max-bytes: one input, one answer
 ASYNC_KEY = {"name": "async", "allow": "sagemaker:InvokeEndpointAsync sagemaker:InvokeEndpoint"}
 NEWER_PYTHON = shutil.which("python3")
 
 
 @pytest.fixture(scope="module")
 def berth():
-    yield from bh.serve(keys=[ASYNC_KEY], extra_berthd=["--async-queue-max", str(QUEUE_MAX)])
+    yield from bh.serve(keys=[ASYNC_KEY], extra_berthd=["--async-queue-max", str(QUEUE_MAX),
+                                                            "--async-max-bytes", str(MAX_BYTES)])
 
 
 # ---- helpers -----------------------------------------------------------------
@@ -494,6 +496,23 @@ def test_missing_input_object_and_unwritable_output(berth):
                            % blocker), text
     assert "Not a directory" in text, text
     bh.wait_until(lambda: async_records(berth) == [], 5, "every record removed")
+    bh.delete_stack(berth, name, name + "-cfg", ep)
+    berth.assert_serving()
+
+
+def test_input_over_the_bound_is_a_failure_not_a_crash(berth):
+    name = bh.unique_name("abig")
+    ep, _, _ = async_stack(berth, name)
+    url = put_object(berth, name + "/in/big", b"z" * (MAX_BYTES + 1))
+    r = invoke_one(berth, ep, url, InferenceId="big")
+    assert wait_object(berth, r["FailureLocation"]).decode() == (
+        "Failed to download the input from %s: it is larger than berthd's bound of %d bytes (async_max_bytes)."
+        % (url, MAX_BYTES))
+    assert not os.path.exists(object_path(berth, r["OutputLocation"]))
+    # exactly the bound passes, byte for byte
+    url = put_object(berth, name + "/in/max", b"y" * MAX_BYTES)
+    r = invoke_one(berth, ep, url, InferenceId="max")
+    assert wait_object(berth, r["OutputLocation"]) == b"y" * MAX_BYTES
     bh.delete_stack(berth, name, name + "-cfg", ep)
     berth.assert_serving()
 
