@@ -2,7 +2,6 @@
 #include "resolve.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define TOKEN_ANSWER_MAX (64u << 10)
-#define CA_MAX (4u << 20)
 #define AUTH_FILE_MAX (1u << 20)
 #define DEFAULT_TOKEN_LIFE_S 60
 
@@ -210,6 +208,7 @@ static void share_unlock(CURL *c, curl_lock_data data, void *user_data)
 void resolve_cache_init(struct resolve_cache *t)
 {
 	memset(t, 0, sizeof(*t));
+	resolve_ca_init(&t->cas, SYSTEM_CA_BUNDLE);
 	pthread_mutex_init(&t->lock, NULL);
 	for (size_t i = 0; i < 8; i++)
 		pthread_mutex_init(&t->share_locks[i], NULL);
@@ -235,6 +234,7 @@ void resolve_cache_free(struct resolve_cache *t)
 	for (size_t i = 0; i < 8; i++)
 		pthread_mutex_destroy(&t->share_locks[i]);
 	pthread_mutex_destroy(&t->lock);
+	resolve_ca_free(&t->cas);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -331,10 +331,11 @@ static int on_progress(void *user_data, curl_off_t dt, curl_off_t dn, curl_off_t
 	return 0;
 }
 
-/* TLS as containers-certs.d(5): the system CAs plus cert_dir's .crt files;
- * a client certificate X.cert with its key X.key. */
-static int setup_tls(CURL *c, const struct registry_host *h, struct berth_buf *cas, char **cert, char **key,
-		     char *why, size_t why_size)
+/* TLS as containers-certs.d(5): the system CAs plus cert_dir's .crt files
+ * (kept in memory, resolve_ca.h); a client certificate X.cert with its
+ * key X.key. *cas must stay until the transfer is done (NOCOPY blob). */
+static int setup_tls(CURL *c, struct resolve_cache *t, const struct registry_host *h, char **cas, char **cert,
+		     char **key, char *why, size_t why_size)
 {
 	if (h && !h->tls_verify) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -343,38 +344,11 @@ static int setup_tls(CURL *c, const struct registry_host *h, struct berth_buf *c
 	}
 	if (h == NULL || h->cert_dir == NULL)
 		return 0;
-	DIR *d = opendir(h->cert_dir);
-	if (d == NULL) {
-		snprintf(why, why_size, "cannot read cert_dir %s", h->cert_dir);
+	size_t len = 0;
+	if (resolve_ca_get(&t->cas, h->cert_dir, cas, &len, cert, key, why, why_size) < 0)
 		return -1;
-	}
-	struct berth_err err;
-	bool any_ca = false;
-	int rc = 0;
-	for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
-		size_t n = strlen(e->d_name);
-		_cleanup_free_ char *p = fs_path("%s/%s", h->cert_dir, e->d_name);
-		if (p == NULL) {
-			rc = -1;
-		} else if (n > 4 && strcmp(e->d_name + n - 4, ".crt") == 0) {
-			if (!any_ca && fs_read_file(SYSTEM_CA_BUNDLE, cas, CA_MAX, &err) == 0)
-				buf_append(cas, "\n", 1);
-			any_ca = true;
-			if (fs_read_file(p, cas, CA_MAX, &err) < 0 || buf_append(cas, "\n", 1) < 0) {
-				snprintf(why, why_size, "cannot read %s", p);
-				rc = -1;
-			}
-		} else if (n > 5 && strcmp(e->d_name + n - 5, ".cert") == 0 && *cert == NULL) {
-			*key = fs_path("%s/%.*s.key", h->cert_dir, (int)(n - 5), e->d_name);
-			*cert = p;
-			p = NULL;
-		}
-	}
-	closedir(d);
-	if (rc < 0)
-		return -1;
-	if (any_ca) {
-		struct curl_blob blob = { .data = cas->data, .len = cas->len, .flags = CURL_BLOB_NOCOPY };
+	if (*cas) {
+		struct curl_blob blob = { .data = *cas, .len = len, .flags = CURL_BLOB_NOCOPY };
 		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (*cert) {
@@ -509,8 +483,7 @@ enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct reso
 		snprintf(why, why_size, "libcurl could not start");
 		return RESOLVE_FALLBACK;
 	}
-	struct berth_buf cas = BERTH_BUF_INIT;
-	_cleanup_free_ char *cert = NULL, *key = NULL, *url = NULL, *token = NULL;
+	_cleanup_free_ char *cas = NULL, *cert = NULL, *key = NULL, *url = NULL, *token = NULL;
 	char userpass[700] = "", token_key[600];
 	enum resolve_outcome outcome = RESOLVE_FALLBACK;
 	snprintf(token_key, sizeof(token_key), "%s/%s", q->host, q->repository);
@@ -522,6 +495,7 @@ enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct reso
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -533,7 +507,7 @@ enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct reso
 		snprintf(why, why_size, "out of memory");
 		goto out;
 	}
-	if (setup_tls(c, q->settings, &cas, &cert, &key, why, why_size) < 0 ||
+	if (setup_tls(c, tokens, q->settings, &cas, &cert, &key, why, why_size) < 0 ||
 	    credentials(q, userpass, sizeof(userpass), why, why_size) < 0)
 		goto out;
 	token = token_get(tokens, token_key);
@@ -587,7 +561,6 @@ out:
 	if (x.stopped)
 		outcome = RESOLVE_STOPPED;
 	curl_easy_cleanup(c);
-	buf_free(&cas);
 	buf_free(&x.body);
 	explicit_bzero(userpass, sizeof(userpass));
 	return outcome;
