@@ -37,14 +37,26 @@
 #define RESOLVE_TOKENS 16
 #define RESOLVE_TOKEN_MAX 8192
 
+#define RESOLVE_HANDLES 8
+
 /* What resolutions keep between them: Bearer tokens for their lifetime,
- * per registry and repository; open connections and TLS sessions (a
- * libcurl share), so a warm CreateEndpoint pays no TLS handshake; and
- * each cert_dir's CA text (resolve_ca.h), so it reads no CA file.
- * Nothing of what a tag means is kept: every resolution asks. */
+ * per registry and repository; one libcurl handle per registry (up to
+ * RESOLVE_HANDLES; with its options, CA text and open connection), used
+ * by one resolution at a time, others making their own; open
+ * connections and TLS sessions shared by all (a libcurl share), so a
+ * warm CreateEndpoint pays no TLS handshake; and each cert_dir's CA text
+ * (resolve_ca.h), so it reads no CA file. Nothing of what a tag means is
+ * kept: every resolution asks. */
 struct resolve_cache {
 	struct resolve_ca_cache cas;
-	pthread_mutex_t lock;
+	struct resolve_handle {
+		pthread_mutex_t use;     /* held by the resolution using it */
+		char host[256];          /* "" while free */
+		const struct registry_host *settings; /* those it is set up for */
+		void *easy;              /* CURL *, NULL until first used */
+		uint64_t ca_signature;   /* of the CA text it holds (0: libcurl's default) */
+	} handles[RESOLVE_HANDLES];
+	pthread_mutex_t lock;    /* tokens and the handles' host */
 	void *share;               /* CURLSH *, NULL when libcurl could not make one */
 	pthread_mutex_t share_locks[8]; /* by curl_lock_data */
 	struct resolve_token {

@@ -126,14 +126,16 @@ static int build_pem(const struct resolve_ca_cache *c, const char *cert_dir, con
 	return 0;
 }
 
-int resolve_ca_get(struct resolve_ca_cache *c, const char *cert_dir, char **pem, size_t *len, char **cert,
-		   char **key, char *why, size_t why_size)
+int resolve_ca_get(struct resolve_ca_cache *c, const char *cert_dir, uint64_t *signature, char **pem, size_t *len,
+		   char **cert, char **key, char *why, size_t why_size)
 {
+	uint64_t held = *signature;
 	*pem = *cert = *key = NULL;
 	*len = 0;
 	struct crt_list crts = { .n = 0 };
 	if (list_dir(cert_dir, &crts, cert, key, why, why_size) < 0)
 		goto fail;
+	*signature = 0;
 	if (crts.n == 0)
 		return 0;
 	uint64_t sig = fold_file(14695981039346656037ULL, cert_dir);
@@ -146,6 +148,12 @@ int resolve_ca_get(struct resolve_ca_cache *c, const char *cert_dir, char **pem,
 			goto fail;
 		}
 		sig = fold_file(sig, p);
+	}
+	sig |= 1; /* never 0, which means no .crt */
+	*signature = sig;
+	if (sig == held) {
+		crt_list_free(&crts);
+		return 0;
 	}
 	pthread_mutex_lock(&c->lock);
 	struct resolve_ca_set *hit = NULL;

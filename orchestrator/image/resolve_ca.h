@@ -34,12 +34,15 @@ struct resolve_ca_cache {
 void resolve_ca_init(struct resolve_ca_cache *c, const char *system_bundle);
 void resolve_ca_free(struct resolve_ca_cache *c);
 
-/* What cert_dir says: *pem a malloc'd copy of the CA text (*len bytes),
- * or NULL when the directory has no *.crt (libcurl's default CAs then);
- * *cert and *key (malloc'd, NULL when none) the client certificate
- * X.cert and its X.key. 0, or -1 with why filled when the directory or a
- * .crt in it cannot be read or is over RESOLVE_CA_MAX. */
-int resolve_ca_get(struct resolve_ca_cache *c, const char *cert_dir, char **pem, size_t *len, char **cert,
-		   char **key, char *why, size_t why_size);
+/* What cert_dir says. *signature: in, that of the CA text the caller
+ * already holds (0: none); out, that of the current text (0 when the
+ * directory has no *.crt: libcurl's default CAs then). *pem: a malloc'd
+ * copy of the current text (*len bytes), or NULL when there is no *.crt
+ * or the caller holds the current text already. *cert and *key
+ * (malloc'd, NULL when none): the client certificate X.cert and its
+ * X.key. 0, or -1 with why filled when the directory or a .crt in it
+ * cannot be read or is over RESOLVE_CA_MAX. */
+int resolve_ca_get(struct resolve_ca_cache *c, const char *cert_dir, uint64_t *signature, char **pem, size_t *len,
+		   char **cert, char **key, char *why, size_t why_size);
 
 #endif
