@@ -98,6 +98,15 @@
  *      ← {"ok":true,"removed":N,"bytes":N}
  *      ← {"ok":false,"error":"…"}                  (any of them)
  *
+ * 9. Model data cache (the CLI's `berth artifacts`, `berth artifacts prune`;
+ *    admin socket only; orchestrator/artifact/artifact_cache.h):
+ *      → {"op":"artifacts"}
+ *      ← {"ok":true,"artifacts":[{"key":"16 hex","url":"s3://…"|null,"bytes":N,
+ *                                 "last_used":EPOCH_SECONDS,"endpoints":["e1",…]}]}
+ *      → {"op":"artifacts_prune"}                  (removes what no container holds)
+ *      ← {"ok":true,"removed":N,"bytes":N}
+ *      ← {"ok":false,"error":"…"}                  (any of them)
+ *
  * 10. Stateful session pins (the router, as its pins change; no answer;
  *    router/sessions.h, orchestrator/runtime/sessions.c):
  *      → {"op":"session_pin","endpoint":"E","id":"ID","variant":"V",

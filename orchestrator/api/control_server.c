@@ -257,6 +257,12 @@ static void *connection_main(void *arg)
 		runtime_images(cs->rt, op, req, &out);
 		ipc_send(fd, out.data ? out.data : "{}", out.data ? out.len : 2, -1, &err);
 		buf_free(&out);
+	} else if (ch->kind == CONTROL_ADMIN && (strcmp(op, "artifacts") == 0 || strcmp(op, "artifacts_prune") == 0)) {
+		/* proto_control.h kind 9 */
+		struct berth_buf out = BERTH_BUF_INIT;
+		runtime_artifacts(cs->rt, op, &out);
+		ipc_send(fd, out.data ? out.data : "{}", out.data ? out.len : 2, -1, &err);
+		buf_free(&out);
 	} else if (strcmp(op, "devices") == 0 && ch->kind == CONTROL_ADMIN && cs->api->runtime.limits != NULL) {
 		/* (devices) berth devices: the records say who holds each */
 		struct berth_buf out = BERTH_BUF_INIT;

@@ -727,25 +727,6 @@ int registry_fetch(struct registry *r, const char *image, const struct registry_
 
 /* ---- listing and pruning ------------------------------------------------ */
 
-static uint64_t tree_bytes(const char *path)
-{
-	uint64_t total = 0;
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		_cleanup_free_ char *p = fs_path("%s/%s", path, e->d_name);
-		struct stat st;
-		if (p == NULL || lstat(p, &st) < 0)
-			continue;
-		total += S_ISDIR(st.st_mode) ? tree_bytes(p) : (uint64_t)st.st_blocks * 512;
-	}
-	closedir(d);
-	return total;
-}
-
 /* Calls fn for each cached digest. */
 static int each_cached(const struct registry *r, int (*fn)(void *ctx, const char *digest, const char *path),
 		       void *ctx, struct berth_err *err)
@@ -778,7 +759,7 @@ static int list_one(void *c, const char *digest, const char *path)
 	yajl_gen g = lc->g;
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "digest", digest);
-	json_gen_kv_int(g, "bytes", (long long)tree_bytes(path));
+	json_gen_kv_int(g, "bytes", (long long)fs_tree_bytes(path));
 	json_gen_str(g, "references");
 	yajl_gen_array_open(g);
 	double newest = 0;
@@ -848,7 +829,7 @@ static int prune_one(void *c, const char *digest, const char *path)
 	_cleanup_close_ int lock = oci_cache_lock(lock_path, pc->err);
 	if (lock < 0)
 		return -1;
-	uint64_t bytes = tree_bytes(path);
+	uint64_t bytes = fs_tree_bytes(path);
 	int rc = fs_remove_tree(path, pc->err);
 	unlink(lock_path);
 	if (rc < 0)

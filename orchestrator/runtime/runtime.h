@@ -82,5 +82,15 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out);
  * remove what no model uses. Fills out with one JSON object; takes *lock
  * itself, never across a pull. */
 void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct berth_buf *out);
+/* proto_control.h kind 9 (artifacts.c): the model data cache, for the
+ * admin socket. op "artifacts": every entry with the endpoints whose
+ * containers hold it; "artifacts_prune": remove what none holds. Fills
+ * out with one JSON object; takes *lock itself, never across removal. */
+void runtime_artifacts(struct runtime *rt, const char *op, struct berth_buf *out);
+/* (artifacts.c) Removes cache entries no container holds past
+ * cfg.artifact_cache_max_bytes, least recently used first; nothing when a
+ * container start holds the cache (the next call does it). Without *lock:
+ * after containers are removed, and once berthd has resumed. */
+void runtime_trim_artifacts(struct runtime *rt);
 
 #endif
