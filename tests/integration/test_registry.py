@@ -337,7 +337,10 @@ def test_bearer_token_kept_across_create_endpoints_and_replaced_when_refused(mak
     try:
         conf = tmp_path / "registries-bearer-ce.json"
         creds = {"username": USER, "password": PASSWORD, "cert_dir": registry.certs}
-        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000}))
+        # this front makes a TLS handshake (in Python) per request: on a
+        # busy host three of them may take more than the default 2 s
+        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000,
+                                    "resolve_timeout_ms": 20000}))
         inst = make_berth(extra_berthd=["--registries", str(conf)])
         p = inst.cli("pull", registry.host + "/echo:v1", timeout=90)  # the digest is cached from here on
         assert p.returncode == 0, p.stderr
