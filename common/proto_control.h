@@ -112,7 +112,7 @@
  *      → {"op":"session_pin","endpoint":"E","id":"ID","variant":"V",
  *         "instance":"<first container's shim socket>","expires":<Unix seconds>}
  *      → {"op":"session_unpin","endpoint":"E","id":"ID"}
- *    berthd persists them (STATE_DIR/sessions.json) and, on the route-table
+ *    berthd persists them (STATE_DIR/sessions.json + sessions.log) and, on the route-table
  *    connection (kind 2), after the settings and before the first table,
  *    sends {"op":"sessions","pins":[{endpoint,id,variant,instance,expires}…]}
  *    without those expired or whose instance no longer serves.

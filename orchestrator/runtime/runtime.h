@@ -69,7 +69,8 @@ struct mme *runtime_mme(struct runtime *rt);
 /* proto_control.h kind 10: the router's "session_pin" (a stateful session
  * and the instance serving it) or "session_unpin"; kept (at most
  * RUNTIME_SESSIONS_MAX, each until its expiry or its instance goes) and
- * persisted in STATE_DIR/sessions.json at once, then given to every router
+ * persisted at once (sessions.c: a line appended to STATE_DIR/sessions.log,
+ * folded into sessions.json now and then), then given to every router
  * that subscribes ({"op":"sessions",…} after the greetings). Takes *lock
  * itself; no answer. */
 #define RUNTIME_SESSIONS_MAX 10000

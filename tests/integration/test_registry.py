@@ -239,6 +239,57 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def test_failed_update_keeps_the_running_digest(berth, registry):
+    """An UpdateEndpoint resolves its tags anew; when it fails and is rolled
+    back, the endpoint still shows, and restarts from, the digest its
+    running containers have, not what the tag meant for the update."""
+    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    try:
+        with open(bh.echo_tarball(), "rb") as fh:
+            echo_gz = fh.read()
+        make_layout(work + "/a", echo_gz)
+        make_index_layout(work + "/b", echo_gz, ["amd64"])
+        registry.push(work + "/a", "v1", "rollback:v1")
+        first = registry.digest("rollback:v1")
+        image = registry.host + "/rollback:v1"
+        m1, c1, ep = stack(berth, "reg-rb1-" + S, image)
+        assert wait_settled(berth, ep)["EndpointStatus"] == "InService"
+        berth.note_containers()
+        registry.push(work + "/b", "v1", "rollback:v1", all_images=True)
+        second = registry.digest("rollback:v1")
+        assert second != first
+        # the same tag in a model whose container exits at start: the update fails
+        m2, c2 = "reg-rb2-" + S, "reg-rb2-" + S + "-cfg"
+        berth.sm.create_model(ModelName=m2, ExecutionRoleArn=bh.ROLE,
+                              PrimaryContainer=bh.container(image=image, env={"ECHO_EXIT_AT_START": "1"}))
+        berth.sm.create_endpoint_config(EndpointConfigName=c2, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": m2, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        berth.sm.update_endpoint(EndpointName=ep, EndpointConfigName=c2)
+
+        def rolled_back():
+            dd = berth.sm.describe_endpoint(EndpointName=ep)
+            return dd if dd["EndpointStatus"] == "InService" and "rolled back" in dd.get("FailureReason", "") else None
+        dd = bh.wait_until(rolled_back, 120, "the update to fail and roll back", interval=0.2)
+        berth.note_containers()
+        assert dd["EndpointConfigName"] == c1, dd
+        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/rollback@%s" % (
+            registry.host, first), dd
+        # a restart of the running container keeps the first digest
+        def starts():
+            return [ln for ln in berthd_log(berth).splitlines()
+                    if "endpoint %s: container primary (" % ep in ln and " started from " in ln]
+        n = len(starts())
+        os.kill(berth.running_pid(ep), signal.SIGKILL)
+        bh.wait_until(lambda: len(starts()) == n + 1, 30, "the container's restart")
+        assert starts()[-1].endswith("started from %s/rollback@%s" % (registry.host, first)), starts()
+        bh.delete_stack(berth, m1, c1, ep)
+        bh.delete_stack(berth, m2, c2, None)
+        bh.assert_no_leaks(berth)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def fast_resolutions(inst, image):
     """berthd's log lines for tags it resolved with its own request."""
     return [ln for ln in berthd_log(inst).splitlines()
