@@ -181,39 +181,67 @@ def test_manifest_list_runs_this_platform(berth, registry):
     bh.assert_no_leaks(berth)
 
 
+class MovingTag:
+    """REPO:v1 in the registry, pushed from a layout of the echo image;
+    move() pushes an index of the same image under the same tag, so the
+    tag's digest changes and the containers still run."""
+
+    def __init__(self, registry, repo):
+        self.registry, self.repo = registry, repo
+        self.work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+        with open(bh.echo_tarball(), "rb") as fh:
+            echo_gz = fh.read()
+        make_layout(self.work + "/a", echo_gz)
+        make_index_layout(self.work + "/b", echo_gz, ["amd64"])
+        registry.push(self.work + "/a", "v1", repo + ":v1")
+        self.first = registry.digest(repo + ":v1")
+        self.second = None
+        self.image = "%s/%s:v1" % (registry.host, repo)
+
+    def move(self):
+        self.registry.push(self.work + "/b", "v1", self.repo + ":v1", all_images=True)
+        self.second = self.registry.digest(self.repo + ":v1")
+        assert self.second != self.first
+
+    def pinned(self, digest):
+        return "%s/%s@%s" % (self.registry.host, self.repo, digest)
+
+    def close(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def restart_runs(inst, ep):
+    """kill -9 of ep's container; returns the image its restart started from."""
+    def starts():
+        return [ln for ln in berthd_log(inst).splitlines()
+                if "endpoint %s: container primary (" % ep in ln and " started from " in ln]
+    n = len(starts())
+    os.kill(inst.running_pid(ep), signal.SIGKILL)
+    bh.wait_until(lambda: len(starts()) == n + 1, 30, "the container's restart")
+    return starts()[-1].rsplit(" started from ", 1)[1]
+
+
+def resolved_image(inst, ep):
+    return inst.sm.describe_endpoint(EndpointName=ep)["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"]
+
+
 def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
     """SageMaker resolves a tag at CreateEndpoint: an endpoint created
     before the tag moved keeps showing, and restarting from, the digest it
     got; one created after gets the new one."""
-    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    tag = MovingTag(registry, "mov")
     try:
-        with open(bh.echo_tarball(), "rb") as fh:
-            echo_gz = fh.read()
-        make_layout(work + "/a", echo_gz)
-        make_index_layout(work + "/b", echo_gz, ["amd64"])
-        registry.push(work + "/a", "v1", "mov:v1")
-        first = registry.digest("mov:v1")
-        image = registry.host + "/mov:v1"
-        m1, c1, ep1 = stack(berth, "reg-mov1-" + S, image)
+        m1, c1, ep1 = stack(berth, "reg-mov1-" + S, tag.image)
         assert wait_settled(berth, ep1)["EndpointStatus"] == "InService"
         berth.note_containers()
-        registry.push(work + "/b", "v1", "mov:v1", all_images=True)
-        second = registry.digest("mov:v1")
-        assert second != first
-        m2, c2, ep2 = stack(berth, "reg-mov2-" + S, image)
+        tag.move()
+        m2, c2, ep2 = stack(berth, "reg-mov2-" + S, tag.image)
         assert wait_settled(berth, ep2)["EndpointStatus"] == "InService"
         berth.note_containers()
-        resolved = {ep: berth.sm.describe_endpoint(EndpointName=ep)["ProductionVariants"][0]["DeployedImages"][0]
-                    ["ResolvedImage"] for ep in (ep1, ep2)}
-        assert resolved == {ep1: "%s/mov@%s" % (registry.host, first), ep2: "%s/mov@%s" % (registry.host, second)}
+        assert {ep: resolved_image(berth, ep) for ep in (ep1, ep2)} == {ep1: tag.pinned(tag.first),
+                                                                        ep2: tag.pinned(tag.second)}
         # a restarted container of the first endpoint runs the first digest
-        def starts():
-            return [ln for ln in berthd_log(berth).splitlines()
-                    if "endpoint %s: container primary (" % ep1 in ln and " started from " in ln]
-        assert len(starts()) == 1
-        os.kill(berth.running_pid(ep1), signal.SIGKILL)
-        bh.wait_until(lambda: len(starts()) == 2, 30, "the container's restart")
-        assert starts()[1].endswith("started from %s/mov@%s" % (registry.host, first)), starts()
+        assert restart_runs(berth, ep1) == tag.pinned(tag.first)
 
         def serves_again():
             try:
@@ -227,41 +255,30 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
                       and berth.sm.describe_endpoint(EndpointName=ep1)["EndpointConfigName"] == c2, 60,
                       "the update")
         berth.note_containers()
-        dd = berth.sm.describe_endpoint(EndpointName=ep1)
-        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/mov@%s" % (
-            registry.host, second), dd
+        assert resolved_image(berth, ep1) == tag.pinned(tag.second)
         assert invoke(berth, ep1, b"updated") == b"updated"
         bh.delete_stack(berth, m1, c1, ep1)
         bh.delete_stack(berth, m2, c2, ep2)
         assert not os.path.exists(os.path.join(berth.state_dir, "registry", "pins", ep1))
         bh.assert_no_leaks(berth)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        tag.close()
 
 
 def test_failed_update_keeps_the_running_digest(berth, registry):
     """An UpdateEndpoint resolves its tags anew; when it fails and is rolled
     back, the endpoint still shows, and restarts from, the digest its
     running containers have, not what the tag meant for the update."""
-    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    tag = MovingTag(registry, "rollback")
     try:
-        with open(bh.echo_tarball(), "rb") as fh:
-            echo_gz = fh.read()
-        make_layout(work + "/a", echo_gz)
-        make_index_layout(work + "/b", echo_gz, ["amd64"])
-        registry.push(work + "/a", "v1", "rollback:v1")
-        first = registry.digest("rollback:v1")
-        image = registry.host + "/rollback:v1"
-        m1, c1, ep = stack(berth, "reg-rb1-" + S, image)
+        m1, c1, ep = stack(berth, "reg-rb1-" + S, tag.image)
         assert wait_settled(berth, ep)["EndpointStatus"] == "InService"
         berth.note_containers()
-        registry.push(work + "/b", "v1", "rollback:v1", all_images=True)
-        second = registry.digest("rollback:v1")
-        assert second != first
+        tag.move()
         # the same tag in a model whose container exits at start: the update fails
         m2, c2 = "reg-rb2-" + S, "reg-rb2-" + S + "-cfg"
         berth.sm.create_model(ModelName=m2, ExecutionRoleArn=bh.ROLE,
-                              PrimaryContainer=bh.container(image=image, env={"ECHO_EXIT_AT_START": "1"}))
+                              PrimaryContainer=bh.container(image=tag.image, env={"ECHO_EXIT_AT_START": "1"}))
         berth.sm.create_endpoint_config(EndpointConfigName=c2, ProductionVariants=[{
             "VariantName": "AllTraffic", "ModelName": m2, "InitialInstanceCount": 1,
             "InstanceType": "ml.m5.large"}])
@@ -273,21 +290,14 @@ def test_failed_update_keeps_the_running_digest(berth, registry):
         dd = bh.wait_until(rolled_back, 120, "the update to fail and roll back", interval=0.2)
         berth.note_containers()
         assert dd["EndpointConfigName"] == c1, dd
-        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/rollback@%s" % (
-            registry.host, first), dd
+        assert resolved_image(berth, ep) == tag.pinned(tag.first)
         # a restart of the running container keeps the first digest
-        def starts():
-            return [ln for ln in berthd_log(berth).splitlines()
-                    if "endpoint %s: container primary (" % ep in ln and " started from " in ln]
-        n = len(starts())
-        os.kill(berth.running_pid(ep), signal.SIGKILL)
-        bh.wait_until(lambda: len(starts()) == n + 1, 30, "the container's restart")
-        assert starts()[-1].endswith("started from %s/rollback@%s" % (registry.host, first)), starts()
+        assert restart_runs(berth, ep) == tag.pinned(tag.first)
         bh.delete_stack(berth, m1, c1, ep)
         bh.delete_stack(berth, m2, c2, None)
         bh.assert_no_leaks(berth)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        tag.close()
 
 
 def fast_resolutions(inst, image):
