@@ -203,6 +203,11 @@ class MovingTag:
         self.second = self.registry.digest(self.repo + ":v1")
         assert self.second != self.first
 
+    def back(self):
+        """The tag to the first image again."""
+        self.registry.push(self.work + "/a", "v1", self.repo + ":v1")
+        assert self.registry.digest(self.repo + ":v1") == self.first
+
     def pinned(self, digest):
         return "%s/%s@%s" % (self.registry.host, self.repo, digest)
 
@@ -445,34 +450,27 @@ def test_tag_moved_back_is_asked_again(berth, registry):
     """Both digests cached: what the tag means is still asked of the
     registry at every CreateEndpoint, never taken from the last answer, so
     a tag moved back to an older image resolves to that image's digest."""
-    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    tag = MovingTag(registry, "back")
     try:
-        with open(bh.echo_tarball(), "rb") as fh:
-            echo_gz = fh.read()
-        make_layout(work + "/a", echo_gz)
-        make_index_layout(work + "/b", echo_gz, ["amd64"])
-        image = registry.host + "/back:v1"
-        want = []
-        for i, layout in enumerate(("a", "b", "a", "b")):
-            registry.push(work + "/" + layout, "v1", "back:v1", all_images=(layout == "b"))
-            want.append(registry.digest("back:v1"))
-            before = len(fast_resolutions(berth, image))
-            m, c, ep = stack(berth, "reg-back%d-%s" % (i, S), image)
+        for i, step in enumerate((None, tag.move, tag.back, tag.move)):
+            if step:
+                step()
+            want = tag.second if step == tag.move else tag.first
+            before = len(fast_resolutions(berth, tag.image))
+            m, c, ep = stack(berth, "reg-back%d-%s" % (i, S), tag.image)
             dd = wait_settled(berth, ep)
             assert dd["EndpointStatus"] == "InService", dd
             berth.note_containers()
-            assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/back@%s" % (
-                registry.host, want[-1]), (i, dd)
+            assert resolved_image(berth, ep) == tag.pinned(want), i
             if i >= 2:  # both digests cached by now: berthd's own request told
-                lines = fast_resolutions(berth, image)
-                assert len(lines) == before + 1 and want[-1] in lines[-1], berth.log_tail(40)
+                lines = fast_resolutions(berth, tag.image)
+                assert len(lines) == before + 1 and want in lines[-1], berth.log_tail(40)
             assert invoke(berth, ep, b"back%d" % i) == b"back%d" % i
             bh.delete_stack(berth, m, c, ep)
-        assert want[0] == want[2] and want[1] == want[3] and want[0] != want[1], want
         bh.assert_no_leaks(berth)
         berth.assert_serving()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        tag.close()
 
 
 # ---- bad input ----------------------------------------------------------------
