@@ -11,16 +11,6 @@
 #include "json.h"
 #include "log.h"
 
-static void reply_error(struct berth_buf *out, const char *msg)
-{
-	yajl_gen g = json_gen_new();
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_bool(g, "ok", false) == 0 &&
-	    json_gen_kv_str(g, "error", msg) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
-		json_gen_finish(g, out); /* frees g */
-	else if (g)
-		yajl_gen_free(g);
-}
-
 /* The endpoint whose record lists container id; NULL if none. With *lock held. */
 static const char *endpoint_of(struct runtime *rt, const char *id)
 {
@@ -59,7 +49,7 @@ static void list(struct runtime *rt, struct berth_buf *out)
 	size_t n = 0;
 	struct berth_err err;
 	if (artifact_cache_list(rt->cfg.state_dir, &v, &n, &err) < 0) {
-		reply_error(out, err.msg);
+		json_answer_error(out, err.msg);
 		return;
 	}
 	yajl_gen g = json_gen_new();
@@ -75,7 +65,7 @@ static void list(struct runtime *rt, struct berth_buf *out)
 	else {
 		if (g)
 			yajl_gen_free(g);
-		reply_error(out, "out of memory listing the model data cache");
+		json_answer_error(out, "out of memory listing the model data cache");
 	}
 	artifact_entries_free(v, n);
 }
@@ -90,7 +80,7 @@ void runtime_artifacts(struct runtime *rt, const char *op, struct berth_buf *out
 	uint64_t freed = 0;
 	struct berth_err err;
 	if (artifact_cache_prune(rt->cfg.state_dir, 0, &removed, &freed, &err) < 0) {
-		reply_error(out, err.errnum == EWOULDBLOCK
+		json_answer_error(out, err.errnum == EWOULDBLOCK
 					 ? "A container is starting and resolving its model data; nothing was removed. "
 					   "Try berth artifacts prune again when it is up."
 					 : err.msg);
