@@ -8,7 +8,8 @@ itself. Inputs are written to, and outputs read from, berthd's local
 object store root (s3://BUCKET/KEY is OBJECT_ROOT/BUCKET/KEY); one test
 goes through moto's S3 server instead (test_s3.py's).
 
-Covered: success (output bytes exact), a Serial pipeline, a container error (the failure
+Covered: success (output bytes exact), a Serial pipeline, variants by weight,
+a container error (the failure
 object is its body), a timeout, TTL expiry of a queued request (with the
 queue gauges on /metrics and in `berth describe` while it waits), a kill -9
 of berthd with requests queued and one running (queued ones run after the
@@ -270,6 +271,45 @@ def test_serial_pipeline_runs_as_one_request(berth):
     assert r.get("status") == 202, r
     assert wait_object(berth, r["OutputLocation"]) == b"second:MAKE ME LOUD"
     bh.delete_stack(berth, name, name + "-cfg", ep)
+    berth.assert_serving()
+
+
+def test_variants_share_the_queue_by_weight(berth):
+    """Two variants: weight 0 gets nothing; then, weights equal, both serve."""
+    name = bh.unique_name("avar")
+    for v, mode in (("va", "upper"), ("vb", "echo")):  # va answers "X!", vb "x!"
+        berth.sm.create_model(ModelName="%s-%s" % (name, v), ExecutionRoleArn=bh.ROLE,
+                              PrimaryContainer=bh.container(env={"ECHO_MODE": mode}))
+
+    def config(cfg, wa, wb):
+        status, _, data, _ = bh.control_raw(berth.port, "CreateEndpointConfig", {
+            "EndpointConfigName": cfg,
+            "AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://%s/%s/out" % (BUCKET, name)},
+                                     "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 4}},
+            "ProductionVariants": [{"VariantName": v, "ModelName": "%s-%s" % (name, v), "InitialInstanceCount": 1,
+                                    "InstanceType": "ml.m5.large", "InitialVariantWeight": w}
+                                   for v, w in (("va", wa), ("vb", wb))]})
+        assert status == 200, data
+    config(name + "-cfg", 1.0, 0.0)
+    ep = name + "-ep"
+    berth.sm.create_endpoint(EndpointName=ep, EndpointConfigName=name + "-cfg")
+    berth.sm.get_waiter("endpoint_in_service").wait(EndpointName=ep, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    berth.note_containers()
+    url = put_object(berth, name + "/in/x", b"x!")
+
+    def who(n, prefix):
+        rs = invoke_async(berth, [dict(EndpointName=ep, InputLocation=url, InferenceId="%s%d" % (prefix, i))
+                                  for i in range(n)])
+        return sorted(wait_object(berth, r["OutputLocation"]).decode() for r in rs)
+    assert who(8, "w") == ["X!"] * 8
+    berth.sm.update_endpoint_weights_and_capacities(EndpointName=ep, DesiredWeightsAndCapacities=[
+        {"VariantName": "va", "DesiredWeight": 1.0}, {"VariantName": "vb", "DesiredWeight": 1.0}])
+    berth.sm.get_waiter("endpoint_in_service").wait(EndpointName=ep, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert set(who(16, "e")) == {"X!", "x!"}
+    berth.delete_endpoint_and_wait(ep)
+    berth.sm.delete_endpoint_config(EndpointConfigName=name + "-cfg")
+    for v in ("va", "vb"):
+        berth.sm.delete_model(ModelName="%s-%s" % (name, v))
     berth.assert_serving()
 
 
