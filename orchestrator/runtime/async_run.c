@@ -169,6 +169,10 @@ static void finish(struct async_queue *q, struct async_item *it, bool was_runnin
 		struct async_slot *s = it->instance_key ? slot_of(q, it->instance_key, false) : NULL;
 		if (s && s->busy > 0)
 			s->busy--;
+		if (s && s->busy == 0) { /* idle: forgotten, so instances that came and went leave nothing */
+			free(s->key);
+			*s = q->slots[--q->n_slots];
+		}
 	}
 	q->n_running_threads--;
 	q->stats_dirty = true;
