@@ -203,6 +203,11 @@ class MovingTag:
         self.second = self.registry.digest(self.repo + ":v1")
         assert self.second != self.first
 
+    def back(self):
+        """The tag to the first image again."""
+        self.registry.push(self.work + "/a", "v1", self.repo + ":v1")
+        assert self.registry.digest(self.repo + ":v1") == self.first
+
     def pinned(self, digest):
         return "%s/%s@%s" % (self.registry.host, self.repo, digest)
 
@@ -388,6 +393,86 @@ def test_bearer_token_flow(make_berth, registry, tmp_path):
         tr.stop()
 
 
+def test_bearer_token_kept_across_create_endpoints_and_replaced_when_refused(make_berth, registry, tmp_path):
+    """CreateEndpoint asks the registry what the tag means every time, with
+    the token it got before (no new token while it lasts); when the
+    registry refuses that token (revoked), berthd asks the realm for a new
+    one once and the CreateEndpoint still succeeds with its own request."""
+    digest = registry.digest("echo:v1")
+    tr = TokenRegistry(registry.dir, digest)
+    try:
+        conf = tmp_path / "registries-bearer-ce.json"
+        creds = {"username": USER, "password": PASSWORD, "cert_dir": registry.certs}
+        # this front makes a TLS handshake (in Python) per request: on a
+        # busy host three of them may take more than the default 2 s
+        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000,
+                                    "resolve_timeout_ms": 20000}))
+        inst = make_berth(extra_berthd=["--registries", str(conf)])
+        p = inst.cli("pull", registry.host + "/echo:v1", timeout=90)  # the digest is cached from here on
+        assert p.returncode == 0, p.stderr
+        image = tr.host + "/echo:v1"
+        first_token = tr.token
+
+        def create(i):
+            m, c, ep = stack(inst, "reg-tok%d-%s" % (i, S), image)
+            dd = wait_settled(inst, ep)
+            assert dd["EndpointStatus"] == "InService", dd
+            inst.note_containers()
+            assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/echo@%s" % (
+                tr.host, digest), dd
+            assert invoke(inst, ep, b"tok%d" % i) == b"tok%d" % i
+            bh.delete_stack(inst, m, c, ep)
+
+        create(0)
+        create(1)
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[1:]] == ["Bearer " + first_token] * 2, tr.requests
+        assert tr.tokens_given == 1, tr.requests
+        tr.rotate()  # the registry refuses the token berthd holds
+        create(2)
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[3:]] == ["Bearer " + first_token, "Bearer " + tr.token], tr.requests
+        assert tr.tokens_given == 2, tr.requests
+        create(3)  # and keeps the new one
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[5:]] == ["Bearer " + tr.token], tr.requests
+        assert tr.tokens_given == 2, tr.requests
+        # all four by berthd's own request, none by skopeo
+        assert len(fast_resolutions(inst, image)) == 4, inst.log_tail(40)
+        assert "asking skopeo" not in berthd_log(inst), inst.log_tail(40)
+        bh.assert_no_leaks(inst)
+        inst.assert_serving()
+    finally:
+        tr.stop()
+
+
+def test_tag_moved_back_is_asked_again(berth, registry):
+    """Both digests cached: what the tag means is still asked of the
+    registry at every CreateEndpoint, never taken from the last answer, so
+    a tag moved back to an older image resolves to that image's digest."""
+    tag = MovingTag(registry, "back")
+    try:
+        for i, step in enumerate((None, tag.move, tag.back, tag.move)):
+            if step:
+                step()
+            want = tag.second if step == tag.move else tag.first
+            before = len(fast_resolutions(berth, tag.image))
+            m, c, ep = stack(berth, "reg-back%d-%s" % (i, S), tag.image)
+            dd = wait_settled(berth, ep)
+            assert dd["EndpointStatus"] == "InService", dd
+            berth.note_containers()
+            assert resolved_image(berth, ep) == tag.pinned(want), i
+            if i >= 2:  # both digests cached by now: berthd's own request told
+                lines = fast_resolutions(berth, tag.image)
+                assert len(lines) == before + 1 and want in lines[-1], berth.log_tail(40)
+            assert invoke(berth, ep, b"back%d" % i) == b"back%d" % i
+            bh.delete_stack(berth, m, c, ep)
+        bh.assert_no_leaks(berth)
+        berth.assert_serving()
+    finally:
+        tag.close()
+
+
 # ---- bad input ----------------------------------------------------------------
 
 def test_refused_at_create_model(berth, registry):
@@ -551,6 +636,33 @@ def test_pull_deadline_and_progress(make_berth, hanging, tmp_path):
                                    "the limit" % image), dd["FailureReason"]
     assert skopeo_pids(inst.state_dir) == []
     bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+
+
+def test_resolve_timeout_setting(make_berth, hanging, tmp_path):
+    """registries.resolve_timeout_ms bounds berthd's own tag request: a
+    registry that does not answer is asked by skopeo after that long (the
+    default is 2000 ms), and the pull's deadline still holds."""
+    path = tmp_path / "hang-resolve.json"
+    path.write_text(json.dumps({"hosts": {hanging.host: {}}, "pull_timeout_ms": 60000, "resolve_timeout_ms": 300}))
+    inst = make_berth(extra_berthd=["--registries", str(path)])
+    image = hanging.host + "/x:v1"
+    m, c, ep = stack(inst, "reg-hres-" + S, image)
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run")
+
+    def at(line):
+        stamp = line.split(" ", 1)[0]
+        return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:23])
+    log = berthd_log(inst).splitlines()
+    (creating,) = [ln for ln in log if "endpoint %s: Creating" % ep in ln]
+    (fallback,) = [ln for ln in log if "image %s: asking skopeo what v1 means" % image in ln]
+    assert "Timeout was reached" in fallback, fallback
+    waited = at(fallback) - at(creating)
+    assert 0.29 <= waited < 1.5, (waited, creating, fallback)
+    inst.delete_endpoint_and_wait(ep)
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir) == [], 3, "skopeo to end")
+    bh.delete_stack(inst, m, c, None)
     bh.assert_no_leaks(inst)
     inst.assert_serving()
 
