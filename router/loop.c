@@ -1,13 +1,18 @@
-/* loop.c — epoll event loop, binary-heap timers, deferred calls. */
+/* loop.c — epoll event loop, binary-heap timers, deferred calls, batched
+ * socket writes. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
 #include "clock.h"
+#include "iobatch.h"
 
 #define LOOP_MAX_EVENTS 128
+
+static void flush_writes(struct loop *loop);
 
 struct loop {
 	int epfd;
@@ -19,11 +24,18 @@ struct loop {
 	/* events of the batch being delivered, so loop_watch_del can drop them */
 	struct epoll_event events[LOOP_MAX_EVENTS];
 	int n_events;
+	/* writes queued this turn, and the batch being sent */
+	struct iobatch *io;
+	struct loop_write *write_head, **write_tail;
+	struct loop_write *batch[IOBATCH_MAX];
+	struct iobatch_op ops[IOBATCH_MAX];
+	struct msghdr msgs[IOBATCH_MAX];
+	struct iovec iovs[IOBATCH_MAX][LOOP_WRITE_IOV];
 };
 
 uint64_t loop_now_ns(const struct loop *loop) { return loop->now_ns; }
 
-int loop_new(struct loop **out, struct berth_err *err)
+int loop_new(struct loop **out, bool use_uring, struct berth_err *err)
 {
 	struct loop *loop = calloc(1, sizeof(*loop));
 	if (!loop)
@@ -34,7 +46,14 @@ int loop_new(struct loop **out, struct berth_err *err)
 		free(loop);
 		return berth_err_set(err, e, "epoll_create1");
 	}
+	loop->io = iobatch_new(use_uring);
+	if (!loop->io) {
+		close(loop->epfd);
+		free(loop);
+		return berth_err_set(err, ENOMEM, "event loop");
+	}
 	loop->defer_tail = &loop->defer_head;
+	loop->write_tail = &loop->write_head;
 	loop->now_ns = clock_now_ns();
 	*out = loop;
 	return 0;
@@ -45,8 +64,18 @@ void loop_free(struct loop *loop)
 	if (!loop)
 		return;
 	close(loop->epfd);
+	iobatch_free(loop->io);
 	free(loop->heap);
 	free(loop);
+}
+
+const char *loop_io_backend(const struct loop *loop, char *buf, size_t len)
+{
+	if (iobatch_uring(loop->io))
+		snprintf(buf, len, "io_uring (one io_uring_enter for the socket writes of a turn)");
+	else
+		snprintf(buf, len, "plain system calls (no io_uring: %s)", iobatch_why_not(loop->io));
+	return buf;
 }
 
 /* ---- fd watches ---------------------------------------------------------- */
@@ -216,7 +245,90 @@ static void run_deferred(struct loop *loop)
 	}
 }
 
-void loop_run_deferred(struct loop *loop) { run_deferred(loop); }
+void loop_run_deferred(struct loop *loop)
+{
+	run_deferred(loop);
+	flush_writes(loop);
+	run_deferred(loop);
+}
+
+/* ---- batched writes ------------------------------------------------------ */
+
+void loop_write_init(struct loop_write *w, int fd, int (*prepare)(struct loop_write *, struct iovec *),
+		     void (*complete)(struct loop_write *, ssize_t))
+{
+	w->next = NULL;
+	w->pprev = NULL;
+	w->batch_index = -1;
+	w->fd = fd;
+	w->prepare = prepare;
+	w->complete = complete;
+}
+
+void loop_write_queue(struct loop *loop, struct loop_write *w)
+{
+	if (w->pprev || w->batch_index >= 0)
+		return; /* queued, or being sent: its complete() goes on */
+	w->next = NULL;
+	w->pprev = loop->write_tail;
+	*loop->write_tail = w;
+	loop->write_tail = &w->next;
+}
+
+static void write_unlink(struct loop *loop, struct loop_write *w)
+{
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+	else
+		loop->write_tail = w->pprev;
+	w->next = NULL;
+	w->pprev = NULL;
+}
+
+void loop_write_cancel(struct loop *loop, struct loop_write *w)
+{
+	if (w->pprev)
+		write_unlink(loop, w);
+	if (w->batch_index >= 0) {
+		loop->batch[w->batch_index] = NULL;
+		w->batch_index = -1;
+	}
+}
+
+/* Sends what is queued, IOBATCH_MAX writes a system call; completions may
+ * queue more, sent in the next round. */
+static void flush_writes(struct loop *loop)
+{
+	while (loop->write_head) {
+		size_t n = 0;
+		while (loop->write_head && n < IOBATCH_MAX) {
+			struct loop_write *w = loop->write_head;
+			write_unlink(loop, w);
+			int k = w->prepare(w, loop->iovs[n]);
+			if (k < 0) {
+				w->complete(w, k);
+				continue;
+			}
+			if (k == 0)
+				continue;
+			loop->msgs[n] = (struct msghdr){ .msg_iov = loop->iovs[n], .msg_iovlen = (size_t)k };
+			loop->ops[n] = (struct iobatch_op){ .fd = w->fd, .send = true, .msg = &loop->msgs[n] };
+			loop->batch[n] = w;
+			w->batch_index = (int)n;
+			n++;
+		}
+		iobatch_run(loop->io, loop->ops, n);
+		for (size_t i = 0; i < n; i++) {
+			struct loop_write *w = loop->batch[i];
+			if (!w)
+				continue; /* cancelled by an earlier completion */
+			loop->batch[i] = NULL;
+			w->batch_index = -1;
+			w->complete(w, loop->ops[i].result);
+		}
+	}
+}
 
 /* ---- running ------------------------------------------------------------- */
 
@@ -235,7 +347,7 @@ int loop_run(struct loop *loop, struct berth_err *err)
 	while (!loop->stop) {
 		int timeout = -1;
 		loop->now_ns = clock_now_ns();
-		if (loop->defer_head)
+		if (loop->defer_head || loop->write_head)
 			timeout = 0;
 		else if (loop->heap_len > 0) {
 			uint64_t d = loop->heap[0]->deadline_ns;
@@ -257,6 +369,13 @@ int loop_run(struct loop *loop, struct berth_err *err)
 		loop->n_events = 0;
 		run_timers(loop);
 		run_deferred(loop);
+		/* a completion may defer calls, deferred calls may write: both
+		 * queues empty before the next wait (each round makes progress:
+		 * a write that sent nothing waits for EPOLLOUT) */
+		for (int rounds = 0; rounds < 64 && (loop->write_head || loop->defer_head); rounds++) {
+			flush_writes(loop);
+			run_deferred(loop);
+		}
 	}
 	return 0;
 }

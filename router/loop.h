@@ -1,4 +1,5 @@
-/* loop.h — a single-threaded epoll event loop with timers and deferred calls.
+/* loop.h — a single-threaded epoll event loop with timers, deferred calls
+ * and batched socket writes.
  *
  * Objects embed a struct loop_watch (one per fd), struct loop_timer and
  * struct loop_defer and get their own pointer back in the callback
@@ -15,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "err.h"
 
@@ -40,7 +43,29 @@ struct loop_defer {
 	void (*cb)(struct loop_defer *d);
 };
 
-int loop_new(struct loop **out, struct berth_err *err);
+/* A socket write gathered with the others of this loop turn and sent with
+ * them in one system call (iobatch.h), after the turn's events, timers and
+ * deferred calls. prepare() is called then and fills iov (at most
+ * LOOP_WRITE_IOV) with what is to be sent: 0 vectors, nothing is sent and
+ * complete() is not called; a negative value (-errno), complete() gets it
+ * at once. complete() gets the bytes sent or -errno (-EAGAIN: the socket
+ * is full): it goes on from there (writes the rest itself, waits for
+ * EPOLLOUT, or closes). The buffers named in iov must stay as they are
+ * until complete(). Every write has MSG_NOSIGNAL. */
+#define LOOP_WRITE_IOV 4
+
+struct loop_write {
+	struct loop_write *next, **pprev; /* in the queue when pprev != NULL */
+	int batch_index;                  /* in the batch being sent, else -1 */
+	int fd;
+	int (*prepare)(struct loop_write *w, struct iovec *iov);
+	void (*complete)(struct loop_write *w, ssize_t result);
+};
+
+/* use_uring: batch with io_uring when the kernel allows it (iobatch.h). */
+int loop_new(struct loop **out, bool use_uring, struct berth_err *err);
+/* "io_uring" or "plain system calls (<why>)": for the start-up log */
+const char *loop_io_backend(const struct loop *loop, char *buf, size_t len);
 void loop_free(struct loop *loop);
 
 void loop_watch_init(struct loop_watch *w, void (*cb)(struct loop_watch *, uint32_t));
@@ -59,6 +84,15 @@ static inline bool loop_timer_armed(const struct loop_timer *t) { return t->heap
 void loop_defer_init(struct loop_defer *d, void (*cb)(struct loop_defer *));
 /* Runs cb once after the current event batch (idempotent while queued). */
 void loop_defer(struct loop *loop, struct loop_defer *d);
+
+void loop_write_init(struct loop_write *w, int fd, int (*prepare)(struct loop_write *, struct iovec *),
+		     void (*complete)(struct loop_write *, ssize_t));
+/* Queues w for this turn's batch (idempotent while queued). */
+void loop_write_queue(struct loop *loop, struct loop_write *w);
+/* Takes w out of the queue, or out of the batch being sent (complete() is
+ * then not called): before its owner is freed or its fd closed. */
+void loop_write_cancel(struct loop *loop, struct loop_write *w);
+static inline bool loop_write_queued(const struct loop_write *w) { return w->pprev != NULL; }
 
 /* Runs the deferred calls queued so far (for teardown after loop_run). */
 void loop_run_deferred(struct loop *loop);
