@@ -50,7 +50,8 @@ struct loop_defer {
  * complete() is not called; a negative value (-errno), complete() gets it
  * at once. complete() gets the bytes sent or -errno (-EAGAIN: the socket
  * is full): it goes on from there (writes the rest itself, waits for
- * EPOLLOUT, or closes). The buffers named in iov must stay as they are
+ * EPOLLOUT, or closes). prepare() may end its owner (loop_write_cancel,
+ * then returns 0). The buffers named in iov must stay as they are
  * until complete(). Every write has MSG_NOSIGNAL. */
 #define LOOP_WRITE_IOV 4
 
