@@ -762,7 +762,7 @@ static int h1_read(struct h1_conn *c)
 			return -1;
 		size_t want = c->in.cap - c->in.len - 1;
 		ssize_t n = c->tls ? tls_conn_read(c->tls, c->in.data + c->in.len, want)
-				   : read(c->fd, c->in.data + c->in.len, want);
+				   : loop_read(c->srv->loop, &c->watch, c->in.data + c->in.len, want);
 		if (n > 0) {
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
@@ -794,7 +794,7 @@ static void h1_on_event(struct loop_watch *w, uint32_t events)
 	if (c->state == H1_LINGER) {
 		char sink[16384];
 		for (;;) {
-			ssize_t n = read(c->fd, sink, sizeof(sink));
+			ssize_t n = c->tls ? read(c->fd, sink, sizeof(sink)) : loop_read(c->srv->loop, &c->watch, sink, sizeof(sink));
 			if (n > 0)
 				continue;
 			if (n < 0 && errno == EINTR)
@@ -893,6 +893,7 @@ static struct h1_conn *h1_conn_create(struct server *srv, int fd, struct tls_con
 	c->link.close = h1_close_link;
 	c->link.drain = h1_drain_link;
 	loop_watch_init(&c->watch, h1_on_event);
+	c->watch.batch_read = tls == NULL; /* cleartext reads go through loop_read */
 	loop_timer_init(&c->timer, h1_on_timer);
 	loop_defer_init(&c->free_defer, h1_free_deferred);
 	loop_defer_init(&c->resume_defer, h1_resume_deferred);

@@ -576,7 +576,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	uint8_t buf[H2_READ_CHUNK];
 	int rounds;
 	for (rounds = 0; rounds < H2_READ_ROUNDS; rounds++) {
-		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : read(c->fd, buf, sizeof(buf));
+		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : loop_read(c->srv->loop, &c->watch, buf, sizeof(buf));
 		if (n > 0) {
 			if (h2_feed(c, buf, (size_t)n) < 0) {
 				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
@@ -734,6 +734,7 @@ int http2_conn_new(struct server *srv, int fd, struct tls_conn *tls, const char 
 		return -1;
 	}
 	c->tls = tls;
+	c->watch.batch_read = tls == NULL; /* cleartext reads go through loop_read */
 	if (len && h2_feed(c, (const uint8_t *)data, len) < 0) {
 		h2_flush(c);
 		h2_close(c);

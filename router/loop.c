@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include "iobatch.h"
 
 #define LOOP_MAX_EVENTS 128
+/* a batch receive's room per watch: a request or answer head, a small body */
+#define LOOP_STAGE_BYTES 16384
 
 static void flush_writes(struct loop *loop);
 
@@ -31,6 +34,9 @@ struct loop {
 	struct iobatch_op ops[IOBATCH_MAX];
 	struct msghdr msgs[IOBATCH_MAX];
 	struct iovec iovs[IOBATCH_MAX][LOOP_WRITE_IOV];
+	/* batch receives: one slot per event; watches holding unread bytes */
+	char *stage;
+	struct loop_watch *pend_head;
 };
 
 uint64_t loop_now_ns(const struct loop *loop) { return loop->now_ns; }
@@ -47,7 +53,11 @@ int loop_new(struct loop **out, bool use_uring, struct berth_err *err)
 		return berth_err_set(err, e, "epoll_create1");
 	}
 	loop->io = iobatch_new(use_uring);
-	if (!loop->io) {
+	/* address space only: a page is touched when a receive fills it */
+	loop->stage = malloc((size_t)LOOP_MAX_EVENTS * LOOP_STAGE_BYTES);
+	if (!loop->io || !loop->stage) {
+		iobatch_free(loop->io);
+		free(loop->stage);
 		close(loop->epfd);
 		free(loop);
 		return berth_err_set(err, ENOMEM, "event loop");
@@ -65,6 +75,14 @@ void loop_free(struct loop *loop)
 		return;
 	close(loop->epfd);
 	iobatch_free(loop->io);
+	while (loop->pend_head) {
+		struct loop_watch *w = loop->pend_head;
+		loop->pend_head = w->pend_next;
+		free(w->pend);
+		w->pend = NULL;
+		w->pend_pprev = NULL;
+	}
+	free(loop->stage);
 	free(loop->heap);
 	free(loop);
 }
@@ -85,6 +103,148 @@ void loop_watch_init(struct loop_watch *w, void (*cb)(struct loop_watch *, uint3
 	w->fd = -1;
 	w->events = 0;
 	w->cb = cb;
+	w->batch_read = false;
+	w->pend = NULL;
+	w->pend_len = w->pend_off = 0;
+	w->pend_status = 0;
+	w->pend_owned = w->pend_drained = false;
+	w->pend_next = NULL;
+	w->pend_pprev = NULL;
+}
+
+/* ---- batch receives ------------------------------------------------------ */
+
+static void pend_unlist(struct loop_watch *w)
+{
+	if (!w->pend_pprev)
+		return;
+	*w->pend_pprev = w->pend_next;
+	if (w->pend_next)
+		w->pend_next->pend_pprev = w->pend_pprev;
+	w->pend_next = NULL;
+	w->pend_pprev = NULL;
+}
+
+static void pend_clear(struct loop_watch *w)
+{
+	pend_unlist(w);
+	if (w->pend_owned)
+		free(w->pend);
+	w->pend = NULL;
+	w->pend_len = w->pend_off = 0;
+	w->pend_status = 0;
+	w->pend_owned = false;
+}
+
+static bool pend_any(const struct loop_watch *w) { return w->pend_off < w->pend_len || w->pend_status != 0; }
+
+/* After the watch's callback: what it left unread moves out of the slot
+ * (reused next batch) into memory of its own, listed for the next turn. */
+static void pend_keep(struct loop *loop, struct loop_watch *w)
+{
+	w->pend_drained = false;
+	if (!pend_any(w)) {
+		pend_clear(w);
+		return;
+	}
+	if (w->pend_owned)
+		return;
+	size_t n = w->pend_len - w->pend_off;
+	char *copy = malloc(n ? n : 1);
+	if (!copy)
+		abort(); /* received bytes cannot be dropped silently: nothing sane left to do */
+	memcpy(copy, w->pend + w->pend_off, n);
+	w->pend = copy;
+	w->pend_len = n;
+	w->pend_off = 0;
+	w->pend_owned = true;
+	w->pend_next = loop->pend_head;
+	if (loop->pend_head)
+		loop->pend_head->pend_pprev = &w->pend_next;
+	w->pend_pprev = &loop->pend_head;
+	loop->pend_head = w;
+}
+
+ssize_t loop_read(struct loop *loop, struct loop_watch *w, void *buf, size_t len)
+{
+	if (w->pend) {
+		if (w->pend_off < w->pend_len) {
+			size_t n = w->pend_len - w->pend_off;
+			if (n > len)
+				n = len;
+			memcpy(buf, w->pend + w->pend_off, n);
+			w->pend_off += n;
+			return (ssize_t)n;
+		}
+		int status = w->pend_status;
+		pend_clear(w);
+		if (status == LOOP_PEND_EOF)
+			return 0;
+		if (status < 0) {
+			errno = -status;
+			return -1;
+		}
+	}
+	if (w->pend_drained) { /* the batch receive emptied the socket this turn */
+		errno = EAGAIN;
+		return -1;
+	}
+	(void)loop;
+	return read(w->fd, buf, len);
+}
+
+/* Receives, in one batch, for every batch_read watch the events report
+ * readable (and holding nothing unread already). */
+static void receive_batch(struct loop *loop, int n)
+{
+	size_t k = 0;
+	int slot_of[IOBATCH_MAX];
+	for (int i = 0; i < n && k < IOBATCH_MAX; i++) {
+		struct loop_watch *w = loop->events[i].data.ptr;
+		if (!w || !w->batch_read || !(loop->events[i].events & EPOLLIN) || w->pend)
+			continue;
+		loop->ops[k] = (struct iobatch_op){ .fd = w->fd, .buf = loop->stage + (size_t)i * LOOP_STAGE_BYTES,
+						    .len = LOOP_STAGE_BYTES };
+		slot_of[k++] = i;
+	}
+	if (k < 2)
+		return; /* one receive saves nothing: the callback reads itself */
+	iobatch_run(loop->io, loop->ops, k);
+	for (size_t j = 0; j < k; j++) {
+		struct loop_watch *w = loop->events[slot_of[j]].data.ptr;
+		ssize_t r = loop->ops[j].result;
+		w->pend = loop->stage + (size_t)slot_of[j] * LOOP_STAGE_BYTES;
+		w->pend_off = 0;
+		w->pend_len = r > 0 ? (size_t)r : 0;
+		w->pend_status = r == 0 ? LOOP_PEND_EOF : r < 0 && r != -EAGAIN && r != -EINTR ? (int)r : 0;
+		w->pend_drained = (r > 0 && (size_t)r < LOOP_STAGE_BYTES) || r == -EAGAIN;
+	}
+}
+
+/* Watches holding unread bytes and watching EPOLLIN get it again. */
+static int add_pending_events(struct loop *loop, int n)
+{
+	for (struct loop_watch *w = loop->pend_head; w && n < LOOP_MAX_EVENTS; w = w->pend_next) {
+		if (!(w->events & EPOLLIN))
+			continue;
+		int i;
+		for (i = 0; i < n; i++)
+			if (loop->events[i].data.ptr == w)
+				break;
+		if (i < n)
+			loop->events[i].events |= EPOLLIN;
+		else
+			loop->events[n++] = (struct epoll_event){ .events = EPOLLIN, .data.ptr = w };
+	}
+	return n;
+}
+
+static bool pending_wanted(const struct loop *loop)
+{
+	for (const struct loop_watch *w = loop->pend_head; w; w = w->pend_next)
+		if (w->events & EPOLLIN)
+			return true;
+	return false;
 }
 
 int loop_watch_add(struct loop *loop, struct loop_watch *w, int fd, uint32_t events, struct berth_err *err)
@@ -115,6 +275,8 @@ void loop_watch_del(struct loop *loop, struct loop_watch *w)
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	w->fd = -1;
 	w->events = 0;
+	pend_clear(w);
+	w->pend_drained = false;
 	for (int i = 0; i < loop->n_events; i++)
 		if (loop->events[i].data.ptr == w)
 			loop->events[i].data.ptr = NULL;
@@ -347,7 +509,7 @@ int loop_run(struct loop *loop, struct berth_err *err)
 	while (!loop->stop) {
 		int timeout = -1;
 		loop->now_ns = clock_now_ns();
-		if (loop->defer_head || loop->write_head)
+		if (loop->defer_head || loop->write_head || (loop->pend_head && pending_wanted(loop)))
 			timeout = 0;
 		else if (loop->heap_len > 0) {
 			uint64_t d = loop->heap[0]->deadline_ns;
@@ -360,11 +522,18 @@ int loop_run(struct loop *loop, struct berth_err *err)
 			return berth_err_set(err, errno, "epoll_wait");
 		}
 		loop->now_ns = clock_now_ns();
+		if (loop->pend_head)
+			n = add_pending_events(loop, n);
 		loop->n_events = n;
+		receive_batch(loop, n);
 		for (int i = 0; i < n; i++) {
 			struct loop_watch *w = loop->events[i].data.ptr;
-			if (w)
-				w->cb(w, loop->events[i].events);
+			if (!w)
+				continue;
+			w->cb(w, loop->events[i].events);
+			/* still registered (not deleted by a callback): keep what it left */
+			if (loop->events[i].data.ptr == w && (w->pend || w->pend_drained))
+				pend_keep(loop, w);
 		}
 		loop->n_events = 0;
 		run_timers(loop);

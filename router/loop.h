@@ -29,6 +29,16 @@ struct loop_watch {
 	int fd;          /* -1 when not registered */
 	uint32_t events; /* EPOLLIN | EPOLLOUT … as registered */
 	void (*cb)(struct loop_watch *w, uint32_t events);
+	/* Set by the owner when its callback reads the fd only with
+	 * loop_read(): the loop may then receive for it, with the other
+	 * watches of the event batch, in one system call (see loop_read). */
+	bool batch_read;
+	/* private: bytes received for the watch and not read yet */
+	char *pend;               /* a slot of the loop's, or owned (pend_owned) */
+	size_t pend_len, pend_off;
+	int pend_status;          /* after the bytes: 0, LOOP_PEND_EOF, or -errno */
+	bool pend_owned, pend_drained;
+	struct loop_watch *pend_next, **pend_pprev; /* watches holding owned bytes */
 };
 
 struct loop_timer {
@@ -73,8 +83,19 @@ void loop_watch_init(struct loop_watch *w, void (*cb)(struct loop_watch *, uint3
 int loop_watch_add(struct loop *loop, struct loop_watch *w, int fd, uint32_t events, struct berth_err *err);
 /* Changes the event mask; no syscall when it is unchanged. */
 int loop_watch_mod(struct loop *loop, struct loop_watch *w, uint32_t events);
-/* Unregisters (does not close the fd); pending events for it are dropped. */
+/* Unregisters (does not close the fd); pending events for it are dropped,
+ * and so are bytes received for it and not read. */
 void loop_watch_del(struct loop *loop, struct loop_watch *w);
+
+/* read(2) for a batch_read watch: first what the loop received for it (its
+ * batch receive, in the event batch being delivered), then the socket
+ * itself. Same results as read(2): bytes, 0 at EOF, -1 with errno (EAGAIN
+ * when nothing is there; it is known without a system call once the batch
+ * receive found the socket drained). What the callback leaves unread is
+ * kept and delivered again (EPOLLIN) next turn, when EPOLLIN is watched:
+ * nothing received is ever lost. */
+#define LOOP_PEND_EOF 1
+ssize_t loop_read(struct loop *loop, struct loop_watch *w, void *buf, size_t len);
 
 void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop_timer *));
 void loop_timer_arm_ms(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);

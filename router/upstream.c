@@ -425,6 +425,7 @@ static struct upstream_conn *conn_from_fd(struct upstream_pool *pool, int fd, ch
 	c->fd = fd;
 	http_response_init(&c->resp, &response_callbacks, c, UPSTREAM_MAX_HEAD, pool->u->max_body);
 	loop_watch_init(&c->watch, conn_on_event);
+	c->watch.batch_read = true; /* conn_on_event reads with loop_read */
 	loop_timer_init(&c->timer, conn_on_timer);
 	loop_defer_init(&c->free_defer, conn_free_deferred);
 	loop_write_init(&c->writer, fd, conn_writer_prepare, conn_writer_complete);
@@ -1017,7 +1018,7 @@ static void conn_on_event(struct loop_watch *w, uint32_t events)
 			dst = rb->data + rb->len;
 			room = rb->cap - rb->len - 1;
 		}
-		ssize_t n = read(c->fd, dst, room);
+		ssize_t n = loop_read(u->loop, &c->watch, dst, room);
 		if (n > 0) {
 			c->got_bytes = true;
 			conn_parse(c, dst, (size_t)n);
