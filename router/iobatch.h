@@ -46,6 +46,12 @@ bool iobatch_uring(const struct iobatch *b);
 /* Why io_uring is not used ("" when it is): for the start-up log. */
 const char *iobatch_why_not(const struct iobatch *b);
 
+/* For tests: submits a no-op through the ring and returns its result;
+ * -EACCES shows the ring refuses anything but sendmsg and recv (it is
+ * restricted before its first use: seccomp does not see inside a ring).
+ * -ENOSYS without a ring. */
+int iobatch_try_nop(struct iobatch *b);
+
 /* Runs ops[0..n) (n <= IOBATCH_MAX), each op's result set on return. */
 void iobatch_run(struct iobatch *b, struct iobatch_op *ops, size_t n);
 

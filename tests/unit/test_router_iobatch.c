@@ -35,6 +35,8 @@ static void batch_results(bool uring)
 	/* this project's hosts let a process have a ring: the batched path
 	 * is the one tested here, not the fallback again */
 	assert_int_equal(iobatch_uring(b), uring);
+	/* the ring does sendmsg and recv only: any other operation is refused */
+	assert_int_equal(iobatch_try_nop(b), uring ? -EACCES : -ENOSYS);
 	int a[2], c[2], d[2];
 	pair(a);
 	pair(c);
