@@ -17,8 +17,14 @@ What is measured
   namespace, and berth-router reaches it the same way (a socket the shim
   connected inside the namespace). Every hop measured is a loopback TCP hop;
   the router's load generator runs on the host loopback.
+  Each proxy's CPU per request (user + system time of its processes over
+  the requests served) is shown with its spread (min-max over rounds);
+  the router's CPU ratio to nginx (HTTP/1.1) and to nghttpx (h2c) at 64
+  clients is the ratio of the medians, with the spread of the per-round
+  ratios (target <= 0.85x). --only-proxy runs just these figures.
 - Serial pipelines of N = 1, 2, 5, 15 echo steps through the router, 1
-  client: p50, and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
+  client: p50, the router's CPU per request (with its spread over
+  rounds), and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
   against one direct call (direct p50 from above).
 - CreateEndpoint -> InService for 2 echo containers (boto3, median of
   rounds) vs. a bare `runc run -d` of the same rootfs, two containers started
