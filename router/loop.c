@@ -1,5 +1,5 @@
 /* loop.c — epoll event loop, binary-heap timers, deferred calls, batched
- * socket writes. */
+ * socket I/O. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +90,7 @@ void loop_free(struct loop *loop)
 const char *loop_io_backend(const struct loop *loop, char *buf, size_t len)
 {
 	if (iobatch_uring(loop->io))
-		snprintf(buf, len, "io_uring (one io_uring_enter for the socket writes of a turn)");
+		snprintf(buf, len, "io_uring (one io_uring_enter for an event batch's receives, one for a turn's sends)");
 	else
 		snprintf(buf, len, "plain system calls (no io_uring: %s)", iobatch_why_not(loop->io));
 	return buf;

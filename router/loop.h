@@ -1,5 +1,5 @@
 /* loop.h — a single-threaded epoll event loop with timers, deferred calls
- * and batched socket writes.
+ * and batched socket I/O.
  *
  * Objects embed a struct loop_watch (one per fd), struct loop_timer and
  * struct loop_defer and get their own pointer back in the callback

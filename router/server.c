@@ -149,7 +149,7 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	if (loop_new(&srv->loop, srv->cfg.io_uring, err) < 0)
 		return -1;
 	char backend[192];
-	log_info("socket writes: %s", loop_io_backend(srv->loop, backend, sizeof(backend)));
+	log_info("socket I/O: %s", loop_io_backend(srv->loop, backend, sizeof(backend)));
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
 	sigemptyset(&set);
