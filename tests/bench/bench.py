@@ -1186,6 +1186,7 @@ def main():
         bench_tls(b, ep, cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
 
         # -- Serial pipelines: all up at once, rounds interleaved with a direct call --
+        pid = b.container_pid(ep, "a")  # the direct baseline: the echo container of the overhead figures
         for n in (1, 2, 5, 15):
             name = f"serial{n}"
             b.stack(name, [{"ContainerHostname": f"s{i}", "Image": image} for i in range(n)], "Serial")
