@@ -5,31 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "answer.h"
 #include "buf.h"
 #include "control_client.h"
 #include "json.h"
-
-/* The answer's "ok", else its error printed. */
-static bool answer_ok(yajl_val v, const struct berth_err *err, const char *what)
-{
-	bool ok = false;
-	if (v != NULL && json_get_bool(v, "ok", &ok) && ok)
-		return true;
-	const char *msg = v ? json_get_string(v, "error") : NULL;
-	fprintf(stderr, "berth: %s: %s\n", what, msg ? msg : v ? "unexpected answer" : err->msg);
-	return false;
-}
-
-static void print_size(double bytes)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	size_t u = 0;
-	while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		bytes /= 1024;
-		u++;
-	}
-	printf("%8.1f %-3s  ", bytes, units[u]);
-}
 
 static void print_strings(yajl_val arr)
 {
@@ -45,7 +24,7 @@ static int list(const char *socket)
 {
 	struct berth_err err;
 	yajl_val v = control_request(socket, "{\"op\":\"images\"}", &err);
-	if (!answer_ok(v, &err, "images")) {
+	if (!cli_answer_ok(v, &err, "images")) {
 		yajl_tree_free(v);
 		return 1;
 	}
@@ -57,7 +36,7 @@ static int list(const char *socket)
 		double bytes = 0;
 		json_get_double(im, "bytes", &bytes);
 		printf("%-19.19s  ", digest ? digest : "?");
-		print_size(bytes);
+		cli_print_size(bytes);
 		print_strings(json_get(im, "references"));
 		printf("  ");
 		print_strings(json_get(im, "models"));
@@ -71,7 +50,7 @@ static int prune(const char *socket)
 {
 	struct berth_err err;
 	yajl_val v = control_request(socket, "{\"op\":\"images_prune\"}", &err);
-	if (!answer_ok(v, &err, "images prune")) {
+	if (!cli_answer_ok(v, &err, "images prune")) {
 		yajl_tree_free(v);
 		return 1;
 	}
@@ -102,7 +81,7 @@ static int pull(const char *socket, const char *image)
 	struct berth_err err;
 	yajl_val v = control_request(socket, req.data, &err);
 	buf_free(&req);
-	if (!answer_ok(v, &err, "pull")) {
+	if (!cli_answer_ok(v, &err, "pull")) {
 		yajl_tree_free(v);
 		return 1;
 	}

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "control_client.h"
 #include "invoke.h"
+#include "artifacts.h"
 #include "images.h"
 #include "keys.h"
 #include "top.h"
@@ -29,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: berth [--socket PATH] COMMAND\n"
-		   "berthd's admin socket (root only; no signature needed, default " BERTHD_DEFAULT_SOCKET "):\n"
+		   "berthd's admin socket (root only; no signature needed; --socket, else $BERTH_SOCKET, else\n"
+		   BERTHD_DEFAULT_SOCKET "):\n"
 		   "  ls                          models, endpoint configs and endpoints\n"
 		   "  describe NAME               an endpoint, endpoint config or model, as JSON\n"
 		   "  ps                          containers: state, health, pid, restarts, uptime, memory, CPU\n"
@@ -38,6 +40,8 @@ static void usage(FILE *f)
 		   "  images [prune]              registry images cached: size, references, models using each;\n"
 		   "                              prune removes those no model uses\n"
 		   "  pull REF                    resolve and pull a registry image now ([registry/]repo[:tag][@digest])\n"
+		   "  artifacts [prune]           model data cached (ModelDataUrl, submit directories): size, last\n"
+		   "                              use, endpoints holding each; prune removes those none holds\n"
 		   "  devices                     CDI devices (GPUs): health, the endpoint instance holding each,\n"
 		   "                              spec files refused and why\n"
 		   "  shutdown [--stop-containers]  stop berthd and its router (what make run started) and wait;\n"
@@ -307,7 +311,10 @@ static int cmd_shutdown(const char *socket, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *socket = BERTHD_DEFAULT_SOCKET;
+	/* a berthd with its own --run-dir: BERTH_SOCKET saves --socket on each command */
+	const char *socket = getenv("BERTH_SOCKET");
+	if (socket == NULL || socket[0] == '\0')
+		socket = BERTHD_DEFAULT_SOCKET;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
@@ -329,6 +336,8 @@ int main(int argc, char **argv)
 		return cmd_ls(socket);
 	if (strcmp(cmd, "ps") == 0)
 		return cmd_ps(socket);
+	if (strcmp(cmd, "artifacts") == 0)
+		return cli_artifacts(socket, argc - i, argv + i);
 	if (strcmp(cmd, "devices") == 0)
 		return cli_devices(socket, argc - i, argv + i);
 	if (strcmp(cmd, "top") == 0)

@@ -171,6 +171,33 @@ int fs_remove_tree(const char *path, struct berth_err *err)
 	return 0;
 }
 
+static uint64_t bytes_at(int parent, const char *name)
+{
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	uint64_t total = (uint64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return total;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return total;
+	}
+	for (struct dirent *de; (de = readdir(d)) != NULL;)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			total += bytes_at(dirfd(d), de->d_name);
+	closedir(d);
+	return total;
+}
+
+uint64_t fs_tree_bytes(const char *path)
+{
+	return bytes_at(AT_FDCWD, path);
+}
+
 char *fs_path(const char *fmt, ...)
 {
 	va_list ap;

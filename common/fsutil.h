@@ -3,6 +3,7 @@
 #define BERTH_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -24,6 +25,9 @@ int fs_mkdir_p(const char *path, mode_t mode, struct berth_err *err);
 /* rm -rf that does not cross mount points and does not follow symlinks;
  * ENOENT is not an error. */
 int fs_remove_tree(const char *path, struct berth_err *err);
+/* Disk space a file or tree takes (st_blocks, symlinks not followed);
+ * what cannot be read counts 0. */
+uint64_t fs_tree_bytes(const char *path);
 /* Joins into a newly allocated string: fs_path("%s/models/%s.json", a, b). */
 char *fs_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -194,6 +194,19 @@ int json_gen_kv_bool(yajl_gen g, const char *key, bool value)
 	return yajl_gen_bool(g, value) == yajl_gen_status_ok ? 0 : -1;
 }
 
+int json_answer_error(struct berth_buf *out, const char *msg)
+{
+	yajl_gen g = json_gen_new();
+	if (g == NULL)
+		return -1;
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_bool(g, "ok", false) < 0 ||
+	    json_gen_kv_str(g, "error", msg) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok) {
+		yajl_gen_free(g);
+		return -1;
+	}
+	return json_gen_finish(g, out);
+}
+
 int json_gen_finish(yajl_gen g, struct berth_buf *out)
 {
 	const unsigned char *text;

@@ -46,5 +46,7 @@ int json_gen_kv_int(yajl_gen g, const char *key, long long value);
 int json_gen_kv_double(yajl_gen g, const char *key, double value);
 int json_gen_kv_bool(yajl_gen g, const char *key, bool value);
 int json_gen_finish(yajl_gen g, struct berth_buf *out);
+/* Appends berthd's admin-socket refusal {"ok":false,"error":msg} to out. */
+int json_answer_error(struct berth_buf *out, const char *msg);
 
 #endif

@@ -98,12 +98,21 @@
  *      ← {"ok":true,"removed":N,"bytes":N}
  *      ← {"ok":false,"error":"…"}                  (any of them)
  *
+ * 9. Model data cache (the CLI's `berth artifacts`, `berth artifacts prune`;
+ *    admin socket only; orchestrator/artifact/artifact_cache.h):
+ *      → {"op":"artifacts"}
+ *      ← {"ok":true,"artifacts":[{"key":"16 hex","url":"s3://…"|null,"bytes":N,
+ *                                 "last_used":EPOCH_SECONDS,"endpoints":["e1",…]}]}
+ *      → {"op":"artifacts_prune"}                  (removes what no container holds)
+ *      ← {"ok":true,"removed":N,"bytes":N}
+ *      ← {"ok":false,"error":"…"}                  (any of them)
+ *
  * 10. Stateful session pins (the router, as its pins change; no answer;
  *    router/sessions.h, orchestrator/runtime/sessions.c):
  *      → {"op":"session_pin","endpoint":"E","id":"ID","variant":"V",
  *         "instance":"<first container's shim socket>","expires":<Unix seconds>}
  *      → {"op":"session_unpin","endpoint":"E","id":"ID"}
- *    berthd persists them (STATE_DIR/sessions.json) and, on the route-table
+ *    berthd persists them (STATE_DIR/sessions.json + sessions.log) and, on the route-table
  *    connection (kind 2), after the settings and before the first table,
  *    sends {"op":"sessions","pins":[{endpoint,id,variant,instance,expires}…]}
  *    without those expired or whose instance no longer serves.

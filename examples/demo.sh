@@ -74,6 +74,21 @@ for _ in $(seq 300); do
 	"$BUILD/berth" --socket "$RUN/berthd.sock" describe demo 2>/dev/null | grep -q '"EndpointStatus": "InService"' && break
 	sleep 0.1
 done
+# InService says the endpoint exists; after a restart of berthd (a reboot,
+# make stop STOP_CONTAINERS=1) its containers may still be starting again:
+# wait until each one is healthy, or say why not.
+for i in $(seq 300); do
+	down=$("$BUILD/berth" --socket "$RUN/berthd.sock" ps 2>/dev/null | awk '$1 == "demo" && $7 != "healthy"' | wc -l)
+	[ "$down" = 0 ] && break
+	if [ "$i" = 300 ]; then
+		echo "berth: the demo's containers are not healthy after 30 s:" >&2
+		"$BUILD/berth" --socket "$RUN/berthd.sock" ps >&2
+		"$BUILD/berth" --socket "$RUN/berthd.sock" describe demo | grep FailureReason >&2 || true
+		echo "see $LOGS/berthd.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
 printf '\nberth invoke demo --target-container upper <<< "hello berth" (signed with key "%s"): ' "$KEY_NAME"
 "$BUILD/berth" --socket "$RUN/berthd.sock" invoke demo --url "$URL" --credentials "$CRED" --key "$KEY_NAME" \
 	--target-container upper <<< 'hello berth'

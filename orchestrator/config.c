@@ -103,6 +103,8 @@ static const struct setting settings[] = {
 	  "S3-compatible store every s3:// URL is read from (SigV4, path style; default: --object-store-root)" },
 	{ "model_max_bytes", "model-max-bytes", "N", SETTING_BYTES, AT(model_max_bytes), 1, 0,
 	  "bound of one ModelDataUrl or SAGEMAKER_SUBMIT_DIRECTORY artifact, downloaded and unpacked (68719476736)" },
+	{ "artifact_cache_max_bytes", "artifact-cache-max-bytes", "N", SETTING_BYTES, AT(artifact_cache_max_bytes), 0, 0,
+	  "model data kept once no container holds it, LRU beyond N (21474836480; 0: until berth artifacts prune)" },
 	{ "mme_max_model_bytes", "mme-max-model-bytes", "N", SETTING_BYTES, AT(mme_max_model_bytes), 1, 0,
 	  "bound of one multi-model artifact, unpacked (10737418240)" },
 	{ "mme_disk_bytes", "mme-disk-bytes", "N", SETTING_BYTES, AT(mme_disk_bytes), 0, 0,
@@ -170,6 +172,7 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->cpu_overcommit = 8.0;
 	c->memory_overcommit = 2.0;
 	c->model_max_bytes = ARTIFACT_MAX_UNPACKED_BYTES;
+	c->artifact_cache_max_bytes = ARTIFACT_CACHE_DEFAULT_MAX_BYTES;
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;

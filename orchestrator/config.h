@@ -16,6 +16,7 @@
  *   stop_containers              true/false
  *   s3_endpoint                  string
  *   model_max_bytes (> 0)        integer (artifact.h)
+ *   artifact_cache_max_bytes     integer (artifact_cache.h; 0: no trim)
  *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
  *   mme_memory_high_water        number 0..1
  *   no_user_namespaces           true/false (default false: every
@@ -79,6 +80,7 @@ struct berthd_config {
 	bool stop_containers;
 	char *s3_endpoint;
 	unsigned long long model_max_bytes;
+	unsigned long long artifact_cache_max_bytes;
 	unsigned long long mme_max_model_bytes, mme_disk_bytes;
 	double mme_memory_high_water;
 	bool no_user_namespaces;

@@ -679,6 +679,7 @@ static int start_core(struct berthd *d)
 		.images = &d->images,
 		.store = &d->mc.store,
 		.model_max_bytes = c->model_max_bytes,
+		.artifact_cache_max_bytes = c->artifact_cache_max_bytes,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {
@@ -756,6 +757,7 @@ static int start_core(struct berthd *d)
 	reconcile_leftovers(&d->rc, d->store, NULL);
 	runtime_resume(d->rt);
 	pthread_mutex_unlock(&d->lock);
+	runtime_trim_artifacts(d->rt);
 	return 0;
 }
 

@@ -91,18 +91,13 @@ static void refuse_op(struct channel *ch, int fd, const char *op)
 	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
 	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
 		 "mme_load, mme_touch, auth_verify, session_pin, session_unpin)", ch->path, shown);
-	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
 	char msg[256];
 	snprintf(msg, sizeof(msg),
 		 "operation \"%.64s\" is not offered on the router's channel; the berth CLI uses berthd's admin socket",
 		 op);
-	yajl_gen_map_open(g);
-	json_gen_kv_bool(g, "ok", false);
-	json_gen_kv_str(g, "error", msg);
-	yajl_gen_map_close(g);
 	struct berth_err err;
-	if (json_gen_finish(g, &out) == 0)
+	if (json_answer_error(&out, msg) == 0)
 		ipc_send(fd, out.data, out.len, -1, &err);
 	buf_free(&out);
 }
@@ -255,6 +250,12 @@ static void *connection_main(void *arg)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		struct berth_buf out = BERTH_BUF_INIT;
 		runtime_images(cs->rt, op, req, &out);
+		ipc_send(fd, out.data ? out.data : "{}", out.data ? out.len : 2, -1, &err);
+		buf_free(&out);
+	} else if (ch->kind == CONTROL_ADMIN && (strcmp(op, "artifacts") == 0 || strcmp(op, "artifacts_prune") == 0)) {
+		/* proto_control.h kind 9 */
+		struct berth_buf out = BERTH_BUF_INIT;
+		runtime_artifacts(cs->rt, op, &out);
 		ipc_send(fd, out.data ? out.data : "{}", out.data ? out.len : 2, -1, &err);
 		buf_free(&out);
 	} else if (strcmp(op, "devices") == 0 && ch->kind == CONTROL_ADMIN && cs->api->runtime.limits != NULL) {

@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "artifact_cache.h"
 #include "buf.h"
 #include "clock.h"
 #include "fsutil.h"
@@ -90,6 +92,11 @@ static char *remembered(const char *state_dir, const char *url)
 	}
 	return dest;
 }
+
+/* The entry dest (STATE/artifacts/KEY) a container start uses: key[]
+ * set, marked used (and recorded when made now), then opened. */
+static int use_entry(const struct artifact_config *cfg, const char *url, const char *dest, bool made,
+		     char key[ARTIFACT_KEY_LEN + 1], int *dir_fd, struct berth_err *err);
 
 static int open_dir(const char *path, int *dir_fd, struct berth_err *err)
 {
@@ -193,9 +200,19 @@ static void unlock_entry(const char *state_dir, const char *dest, int fd)
 	flock(fd, LOCK_UN);
 }
 
-int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
-		     struct berth_err *err)
+static int use_entry(const struct artifact_config *cfg, const char *url, const char *dest, bool made,
+		     char key[ARTIFACT_KEY_LEN + 1], int *dir_fd, struct berth_err *err)
 {
+	const char *base = strrchr(dest, '/');
+	snprintf(key, ARTIFACT_KEY_LEN + 1, "%s", base ? base + 1 : dest);
+	artifact_cache_used(cfg->state_dir, key, url, made);
+	return open_dir(dest, dir_fd, err);
+}
+
+int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
+		     char key[ARTIFACT_KEY_LEN + 1], struct berth_err *err)
+{
+	key[0] = '\0';
 	if (cfg->store == NULL)
 		return berth_err_setc(err, BERTH_ERR_VALIDATION, 0, "%s \"%s\": berthd has no object store", what, url);
 	long long deadline_ms =
@@ -211,7 +228,7 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 		_cleanup_free_ char *last = st == OBJSTORE_UNREACHABLE ? remembered(cfg->state_dir, url) : NULL;
 		if (last != NULL) {
 			log_warn("artifact: %s; using the copy of %s fetched before (%s)", cause.msg, url, last);
-			return open_dir(last, dir_fd, err);
+			return use_entry(cfg, url, last, false, key, dir_fd, err);
 		}
 		objstore_failure(&o, url, what, st, &cause, err);
 		return -1;
@@ -238,7 +255,7 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 	if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* this version is here: nothing to fetch */
 		if (remote)
 			remember(cfg->state_dir, url, dest);
-		return open_dir(dest, dir_fd, err);
+		return use_entry(cfg, url, dest, false, key, dir_fd, err);
 	}
 	struct unpack_limits lim = { .max_bytes = max, .max_entries = UNPACK_DEFAULT_MAX_ENTRIES,
 				     .deadline_ms = deadline_ms };
@@ -247,18 +264,19 @@ int artifact_resolve(const struct artifact_config *cfg, const char *url, const c
 		if (unpack_once_fd(o.local_fd, url, dest, &lim, err) < 0)
 			return err->errnum == ETIMEDOUT ? timed_out(cfg, url, what, err)
 							: berth_err_prefix(err, "Failed to extract %s from %s", what, url);
-		return open_dir(dest, dir_fd, err);
+		return use_entry(cfg, url, dest, true, key, dir_fd, err);
 	}
 	/* one download per entry: the instances of an endpoint start together */
 	_cleanup_close_ int lock = lock_entry(cfg->state_dir, dest, err);
 	if (lock < 0)
 		return -1;
-	int r = stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : fetch_unpack(cfg, &o, url, what, dest, &lim, err);
+	bool made = !(stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode));
+	int r = made ? fetch_unpack(cfg, &o, url, what, dest, &lim, err) : 0;
 	unlock_entry(cfg->state_dir, dest, lock);
 	if (r < 0)
 		return -1;
 	remember(cfg->state_dir, url, dest);
-	return open_dir(dest, dir_fd, err);
+	return use_entry(cfg, url, dest, made, key, dir_fd, err);
 }
 
 void artifact_sweep(const char *state_dir)

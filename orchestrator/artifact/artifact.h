@@ -34,6 +34,7 @@
 
 #include <stdint.h>
 
+#include "artifact_cache.h"
 #include "err.h"
 #include "objstore.h"
 
@@ -45,14 +46,17 @@ struct artifact_config {
 	uint64_t max_bytes;   /* downloaded and unpacked size of one artifact; 0: ARTIFACT_MAX_UNPACKED_BYTES */
 };
 
-/* *dir_fd: the directory to mount (caller closes). what names the
+/* *dir_fd: the directory to mount (caller closes); key[]: its entry in
+ * the cache (artifact_cache.h: the caller records that its container
+ * holds it, with the cache lock held shared across both), "" for a
+ * directory used as it is. what names the
  * artifact in messages: "model data" (ModelDataUrl) or "the source
  * directory" (SAGEMAKER_SUBMIT_DIRECTORY). Failures carry objstore_failure's
  * message and class (a missing object: SageMaker's "Failed to download
  * model data(bucket: B, key: K). …"; a bad archive: "Failed to extract
  * WHAT from URL: …"). */
 int artifact_resolve(const struct artifact_config *cfg, const char *url, const char *what, int *dir_fd,
-		     struct berth_err *err);
+		     char key[ARTIFACT_KEY_LEN + 1], struct berth_err *err);
 
 /* Removes what an interrupted fetch left in STATE_DIR/artifacts/.fetch
  * (berthd start, before any container starts). */

@@ -36,7 +36,7 @@
 
 static char *container_dir(const struct runtime_config *cfg, const char *id)
 {
-	return fs_path("%s/containers/%s", cfg->state_dir, id);
+	return state_path_container(cfg->state_dir, id);
 }
 
 int container_userns_prepare(const char *state_dir, struct berth_err *err)
@@ -185,15 +185,24 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		store.timeout_ms = store.artifact_timeout_ms = (int)c->download_timeout_ms;
 	struct artifact_config artifacts = { .state_dir = cfg->state_dir, .store = cfg->store ? &store : NULL,
 					     .max_bytes = cfg->model_max_bytes };
+	/* the cache lock, shared, from resolving to recording that this
+	 * container holds what it resolved: no prune removes it meanwhile */
+	const char *submit_url = submit_directory_url(def);
+	bool fetches = (def->model_data_url != NULL && !multi_model) || submit_url != NULL;
+	_cleanup_close_ int cache_lock = fetches ? artifact_cache_lock(cfg->state_dir, false, err) : -1;
+	if (fetches && cache_lock < 0)
+		return -1;
+	char keys[2][ARTIFACT_KEY_LEN + 1] = { "", "" };
 	if (def->model_data_url != NULL && !multi_model &&
-	    artifact_resolve(&artifacts, def->model_data_url, "model data", &model_fd, err) < 0)
+	    artifact_resolve(&artifacts, def->model_data_url, "model data", &model_fd, keys[0], err) < 0)
 		return -1;
 	/* (s3) the SDK's sourcedir.tar.gz: the container has no network to fetch it */
 	_cleanup_close_ int submit_fd = -1;
-	const char *submit_url = submit_directory_url(def);
 	if (submit_url != NULL &&
-	    artifact_resolve(&artifacts, submit_url, "the source directory", &submit_fd, err) < 0)
+	    artifact_resolve(&artifacts, submit_url, "the source directory", &submit_fd, keys[1], err) < 0)
 		return berth_err_prefix(err, "Environment SAGEMAKER_SUBMIT_DIRECTORY");
+	if (artifact_cache_hold(cfg->state_dir, c->id, (const char *const[]){ keys[0], keys[1] }, 2, err) < 0)
+		return -1;
 	_cleanup_free_ struct kv *env = submit_fd >= 0 ? env_with_submit_dir(def) : NULL;
 	if (submit_fd >= 0 && env == NULL)
 		return berth_err_set(err, ENOMEM, "container");

@@ -29,6 +29,10 @@ struct runtime_config {
 	/* (s3) Downloaded and unpacked size of one ModelDataUrl or submit
 	 * directory artifact (artifact.h); 0: ARTIFACT_MAX_UNPACKED_BYTES. */
 	unsigned long long model_max_bytes;
+	/* Entries of the artifact cache no container holds are removed, least
+	 * recently used first, past this many bytes (artifact_cache.h); 0:
+	 * only by berth artifacts prune. */
+	unsigned long long artifact_cache_max_bytes;
 	const char *region;
 	const char *account;
 	int stop_timeout_ms;           /* SIGTERM → SIGKILL, 30000 */

@@ -297,6 +297,34 @@ static int write_ref_record(const struct registry *r, const char *normalized, co
 	return write_record(p, normalized, img);
 }
 
+/* A tag resolved again to the digest its record names: only the time
+ * changes, so the record is replaced (atomically, by rename) without
+ * waiting for the disk; after a crash it shows an older time, or is gone
+ * and the tag is asked again, never a wrong digest. A new digest is
+ * written durably. */
+static void refresh_ref_record(const struct registry *r, const char *image, const char *normalized,
+			       const struct registry_image *img)
+{
+	struct registry_image known;
+	if (registry_lookup(r, image, &known) < 0 || strcmp(known.digest, img->digest) != 0) {
+		write_ref_record(r, normalized, img);
+		return;
+	}
+	char text[1400];
+	int n = snprintf(text, sizeof(text), "%s\n%s\n%s\n%.3f\n", img->digest, normalized, img->resolved,
+			 img->resolved_at);
+	_cleanup_free_ char *p = ref_record_path(r, normalized);
+	_cleanup_free_ char *tmp = p ? fs_path("%s.tmp.%d", p, (int)gettid()) : NULL;
+	if (tmp == NULL || n < 0 || (size_t)n >= sizeof(text))
+		return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	bool ok = fs_write_all(fd, text, (size_t)n) == 0;
+	if (close(fd) < 0 || !ok || rename(tmp, p) < 0)
+		unlink(tmp);
+}
+
 /* Reads a record file: digest, reference, resolved, time. */
 static int read_ref_record(const char *path, struct registry_image *out, char *normalized, size_t nsize)
 {
@@ -472,7 +500,7 @@ static bool doc_is_list(const char *text, size_t len)
 
 /* ---- what a tag means, asked by berthd itself --------------------------- */
 
-/* One HEAD (resolve.h) to where route leads, within REGISTRY_RESOLVE_BUDGET_MS
+/* One HEAD (resolve.h) to where route leads, within registries.resolve_timeout_ms
  * of the deadline, with the credentials and TLS settings skopeo gets. */
 static enum resolve_outcome resolve_fast(struct registry *r, const struct image_reference *ref,
 					 const struct registry_route *route, const struct registry_fetch_opts *o,
@@ -487,8 +515,8 @@ static enum resolve_outcome resolve_fast(struct registry *r, const struct image_
 		return RESOLVE_FALLBACK;
 	}
 	const struct registry_host *h = route->host;
-	long long budget = r->cfg->pull_timeout_ms < REGISTRY_RESOLVE_BUDGET_MS ? r->cfg->pull_timeout_ms
-										: REGISTRY_RESOLVE_BUDGET_MS;
+	long long budget = r->cfg->pull_timeout_ms < r->cfg->resolve_timeout_ms ? r->cfg->pull_timeout_ms
+										: r->cfg->resolve_timeout_ms;
 	struct resolve_request q = { .host = host, .repository = repository, .tag = ref->tag, .settings = h,
 				     .auth_file = h && h->auth_file ? h->auth_file : r->cfg->auth_file,
 				     .timeout_ms = budget, .stop = &r->stopping, .cancelled = o->cancelled,
@@ -588,7 +616,7 @@ static int fetch(struct registry *r, const char *image, const struct registry_fe
 		if (ro == RESOLVE_OK && cached(r, out->digest, out->layout, sizeof(out->layout))) {
 			image_reference_pinned(&ref, out->digest, out->resolved, sizeof(out->resolved));
 			out->resolved_at = clock_epoch_seconds_ms();
-			write_ref_record(r, normalized, out);
+			refresh_ref_record(r, image, normalized, out);
 			log_info("image %s is %s (cached; the registry answered in %lld ms)", image, out->digest,
 				 clock_now_ms() - t0);
 			return 0;
@@ -699,25 +727,6 @@ int registry_fetch(struct registry *r, const char *image, const struct registry_
 
 /* ---- listing and pruning ------------------------------------------------ */
 
-static uint64_t tree_bytes(const char *path)
-{
-	uint64_t total = 0;
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		_cleanup_free_ char *p = fs_path("%s/%s", path, e->d_name);
-		struct stat st;
-		if (p == NULL || lstat(p, &st) < 0)
-			continue;
-		total += S_ISDIR(st.st_mode) ? tree_bytes(p) : (uint64_t)st.st_blocks * 512;
-	}
-	closedir(d);
-	return total;
-}
-
 /* Calls fn for each cached digest. */
 static int each_cached(const struct registry *r, int (*fn)(void *ctx, const char *digest, const char *path),
 		       void *ctx, struct berth_err *err)
@@ -750,7 +759,7 @@ static int list_one(void *c, const char *digest, const char *path)
 	yajl_gen g = lc->g;
 	yajl_gen_map_open(g);
 	json_gen_kv_str(g, "digest", digest);
-	json_gen_kv_int(g, "bytes", (long long)tree_bytes(path));
+	json_gen_kv_int(g, "bytes", (long long)fs_tree_bytes(path));
 	json_gen_str(g, "references");
 	yajl_gen_array_open(g);
 	double newest = 0;
@@ -820,7 +829,7 @@ static int prune_one(void *c, const char *digest, const char *path)
 	_cleanup_close_ int lock = oci_cache_lock(lock_path, pc->err);
 	if (lock < 0)
 		return -1;
-	uint64_t bytes = tree_bytes(path);
+	uint64_t bytes = fs_tree_bytes(path);
 	int rc = fs_remove_tree(path, pc->err);
 	unlink(lock_path);
 	if (rc < 0)

@@ -20,7 +20,7 @@
  * instances). registry_fetch with refresh (CreateEndpoint, `berth pull`)
  * asks the registry what the tag means now and pulls only a digest that is
  * not cached: first with one HEAD request of berthd's own (resolve.h),
- * given at most REGISTRY_RESOLVE_BUDGET_MS of the deadline; when that
+ * given at most registries.resolve_timeout_ms of the deadline; when that
  * cannot vouch for a digest (an error, a missing header, no answer in
  * time) with `skopeo inspect --raw` as before, in the deadline's rest, so
  * every error the API user sees is still skopeo's. A digest not cached is
@@ -44,7 +44,6 @@
 #include "registry_config.h"
 #include "resolve.h"
 
-#define REGISTRY_RESOLVE_BUDGET_MS 2000 /* of pull_timeout_ms, for berthd's own HEAD */
 #define REGISTRY_MAX_PULLS 32 /* shown at once in DescribeEndpoint; more still pull */
 
 struct registry {

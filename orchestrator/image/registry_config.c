@@ -39,6 +39,7 @@ int registry_config_defaults(struct registry_config *c, struct berth_err *err)
 {
 	memset(c, 0, sizeof(*c));
 	c->pull_timeout_ms = REGISTRY_DEFAULT_TIMEOUT_MS;
+	c->resolve_timeout_ms = REGISTRY_DEFAULT_RESOLVE_TIMEOUT_MS;
 	if (set_str(&c->skopeo, "skopeo", err) < 0 || set_str(&c->arch, host_arch(), err) < 0 ||
 	    set_str(&c->os, "linux", err) < 0)
 		return -1;
@@ -205,6 +206,11 @@ int registry_config_parse(yajl_val v, struct registry_config *c, struct berth_er
 				return berth_err_set(err, 0,
 						     "registries: \"pull_timeout_ms\" must be a whole number from 1000 to 86400000");
 			c->pull_timeout_ms = YAJL_GET_INTEGER(val);
+		} else if (strcmp(key, "resolve_timeout_ms") == 0) {
+			if (!YAJL_IS_INTEGER(val) || YAJL_GET_INTEGER(val) < 100 || YAJL_GET_INTEGER(val) > 600000)
+				return berth_err_set(err, 0,
+						     "registries: \"resolve_timeout_ms\" must be a whole number from 100 to 600000");
+			c->resolve_timeout_ms = YAJL_GET_INTEGER(val);
 		} else if (strcmp(key, "auth_file") == 0 || strcmp(key, "skopeo") == 0 || strcmp(key, "arch") == 0 ||
 			   strcmp(key, "os") == 0) {
 			char **m = key[0] == 'a' && key[1] == 'u' ? &c->auth_file
@@ -226,7 +232,7 @@ int registry_config_parse(yajl_val v, struct registry_config *c, struct berth_er
 				return -1;
 		} else {
 			return berth_err_set(err, 0, "registries: unknown setting \"%.64s\" (hosts, mirrors, allow_unlisted, "
-						     "auth_file, pull_timeout_ms, skopeo, arch, os)",
+						     "auth_file, pull_timeout_ms, resolve_timeout_ms, skopeo, arch, os)",
 					     key);
 		}
 	}

@@ -14,6 +14,7 @@
  *     "allow_unlisted": false,         true: registries not in hosts too (anonymous, TLS verified)
  *     "auth_file": null,               default auth.json for every registry
  *     "pull_timeout_ms": 1800000,      one skopeo run
+ *     "resolve_timeout_ms": 2000,      berthd's own tag request (resolve.h), then skopeo
  *     "skopeo": "skopeo",              the binary (PATH searched)
  *     "arch": "amd64", "os": "linux" } the platform pulled (default: this host's)
  *
@@ -34,6 +35,7 @@
 
 #define REGISTRY_MAX_HOSTS 64
 #define REGISTRY_DEFAULT_TIMEOUT_MS 1800000LL
+#define REGISTRY_DEFAULT_RESOLVE_TIMEOUT_MS 2000LL
 
 struct registry_host {
 	char *host;
@@ -58,6 +60,7 @@ struct registry_config {
 	bool allow_unlisted;
 	char *auth_file;
 	long long pull_timeout_ms;
+	long long resolve_timeout_ms; /* of pull_timeout_ms, for berthd's own HEAD */
 	char *skopeo;
 	char *arch, *os;
 };

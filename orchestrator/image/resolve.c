@@ -2,7 +2,6 @@
 #include "resolve.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define TOKEN_ANSWER_MAX (64u << 10)
-#define CA_MAX (4u << 20)
 #define AUTH_FILE_MAX (1u << 20)
 #define DEFAULT_TOKEN_LIFE_S 60
 
@@ -210,7 +208,10 @@ static void share_unlock(CURL *c, curl_lock_data data, void *user_data)
 void resolve_cache_init(struct resolve_cache *t)
 {
 	memset(t, 0, sizeof(*t));
+	resolve_ca_init(&t->cas, SYSTEM_CA_BUNDLE);
 	pthread_mutex_init(&t->lock, NULL);
+	for (size_t i = 0; i < RESOLVE_HANDLES; i++)
+		pthread_mutex_init(&t->handles[i].use, NULL);
 	for (size_t i = 0; i < 8; i++)
 		pthread_mutex_init(&t->share_locks[i], NULL);
 	CURLSH *sh = curl_share_init();
@@ -228,6 +229,11 @@ void resolve_cache_init(struct resolve_cache *t)
 
 void resolve_cache_free(struct resolve_cache *t)
 {
+	for (size_t i = 0; i < RESOLVE_HANDLES; i++) {
+		if (t->handles[i].easy)
+			curl_easy_cleanup(t->handles[i].easy);
+		pthread_mutex_destroy(&t->handles[i].use);
+	}
 	if (t->share)
 		curl_share_cleanup(t->share);
 	for (size_t i = 0; i < RESOLVE_TOKENS; i++)
@@ -235,6 +241,7 @@ void resolve_cache_free(struct resolve_cache *t)
 	for (size_t i = 0; i < 8; i++)
 		pthread_mutex_destroy(&t->share_locks[i]);
 	pthread_mutex_destroy(&t->lock);
+	resolve_ca_free(&t->cas);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -273,6 +280,62 @@ static void token_put(struct resolve_cache *t, const char *key, const char *toke
 		free(copy);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- handles ------------------------------------------------------------------ */
+
+#define HANDLE_NEW ((uint64_t)-2) /* ca_signature of a handle not set up yet */
+
+static size_t on_header(char *data, size_t size, size_t n, void *user_data);
+static size_t on_body(char *data, size_t size, size_t n, void *user_data);
+static int on_progress(void *user_data, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un);
+
+/* What every request of a handle has. */
+static void handle_setup(struct resolve_cache *t, CURL *c)
+{
+	if (t->share)
+		curl_easy_setopt(c, CURLOPT_SHARE, t->share);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* one small request on a kept connection needs nothing of HTTP/2 */
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+}
+
+/* The registry's kept handle, locked for the caller, or NULL (all taken
+ * by other registries, or in use: the caller makes its own). */
+static struct resolve_handle *handle_take(struct resolve_cache *t, const char *host,
+					  const struct registry_host *settings)
+{
+	if (strlen(host) >= sizeof(t->handles[0].host))
+		return NULL;
+	struct resolve_handle *h = NULL;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < RESOLVE_HANDLES && h == NULL; i++)
+		if (strcmp(t->handles[i].host, host) == 0 && t->handles[i].settings == settings)
+			h = &t->handles[i];
+	for (size_t i = 0; i < RESOLVE_HANDLES && h == NULL; i++)
+		if (t->handles[i].host[0] == '\0') {
+			h = &t->handles[i];
+			snprintf(h->host, sizeof(h->host), "%s", host);
+			h->settings = settings;
+		}
+	pthread_mutex_unlock(&t->lock);
+	if (h == NULL || pthread_mutex_trylock(&h->use) != 0)
+		return NULL;
+	if (h->easy == NULL) {
+		h->easy = curl_easy_init();
+		h->ca_signature = HANDLE_NEW;
+	}
+	if (h->easy == NULL) {
+		pthread_mutex_unlock(&h->use);
+		return NULL;
+	}
+	return h;
 }
 
 /* ---- the exchange ------------------------------------------------------------ */
@@ -331,56 +394,35 @@ static int on_progress(void *user_data, curl_off_t dt, curl_off_t dn, curl_off_t
 	return 0;
 }
 
-/* TLS as containers-certs.d(5): the system CAs plus cert_dir's .crt files;
- * a client certificate X.cert with its key X.key. */
-static int setup_tls(CURL *c, const struct registry_host *h, struct berth_buf *cas, char **cert, char **key,
+/* TLS as containers-certs.d(5): the system CAs plus cert_dir's .crt files
+ * (kept in memory, resolve_ca.h); a client certificate X.cert with its
+ * key X.key. *ca_signature: that of the CA text c holds (0: libcurl's
+ * default), updated; the text is set again only when it changed. */
+static int setup_tls(CURL *c, struct resolve_cache *t, const struct registry_host *h, uint64_t *ca_signature,
 		     char *why, size_t why_size)
 {
-	if (h && !h->tls_verify) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-		return 0;
-	}
-	if (h == NULL || h->cert_dir == NULL)
-		return 0;
-	DIR *d = opendir(h->cert_dir);
-	if (d == NULL) {
-		snprintf(why, why_size, "cannot read cert_dir %s", h->cert_dir);
+	bool verify = h == NULL || h->tls_verify;
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+	_cleanup_free_ char *pem = NULL, *cert = NULL, *key = NULL;
+	uint64_t signature = *ca_signature;
+	size_t len = 0;
+	if (verify && h && h->cert_dir &&
+	    resolve_ca_get(&t->cas, h->cert_dir, &signature, &pem, &len, &cert, &key, why, why_size) < 0)
 		return -1;
-	}
-	struct berth_err err;
-	bool any_ca = false;
-	int rc = 0;
-	for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
-		size_t n = strlen(e->d_name);
-		_cleanup_free_ char *p = fs_path("%s/%s", h->cert_dir, e->d_name);
-		if (p == NULL) {
-			rc = -1;
-		} else if (n > 4 && strcmp(e->d_name + n - 4, ".crt") == 0) {
-			if (!any_ca && fs_read_file(SYSTEM_CA_BUNDLE, cas, CA_MAX, &err) == 0)
-				buf_append(cas, "\n", 1);
-			any_ca = true;
-			if (fs_read_file(p, cas, CA_MAX, &err) < 0 || buf_append(cas, "\n", 1) < 0) {
-				snprintf(why, why_size, "cannot read %s", p);
-				rc = -1;
-			}
-		} else if (n > 5 && strcmp(e->d_name + n - 5, ".cert") == 0 && *cert == NULL) {
-			*key = fs_path("%s/%.*s.key", h->cert_dir, (int)(n - 5), e->d_name);
-			*cert = p;
-			p = NULL;
+	if (!verify || h == NULL || h->cert_dir == NULL)
+		signature = 0;
+	if (signature != *ca_signature) {
+		struct curl_blob blob = { .data = pem, .len = len, .flags = CURL_BLOB_COPY };
+		if (curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, pem ? &blob : NULL) != CURLE_OK) {
+			snprintf(why, why_size, "libcurl does not take the CA certificates of %s", h->cert_dir);
+			*ca_signature = (uint64_t)-1; /* unknown: set again next time */
+			return -1;
 		}
+		*ca_signature = signature;
 	}
-	closedir(d);
-	if (rc < 0)
-		return -1;
-	if (any_ca) {
-		struct curl_blob blob = { .data = cas->data, .len = cas->len, .flags = CURL_BLOB_NOCOPY };
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
-	}
-	if (*cert) {
-		curl_easy_setopt(c, CURLOPT_SSLCERT, *cert);
-		curl_easy_setopt(c, CURLOPT_SSLKEY, *key);
-	}
+	curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+	curl_easy_setopt(c, CURLOPT_SSLKEY, key);
 	return 0;
 }
 
@@ -504,36 +546,33 @@ enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct reso
 {
 	struct exchange x = { .q = q, .deadline_ms = clock_now_ms() + q->timeout_ms, .body = BERTH_BUF_INIT,
 			      .body_max = TOKEN_ANSWER_MAX };
-	CURL *c = curl_easy_init();
+	struct resolve_handle *kept = handle_take(tokens, q->host, q->settings);
+	uint64_t own_signature = 0;
+	uint64_t *ca_signature = kept ? &kept->ca_signature : &own_signature;
+	CURL *c = kept ? kept->easy : curl_easy_init();
 	if (c == NULL) {
 		snprintf(why, why_size, "libcurl could not start");
 		return RESOLVE_FALLBACK;
 	}
-	struct berth_buf cas = BERTH_BUF_INIT;
-	_cleanup_free_ char *cert = NULL, *key = NULL, *url = NULL, *token = NULL;
+	_cleanup_free_ char *url = NULL, *token = NULL;
 	char userpass[700] = "", token_key[600];
 	enum resolve_outcome outcome = RESOLVE_FALLBACK;
 	snprintf(token_key, sizeof(token_key), "%s/%s", q->host, q->repository);
 	/* docker.io's API is registry-1.docker.io, as skopeo knows */
 	const char *api = strcmp(q->host, "docker.io") == 0 ? "registry-1.docker.io" : q->host;
 	url = fs_path("https://%s/v2/%s/manifests/%s", api, q->repository, q->tag);
-	if (tokens->share)
-		curl_easy_setopt(c, CURLOPT_SHARE, tokens->share);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	if (kept == NULL || kept->ca_signature == HANDLE_NEW) {
+		handle_setup(tokens, c);
+		*ca_signature = 0;
+	}
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
 	if (url == NULL) {
 		snprintf(why, why_size, "out of memory");
 		goto out;
 	}
-	if (setup_tls(c, q->settings, &cas, &cert, &key, why, why_size) < 0 ||
+	if (setup_tls(c, tokens, q->settings, ca_signature, why, why_size) < 0 ||
 	    credentials(q, userpass, sizeof(userpass), why, why_size) < 0)
 		goto out;
 	token = token_get(tokens, token_key);
@@ -586,8 +625,15 @@ enum resolve_outcome resolve_tag(struct resolve_cache *tokens, const struct reso
 out:
 	if (x.stopped)
 		outcome = RESOLVE_STOPPED;
-	curl_easy_cleanup(c);
-	buf_free(&cas);
+	/* nothing of this call's stays set in a kept handle */
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
+	curl_easy_setopt(c, CURLOPT_URL, NULL);
+	if (kept)
+		pthread_mutex_unlock(&kept->use);
+	else
+		curl_easy_cleanup(c);
 	buf_free(&x.body);
 	explicit_bzero(userpass, sizeof(userpass));
 	return outcome;

@@ -11,10 +11,12 @@
  * challenge (WWW-Authenticate realm, service, scope=repository:REPO:pull)
  * is answered by asking the realm for a token (with those credentials when
  * any), kept for its expires_in (60 s when not said) per registry and
- * repository. TLS: the system CAs plus cert_dir's *.crt, a client
+ * repository; a kept token the registry refuses (401) is replaced once,
+ * within the same call. TLS: the system CAs plus cert_dir's *.crt, a client
  * certificate from cert_dir's *.cert and its *.key (containers-certs.d(5));
  * tls_verify false checks nothing. Credentials set are sent with the first
- * request (no round trip for the registry's Basic challenge).
+ * request (no round trip for the registry's Basic challenge). HTTP/1.1:
+ * one small request on a kept connection needs nothing of HTTP/2.
  *
  * This is only a fast path: any answer it cannot vouch for (no or a
  * malformed digest header, another media type, an HTTP error, a transport
@@ -30,15 +32,31 @@
 #include <stddef.h>
 
 #include "registry_config.h"
+#include "resolve_ca.h"
 
 #define RESOLVE_TOKENS 16
 #define RESOLVE_TOKEN_MAX 8192
 
+#define RESOLVE_HANDLES 8
+
 /* What resolutions keep between them: Bearer tokens for their lifetime,
- * per registry and repository; and open connections and TLS sessions
- * (a libcurl share), so a warm CreateEndpoint pays no TLS handshake. */
+ * per registry and repository; one libcurl handle per registry (up to
+ * RESOLVE_HANDLES; with its options, CA text and open connection), used
+ * by one resolution at a time, others making their own; open
+ * connections and TLS sessions shared by all (a libcurl share), so a
+ * warm CreateEndpoint pays no TLS handshake; and each cert_dir's CA text
+ * (resolve_ca.h), so it reads no CA file. Nothing of what a tag means is
+ * kept: every resolution asks. */
 struct resolve_cache {
-	pthread_mutex_t lock;
+	struct resolve_ca_cache cas;
+	struct resolve_handle {
+		pthread_mutex_t use;     /* held by the resolution using it */
+		char host[256];          /* "" while free */
+		const struct registry_host *settings; /* those it is set up for */
+		void *easy;              /* CURL *, NULL until first used */
+		uint64_t ca_signature;   /* of the CA text it holds (0: libcurl's default) */
+	} handles[RESOLVE_HANDLES];
+	pthread_mutex_t lock;    /* tokens and the handles' host */
 	void *share;               /* CURLSH *, NULL when libcurl could not make one */
 	pthread_mutex_t share_locks[8]; /* by curl_lock_data */
 	struct resolve_token {

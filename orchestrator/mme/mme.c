@@ -256,28 +256,6 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
-static uint64_t tree_bytes(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return 0;
-	if (!S_ISDIR(st.st_mode))
-		return (uint64_t)st.st_blocks * 512;
-	uint64_t total = (uint64_t)st.st_blocks * 512;
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return total;
-	for (struct dirent *de; (de = readdir(d)) != NULL;) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		_cleanup_free_ char *p = fs_path("%s/%s", path, de->d_name);
-		if (p)
-			total += tree_bytes(p);
-	}
-	closedir(d);
-	return total;
-}
-
 /* With ep->mu held: DELETE /models/N on every container, remove its
  * directory, unlink it; the name is added to ev for the watchers. */
 static void evict_locked(struct mme *m, struct mendpoint *ep, struct mmodel *x, const char *why, struct evicted *ev)
@@ -528,7 +506,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 	}
 	struct stat st;
 	if (stat(mdir, &st) == 0 && S_ISDIR(st.st_mode)) {
-		*bytes = tree_bytes(ndir);
+		*bytes = fs_tree_bytes(ndir);
 		return 0;
 	}
 	if (fs_mkdir_p(ndir, 0755, &err) < 0) {
@@ -546,7 +524,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 				   url, target, err.msg);
 			goto fail;
 		}
-		*bytes = tree_bytes(ndir);
+		*bytes = fs_tree_bytes(ndir);
 		return 0;
 	}
 	if (archive == NULL) {
@@ -572,7 +550,7 @@ static int fetch_unpack(struct mme *m, const char *endpoint, const char *target,
 	}
 	if (tmp)
 		unlink(tmp);
-	*bytes = tree_bytes(ndir);
+	*bytes = fs_tree_bytes(ndir);
 	return 0;
 fail:
 	if (tmp)

@@ -98,6 +98,7 @@ void runtime_stop_containers(struct runtime *rt, const char *endpoint, const str
 	if (jobs != NULL)
 		run_parallel(jobs, n, stop_one);
 	free(jobs);
+	runtime_trim_artifacts(rt);
 }
 
 void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct endpoint_container *c, size_t n)
@@ -117,6 +118,7 @@ void runtime_stop_all(struct runtime *rt, const char *endpoint, const struct end
 		log_warn("%s", err.msg);
 	free(ids);
 	free(jobs);
+	runtime_trim_artifacts(rt);
 }
 
 long long runtime_startup_timeout_ms(const struct runtime_config *cfg, const struct endpoint_container *c)

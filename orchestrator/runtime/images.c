@@ -48,21 +48,11 @@ static void free_pairs(char **pairs)
 	free(pairs);
 }
 
-static void reply_error(struct berth_buf *out, const char *msg)
-{
-	yajl_gen g = json_gen_new();
-	if (g && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_bool(g, "ok", false) == 0 &&
-	    json_gen_kv_str(g, "error", msg) == 0 && yajl_gen_map_close(g) == yajl_gen_status_ok)
-		json_gen_finish(g, out); /* frees g */
-	else if (g)
-		yajl_gen_free(g);
-}
-
 static void pull(struct registry *reg, yajl_val request, struct berth_buf *out)
 {
 	const char *image = json_get_string(request, "image");
 	if (image == NULL || !image_reference_is(image)) {
-		reply_error(out, "berth pull takes a registry reference: [registry/]repository[:tag][@sha256:digest]");
+		json_answer_error(out, "berth pull takes a registry reference: [registry/]repository[:tag][@sha256:digest]");
 		return;
 	}
 	struct registry_image img;
@@ -70,7 +60,7 @@ static void pull(struct registry *reg, yajl_val request, struct berth_buf *out)
 	long long t0 = clock_now_ms();
 	log_info("pull %s asked on the admin socket", image);
 	if (registry_fetch(reg, image, &(struct registry_fetch_opts){ .refresh = true }, &img, &err) < 0) {
-		reply_error(out, err.msg);
+		json_answer_error(out, err.msg);
 		return;
 	}
 	yajl_gen g = json_gen_new();
@@ -87,7 +77,7 @@ void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct
 {
 	struct registry *reg = rt->cfg.images ? rt->cfg.images->registry : NULL;
 	if (reg == NULL) {
-		reply_error(out, "this berthd has no registry image cache");
+		json_answer_error(out, "this berthd has no registry image cache");
 		return;
 	}
 	if (strcmp(op, "pull") == 0) {
@@ -99,13 +89,13 @@ void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct
 	char **pairs = digest_users(rt, reg);
 	pthread_mutex_unlock(rt->lock);
 	if (pairs == NULL) {
-		reply_error(out, "out of memory");
+		json_answer_error(out, "out of memory");
 		return;
 	}
 	if (strcmp(op, "images") == 0) {
 		struct berth_buf list = BERTH_BUF_INIT;
 		if (registry_list(reg, (const char *const *)pairs, &list, &err) < 0)
-			reply_error(out, err.msg);
+			json_answer_error(out, err.msg);
 		else
 			buf_printf(out, "{\"ok\":true,\"images\":%.*s}", (int)list.len, list.data ? list.data : "[]");
 		buf_free(&list);
@@ -120,9 +110,9 @@ void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct
 		for (size_t i = 0; keep && i + 1 < n; i += 2)
 			keep[i / 2] = pairs[i];
 		if (keep == NULL)
-			reply_error(out, "out of memory");
+			json_answer_error(out, "out of memory");
 		else if (registry_prune(reg, keep, &removed, &freed, &err) < 0)
-			reply_error(out, err.msg);
+			json_answer_error(out, err.msg);
 		else
 			buf_printf(out, "{\"ok\":true,\"removed\":%zu,\"bytes\":%llu}", removed, (unsigned long long)freed);
 		free(keep);

@@ -69,7 +69,7 @@ static void *start_worker(void *arg)
 	runtime_stop_all(rt, w->endpoint, stale, n_stale);
 	long long t0 = clock_now_ms();
 	if (reason.len == 0)
-		runtime_pull_images(rt, w, models, n_models, &reason);
+		runtime_pull_images(rt, w, models, n_models, NULL, &reason);
 	if (reason.len == 0)
 		runtime_start_containers(rt, w->endpoint, containers, defs, n, &reason);
 	if (reason.len == 0 && runtime_wait_healthy(rt, w, containers, n, &reason) < 0)

@@ -23,11 +23,66 @@ static bool worker_cancelled(void *ctx)
 	return c;
 }
 
+static int pins_add(struct runtime_pins *p, const char *image, const struct registry_image *img)
+{
+	char **names = realloc(p->image, (p->n + 1) * sizeof(char *));
+	if (names == NULL)
+		return -1;
+	p->image = names;
+	struct registry_image *imgs = realloc(p->img, (p->n + 1) * sizeof(*imgs));
+	if (imgs == NULL)
+		return -1;
+	p->img = imgs;
+	if ((p->image[p->n] = strdup(image)) == NULL)
+		return -1;
+	p->img[p->n++] = *img;
+	return 0;
+}
+
+void runtime_pins_free(struct runtime_pins *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->image[i]);
+	free(p->image);
+	free(p->img);
+	*p = (struct runtime_pins){ 0 };
+}
+
+void runtime_pins_commit(struct runtime *rt, const char *endpoint, const struct runtime_pins *p)
+{
+	struct registry *reg = rt->cfg.images ? rt->cfg.images->registry : NULL;
+	for (size_t i = 0; reg && i < p->n; i++)
+		if (registry_pin(reg, endpoint, p->image[i], &p->img[i]) < 0)
+			log_warn("endpoint %s: cannot record that %s is %s; a restart resolves it again", endpoint,
+				 p->image[i], p->img[i].resolved);
+}
+
+/* Every container of the models naming a resolved reference runs its digest. */
+static int rewrite(struct model *const *models, size_t n_models, const struct runtime_pins *p)
+{
+	for (size_t v = 0; v < n_models; v++)
+		for (size_t k = 0; models[v] && k < models[v]->n_containers; k++)
+			for (size_t i = 0; i < p->n; i++) {
+				struct container_def *def = &models[v]->containers[k];
+				if (strcmp(def->image, p->image[i]) != 0)
+					continue;
+				char *pinned = strdup(p->img[i].resolved);
+				if (pinned == NULL)
+					return -1;
+				free(def->image);
+				def->image = pinned;
+				break;
+			}
+	return 0;
+}
+
 int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
-			struct berth_buf *reason)
+			struct runtime_pins *pins, struct berth_buf *reason)
 {
 	const char *endpoint = w->endpoint;
 	struct registry *reg = rt->cfg.images ? rt->cfg.images->registry : NULL;
+	struct runtime_pins now = { 0 };
+	struct runtime_pins *resolved = pins ? pins : &now;
 	for (size_t v = 0; v < n_models; v++) {
 		for (size_t k = 0; models[v] && k < models[v]->n_containers; k++) {
 			const struct container_def *def = &models[v]->containers[k];
@@ -56,19 +111,26 @@ int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *cons
 			}
 			if (rc < 0) {
 				buf_printf(reason, "Container %s could not be started: %s", def->hostname, err.msg);
+				runtime_pins_free(&now);
 				return -1;
 			}
 			log_info("endpoint %s: container %s: image %s is %s (%s in %lld ms)", endpoint, def->hostname,
 				 def->image, img.resolved, img.pulled ? "pulled" : "cached", clock_now_ms() - t0);
-			if (reg && registry_pin(reg, endpoint, def->image, &img) < 0)
-				log_warn("endpoint %s: cannot record that %s is %s; a restart resolves it again", endpoint,
-					 def->image, img.resolved);
+			if (reg && pins_add(resolved, def->image, &img) < 0) {
+				buf_append_str(reason, "out of memory");
+				runtime_pins_free(&now);
+				return -1;
+			}
 		}
 	}
 	/* this endpoint's containers start from what the tags meant now */
-	for (size_t v = 0; v < n_models; v++)
-		runtime_pin_model(rt, endpoint, models[v]);
-	return 0;
+	int r = rewrite(models, n_models, resolved);
+	if (r < 0)
+		buf_append_str(reason, "out of memory");
+	if (r == 0 && pins == NULL)
+		runtime_pins_commit(rt, endpoint, &now);
+	runtime_pins_free(&now);
+	return r;
 }
 
 void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m)

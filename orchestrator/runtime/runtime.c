@@ -128,6 +128,7 @@ struct runtime *runtime_new(const struct runtime_config *cfg, struct store *stor
 	rt->store = store;
 	rt->lock = lock;
 	rt->changed = changed;
+	rt->sessions_log_fd = -1;
 	runtime_sessions_load(rt);
 	return rt;
 }

@@ -69,7 +69,8 @@ struct mme *runtime_mme(struct runtime *rt);
 /* proto_control.h kind 10: the router's "session_pin" (a stateful session
  * and the instance serving it) or "session_unpin"; kept (at most
  * RUNTIME_SESSIONS_MAX, each until its expiry or its instance goes) and
- * persisted in STATE_DIR/sessions.json at once, then given to every router
+ * persisted at once (sessions.c: a line appended to STATE_DIR/sessions.log,
+ * folded into sessions.json now and then), then given to every router
  * that subscribes ({"op":"sessions",…} after the greetings). Takes *lock
  * itself; no answer. */
 #define RUNTIME_SESSIONS_MAX 10000
@@ -82,5 +83,15 @@ int runtime_ps(struct runtime *rt, struct berth_buf *out);
  * remove what no model uses. Fills out with one JSON object; takes *lock
  * itself, never across a pull. */
 void runtime_images(struct runtime *rt, const char *op, yajl_val request, struct berth_buf *out);
+/* proto_control.h kind 9 (artifacts.c): the model data cache, for the
+ * admin socket. op "artifacts": every entry with the endpoints whose
+ * containers hold it; "artifacts_prune": remove what none holds. Fills
+ * out with one JSON object; takes *lock itself, never across removal. */
+void runtime_artifacts(struct runtime *rt, const char *op, struct berth_buf *out);
+/* (artifacts.c) Removes cache entries no container holds past
+ * cfg.artifact_cache_max_bytes, least recently used first; nothing when a
+ * container start holds the cache (the next call does it). Without *lock:
+ * after containers are removed, and once berthd has resumed. */
+void runtime_trim_artifacts(struct runtime *rt);
 
 #endif

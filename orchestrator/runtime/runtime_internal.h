@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "buf.h"
+#include "registry.h"
 #include "resources.h"
 #include "runtime.h"
 
@@ -61,6 +62,8 @@ struct runtime {
 	/* sessions.c, guarded by *lock: the router's stateful session pins */
 	struct runtime_session *sessions;
 	size_t n_sessions, cap_sessions;
+	int sessions_log_fd;        /* STATE_DIR/sessions.log, appended; -1: none open */
+	size_t sessions_log_lines;  /* changes in it since the last snapshot */
 };
 
 
@@ -83,11 +86,25 @@ void runtime_set_status(struct runtime *rt, const char *name, const char *status
 struct endpoint_container *runtime_copy_containers(const struct endpoint *e);
 
 /* pull.c. Without *lock: resolves and pulls the registry images of the
- * models (refreshing tags); -1 with reason filled when one cannot be. A
+ * models (refreshing tags) and replaces each reference in them by the
+ * digest it resolved to; -1 with reason filled when one cannot be. A
  * cancel of w kills a running pull; a pull stopped that way (or by
- * berthd's stop) cancels w, so the endpoint is not marked Failed. */
+ * berthd's stop) cancels w, so the endpoint is not marked Failed.
+ *
+ * The endpoint's pins (what restarts run, what DescribeEndpoint shows) are
+ * written at once when pins is NULL (CreateEndpoint); an update passes
+ * pins and writes them with runtime_pins_commit only once its containers
+ * take the traffic, so a failed update leaves the running containers'
+ * pins as they were. */
+struct runtime_pins {
+	char **image;                 /* the references as the models name them */
+	struct registry_image *img;   /* what each resolved to */
+	size_t n;
+};
 int runtime_pull_images(struct runtime *rt, struct worker *w, struct model *const *models, size_t n_models,
-			struct berth_buf *reason);
+			struct runtime_pins *pins, struct berth_buf *reason);
+void runtime_pins_commit(struct runtime *rt, const char *endpoint, const struct runtime_pins *pins);
+void runtime_pins_free(struct runtime_pins *pins);
 /* pull.c. m's registry images replaced by what they resolved to at the
  * endpoint's CreateEndpoint (its pins), where it has them. */
 void runtime_pin_model(struct runtime *rt, const char *endpoint, struct model *m);

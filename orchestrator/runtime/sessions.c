@@ -1,11 +1,23 @@
 /* sessions.c — the router's stateful session pins, kept by berthd so a
- * restarted router honours them (runtime.h, proto_control.h kind 10). */
+ * restarted router honours them (runtime.h, proto_control.h kind 10).
+ *
+ * On disk: STATE_DIR/sessions.json, a snapshot {"pins":[…]}, and
+ * STATE_DIR/sessions.log, one JSON line per change since ({"op":"pin",…}
+ * or {"op":"unpin","endpoint":E,"id":ID}), appended and flushed to disk
+ * before the change is announced. A pin costs one short append however
+ * many sessions there are; the snapshot is written anew (and the log
+ * emptied) once the log has SESSIONS_LOG_SLACK more lines than there are
+ * pins, and at start. Loading replays the log over the snapshot; a pin or
+ * unpin applied twice is the same, so a crash between the two writes of a
+ * compaction loses nothing, and a torn last line is skipped. */
 #include "runtime_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "json.h"
@@ -13,6 +25,8 @@
 #include "store.h"
 
 #define SESSIONS_FILE "sessions.json"
+#define SESSIONS_LOG "sessions.log"
+#define SESSIONS_LOG_SLACK 1000
 #define SESSION_FIELD_MAX 256 /* an ID (SageMaker's bound); names and socket paths are shorter */
 
 struct runtime_session {
@@ -77,8 +91,9 @@ static int render_pins(const struct runtime *rt, yajl_gen g)
 	return 0;
 }
 
-/* Writes the pins to STATE_DIR/sessions.json (atomically, durably). */
-static void persist(struct runtime *rt)
+/* Writes the pins to STATE_DIR/sessions.json (atomically, durably), then
+ * empties the log. */
+static void snapshot(struct runtime *rt)
 {
 	yajl_gen g = json_gen_new();
 	struct berth_buf doc = BERTH_BUF_INIT;
@@ -93,10 +108,60 @@ static void persist(struct runtime *rt)
 	yajl_gen_map_open(g);
 	render_pins(rt, g);
 	yajl_gen_map_close(g);
-	if (json_gen_finish(g, &doc) < 0 || fs_write_atomic(path, doc.data, doc.len, 0600, &err) < 0)
+	if (json_gen_finish(g, &doc) < 0 || fs_write_atomic(path, doc.data, doc.len, 0600, &err) < 0) {
 		log_error("cannot save the stateful session pins to %s: %s; a router restart may lose recent ones", path,
 			  doc.data ? err.msg : "out of memory");
+	} else if (rt->sessions_log_fd >= 0) {
+		if (ftruncate(rt->sessions_log_fd, 0) < 0)
+			log_warn("cannot empty the session log: %s", strerror(errno));
+		rt->sessions_log_lines = 0;
+	}
 	buf_free(&doc);
+}
+
+static void log_open(struct runtime *rt)
+{
+	_cleanup_free_ char *path = fs_path("%s/%s", rt->cfg.state_dir, SESSIONS_LOG);
+	if (path != NULL && rt->sessions_log_fd < 0)
+		rt->sessions_log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (rt->sessions_log_fd < 0)
+		log_warn("cannot open the session log %s: %s; each change writes the whole snapshot",
+			 path ? path : SESSIONS_LOG, strerror(errno));
+}
+
+/* Records one change: a line appended (one write, then fdatasync), or the
+ * whole snapshot when the log has grown past the pins it holds or cannot
+ * be written. */
+static void persist(struct runtime *rt, const char *op, const char *endpoint, const char *id)
+{
+	if (rt->sessions_log_fd < 0 || rt->sessions_log_lines >= rt->n_sessions + SESSIONS_LOG_SLACK) {
+		snapshot(rt);
+		return;
+	}
+	yajl_gen g = json_gen_new();
+	struct berth_buf line = BERTH_BUF_INIT;
+	ssize_t at = strcmp(op, "pin") == 0 ? find(rt, endpoint, id) : -1;
+	const struct runtime_session *s = at >= 0 ? &rt->sessions[at] : NULL;
+	bool built = g != NULL && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_str(g, "op", op) == 0 &&
+		     json_gen_kv_str(g, "endpoint", endpoint) == 0 && json_gen_kv_str(g, "id", id) == 0 &&
+		     (s == NULL || (json_gen_kv_str(g, "variant", s->variant) == 0 &&
+				    json_gen_kv_str(g, "instance", s->instance) == 0 &&
+				    json_gen_kv_int(g, "expires", s->expires) == 0)) &&
+		     yajl_gen_map_close(g) == yajl_gen_status_ok;
+	int r = -1;
+	if (built)
+		r = json_gen_finish(g, &line); /* frees g */
+	else if (g != NULL)
+		yajl_gen_free(g);
+	if (r == 0 && buf_append(&line, "\n", 1) == 0 && fs_write_all(rt->sessions_log_fd, line.data, line.len) == 0 &&
+	    fdatasync(rt->sessions_log_fd) == 0) {
+		rt->sessions_log_lines++;
+	} else {
+		log_warn("cannot append to the session log (%s); writing the whole snapshot",
+			 r == 0 ? strerror(errno) : "out of memory");
+		snapshot(rt);
+	}
+	buf_free(&line);
 }
 
 /* Adds or replaces a pin from its JSON object; -1 when it is not valid or
@@ -146,6 +211,52 @@ static int add(struct runtime *rt, yajl_val v, long long now, const char **why)
 	return 0;
 }
 
+/* Applies STATE_DIR/sessions.log over what the snapshot gave. */
+static void replay(struct runtime *rt, long long now, size_t *dropped)
+{
+	_cleanup_free_ char *path = fs_path("%s/%s", rt->cfg.state_dir, SESSIONS_LOG);
+	struct berth_buf doc = BERTH_BUF_INIT;
+	struct berth_err err;
+	if (path == NULL ||
+	    fs_read_file(path, &doc, (size_t)(RUNTIME_SESSIONS_MAX + SESSIONS_LOG_SLACK) * 1024, &err) < 0) {
+		if (path != NULL && err.errnum != ENOENT)
+			log_warn("stateful session changes not replayed: %s", err.msg);
+		buf_free(&doc);
+		return;
+	}
+	size_t applied = 0, torn = 0;
+	for (size_t off = 0; off < doc.len;) {
+		char *nl = memchr(doc.data + off, '\n', doc.len - off);
+		if (nl == NULL) { /* a line cut by a crash: never announced */
+			torn++;
+			break;
+		}
+		yajl_val v = json_parse(doc.data + off, (size_t)(nl - (doc.data + off)), &err);
+		off = (size_t)(nl - doc.data) + 1;
+		const char *op = v ? json_get_string(v, "op") : NULL;
+		const char *why;
+		if (op != NULL && strcmp(op, "pin") == 0) {
+			if (add(rt, v, now, &why) == 0)
+				applied++;
+			else
+				(*dropped)++;
+		} else if (op != NULL && strcmp(op, "unpin") == 0) {
+			const char *endpoint = json_get_string(v, "endpoint"), *id = json_get_string(v, "id");
+			ssize_t at = endpoint && id ? find(rt, endpoint, id) : -1;
+			if (at >= 0)
+				remove_at(rt, (size_t)at);
+			applied++;
+		} else {
+			torn++;
+		}
+		if (v)
+			yajl_tree_free(v);
+	}
+	buf_free(&doc);
+	if (applied || torn)
+		log_info("stateful session log replayed: %zu changes%s", applied, torn ? " (a torn line skipped)" : "");
+}
+
 void runtime_sessions_load(struct runtime *rt)
 {
 	_cleanup_free_ char *path = fs_path("%s/%s", rt->cfg.state_dir, SESSIONS_FILE);
@@ -153,30 +264,30 @@ void runtime_sessions_load(struct runtime *rt)
 	struct berth_err err;
 	if (!path)
 		return;
+	long long now = (long long)clock_epoch_seconds();
+	size_t dropped = 0;
 	if (fs_read_file(path, &doc, (size_t)RUNTIME_SESSIONS_MAX * 1024, &err) < 0) {
 		if (err.errnum != ENOENT)
 			log_warn("stateful session pins not restored: %s", err.msg);
-		buf_free(&doc);
-		return;
-	}
-	yajl_val v = json_parse(doc.data, doc.len, &err);
-	buf_free(&doc);
-	yajl_val pins = v ? json_get(v, "pins") : NULL;
-	if (!pins || !YAJL_IS_ARRAY(pins)) {
-		log_warn("stateful session pins not restored: %s is not {\"pins\":[…]}", path);
+	} else {
+		yajl_val v = json_parse(doc.data, doc.len, &err);
+		yajl_val pins = v ? json_get(v, "pins") : NULL;
+		if (!pins || !YAJL_IS_ARRAY(pins))
+			log_warn("stateful session pins not restored: %s is not {\"pins\":[…]}", path);
+		for (size_t i = 0; pins && YAJL_IS_ARRAY(pins) && i < pins->u.array.len; i++) {
+			const char *why;
+			if (add(rt, pins->u.array.values[i], now, &why) < 0)
+				dropped++;
+		}
 		if (v)
 			yajl_tree_free(v);
-		return;
 	}
-	long long now = (long long)clock_epoch_seconds();
-	size_t dropped = 0;
-	for (size_t i = 0; i < pins->u.array.len; i++) {
-		const char *why;
-		if (add(rt, pins->u.array.values[i], now, &why) < 0)
-			dropped++;
-	}
-	yajl_tree_free(v);
+	buf_free(&doc);
+	replay(rt, now, &dropped);
 	log_info("stateful session pins restored: %zu (%zu expired or invalid dropped)", rt->n_sessions, dropped);
+	/* a fresh snapshot and an empty log to append to */
+	log_open(rt);
+	snapshot(rt);
 }
 
 void runtime_sessions_free(struct runtime *rt)
@@ -186,6 +297,9 @@ void runtime_sessions_free(struct runtime *rt)
 	free(rt->sessions);
 	rt->sessions = NULL;
 	rt->n_sessions = rt->cap_sessions = 0;
+	if (rt->sessions_log_fd >= 0)
+		close(rt->sessions_log_fd);
+	rt->sessions_log_fd = -1;
 }
 
 void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req)
@@ -195,7 +309,7 @@ void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req)
 	if (strcmp(op, "session_pin") == 0) {
 		const char *why;
 		if (add(rt, req, now, &why) == 0)
-			persist(rt);
+			persist(rt, "pin", json_get_string(req, "endpoint"), json_get_string(req, "id"));
 		else
 			log_warn("router's session pin not kept: %s", why);
 	} else {
@@ -203,7 +317,7 @@ void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req)
 		ssize_t at = endpoint && id ? find(rt, endpoint, id) : -1;
 		if (at >= 0) {
 			remove_at(rt, (size_t)at);
-			persist(rt);
+			persist(rt, "unpin", endpoint, id);
 		}
 	}
 	pthread_mutex_unlock(rt->lock);
@@ -231,7 +345,7 @@ int runtime_sessions_render(struct runtime *rt, struct berth_buf *out)
 		else
 			i++;
 	if (rt->n_sessions != before)
-		persist(rt);
+		snapshot(rt);
 	yajl_gen g = json_gen_new();
 	if (!g)
 		return -1;

@@ -237,8 +237,11 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	pthread_mutex_unlock(rt->lock);
 
 	long long t0 = clock_now_ms();
-	if (reason.len == 0) /* the new config's registry images: resolved now, pulled if need be */
-		runtime_pull_images(rt, w, models, n_models, &reason);
+	/* the new config's registry images: resolved now, pulled if need be;
+	 * pinned only at the swap, so a failed update leaves the old pins */
+	struct runtime_pins pins = { 0 };
+	if (reason.len == 0)
+		runtime_pull_images(rt, w, models, n_models, &pins, &reason);
 	if (reason.len == 0 && bring_up(rt, w, fresh, defs, n, &reason) == 0) {
 		/* the swap: new instances take the traffic, old ones retire */
 		pthread_mutex_lock(rt->lock);
@@ -266,6 +269,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 			e->pending_config_name = NULL;
 			log_info("endpoint %s: %zu new container%s healthy in %lld ms; traffic moved to endpoint configuration %s",
 				 w->endpoint, n, n == 1 ? "" : "s", clock_now_ms() - t0, e->config_name);
+			runtime_pins_commit(rt, w->endpoint, &pins);
 			runtime_commit(rt, e);
 			e = NULL;
 		}
@@ -292,6 +296,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 		}
 		pthread_mutex_unlock(rt->lock);
 	}
+	runtime_pins_free(&pins);
 	endpoint_containers_free(fresh, n);
 	free(defs);
 	runtime_models_free(models, n_models);

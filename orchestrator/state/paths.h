@@ -7,4 +7,9 @@
  * /opt/ml/models in its containers (caller frees; NULL on ENOMEM). */
 char *state_path_mme_endpoint(const char *state_dir, const char *endpoint);
 
+/* STATE/containers/ID: one container's bundle, logs, mounts and what it
+ * holds of the artifact cache (artifact_cache.h); STATE/containers when
+ * id is NULL. Caller frees; NULL on ENOMEM. */
+char *state_path_container(const char *state_dir, const char *id);
+
 #endif

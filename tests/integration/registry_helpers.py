@@ -207,7 +207,9 @@ class TokenRegistry:
     flow of real registries: an unauthenticated request gets 401 with
     `WWW-Authenticate: Bearer realm=…/token,service=…,scope=…`; the realm
     gives a token for Basic USER:PASSWORD; a HEAD with that token answers
-    the digest it is told. Records every request it sees."""
+    the digest it is told. Records every request it sees. rotate() makes
+    the token it gave so far refused (401 with the challenge again), as a
+    registry does with a revoked or expired token."""
 
     def __init__(self, certdir, digest):
         import http.server
@@ -217,6 +219,7 @@ class TokenRegistry:
         self.digest = digest
         self.requests = []
         self.token = "tok-" + S
+        self.tokens_given = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -236,6 +239,7 @@ class TokenRegistry:
                 outer.requests.append((self.command, self.path, auth))
                 want = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
                 if self.path.startswith("/token?") and auth == want:
+                    outer.tokens_given += 1
                     body = json.dumps({"token": outer.token, "expires_in": 300}).encode()
                     return self._answer(200, {"Content-Type": "application/json"}, body)
                 self._answer(401, {"Content-Type": "application/json"}, b"{}")
@@ -257,6 +261,9 @@ class TokenRegistry:
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def rotate(self):
+        self.token = "tok-%s-%d" % (S, self.tokens_given)
 
     def stop(self):
         self.server.shutdown()

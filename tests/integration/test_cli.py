@@ -252,3 +252,18 @@ def test_a_key_made_by_berth_keys_add_is_used_by_berthd_at_once(berth, stack):
     r = berth.cli("invoke", stack[2], "--url", berth.url, "--credentials", berth.credentials_path, "--key",
                   "cli-made", "--target-container", "b", input=b"via key")
     assert (r.returncode, r.stdout) == (0, b"VIA KEY"), r.stderr
+
+
+def test_berth_socket_from_the_environment(berth, stack):
+    """BERTH_SOCKET names the admin socket when --socket is not given (a
+    berthd with its own --run-dir); --socket still wins over it."""
+    exe = os.path.join(berth.build, "berth")
+    env = dict(os.environ, BERTH_SOCKET=berth.socket)
+    r = subprocess.run([exe, "ls"], capture_output=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stderr
+    assert stack[2] in r.stdout.decode()
+    env["BERTH_SOCKET"] = os.path.join(berth.run_dir, "missing.sock")
+    r = subprocess.run([exe, "ls"], capture_output=True, timeout=30, env=env)
+    assert r.returncode != 0 and b"missing.sock" in r.stderr, r.stderr
+    r = subprocess.run([exe, "--socket", berth.socket, "ls"], capture_output=True, timeout=30, env=env)
+    assert r.returncode == 0 and stack[2] in r.stdout.decode(), r.stderr

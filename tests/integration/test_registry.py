@@ -181,39 +181,72 @@ def test_manifest_list_runs_this_platform(berth, registry):
     bh.assert_no_leaks(berth)
 
 
+class MovingTag:
+    """REPO:v1 in the registry, pushed from a layout of the echo image;
+    move() pushes an index of the same image under the same tag, so the
+    tag's digest changes and the containers still run."""
+
+    def __init__(self, registry, repo):
+        self.registry, self.repo = registry, repo
+        self.work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+        with open(bh.echo_tarball(), "rb") as fh:
+            echo_gz = fh.read()
+        make_layout(self.work + "/a", echo_gz)
+        make_index_layout(self.work + "/b", echo_gz, ["amd64"])
+        registry.push(self.work + "/a", "v1", repo + ":v1")
+        self.first = registry.digest(repo + ":v1")
+        self.second = None
+        self.image = "%s/%s:v1" % (registry.host, repo)
+
+    def move(self):
+        self.registry.push(self.work + "/b", "v1", self.repo + ":v1", all_images=True)
+        self.second = self.registry.digest(self.repo + ":v1")
+        assert self.second != self.first
+
+    def back(self):
+        """The tag to the first image again."""
+        self.registry.push(self.work + "/a", "v1", self.repo + ":v1")
+        assert self.registry.digest(self.repo + ":v1") == self.first
+
+    def pinned(self, digest):
+        return "%s/%s@%s" % (self.registry.host, self.repo, digest)
+
+    def close(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def restart_runs(inst, ep):
+    """kill -9 of ep's container; returns the image its restart started from."""
+    def starts():
+        return [ln for ln in berthd_log(inst).splitlines()
+                if "endpoint %s: container primary (" % ep in ln and " started from " in ln]
+    n = len(starts())
+    os.kill(inst.running_pid(ep), signal.SIGKILL)
+    bh.wait_until(lambda: len(starts()) == n + 1, 30, "the container's restart")
+    return starts()[-1].rsplit(" started from ", 1)[1]
+
+
+def resolved_image(inst, ep):
+    return inst.sm.describe_endpoint(EndpointName=ep)["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"]
+
+
 def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
     """SageMaker resolves a tag at CreateEndpoint: an endpoint created
     before the tag moved keeps showing, and restarting from, the digest it
     got; one created after gets the new one."""
-    work = tempfile.mkdtemp(prefix="berth-layouts-", dir="/var/tmp")
+    tag = MovingTag(registry, "mov")
     try:
-        with open(bh.echo_tarball(), "rb") as fh:
-            echo_gz = fh.read()
-        make_layout(work + "/a", echo_gz)
-        make_index_layout(work + "/b", echo_gz, ["amd64"])
-        registry.push(work + "/a", "v1", "mov:v1")
-        first = registry.digest("mov:v1")
-        image = registry.host + "/mov:v1"
-        m1, c1, ep1 = stack(berth, "reg-mov1-" + S, image)
+        m1, c1, ep1 = stack(berth, "reg-mov1-" + S, tag.image)
         assert wait_settled(berth, ep1)["EndpointStatus"] == "InService"
         berth.note_containers()
-        registry.push(work + "/b", "v1", "mov:v1", all_images=True)
-        second = registry.digest("mov:v1")
-        assert second != first
-        m2, c2, ep2 = stack(berth, "reg-mov2-" + S, image)
+        tag.move()
+        m2, c2, ep2 = stack(berth, "reg-mov2-" + S, tag.image)
         assert wait_settled(berth, ep2)["EndpointStatus"] == "InService"
         berth.note_containers()
-        resolved = {ep: berth.sm.describe_endpoint(EndpointName=ep)["ProductionVariants"][0]["DeployedImages"][0]
-                    ["ResolvedImage"] for ep in (ep1, ep2)}
-        assert resolved == {ep1: "%s/mov@%s" % (registry.host, first), ep2: "%s/mov@%s" % (registry.host, second)}
+        assert {ep: resolved_image(berth, ep) for ep in (ep1, ep2)} == {ep1: tag.pinned(tag.first),
+                                                                        ep2: tag.pinned(tag.second)}
         # a restarted container of the first endpoint runs the first digest
-        def starts():
-            return [ln for ln in berthd_log(berth).splitlines()
-                    if "endpoint %s: container primary (" % ep1 in ln and " started from " in ln]
-        assert len(starts()) == 1
-        os.kill(berth.running_pid(ep1), signal.SIGKILL)
-        bh.wait_until(lambda: len(starts()) == 2, 30, "the container's restart")
-        assert starts()[1].endswith("started from %s/mov@%s" % (registry.host, first)), starts()
+        assert restart_runs(berth, ep1) == tag.pinned(tag.first)
 
         def serves_again():
             try:
@@ -227,16 +260,49 @@ def test_tag_moved_each_endpoint_keeps_its_digest(berth, registry):
                       and berth.sm.describe_endpoint(EndpointName=ep1)["EndpointConfigName"] == c2, 60,
                       "the update")
         berth.note_containers()
-        dd = berth.sm.describe_endpoint(EndpointName=ep1)
-        assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/mov@%s" % (
-            registry.host, second), dd
+        assert resolved_image(berth, ep1) == tag.pinned(tag.second)
         assert invoke(berth, ep1, b"updated") == b"updated"
         bh.delete_stack(berth, m1, c1, ep1)
         bh.delete_stack(berth, m2, c2, ep2)
         assert not os.path.exists(os.path.join(berth.state_dir, "registry", "pins", ep1))
         bh.assert_no_leaks(berth)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        tag.close()
+
+
+def test_failed_update_keeps_the_running_digest(berth, registry):
+    """An UpdateEndpoint resolves its tags anew; when it fails and is rolled
+    back, the endpoint still shows, and restarts from, the digest its
+    running containers have, not what the tag meant for the update."""
+    tag = MovingTag(registry, "rollback")
+    try:
+        m1, c1, ep = stack(berth, "reg-rb1-" + S, tag.image)
+        assert wait_settled(berth, ep)["EndpointStatus"] == "InService"
+        berth.note_containers()
+        tag.move()
+        # the same tag in a model whose container exits at start: the update fails
+        m2, c2 = "reg-rb2-" + S, "reg-rb2-" + S + "-cfg"
+        berth.sm.create_model(ModelName=m2, ExecutionRoleArn=bh.ROLE,
+                              PrimaryContainer=bh.container(image=tag.image, env={"ECHO_EXIT_AT_START": "1"}))
+        berth.sm.create_endpoint_config(EndpointConfigName=c2, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": m2, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        berth.sm.update_endpoint(EndpointName=ep, EndpointConfigName=c2)
+
+        def rolled_back():
+            dd = berth.sm.describe_endpoint(EndpointName=ep)
+            return dd if dd["EndpointStatus"] == "InService" and "rolled back" in dd.get("FailureReason", "") else None
+        dd = bh.wait_until(rolled_back, 120, "the update to fail and roll back", interval=0.2)
+        berth.note_containers()
+        assert dd["EndpointConfigName"] == c1, dd
+        assert resolved_image(berth, ep) == tag.pinned(tag.first)
+        # a restart of the running container keeps the first digest
+        assert restart_runs(berth, ep) == tag.pinned(tag.first)
+        bh.delete_stack(berth, m1, c1, ep)
+        bh.delete_stack(berth, m2, c2, None)
+        bh.assert_no_leaks(berth)
+    finally:
+        tag.close()
 
 
 def fast_resolutions(inst, image):
@@ -325,6 +391,86 @@ def test_bearer_token_flow(make_berth, registry, tmp_path):
         inst.assert_serving()
     finally:
         tr.stop()
+
+
+def test_bearer_token_kept_across_create_endpoints_and_replaced_when_refused(make_berth, registry, tmp_path):
+    """CreateEndpoint asks the registry what the tag means every time, with
+    the token it got before (no new token while it lasts); when the
+    registry refuses that token (revoked), berthd asks the realm for a new
+    one once and the CreateEndpoint still succeeds with its own request."""
+    digest = registry.digest("echo:v1")
+    tr = TokenRegistry(registry.dir, digest)
+    try:
+        conf = tmp_path / "registries-bearer-ce.json"
+        creds = {"username": USER, "password": PASSWORD, "cert_dir": registry.certs}
+        # this front makes a TLS handshake (in Python) per request: on a
+        # busy host three of them may take more than the default 2 s
+        conf.write_text(json.dumps({"hosts": {registry.host: creds, tr.host: creds}, "pull_timeout_ms": 60000,
+                                    "resolve_timeout_ms": 20000}))
+        inst = make_berth(extra_berthd=["--registries", str(conf)])
+        p = inst.cli("pull", registry.host + "/echo:v1", timeout=90)  # the digest is cached from here on
+        assert p.returncode == 0, p.stderr
+        image = tr.host + "/echo:v1"
+        first_token = tr.token
+
+        def create(i):
+            m, c, ep = stack(inst, "reg-tok%d-%s" % (i, S), image)
+            dd = wait_settled(inst, ep)
+            assert dd["EndpointStatus"] == "InService", dd
+            inst.note_containers()
+            assert dd["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"] == "%s/echo@%s" % (
+                tr.host, digest), dd
+            assert invoke(inst, ep, b"tok%d" % i) == b"tok%d" % i
+            bh.delete_stack(inst, m, c, ep)
+
+        create(0)
+        create(1)
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[1:]] == ["Bearer " + first_token] * 2, tr.requests
+        assert tr.tokens_given == 1, tr.requests
+        tr.rotate()  # the registry refuses the token berthd holds
+        create(2)
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[3:]] == ["Bearer " + first_token, "Bearer " + tr.token], tr.requests
+        assert tr.tokens_given == 2, tr.requests
+        create(3)  # and keeps the new one
+        heads = [r for r in tr.requests if r[0] == "HEAD"]
+        assert [h[2] for h in heads[5:]] == ["Bearer " + tr.token], tr.requests
+        assert tr.tokens_given == 2, tr.requests
+        # all four by berthd's own request, none by skopeo
+        assert len(fast_resolutions(inst, image)) == 4, inst.log_tail(40)
+        assert "asking skopeo" not in berthd_log(inst), inst.log_tail(40)
+        bh.assert_no_leaks(inst)
+        inst.assert_serving()
+    finally:
+        tr.stop()
+
+
+def test_tag_moved_back_is_asked_again(berth, registry):
+    """Both digests cached: what the tag means is still asked of the
+    registry at every CreateEndpoint, never taken from the last answer, so
+    a tag moved back to an older image resolves to that image's digest."""
+    tag = MovingTag(registry, "back")
+    try:
+        for i, step in enumerate((None, tag.move, tag.back, tag.move)):
+            if step:
+                step()
+            want = tag.second if step == tag.move else tag.first
+            before = len(fast_resolutions(berth, tag.image))
+            m, c, ep = stack(berth, "reg-back%d-%s" % (i, S), tag.image)
+            dd = wait_settled(berth, ep)
+            assert dd["EndpointStatus"] == "InService", dd
+            berth.note_containers()
+            assert resolved_image(berth, ep) == tag.pinned(want), i
+            if i >= 2:  # both digests cached by now: berthd's own request told
+                lines = fast_resolutions(berth, tag.image)
+                assert len(lines) == before + 1 and want in lines[-1], berth.log_tail(40)
+            assert invoke(berth, ep, b"back%d" % i) == b"back%d" % i
+            bh.delete_stack(berth, m, c, ep)
+        bh.assert_no_leaks(berth)
+        berth.assert_serving()
+    finally:
+        tag.close()
 
 
 # ---- bad input ----------------------------------------------------------------
@@ -490,6 +636,33 @@ def test_pull_deadline_and_progress(make_berth, hanging, tmp_path):
                                    "the limit" % image), dd["FailureReason"]
     assert skopeo_pids(inst.state_dir) == []
     bh.delete_stack(inst, m, c, ep)
+    bh.assert_no_leaks(inst)
+    inst.assert_serving()
+
+
+def test_resolve_timeout_setting(make_berth, hanging, tmp_path):
+    """registries.resolve_timeout_ms bounds berthd's own tag request: a
+    registry that does not answer is asked by skopeo after that long (the
+    default is 2000 ms), and the pull's deadline still holds."""
+    path = tmp_path / "hang-resolve.json"
+    path.write_text(json.dumps({"hosts": {hanging.host: {}}, "pull_timeout_ms": 60000, "resolve_timeout_ms": 300}))
+    inst = make_berth(extra_berthd=["--registries", str(path)])
+    image = hanging.host + "/x:v1"
+    m, c, ep = stack(inst, "reg-hres-" + S, image)
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir), 10, "skopeo to run")
+
+    def at(line):
+        stamp = line.split(" ", 1)[0]
+        return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:23])
+    log = berthd_log(inst).splitlines()
+    (creating,) = [ln for ln in log if "endpoint %s: Creating" % ep in ln]
+    (fallback,) = [ln for ln in log if "image %s: asking skopeo what v1 means" % image in ln]
+    assert "Timeout was reached" in fallback, fallback
+    waited = at(fallback) - at(creating)
+    assert 0.29 <= waited < 1.5, (waited, creating, fallback)
+    inst.delete_endpoint_and_wait(ep)
+    bh.wait_until(lambda: skopeo_pids(inst.state_dir) == [], 3, "skopeo to end")
+    bh.delete_stack(inst, m, c, None)
     bh.assert_no_leaks(inst)
     inst.assert_serving()
 

@@ -137,10 +137,12 @@ def cache_leftovers(inst):
     top = os.path.join(inst.state_dir, "artifacts")
     if not os.path.isdir(top):
         return []
-    odd = [x for x in os.listdir(top) if x not in (".fetch", ".last") and not re.fullmatch(r"[0-9a-f]{16}", x)]
-    last = os.path.join(top, ".last")
-    if os.path.isdir(last):
-        odd += [".last/" + x for x in os.listdir(last) if not re.fullmatch(r"[0-9a-f]{16}", x)]
+    odd = [x for x in os.listdir(top)
+           if x not in (".fetch", ".last", ".meta", ".lock") and not re.fullmatch(r"[0-9a-f]{16}", x)]
+    for sub in (".last", ".meta"):
+        d = os.path.join(top, sub)
+        if os.path.isdir(d):
+            odd += [sub + "/" + x for x in os.listdir(d) if not re.fullmatch(r"[0-9a-f]{16}", x)]
     fetch = os.path.join(top, ".fetch")
     if os.path.isdir(fetch):
         odd += [".fetch/" + x for x in os.listdir(fetch)]

@@ -185,14 +185,33 @@ def test_container_sends_malformed_new_session(berth):
     hh.cleanup(berth, cfg, ep)
 
 
+def saved_pins(inst):
+    """The pins berthd has on disk: its snapshot (sessions.json) with its
+    log of changes since (sessions.log) applied, as berthd loads them."""
+    pins = {}
+    try:
+        with open(os.path.join(inst.state_dir, "sessions.json")) as f:
+            for p in json.load(f)["pins"]:
+                pins[(p["endpoint"], p["id"])] = p
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(inst.state_dir, "sessions.log")) as f:
+            lines = f.read().split("\n")
+    except OSError:
+        lines = []
+    for line in lines[:-1]:  # the last is empty, or cut short
+        c = json.loads(line)
+        if c["op"] == "pin":
+            pins[(c["endpoint"], c["id"])] = {k: c[k] for k in ("endpoint", "id", "variant", "instance", "expires")}
+        else:
+            pins.pop((c["endpoint"], c["id"]), None)
+    return pins
+
+
 def berthd_holds(inst, sid):
     """berthd has saved the pin of sid (it persists before anything else)."""
-    path = os.path.join(inst.state_dir, "sessions.json")
-    try:
-        with open(path) as f:
-            return any(p["id"] == sid for p in json.load(f)["pins"])
-    except (OSError, ValueError):
-        return False
+    return any(k[1] == sid for k in saved_pins(inst))
 
 
 def restart_router(inst, ep):
@@ -229,6 +248,33 @@ def test_berthd_kill9_keeps_pins(berth, ep):
     for _ in range(10):
         st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})
         assert st == 200 and who(body.decode()) == creator, body
+    berth.assert_serving()
+
+
+def test_pins_are_appended_and_replayed_after_kill9(berth, ep):
+    """A pin is one line appended to sessions.log, not the whole snapshot
+    rewritten; after a kill -9 berthd replays the log (a torn last line
+    skipped), writes a fresh snapshot and empties the log."""
+    snap = os.path.join(berth.state_dir, "sessions.json")
+    sid, creator = new_session(berth, ep)
+    bh.wait_until(lambda: berthd_holds(berth, sid), 5, "berthd to save the pin")
+    with open(snap) as f:
+        assert sid not in f.read()  # in the log only
+    with open(os.path.join(berth.state_dir, "sessions.log")) as f:
+        assert any(json.loads(ln)["id"] == sid for ln in f.read().splitlines())
+    berth.berthd.send_signal(signal.SIGKILL)
+    berth.berthd.wait(timeout=10)
+    with open(os.path.join(berth.state_dir, "sessions.log"), "a") as f:
+        f.write('{"op":"pin","endpoint":"%s","id":"torn-' % ep)  # a write cut by a crash
+    berth.start_berthd()
+    bh.wait_until(lambda: "Models" in berth.sm.list_models(), 15, "berthd back")
+    with open(snap) as f:
+        assert any(p["id"] == sid for p in json.load(f)["pins"])
+    assert os.path.getsize(os.path.join(berth.state_dir, "sessions.log")) == 0
+    assert "a torn line skipped" in dict(berth.log_text())["berthd"]
+    restart_router(berth, ep)
+    st, _, body = hh.invoke(berth, ep, headers={"X-Amzn-SageMaker-Session-Id": sid})
+    assert st == 200 and who(body.decode()) == creator, body
     berth.assert_serving()
 
 

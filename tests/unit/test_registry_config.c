@@ -68,6 +68,7 @@ static void test_parse_and_route(void **state)
 	assert_true(c.hosts[0].tls_verify);
 	assert_false(c.hosts[1].tls_verify);
 	assert_int_equal(c.pull_timeout_ms, 5000);
+	assert_int_equal(c.resolve_timeout_ms, 2000); /* the default */
 	assert_string_equal(c.mirrors[0].prefix, "ecr");
 	route(&c, "127.0.0.1:5000/echo:v1", "docker://127.0.0.1:5000/echo:v1", NULL);
 	route(&c, "123456789012.dkr.ecr.us-east-1.amazonaws.com/repo:tag", "docker://127.0.0.1:5000/ecr/repo:tag", NULL);
@@ -78,6 +79,11 @@ static void test_parse_and_route(void **state)
 	route(&c, "ghcr.io/a/b:1", NULL, "berthd does not pull from registry \"ghcr.io\" (it pulls from: 127.0.0.1:5000, "
 					  "plain.example:80, *.dkr.ecr.*.amazonaws.com (mirrored), public.ecr.aws (mirrored))");
 	route(&c, "ubuntu", NULL, "registry \"docker.io\"");
+	registry_config_free(&c);
+	/* berthd's own tag request's budget */
+	assert_int_equal(registry_config_defaults(&c, &err), 0);
+	assert_int_equal(parse("{\"resolve_timeout_ms\":250}", &c, &err), 0);
+	assert_int_equal(c.resolve_timeout_ms, 250);
 	registry_config_free(&c);
 	/* allow_unlisted: any registry, anonymous */
 	assert_int_equal(registry_config_defaults(&c, &err), 0);
@@ -108,6 +114,9 @@ static void test_refusals(void **state)
 	bad("{\"mirrors\":{\"*.dkr.ecr.*.amazonaws.com\":\"10.0.0.1:5000\"}}",
 	    "mirror \"*.dkr.ecr.*.amazonaws.com\" leads to registry \"10.0.0.1:5000\", which is not in registries.hosts");
 	bad("{\"pull_timeout_ms\":5}", "from 1000 to 86400000");
+	bad("{\"resolve_timeout_ms\":99}", "\"resolve_timeout_ms\" must be a whole number from 100 to 600000");
+	bad("{\"resolve_timeout_ms\":600001}", "from 100 to 600000");
+	bad("{\"resolve_timeout_ms\":\"2s\"}", "from 100 to 600000");
 	bad("{\"arch\":\"AMD64\"}", "lower-case letters and digits");
 	bad("{\"auth_file\":\"rel\"}", "absolute path");
 }

@@ -459,14 +459,16 @@ static void test_runtime_session_pins_persist_and_drop_orphans(void **state)
 	}
 	session_op(x, "{\"op\":\"session_pin\",\"endpoint\":\"ep\",\"id\":\"old\",\"variant\":\"A\",\"instance\":\"/nonexistent/a-0.sock\",\"expires\":1000}");
 	session_op(x, "{\"op\":\"session_unpin\",\"endpoint\":\"ep\",\"id\":\"s-2\"}");
-	/* persisted at once: the orphan is still in the file, not yet checked */
-	char *path = fs_path("%s/sessions.json", x->f->dir);
+	/* persisted at once, a line each in the log: the orphan is there too,
+	 * not yet checked; what was refused is not */
+	char *path = fs_path("%s/sessions.log", x->f->dir);
 	struct berth_buf file = BERTH_BUF_INIT;
 	struct berth_err err;
 	assert_int_equal(fs_read_file(path, &file, 1 << 20, &err), 0);
-	assert_non_null(strstr(file.data, "\"s-1\""));
-	assert_non_null(strstr(file.data, "\"orphan\""));
-	assert_null(strstr(file.data, "\"s-2\""));
+	assert_int_equal(buf_append(&file, "", 1), 0);
+	assert_non_null(strstr(file.data, "{\"op\":\"pin\",\"endpoint\":\"ep\",\"id\":\"s-1\",\"variant\":\"A\","));
+	assert_non_null(strstr(file.data, "\"id\":\"orphan\""));
+	assert_non_null(strstr(file.data, "{\"op\":\"unpin\",\"endpoint\":\"ep\",\"id\":\"s-2\"}\n"));
 	assert_null(strstr(file.data, "bad_id"));
 	assert_null(strstr(file.data, "\"old\""));
 	buf_free(&file);
@@ -487,11 +489,63 @@ static void test_runtime_session_pins_persist_and_drop_orphans(void **state)
 	free(path);
 }
 
+/* The log is folded into a new snapshot once it holds SESSIONS_LOG_SLACK
+ * (1000) lines more than there are pins: it never grows without bound. */
+static void test_runtime_session_log_is_compacted(void **state)
+{
+	struct rt_fixture *x = *state;
+	const char *const cs[] = { "A/0/a", NULL };
+	put_endpoint(x, "ep", "InService", "Single", cs);
+	long long far = (long long)clock_epoch_seconds() + 3600;
+	char line[512];
+	snprintf(line, sizeof(line),
+		 "{\"op\":\"session_pin\",\"endpoint\":\"ep\",\"id\":\"keep\",\"variant\":\"A\",\"instance\":\"/nonexistent/a-0.sock\",\"expires\":%lld}",
+		 far);
+	session_op(x, line);
+	char *log = fs_path("%s/sessions.log", x->f->dir);
+	struct stat st;
+	off_t biggest = 0;
+	for (int i = 0; i < 1200; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"op\":\"session_pin\",\"endpoint\":\"ep\",\"id\":\"churn\",\"variant\":\"A\",\"instance\":\"/nonexistent/a-0.sock\",\"expires\":%lld}",
+			 far);
+		session_op(x, line);
+		session_op(x, "{\"op\":\"session_unpin\",\"endpoint\":\"ep\",\"id\":\"churn\"}");
+		assert_int_equal(stat(log, &st), 0);
+		if (st.st_size > biggest)
+			biggest = st.st_size;
+	}
+	/* 2401 changes, at most ~1002 lines at any time */
+	assert_true(biggest < 1003 * 200);
+	assert_true(st.st_size < biggest);
+	char *snap = fs_path("%s/sessions.json", x->f->dir);
+	struct berth_buf file = BERTH_BUF_INIT;
+	struct berth_err err;
+	assert_int_equal(fs_read_file(snap, &file, 1 << 20, &err), 0);
+	assert_int_equal(buf_append(&file, "", 1), 0);
+	assert_non_null(strstr(file.data, "\"keep\""));
+	buf_free(&file);
+	/* the next berthd has exactly "keep" */
+	runtime_free(x->rt);
+	x->rt = runtime_new(&x->cfg, x->f->store, &x->f->lock, &x->f->changed, &err);
+	assert_non_null(x->rt);
+	char *g = greeting_pins(x);
+	assert_non_null(strstr(g, "\"id\":\"keep\""));
+	assert_null(strstr(g, "churn"));
+	free(g);
+	/* loading folds the log into the snapshot */
+	assert_int_equal(stat(log, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	free(snap);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_only_serving_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_session_pins_persist_and_drop_orphans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runtime_session_log_is_compacted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_routes_carry_each_variant_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_routes_of_an_endpoint_with_every_instance_down_are_empty,
 						setup, teardown),
