@@ -137,6 +137,39 @@ static void print_pretty(yajl_val v)
 	buf_free(&out);
 }
 
+/* (async) endpoint's entry in berthd's {"op":"async_stats",…} (NULL: none) */
+static yajl_val async_queue_of(yajl_val stats, const char *endpoint)
+{
+	yajl_val a = stats ? json_get(stats, "endpoints") : NULL;
+	for (size_t i = 0; a && YAJL_IS_ARRAY(a) && i < a->u.array.len; i++) {
+		const char *n = json_get_string(a->u.array.values[i], "endpoint");
+		if (n && strcmp(n, endpoint) == 0)
+			return a->u.array.values[i];
+	}
+	return NULL;
+}
+
+static double stat_number(yajl_val o, const char *key)
+{
+	yajl_val v = o ? json_get(o, key) : NULL;
+	return v && YAJL_IS_NUMBER(v) ? YAJL_GET_DOUBLE(v) : 0;
+}
+
+/* "AsyncInference": SageMaker's queue metrics by their names, and what runs */
+static void emit_async_queue(yajl_gen g, yajl_val stats, yajl_val q)
+{
+	double backlog = stat_number(q, "backlog"), instances = stat_number(q, "instances");
+	double oldest = stat_number(q, "oldest"), now = stat_number(stats, "now");
+	json_gen_str(g, "AsyncInference");
+	yajl_gen_map_open(g);
+	json_gen_kv_int(g, "ApproximateBacklogSize", (long long)backlog);
+	json_gen_kv_double(g, "ApproximateBacklogSizePerInstance", instances > 0 ? backlog / instances : backlog);
+	json_gen_kv_double(g, "ApproximateAgeOfOldestRequest", backlog > 0 && oldest > 0 && now > oldest
+				   ? (double)(long long)((now - oldest) * 1000) / 1000 : 0);
+	json_gen_kv_int(g, "Running", (long long)stat_number(q, "running"));
+	yajl_gen_map_close(g);
+}
+
 static int cmd_describe(const char *socket, const char *name)
 {
 	static const struct {
@@ -177,7 +210,11 @@ static int cmd_describe(const char *socket, const char *name)
 				buf_free(&line);
 			}
 			yajl_val models = mme ? json_get(mme, "models") : NULL;
-			if (models && YAJL_IS_ARRAY(models) && models->u.array.len > 0) {
+			/* (async) an async endpoint's queue, as "AsyncInference" */
+			yajl_val stats = i == 0 && YAJL_IS_OBJECT(reply) ? control_simple(socket, "async_stats", &err) : NULL;
+			yajl_val queue = async_queue_of(stats, name);
+			bool loaded = models && YAJL_IS_ARRAY(models) && models->u.array.len > 0;
+			if (loaded || queue) {
 				yajl_gen g2 = json_gen_new();
 				yajl_gen_config(g2, yajl_gen_beautify, 1);
 				struct berth_buf out = BERTH_BUF_INIT;
@@ -186,8 +223,12 @@ static int cmd_describe(const char *socket, const char *name)
 					json_gen_str(g2, reply->u.object.keys[k]);
 					emit(g2, reply->u.object.values[k]);
 				}
-				json_gen_str(g2, "LoadedModels");
-				emit(g2, models);
+				if (loaded) {
+					json_gen_str(g2, "LoadedModels");
+					emit(g2, models);
+				}
+				if (queue)
+					emit_async_queue(g2, stats, queue);
 				yajl_gen_map_close(g2);
 				json_gen_finish(g2, &out);
 				printf("%s\n", out.data ? out.data : "");
@@ -195,6 +236,7 @@ static int cmd_describe(const char *socket, const char *name)
 			} else {
 				print_pretty(reply);
 			}
+			yajl_tree_free(stats);
 			yajl_tree_free(mme);
 			yajl_tree_free(reply);
 			buf_free(&body);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "clock.h"
@@ -13,7 +14,20 @@ struct exchange {
 	int status;
 	struct berth_buf *body;
 	int oom; /* errno of a failed append */
+	char *content_type;       /* NULL: not wanted */
+	size_t content_type_len;
 };
+
+static int on_header(void *user_data, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	struct exchange *x = user_data;
+	if (x->content_type != NULL && name_len == 12 && strncasecmp(name, "content-type", 12) == 0) {
+		size_t n = value_len < x->content_type_len - 1 ? value_len : x->content_type_len - 1;
+		memcpy(x->content_type, value, n);
+		x->content_type[n] = '\0';
+	}
+	return 0;
+}
 
 static int on_head(void *user_data, int status, uint64_t content_length, bool chunked)
 {
@@ -38,6 +52,8 @@ static int on_body(void *user_data, const char *at, size_t len)
 }
 
 static const struct http_response_callbacks callbacks = { .on_head = on_head, .on_body = on_body };
+static const struct http_response_callbacks callbacks_with_headers = { .on_header = on_header, .on_head = on_head,
+									.on_body = on_body };
 
 /* Waits for events on conn until deadline. 1: ready; 0: deadline passed; -1: errno. */
 static int wait_for(int conn, short events, long long deadline)
@@ -90,6 +106,8 @@ static int send_request(int conn, const struct http_client_request *req, long lo
 			   req->host ? req->host : "localhost");
 	if (r == 0 && req->content_type != NULL)
 		r = buf_printf(&head, "Content-Type: %s\r\n", req->content_type);
+	if (r == 0 && req->extra_headers != NULL)
+		r = buf_append_str(&head, req->extra_headers);
 	if (r == 0 && (req->body != NULL || strcmp(req->method, "GET") != 0))
 		r = buf_printf(&head, "Content-Length: %zu\r\n", req->body ? req->body_len : 0);
 	if (r == 0)
@@ -156,9 +174,15 @@ int http_client_exchange(int conn, const struct http_client_request *req, int ti
 	if (send_request(conn, req, deadline, timeout_ms, err) < 0)
 		return -1;
 	struct exchange x = { .status = 0, .body = body, .oom = 0 };
+	if (req->content_type_out != NULL && req->content_type_out_len > 0) {
+		x.content_type = req->content_type_out;
+		x.content_type_len = req->content_type_out_len;
+		x.content_type[0] = '\0';
+	}
 	size_t body_start = body ? body->len : 0;
 	struct http_response parser;
-	http_response_init(&parser, &callbacks, &x, req->max_head, req->max_body);
+	http_response_init(&parser, x.content_type ? &callbacks_with_headers : &callbacks, &x, req->max_head,
+			   req->max_body);
 	int r = read_answer(conn, &parser, &x, req, deadline, timeout_ms, err);
 	http_response_free(&parser);
 	if (r < 0) {

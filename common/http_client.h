@@ -24,6 +24,11 @@ struct http_client_request {
 	size_t body_len;
 	size_t max_head;          /* bounds on the answer (http_response.h) */
 	size_t max_body;
+	/* (async) more request header lines, each "Name: value\r\n" (NULL: none) */
+	const char *extra_headers;
+	/* (async) when set, gets the answer's Content-Type (cut to its size; "" when none) */
+	char *content_type_out;
+	size_t content_type_out_len;
 };
 
 /* Sends req on conn and reads the whole answer within timeout_ms.

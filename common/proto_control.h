@@ -2,7 +2,8 @@
  * default /run/berth/berthd.sock; root only, 0600; every kind below; the
  * berth CLI's, and a router run by hand as root) and the router's channel
  * (RUN_DIR/router.sock when berthd runs the router; root:ROUTER_GROUP 0660,
- * only the router's uid served; kinds 1, 2, 4, 5 and 6 only, anything else
+ * only the router's uid served; kinds 1, 2, 4, 5, 6, 10 and 11's
+ * async_submit only, anything else
  * answered {"ok":false,"error":"operation \"OP\" is not offered on the
  * router's channel; the berth CLI uses berthd's admin socket"}; see
  * orchestrator/control_server.h). Newline-delimited JSON (ipc.h), nested
@@ -78,7 +79,9 @@
  *      ← {"ok":true}
  *      ← {"ok":false,"type":"InvalidSignatureException"|…,"status":403,"message":"…"}
  *    berthd checks the string's date and scope, the signature with the
- *    key's secret, and the key's sagemaker:InvokeEndpoint permission on E.
+ *    key's secret, and the key's sagemaker:InvokeEndpoint permission on E
+ *    (or "action":"sagemaker:InvokeEndpointAsync", the router's for
+ *    /endpoints/E/async-invocations; absent: InvokeEndpoint).
  *
  * 7. Shutdown (the CLI's `berth shutdown`, `make stop`; admin socket only):
  *      → {"op":"shutdown","stop_containers":false}
@@ -116,6 +119,21 @@
  *    connection (kind 2), after the settings and before the first table,
  *    sends {"op":"sessions","pins":[{endpoint,id,variant,instance,expires}…]}
  *    without those expired or whose instance no longer serves.
+ *
+ * 11. Asynchronous inference (InvokeEndpointAsync; orchestrator/runtime/async.c):
+ *      → {"op":"async_submit","endpoint":"E","input":"s3://b/k", (the router's, one per connection)
+ *         "content_type","accept","custom_attributes","inference_id",
+ *         "output_extension","filename" (each only when given),
+ *         "ttl_s":N,"timeout_s":N (only when given)}
+ *      ← {"ok":true,"id":"UUID","inference_id":"…","output":"s3://…","failure":"s3://…"}
+ *        (sent only once the request is on disk, fsync'd)
+ *      ← {"ok":false,"status":400|500|503,"code":"ValidationError"|"ServiceUnavailable"|…,"message":"…"}
+ *      → {"op":"async_stats"}                       (admin socket: berth describe)
+ *      ← {"op":"async_stats","now":EPOCH_S,"endpoints":[{"endpoint":"E","backlog":N,
+ *          "running":N,"instances":N,"oldest":EPOCH_S (0: none waiting)}]}
+ *    berthd also sends that async_stats document on the route-table
+ *    connection (kind 2), between tables, when the queues change (at most
+ *    every 250 ms) and every 5 s: the router's /metrics gauges.
  *
  *    On the route-table connection (kind 2) berthd first sends the router's
  *    settings, before the first table and again whenever they change:

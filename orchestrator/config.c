@@ -18,6 +18,7 @@
 #include "json.h"
 #include "mme.h"
 #include "proto_control.h"
+#include "runtime.h"
 #include "uid_range.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
@@ -107,6 +108,10 @@ static const struct setting settings[] = {
 	  "model data kept once no container holds it, LRU beyond N (21474836480; 0: until berth artifacts prune)" },
 	{ "mme_max_model_bytes", "mme-max-model-bytes", "N", SETTING_BYTES, AT(mme_max_model_bytes), 1, 0,
 	  "bound of one multi-model artifact, unpacked (10737418240)" },
+	{ "async_queue_max", "async-queue-max", "N", SETTING_COUNT, AT(async_queue_max), 1, 1000000,
+	  "InvokeEndpointAsync requests waiting or running per endpoint; more are refused 503 (1000)" },
+	{ "async_max_bytes", "async-max-bytes", "N", SETTING_BYTES, AT(async_max_bytes), 1, 0,
+	  "bound of one InvokeEndpointAsync input and of its answer (104857600)" },
 	{ "mme_disk_bytes", "mme-disk-bytes", "N", SETTING_BYTES, AT(mme_disk_bytes), 0, 0,
 	  "bound of an endpoint's model cache on disk, LRU (107374182400; 0 none)" },
 	{ "mme_memory_high_water", "mme-memory-high-water", "F", SETTING_FRACTION, AT(mme_memory_high_water), 0, 0,
@@ -175,6 +180,8 @@ int berthd_config_defaults(struct berthd_config *c, struct berth_err *err)
 	c->artifact_cache_max_bytes = ARTIFACT_CACHE_DEFAULT_MAX_BYTES;
 	c->mme_max_model_bytes = MME_DEFAULT_MAX_MODEL_BYTES;
 	c->mme_disk_bytes = MME_DEFAULT_DISK_BYTES;
+	c->async_queue_max = RUNTIME_ASYNC_QUEUE_MAX_DEFAULT;
+	c->async_max_bytes = RUNTIME_ASYNC_MAX_BYTES_DEFAULT;
 	c->mme_memory_high_water = MME_DEFAULT_HIGH_WATER;
 	c->userns_uid_base = USERNS_DEFAULT_BASE;
 	c->image_max_bytes = IMAGE_DEFAULT_MAX_BYTES;

@@ -19,6 +19,9 @@
  *   artifact_cache_max_bytes     integer (artifact_cache.h; 0: no trim)
  *   mme_max_model_bytes (> 0), mme_disk_bytes                    integers
  *   mme_memory_high_water        number 0..1
+ *   async_queue_max              integer 1..1000000: InvokeEndpointAsync requests
+ *                                waiting or running per endpoint (1000)
+ *   async_max_bytes (> 0)        integer: one async input or answer (104857600)
  *   no_user_namespaces           true/false (default false: every
  *                                container in a user namespace of its
  *                                instance's own uid range)
@@ -83,6 +86,8 @@ struct berthd_config {
 	unsigned long long artifact_cache_max_bytes;
 	unsigned long long mme_max_model_bytes, mme_disk_bytes;
 	double mme_memory_high_water;
+	long long async_queue_max;           /* (async) */
+	unsigned long long async_max_bytes;  /* (async) */
 	bool no_user_namespaces;
 	long long userns_uid_base;
 	bool userns_uid_base_set; /* given: its window is used as it is */

@@ -680,6 +680,8 @@ static int start_core(struct berthd *d)
 		.store = &d->mc.store,
 		.model_max_bytes = c->model_max_bytes,
 		.artifact_cache_max_bytes = c->artifact_cache_max_bytes,
+		.async_queue_max = c->async_queue_max,
+		.async_max_bytes = c->async_max_bytes,
 	};
 	d->store = store_open(d->state_dir, &err);
 	if (d->store == NULL) {

@@ -383,6 +383,18 @@ static void verify_done(void *data, enum berthd_call_outcome outcome, const char
 	free(v);
 }
 
+/* The IAM action of an invocation: InvokeEndpointAsync for
+ * /endpoints/NAME/async-invocations, else InvokeEndpoint (the streaming
+ * call is authorised as InvokeEndpoint, as on SageMaker). */
+static const char *invoke_action(const struct request *req)
+{
+	static const char suffix[] = "/async-invocations";
+	const char *path = request_path(req);
+	size_t n = strcspn(path, "?#"), sl = sizeof(suffix) - 1;
+	return n > sl && memcmp(path + n - sl, suffix, sl) == 0 ? "sagemaker:InvokeEndpointAsync"
+								 : "sagemaker:InvokeEndpoint";
+}
+
 static void ask_berthd(struct server *srv, struct request *req, const char *endpoint, const struct sigv4_auth *auth,
 		       const struct sigv4_request *sreq, router_auth_continue_fn cont)
 {
@@ -403,7 +415,8 @@ static void ask_berthd(struct server *srv, struct request *req, const char *endp
 	if (!v || !g || yajl_gen_map_open(g) != yajl_gen_status_ok || json_gen_kv_str(g, "op", "auth_verify") < 0 ||
 	    json_gen_kv_str(g, "key_id", auth->key_id) < 0 || json_gen_str(g, "string_to_sign") < 0 ||
 	    json_gen_strn(g, sts.data, sts.len) < 0 || json_gen_kv_str(g, "signature", auth->signature) < 0 ||
-	    json_gen_kv_str(g, "endpoint", endpoint) < 0 || yajl_gen_map_close(g) != yajl_gen_status_ok ||
+	    json_gen_kv_str(g, "endpoint", endpoint) < 0 || json_gen_kv_str(g, "action", invoke_action(req)) < 0 ||
+	    yajl_gen_map_close(g) != yajl_gen_status_ok ||
 	    json_gen_finish(g, &line) < 0 || buf_append(&line, "\n", 1) < 0) {
 		if (g)
 			yajl_gen_free(g);
@@ -503,11 +516,12 @@ void router_auth_invoke(struct server *srv, struct request *req, const char *end
 			refuse(req, &e);
 		return;
 	}
-	if (!credentials_allows(&k->ck, "sagemaker:InvokeEndpoint", CRED_KIND_ENDPOINT, endpoint)) {
+	const char *action = invoke_action(req);
+	if (!credentials_allows(&k->ck, action, CRED_KIND_ENDPOINT, endpoint)) {
 		char arn[512];
 		credentials_resource_arn(arn, sizeof(arn), a->region, a->account, CRED_KIND_ENDPOINT, endpoint);
 		e.status = SIGV4_DENIED;
-		credentials_denied_message(&k->ck, a->account, "sagemaker:InvokeEndpoint", arn, e.message,
+		credentials_denied_message(&k->ck, a->account, action, arn, e.message,
 					   sizeof(e.message));
 		refuse(req, &e);
 		return;

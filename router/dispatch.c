@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "async_invoke.h"
+#include "async_metrics.h"
+#include "clock.h"
 #include "auth.h"
 #include "control.h"
 #include "dispatch.h"
@@ -23,7 +26,7 @@ static size_t path_length(const char *path)
 
 struct dispatch_target dispatch_classify(enum request_method method, const char *path, const char *amz_target)
 {
-	struct dispatch_target t = { DISPATCH_NOT_FOUND, NULL, 0, false };
+	struct dispatch_target t = { DISPATCH_NOT_FOUND, NULL, 0, false, false };
 	size_t len = path_length(path);
 	bool get = method == REQUEST_GET || method == REQUEST_HEAD;
 	if (get && len == 5 && memcmp(path, "/ping", 5) == 0) {
@@ -45,16 +48,20 @@ struct dispatch_target dispatch_classify(enum request_method method, const char 
 	size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1, ssl = sizeof(stream_suffix) - 1;
 	if (method != REQUEST_POST || len <= pl || memcmp(path, prefix, pl) != 0)
 		return t;
+	static const char async_suffix[] = "/async-invocations";
+	size_t asl = sizeof(async_suffix) - 1;
 	bool stream = len > pl + ssl && memcmp(path + len - ssl, stream_suffix, ssl) == 0;
-	if (!stream && !(len > pl + sl && memcmp(path + len - sl, suffix, sl) == 0))
+	bool async = !stream && len > pl + asl && memcmp(path + len - asl, async_suffix, asl) == 0;
+	if (!stream && !async && !(len > pl + sl && memcmp(path + len - sl, suffix, sl) == 0))
 		return t;
 	const char *name = path + pl;
-	size_t name_len = len - pl - (stream ? ssl : sl);
+	size_t name_len = len - pl - (stream ? ssl : async ? asl : sl);
 	if (memchr(name, '/', name_len) == NULL) {
 		t.kind = DISPATCH_INVOKE;
 		t.name = name;
 		t.name_len = name_len;
 		t.stream = stream;
+		t.async = async;
 	}
 	return t;
 }
@@ -141,12 +148,18 @@ static void answer_metrics(struct server *srv, struct request *req)
 	metrics_render(&srv->metrics, &req->resp_body);
 	if (srv->mme)
 		rmme_render_metrics(srv->mme, &req->resp_body);
+	async_metrics_render(srv->async_metrics, clock_epoch_seconds(), &req->resp_body);
 	request_respond_finish(req);
 }
 
 static void invoke_authorized(struct server *srv, struct request *req, const char *endpoint)
 {
 	invoker_start(srv->invoker, req, endpoint);
+}
+
+static void invoke_async_authorized(struct server *srv, struct request *req, const char *endpoint)
+{
+	async_invoke_start(srv, req, endpoint);
 }
 
 static void invoke_stream_authorized(struct server *srv, struct request *req, const char *endpoint)
@@ -186,13 +199,14 @@ void dispatch_request(struct server *srv, struct request *req)
 		}
 		memcpy(name, t.name, t.name_len);
 		name[t.name_len] = '\0';
-		router_auth_invoke(srv, req, name, t.stream ? invoke_stream_authorized : invoke_authorized);
+		router_auth_invoke(srv, req, name, t.stream ? invoke_stream_authorized
+						   : t.async ? invoke_async_authorized : invoke_authorized);
 		return;
 	}
 	case DISPATCH_NOT_FOUND:
 		break;
 	}
-	respond_message(req, 404, "No route for %s %.200s: use POST / (X-Amz-Target: SageMaker.*), POST /endpoints/NAME/invocations(-response-stream), GET /ping or GET /metrics.",
+	respond_message(req, 404, "No route for %s %.200s: use POST / (X-Amz-Target: SageMaker.*), POST /endpoints/NAME/invocations(-response-stream), POST /endpoints/NAME/async-invocations, GET /ping or GET /metrics.",
 			req->method == REQUEST_GET ? "GET" : req->method == REQUEST_POST ? "POST"
 			: req->method == REQUEST_HEAD ? "HEAD" : "this method on", request_path(req));
 }

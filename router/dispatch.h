@@ -2,7 +2,9 @@
  * GET /ping, GET /metrics, control-plane POST / with X-Amz-Target:
  * SageMaker.Op (forwarded to berthd), POST /endpoints/NAME/invocations
  * (InvokeEndpoint), POST /endpoints/NAME/invocations-response-stream
- * (InvokeEndpointWithResponseStream: kind INVOKE, stream set), anything
+ * (InvokeEndpointWithResponseStream: kind INVOKE, stream set),
+ * POST /endpoints/NAME/async-invocations (InvokeEndpointAsync: kind
+ * INVOKE, async set), anything
  * else 404 {"message":…}.
  *
  * Front ends call dispatch_head() once the request head is complete (it
@@ -29,6 +31,7 @@ struct dispatch_target {
 	const char *name; /* CONTROL: operation; INVOKE: endpoint name (not NUL-terminated) */
 	size_t name_len;
 	bool stream;      /* INVOKE: InvokeEndpointWithResponseStream */
+	bool async;       /* INVOKE: InvokeEndpointAsync (async_invoke.h) */
 };
 
 /* Pure classification of method, path (query ignored) and X-Amz-Target. */

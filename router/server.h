@@ -93,6 +93,7 @@ struct server {
 	struct invoker *invoker;
 	struct mme *mme;             /* MultiModel endpoints (mme.h) */
 	struct sessions *sessions;   /* stateful session pins (sessions.h) */
+	struct async_metrics *async_metrics; /* (async) queue gauges from berthd (async_metrics.h) */
 	struct router_auth *auth;    /* access keys and mode from berthd (auth.h) */
 	struct listeners *listeners;
 	struct tls_server *tls;      /* certificate from berthd, handshakes (tls.h) */

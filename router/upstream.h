@@ -23,9 +23,13 @@
  *
  * Streaming (InvokeEndpointWithResponseStream): with on_data set, the
  * body of a 2xx answer without a declared length (chunked or delimited by
- * the close) is not kept but handed to on_data piece by piece as it is
- * read (a chunk, or the part of one a read brought), with no bound on its
- * total; other answers, Content-Length ones included, are kept as usual
+ * the close) is not kept but handed to on_data as it is read, with no
+ * bound on its total: the pieces (spans) one read brought (each a chunk,
+ * or the part of one the read brought), in order, at most
+ * UPSTREAM_STREAM_SPANS in a call, valid only during the call. A read
+ * never waits for more: what it brought goes on at once, so pieces that
+ * arrived back to back go on together and a lone one goes on alone.
+ * Other answers, Content-Length ones included, are kept as usual
  * (bounded by max_body). on_data
  * returns 0 to go on, 1 to stop reading from the container until
  * upstream_resume (back-pressure: the connection's receive window fills
@@ -39,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -50,6 +55,7 @@
 #define UPSTREAM_MAX_HEAD (80u << 10) /* an answer's status line and headers (http-parser's own default) */
 #define UPSTREAM_MAX_IDLE_PER_POOL 64
 #define UPSTREAM_IDLE_TIMEOUT_MS 60000
+#define UPSTREAM_STREAM_SPANS 16 /* pieces of a streamed body in one on_data call */
 
 enum upstream_result {
 	UPSTREAM_OK,          /* status, headers and body are set */
@@ -78,7 +84,7 @@ struct upstream_exchange {
 	size_t body_len;
 	size_t max_body;  /* limit of the answer's body; 0: the upstream's default */
 	void (*done)(struct upstream_exchange *x);
-	int (*on_data)(struct upstream_exchange *x, const char *data, size_t len); /* streaming; NULL: keep the body */
+	int (*on_data)(struct upstream_exchange *x, const struct iovec *spans, int n); /* streaming; NULL: keep the body */
 
 	/* result */
 	enum upstream_result result;

@@ -1642,7 +1642,7 @@ static int conn_flush(struct conn *c)
 static int conn_rearm(struct server *s, struct conn *c)
 {
 	bool pending = c->out_off < c->out_len;
-	if (!pending && c->close_after && !c->stream) {
+	if (!pending && c->close_after && !c->stream && !c->hung) { /* hang: stays open, even for Connection: close */
 		shutdown(c->fd, SHUT_WR);
 		return -1;
 	}

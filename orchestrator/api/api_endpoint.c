@@ -70,6 +70,8 @@ int api_variants_set_modes(struct api_request *r, const struct endpoint_config *
 		}
 		if (strcmp(mode, "MultiModel") == 0)
 			multi = v[i].variant_name;
+		if (api_async_check_modes(r, c->name, &c->async, &v[i], 1) < 0)
+			return -1;
 		free(v[i].mode);
 		if ((v[i].mode = strdup(mode)) == NULL) {
 			api_reply_nomem(r->reply);
@@ -126,6 +128,10 @@ void api_create_endpoint(struct api_request *r)
 	/* each variant runs and routes by its own model's mode */
 	if (e->variants && api_variants_set_modes(r, c, e->variants, e->n_variants) < 0)
 		goto out;
+	if (async_config_copy(&e->async, &c->async) < 0) {
+		api_reply_nomem(r->reply);
+		goto out;
+	}
 	arn = e->arn ? strdup(e->arn) : NULL;
 	name_copy = strdup(name);
 	if (!e->name || !arn || !e->config_name || !e->status || !e->variant_name || !e->variants ||

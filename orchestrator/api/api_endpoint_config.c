@@ -137,6 +137,8 @@ void api_create_endpoint_config(struct api_request *r)
 		decode_variant(r, o, i + 1, &c->variants[i], &nomem);
 	}
 	req_tags(r, root, &c->tags, &c->n_tags);
+	if (api_async_config_decode(r, root, &c->async) < 0)
+		nomem = true;
 	if (nomem) {
 		api_reply_nomem(r->reply);
 		goto out;
@@ -169,6 +171,8 @@ void api_create_endpoint_config(struct api_request *r)
 			api_reply_not_found(r, "model", "model", c->variants[i].model_name);
 			goto out;
 		}
+	if (api_async_check_modes(r, name, &c->async, c->variants, c->n_variants) < 0)
+		goto out;
 	c->name = strdup(name);
 	c->arn = api_arn(r->ctx, "endpoint-config", name);
 	c->creation_time = clock_epoch_seconds_ms();
@@ -178,13 +182,14 @@ void api_create_endpoint_config(struct api_request *r)
 		goto out;
 	}
 	struct berth_err err = { 0 };
+	bool c_async = c->async.present;
 	int rc = store_put_endpoint_config(r->ctx->store, c, &err);
 	c = NULL;
 	if (rc < 0) {
 		api_reply_not_saved(r->reply, &err);
 		goto out;
 	}
-	log_info("created endpoint configuration %s", name);
+	log_info("created endpoint configuration %s%s", name, c_async ? " (asynchronous inference)" : "");
 	api_reply_arn(r->reply, "EndpointConfigArn", arn);
 out:
 	free(arn);

@@ -222,6 +222,15 @@ bool api_refuse_unsupported(struct api_request *r, const char *operation);
 
 /* ---- operations ---------------------------------------------------------------- */
 
+/* (async) api_async_config.c: CreateEndpointConfig's AsyncInferenceConfig
+ * into out (present false when absent), validation failures recorded in
+ * r (req_failed); -1 on ENOMEM. */
+int api_async_config_decode(struct api_request *r, yajl_val root, struct async_config *out);
+/* (async) Refuses (replies, -1) an AsyncInferenceConfig with a variant
+ * whose model is MultiModel or Direct: InvokeEndpointAsync cannot name a
+ * target model or container. 0 when fine or a is absent. */
+int api_async_check_modes(struct api_request *r, const char *config_name, const struct async_config *a,
+			  const struct variant *v, size_t n);
 void api_create_model(struct api_request *r);
 void api_describe_model(struct api_request *r);
 void api_create_endpoint_config(struct api_request *r);

@@ -78,8 +78,8 @@ static const struct unsupported_member unsupported[] = {
 	  false },
 	{ "CreateEndpointConfig", SCOPE_REQUEST, "KmsKeyId", "there is no KMS to encrypt the instances' "
 							     "storage with", false },
-	{ "CreateEndpointConfig", SCOPE_REQUEST, "AsyncInferenceConfig", "asynchronous inference is not served",
-	  false },
+	{ "CreateEndpointConfig", SCOPE_REQUEST, "AsyncInferenceConfig.OutputConfig.KmsKeyId",
+	  "there is no KMS to encrypt asynchronous inference results with", false },
 	{ "CreateEndpointConfig", SCOPE_REQUEST, "ExplainerConfig", "there is no SageMaker Clarify explainer",
 	  false },
 	{ "CreateEndpointConfig", SCOPE_REQUEST, "ShadowProductionVariants", "shadow variants are not served",
@@ -113,7 +113,7 @@ static const struct unsupported_member unsupported[] = {
 											"not served", false },
 };
 
-/* The value at member ("A" or "A.B") of obj; NULL when absent or null. */
+/* The value at member ("A", "A.B", "A.B.C") of obj; NULL when absent or null. */
 static yajl_val member_value(yajl_val obj, const char *member)
 {
 	const char *dot = strchr(member, '.');
@@ -126,7 +126,7 @@ static yajl_val member_value(yajl_val obj, const char *member)
 	memcpy(outer, member, n);
 	outer[n] = '\0';
 	yajl_val o = obj && YAJL_IS_OBJECT(obj) ? json_get(obj, outer) : NULL;
-	return o && YAJL_IS_OBJECT(o) ? json_get(o, dot + 1) : NULL;
+	return o && YAJL_IS_OBJECT(o) ? member_value(o, dot + 1) : NULL;
 }
 
 /* Replies and returns true when obj carries entry's member. */

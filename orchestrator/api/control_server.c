@@ -77,7 +77,7 @@ static void connection_end(struct connection *c)
 static bool router_may(const char *op)
 {
 	static const char *const offered[] = { "control", "watch_routes", "mme_load", "mme_touch", "auth_verify",
-					       "session_pin", "session_unpin" };
+					       "session_pin", "session_unpin", "async_submit" };
 	for (size_t i = 0; i < BERTH_ARRAY_SIZE(offered); i++)
 		if (strcmp(op, offered[i]) == 0)
 			return true;
@@ -90,7 +90,7 @@ static void refuse_op(struct channel *ch, int fd, const char *op)
 	char shown[112];
 	router_log_format(op, strlen(op), 0, shown, sizeof(shown));
 	log_warn("router channel %s: refused operation \"%s\" (the router may use only control, watch_routes, "
-		 "mme_load, mme_touch, auth_verify, session_pin, session_unpin)", ch->path, shown);
+		 "mme_load, mme_touch, auth_verify, session_pin, session_unpin, async_submit)", ch->path, shown);
 	struct berth_buf out = BERTH_BUF_INIT;
 	char msg[256];
 	snprintf(msg, sizeof(msg),
@@ -162,6 +162,10 @@ static void reply_auth_verify(struct control_server *cs, int fd, yajl_val req)
 {
 	const char *key_id = json_get_string(req, "key_id"), *sts = json_get_string(req, "string_to_sign");
 	const char *sig = json_get_string(req, "signature"), *endpoint = json_get_string(req, "endpoint");
+	/* (async) the action asked about: InvokeEndpoint (also when absent) or InvokeEndpointAsync */
+	const char *action = json_get_string(req, "action");
+	if (action == NULL || strcmp(action, "sagemaker:InvokeEndpointAsync") != 0)
+		action = "sagemaker:InvokeEndpoint";
 	struct sigv4_error e = { SIGV4_OK, "" };
 	struct access_principal who;
 	int64_t now = (int64_t)clock_epoch_seconds();
@@ -171,7 +175,7 @@ static void reply_auth_verify(struct control_server *cs, int fd, yajl_val req)
 		snprintf(e.message, sizeof(e.message), "The request signature could not be checked (malformed question "
 			 "from the router).");
 	} else if ((s = access_verify_string(cs->api->access, key_id, sts, sig, now, &who, &e)) == SIGV4_OK) {
-		s = access_authorize(cs->api->access, &who, "sagemaker:InvokeEndpoint", CRED_KIND_ENDPOINT, endpoint, &e);
+		s = access_authorize(cs->api->access, &who, action, CRED_KIND_ENDPOINT, endpoint, &e);
 	}
 	yajl_gen g = json_gen_new();
 	struct berth_buf out = BERTH_BUF_INIT;
@@ -284,6 +288,20 @@ static void *connection_main(void *arg)
 			mme_handle_list(runtime_mme(cs->rt), req, &out);
 		if (out.len > 0 && ipc_send(fd, out.data, out.len, -1, &err) < 0)
 			log_debug("%s reply not delivered: %s", op, err.msg);
+		buf_free(&out);
+	} else if (strcmp(op, "async_submit") == 0) {
+		/* (async) kind 11: answered once the request is durable */
+		struct berth_buf out = BERTH_BUF_INIT;
+		runtime_async_submit(cs->rt, req, &out);
+		if (out.len == 0 || ipc_send(fd, out.data, out.len, -1, &err) < 0)
+			log_warn("async_submit reply not delivered (the router answers its client 500; the request, "
+				 "if queued, runs)");
+		buf_free(&out);
+	} else if (strcmp(op, "async_stats") == 0 && ch->kind == CONTROL_ADMIN) {
+		/* (async) kind 11: berth describe */
+		struct berth_buf out = BERTH_BUF_INIT;
+		if (runtime_async_render_stats(cs->rt, "async_stats", &out) == 0)
+			ipc_send(fd, out.data, out.len, -1, &err);
 		buf_free(&out);
 	} else if (strcmp(op, "session_pin") == 0 || strcmp(op, "session_unpin") == 0) {
 		/* kind 10: no answer */

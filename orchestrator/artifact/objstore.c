@@ -362,6 +362,10 @@ struct transfer {
 	uint64_t max_bytes, got;
 	bool too_big;
 	char *etag;
+	struct berth_buf *mem;     /* (async) the body into memory instead of fd */
+	const void *put_data;      /* (async) a PUT of these bytes */
+	size_t put_len;
+	const char *put_type;
 };
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
@@ -384,11 +388,17 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
 	size_t len = size * n;
-	if (t->fd < 0)
+	if (t->fd < 0 && t->mem == NULL)
 		return len;
 	if (t->max_bytes > 0 && t->got + len > t->max_bytes) {
 		t->too_big = true;
 		return 0;
+	}
+	if (t->mem != NULL) {
+		if (buf_append(t->mem, data, len) < 0)
+			return 0;
+		t->got += len;
+		return len;
 	}
 	for (size_t off = 0; off < len;) {
 		ssize_t w = write(t->fd, data + off, len - off);
@@ -429,6 +439,14 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
 	if (head)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (t->put_data != NULL) { /* (async) a body libcurl's SigV4 hashes */
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->put_len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, t->put_len > 0 ? t->put_data : "");
+		char ct[300];
+		snprintf(ct, sizeof(ct), "Content-Type: %.256s", t->put_type ? t->put_type : "application/octet-stream");
+		hdrs = curl_slist_append(hdrs, ct);
+	}
 	if (t->max_bytes > 0)
 		curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
 	if (o->signed_s3 && objstore_creds_load(&creds) == 0 &&
@@ -476,6 +494,8 @@ static int http_request(const struct objstore_config *cfg, const struct objstore
 		t->too_big = false;
 		free(t->etag);
 		t->etag = NULL;
+		if (t->mem != NULL)
+			buf_reset(t->mem);
 		if (t->fd >= 0 && (ftruncate(t->fd, 0) < 0 || lseek(t->fd, 0, SEEK_SET) < 0)) {
 			*st = OBJSTORE_ERROR;
 			berth_err_set(err, errno, "object store");
@@ -602,6 +622,151 @@ int objstore_fetch(const struct objstore_config *cfg, const struct objstore_obje
 	}
 	if (r < 0)
 		unlink(dest_file);
+	return r;
+}
+
+/* ---- whole objects in memory, and writes (async) -------------------------- */
+
+int objstore_get(const struct objstore_config *cfg, struct objstore_object *o, uint64_t max_bytes,
+		 struct berth_buf *out, enum objstore_status *st, struct berth_err *err)
+{
+	buf_reset(out);
+	if (o->local_path == NULL) {
+		struct transfer t = { .fd = -1, .max_bytes = max_bytes, .mem = out };
+		int r = http_request(cfg, o, false, &t, NULL, st, err);
+		free(t.etag);
+		return r;
+	}
+	char *version = NULL;
+	long long size = -1;
+	if (!o->local_open && objstore_stat(cfg, o, &version, &size, st, err) < 0)
+		return -1;
+	free(version);
+	if (o->local_dir) {
+		*st = OBJSTORE_NOT_FOUND;
+		return berth_err_set(err, EISDIR, "%s is a directory, not an object", o->local_path);
+	}
+	for (;;) {
+		char chunk[65536];
+		ssize_t n = read(o->local_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*st = OBJSTORE_ERROR;
+			return berth_err_set(err, errno, "%s", o->local_path);
+		}
+		if (n == 0)
+			break;
+		if (max_bytes > 0 && out->len + (size_t)n > max_bytes) {
+			*st = OBJSTORE_TOO_BIG;
+			return berth_err_set(err, EFBIG, "%s is larger than the limit of %llu bytes", o->local_path,
+					     (unsigned long long)max_bytes);
+		}
+		if (buf_append(out, chunk, (size_t)n) < 0) {
+			*st = OBJSTORE_ERROR;
+			return berth_err_set(err, ENOMEM, "object store");
+		}
+	}
+	*st = OBJSTORE_OK;
+	return 0;
+}
+
+/* Opens (creating each missing one, 0755) the directories of rel beneath
+ * the directory fd root, never following a link; the last component is the
+ * file's name, left in *name. -1 with errno. */
+static int open_parent_beneath(int root, const char *rel, const char **name)
+{
+	int dir = dup(root);
+	const char *p = rel;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		if (slash == NULL) {
+			*name = p;
+			return dir;
+		}
+		char part[256];
+		size_t n = (size_t)(slash - p);
+		if (n == 0 || n >= sizeof(part) || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			close(dir);
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		if (mkdirat(dir, part, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			close(dir);
+			errno = e;
+			return -1;
+		}
+		int next = openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(dir);
+		if (next < 0) {
+			errno = e == ELOOP ? EXDEV : e;
+			return -1;
+		}
+		dir = next;
+		p = slash + 1;
+	}
+}
+
+static int put_local(const struct objstore_config *cfg, const struct objstore_object *o, const void *data,
+		     size_t len, enum objstore_status *st, struct berth_err *err)
+{
+	*st = OBJSTORE_ERROR;
+	int root = open(cfg->local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return berth_err_set(err, errno, "the object store root %s", cfg->local_root);
+	_cleanup_free_ char *rel = fs_path("%s/%s", o->bucket, o->key);
+	const char *name = NULL;
+	int dir = rel ? open_parent_beneath(root, rel, &name) : -1;
+	int e = rel ? errno : ENOMEM;
+	close(root);
+	if (dir < 0) {
+		if (e == EXDEV)
+			*st = OBJSTORE_FORBIDDEN;
+		return berth_err_set(err, e, "cannot create the directories of %s", o->local_path);
+	}
+	if (name[0] == '\0' || strlen(name) > 200) {
+		close(dir);
+		return berth_err_set(err, EINVAL, "%s does not name an object", o->local_path);
+	}
+	char tmp[256];
+	snprintf(tmp, sizeof(tmp), ".%s.%ld.partial", name, (long)gettid());
+	int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int r = -1;
+	if (fd < 0) {
+		berth_err_set(err, errno, "cannot write %s", o->local_path);
+	} else if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		berth_err_set(err, errno, "cannot write %s", o->local_path);
+		unlinkat(dir, tmp, 0);
+	} else if (renameat(dir, tmp, dir, name) < 0) {
+		berth_err_set(err, errno, "cannot write %s", o->local_path);
+		unlinkat(dir, tmp, 0);
+	} else {
+		fsync(dir);
+		*st = OBJSTORE_OK;
+		r = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(dir);
+	return r;
+}
+
+int objstore_put(const struct objstore_config *cfg, const struct objstore_object *o, const void *data, size_t len,
+		 const char *content_type, enum objstore_status *st, struct berth_err *err)
+{
+	if (o->bucket == NULL) {
+		*st = OBJSTORE_FORBIDDEN;
+		return berth_err_set(err, EACCES, "berth writes objects only to s3:// locations");
+	}
+	if (o->local_path != NULL)
+		return put_local(cfg, o, data, len, st, err);
+	struct transfer t = { .fd = -1, .put_data = data, .put_len = len, .put_type = content_type };
+	int r = http_request(cfg, o, false, &t, NULL, st, err);
+	free(t.etag);
 	return r;
 }
 

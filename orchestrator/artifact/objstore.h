@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 #include "host_paths.h"
 
@@ -123,6 +124,20 @@ int objstore_stat(const struct objstore_config *cfg, struct objstore_object *o, 
 /* HTTP objects: downloads into dest_file (created 0600), at most max_bytes. */
 int objstore_fetch(const struct objstore_config *cfg, const struct objstore_object *o, const char *dest_file,
 		   uint64_t max_bytes, enum objstore_status *st, struct berth_err *err);
+
+/* (async) The whole object into out (reset first), at most max_bytes (0:
+ * no bound): local objects are opened (objstore_stat) when they are not
+ * yet; a directory is OBJSTORE_NOT_FOUND. */
+int objstore_get(const struct objstore_config *cfg, struct objstore_object *o, uint64_t max_bytes,
+		 struct berth_buf *out, enum objstore_status *st, struct berth_err *err);
+/* (async) Writes data as the s3:// object o (objstore_locate's rules
+ * applied): under the local root, its directories created (0755, no link
+ * followed, nothing out of the root), written to a temporary file, fsync'd
+ * and renamed into place (0644), so a reader never sees half an object; to
+ * the S3 endpoint, a signed PUT with content_type (NULL:
+ * application/octet-stream). Other schemes are OBJSTORE_FORBIDDEN. */
+int objstore_put(const struct objstore_config *cfg, const struct objstore_object *o, const void *data, size_t len,
+		 const char *content_type, enum objstore_status *st, struct berth_err *err);
 
 /* What the API user is told when an object could not be had, as SageMaker
  * words it (what: "model data" or e.g. "the source directory"), into out

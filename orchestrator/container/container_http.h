@@ -21,6 +21,22 @@
 int container_http(const char *shim_socket, const char *method, const char *path, const char *json_body,
 		   int timeout_ms, int *status, struct berth_buf *body, struct berth_err *err);
 
+/* (async) One POST /invocations of an asynchronous request: the input
+ * bytes with its SageMaker headers (each NULL when absent; values must hold
+ * no control characters: the caller validated them), the answer's body
+ * (at most max_body bytes, else EMSGSIZE) and Content-Type (content_type_out,
+ * "" when none) kept. One connection, closed after. */
+struct container_invocation {
+	const char *content_type, *accept, *custom_attributes, *inference_id;
+	const void *body;
+	size_t body_len;
+	size_t max_body;
+	char *content_type_out;
+	size_t content_type_out_len;
+};
+int container_invoke(const char *shim_socket, const struct container_invocation *inv, int timeout_ms, int *status,
+		     struct berth_buf *body, struct berth_err *err);
+
 /* GET /ping (the health check); *status = the HTTP status, 0 on failure. */
 int container_ping(const char *shim_socket, int timeout_ms, int *status, struct berth_err *err);
 

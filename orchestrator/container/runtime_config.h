@@ -55,6 +55,11 @@ struct runtime_config {
 	 * new instance gets one, recorded in its containers' uid_base. NULL:
 	 * containers run without a user namespace. */
 	const struct uid_range_policy *userns;
+	/* (async) InvokeEndpointAsync: requests waiting or running per endpoint
+	 * (0: RUNTIME_ASYNC_QUEUE_MAX_DEFAULT), and the bound of one input and
+	 * one answer in bytes (0: RUNTIME_ASYNC_MAX_BYTES_DEFAULT) */
+	long long async_queue_max;
+	unsigned long long async_max_bytes;
 };
 
 #endif

@@ -160,5 +160,6 @@ void runtime_endpoint_start(struct runtime *rt, const char *name)
 
 void runtime_endpoint_stop(struct runtime *rt, const char *name)
 {
+	runtime_async_drop_endpoint(rt, name);
 	worker_spawn(rt, name, WORKER_STOP);
 }

@@ -114,6 +114,7 @@ void runtime_resume(struct runtime *rt)
 		free(names[i]);
 	free(names);
 	health_start(rt);
+	runtime_async_resume(rt);
 }
 
 struct runtime *runtime_new(const struct runtime_config *cfg, struct store *store, pthread_mutex_t *lock,
@@ -137,6 +138,7 @@ void runtime_free(struct runtime *rt)
 {
 	if (rt == NULL)
 		return;
+	runtime_async_stop(rt);
 	health_stop(rt);
 	pthread_mutex_lock(rt->lock);
 	for (struct worker *w = rt->workers; w; w = w->next)

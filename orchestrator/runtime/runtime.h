@@ -75,6 +75,23 @@ struct mme *runtime_mme(struct runtime *rt);
  * itself; no answer. */
 #define RUNTIME_SESSIONS_MAX 10000
 void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req);
+/* (async) proto_control.h kind 11, the router's "async_submit"
+ * (InvokeEndpointAsync, already authenticated by the router): checks it
+ * against the endpoint (its AsyncInferenceConfig, its queue's bound
+ * runtime_config.async_queue_max), writes it durably to
+ * STATE_DIR/async/ID.json and only then fills out with
+ * {"ok":true,"id","inference_id","output","failure"}; or
+ * {"ok":false,"status","code","message"}. The request then runs in the
+ * background (async_run.c). Takes *lock itself. */
+void runtime_async_submit(struct runtime *rt, yajl_val req, struct berth_buf *out);
+/* (async) The queues as one message {"op":OP,"now":EPOCH_S,"endpoints":[{"endpoint",
+ * "backlog" (waiting),"running","instances" (serving),"oldest" (epoch s of the
+ * oldest waiting, 0 none)}]}: pushed to routers as "async_stats" (their
+ * /metrics) and answered on the admin socket (berth describe). Takes the
+ * locks itself. */
+int runtime_async_render_stats(struct runtime *rt, const char *op, struct berth_buf *out);
+#define RUNTIME_ASYNC_QUEUE_MAX_DEFAULT 1000
+#define RUNTIME_ASYNC_MAX_BYTES_DEFAULT (100ULL << 20)
 /* proto_control.h kind 3; takes *lock itself. */
 int runtime_ps(struct runtime *rt, struct berth_buf *out);
 /* proto_control.h kind 8 (images.c): the registry image cache, for the

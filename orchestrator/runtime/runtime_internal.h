@@ -12,6 +12,9 @@
  *   health.c      the monitor thread: checks and restarts
  *   update.c      UpdateEndpoint: blue/green roll-out and scaling
  *   lifecycle.c   the create and delete workers; runtime_endpoint_start/stop
+ *   async_record.c  InvokeEndpointAsync's records on disk, failures, figures (async_internal.h)
+ *   async_run.c   its scheduler and runs
+ *   async.c       its queue: submit, resume, drop, stop
  *   ps.c          `berth ps`
  *   runtime.c     the object; what berthd does with its endpoints at start
  *
@@ -64,7 +67,19 @@ struct runtime {
 	size_t n_sessions, cap_sessions;
 	int sessions_log_fd;        /* STATE_DIR/sessions.log, appended; -1: none open */
 	size_t sessions_log_lines;  /* changes in it since the last snapshot */
+	/* async.c: the asynchronous inference queue (its own lock) */
+	struct async_queue *async;
 };
+
+/* async.c (also async_record.c, async_run.c). At start, after the records are resumed (runtime_resume, with
+ * *lock held; it takes only the queue's own lock): the queue on disk taken
+ * up again. */
+void runtime_async_resume(struct runtime *rt);
+/* async.c. An endpoint is being deleted (with *lock held): its waiting
+ * requests are dropped, each with a failure object "endpoint deleted". */
+void runtime_async_drop_endpoint(struct runtime *rt, const char *endpoint);
+/* async.c. At stop, without *lock: the scheduler stopped, runs given 2 s. */
+void runtime_async_stop(struct runtime *rt);
 
 
 /* sessions.c. Without *lock, at start: the pins saved in STATE_DIR. */

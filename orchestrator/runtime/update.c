@@ -184,6 +184,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	size_t n_models = 0;
 	struct variant *variants = NULL;
 	char *config_name = NULL, *old_config = NULL;
+	struct async_config new_async = { 0 }; /* (async) the new config's, taken at the swap */
 
 	pthread_mutex_lock(rt->lock);
 	struct endpoint *e = record_dup(rt, w->endpoint);
@@ -199,6 +200,8 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	} else {
 		variants = variants_dup(cfg->variants, cfg->n_variants);
 		n_models = variants ? cfg->n_variants : 0;
+		if (async_config_copy(&new_async, &cfg->async) < 0)
+			buf_append_str(&reason, "out of memory");
 		models = calloc(n_models + 1, sizeof(*models));
 		for (size_t v = 0; models && v < n_models && reason.len == 0; v++) {
 			const struct model *m = store_get_model(rt->store, variants[v].model_name);
@@ -267,6 +270,9 @@ static void blue_green(struct runtime *rt, struct worker *w)
 			e->legacy_mode = NULL;
 			free(e->pending_config_name);
 			e->pending_config_name = NULL;
+			async_config_clear(&e->async);
+			e->async = new_async; /* taken whole */
+			memset(&new_async, 0, sizeof(new_async));
 			log_info("endpoint %s: %zu new container%s healthy in %lld ms; traffic moved to endpoint configuration %s",
 				 w->endpoint, n, n == 1 ? "" : "s", clock_now_ms() - t0, e->config_name);
 			runtime_pins_commit(rt, w->endpoint, &pins);
@@ -302,6 +308,7 @@ static void blue_green(struct runtime *rt, struct worker *w)
 	runtime_models_free(models, n_models);
 	variants_free(variants, variants ? n_models : 0);
 	free(config_name);
+	async_config_clear(&new_async);
 	free(old_config);
 	buf_free(&reason);
 }

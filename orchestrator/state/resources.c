@@ -91,6 +91,7 @@ void endpoint_config_free(struct endpoint_config *c)
 	free(c->arn);
 	variants_free(c->variants, c->n_variants);
 	kvs_free(c->tags, c->n_tags);
+	async_config_clear(&c->async);
 	free(c);
 }
 
@@ -130,6 +131,7 @@ void endpoint_free(struct endpoint *e)
 	endpoint_containers_free(e->containers, e->n_containers);
 	kvs_free(e->tags, e->n_tags);
 	variants_free(e->variants, e->n_variants);
+	async_config_clear(&e->async);
 	free(e);
 }
 
@@ -268,6 +270,8 @@ struct endpoint_config *endpoint_config_dup(const struct endpoint_config *c)
 	}
 	r->tags = kvs_dup(c->tags, c->n_tags, &ok);
 	r->n_tags = r->tags ? c->n_tags : 0;
+	if (async_config_copy(&r->async, &c->async) < 0)
+		ok = false;
 	if (!ok) {
 		endpoint_config_free(r);
 		errno = ENOMEM;
@@ -311,6 +315,8 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 		else
 			r->n_variants = e->n_variants;
 	}
+	if (async_config_copy(&r->async, &e->async) < 0)
+		ok = false;
 	if (!ok) {
 		endpoint_free(r);
 		errno = ENOMEM;
@@ -434,6 +440,7 @@ static int gen_endpoint_config(yajl_gen g, const struct endpoint_config *c, bool
 	GEN(json_gen_kv_str(g, "EndpointConfigArn", c->arn));
 	GEN(gen_variants(g, "ProductionVariants", c->variants, c->n_variants));
 	GEN(json_gen_kv_double(g, "CreationTime", c->creation_time));
+	GEN(async_config_gen(g, &c->async));
 	if (disk)
 		GEN(gen_tags(g, c->tags, c->n_tags));
 	GENY(yajl_gen_map_close(g));
@@ -498,6 +505,7 @@ static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 	GEN(gen_variants(g, "production_variants", e->variants, e->n_variants));
 	if (e->pending_config_name)
 		GEN(json_gen_kv_str(g, "pending_config_name", e->pending_config_name));
+	GEN(async_config_gen(g, &e->async));
 	GENY(yajl_gen_map_close(g));
 	GENY(yajl_gen_map_close(g));
 	return 0;
@@ -827,6 +835,14 @@ static void dec_variants(struct dec *d, yajl_val a, struct variant **out, size_t
 	}
 }
 
+/* (async) "AsyncInferenceConfig" of obj, when there */
+static void dec_async(struct dec *d, yajl_val obj, struct async_config *out)
+{
+	char why[256];
+	if (!d->failed && async_config_decode(member(obj, "AsyncInferenceConfig"), out, why, sizeof(why)) < 0)
+		dec_fail(d, "%s", why);
+}
+
 struct endpoint_config *endpoint_config_from_json(const char *text, size_t len, struct berth_err *err)
 {
 	struct dec d = { err, false };
@@ -847,6 +863,7 @@ struct endpoint_config *endpoint_config_from_json(const char *text, size_t len, 
 		dec_fail(&d, "ProductionVariants is empty");
 	dec_variants(&d, pv, &c->variants, &c->n_variants);
 	dec_tags(&d, root, &c->tags, &c->n_tags);
+	dec_async(&d, root, &c->async);
 	yajl_tree_free(root);
 	if (d.failed) {
 		endpoint_config_free(c);
@@ -950,6 +967,7 @@ struct endpoint *endpoint_from_json(const char *text, size_t len, struct berth_e
 		dec_variants(&d, dec_array(&d, berth, "production_variants", false), &e->variants,
 			     &e->n_variants);
 		e->pending_config_name = dec_str(&d, berth, "pending_config_name", false);
+		dec_async(&d, berth, &e->async);
 	}
 	yajl_tree_free(root);
 	if (d.failed) {

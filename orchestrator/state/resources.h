@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "async_config.h"
 #include "buf.h"
 #include "err.h"
 
@@ -74,6 +75,8 @@ struct endpoint_config {
 	size_t n_variants;
 	struct kv *tags;
 	size_t n_tags;
+	/* AsyncInferenceConfig (async_config.h); present false when absent */
+	struct async_config async;
 };
 
 /* One running (or stopped) container of an endpoint instance. */
@@ -139,6 +142,9 @@ struct endpoint {
 	 * (initial_instance_count), as UpdateEndpointWeightsAndCapacities sets
 	 * them. Persisted under "Berth". */
 	char *pending_config_name;
+	/* (async) The AsyncInferenceConfig of the config it serves, copied at
+	 * create and when an update completes; persisted under "Berth". */
+	struct async_config async;
 };
 
 /* (added) Instances in the flat containers[] array. The variant a

@@ -67,6 +67,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -880,6 +881,116 @@ def bench_stream(b, image, netns, rep, rounds, n_ttfb=2000, stream_bytes=1 << 30
     rep.target("stream throughput vs. direct, 1 GiB", f"{r:.2f}x", ">= 0.8x", r >= 0.8)
     b.sm.delete_endpoint(EndpointName="streambench")
 
+
+# ---- asynchronous inference ---------------------------------------------------------
+
+IN_CLOSE_WRITE, IN_MOVED_TO = 0x8, 0x80
+
+
+def _read_answer(sock):
+    """Reads one Content-Length HTTP/1.1 answer; returns its body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("closed before the head")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    n = int(m.group(1)) if m else 0
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return head, rest
+
+
+def bench_async(b, image, netns, rep, n=200):
+    """InvokeEndpointAsync's queue overhead: from the 202 to the output
+    object in place (inotify on the output directory: the rename berthd's
+    object store makes), minus the container's own time for the same
+    request made directly in its network namespace (a new connection each,
+    as berthd makes); medians over n sequential requests."""
+    name = "asyncbench"
+    b.sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::000000000000:role/berth",
+                      PrimaryContainer={"Image": image})
+    status, _, data, _ = bh.control_raw(b.port, "CreateEndpointConfig", {
+        "EndpointConfigName": name, "ProductionVariants": [{
+            "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}],
+        "AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": "s3://bench/out"},
+                                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1}}},
+        sign=b.admin_key)
+    assert status == 200, data
+    b.sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    b.sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    pid = b.container_pid(name, "primary")
+    out_dir = os.path.join(b.objroot, "bench", "out")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(b.objroot, "bench", "in.bin"), "wb") as f:
+        f.write(BODY)
+    libc = netns.libc
+    ino = libc.inotify_init1(os.O_CLOEXEC)
+    assert ino >= 0 and libc.inotify_add_watch(ino, out_dir.encode(), IN_MOVED_TO | IN_CLOSE_WRITE) >= 0
+    path = f"/endpoints/{name}/async-invocations"
+    conn = socket.create_connection(("127.0.0.1", b.port))
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def submit(i):
+        h = bh.sign_headers(b.port, "POST", path, body=b"", key=b.admin_key, host="x", headers={
+            "X-Amzn-SageMaker-InputLocation": "s3://bench/in.bin", "X-Amzn-SageMaker-Inference-Id": f"b{i}",
+            "Content-Length": "0"})
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + bh.header_lines(h) + b"\r\n")
+        head, body = _read_answer(conn)
+        assert head.startswith(b"HTTP/1.1 202"), head + body
+        return time.perf_counter()
+
+    def wait_output(i):
+        want = f"b{i}.out".encode()
+        while True:
+            buf = os.read(ino, 65536)
+            off = 0
+            while off < len(buf):
+                _, mask, _, ln = struct.unpack_from("iIII", buf, off)
+                fname = buf[off + 16: off + 16 + ln].rstrip(b"\0")
+                off += 16 + ln
+                if fname == want and mask & IN_MOVED_TO:
+                    return time.perf_counter()
+
+    def direct():
+        s = netns.socket_in(pid)
+        t0 = time.perf_counter()
+        s.connect(("127.0.0.1", 8080))
+        s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+        _, body = _read_answer(s)
+        t = time.perf_counter() - t0
+        s.close()
+        assert body == BODY
+        return t
+    queue, own = [], []
+    try:
+        for i in range(20):  # warm
+            submit(i)
+            wait_output(i)
+        for i in range(20, 20 + n):
+            t202 = submit(i)
+            queue.append(wait_output(i) - t202)
+            own.append(direct())
+            with open(os.path.join(out_dir, f"b{i}.out"), "rb") as f:
+                assert f.read() == BODY
+    finally:
+        conn.close()
+        os.close(ino)
+    mq, mo = statistics.median(queue) * 1e3, statistics.median(own) * 1e3
+    rep.row("async: 202 -> output object written (64 B, echo)", f"{mq:.2f} ms (median of {n})",
+            f"container's own time {mo:.3f} ms", "")
+    d = mq - mo
+    rep.row("async: queue overhead per request", f"{d:.2f} ms (median)", "202 -> output, minus direct", "<= 2 ms")
+    rep.target("async queue overhead per request (median)", f"{d:.2f} ms", "<= 2 ms", d <= 2)
+    b.sm.delete_endpoint(EndpointName=name)
+
 # ---- registry images -------------------------------------------------------------
 
 SKLEARN_LAYOUT = "/var/cache/berth/images/sklearn-mme/oci"
@@ -1123,6 +1234,8 @@ def main():
     ap.add_argument("--only-registry", action="store_true", help="run only the registry image figures")
     ap.add_argument("--only-proxy", action="store_true",
                     help="run only the router overhead figures (direct, berth-router, nginx, nghttpx)")
+    ap.add_argument("--only-async", action="store_true", help="run only the InvokeEndpointAsync queue figure")
+    ap.add_argument("--async-requests", type=int, default=200, help="requests of the async figure")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
     a = ap.parse_args()
     image = os.path.join(a.build, "images/echo/rootfs")
@@ -1163,6 +1276,9 @@ def main():
         if a.only_proxy:
             _, _, _, ep = bench_create(b, image, 1)
             bench_proxy(b, ep, body, tmp, rep, a, proxies)
+            raise _Done()
+        if a.only_async:
+            bench_async(b, image, netns, rep, a.async_requests)
             raise _Done()
         # -- start-up --
         med, lo, hi, ep = bench_create(b, image, a.rounds)
@@ -1232,6 +1348,7 @@ def main():
 
         # -- InvokeEndpointWithResponseStream --
         bench_stream(b, image, netns, rep, a.bench_rounds)
+        bench_async(b, image, netns, rep, a.async_requests)
 
         # -- multi-model endpoints --
         bench_mme(b, image, body, tmp, rep, a.mme_models, a.mme_requests, a.bench_rounds)
