@@ -51,8 +51,8 @@ LDFLAGS   += $(SANFLAGS) -pthread
 # Debian packages: what it takes to build, to run, and to test.
 DEPS_BUILD := gcc make pkg-config libyajl-dev libnghttp2-dev libhttp-parser-dev \
               libarchive-dev libcurl4-openssl-dev libseccomp-dev libcap-dev libcmocka-dev libssl-dev libpcre2-dev \
-              libyaml-dev libisal-dev
-DEPS_RUN   := runc skopeo iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
+              libyaml-dev libisal-dev liburing-dev
+DEPS_RUN   := liburing2 runc skopeo iproute2 util-linux passwd curl ca-certificates python3-boto3 nghttp2-client
 DEPS_TEST  := python3 python3-boto3 python3-pytest python3-hpack awscli nghttp2-client umoci zstd openssl docker-registry apache2-utils
 DEPS_BENCH := wrk nginx-light nghttp2-proxy nghttp2-client
 DEPS_IMAGES := mmdebstrap umoci
@@ -139,7 +139,7 @@ endif
 $(BUILD)/berth-shim: $(call obj,$(SHIM_SRC)) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(SHIM_LIBS)
 $(BUILD)/berth-router: $(call obj,router/main.c) $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser -lseccomp -lcap -lssl -lcrypto -lisal
+	$(CC) $(LDFLAGS) -o $@ $^ -lyajl -lnghttp2 -lhttp_parser -lseccomp -lcap -lssl -lcrypto -lisal -luring
 
 # The example serving container: a static binary, never sanitized (it runs
 # alone inside a bare rootfs).
@@ -155,7 +155,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(call unit_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -o $@ $< \
 		$(if $(filter test_shim_%,$*),$(SHIM_LIB_OBJS)) $(BUILD)/liborch.a $(BUILD)/librouter.a \
-		$(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lssl -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap -lpcre2-8 -lyaml -lisal
+		$(BUILD)/libcommon_http.a $(BUILD)/libcommon.a $(LDFLAGS) -lcmocka -lyajl -larchive -lssl -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap -lpcre2-8 -lyaml -lisal -luring
 
 # libFuzzer targets: only with FUZZ=1 (clang objects in build-fuzz/).
 # fuzz_http* see the router's headers, the others berthd's.
@@ -164,7 +164,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)
 	@mkdir -p $(dir $@) $(BUILD)/obj/tests/fuzz
 	$(CC) $(CPPFLAGS) $(call fuzz_inc,$*) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -MF $(BUILD)/obj/tests/fuzz/$*.d -MT $@ \
 		-fsanitize=fuzzer -o $@ $< $(BUILD)/liborch.a $(BUILD)/librouter.a $(BUILD)/libcommon_http.a $(BUILD)/libcommon.a \
-		$(LDFLAGS) -fsanitize=fuzzer -lyajl -larchive -lssl -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap -lpcre2-8 -lyaml -lisal
+		$(LDFLAGS) -fsanitize=fuzzer -lyajl -larchive -lssl -lcrypto -lcurl -lnghttp2 -lhttp_parser -lseccomp -lcap -lpcre2-8 -lyaml -lisal -luring
 
 # the shipped instance types and seccomp profile are compiled into berthd
 $(BUILD)/obj/orchestrator/limits/embedded_configs.o: configs/instance-types.json configs/seccomp.json

@@ -72,6 +72,7 @@ struct h1_conn {
 	struct berth_buf out;
 	size_t out_off;
 	struct request *out_req;
+	struct loop_write writer; /* cleartext answers: sent with the loop turn's batch */
 };
 
 static const struct request_frontend_ops h1_ops;
@@ -170,6 +171,7 @@ static void h1_destroy(struct h1_conn *c, bool close_fd)
 	struct server *srv = c->srv;
 	loop_watch_del(srv->loop, &c->watch);
 	loop_timer_cancel(srv->loop, &c->timer);
+	loop_write_cancel(srv->loop, &c->writer);
 	if (close_fd) {
 		tls_conn_free(c->tls);
 		if (c->fd >= 0)
@@ -436,17 +438,37 @@ static void h1_after_write(struct h1_conn *c)
 	}
 }
 
-static void h1_flush(struct h1_conn *c)
+/* The vectors still to be written: the head, then the body. */
+static int h1_pending(struct h1_conn *c, struct iovec *iov)
 {
 	struct request *req = c->out_req;
 	size_t body_len = req && req->method != REQUEST_HEAD ? req->resp_body.len : 0;
+	int n_iov = 0;
+	if (c->out_off < c->out.len)
+		iov[n_iov++] = (struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
+	if (req && req->resp_body_sent < body_len)
+		iov[n_iov++] = (struct iovec){ req->resp_body.data + req->resp_body_sent, body_len - req->resp_body_sent };
+	return n_iov;
+}
+
+/* n bytes of the pending vectors went out. */
+static void h1_advance(struct h1_conn *c, size_t n)
+{
+	size_t head_left = c->out.len - c->out_off;
+	if (n <= head_left)
+		c->out_off += n;
+	else {
+		c->out_off = c->out.len;
+		c->out_req->resp_body_sent += n - head_left;
+	}
+}
+
+static void h1_flush(struct h1_conn *c)
+{
+	struct request *req = c->out_req;
 	for (;;) {
 		struct iovec iov[2];
-		int n_iov = 0;
-		if (c->out_off < c->out.len)
-			iov[n_iov++] = (struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
-		if (req && req->resp_body_sent < body_len)
-			iov[n_iov++] = (struct iovec){ req->resp_body.data + req->resp_body_sent, body_len - req->resp_body_sent };
+		int n_iov = h1_pending(c, iov);
 		if (n_iov == 0)
 			break;
 		ssize_t n = c->tls ? tls_conn_writev(c->tls, iov, n_iov) : writev(c->fd, iov, n_iov);
@@ -465,13 +487,7 @@ static void h1_flush(struct h1_conn *c)
 			h1_close(c);
 			return;
 		}
-		size_t w = (size_t)n, head_left = c->out.len - c->out_off;
-		if (w <= head_left)
-			c->out_off += w;
-		else {
-			c->out_off = c->out.len;
-			req->resp_body_sent += w - head_left;
-		}
+		h1_advance(c, (size_t)n);
 	}
 	loop_watch_mod(c->srv->loop, &c->watch, c->read_blocked ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP);
 	if (req && req->streaming && !req->stream_ended) {
@@ -489,6 +505,27 @@ static void h1_flush(struct h1_conn *c)
 		buf_reset(&c->out); /* only 100 Continue was pending */
 		c->out_off = 0;
 	}
+}
+
+/* The batched write (loop.h): what is pending now, and what became of it. */
+static int h1_writer_prepare(struct loop_write *w, struct iovec *iov)
+{
+	struct h1_conn *c = container_of(w, struct h1_conn, writer);
+	return c->closed ? 0 : h1_pending(c, iov);
+}
+
+static void h1_writer_complete(struct loop_write *w, ssize_t result)
+{
+	struct h1_conn *c = container_of(w, struct h1_conn, writer);
+	if (result < 0 && result != -EAGAIN && result != -EINTR) {
+		h1_close(c);
+		return;
+	}
+	if (result > 0)
+		h1_advance(c, (size_t)result);
+	/* the rest (none, usually: then no system call), EPOLLOUT, and what
+	 * follows a complete answer, as for a direct write */
+	h1_flush(c);
 }
 
 static void h1_send(struct request *req)
@@ -521,7 +558,10 @@ static void h1_send(struct request *req)
 		loop_defer(srv->loop, &c->flush_defer);
 		return;
 	}
-	h1_flush(c);
+	if (c->tls)
+		h1_flush(c);
+	else
+		loop_write_queue(srv->loop, &c->writer); /* with the other writes of this turn */
 }
 
 /* Appends the bytes of iov from offset skip on to b. */
@@ -763,7 +803,7 @@ static int h1_read(struct h1_conn *c)
 			return -1;
 		size_t want = c->in.cap - c->in.len - 1;
 		ssize_t n = c->tls ? tls_conn_read(c->tls, c->in.data + c->in.len, want)
-				   : read(c->fd, c->in.data + c->in.len, want);
+				   : loop_read(c->srv->loop, &c->watch, c->in.data + c->in.len, want);
 		if (n > 0) {
 			c->in.len += (size_t)n;
 			c->in.data[c->in.len] = '\0';
@@ -795,7 +835,7 @@ static void h1_on_event(struct loop_watch *w, uint32_t events)
 	if (c->state == H1_LINGER) {
 		char sink[16384];
 		for (;;) {
-			ssize_t n = read(c->fd, sink, sizeof(sink));
+			ssize_t n = c->tls ? read(c->fd, sink, sizeof(sink)) : loop_read(c->srv->loop, &c->watch, sink, sizeof(sink));
 			if (n > 0)
 				continue;
 			if (n < 0 && errno == EINTR)
@@ -894,10 +934,12 @@ static struct h1_conn *h1_conn_create(struct server *srv, int fd, struct tls_con
 	c->link.close = h1_close_link;
 	c->link.drain = h1_drain_link;
 	loop_watch_init(&c->watch, h1_on_event);
+	c->watch.batch_read = tls == NULL; /* cleartext reads go through loop_read */
 	loop_timer_init(&c->timer, h1_on_timer);
 	loop_defer_init(&c->free_defer, h1_free_deferred);
 	loop_defer_init(&c->resume_defer, h1_resume_deferred);
 	loop_defer_init(&c->flush_defer, h1_flush_deferred);
+	loop_write_init(&c->writer, fd, h1_writer_prepare, h1_writer_complete);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	struct berth_err err;

@@ -34,6 +34,7 @@ struct h2_conn {
 	nghttp2_session *session;
 	struct berth_buf out;
 	size_t out_off;
+	struct loop_write writer; /* cleartext: frames go out with the loop turn's batch */
 	struct request *streams; /* requests of open streams */
 	size_t n_streams;
 	struct budget buffered;  /* request body bytes held by this connection's streams */
@@ -43,6 +44,7 @@ struct h2_conn {
 
 static const struct request_frontend_ops h2_ops;
 static void h2_flush(struct h2_conn *c);
+static void h2_flush_soon(struct h2_conn *c);
 
 static void h2_arm(struct h2_conn *c, uint64_t deadline_ns)
 {
@@ -118,6 +120,7 @@ static void h2_close(struct h2_conn *c)
 	struct server *srv = c->srv;
 	loop_watch_del(srv->loop, &c->watch);
 	loop_timer_cancel(srv->loop, &c->timer);
+	loop_write_cancel(srv->loop, &c->writer);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
 	if (c->fd >= 0)
@@ -426,29 +429,46 @@ static void h2_send(struct request *req)
 	if (req->streaming) /* the producer is inside a callback: write after it */
 		loop_defer(srv->loop, &c->flush_defer);
 	else if (!c->in_recv)
-		h2_flush(c);
+		h2_flush_soon(c);
 }
 
 static const struct request_frontend_ops h2_ops = { .send = h2_send, .stream_more = h2_stream_more };
+
+/* Frames nghttp2 has ready, up to the high-water mark, appended to out.
+ * -1: nghttp2 failed or no memory (the connection is lost). */
+static int h2_produce(struct h2_conn *c)
+{
+	while (c->out.len - c->out_off < H2_OUT_HIGH_WATER) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(c->session, &data);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		if (buf_append(&c->out, data, (size_t)n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* w bytes of out went out. */
+static void h2_advance(struct h2_conn *c, size_t w)
+{
+	c->out_off += w;
+	if (c->out_off == c->out.len) {
+		buf_reset(&c->out);
+		c->out_off = 0;
+	}
+}
 
 static void h2_flush(struct h2_conn *c)
 {
 	if (c->closed)
 		return;
 	for (;;) {
-		while (c->out.len - c->out_off < H2_OUT_HIGH_WATER) {
-			const uint8_t *data;
-			ssize_t n = nghttp2_session_mem_send(c->session, &data);
-			if (n < 0) {
-				h2_close(c);
-				return;
-			}
-			if (n == 0)
-				break;
-			if (buf_append(&c->out, data, (size_t)n) < 0) {
-				h2_close(c);
-				return;
-			}
+		if (h2_produce(c) < 0) {
+			h2_close(c);
+			return;
 		}
 		if (c->out_off == c->out.len)
 			break;
@@ -464,15 +484,53 @@ static void h2_flush(struct h2_conn *c)
 			h2_close(c);
 			return;
 		}
-		c->out_off += (size_t)w;
-		if (c->out_off == c->out.len) {
-			buf_reset(&c->out);
-			c->out_off = 0;
-		}
+		h2_advance(c, (size_t)w);
 	}
 	loop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLRDHUP);
 	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
 		h2_close(c);
+}
+
+/* The batched write (loop.h): every frame ready when the loop turn's
+ * writes go out, in one vector. */
+static int h2_writer_prepare(struct loop_write *w, struct iovec *iov)
+{
+	struct h2_conn *c = container_of(w, struct h2_conn, writer);
+	if (c->closed)
+		return 0;
+	if (h2_produce(c) < 0)
+		return -EPROTO;
+	if (c->out_off == c->out.len) {
+		h2_flush(c); /* nothing to send: only the end-of-session check (may close) */
+		return 0;
+	}
+	iov[0] = (struct iovec){ c->out.data + c->out_off, c->out.len - c->out_off };
+	return 1;
+}
+
+static void h2_writer_complete(struct loop_write *w, ssize_t result)
+{
+	struct h2_conn *c = container_of(w, struct h2_conn, writer);
+	if (c->closed)
+		return;
+	if (result < 0 && result != -EAGAIN && result != -EINTR) {
+		h2_close(c);
+		return;
+	}
+	if (result > 0)
+		h2_advance(c, (size_t)result);
+	h2_flush(c); /* what is left (usually nothing: no system call), EPOLLOUT, the end-of-session check */
+}
+
+/* h2_flush, with the loop turn's other writes when cleartext. */
+static void h2_flush_soon(struct h2_conn *c)
+{
+	if (c->closed)
+		return;
+	if (c->tls)
+		h2_flush(c);
+	else
+		loop_write_queue(c->srv->loop, &c->writer);
 }
 
 /* ---- input ------------------------------------------------------------- */
@@ -518,7 +576,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	uint8_t buf[H2_READ_CHUNK];
 	int rounds;
 	for (rounds = 0; rounds < H2_READ_ROUNDS; rounds++) {
-		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : read(c->fd, buf, sizeof(buf));
+		ssize_t n = c->tls ? tls_conn_read(c->tls, buf, sizeof(buf)) : loop_read(c->srv->loop, &c->watch, buf, sizeof(buf));
 		if (n > 0) {
 			if (h2_feed(c, buf, (size_t)n) < 0) {
 				h2_flush(c); /* GOAWAY, if nghttp2 queued one */
@@ -545,7 +603,7 @@ static void h2_on_event(struct loop_watch *w, uint32_t events)
 	if (rounds == H2_READ_ROUNDS && c->tls && tls_conn_has_pending(c->tls))
 		loop_defer(c->srv->loop, &c->read_defer);
 	h2_dispatch_pending(c);
-	h2_flush(c);
+	h2_flush_soon(c);
 }
 
 static void h2_read_deferred(struct loop_defer *d)
@@ -620,6 +678,7 @@ static struct h2_conn *h2_conn_create(struct server *srv, int fd)
 	loop_defer_init(&c->free_defer, h2_free_deferred);
 	loop_defer_init(&c->read_defer, h2_read_deferred);
 	loop_defer_init(&c->flush_defer, h2_flush_deferred);
+	loop_write_init(&c->writer, fd, h2_writer_prepare, h2_writer_complete);
 	nghttp2_session_callbacks *cbs;
 	if (nghttp2_session_callbacks_new(&cbs) != 0) {
 		free(c);
@@ -675,6 +734,7 @@ int http2_conn_new(struct server *srv, int fd, struct tls_conn *tls, const char 
 		return -1;
 	}
 	c->tls = tls;
+	c->watch.batch_read = tls == NULL; /* cleartext reads go through loop_read */
 	if (len && h2_feed(c, (const uint8_t *)data, len) < 0) {
 		h2_flush(c);
 		h2_close(c);

@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"                            (HTTP/2: RST_STREAM REFUSED_STREAM) (default %u)\n"
 		"  --max-connection-buffered-bytes N  the same bound for one HTTP/2 connection (default %u)\n"
 		"  --max-sessions N          stateful session pins held at once; a NEW_SESSION beyond gets 503 (default %u, at most %u)\n"
+		"  --no-io-uring             send each socket write with its own system call, not batched through\n"
+		"                            io_uring (the same when the kernel refuses io_uring; logged at start)\n"
 		"  --user USER               once the sockets are open: become USER, drop every capability,\n"
 		"                            no_new_privs, seccomp allow-list (berthd passes it)\n",
 		BERTHD_DEFAULT_SOCKET, ROUTER_REQUEST_TIMEOUT_MS, ROUTER_MAX_CONNECTIONS, ROUTER_MAX_BUFFERED_BYTES,
@@ -124,6 +126,7 @@ int main(int argc, char **argv)
 		{ "max-buffered-bytes", required_argument, NULL, 'B' },
 		{ "max-connection-buffered-bytes", required_argument, NULL, 'b' },
 		{ "max-sessions", required_argument, NULL, 'P' },
+		{ "no-io-uring", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -219,6 +222,9 @@ int main(int argc, char **argv)
 			if (parse_number("--max-sessions", optarg, 1, SESSIONS_LIMIT, &v) < 0)
 				return 2;
 			cfg.max_sessions = (size_t)v;
+			break;
+		case 'U':
+			cfg.io_uring = false;
 			break;
 		case 'h':
 			usage(stdout);

@@ -34,6 +34,7 @@ void router_config_defaults(struct router_config *cfg)
 	cfg->max_buffered_bytes = ROUTER_MAX_BUFFERED_BYTES;
 	cfg->max_connection_buffered_bytes = ROUTER_MAX_CONNECTION_BUFFERED_BYTES;
 	cfg->max_sessions = SESSIONS_DEFAULT_MAX;
+	cfg->io_uring = true;
 }
 
 static void accept_clients(struct server *srv, const char *why)
@@ -147,8 +148,10 @@ int server_init(struct server *srv, const struct router_config *cfg, listener_ac
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint64_t)getpid() ^ clock_now_ns();
 	request_pool_init(&srv->requests, seed);
-	if (loop_new(&srv->loop, err) < 0)
+	if (loop_new(&srv->loop, srv->cfg.io_uring, err) < 0)
 		return -1;
+	char backend[192];
+	log_info("socket I/O: %s", loop_io_backend(srv->loop, backend, sizeof(backend)));
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
 	sigemptyset(&set);

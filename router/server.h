@@ -61,6 +61,7 @@ struct router_config {
 	size_t max_buffered_bytes;             /* request bodies held, all connections */
 	size_t max_connection_buffered_bytes;  /* request bodies held by one HTTP/2 connection */
 	size_t max_sessions;                   /* stateful session pins held (sessions.h) */
+	bool io_uring;                         /* batch socket I/O with io_uring when the kernel allows */
 };
 
 /* The compiled defaults (main.c's flags override them). */

@@ -88,6 +88,7 @@ struct upstream_conn {
 	/* request being written */
 	struct berth_buf head;
 	size_t written; /* bytes of head + body written */
+	struct loop_write writer; /* the first write: with the loop turn's batch */
 };
 
 struct upstream {
@@ -106,6 +107,9 @@ static void conn_on_event(struct loop_watch *w, uint32_t events);
 static void conn_on_timer(struct loop_timer *t);
 static void conn_free_deferred(struct loop_defer *d);
 static int send_on(struct upstream_conn *c, struct upstream_exchange *x);
+static int conn_writer_prepare(struct loop_write *w, struct iovec *iov);
+static void conn_writer_complete(struct loop_write *w, ssize_t result);
+static void exchange_fail(struct upstream_conn *c, enum upstream_result result, const char *what);
 static int shim_request(struct upstream_pool *pool, struct upstream_exchange *x);
 static void conn_finish(struct upstream_conn *c, bool reusable);
 
@@ -315,6 +319,7 @@ static void channel_close(struct shim_channel *ch)
 static void conn_close(struct upstream_conn *c)
 {
 	struct upstream *u = c->pool->u;
+	loop_write_cancel(u->loop, &c->writer);
 	loop_watch_del(u->loop, &c->watch);
 	loop_timer_cancel(u->loop, &c->timer);
 	if (c->fd >= 0) {
@@ -444,8 +449,10 @@ static struct upstream_conn *conn_from_fd(struct upstream_pool *pool, int fd, ch
 	c->fd = fd;
 	http_response_init(&c->resp, &response_callbacks, c, UPSTREAM_MAX_HEAD, pool->u->max_body);
 	loop_watch_init(&c->watch, conn_on_event);
+	c->watch.batch_read = true; /* conn_on_event reads with loop_read */
 	loop_timer_init(&c->timer, conn_on_timer);
 	loop_defer_init(&c->free_defer, conn_free_deferred);
+	loop_write_init(&c->writer, fd, conn_writer_prepare, conn_writer_complete);
 	struct berth_err err;
 	if (loop_watch_add(pool->u->loop, &c->watch, fd, EPOLLIN | EPOLLRDHUP, &err) < 0) {
 		snprintf(msg, msg_len, "%.300s", err.msg);
@@ -732,19 +739,28 @@ static void build_head(struct upstream_conn *c, const struct upstream_exchange *
 	buf_append(h, "\r\n", 2);
 }
 
+/* The vectors of the request still to be written: head, then body. */
+static int conn_pending(const struct upstream_conn *c, struct iovec *iov)
+{
+	const struct upstream_exchange *x = c->x;
+	size_t head_len = c->head.len;
+	int n_iov = 0;
+	if (c->written < head_len)
+		iov[n_iov++] = (struct iovec){ c->head.data + c->written, head_len - c->written };
+	size_t body_off = c->written > head_len ? c->written - head_len : 0;
+	if (x->body_len > body_off)
+		iov[n_iov++] = (struct iovec){ (void *)(x->body + body_off), x->body_len - body_off };
+	return n_iov;
+}
+
 /* Writes what it can. 0: all written or waiting for EPOLLOUT; -1: error (errno). */
 static int conn_write(struct upstream_conn *c)
 {
 	struct upstream_exchange *x = c->x;
-	size_t head_len = c->head.len, total = head_len + x->body_len;
+	size_t total = c->head.len + x->body_len;
 	while (c->written < total) {
 		struct iovec iov[2];
-		int n_iov = 0;
-		if (c->written < head_len)
-			iov[n_iov++] = (struct iovec){ c->head.data + c->written, head_len - c->written };
-		size_t body_off = c->written > head_len ? c->written - head_len : 0;
-		if (x->body_len > body_off)
-			iov[n_iov++] = (struct iovec){ (void *)(x->body + body_off), x->body_len - body_off };
+		int n_iov = conn_pending(c, iov);
 		ssize_t n = writev(c->fd, iov, n_iov);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -758,6 +774,30 @@ static int conn_write(struct upstream_conn *c)
 	}
 	/* all sent: reading, unless a streamed answer is paused (upstream_resume) */
 	return loop_watch_mod(c->pool->u->loop, &c->watch, c->paused ? 0 : EPOLLIN | EPOLLRDHUP);
+}
+
+/* The request's first write goes with the loop turn's batch (loop.h). */
+static int conn_writer_prepare(struct loop_write *w, struct iovec *iov)
+{
+	struct upstream_conn *c = container_of(w, struct upstream_conn, writer);
+	return c->x ? conn_pending(c, iov) : 0;
+}
+
+static void conn_writer_complete(struct loop_write *w, ssize_t result)
+{
+	struct upstream_conn *c = container_of(w, struct upstream_conn, writer);
+	if (!c->x)
+		return;
+	if (result > 0)
+		c->written += (size_t)result;
+	/* the rest, if any, and EPOLLOUT as for a direct write */
+	if ((result < 0 && result != -EAGAIN && result != -EINTR) || conn_write(c) < 0) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s while sending the request",
+			 strerror(result < 0 && result != -EAGAIN && result != -EINTR ? (int)-result : errno));
+		/* a stale pooled connection is retried once on a fresh one */
+		exchange_fail(c, UPSTREAM_RESET, what);
+	}
 }
 
 static void exchange_reset_result(struct upstream_exchange *x)
@@ -792,7 +832,10 @@ static int send_on(struct upstream_conn *c, struct upstream_exchange *x)
 	http_response_set_limits(&c->resp, UPSTREAM_MAX_HEAD, parser_limit(c));
 	build_head(c, x);
 	loop_timer_arm_at(u->loop, &c->timer, x->start_ns + u->timeout_ms * 1000000ull);
-	return conn_write(c);
+	/* sent with the other writes of this loop turn; a failure then goes
+	 * through exchange_fail (a stale pooled connection is retried) */
+	loop_write_queue(u->loop, &c->writer);
+	return 0;
 }
 
 /* Detaches the exchange; closes the connection or keeps it for reuse. */
@@ -805,6 +848,7 @@ static void conn_finish(struct upstream_conn *c, bool reusable)
 		c->x = NULL;
 		pool->n_busy--;
 	}
+	loop_write_cancel(u->loop, &c->writer);
 	if (!reusable || pool->n_idle >= UPSTREAM_MAX_IDLE_PER_POOL) {
 		conn_close(c);
 		return;
@@ -1006,7 +1050,7 @@ static void conn_on_event(struct loop_watch *w, uint32_t events)
 			dst = rb->data + rb->len;
 			room = rb->cap - rb->len - 1;
 		}
-		ssize_t n = read(c->fd, dst, room);
+		ssize_t n = loop_read(u->loop, &c->watch, dst, room);
 		if (n > 0) {
 			c->got_bytes = true;
 			event_bytes += (size_t)n;

@@ -17,8 +17,14 @@ What is measured
   namespace, and berth-router reaches it the same way (a socket the shim
   connected inside the namespace). Every hop measured is a loopback TCP hop;
   the router's load generator runs on the host loopback.
+  Each proxy's CPU per request (user + system time of its processes over
+  the requests served) is shown with its spread (min-max over rounds);
+  the router's CPU ratio to nginx (HTTP/1.1) and to nghttpx (h2c) at 64
+  clients is the ratio of the medians, with the spread of the per-round
+  ratios (target <= 0.85x). --only-proxy runs just these figures.
 - Serial pipelines of N = 1, 2, 5, 15 echo steps through the router, 1
-  client: p50, and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
+  client: p50, the router's CPU per request (with its spread over
+  rounds), and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
   against one direct call (direct p50 from above).
 - CreateEndpoint -> InService for 2 echo containers (boto3, median of
   rounds) vs. a bare `runc run -d` of the same rootfs, two containers started
@@ -1079,6 +1085,116 @@ def bench_registry(build, rep, rounds):
             shutil.rmtree(layout, ignore_errors=True)
 
 
+def spread(values, fmt="{:.1f}"):
+    """min-max of a figure over rounds, for the report."""
+    return (fmt + "-" + fmt).format(min(values), max(values))
+
+
+def bench_proxy(b, ep, body, tmp, rep, a, proxies):
+    """Router overhead: direct vs. berth-router vs. nginx and nghttpx (see
+    the module's doc). Each figure is the median over a.bench_rounds
+    interleaved rounds; CPU per request is shown with its spread (min-max
+    over the rounds), and the router's CPU ratio to each proxy is the
+    ratio of the medians, with the spread of the per-round ratios."""
+    pid = b.container_pid(ep, "a")
+    router_url = f"{b.url}/endpoints/{ep}/invocations"
+    rhdr = ["x-amzn-sagemaker-target-container-hostname: a"]
+    proxies.append(NetnsProxy("nginx", pid, tmp))
+    proxies.append(NetnsProxy("nghttpx", pid, tmp))
+    nginx, nghttpx = proxies
+    targets = {
+        "direct": (None, "http://127.0.0.1:8080/invocations", None, [], pid),
+        "berth-router": (router_url, router_url, router_url, rhdr, None),
+        "nginx": (f"http://127.0.0.1:{nginx.h1_port}/invocations", f"http://127.0.0.1:{nginx.h1_port}/invocations",
+                  f"http://127.0.0.1:{nginx.h2_port}/invocations", [], pid),
+        "nghttpx": (None, f"http://127.0.0.1:{nghttpx.h1_port}/invocations",
+                    f"http://127.0.0.1:{nghttpx.h2_port}/invocations", [], pid),
+    }
+    res = {}
+    wscript_plain = wrk_script(os.path.join(tmp, "plain.lua"), [])
+
+    def sign_router():
+        """The router's header set signed anew (for the next 15 minutes)."""
+        hdr = b.signed(router_url, BODY, rhdr)
+        targets["berth-router"] = (router_url, router_url, router_url, hdr, None)
+        return wrk_script(os.path.join(tmp, "router.lua"), [tuple(h.split(": ", 1)) for h in hdr])
+    wscript_router = sign_router()
+    cpu_pids = {"direct": [pid], "berth-router": [b.router.pid], "nginx": proc_tree(nginx.proc.pid),
+                "nghttpx": proc_tree(nghttpx.proc.pid)}
+    # warm every path (pools, page cache)
+    for name, (_, h1, h2, hdr, ns) in targets.items():
+        h2load(h1, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
+    # Rounds interleave the variants, so that drift in the machine's
+    # background load hits them alike; each figure is the median over rounds.
+    runs = {}
+    for _ in range(a.bench_rounds):
+        wscript_router = sign_router()
+        for clients in (1, 64):
+            n = a.requests if clients == 1 else a.requests64
+            for name, (_, h1, h2, hdr, ns) in targets.items():
+                jobs = [("h2load h1", lambda: h2load(h1, n, clients, True, body, hdr, os.path.join(tmp, "log"), ns))]
+                if h2:
+                    jobs.append(("h2load h2c", lambda: h2load(h2, n, clients, False, body, hdr,
+                                                              os.path.join(tmp, "log"), ns)))
+                jobs.append(("wrk h1", lambda: wrk(h1, a.wrk_seconds, clients,
+                                                   wscript_router if name == "berth-router" else wscript_plain, ns)))
+                for tool, job in jobs:
+                    c0 = cpu_seconds(cpu_pids[name])
+                    rps, p50, p99, count = job()
+                    cpu_us = (cpu_seconds(cpu_pids[name]) - c0) * 1e6 / count
+                    runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us))
+    for key, vals in runs.items():
+        res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(4))
+
+    def cpu_ratio(tool, clients, other):
+        """router CPU/req over other's: ratio of the medians, and the
+        spread of the per-round ratios (rounds are interleaved)."""
+        r, o = runs[("berth-router", tool, clients)], runs[(other, tool, clients)]
+        per_round = [x[3] / y[3] for x, y in zip(r, o)]
+        return res[("berth-router", tool, clients)][3] / res[(other, tool, clients)][3], per_round
+
+    for tool in ("h2load h1", "h2load h2c", "wrk h1"):
+        for clients in (1, 64):
+            d = res.get(("direct", tool if tool != "h2load h2c" else "h2load h1", clients))
+            for name in ("direct", "berth-router", "nginx", "nghttpx"):
+                r = res.get((name, tool, clients))
+                if not r:
+                    continue
+                rps, p50, p99, cpu_us = r
+                ratios = []
+                if name != "direct":
+                    ratios.append(f"{rps / d[0]:.2f}x direct rps, p50 {p50 - d[1]:+.0f} us")
+                if name == "berth-router":
+                    for other in ("nginx", "nghttpx"):
+                        if (other, tool, clients) in res:
+                            ratio, per_round = cpu_ratio(tool, clients, other)
+                            ratios.append(f"{rps / res[(other, tool, clients)][0]:.2f}x {other} rps, "
+                                          f"{ratio:.2f}x its CPU (rounds {spread(per_round, '{:.2f}')})")
+                who = "echo" if name == "direct" else "proxy"
+                cpus = [v[3] for v in runs[(name, tool, clients)]]
+                rep.row(f"{tool}, {clients} client{'s' if clients > 1 else ''}, {name}",
+                        f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, {who} CPU {cpu_us:.1f} us/req "
+                        f"(rounds {spread(cpus)})",
+                        "; ".join(ratios) or ("baseline (HTTP/1.1)" if tool == "h2load h2c" else "baseline"), "")
+    d1 = res[("direct", "h2load h1", 1)]
+    for tool in ("h2load h1", "h2load h2c", "wrk h1"):
+        r = res[("berth-router", tool, 1)]
+        dd = res[("direct", "wrk h1", 1)] if tool == "wrk h1" else d1
+        rep.target(f"router p50 overhead over direct, 1 client, {tool}", f"{r[1] - dd[1]:+.0f} us",
+                   "<= +20 us", r[1] - dd[1] <= 20)
+    for tool, other, proto in (("h2load h1", "nginx", "HTTP/1.1"), ("wrk h1", "nginx", "HTTP/1.1"),
+                               ("h2load h2c", "nghttpx", "h2c")):
+        ratio, per_round = cpu_ratio(tool, 64, other)
+        rep.target(f"router CPU per request vs. {other}, {proto}, 64 clients, {tool}",
+                   f"{ratio:.2f}x (rounds {spread(per_round, '{:.2f}')})", "<= 0.85x", ratio <= 0.85)
+    for tool in ("h2load h1", "wrk h1"):
+        r, ng = res[("berth-router", tool, 64)], res[("nginx", tool, 64)]
+        rep.target(f"router throughput vs. nginx, HTTP/1.1, 64 clients, {tool}",
+                   f"{r[0] / ng[0]:.2f}x", ">= 1.2x", r[0] >= 1.2 * ng[0])
+    r, nx = res[("berth-router", "h2load h2c", 64)], res[("nghttpx", "h2load h2c", 64)]
+    rep.target("router throughput vs. nghttpx, HTTP/2, 64 clients", f"{r[0] / nx[0]:.2f}x", ">= 1.0x", r[0] >= nx[0])
+
+
 # ---- report ----------------------------------------------------------------------
 
 class Report:
@@ -1116,6 +1232,8 @@ def main():
     ap.add_argument("--only-tls", action="store_true", help="run only the TLS figures")
     ap.add_argument("--only-stream", action="store_true", help="run only the response streaming figures")
     ap.add_argument("--only-registry", action="store_true", help="run only the registry image figures")
+    ap.add_argument("--only-proxy", action="store_true",
+                    help="run only the router overhead figures (direct, berth-router, nginx, nghttpx)")
     ap.add_argument("--only-async", action="store_true", help="run only the InvokeEndpointAsync queue figure")
     ap.add_argument("--async-requests", type=int, default=200, help="requests of the async figure")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
@@ -1155,6 +1273,10 @@ def main():
         if a.only_registry:
             bench_registry(a.build, rep, a.rounds)
             raise _Done()
+        if a.only_proxy:
+            _, _, _, ep = bench_create(b, image, 1)
+            bench_proxy(b, ep, body, tmp, rep, a, proxies)
+            raise _Done()
         if a.only_async:
             bench_async(b, image, netns, rep, a.async_requests)
             raise _Done()
@@ -1171,98 +1293,16 @@ def main():
         bench_registry(a.build, rep, a.rounds)  # registry images: warm vs. OCI layout, cold pull
 
         # -- router overhead --
-        pid = b.container_pid(ep, "a")
-        router_url = f"{b.url}/endpoints/{ep}/invocations"
-        rhdr = ["x-amzn-sagemaker-target-container-hostname: a"]
-        proxies.append(NetnsProxy("nginx", pid, tmp))
-        proxies.append(NetnsProxy("nghttpx", pid, tmp))
-        nginx, nghttpx = proxies
-        targets = {
-            "direct": (None, "http://127.0.0.1:8080/invocations", None, [], pid),
-            "berth-router": (router_url, router_url, router_url, rhdr, None),
-            "nginx": (f"http://127.0.0.1:{nginx.h1_port}/invocations", f"http://127.0.0.1:{nginx.h1_port}/invocations",
-                      f"http://127.0.0.1:{nginx.h2_port}/invocations", [], pid),
-            "nghttpx": (None, f"http://127.0.0.1:{nghttpx.h1_port}/invocations",
-                        f"http://127.0.0.1:{nghttpx.h2_port}/invocations", [], pid),
-        }
-        res = {}
-        wscript_plain = wrk_script(os.path.join(tmp, "plain.lua"), [])
-
-        def sign_router():
-            """The router's header set signed anew (for the next 15 minutes)."""
-            hdr = b.signed(router_url, BODY, rhdr)
-            targets["berth-router"] = (router_url, router_url, router_url, hdr, None)
-            return wrk_script(os.path.join(tmp, "router.lua"), [tuple(h.split(": ", 1)) for h in hdr])
-        wscript_router = sign_router()
-        cpu_pids = {"direct": [pid], "berth-router": [b.router.pid], "nginx": proc_tree(nginx.proc.pid),
-                    "nghttpx": proc_tree(nghttpx.proc.pid)}
-        # warm every path (pools, page cache)
-        for name, (_, h1, h2, hdr, ns) in targets.items():
-            h2load(h1, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
-        # Rounds interleave the variants, so that drift in the machine's
-        # background load hits them alike; each figure is the median over rounds.
-        runs = {}
-        for _ in range(a.bench_rounds):
-            wscript_router = sign_router()
-            for clients in (1, 64):
-                n = a.requests if clients == 1 else a.requests64
-                for name, (_, h1, h2, hdr, ns) in targets.items():
-                    jobs = [("h2load h1", lambda: h2load(h1, n, clients, True, body, hdr, os.path.join(tmp, "log"), ns))]
-                    if h2:
-                        jobs.append(("h2load h2c", lambda: h2load(h2, n, clients, False, body, hdr,
-                                                                  os.path.join(tmp, "log"), ns)))
-                    jobs.append(("wrk h1", lambda: wrk(h1, a.wrk_seconds, clients,
-                                                       wscript_router if name == "berth-router" else wscript_plain, ns)))
-                    for tool, job in jobs:
-                        c0 = cpu_seconds(cpu_pids[name])
-                        rps, p50, p99, count = job()
-                        cpu_us = (cpu_seconds(cpu_pids[name]) - c0) * 1e6 / count
-                        runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us))
-        for key, vals in runs.items():
-            res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(4))
-        for tool in ("h2load h1", "h2load h2c", "wrk h1"):
-            for clients in (1, 64):
-                d = res.get(("direct", tool if tool != "h2load h2c" else "h2load h1", clients))
-                ng = res.get(("nginx", tool, clients))
-                nx = res.get(("nghttpx", tool, clients))
-                for name in ("direct", "berth-router", "nginx", "nghttpx"):
-                    r = res.get((name, tool, clients))
-                    if not r:
-                        continue
-                    rps, p50, p99, cpu_us = r
-                    ratios = []
-                    if name != "direct":
-                        ratios.append(f"{rps / d[0]:.2f}x direct rps, p50 {p50 - d[1]:+.0f} us")
-                    if name == "berth-router":
-                        if ng:
-                            ratios.append(f"{rps / ng[0]:.2f}x nginx rps, {cpu_us / ng[3]:.2f}x its CPU")
-                        if nx:
-                            ratios.append(f"{rps / nx[0]:.2f}x nghttpx rps, {cpu_us / nx[3]:.2f}x its CPU")
-                    who = "echo" if name == "direct" else "proxy"
-                    rep.row(f"{tool}, {clients} client{'s' if clients > 1 else ''}, {name}",
-                            f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, {who} CPU {cpu_us:.1f} us/req",
-                            "; ".join(ratios) or ("baseline (HTTP/1.1)" if tool == "h2load h2c" else "baseline"), "")
-        d1 = res[("direct", "h2load h1", 1)]
-        for tool in ("h2load h1", "h2load h2c", "wrk h1"):
-            r = res[("berth-router", tool, 1)]
-            dd = res[("direct", "wrk h1", 1)] if tool == "wrk h1" else d1
-            rep.target(f"router p50 overhead over direct, 1 client, {tool}", f"{r[1] - dd[1]:+.0f} us",
-                       "<= +25 us", r[1] - dd[1] <= 25)
-        for tool in ("h2load h1", "wrk h1"):
-            r, ng = res[("berth-router", tool, 64)], res[("nginx", tool, 64)]
-            rep.target(f"router throughput vs. nginx, HTTP/1.1, 64 clients, {tool}",
-                       f"{r[0] / ng[0]:.2f}x (CPU/req {r[3] / ng[3]:.2f}x)", ">= 1.2x", r[0] >= 1.2 * ng[0])
-        r, nx = res[("berth-router", "h2load h2c", 64)], res[("nghttpx", "h2load h2c", 64)]
-        rep.target("router throughput vs. nghttpx, HTTP/2, 64 clients",
-                   f"{r[0] / nx[0]:.2f}x (CPU/req {r[3] / nx[3]:.2f}x)", ">= 1.0x", r[0] >= nx[0])
+        bench_proxy(b, ep, body, tmp, rep, a, proxies)
         for p in proxies:
             p.close()
-        proxies = []
+        proxies.clear()
 
         # -- TLS: router vs. nginx, same certificate --
         bench_tls(b, ep, cert, body, tmp, rep, a.tls_requests, a.bench_rounds)
 
         # -- Serial pipelines: all up at once, rounds interleaved with a direct call --
+        pid = b.container_pid(ep, "a")  # the direct baseline: the echo container of the overhead figures
         for n in (1, 2, 5, 15):
             name = f"serial{n}"
             b.stack(name, [{"ContainerHostname": f"s{i}", "Image": image} for i in range(n)], "Serial")
@@ -1278,8 +1318,10 @@ def main():
                        os.path.join(tmp, "log"), pid))
             for n in (1, 2, 5, 15):
                 u = f"{b.url}/endpoints/serial{n}/invocations"
-                sruns.setdefault(n, []).append(h2load(u, a.serial_requests, 1, True, body, b.signed(u, BODY),
-                                                      os.path.join(tmp, "log")))
+                c0 = cpu_seconds([b.router.pid])
+                rps, p50, p99, count = h2load(u, a.serial_requests, 1, True, body, b.signed(u, BODY),
+                                              os.path.join(tmp, "log"))
+                sruns.setdefault(n, []).append((rps, p50, p99, (cpu_seconds([b.router.pid]) - c0) * 1e6 / count))
         serial = {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in sruns.items()}
         direct_p50 = serial["direct"][1]
         rep.row("direct call into the container, 1 client, h2load h1 (serial baseline)",
@@ -1293,8 +1335,10 @@ def main():
                 extra = f"per added hop {hop:.1f} us = {hop / direct_p50:.2f}x a direct call"
                 rep.target(f"Serial hop cost, N={n}", f"{hop:.1f} us = {hop / direct_p50:.2f}x direct", "<= 1.2x",
                            hop <= 1.2 * direct_p50)
+            cpus = [v[3] for v in sruns[n]]
             rep.row(f"Serial pipeline, {n} echo step{'s' if n > 1 else ''}, 1 client, h2load h1",
-                    f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us",
+                    f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, router CPU "
+                    f"{statistics.median(cpus):.1f} us/req (rounds {spread(cpus)})",
                     extra or f"{p50 / direct_p50:.2f}x a direct call", "")
         for n in (1, 2, 5, 15):
             b.sm.delete_endpoint(EndpointName=f"serial{n}")

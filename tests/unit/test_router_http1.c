@@ -180,7 +180,7 @@ static int conn_setup(void **state)
 	f.srv.cfg.max_body_bytes = 100;
 	f.srv.buffered.limit = f.srv.cfg.max_buffered_bytes;
 	request_pool_init(&f.srv.requests, 7);
-	if (loop_new(&f.srv.loop, &err) < 0)
+	if (loop_new(&f.srv.loop, true, &err) < 0)
 		return -1;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
