@@ -46,6 +46,18 @@ int json_gen_kv_int(yajl_gen g, const char *key, long long value);
 int json_gen_kv_double(yajl_gen g, const char *key, double value);
 int json_gen_kv_bool(yajl_gen g, const char *key, bool value);
 int json_gen_finish(yajl_gen g, struct berth_buf *out);
+/* In a function returning int: return -1 when a json_gen_* call (< 0) or
+ * a yajl_gen_* call (not yajl_gen_status_ok) fails. */
+#define JSON_GEN(expr)                   \
+	do {                             \
+		if ((expr) < 0)          \
+			return -1;       \
+	} while (0)
+#define JSON_GENY(expr)                                  \
+	do {                                             \
+		if ((expr) != yajl_gen_status_ok)        \
+			return -1;                       \
+	} while (0)
 /* Appends berthd's admin-socket refusal {"ok":false,"error":msg} to out. */
 int json_answer_error(struct berth_buf *out, const char *msg);
 

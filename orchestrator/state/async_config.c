@@ -53,52 +53,41 @@ long long async_config_concurrency(const struct async_config *a)
 	return a->max_concurrent > 0 ? a->max_concurrent : ASYNC_MAX_CONCURRENT_DEFAULT;
 }
 
-#define GEN(expr)                                \
-	do {                                     \
-		if ((expr) < 0)                  \
-			return -1;               \
-	} while (0)
-#define GENY(expr)                                       \
-	do {                                             \
-		if ((expr) != yajl_gen_status_ok)        \
-			return -1;                       \
-	} while (0)
-
 int async_config_gen(yajl_gen g, const struct async_config *a)
 {
 	if (!a->present)
 		return 0;
-	GEN(json_gen_str(g, "AsyncInferenceConfig"));
-	GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_str(g, "AsyncInferenceConfig"));
+	JSON_GENY(yajl_gen_map_open(g));
 	if (a->max_concurrent > 0) {
-		GEN(json_gen_str(g, "ClientConfig"));
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_kv_int(g, "MaxConcurrentInvocationsPerInstance", a->max_concurrent));
-		GENY(yajl_gen_map_close(g));
+		JSON_GEN(json_gen_str(g, "ClientConfig"));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_int(g, "MaxConcurrentInvocationsPerInstance", a->max_concurrent));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GEN(json_gen_str(g, "OutputConfig"));
-	GENY(yajl_gen_map_open(g));
-	GEN(json_gen_kv_str(g, "S3OutputPath", a->s3_output_path));
+	JSON_GEN(json_gen_str(g, "OutputConfig"));
+	JSON_GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_kv_str(g, "S3OutputPath", a->s3_output_path));
 	if (a->s3_failure_path)
-		GEN(json_gen_kv_str(g, "S3FailurePath", a->s3_failure_path));
+		JSON_GEN(json_gen_kv_str(g, "S3FailurePath", a->s3_failure_path));
 	if (a->has_notification) {
-		GEN(json_gen_str(g, "NotificationConfig"));
-		GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_str(g, "NotificationConfig"));
+		JSON_GENY(yajl_gen_map_open(g));
 		if (a->success_topic)
-			GEN(json_gen_kv_str(g, "SuccessTopic", a->success_topic));
+			JSON_GEN(json_gen_kv_str(g, "SuccessTopic", a->success_topic));
 		if (a->error_topic)
-			GEN(json_gen_kv_str(g, "ErrorTopic", a->error_topic));
+			JSON_GEN(json_gen_kv_str(g, "ErrorTopic", a->error_topic));
 		if (a->n_include > 0) {
-			GEN(json_gen_str(g, "IncludeInferenceResponseIn"));
-			GENY(yajl_gen_array_open(g));
+			JSON_GEN(json_gen_str(g, "IncludeInferenceResponseIn"));
+			JSON_GENY(yajl_gen_array_open(g));
 			for (size_t i = 0; i < a->n_include; i++)
-				GEN(json_gen_str(g, a->include_in[i]));
-			GENY(yajl_gen_array_close(g));
+				JSON_GEN(json_gen_str(g, a->include_in[i]));
+			JSON_GENY(yajl_gen_array_close(g));
 		}
-		GENY(yajl_gen_map_close(g));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GENY(yajl_gen_map_close(g));
-	GENY(yajl_gen_map_close(g));
+	JSON_GENY(yajl_gen_map_close(g));
+	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
 

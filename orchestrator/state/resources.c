@@ -327,187 +327,176 @@ struct endpoint *endpoint_dup(const struct endpoint *e)
 
 /* ---- encoding ------------------------------------------------------------- */
 
-#define GEN(expr)                      \
-	do {                           \
-		if ((expr) < 0)        \
-			return -1;     \
-	} while (0)
-#define GENY(expr)                                       \
-	do {                                             \
-		if ((expr) != yajl_gen_status_ok)        \
-			return -1;                       \
-	} while (0)
-
 static int gen_tags(yajl_gen g, const struct kv *tags, size_t n)
 {
-	GEN(json_gen_str(g, "Tags"));
-	GENY(yajl_gen_array_open(g));
+	JSON_GEN(json_gen_str(g, "Tags"));
+	JSON_GENY(yajl_gen_array_open(g));
 	for (size_t i = 0; i < n; i++) {
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_kv_str(g, "Key", tags[i].key));
-		GEN(json_gen_kv_str(g, "Value", tags[i].value ? tags[i].value : ""));
-		GENY(yajl_gen_map_close(g));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_str(g, "Key", tags[i].key));
+		JSON_GEN(json_gen_kv_str(g, "Value", tags[i].value ? tags[i].value : ""));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GENY(yajl_gen_array_close(g));
+	JSON_GENY(yajl_gen_array_close(g));
 	return 0;
 }
 
 static int gen_container(yajl_gen g, const struct container_def *c)
 {
-	GENY(yajl_gen_map_open(g));
-	GEN(json_gen_kv_str(g, "ContainerHostname", c->hostname));
-	GEN(json_gen_kv_str(g, "Image", c->image));
-	GEN(json_gen_str(g, "Environment"));
-	GENY(yajl_gen_map_open(g));
+	JSON_GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_kv_str(g, "ContainerHostname", c->hostname));
+	JSON_GEN(json_gen_kv_str(g, "Image", c->image));
+	JSON_GEN(json_gen_str(g, "Environment"));
+	JSON_GENY(yajl_gen_map_open(g));
 	for (size_t i = 0; i < c->n_env; i++)
-		GEN(json_gen_kv_str(g, c->env[i].key, c->env[i].value));
-	GENY(yajl_gen_map_close(g));
+		JSON_GEN(json_gen_kv_str(g, c->env[i].key, c->env[i].value));
+	JSON_GENY(yajl_gen_map_close(g));
 	if (c->model_data_url)
-		GEN(json_gen_kv_str(g, "ModelDataUrl", c->model_data_url));
-	GEN(json_gen_kv_str(g, "Mode", c->mode ? c->mode : "SingleModel"));
-	GENY(yajl_gen_map_close(g));
+		JSON_GEN(json_gen_kv_str(g, "ModelDataUrl", c->model_data_url));
+	JSON_GEN(json_gen_kv_str(g, "Mode", c->mode ? c->mode : "SingleModel"));
+	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
 
 static int gen_model(yajl_gen g, const struct model *m, bool disk)
 {
-	GENY(yajl_gen_map_open(g));
-	GEN(json_gen_kv_str(g, "ModelName", m->name));
-	GEN(json_gen_kv_str(g, "ModelArn", m->arn));
-	GEN(json_gen_kv_double(g, "CreationTime", m->creation_time));
+	JSON_GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_kv_str(g, "ModelName", m->name));
+	JSON_GEN(json_gen_kv_str(g, "ModelArn", m->arn));
+	JSON_GEN(json_gen_kv_double(g, "CreationTime", m->creation_time));
 	if (m->has_primary && m->n_containers == 1) {
-		GEN(json_gen_str(g, "PrimaryContainer"));
-		GEN(gen_container(g, &m->containers[0]));
+		JSON_GEN(json_gen_str(g, "PrimaryContainer"));
+		JSON_GEN(gen_container(g, &m->containers[0]));
 	} else {
-		GEN(json_gen_str(g, "Containers"));
-		GENY(yajl_gen_array_open(g));
+		JSON_GEN(json_gen_str(g, "Containers"));
+		JSON_GENY(yajl_gen_array_open(g));
 		for (size_t i = 0; i < m->n_containers; i++)
-			GEN(gen_container(g, &m->containers[i]));
-		GENY(yajl_gen_array_close(g));
+			JSON_GEN(gen_container(g, &m->containers[i]));
+		JSON_GENY(yajl_gen_array_close(g));
 	}
 	if (m->execution_mode) {
-		GEN(json_gen_str(g, "InferenceExecutionConfig"));
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_kv_str(g, "Mode", m->execution_mode));
-		GENY(yajl_gen_map_close(g));
+		JSON_GEN(json_gen_str(g, "InferenceExecutionConfig"));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_str(g, "Mode", m->execution_mode));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
 	if (m->execution_role_arn)
-		GEN(json_gen_kv_str(g, "ExecutionRoleArn", m->execution_role_arn));
-	GEN(json_gen_kv_bool(g, "EnableNetworkIsolation", m->enable_network_isolation));
+		JSON_GEN(json_gen_kv_str(g, "ExecutionRoleArn", m->execution_role_arn));
+	JSON_GEN(json_gen_kv_bool(g, "EnableNetworkIsolation", m->enable_network_isolation));
 	if (disk) {
-		GEN(gen_tags(g, m->tags, m->n_tags));
-		GEN(json_gen_str(g, "Berth"));
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_str(g, "hostname_given"));
-		GENY(yajl_gen_array_open(g));
+		JSON_GEN(gen_tags(g, m->tags, m->n_tags));
+		JSON_GEN(json_gen_str(g, "Berth"));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_str(g, "hostname_given"));
+		JSON_GENY(yajl_gen_array_open(g));
 		for (size_t i = 0; i < m->n_containers; i++)
-			GENY(yajl_gen_bool(g, m->containers[i].hostname_given));
-		GENY(yajl_gen_array_close(g));
-		GENY(yajl_gen_map_close(g));
+			JSON_GENY(yajl_gen_bool(g, m->containers[i].hostname_given));
+		JSON_GENY(yajl_gen_array_close(g));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GENY(yajl_gen_map_close(g));
+	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
 
 static int gen_variants(yajl_gen g, const char *key, const struct variant *v, size_t n)
 {
-	GEN(json_gen_str(g, key));
-	GENY(yajl_gen_array_open(g));
+	JSON_GEN(json_gen_str(g, key));
+	JSON_GENY(yajl_gen_array_open(g));
 	for (size_t i = 0; i < n; i++) {
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_kv_str(g, "VariantName", v[i].variant_name));
-		GEN(json_gen_kv_str(g, "ModelName", v[i].model_name));
-		GEN(json_gen_kv_int(g, "InitialInstanceCount", v[i].initial_instance_count));
-		GEN(json_gen_kv_str(g, "InstanceType", v[i].instance_type));
-		GEN(json_gen_kv_double(g, "InitialVariantWeight", v[i].initial_weight));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_str(g, "VariantName", v[i].variant_name));
+		JSON_GEN(json_gen_kv_str(g, "ModelName", v[i].model_name));
+		JSON_GEN(json_gen_kv_int(g, "InitialInstanceCount", v[i].initial_instance_count));
+		JSON_GEN(json_gen_kv_str(g, "InstanceType", v[i].instance_type));
+		JSON_GEN(json_gen_kv_double(g, "InitialVariantWeight", v[i].initial_weight));
 		if (v[i].model_data_download_timeout_s > 0)
-			GEN(json_gen_kv_int(g, "ModelDataDownloadTimeoutInSeconds", v[i].model_data_download_timeout_s));
+			JSON_GEN(json_gen_kv_int(g, "ModelDataDownloadTimeoutInSeconds", v[i].model_data_download_timeout_s));
 		if (v[i].startup_health_check_timeout_s > 0)
-			GEN(json_gen_kv_int(g, "ContainerStartupHealthCheckTimeoutInSeconds",
+			JSON_GEN(json_gen_kv_int(g, "ContainerStartupHealthCheckTimeoutInSeconds",
 					    v[i].startup_health_check_timeout_s));
 		if (v[i].mode) /* only an endpoint's own copy (under "Berth") has one */
-			GEN(json_gen_kv_str(g, "Mode", v[i].mode));
-		GENY(yajl_gen_map_close(g));
+			JSON_GEN(json_gen_kv_str(g, "Mode", v[i].mode));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GENY(yajl_gen_array_close(g));
+	JSON_GENY(yajl_gen_array_close(g));
 	return 0;
 }
 
 static int gen_endpoint_config(yajl_gen g, const struct endpoint_config *c, bool disk)
 {
-	GENY(yajl_gen_map_open(g));
-	GEN(json_gen_kv_str(g, "EndpointConfigName", c->name));
-	GEN(json_gen_kv_str(g, "EndpointConfigArn", c->arn));
-	GEN(gen_variants(g, "ProductionVariants", c->variants, c->n_variants));
-	GEN(json_gen_kv_double(g, "CreationTime", c->creation_time));
-	GEN(async_config_gen(g, &c->async));
+	JSON_GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_kv_str(g, "EndpointConfigName", c->name));
+	JSON_GEN(json_gen_kv_str(g, "EndpointConfigArn", c->arn));
+	JSON_GEN(gen_variants(g, "ProductionVariants", c->variants, c->n_variants));
+	JSON_GEN(json_gen_kv_double(g, "CreationTime", c->creation_time));
+	JSON_GEN(async_config_gen(g, &c->async));
 	if (disk)
-		GEN(gen_tags(g, c->tags, c->n_tags));
-	GENY(yajl_gen_map_close(g));
+		JSON_GEN(gen_tags(g, c->tags, c->n_tags));
+	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
 
 static int gen_endpoint(yajl_gen g, const struct endpoint *e)
 {
-	GENY(yajl_gen_map_open(g));
-	GEN(json_gen_kv_str(g, "EndpointName", e->name));
-	GEN(json_gen_kv_str(g, "EndpointArn", e->arn));
-	GEN(json_gen_kv_str(g, "EndpointConfigName", e->config_name));
-	GEN(json_gen_kv_str(g, "EndpointStatus", e->status));
+	JSON_GENY(yajl_gen_map_open(g));
+	JSON_GEN(json_gen_kv_str(g, "EndpointName", e->name));
+	JSON_GEN(json_gen_kv_str(g, "EndpointArn", e->arn));
+	JSON_GEN(json_gen_kv_str(g, "EndpointConfigName", e->config_name));
+	JSON_GEN(json_gen_kv_str(g, "EndpointStatus", e->status));
 	if (e->failure_reason)
-		GEN(json_gen_kv_str(g, "FailureReason", e->failure_reason));
-	GEN(json_gen_kv_double(g, "CreationTime", e->creation_time));
-	GEN(json_gen_kv_double(g, "LastModifiedTime", e->last_modified_time));
-	GEN(gen_tags(g, e->tags, e->n_tags));
-	GEN(json_gen_str(g, "Berth"));
-	GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_str(g, "FailureReason", e->failure_reason));
+	JSON_GEN(json_gen_kv_double(g, "CreationTime", e->creation_time));
+	JSON_GEN(json_gen_kv_double(g, "LastModifiedTime", e->last_modified_time));
+	JSON_GEN(gen_tags(g, e->tags, e->n_tags));
+	JSON_GEN(json_gen_str(g, "Berth"));
+	JSON_GENY(yajl_gen_map_open(g));
 	if (e->legacy_mode)
-		GEN(json_gen_kv_str(g, "mode", e->legacy_mode));
+		JSON_GEN(json_gen_kv_str(g, "mode", e->legacy_mode));
 	if (e->variant_name)
-		GEN(json_gen_kv_str(g, "variant_name", e->variant_name));
-	GEN(json_gen_str(g, "containers"));
-	GENY(yajl_gen_array_open(g));
+		JSON_GEN(json_gen_kv_str(g, "variant_name", e->variant_name));
+	JSON_GEN(json_gen_str(g, "containers"));
+	JSON_GENY(yajl_gen_array_open(g));
 	for (size_t i = 0; i < e->n_containers; i++) {
 		const struct endpoint_container *c = &e->containers[i];
-		GENY(yajl_gen_map_open(g));
-		GEN(json_gen_kv_str(g, "id", c->id));
-		GEN(json_gen_kv_str(g, "hostname", c->hostname));
+		JSON_GENY(yajl_gen_map_open(g));
+		JSON_GEN(json_gen_kv_str(g, "id", c->id));
+		JSON_GEN(json_gen_kv_str(g, "hostname", c->hostname));
 		if (c->socket)
-			GEN(json_gen_kv_str(g, "socket", c->socket));
+			JSON_GEN(json_gen_kv_str(g, "socket", c->socket));
 		if (c->log)
-			GEN(json_gen_kv_str(g, "log", c->log));
+			JSON_GEN(json_gen_kv_str(g, "log", c->log));
 		if (c->variant)
-			GEN(json_gen_kv_str(g, "variant", c->variant));
-		GEN(json_gen_kv_int(g, "instance", c->instance));
-		GEN(json_gen_kv_int(g, "restarts", c->restarts));
+			JSON_GEN(json_gen_kv_str(g, "variant", c->variant));
+		JSON_GEN(json_gen_kv_int(g, "instance", c->instance));
+		JSON_GEN(json_gen_kv_int(g, "restarts", c->restarts));
 		if (c->down)
-			GEN(json_gen_kv_bool(g, "down", true));
+			JSON_GEN(json_gen_kv_bool(g, "down", true));
 		if (c->pending)
-			GEN(json_gen_kv_bool(g, "pending", true));
+			JSON_GEN(json_gen_kv_bool(g, "pending", true));
 		if (c->retiring)
-			GEN(json_gen_kv_bool(g, "retiring", true));
+			JSON_GEN(json_gen_kv_bool(g, "retiring", true));
 		if (c->uid_base > 0)
-			GEN(json_gen_kv_int(g, "uid_base", c->uid_base));
+			JSON_GEN(json_gen_kv_int(g, "uid_base", c->uid_base));
 		if (c->startup_timeout_ms > 0)
-			GEN(json_gen_kv_int(g, "startup_timeout_ms", c->startup_timeout_ms));
+			JSON_GEN(json_gen_kv_int(g, "startup_timeout_ms", c->startup_timeout_ms));
 		if (c->download_timeout_ms > 0)
-			GEN(json_gen_kv_int(g, "download_timeout_ms", c->download_timeout_ms));
+			JSON_GEN(json_gen_kv_int(g, "download_timeout_ms", c->download_timeout_ms));
 		if (c->n_devices > 0) { /* (devices) */
-			GEN(json_gen_str(g, "devices"));
-			GENY(yajl_gen_array_open(g));
+			JSON_GEN(json_gen_str(g, "devices"));
+			JSON_GENY(yajl_gen_array_open(g));
 			for (size_t j = 0; j < c->n_devices; j++)
-				GEN(json_gen_str(g, c->devices[j]));
-			GENY(yajl_gen_array_close(g));
+				JSON_GEN(json_gen_str(g, c->devices[j]));
+			JSON_GENY(yajl_gen_array_close(g));
 		}
-		GENY(yajl_gen_map_close(g));
+		JSON_GENY(yajl_gen_map_close(g));
 	}
-	GENY(yajl_gen_array_close(g));
-	GEN(gen_variants(g, "production_variants", e->variants, e->n_variants));
+	JSON_GENY(yajl_gen_array_close(g));
+	JSON_GEN(gen_variants(g, "production_variants", e->variants, e->n_variants));
 	if (e->pending_config_name)
-		GEN(json_gen_kv_str(g, "pending_config_name", e->pending_config_name));
-	GEN(async_config_gen(g, &e->async));
-	GENY(yajl_gen_map_close(g));
-	GENY(yajl_gen_map_close(g));
+		JSON_GEN(json_gen_kv_str(g, "pending_config_name", e->pending_config_name));
+	JSON_GEN(async_config_gen(g, &e->async));
+	JSON_GENY(yajl_gen_map_close(g));
+	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
 
