@@ -9,8 +9,10 @@
 #include "proto_shim.h"
 #include "shim_conn.h"
 
-int container_http(const char *shim_socket, const char *method, const char *path, const char *json_body,
-		   int timeout_ms, int *status, struct berth_buf *body, struct berth_err *err)
+/* One request to the container through its shim, connect and answer
+ * within timeout_ms. */
+static int exchange(const char *shim_socket, const struct http_client_request *req, int timeout_ms, int *status,
+		    struct berth_buf *body, struct berth_err *err)
 {
 	*status = 0;
 	long long deadline = clock_now_ms() + timeout_ms;
@@ -20,6 +22,12 @@ int container_http(const char *shim_socket, const char *method, const char *path
 		return -1;
 	_cleanup_close_ int conn = fd;
 	long long left = deadline - clock_now_ms();
+	return http_client_exchange(conn, req, left > 0 ? (int)left : 1, status, body, err);
+}
+
+int container_http(const char *shim_socket, const char *method, const char *path, const char *json_body,
+		   int timeout_ms, int *status, struct berth_buf *body, struct berth_err *err)
+{
 	struct http_client_request req = {
 		.method = method,
 		.path = path,
@@ -29,7 +37,7 @@ int container_http(const char *shim_socket, const char *method, const char *path
 		.max_head = CONTAINER_HTTP_MAX_HEAD,
 		.max_body = CONTAINER_HTTP_MAX_BODY,
 	};
-	return http_client_exchange(conn, &req, left > 0 ? (int)left : 1, status, body, err);
+	return exchange(shim_socket, &req, timeout_ms, status, body, err);
 }
 
 int container_ping(const char *shim_socket, int timeout_ms, int *status, struct berth_err *err)
@@ -41,12 +49,6 @@ int container_invoke(const char *shim_socket, const struct container_invocation 
 		     struct berth_buf *body, struct berth_err *err)
 {
 	*status = 0;
-	long long deadline = clock_now_ms() + timeout_ms;
-	int fd = -1;
-	int connect_ms = timeout_ms < CONTAINER_HTTP_CONNECT_TIMEOUT_MS ? timeout_ms : CONTAINER_HTTP_CONNECT_TIMEOUT_MS;
-	if (shim_conn_open(shim_socket, SHIM_CONTAINER_PORT, connect_ms, &fd, err) < 0)
-		return -1;
-	_cleanup_close_ int conn = fd;
 	struct berth_buf headers = BERTH_BUF_INIT;
 	int r = 0;
 	if (inv->accept)
@@ -59,7 +61,6 @@ int container_invoke(const char *shim_socket, const struct container_invocation 
 		buf_free(&headers);
 		return berth_err_set(err, ENOMEM, "POST /invocations");
 	}
-	long long left = deadline - clock_now_ms();
 	struct http_client_request req = {
 		.method = "POST",
 		.path = "/invocations",
@@ -72,7 +73,7 @@ int container_invoke(const char *shim_socket, const struct container_invocation 
 		.content_type_out = inv->content_type_out,
 		.content_type_out_len = inv->content_type_out_len,
 	};
-	r = http_client_exchange(conn, &req, left > 0 ? (int)left : 1, status, body, err);
+	r = exchange(shim_socket, &req, timeout_ms, status, body, err);
 	buf_free(&headers);
 	return r;
 }
