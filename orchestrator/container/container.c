@@ -203,6 +203,10 @@ int container_start(const struct runtime_config *cfg, const char *endpoint, cons
 		return berth_err_prefix(err, "Environment SAGEMAKER_SUBMIT_DIRECTORY");
 	if (artifact_cache_hold(cfg->state_dir, c->id, (const char *const[]){ keys[0], keys[1] }, 2, err) < 0)
 		return -1;
+	if (cache_lock >= 0) { /* held now: a prune may run while the rest starts */
+		close(cache_lock);
+		cache_lock = -1;
+	}
 	_cleanup_free_ struct kv *env = submit_fd >= 0 ? env_with_submit_dir(def) : NULL;
 	if (submit_fd >= 0 && env == NULL)
 		return berth_err_set(err, ENOMEM, "container");
