@@ -77,6 +77,17 @@ int buf_printf(struct berth_buf *b, const char *fmt, ...)
 	return r;
 }
 
+int buf_append_u64(struct berth_buf *b, unsigned long long v)
+{
+	char digits[20]; /* 2^64 - 1 has 20 */
+	size_t n = sizeof(digits);
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_append(b, digits + n, sizeof(digits) - n);
+}
+
 void buf_consume(struct berth_buf *b, size_t n)
 {
 	if (n >= b->len) {

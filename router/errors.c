@@ -48,8 +48,14 @@ out:
 
 static int append_ms(struct berth_buf *out, const char *name, uint64_t ns)
 {
-	return buf_printf(out, "%s;dur=%llu.%03llu", name, (unsigned long long)(ns / 1000000),
-			  (unsigned long long)((ns / 1000) % 1000));
+	/* "%s;dur=%llu.%03llu" without printf: on every answer's path */
+	unsigned us = (unsigned)((ns / 1000) % 1000);
+	char frac[4] = { '.', (char)('0' + us / 100), (char)('0' + us / 10 % 10), (char)('0' + us % 10) };
+	int r = buf_append_str(out, name);
+	r |= buf_append(out, ";dur=", 5);
+	r |= buf_append_u64(out, (unsigned long long)(ns / 1000000));
+	r |= buf_append(out, frac, sizeof(frac));
+	return r;
 }
 
 int render_server_timing(struct berth_buf *out, uint64_t route_ns, const struct timing_step *steps,

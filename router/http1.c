@@ -115,7 +115,12 @@ const char *http1_reason(int status)
 
 int http1_render_head(struct berth_buf *out, const struct request *req, int http_minor, bool close, bool keep_alive_10)
 {
-	int r = buf_printf(out, "HTTP/1.%d %d %s\r\n", http_minor ? 1 : 0, req->status, http1_reason(req->status));
+	/* no printf on this path: it was a fifth of the router's user time */
+	int r = buf_append_str(out, http_minor ? "HTTP/1.1 " : "HTTP/1.0 ");
+	r |= req->status >= 0 ? buf_append_u64(out, (unsigned long long)req->status) : buf_printf(out, "%d", req->status);
+	r |= buf_append(out, " ", 1);
+	r |= buf_append_str(out, http1_reason(req->status));
+	r |= buf_append(out, "\r\n", 2);
 	for (size_t i = 0; i < req->n_resp_headers; i++) {
 		const struct request_header *h = &req->resp_headers[i];
 		r |= buf_append(out, request_resp_str(req, h->name), h->name.len);
@@ -126,8 +131,11 @@ int http1_render_head(struct berth_buf *out, const struct request *req, int http
 	if (req->streaming) {
 		if (http_minor)
 			r |= buf_append_str(out, "Transfer-Encoding: chunked\r\n");
-	} else if (!(req->status < 200 || req->status == 204 || req->status == 304))
-		r |= buf_printf(out, "Content-Length: %zu\r\n", req->resp_body.len);
+	} else if (!(req->status < 200 || req->status == 204 || req->status == 304)) {
+		r |= buf_append_str(out, "Content-Length: ");
+		r |= buf_append_u64(out, req->resp_body.len);
+		r |= buf_append(out, "\r\n", 2);
+	}
 	if (close)
 		r |= buf_append_str(out, "Connection: close\r\n");
 	else if (keep_alive_10)

@@ -163,18 +163,20 @@ int invoke_route(const struct route_table *table, const char *endpoint_name, con
 	const struct route_instance *in = invoke_pick_instance(v, pick, NULL);
 	plan->instance = in;
 	if (v->mode == ROUTE_MODE_DIRECT) {
-		char names[512];
-		list_hostnames(names, sizeof(names), in);
-		if (!target_hostname)
+		char names[512]; /* for the refusals only: not on the success path */
+		if (!target_hostname) {
+			list_hostnames(names, sizeof(names), in);
 			return refuse(refusal, 400, "ValidationError",
 				      "Endpoint %s is in Direct invocation mode: the request must name its container in the %s header (one of: %s).",
 				      e->name, TARGET_CONTAINER_HEADER, names);
+		}
 		for (size_t i = 0; i < in->n_containers; i++)
 			if (strcmp(in->containers[i].hostname, target_hostname) == 0) {
 				plan->steps[0] = &in->containers[i];
 				plan->n_steps = 1;
 				return 0;
 			}
+		list_hostnames(names, sizeof(names), in);
 		return refuse(refusal, 400, "ValidationError",
 			      "Container hostname %s given in the %s header is not a container of endpoint %s (its containers: %s).",
 			      target_hostname, TARGET_CONTAINER_HEADER, e->name, names);

@@ -722,7 +722,9 @@ static void build_head(struct upstream_conn *c, const struct upstream_exchange *
 	buf_append_str(h, x->path ? x->path : "/invocations");
 	buf_append_str(h, " HTTP/1.1\r\nHost: ");
 	buf_append_str(h, x->hostname);
-	buf_printf(h, "\r\nContent-Length: %zu\r\n", x->body_len);
+	buf_append_str(h, "\r\nContent-Length: ");
+	buf_append_u64(h, x->body_len);
+	buf_append(h, "\r\n", 2);
 #define HEADER(name, value)                        \
 	if (value) {                                   \
 		buf_append_str(h, name ": ");              \

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error_json.h"
@@ -63,6 +64,32 @@ static void server_timing(void **state)
 	buf_reset(&b);
 	assert_int_equal(render_server_timing(&b, 0, NULL, 0, 999), 0);
 	assert_string_equal(b.data, "route;dur=0.000, total;dur=0.000");
+	/* hand-rolled digits (no printf on this path): as printf renders them */
+	buf_reset(&b);
+	struct timing_step big[] = { { "x", 1000000 }, { "y", 999999999 }, { "z", 10001000000 } };
+	assert_int_equal(render_server_timing(&b, 100000, big, 3, UINT64_MAX), 0);
+	char want[256];
+	snprintf(want, sizeof(want), "route;dur=0.100, x;dur=1.000, y;dur=999.999, z;dur=10001.000, total;dur=%llu.%03llu",
+		 (unsigned long long)(UINT64_MAX / 1000000), (unsigned long long)(UINT64_MAX / 1000 % 1000));
+	assert_string_equal(b.data, want);
+	buf_free(&b);
+}
+
+static void append_u64(void **state)
+{
+	(void)state;
+	const unsigned long long values[] = { 0, 1, 9, 10, 99, 100, 4294967295ull, 4294967296ull, 10000000000000000000ull,
+					      UINT64_MAX };
+	struct berth_buf b = BERTH_BUF_INIT;
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "a%llu", values[i]);
+		buf_reset(&b);
+		assert_int_equal(buf_append_str(&b, "a"), 0);
+		assert_int_equal(buf_append_u64(&b, values[i]), 0);
+		assert_string_equal(b.data, want);
+		assert_int_equal(b.len, strlen(want));
+	}
 	buf_free(&b);
 }
 
@@ -132,6 +159,7 @@ int main(void)
 		cmocka_unit_test(message_body),
 		cmocka_unit_test(model_error_body),
 		cmocka_unit_test(server_timing),
+		cmocka_unit_test(append_u64),
 		cmocka_unit_test(runtime_error_answer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
