@@ -77,15 +77,22 @@ int buf_printf(struct berth_buf *b, const char *fmt, ...)
 	return r;
 }
 
-int buf_append_u64(struct berth_buf *b, unsigned long long v)
+size_t buf_format_u64(char out[BUF_U64_DIGITS], unsigned long long v)
 {
-	char digits[20]; /* 2^64 - 1 has 20 */
+	char digits[BUF_U64_DIGITS]; /* 2^64 - 1 has 20 */
 	size_t n = sizeof(digits);
 	do {
 		digits[--n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	return buf_append(b, digits + n, sizeof(digits) - n);
+	memcpy(out, digits + n, sizeof(digits) - n);
+	return sizeof(digits) - n;
+}
+
+int buf_append_u64(struct berth_buf *b, unsigned long long v)
+{
+	char digits[BUF_U64_DIGITS];
+	return buf_append(b, digits, buf_format_u64(digits, v));
 }
 
 void buf_consume(struct berth_buf *b, size_t n)

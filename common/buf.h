@@ -23,7 +23,10 @@ int buf_append_str(struct berth_buf *b, const char *s);
 int buf_printf(struct berth_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct berth_buf *b, const char *fmt, va_list ap);
 /* v in decimal, as "%llu" would print it, without printf's cost (hot paths:
- * response heads, Content-Length). */
+ * response heads, Content-Length). buf_format_u64 writes the digits to
+ * out (no NUL) and returns how many. */
+#define BUF_U64_DIGITS 20
+size_t buf_format_u64(char out[BUF_U64_DIGITS], unsigned long long v);
 int buf_append_u64(struct berth_buf *b, unsigned long long v);
 /* Drops the first n bytes (n <= len), keeping the rest. */
 void buf_consume(struct berth_buf *b, size_t n);

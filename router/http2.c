@@ -402,7 +402,12 @@ static void h2_send(struct request *req)
 	char names[REQUEST_MAX_RESPONSE_HEADERS][64];
 	char status[12], length[24];
 	size_t n = 0;
-	snprintf(status, sizeof(status), "%03d", req->status % 1000);
+	/* no printf on a request's path (see http1_render_head) */
+	unsigned code = (unsigned)(req->status % 1000 + 1000) % 1000; /* "%03d" of it, never negative */
+	status[0] = (char)('0' + code / 100);
+	status[1] = (char)('0' + code / 10 % 10);
+	status[2] = (char)('0' + code % 10);
+	status[3] = '\0';
 	nva[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
 	for (size_t i = 0; i < req->n_resp_headers; i++) {
 		const struct request_header *h = &req->resp_headers[i];
@@ -414,8 +419,8 @@ static void h2_send(struct request *req)
 					 h->value.len, NGHTTP2_NV_FLAG_NONE };
 	}
 	if (!req->streaming) {
-		int ln = snprintf(length, sizeof(length), "%zu", req->resp_body.len);
-		nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length, 14, (size_t)ln,
+		size_t ln = buf_format_u64(length, req->resp_body.len);
+		nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)length, 14, ln,
 					 NGHTTP2_NV_FLAG_NONE };
 		req->resp_body_sent = 0;
 	}

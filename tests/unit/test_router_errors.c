@@ -89,6 +89,10 @@ static void append_u64(void **state)
 		assert_int_equal(buf_append_u64(&b, values[i]), 0);
 		assert_string_equal(b.data, want);
 		assert_int_equal(b.len, strlen(want));
+		char digits[BUF_U64_DIGITS];
+		size_t n = buf_format_u64(digits, values[i]);
+		assert_int_equal(n, strlen(want) - 1);
+		assert_memory_equal(digits, want + 1, n);
 	}
 	buf_free(&b);
 }
