@@ -18,7 +18,10 @@ What is measured
   connected inside the namespace). Every hop measured is a loopback TCP hop;
   the router's load generator runs on the host loopback.
   Each proxy's CPU per request (user + system time of its processes over
-  the requests served) is shown with its spread (min-max over rounds);
+  the requests served) is shown with its spread (min-max over rounds),
+  and its sleeps per request (voluntary context switches of its threads:
+  at one client each one is a wake-up on the request's path, the part of
+  the one-client latency a proxy that blocks in epoll cannot cut);
   the router's CPU ratio to nginx (HTTP/1.1) and to nghttpx (h2c) at 64
   clients is the ratio of the medians, with the spread of the per-round
   ratios (target <= 0.85x). --only-proxy runs just these figures.
@@ -123,6 +126,20 @@ def cpu_seconds(pids):
                 continue
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def sleeps(pids):
+    """Times the threads of pids went to sleep waiting (voluntary context
+    switches): at one client, each is a wake-up on the request's path."""
+    total = 0
+    for pid in pids:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+            except (OSError, StopIteration):
+                continue
+    return total
 
 
 def reap_orphans():
@@ -1139,12 +1156,13 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
                 jobs.append(("wrk h1", lambda: wrk(h1, a.wrk_seconds, clients,
                                                    wscript_router if name == "berth-router" else wscript_plain, ns)))
                 for tool, job in jobs:
-                    c0 = cpu_seconds(cpu_pids[name])
+                    c0, s0 = cpu_seconds(cpu_pids[name]), sleeps(cpu_pids[name])
                     rps, p50, p99, count = job()
                     cpu_us = (cpu_seconds(cpu_pids[name]) - c0) * 1e6 / count
-                    runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us))
+                    sleeps_per_req = (sleeps(cpu_pids[name]) - s0) / count
+                    runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us, sleeps_per_req))
     for key, vals in runs.items():
-        res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(4))
+        res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(5))
 
     def cpu_ratio(tool, clients, other):
         """router CPU/req over other's: ratio of the medians, and the
@@ -1160,7 +1178,7 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
                 r = res.get((name, tool, clients))
                 if not r:
                     continue
-                rps, p50, p99, cpu_us = r
+                rps, p50, p99, cpu_us, sleeps_per_req = r
                 ratios = []
                 if name != "direct":
                     ratios.append(f"{rps / d[0]:.2f}x direct rps, p50 {p50 - d[1]:+.0f} us")
@@ -1174,7 +1192,7 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
                 cpus = [v[3] for v in runs[(name, tool, clients)]]
                 rep.row(f"{tool}, {clients} client{'s' if clients > 1 else ''}, {name}",
                         f"{rps:,.0f} req/s, p50 {p50:.0f} us, p99 {p99:.0f} us, {who} CPU {cpu_us:.1f} us/req "
-                        f"(rounds {spread(cpus)})",
+                        f"(rounds {spread(cpus)}), {sleeps_per_req:.2f} sleeps/req",
                         "; ".join(ratios) or ("baseline (HTTP/1.1)" if tool == "h2load h2c" else "baseline"), "")
     d1 = res[("direct", "h2load h1", 1)]
     for tool in ("h2load h1", "h2load h2c", "wrk h1"):
