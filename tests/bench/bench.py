@@ -1038,7 +1038,7 @@ def bench_async(b, image, netns, rep, n=200):
 
 # ---- registry images -------------------------------------------------------------
 
-SKLEARN_LAYOUT = "/var/cache/berth/images/sklearn-mme/oci"
+SKLEARN_LAYOUT = os.path.join(os.environ.get("BERTH_IMAGE_CACHE") or "/var/cache/berth/images", "sklearn-mme/oci")
 
 
 def bench_registry(build, rep, rounds):
