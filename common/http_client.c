@@ -55,17 +55,23 @@ static const struct http_response_callbacks callbacks = { .on_head = on_head, .o
 static const struct http_response_callbacks callbacks_with_headers = { .on_header = on_header, .on_head = on_head,
 									.on_body = on_body };
 
-/* Waits for events on conn until deadline. 1: ready; 0: deadline passed; -1: errno. */
-static int wait_for(int conn, short events, long long deadline)
+/* Waits for events on conn until deadline, or until the request's stop_fd
+ * is readable. 1: ready; 0: deadline passed; -1: errno (ECANCELED: stop). */
+static int wait_for(int conn, short events, long long deadline, const struct http_client_request *req)
 {
 	for (;;) {
 		long long left = deadline - clock_now_ms();
 		if (left <= 0)
 			return 0;
-		struct pollfd p = { .fd = conn, .events = events };
-		int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		struct pollfd p[2] = { { .fd = conn, .events = events },
+				       { .fd = req->stop_fd ? *req->stop_fd : -1, .events = POLLIN } };
+		int r = poll(p, 2, left > 60000 ? 60000 : (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r > 0 && (p[1].revents & POLLIN)) {
+			errno = ECANCELED;
+			return -1;
+		}
 		if (r != 0)
 			return r < 0 ? -1 : 1;
 	}
@@ -84,7 +90,7 @@ static int send_all(int conn, const char *data, size_t len, const struct http_cl
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_for(conn, POLLOUT, deadline);
+			int w = wait_for(conn, POLLOUT, deadline, req);
 			if (w == 0)
 				return berth_err_set(err, ETIMEDOUT, "%s %s: the request could not be sent within %d ms",
 						     req->method, req->path, timeout_ms);
@@ -134,7 +140,7 @@ static int read_answer(int conn, struct http_response *parser, struct exchange *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_for(conn, POLLIN, deadline);
+			int w = wait_for(conn, POLLIN, deadline, req);
 			if (w == 0)
 				return berth_err_set(err, ETIMEDOUT, "%s %s: no complete response within %d ms",
 						     req->method, req->path, timeout_ms);

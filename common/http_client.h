@@ -29,13 +29,17 @@ struct http_client_request {
 	/* (async) when set, gets the answer's Content-Type (cut to its size; "" when none) */
 	char *content_type_out;
 	size_t content_type_out_len;
+	/* (async) when set, *stop_fd turning readable ends the exchange at
+	 * once with ECANCELED (the caller is shutting down) */
+	const int *stop_fd;
 };
 
 /* Sends req on conn and reads the whole answer within timeout_ms.
  * *status = its status; body (may be NULL: the body is read and dropped)
  * gets its decoded body, NUL-terminated. -1 with err ("METHOD PATH: what
  * happened": ETIMEDOUT, EPROTO for a malformed or early-closed answer,
- * EMSGSIZE over a bound) when no complete answer came. */
+ * EMSGSIZE over a bound, ECANCELED when stop_fd turned readable) when no
+ * complete answer came. */
 int http_client_exchange(int conn, const struct http_client_request *req, int timeout_ms, int *status,
 			 struct berth_buf *body, struct berth_err *err);
 

@@ -1,6 +1,7 @@
 /* iobatch.c — socket sends and receives batched into one io_uring_enter,
  * or one plain call each. See iobatch.h for the contract. */
 #include <errno.h>
+#include <stdint.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,14 @@
 struct iobatch {
 	bool have_ring;
 	struct io_uring ring;
+	uint32_t seq; /* the batch being run, in each completion's user data */
 	char why_not[128];
 };
+
+/* user data: the batch's sequence number above the operation's index, so
+ * a completion left over from an earlier batch is never taken for one of
+ * this batch's */
+static uint64_t tag(uint32_t seq, size_t i) { return (uint64_t)seq << 32 | (uint32_t)i; }
 
 struct iobatch *iobatch_new(bool use_uring)
 {
@@ -25,7 +32,12 @@ struct iobatch *iobatch_new(bool use_uring)
 	}
 	/* twice the batch: a partly reaped ring never refuses a submission.
 	 * Made disabled, so that it can be restricted before its first use. */
-	int r = io_uring_queue_init(2 * IOBATCH_MAX, &b->ring, IORING_SETUP_R_DISABLED);
+	/* SUBMIT_ALL: an operation refused at submission (it gets its error
+	 * completion) does not leave the ones after it unsubmitted while the
+	 * batch waits for all of them (Linux 5.18) */
+	int r = io_uring_queue_init(2 * IOBATCH_MAX, &b->ring, IORING_SETUP_R_DISABLED | IORING_SETUP_SUBMIT_ALL);
+	if (r == -EINVAL) /* an older kernel: berth's operations are not refused at submission anyway */
+		r = io_uring_queue_init(2 * IOBATCH_MAX, &b->ring, IORING_SETUP_R_DISABLED);
 	if (r < 0) {
 		snprintf(b->why_not, sizeof(b->why_not), "io_uring_setup: %s", strerror(-r));
 		return b;
@@ -62,7 +74,7 @@ int iobatch_try_nop(struct iobatch *b)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_nop(sqe);
-	io_uring_sqe_set_data64(sqe, UINT64_MAX);
+	io_uring_sqe_set_data64(sqe, UINT64_MAX); /* no batch's tag */
 	int r = io_uring_submit_and_wait(&b->ring, 1);
 	if (r < 0)
 		return r;
@@ -121,7 +133,7 @@ void iobatch_run(struct iobatch *b, struct iobatch_op *ops, size_t n)
 			io_uring_prep_sendmsg(sqe, ops[i].fd, ops[i].msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		else
 			io_uring_prep_recv(sqe, ops[i].fd, ops[i].buf, ops[i].len, MSG_DONTWAIT);
-		io_uring_sqe_set_data64(sqe, i);
+		io_uring_sqe_set_data64(sqe, tag(b->seq, i));
 		ops[i].result = -EINPROGRESS;
 	}
 	/* MSG_DONTWAIT: every operation completes during the submission (a full
@@ -149,8 +161,9 @@ void iobatch_run(struct iobatch *b, struct iobatch_op *ops, size_t n)
 			continue;
 		if (w < 0)
 			break;
-		size_t i = (size_t)io_uring_cqe_get_data64(cqe);
-		if (i < n && ops[i].result == -EINPROGRESS) {
+		uint64_t data = io_uring_cqe_get_data64(cqe);
+		size_t i = (size_t)(uint32_t)data;
+		if (data >> 32 == b->seq && i < n && ops[i].result == -EINPROGRESS) {
 			ops[i].result = cqe->res;
 			done++;
 		}
@@ -159,4 +172,5 @@ void iobatch_run(struct iobatch *b, struct iobatch_op *ops, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].result == -EINPROGRESS)
 			ops[i].result = -EIO;
+	b->seq++;
 }

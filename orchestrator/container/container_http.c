@@ -72,6 +72,7 @@ int container_invoke(const char *shim_socket, const struct container_invocation 
 		.extra_headers = headers.data,
 		.content_type_out = inv->content_type_out,
 		.content_type_out_len = inv->content_type_out_len,
+		.stop_fd = inv->stop_fd,
 	};
 	r = exchange(shim_socket, &req, timeout_ms, status, body, err);
 	buf_free(&headers);

@@ -33,6 +33,7 @@ struct container_invocation {
 	size_t max_body;
 	char *content_type_out;
 	size_t content_type_out_len;
+	const int *stop_fd; /* may be NULL; see http_client.h */
 };
 int container_invoke(const char *shim_socket, const struct container_invocation *inv, int timeout_ms, int *status,
 		     struct berth_buf *body, struct berth_err *err);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ static struct async_queue *queue_of(struct runtime *rt)
 	if (q == NULL)
 		return NULL;
 	q->rt = rt;
+	/* without it a stop waits (briefly) for runs instead of ending them */
+	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -523,6 +526,8 @@ void runtime_async_stop(struct runtime *rt)
 	pthread_mutex_lock(&q->mu);
 	q->stopping = true;
 	async_kick(q);
+	if (q->stop_fd >= 0 && eventfd_write(q->stop_fd, 1) < 0)
+		log_warn("asynchronous inference: cannot tell running requests to stop: %s", strerror(errno));
 	bool started = q->started;
 	pthread_mutex_unlock(&q->mu);
 	if (started)
@@ -547,6 +552,8 @@ void runtime_async_stop(struct runtime *rt)
 	for (size_t i = 0; i < q->n_slots; i++)
 		free(q->slots[i].key);
 	free(q->slots);
+	if (q->stop_fd >= 0)
+		close(q->stop_fd);
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->mu);
 	free(q);

@@ -55,6 +55,7 @@ struct async_queue {
 	struct async_slot *slots;
 	size_t n_slots;
 	bool stopping, started;
+	int stop_fd;                   /* an eventfd, readable once stopping: runs give up (-1: none) */
 	unsigned long long events;     /* bumped by async_kick: the scheduler looks again */
 	long long stats_pushed_ms;     /* monotonic */
 	bool stats_dirty;

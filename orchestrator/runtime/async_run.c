@@ -257,6 +257,7 @@ static void run_request(struct async_queue *q, struct async_item *it)
 			.max_body = max,
 			.content_type_out = ctype,
 			.content_type_out_len = sizeof(ctype),
+			.stop_fd = q->stop_fd >= 0 ? &q->stop_fd : NULL,
 		};
 		buf_reset(&answer);
 		if (container_invoke(it->steps[i], &inv, (int)(left > 3600000 ? 3600000 : left), &status, &answer, &err) < 0) {
@@ -270,7 +271,12 @@ static void run_request(struct async_queue *q, struct async_item *it)
 		answer = swap;
 		step_ctype = ctype[0] ? ctype : step_ctype;
 	}
-	if (status == -1 && err.errnum == ETIMEDOUT) {
+	if (status == -1 && err.errnum == ECANCELED) {
+		/* berthd is stopping: the record and its marker stay, and the
+		 * next start fails the request (it may have run in part) */
+		log_info("asynchronous request %s of endpoint %s: berthd is stopping; the run is given up and left for "
+			 "the next start, which writes its failure (it is never sent twice)", it->id, it->endpoint);
+	} else if (status == -1 && err.errnum == ETIMEDOUT) {
 		fail_with(q, it, "Inference request timed out: the container of endpoint %s did not answer within the "
 			  "InvocationTimeoutSeconds of %lld s.", it->endpoint, it->timeout_s);
 	} else if (status == -1) {

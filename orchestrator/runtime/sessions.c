@@ -131,8 +131,9 @@ static void log_open(struct runtime *rt)
 
 /* Records one change: a line appended (one write, then fdatasync), or the
  * whole snapshot when the log has grown past the pins it holds or cannot
- * be written. */
-static void persist(struct runtime *rt, const char *op, const char *endpoint, const char *id)
+ * be written. s: the pin a "pin" line records (NULL for "unpin"). */
+static void persist(struct runtime *rt, const char *op, const char *endpoint, const char *id,
+		    const struct runtime_session *s)
 {
 	if (rt->sessions_log_fd < 0 || rt->sessions_log_lines >= rt->n_sessions + SESSIONS_LOG_SLACK) {
 		snapshot(rt);
@@ -140,8 +141,6 @@ static void persist(struct runtime *rt, const char *op, const char *endpoint, co
 	}
 	yajl_gen g = json_gen_new();
 	struct berth_buf line = BERTH_BUF_INIT;
-	ssize_t at = strcmp(op, "pin") == 0 ? find(rt, endpoint, id) : -1;
-	const struct runtime_session *s = at >= 0 ? &rt->sessions[at] : NULL;
 	bool built = g != NULL && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_str(g, "op", op) == 0 &&
 		     json_gen_kv_str(g, "endpoint", endpoint) == 0 && json_gen_kv_str(g, "id", id) == 0 &&
 		     (s == NULL || (json_gen_kv_str(g, "variant", s->variant) == 0 &&
@@ -164,9 +163,9 @@ static void persist(struct runtime *rt, const char *op, const char *endpoint, co
 	buf_free(&line);
 }
 
-/* Adds or replaces a pin from its JSON object; -1 when it is not valid or
- * does not fit (the reason logged by the caller). */
-static int add(struct runtime *rt, yajl_val v, long long now, const char **why)
+/* Adds or replaces a pin from its JSON object: its index, or -1 when it is
+ * not valid or does not fit (the reason logged by the caller). */
+static ssize_t add(struct runtime *rt, yajl_val v, long long now, const char **why)
 {
 	const char *endpoint = json_get_string(v, "endpoint"), *id = json_get_string(v, "id");
 	const char *variant = json_get_string(v, "variant"), *instance = json_get_string(v, "instance");
@@ -194,7 +193,7 @@ static int add(struct runtime *rt, yajl_val v, long long now, const char **why)
 	if (at >= 0) {
 		session_clear(&rt->sessions[at]);
 		rt->sessions[at] = s;
-		return 0;
+		return at;
 	}
 	if (rt->n_sessions == rt->cap_sessions) {
 		size_t cap = rt->cap_sessions ? rt->cap_sessions * 2 : 16;
@@ -207,8 +206,8 @@ static int add(struct runtime *rt, yajl_val v, long long now, const char **why)
 		rt->sessions = grown;
 		rt->cap_sessions = cap;
 	}
-	rt->sessions[rt->n_sessions++] = s;
-	return 0;
+	rt->sessions[rt->n_sessions] = s;
+	return (ssize_t)rt->n_sessions++;
 }
 
 /* Applies STATE_DIR/sessions.log over what the snapshot gave. */
@@ -236,7 +235,7 @@ static void replay(struct runtime *rt, long long now, size_t *dropped)
 		const char *op = v ? json_get_string(v, "op") : NULL;
 		const char *why;
 		if (op != NULL && strcmp(op, "pin") == 0) {
-			if (add(rt, v, now, &why) == 0)
+			if (add(rt, v, now, &why) >= 0)
 				applied++;
 			else
 				(*dropped)++;
@@ -308,8 +307,9 @@ void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req)
 	pthread_mutex_lock(rt->lock);
 	if (strcmp(op, "session_pin") == 0) {
 		const char *why;
-		if (add(rt, req, now, &why) == 0)
-			persist(rt, "pin", json_get_string(req, "endpoint"), json_get_string(req, "id"));
+		ssize_t at = add(rt, req, now, &why);
+		if (at >= 0)
+			persist(rt, "pin", rt->sessions[at].endpoint, rt->sessions[at].id, &rt->sessions[at]);
 		else
 			log_warn("router's session pin not kept: %s", why);
 	} else {
@@ -317,7 +317,7 @@ void runtime_session_handle(struct runtime *rt, const char *op, yajl_val req)
 		ssize_t at = endpoint && id ? find(rt, endpoint, id) : -1;
 		if (at >= 0) {
 			remove_at(rt, (size_t)at);
-			persist(rt, "unpin", endpoint, id);
+			persist(rt, "unpin", endpoint, id, NULL);
 		}
 	}
 	pthread_mutex_unlock(rt->lock);

@@ -83,8 +83,9 @@ def pytest_tmp_root():
 
 
 def shared_image_dir():
-    """make framework-images' cache: the example images and their model.tar.gz."""
-    return "/var/cache/berth/images"
+    """make framework-images' cache: the example images and their model.tar.gz
+    (BERTH_IMAGE_CACHE, as examples/lib/build-oci-image.sh takes it)."""
+    return os.environ.get("BERTH_IMAGE_CACHE") or "/var/cache/berth/images"
 
 
 def echo_rootfs():

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -423,6 +424,39 @@ def test_berthd_kill_9_with_requests_queued_and_running(berth):
     assert outs == [b'{"invocations":2}', b'{"invocations":3}'], outs
     bh.wait_until(lambda: async_records(berth) == [], 5, "every record removed")
     assert not os.path.exists(object_path(berth, results[0]["OutputLocation"]))
+    bh.delete_stack(berth, name, name + "-cfg", ep)
+    berth.assert_serving()
+
+
+def test_berthd_sigterm_with_a_request_running(berth):
+    """A graceful stop while a request runs: berthd gives the run up at
+    once (it does not wait for the container), exits cleanly with nothing
+    leaked, and the next start fails that request (never runs it twice)
+    and runs the one queued behind it."""
+    name = bh.unique_name("aterm")
+    ep, _, _ = async_stack(berth, name, max_concurrent=1, env={"ECHO_MODE": "count"})
+    url = put_object(berth, name + "/in/x", b"payload")
+    results = invoke_async(berth, [
+        dict(EndpointName=ep, InputLocation=url, InferenceId="running", CustomAttributes="stream=2,delay=30000"),
+        dict(EndpointName=ep, InputLocation=url, InferenceId="queued")])
+    assert all(r.get("status") == 202 for r in results), results
+    running = lambda: [p for p in glob.glob(os.path.join(berth.state_dir, "async", "*.running"))]
+    bh.wait_until(lambda: len(running()) == 1, 10, "the first request running")
+    t0 = time.monotonic()
+    berth.berthd.send_signal(signal.SIGTERM)
+    code = berth.berthd.wait(timeout=20)
+    took = time.monotonic() - t0
+    assert code == 0, (code, berth.log_tail())
+    assert took < 5, "berthd took %.1f s to stop: it waited for the running request" % took
+    assert berth.sanitizer_reports() == []
+    assert "left for the next start" in berthd_log(berth)
+    records = [p for p in async_records(berth) if p.endswith(".json")]
+    assert len(running()) == 1 and len(records) == 2, ("both requests still on disk", async_records(berth))
+    berth.start_berthd()
+    text = wait_object(berth, results[0]["FailureLocation"], timeout=20).decode()
+    assert text.startswith("berthd restarted while this inference request was running"), text
+    assert wait_object(berth, results[1]["OutputLocation"], timeout=20) == b'{"invocations":2}'
+    bh.wait_until(lambda: async_records(berth) == [], 5, "every record removed")
     bh.delete_stack(berth, name, name + "-cfg", ep)
     berth.assert_serving()
 
