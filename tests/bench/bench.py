@@ -25,6 +25,10 @@ What is measured
   the router's CPU ratio to nginx (HTTP/1.1) and to nghttpx (h2c) at 64
   clients is the ratio of the medians, with the spread of the per-round
   ratios (target <= 0.85x). --only-proxy runs just these figures.
+  --router-before BINARY runs a second router binary (the build before a
+  change) alternately with the build's in every round, on the same berthd
+  and container: rows "berth-router before", and on the router's rows its
+  p50 and CPU against it, with the spread of the per-round differences.
 - Serial pipelines of N = 1, 2, 5, 15 echo steps through the router, 1
   client: p50, the router's CPU per request (with its spread over
   rounds), and the cost of one more hop ((p50(N) - p50(1)) / (N - 1))
@@ -92,6 +96,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import berth_helpers as bh  # noqa: E402  keys and botocore's signing, as the tests use them
 
 BODY = b"x" * 64
+BEFORE = "berth-router before"  # bench.py --router-before
 SIGV4_BODY = b"x" * 1024
 CLONE_NEWNET = 0x40000000
 
@@ -234,6 +239,7 @@ class Berth:
         if tls:
             rargs += ["--tls-listen", f"127.0.0.1:{self.tls_port}"]
         self.router = subprocess.Popen(rargs, stdout=rlog, stderr=rlog)
+        self.rargs, self.rlog = rargs, rlog
         wait_for(self._ping, 10, "berth-router")
         cfg = dict(retries={"max_attempts": 1})
         if auth == "none":
@@ -243,6 +249,18 @@ class Berth:
                                aws_secret_access_key=self.admin_key[1], **kw)
         self.rt = boto3.client("sagemaker-runtime", aws_access_key_id=self.invoke_key[0],
                                aws_secret_access_key=self.invoke_key[1], **kw)
+
+    def use_router(self, binary):
+        """Runs binary as the router (same flags, same berthd), stopping
+        the one running if it is another; True when it was restarted."""
+        if self.rargs[0] == binary:
+            return False
+        self.router.send_signal(signal.SIGTERM)
+        self.router.wait(10)
+        self.rargs = [binary] + self.rargs[1:]
+        self.router = subprocess.Popen(self.rargs, stdout=self.rlog, stderr=self.rlog)
+        wait_for(self._ping, 10, "berth-router")
+        return True
 
     def signed(self, url, body, headers=(), port=None):
         """headers ("name: value" strings) plus the SigV4 signature of a
@@ -1175,37 +1193,69 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
     res = {}
     wscript_plain = wrk_script(os.path.join(tmp, "plain.lua"), [])
 
+    # --router-before: a second router binary, alternated with the build's
+    # in every round on the same berthd and container (a change's effect
+    # inside one run, where the machine's drift hits both alike)
+    binaries = {"berth-router": b.rargs[0]}
+    if a.router_before:
+        binaries[BEFORE] = os.path.abspath(a.router_before)
+        targets[BEFORE] = targets["berth-router"]
+
     def sign_router():
         """The router's header set signed anew (for the next 15 minutes)."""
         hdr = b.signed(router_url, BODY, rhdr)
-        targets["berth-router"] = (router_url, router_url, router_url, hdr, None)
+        for name in binaries:
+            targets[name] = (router_url, router_url, router_url, hdr, None)
         return wrk_script(os.path.join(tmp, "router.lua"), [tuple(h.split(": ", 1)) for h in hdr])
     wscript_router = sign_router()
-    cpu_pids = {"direct": [pid], "berth-router": [b.router.pid], "nginx": proc_tree(nginx.proc.pid),
-                "nghttpx": proc_tree(nghttpx.proc.pid)}
+    cpu_pids = {"direct": [pid], "nginx": proc_tree(nginx.proc.pid), "nghttpx": proc_tree(nghttpx.proc.pid)}
+
+    def switch_router(name):
+        """The router binary of name running, its pool warm; its pids."""
+        if b.use_router(binaries[name]):
+            for attempt in range(50):  # the route table comes from berthd right after the start
+                try:
+                    h2load(router_url, 500, 1, True, body, targets[name][3], os.path.join(tmp, "warm"))
+                    break
+                except RuntimeError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
+        return [b.router.pid]
     # warm every path (pools, page cache)
     for name, (_, h1, h2, hdr, ns) in targets.items():
+        if name in binaries:
+            switch_router(name)
         h2load(h1, 2000, 4, True, body, hdr, os.path.join(tmp, "warm"), ns)
     # Rounds interleave the variants, so that drift in the machine's
     # background load hits them alike; each figure is the median over rounds.
     runs = {}
-    for _ in range(a.bench_rounds):
+    for rnd in range(a.bench_rounds):
         wscript_router = sign_router()
+        # the two routers run back to back, in turns first (where a run
+        # sits in the round showed in the figures)
+        order = [k for k in targets if k != BEFORE]
+        if BEFORE in targets:
+            order.insert(order.index("berth-router") + (rnd % 2 == 0), BEFORE)
         for clients in (1, 64):
             n = a.requests if clients == 1 else a.requests64
-            for name, (_, h1, h2, hdr, ns) in targets.items():
+            for name in order:
+                _, h1, h2, hdr, ns = targets[name]
                 jobs = [("h2load h1", lambda: h2load(h1, n, clients, True, body, hdr, os.path.join(tmp, "log"), ns))]
                 if h2:
                     jobs.append(("h2load h2c", lambda: h2load(h2, n, clients, False, body, hdr,
                                                               os.path.join(tmp, "log"), ns)))
                 jobs.append(("wrk h1", lambda: wrk(h1, a.wrk_seconds, clients,
-                                                   wscript_router if name == "berth-router" else wscript_plain, ns)))
+                                                   wscript_router if name in binaries else wscript_plain, ns)))
+                if name in binaries:
+                    cpu_pids[name] = switch_router(name)
                 for tool, job in jobs:
                     c0, s0 = cpu_seconds(cpu_pids[name]), sleeps(cpu_pids[name])
                     rps, p50, p99, count = job()
                     cpu_us = (cpu_seconds(cpu_pids[name]) - c0) * 1e6 / count
                     sleeps_per_req = (sleeps(cpu_pids[name]) - s0) / count
                     runs.setdefault((name, tool, clients), []).append((rps, p50, p99, cpu_us, sleeps_per_req))
+    switch_router("berth-router")  # the build's router for what follows
     for key, vals in runs.items():
         res[key] = tuple(statistics.median(v[i] for v in vals) for i in range(5))
 
@@ -1219,7 +1269,7 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
     for tool in ("h2load h1", "h2load h2c", "wrk h1"):
         for clients in (1, 64):
             d = res.get(("direct", tool if tool != "h2load h2c" else "h2load h1", clients))
-            for name in ("direct", "berth-router", "nginx", "nghttpx"):
+            for name in ("direct", "berth-router", BEFORE, "nginx", "nghttpx"):
                 r = res.get((name, tool, clients))
                 if not r:
                     continue
@@ -1228,6 +1278,12 @@ def bench_proxy(b, ep, body, tmp, rep, a, proxies):
                 if name != "direct":
                     ratios.append(f"{rps / d[0]:.2f}x direct rps, p50 {p50 - d[1]:+.0f} us")
                 if name == "berth-router":
+                    if (BEFORE, tool, clients) in res:
+                        ratio, per_round = cpu_ratio(tool, clients, BEFORE)
+                        b50 = [x[1] - y[1] for x, y in zip(runs[(name, tool, clients)], runs[(BEFORE, tool, clients)])]
+                        ratios.append(f"vs. before: p50 {p50 - res[(BEFORE, tool, clients)][1]:+.0f} us "
+                                      f"(rounds {spread(b50, '{:+.0f}')}), {ratio:.2f}x its CPU "
+                                      f"(rounds {spread(per_round, '{:.2f}')})")
                     for other in ("nginx", "nghttpx"):
                         if (other, tool, clients) in res:
                             ratio, per_round = cpu_ratio(tool, clients, other)
@@ -1297,6 +1353,9 @@ def main():
     ap.add_argument("--only-registry", action="store_true", help="run only the registry image figures")
     ap.add_argument("--only-proxy", action="store_true",
                     help="run only the router overhead figures (direct, berth-router, nginx, nghttpx)")
+    ap.add_argument("--router-before", metavar="BINARY",
+                    help="another berth-router (the build before a change): the router overhead rounds run it "
+                         "alternately with --build's, rows 'berth-router before' and the change's deltas")
     ap.add_argument("--only-async", action="store_true", help="run only the InvokeEndpointAsync queue figure")
     ap.add_argument("--async-requests", type=int, default=200, help="requests of the async figure")
     ap.add_argument("--tls-requests", type=int, default=60000, help="h2load requests per TLS figure")
