@@ -226,8 +226,12 @@ static int gen_describe_endpoint(yajl_gen g, const struct api_ctx *ctx, const st
 		     json_gen_kv_double(g, "CurrentWeight", v->initial_weight) == 0 &&
 		     json_gen_kv_double(g, "DesiredWeight", v->initial_weight) == 0 &&
 		     json_gen_kv_int(g, "CurrentInstanceCount", current_instance_count(e, v, m)) == 0 &&
-		     json_gen_kv_int(g, "DesiredInstanceCount", v->initial_instance_count) == 0 &&
-		     gen_ok(yajl_gen_map_close(g));
+		     json_gen_kv_int(g, "DesiredInstanceCount", v->initial_instance_count) == 0;
+		if (ok && v->routing_least_outstanding)
+			ok = json_gen_str(g, "RoutingConfig") == 0 && gen_ok(yajl_gen_map_open(g)) &&
+			     json_gen_kv_str(g, "RoutingStrategy", "LEAST_OUTSTANDING_REQUESTS") == 0 &&
+			     gen_ok(yajl_gen_map_close(g));
+		ok = ok && gen_ok(yajl_gen_map_close(g));
 	}
 	ok = ok && gen_ok(yajl_gen_array_close(g)) && json_gen_kv_str(g, "EndpointStatus", e->status) == 0;
 	/* (added) also on InService: a rolled-back update or a restarted

@@ -51,8 +51,6 @@ struct unsupported_member {
 						"accepted)", true },                                              \
 	{ OP, SCOPE_VARIANT, "ManagedInstanceScaling", "berth does not scale instances by itself; use "          \
 						       "UpdateEndpointWeightsAndCapacities", false },             \
-	{ OP, SCOPE_VARIANT, "RoutingConfig", "berth always routes a variant's requests to the instance with "   \
-					      "the fewest outstanding requests", false },                       \
 	{ OP, SCOPE_VARIANT, "InferenceAmiVersion", "containers run on this host's kernel and drivers, not on "  \
 						    "a SageMaker AMI", false },                                   \
 	{ OP, SCOPE_VARIANT, "CapacityReservationConfig", "there are no capacity reservations on one host",     \

@@ -242,6 +242,7 @@ struct variant *variants_dup(const struct variant *v, size_t n)
 		r[i].initial_weight = v[i].initial_weight;
 		r[i].startup_health_check_timeout_s = v[i].startup_health_check_timeout_s;
 		r[i].model_data_download_timeout_s = v[i].model_data_download_timeout_s;
+		r[i].routing_least_outstanding = v[i].routing_least_outstanding;
 		r[i].mode = dup_or_null(v[i].mode, &ok);
 	}
 	if (!ok) {
@@ -414,6 +415,12 @@ static int gen_variants(yajl_gen g, const char *key, const struct variant *v, si
 		if (v[i].startup_health_check_timeout_s > 0)
 			JSON_GEN(json_gen_kv_int(g, "ContainerStartupHealthCheckTimeoutInSeconds",
 					    v[i].startup_health_check_timeout_s));
+		if (v[i].routing_least_outstanding) {
+			JSON_GEN(json_gen_str(g, "RoutingConfig"));
+			JSON_GENY(yajl_gen_map_open(g));
+			JSON_GEN(json_gen_kv_str(g, "RoutingStrategy", "LEAST_OUTSTANDING_REQUESTS"));
+			JSON_GENY(yajl_gen_map_close(g));
+		}
 		if (v[i].mode) /* only an endpoint's own copy (under "Berth") has one */
 			JSON_GEN(json_gen_kv_str(g, "Mode", v[i].mode));
 		JSON_GENY(yajl_gen_map_close(g));
@@ -818,6 +825,13 @@ static void dec_variants(struct dec *d, yajl_val a, struct variant **out, size_t
 			dec_int_in(d, o, "ModelDataDownloadTimeoutInSeconds", VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
 		v[i].startup_health_check_timeout_s = dec_int_in(d, o, "ContainerStartupHealthCheckTimeoutInSeconds",
 								 VARIANT_TIMEOUT_MIN_S, VARIANT_TIMEOUT_MAX_S, 0);
+		yajl_val routing = dec_object(d, o, "RoutingConfig");
+		if (routing) {
+			const char *strategy = json_get_string(routing, "RoutingStrategy");
+			if (strategy == NULL || strcmp(strategy, "LEAST_OUTSTANDING_REQUESTS") != 0)
+				dec_fail(d, "ProductionVariants[%zu].RoutingConfig.RoutingStrategy is not LEAST_OUTSTANDING_REQUESTS", i);
+			v[i].routing_least_outstanding = true;
+		}
 		v[i].mode = dec_str(d, o, "Mode", false);
 		if (v[i].mode && !invocation_mode_valid(v[i].mode))
 			dec_fail(d, "ProductionVariants[%zu].Mode '%s' is not valid", i, v[i].mode);

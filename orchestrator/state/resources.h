@@ -59,6 +59,10 @@ struct variant {
 	 * configured defaults apply */
 	long long startup_health_check_timeout_s;
 	long long model_data_download_timeout_s;
+	/* RoutingConfig was given: RoutingStrategy LEAST_OUTSTANDING_REQUESTS,
+	 * which is how the router always picks an instance (RANDOM is refused
+	 * at CreateEndpointConfig); kept to be described back */
+	bool routing_least_outstanding;
 	/* How the variant's model is invoked: "Single", "Direct", "Serial" or
 	 * "MultiModel" (model_invocation_mode). Set in an endpoint's own copy
 	 * of its variants when it is created or updated; NULL in an endpoint
