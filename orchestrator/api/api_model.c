@@ -42,9 +42,10 @@ static char *path_of(const char *prefix, const char *member)
 
 /* Decodes one ContainerDefinition at prefix ("primaryContainer",
  * "containers.3") into out, adding Environment bytes to *env_bytes.
- * Allocation failures are reported through *nomem. */
+ * Allocation failures are reported through *nomem; *no_cache: it asks
+ * MultiModelConfig.ModelCacheSetting Disabled (valid, not done by berth). */
 static void decode_container(struct api_request *r, yajl_val c, const char *prefix, struct container_def *out,
-			     size_t *env_bytes, bool *nomem)
+			     size_t *env_bytes, bool *nomem, bool *no_cache)
 {
 	static const char *const modes[] = { "SingleModel", "MultiModel", NULL };
 	_cleanup_free_ char *p_host = path_of(prefix, "containerHostname");
@@ -94,6 +95,26 @@ static void decode_container(struct api_request *r, yajl_val c, const char *pref
 	if (mode) {
 		check_enum(r, json_get(c, "Mode"), mode, p_mode, modes);
 		out->mode = strdup(mode);
+	}
+	/* MultiModelConfig: berth's multi-model containers always cache their
+	 * models (loaded on first use, evicted least recently used) */
+	static const char *const cache_settings[] = { "Enabled", "Disabled", NULL };
+	_cleanup_free_ char *p_mmc = path_of(prefix, "multiModelConfig");
+	_cleanup_free_ char *p_cache = path_of(prefix, "multiModelConfig.modelCacheSetting");
+	if (!p_mmc || !p_cache) {
+		*nomem = true;
+		return;
+	}
+	yajl_val mmc = req_object(r, c, "MultiModelConfig", p_mmc, false);
+	if (mmc) {
+		out->multi_model_config = true;
+		const char *cache = req_string(r, mmc, "ModelCacheSetting", p_cache, false);
+		if (cache && check_enum(r, json_get(mmc, "ModelCacheSetting"), cache, p_cache, cache_settings)) {
+			if (strcmp(cache, "Disabled") == 0)
+				*no_cache = true;
+			else
+				out->model_cache_enabled = true;
+		}
 	}
 	/* RepositoryAccessMode: berthd pulls with its own registry settings
 	 * either way (RepositoryAuthConfig is refused, api_unsupported.c) */
@@ -250,6 +271,7 @@ void api_create_model(struct api_request *r)
 	bool nomem = false;
 	size_t env_bytes = 0;
 	char *arn = NULL;
+	char no_cache_at[32] = ""; /* the first container asking ModelCacheSetting Disabled */
 
 	const char *name = req_name(r, root, "ModelName", "modelName");
 	yajl_val primary = req_object(r, root, "PrimaryContainer", "primaryContainer", false);
@@ -275,7 +297,10 @@ void api_create_model(struct api_request *r)
 			req_serialization(r, "'%s' must be an object.", prefix);
 			continue;
 		}
-		decode_container(r, c, prefix, &m->containers[i], &env_bytes, &nomem);
+		bool no_cache = false;
+		decode_container(r, c, prefix, &m->containers[i], &env_bytes, &nomem, &no_cache);
+		if (no_cache && no_cache_at[0] == '\0')
+			snprintf(no_cache_at, sizeof(no_cache_at), primary ? "PrimaryContainer" : "Containers.%zu", i + 1);
 	}
 	yajl_val iec = req_object(r, root, "InferenceExecutionConfig", "inferenceExecutionConfig", false);
 	if (iec) {
@@ -303,6 +328,15 @@ void api_create_model(struct api_request *r)
 	}
 	if (req_failed(r) || api_tags_reserved(r, m->tags, m->n_tags))
 		goto out;
+	if (no_cache_at[0]) {
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
+				"berth does not support ModelCacheSetting Disabled (%s.MultiModelConfig) yet: "
+				"multi-model containers always cache their models (loaded on first use, evicted least "
+				"recently used). Give ModelCacheSetting Enabled, or leave MultiModelConfig out of the "
+				"CreateModel request.",
+				no_cache_at);
+		goto out;
+	}
 	if (primary && list) {
 		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"PrimaryContainer and Containers cannot both be specified: give one of them.");

@@ -67,8 +67,6 @@ static const struct unsupported_member unsupported[] = {
 							      "ModelDataUrl) instead", false },
 	{ "CreateModel", SCOPE_CONTAINER, "InferenceSpecificationName", "there is no model registry; give Image "
 									"instead", false },
-	{ "CreateModel", SCOPE_CONTAINER, "MultiModelConfig", "multi-model containers always cache their models",
-	  false },
 	{ "CreateModel", SCOPE_CONTAINER, "ImageConfig.RepositoryAuthConfig",
 	  "registry credentials are berthd's (its registries configuration), not a Lambda function's", false },
 

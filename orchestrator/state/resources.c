@@ -212,6 +212,8 @@ struct model *model_dup(const struct model *m)
 		d->hostname_given = s->hostname_given;
 		d->image = dup_or_null(s->image, &ok);
 		d->model_data_url = dup_or_null(s->model_data_url, &ok);
+		d->multi_model_config = s->multi_model_config;
+		d->model_cache_enabled = s->model_cache_enabled;
 		d->mode = dup_or_null(s->mode, &ok);
 		d->env = kvs_dup(s->env, s->n_env, &ok);
 		d->n_env = d->env ? s->n_env : 0;
@@ -355,6 +357,13 @@ static int gen_container(yajl_gen g, const struct container_def *c)
 	if (c->model_data_url)
 		JSON_GEN(json_gen_kv_str(g, "ModelDataUrl", c->model_data_url));
 	JSON_GEN(json_gen_kv_str(g, "Mode", c->mode ? c->mode : "SingleModel"));
+	if (c->multi_model_config) {
+		JSON_GEN(json_gen_str(g, "MultiModelConfig"));
+		JSON_GENY(yajl_gen_map_open(g));
+		if (c->model_cache_enabled)
+			JSON_GEN(json_gen_kv_str(g, "ModelCacheSetting", "Enabled"));
+		JSON_GENY(yajl_gen_map_close(g));
+	}
 	JSON_GENY(yajl_gen_map_close(g));
 	return 0;
 }
@@ -692,6 +701,14 @@ static void dec_container(struct dec *d, yajl_val c, struct container_def *out)
 	out->image = dec_str(d, c, "Image", true);
 	out->model_data_url = dec_str(d, c, "ModelDataUrl", false);
 	out->mode = dec_str(d, c, "Mode", false);
+	yajl_val mmc = dec_object(d, c, "MultiModelConfig");
+	if (mmc) {
+		const char *cache = json_get_string(mmc, "ModelCacheSetting");
+		out->multi_model_config = true;
+		out->model_cache_enabled = cache != NULL;
+		if (cache && strcmp(cache, "Enabled") != 0)
+			dec_fail(d, "MultiModelConfig.ModelCacheSetting '%s' is not Enabled", cache);
+	}
 	if (out->hostname && !hostname_is_valid(out->hostname))
 		dec_fail(d, "ContainerHostname '%s' is not valid", out->hostname);
 	if (out->mode && strcmp(out->mode, "SingleModel") != 0 && strcmp(out->mode, "MultiModel") != 0)

@@ -23,6 +23,9 @@ struct container_def {
 	char *image;
 	char *model_data_url;  /* NULL when absent */
 	char *mode;            /* "SingleModel" | "MultiModel"; NULL = SingleModel */
+	/* MultiModelConfig as given (described back): present, and with
+	 * ModelCacheSetting Enabled (what berth does; Disabled is refused) */
+	bool multi_model_config, model_cache_enabled;
 	struct kv *env;        /* Environment, in the order given */
 	size_t n_env;
 };

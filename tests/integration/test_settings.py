@@ -89,8 +89,6 @@ MODEL_CASES = [
      "there is no model registry; give Image (and ModelDataUrl) instead"),
     ({"PrimaryContainer": {"Image": "x", "InferenceSpecificationName": "s"}},
      "PrimaryContainer.InferenceSpecificationName", "there is no model registry; give Image instead"),
-    ({"PrimaryContainer": {"Image": "x", "MultiModelConfig": {"ModelCacheSetting": "Disabled"}, "Mode": "MultiModel"}},
-     "PrimaryContainer.MultiModelConfig", "multi-model containers always cache their models"),
     ({"Containers": [{"Image": "x"}, {"Image": "x", "ImageConfig": {
         "RepositoryAccessMode": "Vpc", "RepositoryAuthConfig": {"RepositoryCredentialsProviderArn": "arn:aws:lambda:l"}}}]},
      "Containers.2.ImageConfig.RepositoryAuthConfig",
@@ -200,6 +198,38 @@ def test_newer_members_refused_as_sent(berth, model, extra, path, what):
         body.update(extra)
     refused_raw(berth, "CreateEndpointConfig", body, message(path, what, "CreateEndpointConfig"))
     gone(lambda: berth.sm.describe_endpoint_config(EndpointConfigName=name))
+    berth.assert_serving()
+
+
+def test_multi_model_config_cache_enabled_is_kept_disabled_is_refused(berth):
+    """MultiModelConfig: ModelCacheSetting Enabled (or none) is what berth's
+    multi-model containers do, so it is accepted and described back;
+    Disabled is refused in words; another value gets SageMaker's enum
+    message. Through Debian's boto3, which knows the member."""
+    name = "Mmc-" + S
+    second = dict(bh.container(), ContainerHostname="second")
+
+    def create(setting):
+        return berth.sm.create_model(ModelName=name, ExecutionRoleArn=bh.ROLE, Containers=[
+            bh.container("first"), dict(second, MultiModelConfig=setting)])
+    refused(lambda: create({"ModelCacheSetting": "Disabled"}),
+            "berth does not support ModelCacheSetting Disabled (Containers.2.MultiModelConfig) yet: multi-model "
+            "containers always cache their models (loaded on first use, evicted least recently used). Give "
+            "ModelCacheSetting Enabled, or leave MultiModelConfig out of the CreateModel request.")
+    refused(lambda: create({"ModelCacheSetting": "Sometimes"}),
+            "1 validation error detected: Value 'Sometimes' at 'containers.2.multiModelConfig.modelCacheSetting' "
+            "failed to satisfy constraint: Member must satisfy enum value set: [Enabled, Disabled]")
+    gone(lambda: berth.sm.describe_model(ModelName=name))
+    for setting in ({"ModelCacheSetting": "Enabled"}, {}):
+        create(setting)
+        try:
+            got = [c.get("MultiModelConfig") for c in berth.sm.describe_model(ModelName=name)["Containers"]]
+            assert got == [None, setting], got
+            berth.restart_berthd()  # kept in the model's record
+            got = [c.get("MultiModelConfig") for c in berth.sm.describe_model(ModelName=name)["Containers"]]
+            assert got == [None, setting], got
+        finally:
+            berth.sm.delete_model(ModelName=name)
     berth.assert_serving()
 
 
