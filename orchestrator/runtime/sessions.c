@@ -73,18 +73,23 @@ static void remove_at(struct runtime *rt, size_t i)
 	rt->sessions[i] = rt->sessions[--rt->n_sessions];
 }
 
+/* A pin's members, as the snapshot and a "pin" log line both hold them
+ * (add() reads them back). 0 or -1. */
+static int gen_pin_members(yajl_gen g, const struct runtime_session *s)
+{
+	bool ok = json_gen_kv_str(g, "endpoint", s->endpoint) == 0 && json_gen_kv_str(g, "id", s->id) == 0 &&
+		  json_gen_kv_str(g, "variant", s->variant) == 0 && json_gen_kv_str(g, "instance", s->instance) == 0 &&
+		  json_gen_kv_int(g, "expires", s->expires) == 0;
+	return ok ? 0 : -1;
+}
+
 static int render_pins(const struct runtime *rt, yajl_gen g)
 {
 	json_gen_str(g, "pins");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < rt->n_sessions; i++) {
-		const struct runtime_session *s = &rt->sessions[i];
 		yajl_gen_map_open(g);
-		json_gen_kv_str(g, "endpoint", s->endpoint);
-		json_gen_kv_str(g, "id", s->id);
-		json_gen_kv_str(g, "variant", s->variant);
-		json_gen_kv_str(g, "instance", s->instance);
-		json_gen_kv_int(g, "expires", s->expires);
+		gen_pin_members(g, &rt->sessions[i]);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
@@ -142,10 +147,8 @@ static void persist(struct runtime *rt, const char *op, const char *endpoint, co
 	yajl_gen g = json_gen_new();
 	struct berth_buf line = BERTH_BUF_INIT;
 	bool built = g != NULL && yajl_gen_map_open(g) == yajl_gen_status_ok && json_gen_kv_str(g, "op", op) == 0 &&
-		     json_gen_kv_str(g, "endpoint", endpoint) == 0 && json_gen_kv_str(g, "id", id) == 0 &&
-		     (s == NULL || (json_gen_kv_str(g, "variant", s->variant) == 0 &&
-				    json_gen_kv_str(g, "instance", s->instance) == 0 &&
-				    json_gen_kv_int(g, "expires", s->expires) == 0)) &&
+		     (s != NULL ? gen_pin_members(g, s) == 0
+				: json_gen_kv_str(g, "endpoint", endpoint) == 0 && json_gen_kv_str(g, "id", id) == 0) &&
 		     yajl_gen_map_close(g) == yajl_gen_status_ok;
 	int r = -1;
 	if (built)
