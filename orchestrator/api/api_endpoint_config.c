@@ -56,9 +56,7 @@ static long long req_variant_timeout(struct api_request *r, yajl_val o, const ch
 	return s;
 }
 
-/* *random_routing: it asks RoutingStrategy RANDOM (valid, not done by berth) */
-static void decode_variant(struct api_request *r, yajl_val o, size_t index, struct variant *v, bool *nomem,
-			   bool *random_routing)
+static void decode_variant(struct api_request *r, yajl_val o, size_t index, struct variant *v, bool *nomem)
 {
 	char p_name[64], p_model[64], p_count[64], p_type[64], p_weight[64];
 	snprintf(p_name, sizeof(p_name), "productionVariants.%zu.variantName", index);
@@ -101,12 +99,9 @@ static void decode_variant(struct api_request *r, yajl_val o, size_t index, stru
 	yajl_val routing = req_object(r, o, "RoutingConfig", p_routing, false);
 	const char *strategy = routing ? req_string(r, routing, "RoutingStrategy", p_strategy, true) : NULL;
 	static const char *const strategies[] = { "LEAST_OUTSTANDING_REQUESTS", "RANDOM", NULL };
-	if (strategy && check_enum(r, json_get(routing, "RoutingStrategy"), strategy, p_strategy, strategies)) {
-		if (strcmp(strategy, "RANDOM") == 0)
-			*random_routing = true;
-		else
-			v->routing_least_outstanding = true;
-	}
+	/* RANDOM never gets here: api_unsupported.c refuses it */
+	if (strategy && check_enum(r, json_get(routing, "RoutingStrategy"), strategy, p_strategy, strategies))
+		v->routing_least_outstanding = strcmp(strategy, "LEAST_OUTSTANDING_REQUESTS") == 0;
 	v->variant_name = name ? strdup(name) : NULL;
 	v->model_name = model ? strdup(model) : NULL;
 	v->instance_type = type ? strdup(type) : NULL;
@@ -142,17 +137,13 @@ void api_create_endpoint_config(struct api_request *r)
 		else
 			c->n_variants = list->u.array.len;
 	}
-	size_t random_routing = 0; /* 1-based: the first variant asking RANDOM routing */
 	for (size_t i = 0; i < c->n_variants; i++) {
 		yajl_val o = list->u.array.values[i];
 		if (!YAJL_IS_OBJECT(o)) {
 			req_serialization(r, "'productionVariants.%zu' must be an object.", i + 1);
 			continue;
 		}
-		bool random = false;
-		decode_variant(r, o, i + 1, &c->variants[i], &nomem, &random);
-		if (random && random_routing == 0)
-			random_routing = i + 1;
+		decode_variant(r, o, i + 1, &c->variants[i], &nomem);
 	}
 	req_tags(r, root, &c->tags, &c->n_tags);
 	if (api_async_config_decode(r, root, &c->async) < 0)
@@ -163,15 +154,6 @@ void api_create_endpoint_config(struct api_request *r)
 	}
 	if (req_failed(r) || api_tags_reserved(r, c->tags, c->n_tags))
 		goto out;
-	if (random_routing > 0) {
-		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
-				"berth does not support RoutingStrategy RANDOM (ProductionVariants.%zu.RoutingConfig) "
-				"yet: berth always routes a variant's requests to the instance with the fewest "
-				"outstanding requests. Give RoutingStrategy LEAST_OUTSTANDING_REQUESTS, or leave "
-				"RoutingConfig out of the CreateEndpointConfig request.",
-				random_routing);
-		goto out;
-	}
 	for (size_t i = 0; i < c->n_variants; i++)
 		for (size_t j = i + 1; j < c->n_variants; j++)
 			if (strcmp(c->variants[i].variant_name, c->variants[j].variant_name) == 0) {

@@ -42,10 +42,9 @@ static char *path_of(const char *prefix, const char *member)
 
 /* Decodes one ContainerDefinition at prefix ("primaryContainer",
  * "containers.3") into out, adding Environment bytes to *env_bytes.
- * Allocation failures are reported through *nomem; *no_cache: it asks
- * MultiModelConfig.ModelCacheSetting Disabled (valid, not done by berth). */
+ * Allocation failures are reported through *nomem. */
 static void decode_container(struct api_request *r, yajl_val c, const char *prefix, struct container_def *out,
-			     size_t *env_bytes, bool *nomem, bool *no_cache)
+			     size_t *env_bytes, bool *nomem)
 {
 	static const char *const modes[] = { "SingleModel", "MultiModel", NULL };
 	_cleanup_free_ char *p_host = path_of(prefix, "containerHostname");
@@ -97,7 +96,8 @@ static void decode_container(struct api_request *r, yajl_val c, const char *pref
 		out->mode = strdup(mode);
 	}
 	/* MultiModelConfig: berth's multi-model containers always cache their
-	 * models (loaded on first use, evicted least recently used) */
+	 * models (loaded on first use, evicted least recently used); Disabled
+	 * never gets here: api_unsupported.c refuses it */
 	static const char *const cache_settings[] = { "Enabled", "Disabled", NULL };
 	_cleanup_free_ char *p_mmc = path_of(prefix, "multiModelConfig");
 	_cleanup_free_ char *p_cache = path_of(prefix, "multiModelConfig.modelCacheSetting");
@@ -109,12 +109,8 @@ static void decode_container(struct api_request *r, yajl_val c, const char *pref
 	if (mmc) {
 		out->multi_model_config = true;
 		const char *cache = req_string(r, mmc, "ModelCacheSetting", p_cache, false);
-		if (cache && check_enum(r, json_get(mmc, "ModelCacheSetting"), cache, p_cache, cache_settings)) {
-			if (strcmp(cache, "Disabled") == 0)
-				*no_cache = true;
-			else
-				out->model_cache_enabled = true;
-		}
+		if (cache && check_enum(r, json_get(mmc, "ModelCacheSetting"), cache, p_cache, cache_settings))
+			out->model_cache_enabled = strcmp(cache, "Enabled") == 0;
 	}
 	/* RepositoryAccessMode: berthd pulls with its own registry settings
 	 * either way (RepositoryAuthConfig is refused, api_unsupported.c) */
@@ -271,7 +267,6 @@ void api_create_model(struct api_request *r)
 	bool nomem = false;
 	size_t env_bytes = 0;
 	char *arn = NULL;
-	char no_cache_at[32] = ""; /* the first container asking ModelCacheSetting Disabled */
 
 	const char *name = req_name(r, root, "ModelName", "modelName");
 	yajl_val primary = req_object(r, root, "PrimaryContainer", "primaryContainer", false);
@@ -297,10 +292,7 @@ void api_create_model(struct api_request *r)
 			req_serialization(r, "'%s' must be an object.", prefix);
 			continue;
 		}
-		bool no_cache = false;
-		decode_container(r, c, prefix, &m->containers[i], &env_bytes, &nomem, &no_cache);
-		if (no_cache && no_cache_at[0] == '\0')
-			snprintf(no_cache_at, sizeof(no_cache_at), primary ? "PrimaryContainer" : "Containers.%zu", i + 1);
+		decode_container(r, c, prefix, &m->containers[i], &env_bytes, &nomem);
 	}
 	yajl_val iec = req_object(r, root, "InferenceExecutionConfig", "inferenceExecutionConfig", false);
 	if (iec) {
@@ -328,15 +320,6 @@ void api_create_model(struct api_request *r)
 	}
 	if (req_failed(r) || api_tags_reserved(r, m->tags, m->n_tags))
 		goto out;
-	if (no_cache_at[0]) {
-		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
-				"berth does not support ModelCacheSetting Disabled (%s.MultiModelConfig) yet: "
-				"multi-model containers always cache their models (loaded on first use, evicted least "
-				"recently used). Give ModelCacheSetting Enabled, or leave MultiModelConfig out of the "
-				"CreateModel request.",
-				no_cache_at);
-		goto out;
-	}
 	if (primary && list) {
 		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 				"PrimaryContainer and Containers cannot both be specified: give one of them.");

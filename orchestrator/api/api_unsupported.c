@@ -11,7 +11,14 @@
  *
  * PATH as the caller wrote it (PascalCase, 1-based positions:
  * "ProductionVariants.2.ServerlessConfig"). A boolean whose false is what
- * berth does anyway (EnableSSMAccess) is accepted when false. Members that
+ * berth does anyway (EnableSSMAccess) is accepted when false. An enum
+ * member "A.B" of which berth does one value and not another is refused
+ * for that other value only, with
+ *
+ *   400 ValidationException "berth does not support B VALUE (PATH-TO-A)
+ *   yet: WHAT. Give B ACCEPTED, or leave A out of the OPERATION request."
+ *
+ * (other values go on to the operation's own validation). Members that
  * are not listed are implemented (docs/contract.md §2 lists what each does). */
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +39,13 @@ struct unsupported_member {
 	const char *member;      /* "A" or "A.B" (a member of member A) */
 	const char *what;        /* what it does on SageMaker, or why berth has none */
 	bool false_ok;           /* a boolean false is accepted: berth does that */
+};
+
+/* An enum member "A.B" of which only one value is refused: berth does
+ * `accepted` and not `refused` (other values go on to validation). */
+struct unsupported_value {
+	struct unsupported_member m;
+	const char *refused, *accepted;
 };
 
 #define VARIANT_MEMBERS(OP)                                                                                     \
@@ -109,6 +123,17 @@ static const struct unsupported_member unsupported[] = {
 											"not served", false },
 };
 
+static const struct unsupported_value unsupported_values[] = {
+	{ .m = { .operation = "CreateEndpointConfig", .scope = SCOPE_VARIANT, .member = "RoutingConfig.RoutingStrategy",
+		 .what = "berth always routes a variant's requests to the instance with the fewest outstanding "
+			 "requests" },
+	  .refused = "RANDOM", .accepted = "LEAST_OUTSTANDING_REQUESTS" },
+	{ .m = { .operation = "CreateModel", .scope = SCOPE_CONTAINER, .member = "MultiModelConfig.ModelCacheSetting",
+		 .what = "multi-model containers always cache their models (loaded on first use, evicted least "
+			 "recently used)" },
+	  .refused = "Disabled", .accepted = "Enabled" },
+};
+
 /* The value at member ("A", "A.B", "A.B.C") of obj; NULL when absent or null. */
 static yajl_val member_value(yajl_val obj, const char *member)
 {
@@ -125,12 +150,26 @@ static yajl_val member_value(yajl_val obj, const char *member)
 	return o && YAJL_IS_OBJECT(o) ? member_value(o, dot + 1) : NULL;
 }
 
-/* Replies and returns true when obj carries entry's member. */
-static bool refuse(struct api_request *r, const struct unsupported_member *u, yajl_val obj, const char *prefix)
+/* Replies and returns true when obj carries entry's member (with val: its
+ * refused value). */
+static bool refuse(struct api_request *r, const struct unsupported_member *u, const struct unsupported_value *val,
+		   yajl_val obj, const char *prefix)
 {
 	yajl_val v = member_value(obj, u->member);
 	if (v == NULL || YAJL_IS_NULL(v) || (u->false_ok && YAJL_IS_FALSE(v)))
 		return false;
+	if (val != NULL) {
+		if (!YAJL_IS_STRING(v) || strcmp(v->u.string, val->refused) != 0)
+			return false;
+		const char *leaf = strchr(u->member, '.') + 1;
+		int outer = (int)(leaf - 1 - u->member);
+		api_reply_error(r->reply, BERTH_ERR_VALIDATION,
+				"berth does not support %s %s (%s%.*s) yet: %s. Give %s %s, or leave %.*s out of the %s "
+				"request.",
+				leaf, val->refused, prefix, outer, u->member, u->what, leaf, val->accepted, outer,
+				u->member, u->operation);
+		return true;
+	}
 	api_reply_error(r->reply, BERTH_ERR_VALIDATION,
 			"berth does not support %s%s yet: %s. Remove it from the %s request.", prefix, u->member,
 			u->what, u->operation);
@@ -139,42 +178,46 @@ static bool refuse(struct api_request *r, const struct unsupported_member *u, ya
 
 /* Each element of the request's array member list (objects only; others
  * are the operation's own validation's business). */
-static bool refuse_in_list(struct api_request *r, const struct unsupported_member *u, const char *list)
+static bool refuse_in_list(struct api_request *r, const struct unsupported_member *u,
+			   const struct unsupported_value *val, const char *list)
 {
 	yajl_val a = json_get(r->root, list);
 	for (size_t i = 0; a && YAJL_IS_ARRAY(a) && i < a->u.array.len; i++) {
 		char prefix[96];
 		snprintf(prefix, sizeof(prefix), "%s.%zu.", list, i + 1);
-		if (refuse(r, u, a->u.array.values[i], prefix))
+		if (refuse(r, u, val, a->u.array.values[i], prefix))
 			return true;
+	}
+	return false;
+}
+
+/* Replies and returns true when the request carries u's member wherever
+ * its scope puts it. */
+static bool refuse_in_scope(struct api_request *r, const struct unsupported_member *u,
+			    const struct unsupported_value *val)
+{
+	switch (u->scope) {
+	case SCOPE_REQUEST:
+		return refuse(r, u, val, r->root, "");
+	case SCOPE_CONTAINER:
+		return refuse(r, u, val, json_get(r->root, "PrimaryContainer"), "PrimaryContainer.") ||
+		       refuse_in_list(r, u, val, "Containers");
+	case SCOPE_VARIANT:
+		return refuse_in_list(r, u, val, "ProductionVariants");
+	case SCOPE_WEIGHT:
+		return refuse_in_list(r, u, val, "DesiredWeightsAndCapacities");
 	}
 	return false;
 }
 
 bool api_refuse_unsupported(struct api_request *r, const char *operation)
 {
-	for (size_t i = 0; i < BERTH_ARRAY_SIZE(unsupported); i++) {
-		const struct unsupported_member *u = &unsupported[i];
-		if (strcmp(u->operation, operation) != 0)
-			continue;
-		bool refused = false;
-		switch (u->scope) {
-		case SCOPE_REQUEST:
-			refused = refuse(r, u, r->root, "");
-			break;
-		case SCOPE_CONTAINER:
-			refused = refuse(r, u, json_get(r->root, "PrimaryContainer"), "PrimaryContainer.") ||
-				  refuse_in_list(r, u, "Containers");
-			break;
-		case SCOPE_VARIANT:
-			refused = refuse_in_list(r, u, "ProductionVariants");
-			break;
-		case SCOPE_WEIGHT:
-			refused = refuse_in_list(r, u, "DesiredWeightsAndCapacities");
-			break;
-		}
-		if (refused)
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(unsupported); i++)
+		if (strcmp(unsupported[i].operation, operation) == 0 && refuse_in_scope(r, &unsupported[i], NULL))
 			return true;
-	}
+	for (size_t i = 0; i < BERTH_ARRAY_SIZE(unsupported_values); i++)
+		if (strcmp(unsupported_values[i].m.operation, operation) == 0 &&
+		    refuse_in_scope(r, &unsupported_values[i].m, &unsupported_values[i]))
+			return true;
 	return false;
 }
